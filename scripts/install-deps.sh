@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian packages hearth needs to build, run and test.
+# Idempotent: packages already present are skipped, so a second run takes a second.
+# Must run as root (CI and the project machines are root).
+set -euo pipefail
+
+BUILD_PKGS=(
+  build-essential cmake ninja-build ccache pkg-config
+  libboost-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libspdlog-dev libfmt-dev
+  libcli11-dev libexpected-dev libpam0g-dev libnl-3-dev libnl-route-3-dev libcrypt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+RUN_PKGS=(
+  qemu-system-x86 qemu-utils xorriso iproute2 sqlite3
+)
+# The tiny demo ISO is made from Debian's packages: a kernel (downloaded, not installed),
+# a static busybox for the initramfs and isolinux to boot it.
+DEMO_PKGS=( busybox-static isolinux syslinux-common cpio gzip )
+TEST_PKGS=( python3 python3-pytest python3-requests python3-proxmoxer wrk procps )
+
+want=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "${DEMO_PKGS[@]}" "${TEST_PKGS[@]}")
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: all ${#want[@]} packages present"
+fi
+
+# QEMU runs as this unprivileged user (-runas), never as root.
+if ! getent passwd hearth-qemu >/dev/null; then
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin hearth-qemu
+  echo "install-deps: created system user hearth-qemu"
+fi
