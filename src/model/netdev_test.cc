@@ -1,0 +1,50 @@
+#include "model/netdev.h"
+
+#include <gtest/gtest.h>
+
+namespace hearth {
+
+TEST(NetDev, ModelEqualsMacAlias) {
+  auto n = ParseNetDev("virtio=bc:24:11:4f:2a:9e,bridge=vmbr0,firewall=1,tag=20");
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(n->model, "virtio");
+  EXPECT_EQ(n->macaddr, "BC:24:11:4F:2A:9E");
+  EXPECT_EQ(n->Bridge(), "vmbr0");
+  EXPECT_EQ(PrintNetDev(*n), "virtio=BC:24:11:4F:2A:9E,bridge=vmbr0,firewall=1,tag=20");
+}
+
+TEST(NetDev, ExplicitKeysAreCanonicalised) {
+  // bpg's form
+  auto n = ParseNetDev("model=virtio,bridge=vmbr0,firewall=0,macaddr=BC:24:11:00:00:01,rate=1.000000,tag=5");
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(PrintNetDev(*n), "virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=0,rate=1.000000,tag=5");
+}
+
+TEST(NetDev, BareModelWithoutMac) {
+  auto n = ParseNetDev("virtio,bridge=vmbr0");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->macaddr, "");
+  EXPECT_EQ(PrintNetDev(*n), "virtio,bridge=vmbr0");
+}
+
+TEST(NetDev, RejectsBadValues) {
+  EXPECT_FALSE(ParseNetDev("virtio=01:00:00:00:00:00"));  // multicast
+  EXPECT_FALSE(ParseNetDev("virtio=zz:00:00:00:00:00"));
+  EXPECT_FALSE(ParseNetDev("virtio,tag=4095"));
+  EXPECT_FALSE(ParseNetDev("virtio,tag=0"));
+  EXPECT_FALSE(ParseNetDev("rtl9999"));
+  EXPECT_FALSE(ParseNetDev("virtio,bridge=br;rm -rf /"));
+  EXPECT_FALSE(ParseNetDev("virtio,bridge=averyveryverylongbridgename"));
+  EXPECT_FALSE(ParseNetDev("bridge=vmbr0"));  // model missing
+  EXPECT_FALSE(ParseNetDev("virtio,mtu=70000"));
+  EXPECT_TRUE(ParseNetDev("virtio,trunks=10;20-30"));
+  EXPECT_FALSE(ParseNetDev("virtio,trunks=10;20-5000"));
+}
+
+TEST(NetDev, MakeMacHasProxmoxPrefix) {
+  std::string mac = MakeMac({0xab, 0x01, 0xff});
+  EXPECT_EQ(mac, "BC:24:11:AB:01:FF");
+  EXPECT_TRUE(IsValidUnicastMac(mac));
+}
+
+}  // namespace hearth

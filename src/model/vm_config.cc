@@ -1,0 +1,242 @@
+#include "model/vm_config.h"
+
+#include <openssl/sha.h>
+
+#include <set>
+
+#include "core/strings.h"
+#include "model/drive.h"
+#include "model/vm_schema.h"
+
+namespace hearth {
+
+std::optional<std::string> VmConfig::Get(std::string_view key) const {
+  auto it = values.find(std::string(key));
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
+bool VmConfig::IsTemplate() const { return Get("template").value_or("0") == "1"; }
+std::string VmConfig::Lock() const { return Get("lock").value_or(""); }
+
+std::map<std::string, std::string> VmConfig::WithPending() const {
+  auto out = values;
+  for (const auto& [k, v] : pending) out[k] = v;
+  for (const auto& [k, forced] : pending_delete) out.erase(k);
+  return out;
+}
+
+namespace {
+
+// Description lines are stored as comments; escape what would break the line format.
+std::string EscapeCommentLine(std::string_view line) {
+  std::string out;
+  for (char c : line) {
+    if (c == '%') out += "%25";
+    else if (c == '\r') out += "%0D";
+    else out += c;
+  }
+  return out;
+}
+
+void AppendSection(std::string& out, const std::map<std::string, std::string>& values) {
+  if (auto d = values.find("description"); d != values.end())
+    for (const auto& line : Split(d->second, '\n')) out += "#" + EscapeCommentLine(line) + "\n";
+  for (const auto& [k, v] : values)
+    if (k != "description") out += k + ": " + v + "\n";
+}
+
+}  // namespace
+
+std::string FormatConfFile(const VmConfig& config) {
+  std::string out;
+  AppendSection(out, config.values);
+  if (config.HasPending()) {
+    out += "\n[PENDING]\n";
+    if (!config.pending_delete.empty()) {
+      std::vector<std::string> dels;
+      for (const auto& [k, forced] : config.pending_delete) dels.push_back((forced ? "!" : "") + k);
+      out += "delete: " + Join(dels, ",") + "\n";
+    }
+    AppendSection(out, config.pending);
+  }
+  return out;
+}
+
+Result<VmConfig> ParseConfFile(std::string_view text) {
+  VmConfig cfg;
+  std::map<std::string, std::string>* section = &cfg.values;
+  std::string description;
+  bool in_pending = false;
+  auto flush_description = [&] {
+    if (!description.empty()) {
+      description.pop_back();  // trailing '\n'
+      (*section)["description"] = *PercentDecode(description, false);
+      description.clear();
+    }
+  };
+  for (const auto& line : Split(text, '\n')) {
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      description += line.substr(1) + "\n";
+      continue;
+    }
+    if (line == "[PENDING]") {
+      flush_description();
+      section = &cfg.pending;
+      in_pending = true;
+      continue;
+    }
+    if (line[0] == '[') return Fail(Internal("unsupported config section '" + line + "'"));
+    size_t colon = line.find(": ");
+    if (colon == std::string::npos) return Fail(Internal("malformed config line '" + line + "'"));
+    std::string key = line.substr(0, colon), value = line.substr(colon + 2);
+    if (in_pending && key == "delete") {
+      for (auto k : SplitAny(value, ",")) {
+        bool forced = !k.empty() && k[0] == '!';
+        cfg.pending_delete[forced ? k.substr(1) : k] = forced;
+      }
+      continue;
+    }
+    (*section)[key] = value;
+  }
+  flush_description();
+  return cfg;
+}
+
+std::string ConfDigest(std::string_view text) {
+  unsigned char md[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(md), sizeof md));
+}
+
+Status StageChange(VmConfig& cfg, const ConfigChange& change) {
+  for (const auto& k : change.del) {
+    if (!FindVmKey(k)) return Fail(FieldError("delete", "unknown option '" + k + "'"));
+    if (change.set.count(k))
+      return Fail(FieldError("delete", "you can't use '-" + k + "' and '-delete " + k + "' at the same time"));
+  }
+  for (const auto& k : change.revert) {
+    if (!FindVmKey(k)) return Fail(FieldError("revert", "unknown option '" + k + "'"));
+    if (change.set.count(k))
+      return Fail(FieldError("revert", "you can't use '-" + k + "' and '-revert " + k + "' at the same time"));
+  }
+  for (const auto& k : change.revert) {
+    cfg.pending.erase(k);
+    cfg.pending_delete.erase(k);
+  }
+  for (const auto& k : change.del) {
+    cfg.pending.erase(k);
+    if (cfg.values.count(k)) cfg.pending_delete[k] = change.force;
+  }
+  for (const auto& [k, v] : change.set) {
+    cfg.pending_delete.erase(k);
+    if (cfg.Get(k) == v) {
+      cfg.pending.erase(k);  // setting the current value is no change
+    } else {
+      cfg.pending[k] = v;
+    }
+  }
+  return Ok();
+}
+
+std::string DriveVolume(std::string_view key, std::string_view value) {
+  auto dk = DriveKey::Parse(key);
+  if (!dk) return "";
+  auto d = ParseDrive(dk->bus, value);
+  if (!d) return "";
+  const std::string& f = d->file;
+  if (f == "none" || f == "cdrom" || f.empty() || f[0] == '/' || f.find(':') == std::string::npos) return "";
+  if (ParseDriveAllocation(f)) return "";
+  return f;
+}
+
+std::vector<std::string> ReferencedVolumes(const VmConfig& cfg, bool include_cdroms) {
+  std::set<std::string> vols;
+  auto scan = [&](const std::map<std::string, std::string>& m) {
+    for (const auto& [k, v] : m) {
+      auto dk = DriveKey::Parse(k);
+      if (!dk) continue;
+      auto d = ParseDrive(dk->bus, v);
+      if (!d || (d->IsCdrom() && !include_cdroms)) continue;
+      std::string vol = DriveVolume(k, v);
+      if (!vol.empty()) vols.insert(vol);
+    }
+  };
+  scan(cfg.values);
+  scan(cfg.pending);
+  return {vols.begin(), vols.end()};
+}
+
+std::string NextUnusedKey(const VmConfig& cfg) {
+  for (int i = 0; i <= 255; ++i) {
+    std::string k = "unused" + std::to_string(i);
+    if (!cfg.values.count(k) && !cfg.pending.count(k)) return k;
+  }
+  return "";
+}
+
+namespace {
+
+// A disk volume (not a cdrom) that goes away from a drive key becomes unusedN, unless forced.
+void DetachVolume(VmConfig& cfg, const std::string& key, const std::string& old_value, bool force,
+                  CommitResult& result) {
+  auto dk = DriveKey::Parse(key);
+  if (!dk) return;
+  std::string vol = DriveVolume(key, old_value);
+  if (vol.empty()) return;
+  if (dk->bus == DriveBus::kUnused) {
+    result.destroy_volumes.push_back(vol);
+    return;
+  }
+  auto d = ParseDrive(dk->bus, old_value);
+  if (d && d->IsCdrom()) return;
+  // Still referenced elsewhere (e.g. moved between keys)? Then nothing to detach.
+  for (const auto& [k, v] : cfg.values)
+    if (k != key && DriveVolume(k, v) == vol) return;
+  if (force) {
+    result.destroy_volumes.push_back(vol);
+  } else {
+    std::string unused = NextUnusedKey(cfg);
+    if (!unused.empty()) cfg.values[unused] = vol;
+  }
+}
+
+}  // namespace
+
+CommitResult CommitPending(VmConfig& cfg, const std::function<bool(const std::string&)>& apply_now) {
+  CommitResult result;
+  for (auto it = cfg.pending_delete.begin(); it != cfg.pending_delete.end();) {
+    const auto [key, forced] = *it;
+    if (!apply_now(key)) {
+      ++it;
+      continue;
+    }
+    if (auto old = cfg.values.find(key); old != cfg.values.end()) {
+      std::string old_value = old->second;
+      cfg.values.erase(old);
+      DetachVolume(cfg, key, old_value, forced, result);
+    }
+    result.applied.push_back(key);
+    it = cfg.pending_delete.erase(it);
+  }
+  for (auto it = cfg.pending.begin(); it != cfg.pending.end();) {
+    const std::string key = it->first;
+    if (!apply_now(key)) {
+      ++it;
+      continue;
+    }
+    std::string new_value = it->second;
+    auto old = cfg.values.find(key);
+    std::optional<std::string> old_value;
+    if (old != cfg.values.end()) old_value = old->second;
+    cfg.values[key] = new_value;
+    if (old_value && DriveVolume(key, *old_value) != DriveVolume(key, new_value))
+      DetachVolume(cfg, key, *old_value, false, result);
+    result.applied.push_back(key);
+    it = cfg.pending.erase(it);
+  }
+  return result;
+}
+
+}  // namespace hearth

@@ -1,0 +1,107 @@
+#include "model/vm_config.h"
+
+#include <gtest/gtest.h>
+
+namespace hearth {
+
+TEST(VmConfigFile, RoundTripWithPendingAndDescription) {
+  VmConfig c;
+  c.values = {{"cores", "2"}, {"name", "web"}, {"description", "first line\nsecond 100%"}};
+  c.pending = {{"memory", "2048"}};
+  c.pending_delete = {{"net1", false}, {"scsi1", true}};
+  std::string text = FormatConfFile(c);
+  EXPECT_EQ(text,
+            "#first line\n#second 100%25\ncores: 2\nname: web\n\n[PENDING]\ndelete: net1,!scsi1\nmemory: 2048\n");
+  auto back = ParseConfFile(text);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->values, c.values);
+  EXPECT_EQ(back->pending, c.pending);
+  EXPECT_EQ(back->pending_delete, c.pending_delete);
+}
+
+TEST(VmConfigFile, DigestIsSha1OfText) {
+  EXPECT_EQ(ConfDigest(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  EXPECT_EQ(ConfDigest("cores: 1\n").size(), 40u);
+}
+
+TEST(VmConfigPending, StageAndCommit) {
+  VmConfig c;
+  c.values = {{"cores", "1"}, {"name", "a"}};
+  ConfigChange ch;
+  ch.set = {{"cores", "4"}, {"name", "a"}};
+  ch.del = {"name"};
+  EXPECT_FALSE(StageChange(c, ch));  // set and delete the same key
+
+  ch.del = {};
+  ASSERT_TRUE(StageChange(c, ch));
+  EXPECT_EQ(c.pending.size(), 1u);  // setting the same name is no change
+  EXPECT_EQ(c.WithPending().at("cores"), "4");
+
+  CommitPending(c, [](const std::string&) { return true; });
+  EXPECT_EQ(c.values.at("cores"), "4");
+  EXPECT_FALSE(c.HasPending());
+}
+
+TEST(VmConfigPending, OnlyHotKeysApplyWhileRunning) {
+  VmConfig c;
+  c.values = {{"cores", "1"}, {"name", "a"}};
+  ConfigChange ch;
+  ch.set = {{"cores", "2"}, {"name", "b"}};
+  ASSERT_TRUE(StageChange(c, ch));
+  CommitPending(c, [](const std::string& k) { return k == "name"; });
+  EXPECT_EQ(c.values.at("name"), "b");
+  EXPECT_EQ(c.values.at("cores"), "1");
+  EXPECT_EQ(c.pending.at("cores"), "2");
+}
+
+TEST(VmConfigPending, DeletedDiskBecomesUnusedUnlessForced) {
+  VmConfig c;
+  c.values = {{"scsi0", "local:100/vm-100-disk-0.qcow2,size=4G"},
+              {"scsi1", "local:100/vm-100-disk-1.qcow2,size=1G"},
+              {"ide2", "local:iso/x.iso,media=cdrom"}};
+  ConfigChange ch;
+  ch.del = {"scsi0", "ide2"};
+  ASSERT_TRUE(StageChange(c, ch));
+  auto r = CommitPending(c, [](const std::string&) { return true; });
+  EXPECT_TRUE(r.destroy_volumes.empty());
+  EXPECT_EQ(c.values.at("unused0"), "local:100/vm-100-disk-0.qcow2");
+  EXPECT_FALSE(c.values.count("unused1"));  // cdrom media is never turned into unusedN
+
+  ConfigChange forced;
+  forced.del = {"scsi1"};
+  forced.force = true;
+  ASSERT_TRUE(StageChange(c, forced));
+  r = CommitPending(c, [](const std::string&) { return true; });
+  EXPECT_EQ(r.destroy_volumes, std::vector<std::string>{"local:100/vm-100-disk-1.qcow2"});
+
+  ConfigChange drop_unused;
+  drop_unused.del = {"unused0"};
+  ASSERT_TRUE(StageChange(c, drop_unused));
+  r = CommitPending(c, [](const std::string&) { return true; });
+  EXPECT_EQ(r.destroy_volumes, std::vector<std::string>{"local:100/vm-100-disk-0.qcow2"});
+}
+
+TEST(VmConfigPending, RevertDropsPendingChange) {
+  VmConfig c;
+  c.values = {{"cores", "1"}};
+  ConfigChange ch;
+  ch.set = {{"cores", "2"}};
+  ASSERT_TRUE(StageChange(c, ch));
+  ConfigChange rv;
+  rv.revert = {"cores"};
+  ASSERT_TRUE(StageChange(c, rv));
+  EXPECT_FALSE(c.HasPending());
+  ConfigChange bad;
+  bad.revert = {"nonsense"};
+  EXPECT_EQ(StageChange(c, bad).error().fields.at("revert"), "unknown option 'nonsense'");
+}
+
+TEST(VmConfig, ReferencedVolumes) {
+  VmConfig c;
+  c.values = {{"scsi0", "local:100/vm-100-disk-0.qcow2,size=4G"}, {"ide2", "local:iso/x.iso,media=cdrom"},
+              {"unused0", "local:100/vm-100-disk-1.qcow2"}, {"ide0", "none,media=cdrom"}};
+  EXPECT_EQ(ReferencedVolumes(c), (std::vector<std::string>{"local:100/vm-100-disk-0.qcow2", "local:100/vm-100-disk-1.qcow2"}));
+  EXPECT_EQ(NextUnusedKey(c), "unused1");
+}
+
+}  // namespace hearth

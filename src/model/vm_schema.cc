@@ -1,0 +1,468 @@
+#include "model/vm_schema.h"
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "core/strings.h"
+#include "model/drive.h"
+#include "model/ip.h"
+#include "model/netdev.h"
+#include "model/property_string.h"
+
+namespace hearth {
+namespace {
+
+Result<std::string> Bad(std::string msg) { return Fail(InvalidArgument(std::move(msg))); }
+
+Result<std::string> CanonName(std::string_view v) {
+  static const std::regex re(
+      "^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9\\-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9\\-]*[a-zA-Z0-9])?)*$");
+  std::string s(v);
+  if (!std::regex_match(s, re)) return Bad("value does not look like a valid DNS name");
+  return s;
+}
+
+Result<std::string> CanonMemory(std::string_view v) {
+  PropertyFormat f;
+  f.default_key = "current";
+  f.props = {{"current", PropType::kInteger, {}, 16.0}};
+  HEARTH_TRY(ParsePropertyString(f, v));
+  return std::string(v);
+}
+
+Result<std::string> CanonDrive(std::string_view key, std::string_view v) {
+  auto dk = DriveKey::Parse(key);
+  HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, v));
+  const std::string& f = d.file;
+  bool ok = f == "none" || f == "cdrom" || (!f.empty() && f[0] == '/') || ParseDriveAllocation(f) ||
+            f.find(':') != std::string::npos;
+  if (!ok) return Bad("invalid volume '" + f + "'");
+  if (f[0] == '/' && f.find("/../") != std::string::npos) return Bad("invalid path '" + f + "'");
+  return PrintDrive(dk->bus, d);
+}
+
+Result<std::string> CanonNet(std::string_view v) {
+  HEARTH_ASSIGN_OR_RETURN(NetDev n, ParseNetDev(v));
+  return PrintNetDev(n);
+}
+
+Result<std::string> CanonBoot(std::string_view v) {
+  // Legacy "cdn" style, or order=dev;dev (re-printed with ';').
+  static const std::regex legacy("^[acdn]{1,4}$");
+  std::string s(v);
+  if (std::regex_match(s, legacy)) return s;
+  PropertyFormat f;
+  f.default_key = "legacy";
+  f.props = {{"order", PropType::kString}, {"legacy", PropType::kString}};
+  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
+  if (m.count("legacy")) {
+    if (!std::regex_match(m["legacy"], legacy)) return Bad("invalid boot order '" + s + "'");
+    return s;
+  }
+  std::vector<std::string> devs = SplitAny(m["order"], ";, ");
+  for (const auto& d : devs)
+    if (!DriveKey::Parse(d) && !(StartsWith(d, "net") && ParseUint(d.substr(3))) && !StartsWith(d, "hostpci") &&
+        !StartsWith(d, "usb"))
+      return Bad("invalid boot device '" + d + "'");
+  return devs.empty() ? std::string("order=") : "order=" + Join(devs, ";");
+}
+
+Result<std::string> CanonIpConfig(std::string_view v) {
+  PropertyFormat f;
+  f.props = {{"ip", PropType::kString}, {"gw", PropType::kString}, {"ip6", PropType::kString}, {"gw6", PropType::kString}};
+  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
+  if (m.count("ip") && m["ip"] != "dhcp" && !IsCidr4(m["ip"])) return Bad("invalid IPv4 CIDR '" + m["ip"] + "'");
+  if (m.count("gw") && !IsIPv4(m["gw"])) return Bad("invalid IPv4 gateway '" + m["gw"] + "'");
+  if (m.count("gw") && (!m.count("ip") || m["ip"] == "dhcp")) return Bad("gateway 'gw' requires a static 'ip'");
+  if (m.count("ip6") && m["ip6"] != "dhcp" && m["ip6"] != "auto" && !IsCidr6(m["ip6"]))
+    return Bad("invalid IPv6 CIDR '" + m["ip6"] + "'");
+  if (m.count("gw6") && !IsIPv6(m["gw6"])) return Bad("invalid IPv6 gateway '" + m["gw6"] + "'");
+  if (m.count("gw6") && (!m.count("ip6") || m["ip6"] == "dhcp" || m["ip6"] == "auto"))
+    return Bad("gateway 'gw6' requires a static 'ip6'");
+  return std::string(v);
+}
+
+Result<std::string> CanonAgent(std::string_view v) {
+  PropertyFormat f;
+  f.default_key = "enabled";
+  f.props = {{"enabled", PropType::kBoolean},
+             {"fstrim_cloned_disks", PropType::kBoolean},
+             {"freeze-fs-on-backup", PropType::kBoolean},
+             {"freeze-fs", PropType::kBoolean},
+             {"type", PropType::kEnum, {"virtio", "isa"}}};
+  HEARTH_TRY(ParsePropertyString(f, v));
+  return std::string(v);  // PVE keeps agent verbatim
+}
+
+Result<std::string> CanonSerial(std::string_view v) {
+  static const std::regex dev("^/dev/[a-zA-Z0-9_./-]+$");
+  if (v == "socket" || std::regex_match(std::string(v), dev)) return std::string(v);
+  return Bad("value must be 'socket' or a /dev/ path");
+}
+
+Result<std::string> CanonVga(std::string_view v) {
+  PropertyFormat f;
+  f.default_key = "type";
+  f.props = {{"type", PropType::kEnum, {"cirrus", "qxl", "qxl2", "qxl3", "qxl4", "none", "serial0", "serial1", "serial2",
+                                        "serial3", "std", "virtio", "virtio-gl", "vmware"}},
+             {"memory", PropType::kInteger, {}, 4.0, 512.0},
+             {"clipboard", PropType::kEnum, {"vnc"}}};
+  HEARTH_TRY(ParsePropertyString(f, v));
+  return std::string(v);
+}
+
+Result<std::string> CanonCpu(std::string_view v) {
+  static const std::regex model("^[a-zA-Z0-9_.\\-]+$");
+  PropertyFormat f;
+  f.default_key = "cputype";
+  f.props = {{"cputype", PropType::kString}, {"flags", PropType::kString}, {"hidden", PropType::kBoolean},
+             {"hv-vendor-id", PropType::kString}, {"phys-bits", PropType::kString},
+             {"reported-model", PropType::kString}};
+  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
+  if (m.count("cputype") && !std::regex_match(m["cputype"], model)) return Bad("invalid cpu type '" + m["cputype"] + "'");
+  if (m.count("flags")) {
+    static const std::regex flag("^[+-][a-zA-Z0-9_\\-.]+$");
+    for (const auto& fl : Split(m["flags"], ';'))
+      if (!std::regex_match(fl, flag)) return Bad("invalid cpu flag '" + fl + "'");
+  }
+  return std::string(v);
+}
+
+Result<std::string> CanonMachine(std::string_view v) {
+  static const std::regex re("^((pc|pc-i440fx|q35|pc-q35)(-\\d+(\\.\\d+)+)?(\\+pve\\d+)?)(,viommu=(intel|virtio))?$");
+  if (!std::regex_match(std::string(v), re)) return Bad("invalid machine type '" + std::string(v) + "'");
+  return std::string(v);
+}
+
+Result<std::string> CanonStartup(std::string_view v) {
+  PropertyFormat f;
+  f.default_key = "order";
+  f.props = {{"order", PropType::kInteger, {}, 0.0}, {"up", PropType::kInteger, {}, 0.0}, {"down", PropType::kInteger, {}, 0.0}};
+  HEARTH_TRY(ParsePropertyString(f, v));
+  return std::string(v);
+}
+
+Result<std::string> CanonSmbios(std::string_view v) {
+  PropertyFormat f;
+  f.props = {{"uuid", PropType::kString}, {"manufacturer", PropType::kString}, {"product", PropType::kString},
+             {"serial", PropType::kString}, {"family", PropType::kString}, {"sku", PropType::kString},
+             {"version", PropType::kString}, {"base64", PropType::kBoolean}};
+  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
+  static const std::regex uuid("^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$");
+  if (m.count("uuid") && !std::regex_match(m["uuid"], uuid)) return Bad("invalid uuid '" + m["uuid"] + "'");
+  return std::string(v);
+}
+
+Result<std::string> CanonVmgenid(std::string_view v) {
+  static const std::regex uuid("^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|0|1)$");
+  if (!std::regex_match(std::string(v), uuid)) return Bad("invalid vmgenid '" + std::string(v) + "'");
+  return std::string(v);
+}
+
+Result<std::string> CanonHotplug(std::string_view v) {
+  if (v == "0" || v == "1") return std::string(v);
+  for (const auto& p : SplitAny(v, ","))
+    if (p != "network" && p != "disk" && p != "cpu" && p != "memory" && p != "usb" && p != "cloudinit")
+      return Bad("invalid hotplug feature '" + p + "'");
+  return std::string(v);
+}
+
+Result<std::string> CanonSshKeys(std::string_view v) {
+  // The value must itself be percent-encoded (PVE format "urlencoded"); it is stored as
+  // received. Each decoded line must look like an OpenSSH public key.
+  static const std::regex allowed("^[-%a-zA-Z0-9_.!~*'()]*$");
+  std::string s(v);
+  if (!std::regex_match(s, allowed)) return Bad("invalid urlencoded string: " + s);
+  auto decoded = PercentDecode(s, false);
+  if (!decoded || !IsValidUtf8(*decoded)) return Bad("invalid urlencoded string: " + s);
+  static const std::regex key("^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\\.com) [A-Za-z0-9+/]+=*( .*)?$");
+  for (const auto& line0 : Split(*decoded, '\n')) {
+    std::string line(Trim(line0));
+    if (line.empty() || line[0] == '#') continue;
+    // Options before the key type (e.g. from="...") are allowed by OpenSSH; keep it simple:
+    // find the key type token anywhere.
+    bool ok = std::regex_match(line, key);
+    if (!ok) {
+      size_t pos = line.find(" ssh-");
+      if (pos == std::string::npos) pos = line.find(" ecdsa-");
+      ok = pos != std::string::npos && std::regex_match(line.substr(pos + 1), key);
+    }
+    if (!ok) return Bad("invalid SSH public key: " + line.substr(0, 40));
+  }
+  return s;
+}
+
+Result<std::string> CanonNameserver(std::string_view v) {
+  for (const auto& a : SplitAny(v, ", ;"))
+    if (!IsIPv4(a) && !IsIPv6(a)) return Bad("invalid nameserver address '" + a + "'");
+  return std::string(v);
+}
+
+Result<std::string> CanonSearchdomain(std::string_view v) {
+  for (const auto& d : SplitAny(v, ", ;")) HEARTH_TRY(CanonName(d));
+  return std::string(v);
+}
+
+Result<std::string> CanonCicustom(std::string_view v) {
+  PropertyFormat f;
+  f.props = {{"user", PropType::kString}, {"network", PropType::kString}, {"meta", PropType::kString},
+             {"vendor", PropType::kString}};
+  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
+  for (const auto& [k, vol] : m)
+    if (vol.find(':') == std::string::npos) return Bad("invalid volume '" + vol + "' for " + k);
+  return std::string(v);
+}
+
+Result<std::string> CanonDescription(std::string_view v) {
+  if (v.size() > 8192) return Bad("value may only be 8192 characters long");
+  return std::string(v);
+}
+
+Result<std::string> CanonCiPassword(std::string_view v) {
+  if (v.find('\n') != std::string_view::npos) return Bad("value must not contain a newline");
+  return std::string(v);
+}
+
+Result<std::string> CanonAffinity(std::string_view v) {
+  static const std::regex re("^\\d+(-\\d+)?(,\\d+(-\\d+)?)*$");
+  if (!std::regex_match(std::string(v), re)) return Bad("invalid CPU list '" + std::string(v) + "'");
+  return std::string(v);
+}
+
+Result<std::string> CanonHookscript(std::string_view v) {
+  if (v.find(":snippets/") == std::string_view::npos) return Bad("hookscript must be a snippets volume");
+  return std::string(v);
+}
+
+VmKeySpec Str(std::string n, std::string d, Result<std::string> (*c)(std::string_view) = nullptr) {
+  VmKeySpec s;
+  s.name = std::move(n);
+  s.description = std::move(d);
+  s.canon = c;
+  return s;
+}
+VmKeySpec Int(std::string n, std::optional<double> lo, std::optional<double> hi, std::string d) {
+  VmKeySpec s;
+  s.name = std::move(n);
+  s.type = KeyType::kInteger;
+  s.min = lo;
+  s.max = hi;
+  s.description = std::move(d);
+  return s;
+}
+VmKeySpec Bool(std::string n, std::string d) {
+  VmKeySpec s;
+  s.name = std::move(n);
+  s.type = KeyType::kBoolean;
+  s.description = std::move(d);
+  return s;
+}
+VmKeySpec Num(std::string n, double lo, double hi, std::string d) {
+  VmKeySpec s;
+  s.name = std::move(n);
+  s.type = KeyType::kNumber;
+  s.min = lo;
+  s.max = hi;
+  s.description = std::move(d);
+  return s;
+}
+VmKeySpec Enum(std::string n, std::vector<std::string> v, std::string d) {
+  VmKeySpec s;
+  s.name = std::move(n);
+  s.enum_values = std::move(v);
+  s.description = std::move(d);
+  return s;
+}
+VmKeySpec Indexed(VmKeySpec s, int max_index) {
+  s.max_index = max_index;
+  return s;
+}
+VmKeySpec Internal(VmKeySpec s) {
+  s.internal = true;
+  return s;
+}
+
+std::vector<VmKeySpec> MakeKeys() {
+  std::vector<VmKeySpec> k = {
+      Str("name", "Name of the VM (a DNS name).", CanonName),
+      Str("memory", "Memory in MiB: [current=]<MiB>.", CanonMemory),
+      Int("balloon", 0, 4194304, "Target RAM for the balloon device in MiB; 0 disables it."),
+      Int("shares", 0, 50000, "Memory shares for auto-ballooning."),
+      Int("cores", 1, 1024, "CPU cores per socket."),
+      Int("sockets", 1, 16, "CPU sockets."),
+      Int("vcpus", 1, 4096, "Hot-plugged vCPUs."),
+      Str("cpu", "Emulated CPU type: [cputype=]<model>[,flags=...].", CanonCpu),
+      Num("cpulimit", 0, 128, "Limit of CPU usage."),
+      Int("cpuunits", 1, 262144, "CPU weight."),
+      Str("affinity", "Host CPUs the VM may run on.", CanonAffinity),
+      Bool("numa", "Enable NUMA."),
+      Enum("ostype", {"other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24", "l26", "solaris"},
+           "Guest operating system."),
+      Str("machine", "QEMU machine type.", CanonMachine),
+      Enum("bios", {"seabios", "ovmf"}, "BIOS implementation."),
+      Str("boot", "Boot order: order=<dev>[;<dev>...].", CanonBoot),
+      Str("bootdisk", "Deprecated boot disk."),
+      Enum("scsihw", {"lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single", "megasas", "pvscsi"}, "SCSI controller."),
+      Indexed(Str("ide", "IDE drive."), 3),
+      Indexed(Str("sata", "SATA drive."), 5),
+      Indexed(Str("scsi", "SCSI drive."), 30),
+      Indexed(Str("virtio", "VirtIO drive."), 15),
+      Indexed(Str("efidisk", "EFI vars disk."), 0),
+      Indexed(Str("tpmstate", "TPM state disk."), 0),
+      Indexed(Str("unused", "Detached volume."), 255),
+      Indexed(Str("net", "Network device: <model>[=<MAC>][,bridge=<br>][,tag=<vlan>]...", CanonNet), 31),
+      Indexed(Str("ipconfig", "cloud-init IP config: [ip=<CIDR>|dhcp][,gw=<IPv4>][,ip6=...][,gw6=...]", CanonIpConfig), 31),
+      Str("ciuser", "cloud-init user name."),
+      Str("cipassword", "cloud-init password.", CanonCiPassword),
+      Enum("citype", {"nocloud", "configdrive2", "opennebula"}, "cloud-init configuration format."),
+      Str("cicustom", "cloud-init custom files: [user=<volume>][,network=..][,meta=..][,vendor=..]", CanonCicustom),
+      Bool("ciupgrade", "Upgrade packages after the first boot."),
+      Str("sshkeys", "URL-encoded OpenSSH public keys, one per line.", CanonSshKeys),
+      Str("nameserver", "DNS servers for cloud-init.", CanonNameserver),
+      Str("searchdomain", "DNS search domains for cloud-init.", CanonSearchdomain),
+      Str("agent", "QEMU guest agent: [enabled=]<1|0>[,type=virtio|isa]...", CanonAgent),
+      Indexed(Str("serial", "Serial port: socket or a /dev/ path.", CanonSerial), 3),
+      Str("vga", "Display: [type=]<std|virtio|serial0|none...>[,memory=<MiB>]", CanonVga),
+      Str("tags", "Tags: a;b;c", nullptr),
+      Bool("onboot", "Start at boot."),
+      Str("startup", "Startup order: [order=]<n>[,up=<s>][,down=<s>]", CanonStartup),
+      Str("description", "Description (may contain newlines).", CanonDescription),
+      Str("hotplug", "Hot-plug features.", CanonHotplug),
+      Bool("protection", "Protect the VM and its disks from removal."),
+      Str("smbios1", "SMBIOS type 1 fields.", CanonSmbios),
+      Str("vmgenid", "VM generation id (UUID, 1 = generate, 0 = off).", CanonVmgenid),
+      Bool("acpi", "Enable ACPI."),
+      Bool("kvm", "Enable KVM hardware virtualisation."),
+      Bool("tablet", "Enable the USB tablet device."),
+      Bool("reboot", "Allow reboot; 0 makes a reboot stop the VM."),
+      Bool("localtime", "RTC in local time."),
+      Bool("freeze", "Freeze CPU at startup."),
+      Bool("autostart", "Restart a crashed VM."),
+      Bool("tdf", "Time drift fix."),
+      Bool("keephugepages", "Keep hugepages after shutdown."),
+      Enum("hugepages", {"any", "2", "1024"}, "Hugepages."),
+      Enum("keyboard", {"de", "de-ch", "da", "en-gb", "en-us", "es", "fi", "fr", "fr-be", "fr-ca", "fr-ch", "hu", "is", "it",
+                        "ja", "lt", "mk", "nl", "no", "pl", "pt", "pt-br", "sv", "sl", "tr"},
+           "VNC keyboard layout."),
+      Str("args", "Raw QEMU arguments (root@pam only)."),
+      Str("hookscript", "Hook script volume.", CanonHookscript),
+      Enum("arch", {"x86_64", "aarch64"}, "Virtual processor architecture."),
+      Int("migrate_speed", 0, std::nullopt, "Max migration speed in MB/s."),
+      Num("migrate_downtime", 0, 1e9, "Max migration downtime in seconds."),
+      Str("vmstatestorage", "Storage for VM state volumes."),
+      Str("startdate", "Initial RTC date."),
+      Str("watchdog", "Watchdog device."),
+      Str("rng0", "VirtIO RNG device."),
+      Str("audio0", "Audio device."),
+      Str("ivshmem", "Inter-VM shared memory."),
+      Str("spice_enhancements", "SPICE enhancements."),
+      Str("amd-sev", "AMD SEV."),
+      Indexed(Str("hostpci", "PCI passthrough."), 15),
+      Indexed(Str("usb", "USB device."), 13),
+      Indexed(Str("virtiofs", "virtiofs share."), 9),
+      Indexed(Str("numa", "NUMA topology."), 7),
+      Indexed(Str("parallel", "Parallel port."), 2),
+      Internal(Bool("template", "The VM is a template.")),
+      Internal(Str("lock", "Lock held by an operation.")),
+      Internal(Str("meta", "Creation metadata.")),
+      Internal(Str("parent", "Parent snapshot.")),
+      Internal(Str("digest", "Config digest.")),
+      Internal(Str("runningmachine", "Machine type of the running QEMU.")),
+      Internal(Str("runningcpu", "CPU model of the running QEMU.")),
+  };
+  return k;
+}
+
+}  // namespace
+
+const std::vector<VmKeySpec>& AllVmKeys() {
+  static const std::vector<VmKeySpec> keys = MakeKeys();
+  return keys;
+}
+
+const VmKeySpec* FindVmKey(std::string_view key) {
+  for (const auto& s : AllVmKeys()) {
+    if (s.max_index < 0) {
+      if (key == s.name) return &s;
+      continue;
+    }
+    if (!StartsWith(key, s.name)) continue;
+    std::string_view digits = key.substr(s.name.size());
+    if (digits.empty() || (digits.size() > 1 && digits[0] == '0') || digits[0] == '+') continue;
+    auto n = ParseUint(digits);
+    if (n && *n <= static_cast<uint64_t>(s.max_index)) return &s;
+  }
+  return nullptr;
+}
+
+Result<std::string> NormalizeTags(std::string_view value) {
+  static const std::regex tag("^[a-z0-9_][a-z0-9_\\-+.]*$");
+  std::set<std::string> tags;
+  for (const auto& t : SplitAny(value, ",; ")) {
+    std::string lower = ToLower(t);
+    if (!std::regex_match(lower, tag)) return Fail(InvalidArgument("invalid tag '" + t + "'"));
+    tags.insert(lower);
+  }
+  return Join(std::vector<std::string>(tags.begin(), tags.end()), ";");
+}
+
+Result<std::string> CanonicalVmValue(std::string_view key, std::string_view value) {
+  auto fail = [&](const std::string& msg) { return Fail(FieldError(std::string(key), msg)); };
+  const VmKeySpec* spec = FindVmKey(key);
+  if (!spec) return fail("property is not defined in schema and the schema does not allow additional properties");
+  if (key != "description" && value.find_first_of("\r\n") != std::string_view::npos)
+    return fail("value must not contain a newline");
+  if (!IsValidUtf8(value)) return fail("value is not valid UTF-8");
+  std::string v(value);
+  switch (spec->type) {
+    case KeyType::kInteger: {
+      auto n = ParseInt(v);
+      if (!n) return fail("type check ('integer') failed - got '" + v + "'");
+      if (spec->min && *n < *spec->min) return fail("value must have a minimum value of " + std::to_string(int64_t(*spec->min)));
+      if (spec->max && *n > *spec->max) return fail("value must have a maximum value of " + std::to_string(int64_t(*spec->max)));
+      return std::to_string(*n);
+    }
+    case KeyType::kBoolean:
+      if (v != "0" && v != "1") return fail("type check ('boolean') failed - got '" + v + "'");
+      return v;
+    case KeyType::kNumber: {
+      auto d = ParseDouble(v);
+      if (!d) return fail("type check ('number') failed - got '" + v + "'");
+      if ((spec->min && *d < *spec->min) || (spec->max && *d > *spec->max)) return fail("value out of range");
+      return v;
+    }
+    case KeyType::kString:
+      break;
+  }
+  if (!spec->enum_values.empty() &&
+      std::find(spec->enum_values.begin(), spec->enum_values.end(), v) == spec->enum_values.end())
+    return fail("value '" + v + "' does not have a value in the enumeration '" + Join(spec->enum_values, ", ") + "'");
+  Result<std::string> out = v;
+  if (DriveKey::Parse(key)) {
+    out = CanonDrive(key, v);
+  } else if (key == "tags") {
+    out = NormalizeTags(v);
+  } else if (spec->canon) {
+    out = spec->canon(v);
+  }
+  if (!out) return fail(out.error().message);
+  return out;
+}
+
+bool IsHotApplicable(std::string_view key) {
+  static const std::set<std::string, std::less<>> keys = {
+      "name", "description", "tags", "onboot", "protection", "startup", "hookscript", "ciuser", "cipassword",
+      "citype", "cicustom", "ciupgrade", "sshkeys", "nameserver", "searchdomain", "migrate_speed",
+      "migrate_downtime", "vmstatestorage", "boot", "bootdisk", "autostart"};
+  if (keys.count(key)) return true;
+  return StartsWith(key, "ipconfig") || StartsWith(key, "unused");
+}
+
+bool IsCloudInitKey(std::string_view key) {
+  static const std::set<std::string, std::less<>> keys = {"ciuser", "cipassword", "citype", "cicustom", "ciupgrade",
+                                                          "sshkeys", "nameserver", "searchdomain"};
+  return keys.count(key) || StartsWith(key, "ipconfig");
+}
+
+}  // namespace hearth

@@ -1,0 +1,49 @@
+// The VM configuration keys hearth accepts (the Proxmox qemu-server $confdesc subset that
+// real clients send), with their wire types and validators.
+//
+// One table serves three purposes: validating API parameters, typing JSON output (integer
+// and boolean keys go out as JSON numbers, everything else as strings, exactly as PVE), and
+// canonicalising values the way PVE re-renders them (drives, NICs, tags, boot order).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+namespace hearth {
+
+enum class KeyType { kString, kInteger, kBoolean, kNumber };
+
+struct VmKeySpec {
+  std::string name;  // "cores"; for indexed keys the prefix ("net")
+  KeyType type = KeyType::kString;
+  int max_index = -1;  // >= 0: indexed key name0..nameN
+  std::optional<double> min, max;
+  std::vector<std::string> enum_values;
+  // Validates an already type-checked value and returns its canonical form, or an error
+  // message naming what is wrong. Null: any single-line string is fine.
+  Result<std::string> (*canon)(std::string_view value) = nullptr;
+  bool internal = false;  // set by hearth only (template, lock, meta, ...): rejected from users
+  std::string description;
+};
+
+// nullopt for unknown keys. Handles indexed keys ("net3" -> the "net" spec).
+const VmKeySpec* FindVmKey(std::string_view key);
+const std::vector<VmKeySpec>& AllVmKeys();
+
+// Type-checks and canonicalises one user-supplied value. The error carries the key as field.
+Result<std::string> CanonicalVmValue(std::string_view key, std::string_view value);
+
+// Tags: lower-cased, de-duplicated, sorted, joined with ';' (PVE get_unique_tags).
+Result<std::string> NormalizeTags(std::string_view value);
+
+// The keys a running VM can take without a restart (metadata and cloud-init inputs; device
+// hot-plug comes later). Everything else becomes pending until the next start.
+bool IsHotApplicable(std::string_view key);
+
+bool IsCloudInitKey(std::string_view key);
+
+}  // namespace hearth

@@ -1,0 +1,144 @@
+#include "model/volume_id.h"
+
+#include <regex>
+
+#include "core/strings.h"
+
+namespace hearth {
+
+bool IsValidStorageId(std::string_view id) {
+  static const std::regex re("^[a-z][a-z0-9\\-_.]*[a-z0-9]$", std::regex::icase);
+  return id.size() <= 64 && std::regex_match(std::string(id), re);
+}
+
+Result<VolumeId> ParseVolumeId(std::string_view text) {
+  size_t colon = text.find(':');
+  if (colon == std::string_view::npos) return Fail(InvalidArgument("unable to parse volume ID '" + std::string(text) + "'"));
+  VolumeId v{std::string(text.substr(0, colon)), std::string(text.substr(colon + 1))};
+  if (!IsValidStorageId(v.storage) || v.volname.empty())
+    return Fail(InvalidArgument("unable to parse volume ID '" + std::string(text) + "'"));
+  return v;
+}
+
+const char* ContentTypeName(ContentType c) {
+  switch (c) {
+    case ContentType::kImages: return "images";
+    case ContentType::kIso: return "iso";
+    case ContentType::kVztmpl: return "vztmpl";
+    case ContentType::kBackup: return "backup";
+    case ContentType::kSnippets: return "snippets";
+    case ContentType::kImport: return "import";
+    case ContentType::kRootdir: return "rootdir";
+  }
+  return "?";
+}
+
+std::optional<ContentType> ParseContentType(std::string_view name) {
+  for (auto c : {ContentType::kImages, ContentType::kIso, ContentType::kVztmpl, ContentType::kBackup,
+                 ContentType::kSnippets, ContentType::kImport, ContentType::kRootdir})
+    if (name == ContentTypeName(c)) return c;
+  return std::nullopt;
+}
+
+std::optional<DiskName> ParseDiskName(std::string_view name) {
+  static const std::regex disk_re("^(vm|base)-([1-9][0-9]{0,8})-disk-([0-9]{1,4})$");
+  static const std::regex ci_re("^vm-([1-9][0-9]{0,8})-cloudinit$");
+  std::string s(name);
+  std::smatch m;
+  if (std::regex_match(s, m, disk_re))
+    return DiskName{m[1].str() == "base", std::stoi(m[2].str()), std::stoi(m[3].str()), false};
+  if (std::regex_match(s, m, ci_re)) return DiskName{false, std::stoi(m[1].str()), 0, true};
+  return std::nullopt;
+}
+
+namespace {
+
+// A plain file name: no slashes, not hidden, a conservative character set.
+bool IsSafeFileName(std::string_view n) {
+  static const std::regex re("^[A-Za-z0-9_][A-Za-z0-9_.+\\-]*$");
+  return n.size() <= 255 && n != "." && n != ".." && std::regex_match(std::string(n), re);
+}
+
+std::string Ext(std::string_view name) {
+  size_t dot = name.rfind('.');
+  return dot == std::string_view::npos ? "" : std::string(name.substr(dot + 1));
+}
+
+// "100/vm-100-disk-0.qcow2" -> DirVolume (images).
+Result<DirVolume> ParseImage(std::string_view owner, std::string_view file, const std::string& original) {
+  auto bad = [&] { return Fail(InvalidArgument("unable to parse directory volume name '" + original + "'")); };
+  auto vmid = ParseUint(owner);
+  if (!vmid || owner[0] == '0' || owner[0] == '+' || !IsSafeFileName(file)) return bad();
+  std::string ext = Ext(file);
+  if (ext != "raw" && ext != "qcow2" && ext != "vmdk") return bad();
+  auto dn = ParseDiskName(file.substr(0, file.size() - ext.size() - 1));
+  if (!dn || dn->vmid != static_cast<int>(*vmid)) return bad();
+  DirVolume v;
+  v.content = ContentType::kImages;
+  v.name = std::string(file);
+  v.vmid = dn->vmid;
+  v.format = ext;
+  v.is_base = dn->base;
+  return v;
+}
+
+}  // namespace
+
+Result<DirVolume> ParseDirVolname(std::string_view volname) {
+  std::string original(volname);
+  auto bad = [&] { return Fail(InvalidArgument("unable to parse directory volume name '" + original + "'")); };
+  auto parts = Split(volname, '/');
+  if (parts.size() == 2) {
+    const std::string& dir = parts[0];
+    const std::string& file = parts[1];
+    if (!dir.empty() && std::isdigit(static_cast<unsigned char>(dir[0]))) return ParseImage(dir, file, original);
+    if (!IsSafeFileName(file)) return bad();
+    DirVolume v;
+    v.name = file;
+    std::string ext = Ext(file);
+    if (dir == "iso") {
+      if (ToLower(ext) != "iso" && ToLower(ext) != "img") return bad();
+      v.content = ContentType::kIso;
+      v.format = "iso";
+    } else if (dir == "snippets") {
+      v.content = ContentType::kSnippets;
+      v.format = "snippet";
+    } else if (dir == "import") {
+      v.content = ContentType::kImport;
+      v.format = ext;
+    } else if (dir == "vztmpl") {
+      v.content = ContentType::kVztmpl;
+      v.format = ext;
+    } else if (dir == "backup") {
+      v.content = ContentType::kBackup;
+      v.format = ext;
+    } else {
+      return bad();
+    }
+    return v;
+  }
+  if (parts.size() == 4) {  // linked clone: <base vmid>/<base file>/<vmid>/<file>
+    auto base = ParseImage(parts[0], parts[1], original);
+    if (!base || !base->is_base) return bad();
+    auto img = ParseImage(parts[2], parts[3], original);
+    if (!img || img->is_base) return bad();
+    img->base_volname = parts[0] + "/" + parts[1];
+    return img;
+  }
+  return bad();
+}
+
+std::string DirVolume::RelativePath() const {
+  switch (content) {
+    case ContentType::kImages: return "images/" + std::to_string(vmid) + "/" + name;
+    case ContentType::kIso: return "template/iso/" + name;
+    case ContentType::kVztmpl: return "template/cache/" + name;
+    case ContentType::kBackup: return "dump/" + name;
+    case ContentType::kSnippets: return "snippets/" + name;
+    case ContentType::kImport: return "import/" + name;
+    case ContentType::kRootdir: return "private/" + name;
+  }
+  return name;
+}
+
+}  // namespace hearth

@@ -1,0 +1,52 @@
+// Volume ids: "<storage>:<volname>". For directory storages the volname encodes the kind
+// of content: "100/vm-100-disk-0.qcow2", "iso/x.iso", "snippets/u.yaml",
+// linked clones "100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2".
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace hearth {
+
+struct VolumeId {
+  std::string storage;
+  std::string volname;
+  std::string ToString() const { return storage + ":" + volname; }
+};
+
+bool IsValidStorageId(std::string_view id);
+Result<VolumeId> ParseVolumeId(std::string_view text);
+
+enum class ContentType { kImages, kIso, kVztmpl, kBackup, kSnippets, kImport, kRootdir };
+const char* ContentTypeName(ContentType c);
+std::optional<ContentType> ParseContentType(std::string_view name);
+
+// What a directory-storage volname means.
+struct DirVolume {
+  ContentType content = ContentType::kImages;
+  std::string name;         // file name: "vm-100-disk-0.qcow2", "x.iso"
+  int vmid = 0;             // owner for images
+  std::string format;       // raw|qcow2|vmdk for images, "iso" for ISOs, ...
+  bool is_base = false;     // base-<vmid>-disk-N (a template's disk)
+  std::string base_volname; // for linked clones: the base volname ("100/base-100-disk-0.qcow2")
+  // Path relative to the storage root: "images/100/vm-100-disk-0.qcow2", "template/iso/x.iso".
+  std::string RelativePath() const;
+};
+
+// Parses a dir-storage volname. Rejects anything that could escape the storage
+// ("..", absolute paths, hidden files, unexpected characters).
+Result<DirVolume> ParseDirVolname(std::string_view volname);
+
+// "vm-100-disk-0" style disk name check: returns the vmid and disk index.
+struct DiskName {
+  bool base = false;
+  int vmid = 0;
+  int index = 0;
+  bool cloudinit = false;
+};
+std::optional<DiskName> ParseDiskName(std::string_view file_name_without_ext);
+
+}  // namespace hearth
