@@ -1,0 +1,336 @@
+#include "state/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <vector>
+
+namespace hearth {
+namespace {
+
+// Numbered migrations: index i upgrades user_version i -> i+1. Never edit a released one.
+const std::vector<const char*> kMigrations = {
+    R"sql(
+    CREATE TABLE vms (vmid INTEGER PRIMARY KEY, node TEXT NOT NULL, conf TEXT NOT NULL);
+    CREATE TABLE users (userid TEXT PRIMARY KEY, enabled INTEGER NOT NULL, admin INTEGER NOT NULL,
+                        password_hash TEXT NOT NULL, email TEXT NOT NULL DEFAULT '',
+                        firstname TEXT NOT NULL DEFAULT '', lastname TEXT NOT NULL DEFAULT '',
+                        comment TEXT NOT NULL DEFAULT '', expire INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE tokens (tokenid TEXT PRIMARY KEY, userid TEXT NOT NULL, secret_hash TEXT NOT NULL,
+                         expire INTEGER NOT NULL DEFAULT 0, comment TEXT NOT NULL DEFAULT '');
+    CREATE TABLE tasks (upid TEXT PRIMARY KEY, node TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
+                        user TEXT NOT NULL, starttime INTEGER NOT NULL, endtime INTEGER NOT NULL DEFAULT 0,
+                        exitstatus TEXT NOT NULL DEFAULT '', vmid INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX tasks_by_time ON tasks (starttime DESC);
+    CREATE INDEX tasks_by_vmid ON tasks (vmid, starttime DESC);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    )sql",
+};
+
+Error SqlError(sqlite3* db, const std::string& what) {
+  return Internal("sqlite: " + what + ": " + sqlite3_errmsg(db));
+}
+
+}  // namespace
+
+// RAII prepared statement with typed binders.
+class SqliteStore::Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
+  ~Stmt() { sqlite3_finalize(st_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(st_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(st_); }
+  std::string Text(int col) {
+    auto p = reinterpret_cast<const char*>(sqlite3_column_text(st_, col));
+    return p ? std::string(p, sqlite3_column_bytes(st_, col)) : std::string();
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(st_, col); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* st_ = nullptr;
+  int rc_;
+};
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Fail(Unavailable("cannot open database '" + path + "': " + msg));
+  }
+  sqlite3_busy_timeout(db, 10000);  // other processes (admin verbs) may hold the write lock briefly
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
+    if (sqlite3_exec(db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      auto e = SqlError(db, pragma);
+      sqlite3_close(db);
+      return Fail(e);
+    }
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  HEARTH_TRY(store->Migrate());
+  return store;
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+Status SqliteStore::Migrate() {
+  std::lock_guard lock(mu_);
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return Fail(SqlError(db_, "begin"));
+  Stmt v(db_, "PRAGMA user_version");
+  v.Step();
+  int64_t version = v.Int(0);
+  for (size_t i = version; i < kMigrations.size(); ++i) {
+    if (sqlite3_exec(db_, kMigrations[i], nullptr, nullptr, nullptr) != SQLITE_OK) {
+      auto e = SqlError(db_, "migration " + std::to_string(i + 1));
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return Fail(e);
+    }
+  }
+  std::string set = "PRAGMA user_version=" + std::to_string(kMigrations.size());
+  sqlite3_exec(db_, set.c_str(), nullptr, nullptr, nullptr);
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return Fail(SqlError(db_, "commit"));
+  return Ok();
+}
+
+Result<std::vector<VmRecord>> SqliteStore::ListVms() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT vmid, node, conf FROM vms ORDER BY vmid");
+  std::vector<VmRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back({static_cast<int>(s.Int(0)), s.Text(1), s.Text(2)});
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "list vms"));
+  return out;
+}
+
+Status SqliteStore::CreateVm(const VmRecord& vm) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT INTO vms (vmid, node, conf) VALUES (?, ?, ?)");
+  int rc = s.Bind(1, int64_t{vm.vmid}).Bind(2, vm.node).Bind(3, vm.conf).Step();
+  if (rc == SQLITE_CONSTRAINT) return Fail(AlreadyExists("VM " + std::to_string(vm.vmid) + " already exists"));
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "create vm"));
+  return Ok();
+}
+
+Status SqliteStore::UpdateVm(const VmRecord& vm, const std::optional<std::string>& expected) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, expected ? "UPDATE vms SET node = ?, conf = ? WHERE vmid = ? AND conf = ?"
+                       : "UPDATE vms SET node = ?, conf = ? WHERE vmid = ?");
+  s.Bind(1, vm.node).Bind(2, vm.conf).Bind(3, int64_t{vm.vmid});
+  if (expected) s.Bind(4, *expected);
+  if (s.Step() != SQLITE_DONE) return Fail(SqlError(db_, "update vm"));
+  if (sqlite3_changes(db_) == 0) {
+    if (expected) return Fail(Aborted("VM " + std::to_string(vm.vmid) + " was changed concurrently"));
+    return Fail(NotFound("VM " + std::to_string(vm.vmid) + " does not exist"));
+  }
+  return Ok();
+}
+
+Status SqliteStore::DeleteVm(int vmid) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM vms WHERE vmid = ?");
+  if (s.Bind(1, int64_t{vmid}).Step() != SQLITE_DONE) return Fail(SqlError(db_, "delete vm"));
+  return Ok();
+}
+
+static UserRecord ReadUser(auto& s) {
+  UserRecord u;
+  u.userid = s.Text(0);
+  u.enabled = s.Int(1) != 0;
+  u.admin = s.Int(2) != 0;
+  u.password_hash = s.Text(3);
+  u.email = s.Text(4);
+  u.firstname = s.Text(5);
+  u.lastname = s.Text(6);
+  u.comment = s.Text(7);
+  u.expire = s.Int(8);
+  return u;
+}
+
+#define USER_COLUMNS "userid, enabled, admin, password_hash, email, firstname, lastname, comment, expire"
+
+Result<std::optional<UserRecord>> SqliteStore::GetUser(const std::string& userid) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT " USER_COLUMNS " FROM users WHERE userid = ?");
+  int rc = s.Bind(1, userid).Step();
+  if (rc == SQLITE_ROW) return std::optional<UserRecord>(ReadUser(s));
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "get user"));
+  return std::optional<UserRecord>();
+}
+
+Result<std::vector<UserRecord>> SqliteStore::ListUsers() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT " USER_COLUMNS " FROM users ORDER BY userid");
+  std::vector<UserRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadUser(s));
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "list users"));
+  return out;
+}
+
+Status SqliteStore::PutUser(const UserRecord& u) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT OR REPLACE INTO users (" USER_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.Bind(1, u.userid).Bind(2, int64_t{u.enabled}).Bind(3, int64_t{u.admin}).Bind(4, u.password_hash);
+  s.Bind(5, u.email).Bind(6, u.firstname).Bind(7, u.lastname).Bind(8, u.comment).Bind(9, u.expire);
+  if (s.Step() != SQLITE_DONE) return Fail(SqlError(db_, "put user"));
+  return Ok();
+}
+
+Result<std::optional<TokenRecord>> SqliteStore::GetToken(const std::string& tokenid) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT tokenid, userid, secret_hash, expire, comment FROM tokens WHERE tokenid = ?");
+  int rc = s.Bind(1, tokenid).Step();
+  if (rc == SQLITE_ROW) return std::optional<TokenRecord>(TokenRecord{s.Text(0), s.Text(1), s.Text(2), s.Int(3), s.Text(4)});
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "get token"));
+  return std::optional<TokenRecord>();
+}
+
+Result<std::vector<TokenRecord>> SqliteStore::ListTokens(const std::string& userid) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT tokenid, userid, secret_hash, expire, comment FROM tokens WHERE userid = ? ORDER BY tokenid");
+  std::vector<TokenRecord> out;
+  s.Bind(1, userid);
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1), s.Text(2), s.Int(3), s.Text(4)});
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "list tokens"));
+  return out;
+}
+
+Status SqliteStore::PutToken(const TokenRecord& t) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT OR REPLACE INTO tokens (tokenid, userid, secret_hash, expire, comment) VALUES (?, ?, ?, ?, ?)");
+  if (s.Bind(1, t.tokenid).Bind(2, t.userid).Bind(3, t.secret_hash).Bind(4, t.expire).Bind(5, t.comment).Step() !=
+      SQLITE_DONE)
+    return Fail(SqlError(db_, "put token"));
+  return Ok();
+}
+
+Status SqliteStore::DeleteToken(const std::string& tokenid) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM tokens WHERE tokenid = ?");
+  if (s.Bind(1, tokenid).Step() != SQLITE_DONE) return Fail(SqlError(db_, "delete token"));
+  return Ok();
+}
+
+#define TASK_COLUMNS "upid, node, type, id, user, starttime, endtime, exitstatus, vmid"
+
+static TaskRecord ReadTask(auto& s) {
+  return TaskRecord{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Int(5), s.Int(6), s.Text(7),
+                    static_cast<int>(s.Int(8))};
+}
+
+Status SqliteStore::InsertTask(const TaskRecord& t) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT INTO tasks (" TASK_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.Bind(1, t.upid).Bind(2, t.node).Bind(3, t.type).Bind(4, t.id).Bind(5, t.user).Bind(6, t.starttime);
+  s.Bind(7, t.endtime).Bind(8, t.exitstatus).Bind(9, int64_t{t.vmid});
+  if (s.Step() != SQLITE_DONE) return Fail(SqlError(db_, "insert task"));
+  return Ok();
+}
+
+Status SqliteStore::FinishTask(const std::string& upid, int64_t endtime, const std::string& exitstatus) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "UPDATE tasks SET endtime = ?, exitstatus = ? WHERE upid = ?");
+  if (s.Bind(1, endtime).Bind(2, exitstatus).Bind(3, upid).Step() != SQLITE_DONE)
+    return Fail(SqlError(db_, "finish task"));
+  return Ok();
+}
+
+Result<std::optional<TaskRecord>> SqliteStore::GetTask(const std::string& upid) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT " TASK_COLUMNS " FROM tasks WHERE upid = ?");
+  int rc = s.Bind(1, upid).Step();
+  if (rc == SQLITE_ROW) return std::optional<TaskRecord>(ReadTask(s));
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "get task"));
+  return std::optional<TaskRecord>();
+}
+
+Result<std::pair<std::vector<TaskRecord>, size_t>> SqliteStore::ListTasks(const TaskFilter& f) {
+  std::lock_guard lock(mu_);
+  std::string where = " WHERE 1=1";
+  if (f.vmid) where += " AND vmid = ?1";
+  if (!f.type.empty()) where += " AND type = ?2";
+  if (!f.user.empty()) where += " AND user LIKE '%' || ?3 || '%'";
+  if (f.errors_only) where += " AND endtime != 0 AND exitstatus != 'OK'";
+  if (f.running_only) where += " AND endtime = 0";
+  if (f.since) where += " AND starttime >= ?4";
+  if (f.until) where += " AND starttime <= ?5";
+  auto bind = [&](Stmt& s) {
+    if (f.vmid) s.Bind(1, int64_t{f.vmid});
+    if (!f.type.empty()) s.Bind(2, f.type);
+    if (!f.user.empty()) s.Bind(3, f.user);
+    if (f.since) s.Bind(4, f.since);
+    if (f.until) s.Bind(5, f.until);
+  };
+  std::string count_sql = "SELECT count(*) FROM tasks" + where;
+  Stmt c(db_, count_sql.c_str());
+  bind(c);
+  if (c.Step() != SQLITE_ROW) return Fail(SqlError(db_, "count tasks"));
+  size_t total = static_cast<size_t>(c.Int(0));
+  std::string sql = "SELECT " TASK_COLUMNS " FROM tasks" + where + " ORDER BY starttime DESC, rowid DESC LIMIT ?6 OFFSET ?7";
+  Stmt s(db_, sql.c_str());
+  bind(s);
+  s.Bind(6, static_cast<int64_t>(f.limit)).Bind(7, static_cast<int64_t>(f.start));
+  std::vector<TaskRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadTask(s));
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "list tasks"));
+  return std::make_pair(std::move(out), total);
+}
+
+Result<std::vector<TaskRecord>> SqliteStore::UnfinishedTasks() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT " TASK_COLUMNS " FROM tasks WHERE endtime = 0");
+  std::vector<TaskRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadTask(s));
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "unfinished tasks"));
+  return out;
+}
+
+Result<std::optional<std::string>> SqliteStore::GetMeta(const std::string& key) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT value FROM meta WHERE key = ?");
+  int rc = s.Bind(1, key).Step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(s.Text(0));
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "get meta"));
+  return std::optional<std::string>();
+}
+
+Status SqliteStore::PutMeta(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  if (s.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return Fail(SqlError(db_, "put meta"));
+  return Ok();
+}
+
+Result<std::string> SqliteStore::PutMetaIfAbsent(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mu_);
+  Stmt ins(db_, "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)");
+  if (ins.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return Fail(SqlError(db_, "put meta"));
+  Stmt s(db_, "SELECT value FROM meta WHERE key = ?");
+  if (s.Bind(1, key).Step() != SQLITE_ROW) return Fail(SqlError(db_, "get meta"));
+  return s.Text(0);
+}
+
+Result<uint64_t> SqliteStore::NextSequence(const std::string& name) {
+  std::lock_guard lock(mu_);
+  std::string key = "seq:" + name;
+  Stmt s(db_,
+         "INSERT INTO meta (key, value) VALUES (?1, '1') "
+         "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value");
+  if (s.Bind(1, key).Step() != SQLITE_ROW) return Fail(SqlError(db_, "sequence"));
+  return static_cast<uint64_t>(std::stoull(s.Text(0)));
+}
+
+}  // namespace hearth

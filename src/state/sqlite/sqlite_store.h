@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "state/store.h"
+
+struct sqlite3;
+
+namespace hearth {
+
+// SQLite in WAL mode; one connection guarded by a mutex (writes are short transactions, and
+// the daemon keeps hot data in memory, so contention stays low). Schema changes are numbered
+// migrations applied at open. Other processes (the local admin verbs) may open the same file.
+class SqliteStore final : public Store {
+ public:
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  ~SqliteStore() override;
+
+  Result<std::vector<VmRecord>> ListVms() override;
+  Status CreateVm(const VmRecord& vm) override;
+  Status UpdateVm(const VmRecord& vm, const std::optional<std::string>& expected_conf) override;
+  Status DeleteVm(int vmid) override;
+
+  Result<std::optional<UserRecord>> GetUser(const std::string& userid) override;
+  Result<std::vector<UserRecord>> ListUsers() override;
+  Status PutUser(const UserRecord& user) override;
+  Result<std::optional<TokenRecord>> GetToken(const std::string& tokenid) override;
+  Result<std::vector<TokenRecord>> ListTokens(const std::string& userid) override;
+  Status PutToken(const TokenRecord& token) override;
+  Status DeleteToken(const std::string& tokenid) override;
+
+  Status InsertTask(const TaskRecord& task) override;
+  Status FinishTask(const std::string& upid, int64_t endtime, const std::string& exitstatus) override;
+  Result<std::optional<TaskRecord>> GetTask(const std::string& upid) override;
+  Result<std::pair<std::vector<TaskRecord>, size_t>> ListTasks(const TaskFilter& filter) override;
+  Result<std::vector<TaskRecord>> UnfinishedTasks() override;
+
+  Result<std::optional<std::string>> GetMeta(const std::string& key) override;
+  Status PutMeta(const std::string& key, const std::string& value) override;
+  Result<std::string> PutMetaIfAbsent(const std::string& key, const std::string& value) override;
+  Result<uint64_t> NextSequence(const std::string& name) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  Status Migrate();
+  class Stmt;
+  std::mutex mu_;
+  sqlite3* db_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace hearth

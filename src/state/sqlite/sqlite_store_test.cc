@@ -1,0 +1,93 @@
+#include "state/sqlite/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace hearth {
+namespace {
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("hearth-store-" + std::to_string(getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    store_ = std::move(*SqliteStore::Open((dir_ / "hearth.db").string()));
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqliteStoreTest, VmCreateIsUniqueAndUpdateChecksExpectedText) {
+  ASSERT_TRUE(store_->CreateVm({100, "n1", "cores: 1\n"}));
+  auto dup = store_->CreateVm({100, "n1", "cores: 2\n"});
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_TRUE(store_->UpdateVm({100, "n1", "cores: 2\n"}, std::string("cores: 1\n")));
+  auto stale = store_->UpdateVm({100, "n1", "cores: 3\n"}, std::string("cores: 1\n"));
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, ErrorCode::kAborted);
+  EXPECT_EQ(store_->ListVms()->at(0).conf, "cores: 2\n");
+  ASSERT_TRUE(store_->DeleteVm(100));
+  EXPECT_TRUE(store_->ListVms()->empty());
+}
+
+TEST_F(SqliteStoreTest, SurvivesReopen) {
+  ASSERT_TRUE(store_->CreateVm({101, "n1", "name: a\n"}));
+  ASSERT_TRUE(store_->PutUser({"alice@pve", true, true, "$y$hash"}));
+  store_.reset();
+  store_ = std::move(*SqliteStore::Open((dir_ / "hearth.db").string()));
+  EXPECT_EQ(store_->ListVms()->size(), 1u);
+  EXPECT_TRUE(store_->GetUser("alice@pve")->value().admin);
+}
+
+TEST_F(SqliteStoreTest, SequenceIsAtomicAcrossThreads) {
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::set<uint64_t> seen;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        uint64_t v = *store_->NextSequence("x");
+        std::lock_guard l(mu);
+        seen.insert(v);
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen.size(), 400u);
+  EXPECT_EQ(*seen.rbegin(), 400u);
+}
+
+TEST_F(SqliteStoreTest, TasksListNewestFirstWithFilters) {
+  ASSERT_TRUE(store_->InsertTask({"U1", "n", "qmstart", "100", "root@pam", 10, 0, "", 100}));
+  ASSERT_TRUE(store_->InsertTask({"U2", "n", "qmstop", "101", "root@pam", 20, 0, "", 101}));
+  ASSERT_TRUE(store_->FinishTask("U1", 11, "boom"));
+  auto all = store_->ListTasks({});
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->second, 2u);
+  EXPECT_EQ(all->first[0].upid, "U2");
+  TaskFilter errors;
+  errors.errors_only = true;
+  EXPECT_EQ(store_->ListTasks(errors)->first.at(0).upid, "U1");
+  TaskFilter by_vm;
+  by_vm.vmid = 101;
+  EXPECT_EQ(store_->ListTasks(by_vm)->second, 1u);
+  EXPECT_EQ(store_->UnfinishedTasks()->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, MetaIfAbsentKeepsFirstValue) {
+  EXPECT_EQ(*store_->PutMetaIfAbsent("k", "first"), "first");
+  EXPECT_EQ(*store_->PutMetaIfAbsent("k", "second"), "first");
+}
+
+}  // namespace
+}  // namespace hearth

@@ -1,0 +1,177 @@
+#include "sys/posix/posix_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/strings.h"
+
+extern char** environ;
+
+namespace hearth {
+
+std::string DescribeFailure(const std::vector<std::string>& argv, const ProcessResult& r) {
+  std::string prog = argv.empty() ? "?" : argv[0];
+  std::string what = r.timed_out ? "timed out" : r.signal ? "killed by signal " + std::to_string(r.signal)
+                                                         : "exit " + std::to_string(r.exit_code);
+  std::string detail(Trim(r.err.empty() ? r.out : r.err));
+  if (detail.size() > 2000) detail = "..." + detail.substr(detail.size() - 2000);
+  return prog + ": " + what + (detail.empty() ? "" : ": " + detail);
+}
+
+namespace {
+
+void CloseFrom(int lowfd) {
+  long max = sysconf(_SC_OPEN_MAX);
+  for (int fd = lowfd; fd < max && fd < 65536; ++fd) close(fd);
+}
+
+void EmitLines(std::string& buf, const std::function<void(const std::string&)>& cb, bool flush) {
+  if (!cb) return;
+  size_t pos;
+  while ((pos = buf.find_first_of("\r\n")) != std::string::npos) {
+    std::string line = buf.substr(0, pos);
+    buf.erase(0, pos + 1);
+    if (!line.empty()) cb(line);
+  }
+  if (flush && !buf.empty()) {
+    cb(buf);
+    buf.clear();
+  }
+}
+
+}  // namespace
+
+Result<ProcessResult> PosixProcessRunner::Run(const std::vector<std::string>& argv, const ProcessOptions& opt) {
+  if (argv.empty()) return Fail(InvalidArgument("empty argv"));
+  int in_pipe[2], out_pipe[2], err_pipe[2], exec_pipe[2];
+  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) ||
+      pipe2(exec_pipe, O_CLOEXEC))
+    return Fail(Internal(std::string("pipe: ") + strerror(errno)));
+
+  // Build argv/envp before fork: no allocation in the child.
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    std::string key = kv.substr(0, kv.find('='));
+    if (!opt.extra_env.count(key)) env_store.push_back(kv);
+  }
+  for (const auto& [k, v] : opt.extra_env) env_store.push_back(k + "=" + v);
+  std::vector<char*> cenv;
+  for (auto& e : env_store) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+
+  pid_t pid = fork();
+  if (pid < 0) return Fail(Internal(std::string("fork: ") + strerror(errno)));
+  if (pid == 0) {
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    dup2(in_pipe[0], 0);
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    int ep = exec_pipe[1];
+    if (ep != 3) {
+      dup2(ep, 3);
+      ep = 3;
+    }
+    fcntl(3, F_SETFD, FD_CLOEXEC);
+    CloseFrom(4);
+    execvpe(cargv[0], cargv.data(), cenv.data());
+    int err = errno;
+    (void)!write(3, &err, sizeof err);
+    _exit(127);
+  }
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  close(exec_pipe[1]);
+
+  int exec_errno = 0;
+  ssize_t n = read(exec_pipe[0], &exec_errno, sizeof exec_errno);
+  close(exec_pipe[0]);
+  if (n == sizeof exec_errno) {
+    close(in_pipe[1]);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    waitpid(pid, nullptr, 0);
+    return Fail(Unavailable("cannot run '" + argv[0] + "': " + strerror(exec_errno)));
+  }
+
+  ProcessResult res;
+  size_t in_off = 0;
+  int in_fd = in_pipe[1];
+  if (opt.stdin_data.empty()) {
+    close(in_fd);
+    in_fd = -1;
+  } else {
+    fcntl(in_fd, F_SETFL, O_NONBLOCK);
+  }
+  int out_fd = out_pipe[0], err_fd = err_pipe[0];
+  std::string out_line, err_line;
+  auto deadline = std::chrono::steady_clock::now() + opt.timeout;
+  char buf[65536];
+  while (out_fd >= 0 || err_fd >= 0) {
+    pollfd fds[3];
+    int nfds = 0;
+    int idx_out = -1, idx_err = -1, idx_in = -1;
+    if (out_fd >= 0) idx_out = nfds, fds[nfds++] = {out_fd, POLLIN, 0};
+    if (err_fd >= 0) idx_err = nfds, fds[nfds++] = {err_fd, POLLIN, 0};
+    if (in_fd >= 0) idx_in = nfds, fds[nfds++] = {in_fd, POLLOUT, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      res.timed_out = true;
+      kill(-pid, SIGKILL);
+      break;
+    }
+    int r = poll(fds, nfds, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (r < 0 && errno != EINTR) break;
+    auto drain = [&](int& fd, int idx, std::string& acc, std::string& line,
+                     const std::function<void(const std::string&)>& cb) {
+      if (idx < 0 || !(fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) return;
+      ssize_t got = read(fd, buf, sizeof buf);
+      if (got <= 0) {
+        close(fd);
+        fd = -1;
+        EmitLines(line, cb, true);
+        return;
+      }
+      if (acc.size() < opt.max_output) acc.append(buf, std::min<size_t>(got, opt.max_output - acc.size()));
+      if (cb) {
+        line.append(buf, got);
+        EmitLines(line, cb, false);
+      }
+    };
+    drain(out_fd, idx_out, res.out, out_line, opt.on_stdout_line);
+    drain(err_fd, idx_err, res.err, err_line, opt.on_stderr_line);
+    if (idx_in >= 0 && (fds[idx_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t w = write(in_fd, opt.stdin_data.data() + in_off, opt.stdin_data.size() - in_off);
+      if (w > 0) in_off += w;
+      if (w < 0 || in_off >= opt.stdin_data.size()) {
+        close(in_fd);
+        in_fd = -1;
+      }
+    }
+  }
+  if (in_fd >= 0) close(in_fd);
+  if (out_fd >= 0) close(out_fd);
+  if (err_fd >= 0) close(err_fd);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) res.signal = WTERMSIG(status);
+  return res;
+}
+
+}  // namespace hearth
