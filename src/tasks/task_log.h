@@ -1,0 +1,32 @@
+// Task logs: one plain-text file per task, named by its UPID (see docs/design/tasks.md for
+// the format). Lines are appended as the task runs; the last line is the verdict:
+// "TASK OK", "TASK WARNINGS: <n>" or "TASK ERROR: <message>".
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/result.h"
+
+namespace hearth {
+
+class TaskLogDir {
+ public:
+  explicit TaskLogDir(std::string root) : root_(std::move(root)) {}
+  // <root>/<last hex digit of the UPID's start time>/<UPID>
+  std::string PathFor(const std::string& upid) const;
+  Status Create(const std::string& upid) const;
+  Status Append(const std::string& upid, const std::string& line) const;
+  // Lines [start, start+limit) (limit 0 = all) and the total line count.
+  Result<std::pair<std::vector<std::string>, size_t>> Read(const std::string& upid, size_t start, size_t limit) const;
+
+ private:
+  std::string root_;
+};
+
+// The exitstatus Proxmox derives from a finished log: "OK", "WARNINGS: n", the error text,
+// or "unexpected status".
+std::string ExitStatusFromLastLine(const std::string& line);
+
+}  // namespace hearth

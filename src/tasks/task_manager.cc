@@ -1,0 +1,132 @@
+#include "tasks/task_manager.h"
+
+#include <thread>
+
+#include "core/strings.h"
+
+namespace hearth {
+
+void TaskContext::Log(const std::string& line) {
+  std::lock_guard lock(mu_);
+  (void)logs_.Append(upid_, line);
+}
+
+void TaskContext::Warn(const std::string& line) {
+  {
+    std::lock_guard lock(mu_);
+    ++warnings_;
+  }
+  Log("WARN: " + line);
+}
+
+TaskManager::TaskManager(Store& store, const Clock& clock, std::string node, std::string log_root, uint64_t pstart)
+    : store_(store), clock_(clock), node_(std::move(node)), logs_(std::move(log_root)), pstart_(pstart) {}
+
+TaskManager::~TaskManager() { WaitIdle(); }
+
+Result<std::string> TaskManager::Start(const TaskSpec& spec, Work work) {
+  HEARTH_ASSIGN_OR_RETURN(uint64_t seq, store_.NextSequence("task"));
+  Upid u{node_, seq, pstart_, clock_.UnixSeconds(), spec.type, spec.id, spec.user};
+  std::string upid = u.ToString();
+  HEARTH_TRY(logs_.Create(upid));
+  TaskRecord rec{upid, node_, spec.type, spec.id, spec.user, u.starttime, 0, "", spec.vmid};
+  HEARTH_TRY(store_.InsertTask(rec));
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard lock(mu_);
+    cancel_flags_[upid] = cancelled;
+  }
+  ++running_;
+  std::thread(&TaskManager::Run, this, upid, spec, std::move(work), cancelled).detach();
+  return upid;
+}
+
+void TaskManager::Run(std::string upid, TaskSpec spec, Work work, std::shared_ptr<std::atomic<bool>> cancelled) {
+  TaskContext ctx(logs_, upid, *cancelled);
+  Status result = Ok();
+  {
+    std::unique_ptr<VmLocks::Guard> first, second;
+    if (spec.vmid > 0) {
+      if (locks_.Busy(spec.vmid)) ctx.Log("waiting for other operations on VM " + std::to_string(spec.vmid));
+      first = locks_.Acquire(spec.vmid);
+    }
+    if (spec.second_vmid > 0 && spec.second_vmid != spec.vmid) second = locks_.Acquire(spec.second_vmid);
+    if (*cancelled) {
+      result = Fail(Aborted("task cancelled before it started"));
+    } else {
+      try {
+        result = work(ctx);
+      } catch (const std::exception& e) {
+        result = Fail(Internal(std::string("unexpected exception: ") + e.what()));
+      }
+    }
+  }
+  std::string exitstatus;
+  if (result) {
+    if (ctx.warnings() > 0) {
+      exitstatus = "WARNINGS: " + std::to_string(ctx.warnings());
+      ctx.Log("TASK WARNINGS: " + std::to_string(ctx.warnings()));
+    } else {
+      exitstatus = "OK";
+      ctx.Log("TASK OK");
+    }
+  } else {
+    std::string msg(Trim(result.error().message));
+    for (char& c : msg)
+      if (c == '\n') c = ' ';
+    exitstatus = msg;
+    ctx.Log("TASK ERROR: " + msg);
+  }
+  (void)store_.FinishTask(upid, clock_.UnixSeconds(), exitstatus);
+  std::lock_guard lock(mu_);
+  cancel_flags_.erase(upid);
+  --running_;
+  idle_cv_.notify_all();
+}
+
+Result<TaskInfo> TaskManager::Get(const std::string& upid) {
+  HEARTH_ASSIGN_OR_RETURN(Upid u, ParseUpid(upid));
+  HEARTH_ASSIGN_OR_RETURN(auto rec, store_.GetTask(upid));
+  if (!rec) return Fail(FieldError("upid", "no such task"));
+  return TaskInfo{*rec, u, rec->endtime == 0};
+}
+
+Result<std::pair<std::vector<std::string>, size_t>> TaskManager::ReadLog(const std::string& upid, size_t start,
+                                                                         size_t limit) {
+  HEARTH_TRY(Get(upid));
+  return logs_.Read(upid, start, limit);
+}
+
+Result<std::pair<std::vector<TaskInfo>, size_t>> TaskManager::List(const TaskFilter& filter) {
+  HEARTH_ASSIGN_OR_RETURN(auto page, store_.ListTasks(filter));
+  std::vector<TaskInfo> out;
+  for (auto& rec : page.first) {
+    auto u = ParseUpid(rec.upid);
+    if (!u) continue;
+    out.push_back({rec, *u, rec.endtime == 0});
+  }
+  return std::make_pair(std::move(out), page.second);
+}
+
+Status TaskManager::Cancel(const std::string& upid) {
+  HEARTH_TRY(ParseUpid(upid));
+  std::lock_guard lock(mu_);
+  if (auto it = cancel_flags_.find(upid); it != cancel_flags_.end()) *it->second = true;
+  return Ok();
+}
+
+Status TaskManager::RecoverUnfinished() {
+  HEARTH_ASSIGN_OR_RETURN(auto tasks, store_.UnfinishedTasks());
+  for (const auto& t : tasks) {
+    (void)logs_.Append(t.upid, "TASK ERROR: unexpected status (hearth stopped while the task ran)");
+    HEARTH_TRY(store_.FinishTask(t.upid, clock_.UnixSeconds(), "unexpected status"));
+  }
+  return Ok();
+}
+
+void TaskManager::WaitIdle() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [&] { return running_ == 0; });
+}
+
+}  // namespace hearth

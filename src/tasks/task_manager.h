@@ -1,0 +1,98 @@
+// TaskManager: runs slow work in the background and records it as a Proxmox task.
+//
+// Start() validates nothing (handlers do that), records the task in the store and creates
+// its log before returning the UPID — so the task is queryable the moment a client sees
+// the id — then runs the work on its own thread. Work on a VM first waits its turn in
+// VmLocks (FIFO, no timeout). A task ends with "TASK OK" or "TASK ERROR: <message>" as the
+// last log line and its exitstatus recorded in the store.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "core/result.h"
+#include "model/upid.h"
+#include "state/store.h"
+#include "sys/clock.h"
+#include "tasks/task_log.h"
+#include "tasks/vm_locks.h"
+
+namespace hearth {
+
+class TaskContext {
+ public:
+  TaskContext(const TaskLogDir& logs, std::string upid, std::atomic<bool>& cancelled)
+      : logs_(logs), upid_(std::move(upid)), cancelled_(cancelled) {}
+  // Appends one line to the task log (newlines are flattened). Thread-safe.
+  void Log(const std::string& line);
+  void Warn(const std::string& line);
+  int warnings() const { return warnings_; }
+  const std::string& upid() const { return upid_; }
+  // Set by DELETE /nodes/{node}/tasks/{upid}; long work should check it and stop.
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  const TaskLogDir& logs_;
+  std::string upid_;
+  std::atomic<bool>& cancelled_;
+  std::mutex mu_;
+  int warnings_ = 0;
+};
+
+struct TaskSpec {
+  std::string type;  // qmstart, qmcreate, ...
+  std::string id;    // usually the vmid
+  std::string user;  // authenticated id, "root@pam" or "root@pam!token"
+  int vmid = 0;      // >0: take the VM's operation lock before running
+  // Extra VM to lock (clone target), taken after `vmid`. 0 = none.
+  int second_vmid = 0;
+};
+
+struct TaskInfo {
+  TaskRecord record;
+  Upid upid;
+  bool running = false;
+};
+
+class TaskManager {
+ public:
+  using Work = std::function<Status(TaskContext&)>;
+
+  TaskManager(Store& store, const Clock& clock, std::string node, std::string log_root, uint64_t pstart);
+  ~TaskManager();
+
+  Result<std::string> Start(const TaskSpec& spec, Work work);
+  Result<TaskInfo> Get(const std::string& upid);
+  Result<std::pair<std::vector<std::string>, size_t>> ReadLog(const std::string& upid, size_t start, size_t limit);
+  Result<std::pair<std::vector<TaskInfo>, size_t>> List(const TaskFilter& filter);
+  // Asks a running task to stop; a finished or unknown task is not an error (bpg relies on it).
+  Status Cancel(const std::string& upid);
+  // Tasks that were running when the daemon died end as "unexpected status".
+  Status RecoverUnfinished();
+  // Blocks until no task runs (daemon shutdown, tests).
+  void WaitIdle();
+  size_t running() const { return running_; }
+  VmLocks& vm_locks() { return locks_; }
+
+ private:
+  void Run(std::string upid, TaskSpec spec, Work work, std::shared_ptr<std::atomic<bool>> cancelled);
+
+  Store& store_;
+  const Clock& clock_;
+  std::string node_;
+  TaskLogDir logs_;
+  uint64_t pstart_;
+  VmLocks locks_;
+  std::atomic<size_t> running_{0};
+  std::mutex mu_;
+  std::condition_variable idle_cv_;
+  std::map<std::string, std::shared_ptr<std::atomic<bool>>> cancel_flags_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace hearth

@@ -1,0 +1,115 @@
+#include "tasks/task_manager.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "state/sqlite/sqlite_store.h"
+#include "sys/testing/fake_clock.h"
+
+namespace hearth {
+namespace {
+
+class TaskManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("hearth-tasks-" + std::to_string(getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    store_ = std::move(*SqliteStore::Open((dir_ / "db").string()));
+    tasks_ = std::make_unique<TaskManager>(*store_, clock_, "node1", (dir_ / "tasks").string(), 42);
+  }
+  void TearDown() override {
+    tasks_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  FakeClock clock_;
+  std::filesystem::path dir_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<TaskManager> tasks_;
+};
+
+TEST_F(TaskManagerTest, TaskIsVisibleImmediatelyAndEndsOk) {
+  std::atomic<bool> release{false};
+  auto upid = tasks_->Start({"qmstart", "100", "root@pam", 100}, [&](TaskContext& ctx) {
+    ctx.Log("starting");
+    while (!release) std::this_thread::yield();
+    return Ok();
+  });
+  ASSERT_TRUE(upid);
+  auto info = tasks_->Get(*upid);
+  ASSERT_TRUE(info);
+  EXPECT_TRUE(info->running);
+  EXPECT_EQ(info->upid.node, "node1");
+  EXPECT_EQ(info->upid.pstart, 42u);
+  release = true;
+  tasks_->WaitIdle();
+  info = tasks_->Get(*upid);
+  EXPECT_FALSE(info->running);
+  EXPECT_EQ(info->record.exitstatus, "OK");
+  auto log = tasks_->ReadLog(*upid, 0, 0);
+  EXPECT_EQ(log->first, (std::vector<std::string>{"starting", "TASK OK"}));
+}
+
+TEST_F(TaskManagerTest, ErrorsAndWarningsBecomeExitStatus) {
+  auto bad = tasks_->Start({"qmstart", "1", "u@pve"}, [](TaskContext&) { return Status(Fail(Internal("boom\nline2"))); });
+  auto warn = tasks_->Start({"qmstart", "2", "u@pve"}, [](TaskContext& ctx) {
+    ctx.Warn("careful");
+    return Ok();
+  });
+  tasks_->WaitIdle();
+  EXPECT_EQ(tasks_->Get(*bad)->record.exitstatus, "boom line2");
+  EXPECT_EQ(tasks_->Get(*warn)->record.exitstatus, "WARNINGS: 1");
+  EXPECT_EQ(tasks_->ReadLog(*bad, 0, 0)->first.back(), "TASK ERROR: boom line2");
+}
+
+TEST_F(TaskManagerTest, SameVmSerialisesDifferentVmsOverlap) {
+  std::atomic<int> inside{0}, max_inside{0};
+  auto body = [&](TaskContext&) {
+    int now = ++inside;
+    int prev = max_inside;
+    while (now > prev && !max_inside.compare_exchange_weak(prev, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    --inside;
+    return Ok();
+  };
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(tasks_->Start({"qmconfig", "100", "u@pve", 100}, body));
+  tasks_->WaitIdle();
+  EXPECT_EQ(max_inside, 1);  // one VM: never two at once
+
+  max_inside = 0;
+  std::atomic<int> arrived{0};
+  auto meet = [&](TaskContext&) {
+    ++arrived;
+    // Both tasks must be inside at the same time for either to finish.
+    while (arrived < 2) std::this_thread::yield();
+    return Ok();
+  };
+  ASSERT_TRUE(tasks_->Start({"qmconfig", "101", "u@pve", 101}, meet));
+  ASSERT_TRUE(tasks_->Start({"qmconfig", "102", "u@pve", 102}, meet));
+  tasks_->WaitIdle();
+  EXPECT_EQ(arrived, 2);
+}
+
+TEST_F(TaskManagerTest, UnfinishedTasksEndAsUnexpectedStatusAfterRestart) {
+  ASSERT_TRUE(store_->InsertTask({"UPID:node1:00000009:0000002A:6553F100:qmstart:100:root@pam:", "node1", "qmstart",
+                                  "100", "root@pam", 1700000000, 0, "", 100}));
+  ASSERT_TRUE(tasks_->RecoverUnfinished());
+  auto info = tasks_->Get("UPID:node1:00000009:0000002A:6553F100:qmstart:100:root@pam:");
+  ASSERT_TRUE(info);
+  EXPECT_FALSE(info->running);
+  EXPECT_EQ(info->record.exitstatus, "unexpected status");
+}
+
+TEST_F(TaskManagerTest, UnknownTaskIsAFieldError) {
+  auto r = tasks_->Get("UPID:node1:00000009:0000002A:6553F100:qmstart:100:root@pam:");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().fields.at("upid"), "no such task");
+}
+
+}  // namespace
+}  // namespace hearth
