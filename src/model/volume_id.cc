@@ -131,8 +131,8 @@ Result<DirVolume> ParseDirVolname(std::string_view volname) {
 std::string DirVolume::RelativePath() const {
   switch (content) {
     case ContentType::kImages: return "images/" + std::to_string(vmid) + "/" + name;
-    case ContentType::kIso: return "template/iso/" + name;
-    case ContentType::kVztmpl: return "template/cache/" + name;
+    case ContentType::kIso: return "iso/" + name;
+    case ContentType::kVztmpl: return "template/" + name;
     case ContentType::kBackup: return "dump/" + name;
     case ContentType::kSnippets: return "snippets/" + name;
     case ContentType::kImport: return "import/" + name;

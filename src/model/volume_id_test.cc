@@ -33,7 +33,7 @@ TEST(DirVolname, LinkedClone) {
 }
 
 TEST(DirVolname, OtherContent) {
-  EXPECT_EQ(ParseDirVolname("iso/tiny.iso")->RelativePath(), "template/iso/tiny.iso");
+  EXPECT_EQ(ParseDirVolname("iso/tiny.iso")->RelativePath(), "iso/tiny.iso");
   EXPECT_EQ(ParseDirVolname("snippets/user.yaml")->content, ContentType::kSnippets);
 }
 

@@ -1,0 +1,87 @@
+// The API route table. Each route carries its parameter schema, the privilege it needs and
+// its handler, so validation, permission checks and documentation come from one place
+// (after qemu-server's register_method). Handlers are thin: they validate nothing the schema
+// already covers and return quickly — slow work returns a task UPID.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "access/access_service.h"
+#include "api/params.h"
+#include "core/result.h"
+#include "http/http.h"
+
+namespace hearth {
+
+enum class ParamType { kString, kInteger, kBoolean, kNumber };
+
+struct ParamSpec {
+  std::string name;
+  ParamType type = ParamType::kString;
+  bool optional = true;
+  std::optional<double> min, max;
+  std::vector<std::string> enum_values;
+  // Extra check on the value; returns an error message or "".
+  std::function<std::string(const std::string&)> check;
+  bool repeatable = false;  // a repeated key is a list (e.g. agent/exec `command`)
+  std::string description;
+};
+
+// Shorthands for route tables.
+ParamSpec PString(std::string name, std::string description = "");
+ParamSpec PInt(std::string name, std::optional<double> min = std::nullopt, std::optional<double> max = std::nullopt);
+ParamSpec PBool(std::string name);
+ParamSpec PEnum(std::string name, std::vector<std::string> values);
+ParamSpec Required(ParamSpec p);
+
+struct ApiContext {
+  const Identity* who = nullptr;  // null on public routes
+  Params params;
+  const HttpRequest* request = nullptr;
+  std::string path;  // decoded API path, e.g. "/nodes/n1/qemu"
+};
+
+struct ApiReply {
+  nlohmann::json data;
+  std::optional<int64_t> total;
+};
+
+using ApiHandler = std::function<Result<ApiReply>(ApiContext&)>;
+
+struct Route {
+  std::string method;  // GET POST PUT DELETE
+  std::string path;    // "/nodes/{node}/qemu/{vmid}/config"; "{name*}" takes the rest
+  std::vector<ParamSpec> params;  // path parameters are listed here too
+  bool accepts_vm_config = false;  // any VM config key is a parameter as well
+  std::string privilege;           // required privilege ("" = any authenticated user)
+  std::string permission_path;     // e.g. "/vms/{vmid}"; placeholders from parameters
+  bool needs_auth = true;
+  bool allow_token = true;
+  bool csrf_exempt = false;
+  ApiHandler handler;
+  std::string description;
+};
+
+class Router {
+ public:
+  void Add(Route route);
+  // The route and its path parameters, or nullopt.
+  std::optional<std::pair<const Route*, std::map<std::string, std::string>>> Match(const std::string& method,
+                                                                                   const std::string& path) const;
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  std::vector<Route> routes_;
+};
+
+// Merges path parameters into `params` and checks every parameter against the route's
+// schema: unknown keys, types, ranges, enums, required keys. Errors name the field.
+Status ValidateParams(const Route& route, const std::map<std::string, std::string>& path_params, Params& params);
+
+}  // namespace hearth

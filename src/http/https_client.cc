@@ -1,0 +1,121 @@
+#include "http/https_client.h"
+
+#include <openssl/x509.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cstdio>
+#include <optional>
+#include <regex>
+
+namespace hearth {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+class BeastClient final : public HttpsClient {
+ public:
+  BeastClient(std::string host, std::string port, std::string fingerprint)
+      : host_(std::move(host)), port_(std::move(port)), fingerprint_(std::move(fingerprint)),
+        ssl_(ssl::context::tls_client) {
+    ssl_.set_verify_mode(ssl::verify_none);
+  }
+
+  Result<HttpResponse> Send(const HttpRequest& request) override {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!stream_) {
+        auto st = Open();
+        if (!st) return Fail(st.error());
+      }
+      try {
+        http::request<http::string_body> req;
+        req.method_string(request.method);
+        req.target(request.target);
+        req.version(11);
+        req.set(http::field::host, host_);
+        for (const auto& [k, v] : request.headers) req.set(k, v);
+        req.body() = request.body;
+        req.keep_alive(true);
+        req.prepare_payload();
+        http::write(*stream_, req);
+        beast::flat_buffer buf;
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(uint64_t{1} << 30);
+        http::read(*stream_, buf, parser);
+        auto& res = parser.get();
+        HttpResponse out;
+        out.status = static_cast<int>(res.result_int());
+        out.reason = std::string(res.reason());
+        out.body = std::move(res.body());
+        for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+        if (!res.keep_alive()) stream_.reset();
+        return out;
+      } catch (const std::exception& e) {
+        stream_.reset();
+        if (attempt == 1) return Fail(Unavailable(std::string("request failed: ") + e.what()));
+      }
+    }
+    return Fail(Unavailable("request failed"));
+  }
+
+  Status Open() {
+    try {
+      stream_.emplace(io_, ssl_);
+      SSL_set_tlsext_host_name(stream_->native_handle(), host_.c_str());
+      tcp::resolver resolver(io_);
+      beast::get_lowest_layer(*stream_).connect(resolver.resolve(host_, port_));
+      stream_->handshake(ssl::stream_base::client);
+      if (!fingerprint_.empty()) {
+        X509* cert = SSL_get1_peer_certificate(stream_->native_handle());
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        X509_digest(cert, EVP_sha256(), md, &n);
+        X509_free(cert);
+        std::string fp;
+        char b[4];
+        for (unsigned i = 0; i < n; ++i) {
+          std::snprintf(b, sizeof b, i ? ":%02X" : "%02X", md[i]);
+          fp += b;
+        }
+        if (fp != fingerprint_) {
+          stream_.reset();
+          return Fail(Unavailable("server certificate fingerprint " + fp + " does not match the pinned one"));
+        }
+      }
+    } catch (const std::exception& e) {
+      stream_.reset();
+      return Fail(Unavailable("cannot connect to " + host_ + ":" + port_ + ": " + e.what() +
+                              " (is `hearth serve` running? set HEARTH_URL)"));
+    }
+    return Ok();
+  }
+
+ private:
+  std::string host_, port_, fingerprint_;
+  asio::io_context io_;
+  ssl::context ssl_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpsClient>> HttpsClient::Connect(const std::string& base, const std::string& fingerprint) {
+  static const std::regex re("^https://(\\[[^\\]]+\\]|[^:/]+)(?::(\\d+))?/?$");
+  std::smatch m;
+  if (!std::regex_match(base, m, re))
+    return Fail(InvalidArgument("invalid server URL '" + base + "' (want https://host[:port])"));
+  std::string host = m[1].str();
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  std::string port = m[2].matched ? m[2].str() : "8006";
+  auto c = std::make_unique<BeastClient>(host, port, fingerprint);
+  return std::unique_ptr<HttpsClient>(std::move(c));
+}
+
+}  // namespace hearth

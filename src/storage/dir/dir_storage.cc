@@ -1,0 +1,190 @@
+#include "storage/dir/dir_storage.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "core/strings.h"
+#include "core/units.h"
+#include "sys/files.h"
+
+namespace hearth {
+
+namespace fs = std::filesystem;
+
+std::optional<uint64_t> Qcow2VirtualSize(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  unsigned char h[32];
+  ssize_t n = pread(fd, h, sizeof h, 0);
+  close(fd);
+  if (n != sizeof h || std::memcmp(h, "QFI\xfb", 4) != 0) return std::nullopt;
+  uint64_t size = 0;
+  for (int i = 24; i < 32; ++i) size = (size << 8) | h[i];
+  return size;
+}
+
+DirStorage::DirStorage(std::string id, std::string root, std::vector<ContentType> content, ProcessRunner& runner)
+    : id_(std::move(id)), root_(std::move(root)), content_(std::move(content)), runner_(runner) {}
+
+bool DirStorage::Supports(ContentType c) const {
+  return std::find(content_.begin(), content_.end(), c) != content_.end();
+}
+
+Result<StorageStatus> DirStorage::Usage() {
+  StorageStatus s;
+  s.storage = id_;
+  s.type = "dir";
+  s.content = content_;
+  auto space = FilesystemSpace(root_);
+  if (!space) {
+    s.active = false;
+    return s;
+  }
+  s.total = space->total;
+  s.used = space->used;
+  s.avail = space->avail;
+  return s;
+}
+
+uint64_t DirStorage::InitialFootprint(const std::string& format, uint64_t size) {
+  if (format == "raw") return size;
+  return 2 * kMiB;  // qcow2 header, refcount and L1 tables; data grows on write (thin)
+}
+
+Result<std::string> DirStorage::AllocImage(int vmid, const std::string& format, uint64_t size,
+                                           const std::string& name, const ProgressFn& progress) {
+  if (format != "raw" && format != "qcow2" && format != "vmdk")
+    return Fail(FieldError("format", "unsupported format '" + format + "' for storage '" + id_ + "'"));
+  std::lock_guard lock(alloc_mu_);
+  std::string dir = root_ + "/images/" + std::to_string(vmid);
+  HEARTH_TRY(MakeDirs(dir));
+  std::string file;
+  if (!name.empty()) {
+    file = name + "." + format;
+    if (PathExists(dir + "/" + file)) return Fail(AlreadyExists("volume '" + id_ + ":" + std::to_string(vmid) + "/" + file + "' already exists"));
+  } else {
+    for (int n = 0; n < 10000; ++n) {
+      std::string stem = "vm-" + std::to_string(vmid) + "-disk-" + std::to_string(n);
+      bool taken = false;
+      for (const char* ext : {"raw", "qcow2", "vmdk"}) taken |= PathExists(dir + "/" + stem + "." + ext);
+      std::string base = "base-" + std::to_string(vmid) + "-disk-" + std::to_string(n);
+      for (const char* ext : {"raw", "qcow2", "vmdk"}) taken |= PathExists(dir + "/" + base + "." + ext);
+      if (!taken) {
+        file = stem + "." + format;
+        break;
+      }
+    }
+  }
+  HEARTH_ASSIGN_OR_RETURN(FsSpace space, FilesystemSpace(root_));
+  uint64_t need = InitialFootprint(format, size);
+  if (space.avail < need)
+    return Fail(FailedPrecondition("not enough space on storage '" + id_ + "': " + FormatSize(need) + " needed, " +
+                                   std::to_string(space.avail / kMiB) + "M free"));
+  if (format != "raw" && size > space.avail && progress)
+    progress("WARN: thin provisioning: " + std::to_string(size / kMiB) + "M requested, " +
+             std::to_string(space.avail / kMiB) + "M free on '" + id_ + "'");
+  std::string path = dir + "/" + file;
+  // qemu-img wants a size in bytes; round up to 512-byte sectors.
+  uint64_t bytes = (size + 511) / 512 * 512;
+  auto r = runner_.Run({"qemu-img", "create", "-q", "-f", format, path, std::to_string(bytes)}, {});
+  if (!r || r->exit_code != 0) {
+    ::unlink(path.c_str());
+    return Fail(r ? Internal("allocating " + file + ": " + DescribeFailure({"qemu-img"}, *r))
+                  : r.error().WithContext("allocating " + file));
+  }
+  return std::to_string(vmid) + "/" + file;
+}
+
+Result<std::string> DirStorage::Path(const std::string& volname) {
+  HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
+  return root_ + "/" + v.RelativePath();
+}
+
+Status DirStorage::FreeVolume(const std::string& volname) {
+  HEARTH_ASSIGN_OR_RETURN(std::string path, Path(volname));
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Fail(Internal("remove '" + path + "': " + strerror(errno)));
+  return Ok();
+}
+
+Result<VolumeInfo> DirStorage::InfoAt(const std::string& volname, const DirVolume& v) {
+  std::string path = root_ + "/" + v.RelativePath();
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return Fail(NotFound("volume '" + id_ + ":" + volname + "' does not exist"));
+  VolumeInfo info;
+  info.volid = id_ + ":" + volname;
+  info.content = v.content;
+  info.format = v.format;
+  info.vmid = v.vmid;
+  info.used = static_cast<uint64_t>(st.st_blocks) * 512;
+  info.size = static_cast<uint64_t>(st.st_size);
+  info.ctime = st.st_ctime;
+  info.path = path;
+  if (v.format == "qcow2")
+    if (auto vs = Qcow2VirtualSize(path)) info.size = *vs;
+  if (!v.base_volname.empty()) info.parent = id_ + ":" + v.base_volname;
+  return info;
+}
+
+Result<VolumeInfo> DirStorage::Info(const std::string& volname) {
+  auto v = ParseDirVolname(volname);
+  if (!v) return Fail(NotFound("volume '" + id_ + ":" + volname + "' does not exist"));
+  return InfoAt(volname, *v);
+}
+
+Result<std::vector<VolumeInfo>> DirStorage::List(std::optional<ContentType> content, int vmid) {
+  std::vector<VolumeInfo> out;
+  auto scan_dir = [&](const std::string& rel, const std::string& prefix) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(root_ + "/" + rel, ec)) {
+      if (!e.is_regular_file(ec)) continue;
+      std::string name = e.path().filename().string();
+      std::string volname = prefix + name;
+      auto v = ParseDirVolname(volname);
+      if (!v) continue;  // temp files and foreign files are not volumes
+      if (auto info = InfoAt(volname, *v)) out.push_back(*info);
+    }
+  };
+  auto want = [&](ContentType c) { return (!content || *content == c) && Supports(c); };
+  if (want(ContentType::kImages)) {
+    std::error_code ec;
+    for (const auto& d : fs::directory_iterator(root_ + "/images", ec)) {
+      std::string owner = d.path().filename().string();
+      if (vmid && owner != std::to_string(vmid)) continue;
+      scan_dir("images/" + owner, owner + "/");
+    }
+  }
+  if (want(ContentType::kIso) && !vmid) scan_dir("iso", "iso/");
+  if (want(ContentType::kSnippets) && !vmid) scan_dir("snippets", "snippets/");
+  if (want(ContentType::kImport) && !vmid) scan_dir("import", "import/");
+  if (want(ContentType::kBackup)) scan_dir("dump", "backup/");
+  if (want(ContentType::kVztmpl) && !vmid) scan_dir("template", "vztmpl/");
+  std::sort(out.begin(), out.end(), [](const VolumeInfo& a, const VolumeInfo& b) { return ToLower(a.volid) < ToLower(b.volid); });
+  return out;
+}
+
+Result<std::string> DirStorage::ImportFile(ContentType content, const std::string& file_name,
+                                           const std::string& temp_path) {
+  if (!Supports(content))
+    return Fail(FieldError("content", "storage '" + id_ + "' does not support content type '" + ContentTypeName(content) + "'"));
+  std::string dir_name = content == ContentType::kIso ? "iso" : content == ContentType::kSnippets ? "snippets"
+                       : content == ContentType::kImport ? "import" : content == ContentType::kVztmpl ? "vztmpl" : "";
+  if (dir_name.empty()) return Fail(FieldError("content", std::string("cannot upload content type '") + ContentTypeName(content) + "'"));
+  std::string volname = dir_name + "/" + file_name;
+  auto parsed = ParseDirVolname(volname);
+  if (!parsed) return Fail(FieldError("filename", "invalid file name '" + file_name + "'"));
+  std::string dest = root_ + "/" + parsed->RelativePath();
+  HEARTH_TRY(MakeDirs(dest.substr(0, dest.rfind('/'))));
+  if (PathExists(dest)) return Fail(AlreadyExists("volume '" + id_ + ":" + volname + "' already exists"));
+  if (::rename(temp_path.c_str(), dest.c_str()) != 0)
+    return Fail(Internal("move upload into place: " + std::string(strerror(errno))));
+  return id_ + ":" + volname;
+}
+
+}  // namespace hearth

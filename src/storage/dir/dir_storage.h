@@ -1,0 +1,46 @@
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "storage/plugin.h"
+#include "sys/process.h"
+
+namespace hearth {
+
+// A directory storage, laid out like Proxmox's `dir` type:
+//   images/<vmid>/vm-<vmid>-disk-<n>.<fmt>   iso/   snippets/   import/   dump/   template/
+// Images are created with qemu-img. Sizes are read from the qcow2 header (no process per
+// volume), so listing a thousand volumes stays fast.
+class DirStorage final : public StoragePlugin {
+ public:
+  DirStorage(std::string id, std::string root, std::vector<ContentType> content, ProcessRunner& runner);
+  const std::string& id() const override { return id_; }
+  std::string type() const override { return "dir"; }
+  bool Supports(ContentType content) const override;
+  Result<StorageStatus> Usage() override;
+  Result<std::string> AllocImage(int vmid, const std::string& format, uint64_t size, const std::string& name,
+                                 const ProgressFn& progress) override;
+  Status FreeVolume(const std::string& volname) override;
+  Result<std::string> Path(const std::string& volname) override;
+  Result<VolumeInfo> Info(const std::string& volname) override;
+  Result<std::vector<VolumeInfo>> List(std::optional<ContentType> content, int vmid) override;
+  Result<std::string> ImportFile(ContentType content, const std::string& file_name,
+                                 const std::string& temp_path) override;
+  std::string TempDir() const override { return root_ + "/tmp"; }
+
+  // Space an image of this format and size needs up front (raw: all of it; qcow2: metadata).
+  static uint64_t InitialFootprint(const std::string& format, uint64_t size);
+
+ private:
+  Result<VolumeInfo> InfoAt(const std::string& volname, const DirVolume& parsed);
+  std::string id_, root_;
+  std::vector<ContentType> content_;
+  ProcessRunner& runner_;
+  std::mutex alloc_mu_;  // picks disk indexes one at a time
+};
+
+// Reads the virtual size from a qcow2 header; nullopt if the file is not qcow2.
+std::optional<uint64_t> Qcow2VirtualSize(const std::string& path);
+
+}  // namespace hearth

@@ -1,0 +1,77 @@
+#include "storage/dir/dir_storage.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/units.h"
+#include "sys/posix/posix_process.h"
+
+namespace hearth {
+namespace {
+
+// Component test against the real qemu-img.
+class DirStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() / ("hearth-dir-" + std::to_string(getpid()) + "-" +
+                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(root_);
+    storage_ = std::make_unique<DirStorage>("local", root_.string(),
+                                            std::vector<ContentType>{ContentType::kImages, ContentType::kIso,
+                                                                     ContentType::kSnippets},
+                                            runner_);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  PosixProcessRunner runner_;
+  std::filesystem::path root_;
+  std::unique_ptr<DirStorage> storage_;
+};
+
+TEST_F(DirStorageTest, AllocatesLowestFreeIndexAndReportsVirtualSize) {
+  auto a = storage_->AllocImage(100, "qcow2", 4 * kGiB, "", nullptr);
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(*a, "100/vm-100-disk-0.qcow2");
+  auto b = storage_->AllocImage(100, "raw", kMiB, "", nullptr);
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(*b, "100/vm-100-disk-1.raw");
+  auto info = storage_->Info(*a);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->size, 4 * kGiB);
+  EXPECT_EQ(info->format, "qcow2");
+  ASSERT_TRUE(storage_->FreeVolume(*a));
+  EXPECT_EQ(*storage_->AllocImage(100, "qcow2", kGiB, "", nullptr), "100/vm-100-disk-0.qcow2");
+}
+
+TEST_F(DirStorageTest, ListsByContentAndVmid) {
+  ASSERT_TRUE(storage_->AllocImage(100, "qcow2", kGiB, "", nullptr));
+  ASSERT_TRUE(storage_->AllocImage(101, "qcow2", kGiB, "", nullptr));
+  std::filesystem::create_directories(root_ / "iso");
+  std::ofstream(root_ / "iso" / "tiny.iso") << "x";
+  std::ofstream(root_ / "iso" / ".upload-123") << "partial";  // temp files are not volumes
+  EXPECT_EQ(storage_->List(std::nullopt, 0)->size(), 3u);
+  EXPECT_EQ(storage_->List(ContentType::kIso, 0)->at(0).volid, "local:iso/tiny.iso");
+  EXPECT_EQ(storage_->List(ContentType::kImages, 101)->size(), 1u);
+}
+
+TEST_F(DirStorageTest, RawNeedsItsFullSizeFree) {
+  auto r = storage_->AllocImage(100, "raw", uint64_t{1} << 60, "", nullptr);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("not enough space"), std::string::npos);
+  EXPECT_TRUE(storage_->List(ContentType::kImages, 100)->empty());  // nothing left behind
+}
+
+TEST_F(DirStorageTest, ImportRefusesPathTricks) {
+  std::string tmp = (root_ / "t").string();
+  std::ofstream(tmp) << "data";
+  EXPECT_FALSE(storage_->ImportFile(ContentType::kIso, "../escape.iso", tmp));
+  EXPECT_FALSE(storage_->ImportFile(ContentType::kIso, "x/y.iso", tmp));
+  auto ok = storage_->ImportFile(ContentType::kIso, "good.iso", tmp);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(*ok, "local:iso/good.iso");
+}
+
+}  // namespace
+}  // namespace hearth

@@ -1,0 +1,64 @@
+// StoragePlugin: one storage (a directory, later btrfs, RBD, ...). Plugins are created by
+// name from a factory table in daemon/; VmService and the API see only this interface.
+//
+// Volume names (`volname`) are plugin-specific; a volume id is "<storage>:<volname>".
+// Every method is thread-safe. Methods that create files leave nothing behind on failure.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "model/volume_id.h"
+
+namespace hearth {
+
+struct VolumeInfo {
+  std::string volid;
+  ContentType content = ContentType::kImages;
+  std::string format;  // raw, qcow2, iso, ...
+  uint64_t size = 0;   // virtual size for images, file size otherwise
+  uint64_t used = 0;   // bytes allocated on disk
+  int vmid = 0;
+  std::string parent;  // base volume id of a linked clone
+  int64_t ctime = 0;
+  std::string path;
+};
+
+struct StorageStatus {
+  std::string storage;
+  std::string type;
+  std::vector<ContentType> content;
+  bool active = true, enabled = true, shared = false;
+  uint64_t total = 0, used = 0, avail = 0;
+};
+
+using ProgressFn = std::function<void(const std::string&)>;
+
+class StoragePlugin {
+ public:
+  virtual ~StoragePlugin() = default;
+  virtual const std::string& id() const = 0;
+  virtual std::string type() const = 0;
+  virtual bool Supports(ContentType content) const = 0;
+  virtual Result<StorageStatus> Usage() = 0;
+
+  // Allocates a new image for `vmid`: "vm-<vmid>-disk-<n>" with the lowest free n, or `name`
+  // if given (e.g. "vm-100-cloudinit"). Returns the volname.
+  virtual Result<std::string> AllocImage(int vmid, const std::string& format, uint64_t size,
+                                         const std::string& name, const ProgressFn& progress) = 0;
+  virtual Status FreeVolume(const std::string& volname) = 0;
+  virtual Result<std::string> Path(const std::string& volname) = 0;
+  virtual Result<VolumeInfo> Info(const std::string& volname) = 0;
+  virtual Result<std::vector<VolumeInfo>> List(std::optional<ContentType> content, int vmid) = 0;
+  // Moves a finished temporary file into the storage as `file_name` of `content` (uploads).
+  virtual Result<std::string> ImportFile(ContentType content, const std::string& file_name,
+                                         const std::string& temp_path) = 0;
+  // Where temporary files for this storage should be written (same filesystem: rename works).
+  virtual std::string TempDir() const = 0;
+};
+
+}  // namespace hearth
