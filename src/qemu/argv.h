@@ -1,0 +1,52 @@
+// Config -> QEMU command line, as a pure function. Host facts (accelerator, paths, firmware)
+// are inputs, never globals, so the same config always gives the same argv and golden files
+// (tests/golden/qemu/*.conf -> *.argv) pin it down.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace hearth {
+
+struct QemuHostInfo {
+  std::string binary = "qemu-system-x86_64";
+  bool kvm = false;          // use KVM; otherwise TCG
+  std::string run_dir;       // sockets, pid files, serial logs
+  std::string runas;         // drop privileges to this user ("" = do not)
+  bool sandbox = true;       // seccomp sandbox
+  std::string ovmf_code;     // OVMF_CODE.fd path, "" if not installed
+};
+
+struct DriveBinding {
+  std::string path;    // absolute file path of the volume
+  std::string format;  // raw, qcow2, ...
+};
+
+struct QemuLaunch {
+  int vmid = 0;
+  std::map<std::string, std::string> config;   // applied config values
+  std::map<std::string, DriveBinding> drives;  // by drive key, for every drive with a volume
+  std::map<int, std::string> taps;             // NIC index -> tap name; absent = user-mode networking
+};
+
+struct RuntimePaths {
+  std::string qmp, pid, qga;
+  std::string Serial(int n) const;
+  std::string SerialLog(int n) const;
+  std::string dir;
+  int vmid = 0;
+};
+RuntimePaths RuntimePathsFor(const std::string& run_dir, int vmid);
+
+// Errors name the config key that cannot be honoured (unsupported devices, cpu host on TCG
+// is mapped to "max" instead and reported through `warnings`).
+Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& launch, const QemuHostInfo& host,
+                                               std::vector<std::string>* warnings = nullptr);
+
+// QEMU option values escape ',' by doubling it.
+std::string EscapeQemuOpt(const std::string& value);
+
+}  // namespace hearth

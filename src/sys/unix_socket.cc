@@ -1,0 +1,111 @@
+#include "sys/unix_socket.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace hearth {
+
+UnixLineSocket& UnixLineSocket::operator=(UnixLineSocket&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = o.fd_;
+    buf_ = std::move(o.buf_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+UnixLineSocket::~UnixLineSocket() {
+  if (fd_ >= 0) close(fd_);
+}
+
+static bool WaitFd(int fd, short events, std::chrono::steady_clock::time_point deadline) {
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, events, 0};
+    int r = poll(&p, 1, static_cast<int>(left.count()));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+  }
+}
+
+Result<UnixLineSocket> UnixLineSocket::Connect(const std::string& path, std::chrono::milliseconds timeout) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return Fail(InvalidArgument("socket path too long: " + path));
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Fail(Internal(std::string("socket: ") + strerror(errno)));
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno != EINPROGRESS && errno != EAGAIN) {
+      int e = errno;
+      close(fd);
+      return Fail(Unavailable("connect " + path + ": " + strerror(e)));
+    }
+    if (!WaitFd(fd, POLLOUT, deadline)) {
+      close(fd);
+      return Fail(Unavailable("connect " + path + ": timeout"));
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) {
+      close(fd);
+      return Fail(Unavailable("connect " + path + ": " + strerror(err)));
+    }
+  }
+  return UnixLineSocket(fd);
+}
+
+Status UnixLineSocket::Write(const std::string& data, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t w = send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (w > 0) {
+      off += w;
+      continue;
+    }
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!WaitFd(fd_, POLLOUT, deadline)) return Fail(Unavailable("write: timeout"));
+      continue;
+    }
+    return Fail(Unavailable(std::string("write: ") + strerror(errno)));
+  }
+  return Ok();
+}
+
+Result<std::string> UnixLineSocket::ReadLine(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    size_t nl = buf_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buf_.substr(0, nl);
+      buf_.erase(0, nl + 1);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      return line;
+    }
+    char tmp[8192];
+    ssize_t r = recv(fd_, tmp, sizeof tmp, 0);
+    if (r > 0) {
+      buf_.append(tmp, r);
+      continue;
+    }
+    if (r == 0) return Fail(Unavailable("connection closed"));
+    if (errno == EAGAIN || errno == EINTR) {
+      if (!WaitFd(fd_, POLLIN, deadline)) return Fail(Unavailable("got timeout"));
+      continue;
+    }
+    return Fail(Unavailable(std::string("read: ") + strerror(errno)));
+  }
+}
+
+}  // namespace hearth
