@@ -1,5 +1,6 @@
 #include "tasks/task_manager.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "core/strings.h"
@@ -34,7 +35,7 @@ Result<std::string> TaskManager::Start(const TaskSpec& spec, Work work) {
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   {
     std::lock_guard lock(mu_);
-    cancel_flags_[upid] = cancelled;
+    active_[upid] = Active{spec, cancelled};
   }
   ++running_;
   std::thread(&TaskManager::Run, this, upid, spec, std::move(work), cancelled).detach();
@@ -79,7 +80,7 @@ void TaskManager::Run(std::string upid, TaskSpec spec, Work work, std::shared_pt
   }
   (void)store_.FinishTask(upid, clock_.UnixSeconds(), exitstatus);
   std::lock_guard lock(mu_);
-  cancel_flags_.erase(upid);
+  active_.erase(upid);
   --running_;
   idle_cv_.notify_all();
 }
@@ -111,8 +112,14 @@ Result<std::pair<std::vector<TaskInfo>, size_t>> TaskManager::List(const TaskFil
 Status TaskManager::Cancel(const std::string& upid) {
   HEARTH_TRY(ParseUpid(upid));
   std::lock_guard lock(mu_);
-  if (auto it = cancel_flags_.find(upid); it != cancel_flags_.end()) *it->second = true;
+  if (auto it = active_.find(upid); it != active_.end()) *it->second.cancelled = true;
   return Ok();
+}
+
+void TaskManager::CancelWhere(int vmid, const std::vector<std::string>& types) {
+  std::lock_guard lock(mu_);
+  for (auto& [upid, a] : active_)
+    if (a.spec.vmid == vmid && std::find(types.begin(), types.end(), a.spec.type) != types.end()) *a.cancelled = true;
 }
 
 Status TaskManager::RecoverUnfinished() {

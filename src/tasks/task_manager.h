@@ -73,6 +73,8 @@ class TaskManager {
   Result<std::pair<std::vector<TaskInfo>, size_t>> List(const TaskFilter& filter);
   // Asks a running task to stop; a finished or unknown task is not an error (bpg relies on it).
   Status Cancel(const std::string& upid);
+  // Asks running tasks on `vmid` of the given types to stop (stop's overrule-shutdown).
+  void CancelWhere(int vmid, const std::vector<std::string>& types);
   // Tasks that were running when the daemon died end as "unexpected status".
   Status RecoverUnfinished();
   // Blocks until no task runs (daemon shutdown, tests).
@@ -92,7 +94,11 @@ class TaskManager {
   std::atomic<size_t> running_{0};
   std::mutex mu_;
   std::condition_variable idle_cv_;
-  std::map<std::string, std::shared_ptr<std::atomic<bool>>> cancel_flags_;  // GUARDED_BY(mu_)
+  struct Active {
+    TaskSpec spec;
+    std::shared_ptr<std::atomic<bool>> cancelled;
+  };
+  std::map<std::string, Active> active_;  // GUARDED_BY(mu_), by UPID
 };
 
 }  // namespace hearth

@@ -1,0 +1,16 @@
+#pragma once
+
+#include "net/backend.h"
+
+namespace hearth {
+
+// Taps via /dev/net/tun (TUNSETIFF + TUNSETPERSIST), links via libnl-route (rtnetlink).
+// Works inside whatever network namespace the daemon runs in.
+class NetlinkBackend final : public NetBackend {
+ public:
+  Status CreateTap(const TapSpec& spec) override;
+  Status DeleteTap(const std::string& name) override;
+  Status CheckBridge(const std::string& bridge) override;
+};
+
+}  // namespace hearth

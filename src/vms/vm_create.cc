@@ -1,0 +1,334 @@
+// Creating, reconfiguring and destroying VMs.
+#include <spdlog/spdlog.h>
+
+#include "core/reverter.h"
+#include "core/strings.h"
+#include "core/units.h"
+#include "model/drive.h"
+#include "model/netdev.h"
+#include "model/vm_schema.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+namespace {
+
+// Fills in MACs for NICs that have none, as PVE does on create and update.
+Status AddMissingMacs(std::map<std::string, std::string>& values, const std::function<std::string()>& new_mac) {
+  for (auto& [k, v] : values) {
+    if (!StartsWith(k, "net") || !ParseInt(k.substr(3))) continue;
+    HEARTH_ASSIGN_OR_RETURN(NetDev nic, ParseNetDev(v).map_error([&](Error e) { return FieldError(k, e.message); }));
+    if (nic.macaddr.empty()) {
+      nic.macaddr = new_mac();
+      v = PrintNetDev(nic);
+    }
+  }
+  return Ok();
+}
+
+// PVE's default boot order when none is given: first disk, first cdrom, first NIC.
+std::string DefaultBootOrder(const std::map<std::string, std::string>& values) {
+  std::string disk, cdrom, net;
+  for (const char* bus : {"scsi", "virtio", "sata", "ide"}) {
+    for (const auto& [k, v] : values) {
+      auto dk = DriveKey::Parse(k);
+      if (!dk || !dk->IsDisk() || !StartsWith(k, bus) || dk->bus == DriveBus::kEfidisk || dk->bus == DriveBus::kTpmstate)
+        continue;
+      auto d = ParseDrive(dk->bus, v);
+      if (!d) continue;
+      if (d->IsCdrom()) {
+        if (cdrom.empty()) cdrom = k;
+      } else if (disk.empty()) {
+        disk = k;
+      }
+    }
+  }
+  for (const auto& [k, v] : values)
+    if (StartsWith(k, "net") && net.empty()) net = k;
+  std::vector<std::string> order;
+  for (const auto& d : {disk, cdrom, net})
+    if (!d.empty()) order.push_back(d);
+  return "order=" + Join(order, ";");
+}
+
+Status CheckDriveVolumes(StorageManager& storage, const std::map<std::string, std::string>& values) {
+  for (const auto& [k, v] : values) {
+    auto dk = DriveKey::Parse(k);
+    if (!dk) continue;
+    auto d = ParseDrive(dk->bus, v);
+    if (!d) return Fail(FieldError(k, d.error().message));
+    if (auto alloc = ParseDriveAllocation(d->file)) {
+      if (alloc->cloudinit) return Fail(FieldError(k, "cloud-init drives are not supported yet"));
+      if (!alloc->storage.empty()) HEARTH_TRY(storage.Get(alloc->storage).map_error([&](Error e) { return FieldError(k, e.message); }));
+      continue;
+    }
+    if (d->file == "none") continue;
+    if (d->file == "cdrom") return Fail(FieldError(k, "host cdrom passthrough is not supported"));
+    if (d->file[0] == '/') return Fail(FieldError(k, "absolute paths are not supported; use a storage volume"));
+    auto info = storage.InfoOf(d->file);
+    if (!info) return Fail(FieldError(k, "volume '" + d->file + "' does not exist"));
+  }
+  return Ok();
+}
+
+}  // namespace
+
+std::string VmService::NewUuid() {
+  std::string hex;
+  for (int i = 0; i < 6; ++i) {
+    auto b = random_bytes_();
+    hex += HexEncode(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+  }
+  // RFC 4122 version 4 layout.
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-4" + hex.substr(13, 3) + "-a" + hex.substr(17, 3) + "-" +
+         hex.substr(20, 12);
+}
+
+Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext* ctx, int vmid,
+                                                                    const std::map<std::string, std::string>& drives,
+                                                                    const std::string& default_storage,
+                                                                    std::vector<std::string>& allocated) {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : drives) {
+    auto dk = DriveKey::Parse(k);
+    if (!dk) continue;
+    HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, v));
+    auto alloc = ParseDriveAllocation(d.file);
+    if (!alloc) {
+      // Existing volume: record its real size as PVE does.
+      if (d.file != "none" && d.file.find(':') != std::string::npos) {
+        if (auto info = storage_.InfoOf(d.file); info && info->content == ContentType::kImages)
+          d.opts["size"] = FormatSize(info->size);
+      }
+      out[k] = PrintDrive(dk->bus, d);
+      continue;
+    }
+    std::string storage_id = alloc->storage.empty() ? default_storage : alloc->storage;
+    if (storage_id.empty()) return Fail(FieldError(k, "no storage given for allocation '" + d.file + "'"));
+    HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(storage_id));
+    std::string format = d.opts.count("format") ? d.opts["format"] : "qcow2";
+    uint64_t size = std::max<uint64_t>(alloc->size_bytes, kMiB);
+    size = (size + kKiB - 1) / kKiB * kKiB;
+    if (ctx) ctx->Log(k + ": allocating " + FormatSize(size) + " " + format + " on '" + storage_id + "'");
+    HEARTH_ASSIGN_OR_RETURN(std::string volname,
+                            st->AllocImage(vmid, format, size, "", [&](const std::string& l) {
+                              if (ctx) ctx->Log(l);
+                            }).map_error([&](Error e) { return e.WithContext(k); }));
+    std::string volid = storage_id + ":" + volname;
+    allocated.push_back(volid);
+    d.file = volid;
+    d.opts.erase("format");  // PVE drops format for allocated disks
+    d.opts["size"] = FormatSize(size);
+    out[k] = PrintDrive(dk->bus, d);
+  }
+  return out;
+}
+
+Result<std::string> VmService::Create(const CreateRequest& req_in) {
+  CreateRequest req = req_in;
+  if (Exists(req.vmid))
+    return Fail(Internal("unable to create VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
+                         " already exists on node '" + options_.node + "'"));
+  for (const auto& [k, v] : req.config)
+    if (auto spec = FindVmKey(k); spec && spec->internal) return Fail(FieldError(k, "'" + k + "' cannot be set by users"));
+  if (!req.storage.empty()) HEARTH_TRY(storage_.Get(req.storage).map_error([](Error e) { return FieldError("storage", e.message); }));
+  HEARTH_TRY(CheckDriveVolumes(storage_, req.config));
+  HEARTH_TRY(AddMissingMacs(req.config, [this] { return NewMac(); }));
+  if (!req.config.count("boot")) req.config["boot"] = DefaultBootOrder(req.config);
+  if (!req.config.count("vmgenid") || req.config["vmgenid"] == "1") req.config["vmgenid"] = NewUuid();
+  if (req.config["vmgenid"] == "0") req.config.erase("vmgenid");
+  if (!req.config.count("smbios1")) req.config["smbios1"] = "uuid=" + NewUuid();
+  req.config["meta"] = "creation-qemu=7.2.0,ctime=" + std::to_string(clock_.UnixSeconds());
+
+  // Record the VM with lock=create first: the id is taken atomically (a concurrent create of
+  // the same id fails here), and a crash before the task finishes is undone at restart.
+  VmConfig placeholder;
+  placeholder.values = {{"lock", "create"}};
+  std::string text = FormatConfFile(placeholder);
+  {
+    std::unique_lock lock(mu_);
+    if (vms_.count(req.vmid))
+      return Fail(Internal("unable to create VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
+                           " already exists on node '" + options_.node + "'"));
+    auto st = store_.CreateVm({req.vmid, options_.node, text});
+    if (!st) {
+      if (st.error().code == ErrorCode::kAlreadyExists)
+        return Fail(Internal("unable to create VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
+                             " already exists on node '" + options_.node + "'"));
+      return Fail(st.error());
+    }
+    Entry e;
+    e.config = placeholder;
+    e.conf_text = text;
+    vms_[req.vmid] = std::move(e);
+  }
+  {
+    std::lock_guard rlock(reserve_mu_);
+    reserved_ids_.erase(req.vmid);
+  }
+  auto upid = StartTask("qmcreate", req.vmid, req.user, [this, req](TaskContext& ctx) { return DoCreate(ctx, req); });
+  if (!upid) {
+    (void)store_.DeleteVm(req.vmid);
+    std::unique_lock lock(mu_);
+    vms_.erase(req.vmid);
+  }
+  return upid;
+}
+
+Status VmService::DoCreate(TaskContext& ctx, const CreateRequest& req) {
+  Reverter undo;
+  undo.Add([&] {
+    (void)store_.DeleteVm(req.vmid);
+    std::unique_lock lock(mu_);
+    vms_.erase(req.vmid);
+  });
+  std::vector<std::string> allocated;
+  undo.Add([&] {
+    for (const auto& v : allocated) (void)storage_.Free(v);
+  });
+  std::map<std::string, std::string> drives;
+  for (const auto& [k, v] : req.config)
+    if (DriveKey::Parse(k)) drives[k] = v;
+  HEARTH_ASSIGN_OR_RETURN(auto resolved, AllocateDrives(&ctx, req.vmid, drives, req.storage, allocated));
+  VmConfig final_cfg;
+  final_cfg.values = req.config;
+  for (const auto& [k, v] : resolved) final_cfg.values[k] = v;
+  HEARTH_TRY(Mutate(req.vmid, [&](VmConfig& c) -> Status {
+    c = final_cfg;
+    return Ok();
+  }));
+  ctx.Log("VM " + std::to_string(req.vmid) + " created");
+  undo.Commit();
+  if (req.start) {
+    ctx.Log("starting VM " + std::to_string(req.vmid));
+    HEARTH_TRY(DoStart(ctx, req.vmid, 0));
+  }
+  return Ok();
+}
+
+Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in, bool async) {
+  UpdateRequest req = req_in;
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(req.vmid));
+  HEARTH_TRY(CheckLock(cfg, req.skiplock));
+  for (auto& k : req.del)
+    if (k == "cdrom") k = "ide2";
+  for (auto& k : req.revert)
+    if (k == "cdrom") k = "ide2";
+  for (const auto& [k, v] : req.set)
+    if (auto spec = FindVmKey(k); spec && spec->internal) return Fail(FieldError(k, "'" + k + "' cannot be set by users"));
+  if (req.set.empty() && req.del.empty() && req.revert.empty()) return Fail(InvalidArgument("no options specified"));
+  if (!req.digest.empty() && req.digest != ConfDigest(FormatConfFile(cfg)))
+    return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));
+  HEARTH_TRY(CheckDriveVolumes(storage_, req.set));
+  HEARTH_TRY(AddMissingMacs(req.set, [this] { return NewMac(); }));
+  if (req.set.count("vmgenid") && req.set["vmgenid"] == "1") req.set.erase("vmgenid");
+  if (req.set.count("protection") == 0 && !req.del.empty() && cfg.Get("protection").value_or("0") == "1") {
+    for (const auto& k : req.del)
+      if (auto dk = DriveKey::Parse(k); dk && req.force)
+        return Fail(FailedPrecondition("can't remove drive '" + k + "' - protection mode enabled"));
+  }
+  for (const auto& k : req.del)
+    if (auto spec = FindVmKey(k); spec && spec->internal && k != "lock")
+      return Fail(FieldError("delete", "'" + k + "' cannot be deleted by users"));
+
+  auto apply = [this, req](TaskContext* ctx) -> Status {
+    std::vector<std::string> allocated;
+    Reverter undo;
+    undo.Add([&] {
+      for (const auto& v : allocated) (void)storage_.Free(v);
+    });
+    HEARTH_ASSIGN_OR_RETURN(auto resolved, AllocateDrives(ctx, req.vmid, req.set, "", allocated));
+    ConfigChange change;
+    change.set = req.set;
+    for (const auto& [k, v] : resolved) change.set[k] = v;
+    change.del = req.del;
+    change.force = req.force;
+    change.revert = req.revert;
+    bool running = IsRunning(req.vmid);
+    CommitResult committed;
+    HEARTH_TRY(Mutate(
+        req.vmid,
+        [&](VmConfig& c) -> Status {
+          HEARTH_TRY(CheckLock(c, req.skiplock));
+          HEARTH_TRY(StageChange(c, change));
+          committed = CommitPending(c, [&](const std::string& k) { return !running || IsHotApplicable(k); });
+          if (c.Has("boot") && change.set.count("boot") == 0 && !committed.applied.empty()) {
+            // A removed device disappears from the boot order.
+            std::string boot = *c.Get("boot");
+            if (StartsWith(boot, "order=")) {
+              std::vector<std::string> keep;
+              for (const auto& d : SplitAny(boot.substr(6), ";"))
+                if (c.Has(d)) keep.push_back(d);
+              c.values["boot"] = "order=" + Join(keep, ";");
+            }
+          }
+          return Ok();
+        },
+        req.digest));
+    undo.Commit();
+    for (const auto& v : committed.destroy_volumes) {
+      if (ctx) ctx->Log("removing volume " + v);
+      if (auto st = storage_.Free(v); !st) {
+        if (ctx) ctx->Warn("could not remove " + v + ": " + st.error().message);
+      }
+    }
+    if (ctx) ctx->Log("update VM " + std::to_string(req.vmid) + ": done");
+    return Ok();
+  };
+  if (!async) {
+    HEARTH_TRY(apply(nullptr));
+    return std::optional<std::string>();
+  }
+  HEARTH_ASSIGN_OR_RETURN(std::string upid,
+                          StartTask("qmconfig", req.vmid, req.user, [apply](TaskContext& ctx) { return apply(&ctx); }));
+  return std::optional<std::string>(upid);
+}
+
+Result<std::string> VmService::Destroy(int vmid, const std::string& user, bool purge, bool destroy_unreferenced,
+                                       bool skiplock) {
+  (void)purge;  // pools, replication and backup jobs do not exist yet: nothing else references a VM
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  HEARTH_TRY(CheckLock(cfg, skiplock));
+  if (IsRunning(vmid)) return Fail(FailedPrecondition("VM " + std::to_string(vmid) + " is running - destroy failed"));
+  if (cfg.Get("protection").value_or("0") == "1")
+    return Fail(FailedPrecondition("can't remove VM " + std::to_string(vmid) + " - protection mode enabled"));
+  return StartTask("qmdestroy", vmid, user,
+                   [this, vmid, destroy_unreferenced](TaskContext& ctx) { return DoDestroy(ctx, vmid, destroy_unreferenced); });
+}
+
+Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  if (qemu_.Pid(vmid)) return Fail(FailedPrecondition("VM " + std::to_string(vmid) + " is running - destroy failed"));
+  // Mark it first so nothing else starts or edits it while the volumes go.
+  HEARTH_TRY(Mutate(vmid, [](VmConfig& c) -> Status {
+    c.values["lock"] = "destroyed";
+    return Ok();
+  }));
+  std::vector<std::string> volumes = ReferencedVolumes(cfg);
+  // Volumes of other VMs (e.g. a shared ISO or a base image) are never removed.
+  for (const auto& vol : volumes) {
+    auto info = storage_.InfoOf(vol);
+    if (!info || info->content != ContentType::kImages || info->vmid != vmid) continue;
+    ctx.Log("removing volume " + vol);
+    if (auto st = storage_.Free(vol); !st) ctx.Warn("could not remove " + vol + ": " + st.error().message);
+  }
+  if (destroy_unreferenced) {
+    for (StoragePlugin* st : storage_.All()) {
+      auto vols = st->List(ContentType::kImages, vmid);
+      if (!vols) continue;
+      for (const auto& v : *vols) {
+        ctx.Log("removing unreferenced volume " + v.volid);
+        (void)storage_.Free(v.volid);
+      }
+    }
+  }
+  HEARTH_TRY(store_.DeleteVm(vmid));
+  {
+    std::unique_lock lock(mu_);
+    vms_.erase(vmid);
+  }
+  qemu_.CleanupRuntime(vmid);
+  ctx.Log("VM " + std::to_string(vmid) + " destroyed");
+  return Ok();
+}
+
+}  // namespace hearth

@@ -1,0 +1,210 @@
+// Starting and stopping VMs.
+#include <spdlog/spdlog.h>
+
+#include "core/reverter.h"
+#include "core/strings.h"
+#include "model/drive.h"
+#include "model/netdev.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+namespace {
+
+std::string NotRunning(int vmid) { return "VM " + std::to_string(vmid) + " not running"; }
+
+}  // namespace
+
+Result<std::string> VmService::Start(int vmid, const std::string& user, int timeout, bool skiplock) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  HEARTH_TRY(CheckLock(cfg, skiplock));
+  if (cfg.IsTemplate()) return Fail(FailedPrecondition("you can't start a vm if it's a template"));
+  return StartTask("qmstart", vmid, user, [this, vmid, timeout](TaskContext& ctx) { return DoStart(ctx, vmid, timeout); });
+}
+
+Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
+  if (qemu_.Pid(vmid)) return Fail(FailedPrecondition("VM " + std::to_string(vmid) + " already running"));
+  HEARTH_ASSIGN_OR_RETURN(VmConfig before, GetConfig(vmid));
+  HEARTH_TRY(CheckLock(before, false));
+  if (before.IsTemplate()) return Fail(FailedPrecondition("you can't start a vm if it's a template"));
+
+  // Pending changes take effect now.
+  CommitResult committed;
+  HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
+    committed = CommitPending(c, [](const std::string&) { return true; });
+    return Ok();
+  }));
+  for (const auto& v : committed.destroy_volumes) (void)storage_.Free(v);
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+
+  SetRuntime(vmid, [](Runtime& rt) { rt.starting = true; });
+  Reverter undo;
+  undo.Add([&] {
+    CleanupAfterExit(vmid);
+  });
+
+  QemuLaunch launch;
+  launch.vmid = vmid;
+  launch.config = cfg.values;
+  for (const auto& [k, v] : cfg.values) {
+    auto dk = DriveKey::Parse(k);
+    if (!dk || dk->bus == DriveBus::kUnused) continue;
+    std::string vol = DriveVolume(k, v);
+    if (vol.empty()) continue;
+    auto info = storage_.InfoOf(vol);
+    if (!info) return Fail(Internal(k + ": volume '" + vol + "' does not exist"));
+    launch.drives[k] = {info->path, info->format};
+  }
+  for (const auto& [k, v] : cfg.values) {
+    if (!StartsWith(k, "net")) continue;
+    auto idx = ParseInt(k.substr(3));
+    if (!idx) continue;
+    HEARTH_ASSIGN_OR_RETURN(NetDev nic, ParseNetDev(v));
+    if (nic.Bridge().empty()) continue;
+    TapSpec tap;
+    tap.name = TapName(vmid, static_cast<int>(*idx));
+    tap.bridge = nic.Bridge();
+    if (nic.opts.count("mtu") && nic.opts["mtu"] != "1") tap.mtu = static_cast<int>(*ParseInt(nic.opts["mtu"]));
+    tap.multi_queue = nic.opts.count("queues") && *ParseInt(nic.opts["queues"]) > 1;
+    HEARTH_TRY(net_.CreateTap(tap).map_error([&](Error e) { return e.WithContext(k); }));
+    ctx.Log(k + ": " + tap.name + " attached to bridge " + tap.bridge);
+    launch.taps[static_cast<int>(*idx)] = tap.name;
+  }
+
+  QemuHostInfo host = options_.host;
+  host.kvm = accel_.WaitKvm();
+  if (!host.kvm) ctx.Log("KVM is not usable on this node, running under TCG (software emulation)");
+  std::vector<std::string> warnings;
+  HEARTH_ASSIGN_OR_RETURN(std::vector<std::string> argv, BuildQemuArgv(launch, host, &warnings));
+  for (const auto& w : warnings) ctx.Warn(w);
+  auto launch_timeout = std::chrono::seconds(timeout > 0 ? timeout : 120);
+  HEARTH_ASSIGN_OR_RETURN(int pid, qemu_.Launch(vmid, argv, launch_timeout));
+
+  for (const auto& [k, v] : cfg.values) {
+    if (!StartsWith(k, "net")) continue;
+    auto nic = ParseNetDev(v);
+    if (nic && nic->LinkDown()) {
+      auto r = qemu_.Qmp(vmid, "set_link", {{"name", k}, {"up", false}});
+      if (!r) ctx.Warn(k + ": could not set link down: " + r.error().message);
+    }
+  }
+  undo.Commit();
+  SetRuntime(vmid, [&](Runtime& rt) {
+    rt = Runtime{};
+    rt.pid = pid;
+    rt.qmpstatus = cfg.Get("freeze").value_or("0") == "1" ? "prelaunch" : "running";
+    rt.started_at = clock_.UnixSeconds();
+  });
+  ctx.Log("VM " + std::to_string(vmid) + " started with pid " + std::to_string(pid));
+  return Ok();
+}
+
+Result<std::string> VmService::Stop(const StopRequest& req) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(req.vmid));
+  HEARTH_TRY(CheckLock(cfg, req.skiplock));
+  // `overrule-shutdown` aborts shutdown tasks still waiting for the guest.
+  if (req.overrule_shutdown) tasks_.CancelWhere(req.vmid, {"qmshutdown", "qmreboot"});
+  int timeout = req.timeout;
+  return StartTask("qmstop", req.vmid, req.user, [this, vmid = req.vmid, timeout](TaskContext& ctx) {
+    return DoStop(ctx, vmid, timeout);
+  });
+}
+
+Status VmService::DoStop(TaskContext& ctx, int vmid, int timeout_seconds) {
+  auto pid = qemu_.Pid(vmid);
+  if (!pid) {
+    CleanupAfterExit(vmid);
+    return Fail(FailedPrecondition(NotRunning(vmid)));
+  }
+  auto wait = std::chrono::seconds(timeout_seconds > 0 ? timeout_seconds : 10);
+  if (auto r = qemu_.Qmp(vmid, "quit", nullptr, std::chrono::seconds(5)); !r)
+    ctx.Log("QMP quit failed (" + r.error().message + "), killing QEMU");
+  if (!qemu_.WaitExit(*pid, wait)) {
+    ctx.Log("QEMU did not exit within " + std::to_string(wait.count()) + " s, killing it");
+    qemu_.Kill(*pid);
+    qemu_.WaitExit(*pid, std::chrono::seconds(10));
+  }
+  CleanupAfterExit(vmid);
+  ctx.Log("VM " + std::to_string(vmid) + " stopped");
+  return Ok();
+}
+
+Result<std::string> VmService::Shutdown(const StopRequest& req) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(req.vmid));
+  HEARTH_TRY(CheckLock(cfg, req.skiplock));
+  return StartTask("qmshutdown", req.vmid, req.user, [this, req](TaskContext& ctx) { return DoShutdown(ctx, req); });
+}
+
+Status VmService::DoShutdown(TaskContext& ctx, const StopRequest& req) {
+  int vmid = req.vmid;
+  auto pid = qemu_.Pid(vmid);
+  if (!pid) {
+    CleanupAfterExit(vmid);
+    return Fail(FailedPrecondition(NotRunning(vmid)));
+  }
+  int timeout = req.timeout > 0 ? req.timeout : 180;
+  ctx.Log("asking the guest to power off (ACPI), waiting up to " + std::to_string(timeout) + " s");
+  if (auto r = qemu_.Qmp(vmid, "system_powerdown"); !r) return Fail(r.error().WithContext("shutdown"));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (qemu_.WaitExit(*pid, std::chrono::milliseconds(250))) {
+      CleanupAfterExit(vmid);
+      ctx.Log("VM " + std::to_string(vmid) + " shut down");
+      return Ok();
+    }
+    if (ctx.cancelled()) return Fail(Aborted("shutdown overruled by a stop request"));
+  }
+  if (!req.force_stop) return Fail(Unavailable("VM quit/powerdown failed - got timeout"));
+  ctx.Log("the guest did not power off in time, stopping it");
+  return DoStop(ctx, vmid, 10);
+}
+
+Result<std::string> VmService::Reboot(const StopRequest& req) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(req.vmid));
+  HEARTH_TRY(CheckLock(cfg, req.skiplock));
+  if (!IsRunning(req.vmid)) return Fail(FailedPrecondition(NotRunning(req.vmid)));
+  return StartTask("qmreboot", req.vmid, req.user, [this, req](TaskContext& ctx) -> Status {
+    // Like PVE: a clean shutdown and a fresh start, so pending changes apply.
+    StopRequest r = req;
+    r.force_stop = true;
+    HEARTH_TRY(DoShutdown(ctx, r));
+    return DoStart(ctx, req.vmid, 0);
+  });
+}
+
+Result<std::string> VmService::Reset(int vmid, const std::string& user, bool skiplock) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  HEARTH_TRY(CheckLock(cfg, skiplock));
+  return StartTask("qmreset", vmid, user, [this, vmid](TaskContext& ctx) -> Status {
+    if (!qemu_.Pid(vmid)) return Fail(FailedPrecondition(NotRunning(vmid)));
+    HEARTH_TRY(qemu_.Qmp(vmid, "system_reset"));
+    ctx.Log("VM " + std::to_string(vmid) + " reset");
+    return Ok();
+  });
+}
+
+Result<std::string> VmService::Suspend(int vmid, const std::string& user, bool todisk, bool skiplock) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  HEARTH_TRY(CheckLock(cfg, skiplock));
+  if (todisk) return Fail(FieldError("todisk", "suspend to disk is not supported yet"));
+  return StartTask("qmpause", vmid, user, [this, vmid](TaskContext& ctx) -> Status {
+    if (!qemu_.Pid(vmid)) return Fail(FailedPrecondition(NotRunning(vmid)));
+    HEARTH_TRY(qemu_.Qmp(vmid, "stop"));
+    SetRuntime(vmid, [](Runtime& rt) { rt.qmpstatus = "paused"; });
+    ctx.Log("VM " + std::to_string(vmid) + " paused");
+    return Ok();
+  });
+}
+
+Result<std::string> VmService::Resume(int vmid, const std::string& user, bool skiplock) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  HEARTH_TRY(CheckLock(cfg, skiplock));
+  return StartTask("qmresume", vmid, user, [this, vmid](TaskContext& ctx) -> Status {
+    if (!qemu_.Pid(vmid)) return Fail(FailedPrecondition(NotRunning(vmid)));
+    HEARTH_TRY(qemu_.Qmp(vmid, "cont"));
+    SetRuntime(vmid, [](Runtime& rt) { rt.qmpstatus = "running"; });
+    ctx.Log("VM " + std::to_string(vmid) + " resumed");
+    return Ok();
+  });
+}
+
+}  // namespace hearth

@@ -1,0 +1,381 @@
+#include "vms/vm_service.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "core/strings.h"
+#include "core/units.h"
+#include "model/drive.h"
+#include "model/netdev.h"
+#include "model/vm_schema.h"
+#include "sys/files.h"
+
+namespace hearth {
+
+void AccelState::Set(bool kvm, std::string reason) {
+  std::lock_guard lock(mu_);
+  kvm_ = kvm;
+  reason_ = std::move(reason);
+  cv_.notify_all();
+}
+
+bool AccelState::WaitKvm() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return kvm_.has_value(); });
+  return *kvm_;
+}
+
+std::optional<bool> AccelState::Kvm() const {
+  std::lock_guard lock(mu_);
+  return kvm_;
+}
+
+std::string AccelState::Reason() const {
+  std::lock_guard lock(mu_);
+  return reason_;
+}
+
+VmService::VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
+                     const Clock& clock, AccelState& accel, VmServiceOptions options,
+                     std::function<std::array<uint8_t, 3>()> random_bytes)
+    : store_(store), tasks_(tasks), storage_(storage), qemu_(qemu), net_(net), clock_(clock), accel_(accel),
+      options_(std::move(options)), random_bytes_(std::move(random_bytes)) {}
+
+VmService::~VmService() { StopPoller(); }
+
+std::string VmService::ConfigNotFound(int vmid) const {
+  return "Configuration file 'nodes/" + options_.node + "/qemu-server/" + std::to_string(vmid) + ".conf' does not exist";
+}
+
+Status VmService::Init() {
+  HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListVms());
+  std::vector<int> interrupted;
+  {
+    std::unique_lock lock(mu_);
+    for (const auto& r : records) {
+      if (r.node != options_.node) continue;
+      auto cfg = ParseConfFile(r.conf);
+      if (!cfg) {
+        spdlog::error("VM {}: unreadable config, skipped: {}", r.vmid, cfg.error().message);
+        continue;
+      }
+      Entry e;
+      e.config = std::move(*cfg);
+      e.conf_text = r.conf;
+      std::string lock_name = e.config.Lock();
+      if (lock_name == "create" || lock_name == "clone") interrupted.push_back(r.vmid);
+      vms_[r.vmid] = std::move(e);
+    }
+  }
+  // Creates and clones that a crash interrupted: remove the half-made VM and its volumes.
+  for (int vmid : interrupted) {
+    spdlog::warn("VM {}: removing a create/clone that was interrupted by a restart", vmid);
+    for (StoragePlugin* st : storage_.All()) {
+      auto vols = st->List(ContentType::kImages, vmid);
+      if (!vols) continue;
+      for (const auto& v : *vols) (void)storage_.Free(v.volid);
+    }
+    (void)store_.DeleteVm(vmid);
+    std::unique_lock lock(mu_);
+    vms_.erase(vmid);
+  }
+  // Re-adopt running VMs; clean up after ones that died while we were away.
+  std::vector<int> ids;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [id, e] : vms_) ids.push_back(id);
+  }
+  int adopted = 0;
+  for (int vmid : ids) {
+    if (auto pid = qemu_.Pid(vmid)) {
+      SetRuntime(vmid, [&](Runtime& rt) {
+        rt.pid = *pid;
+        rt.qmpstatus = "running";
+        auto st = qemu_.Stats(*pid);
+        long hz = sysconf(_SC_CLK_TCK);
+        auto uptime_text = ReadFile("/proc/uptime");
+        double boot_uptime = uptime_text ? std::stod(*uptime_text) : 0;
+        rt.started_at = st ? clock_.UnixSeconds() - static_cast<int64_t>(boot_uptime - double(st->start_ticks) / hz)
+                           : clock_.UnixSeconds();
+      });
+      if (auto s = qemu_.Qmp(vmid, "query-status"); s && s->contains("status"))
+        SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = (*s)["status"].get<std::string>(); });
+      ++adopted;
+    } else {
+      CleanupAfterExit(vmid);
+    }
+  }
+  if (adopted) spdlog::info("re-adopted {} running VM(s)", adopted);
+  poller_ = std::thread([this] {
+    while (!stop_poller_) {
+      PollOnce();
+      std::unique_lock lock(poller_mu_);
+      poller_cv_.wait_for(lock, options_.poll_interval, [&] { return stop_poller_.load(); });
+    }
+  });
+  return Ok();
+}
+
+void VmService::StopPoller() {
+  stop_poller_ = true;
+  poller_cv_.notify_all();
+  if (poller_.joinable()) poller_.join();
+}
+
+void VmService::PollOnce() {
+  std::vector<std::pair<int, Runtime>> running;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [id, e] : vms_)
+      if (e.rt.pid && !e.rt.starting) running.emplace_back(id, e.rt);
+  }
+  long hz = sysconf(_SC_CLK_TCK);
+  for (auto& [vmid, rt] : running) {
+    auto pid = qemu_.Pid(vmid);
+    if (!pid || *pid != rt.pid) {
+      // QEMU exited (guest poweroff, crash, kill) without going through a stop task. Take
+      // the VM's operation lock so we do not race a task that is stopping it right now.
+      if (tasks_.vm_locks().Busy(vmid)) continue;
+      auto guard = tasks_.vm_locks().Acquire(vmid);
+      if (!qemu_.Pid(vmid)) {
+        bool was_running = false;
+        {
+          std::shared_lock lock(mu_);
+          auto it = vms_.find(vmid);
+          was_running = it != vms_.end() && it->second.rt.pid == rt.pid;
+        }
+        if (was_running) {
+          spdlog::info("VM {}: QEMU (pid {}) exited", vmid, rt.pid);
+          CleanupAfterExit(vmid);
+        }
+      }
+      continue;
+    }
+    auto st = qemu_.Stats(*pid);
+    if (!st) continue;
+    SetRuntime(vmid, [&](Runtime& r) {
+      auto now = std::chrono::steady_clock::now();
+      if (r.last_ticks && r.last_sample.time_since_epoch().count()) {
+        // CPUs' worth of time used per second; List() divides by the VM's vCPUs.
+        double secs = std::chrono::duration<double>(now - r.last_sample).count();
+        if (secs > 0) r.cpu = double(st->cpu_ticks - r.last_ticks) / hz / secs;
+      }
+      r.last_ticks = st->cpu_ticks;
+      r.last_sample = now;
+      r.mem = st->rss_bytes;
+    });
+  }
+}
+
+void VmService::SetRuntime(int vmid, const std::function<void(Runtime&)>& fn) {
+  std::unique_lock lock(mu_);
+  auto it = vms_.find(vmid);
+  if (it != vms_.end()) fn(it->second.rt);
+}
+
+Result<VmService::Entry*> VmService::Find(int vmid) {
+  auto it = vms_.find(vmid);
+  if (it == vms_.end()) return Fail(NotFound(ConfigNotFound(vmid)));
+  return &it->second;
+}
+
+bool VmService::Exists(int vmid) {
+  std::shared_lock lock(mu_);
+  return vms_.count(vmid) > 0;
+}
+
+bool VmService::IsRunning(int vmid) {
+  std::shared_lock lock(mu_);
+  auto it = vms_.find(vmid);
+  return it != vms_.end() && (it->second.rt.pid != 0 || it->second.rt.starting);
+}
+
+Result<VmConfig> VmService::GetConfig(int vmid) {
+  std::shared_lock lock(mu_);
+  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
+  return e->config;
+}
+
+Status VmService::Mutate(int vmid, const std::function<Status(VmConfig&)>& fn, const std::string& expect_digest) {
+  std::unique_lock lock(mu_);
+  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
+  if (!expect_digest.empty() && expect_digest != ConfDigest(e->conf_text))
+    return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));
+  VmConfig copy = e->config;
+  HEARTH_TRY(fn(copy));
+  std::string text = FormatConfFile(copy);
+  if (text == e->conf_text) return Ok();
+  HEARTH_TRY(store_.UpdateVm({vmid, options_.node, text}, e->conf_text));
+  e->config = std::move(copy);
+  e->conf_text = std::move(text);
+  return Ok();
+}
+
+Status VmService::CheckLock(const VmConfig& cfg, bool skiplock) const {
+  std::string lock = cfg.Lock();
+  if (!lock.empty() && !skiplock) return Fail(FailedPrecondition("VM is locked (" + lock + ")"));
+  return Ok();
+}
+
+static uint64_t MaxDisk(const VmConfig& cfg) {
+  // Size of the boot disk (first non-cdrom disk in boot order, else the first disk).
+  std::string boot = cfg.Get("boot").value_or("");
+  std::vector<std::string> order;
+  if (StartsWith(boot, "order=")) order = SplitAny(boot.substr(6), ";");
+  for (const auto& [k, v] : cfg.values)
+    if (DriveKey::Parse(k)) order.push_back(k);
+  for (const auto& k : order) {
+    auto dk = DriveKey::Parse(k);
+    if (!dk || !dk->IsDisk()) continue;
+    auto it = cfg.values.find(k);
+    if (it == cfg.values.end()) continue;
+    auto d = ParseDrive(dk->bus, it->second);
+    if (!d || d->IsCdrom()) continue;
+    if (auto s = d->SizeBytes()) return *s;
+  }
+  return 0;
+}
+
+static uint64_t MemoryBytes(const VmConfig& cfg) {
+  std::string m = cfg.Get("memory").value_or("512");
+  if (StartsWith(m, "current=")) m = m.substr(8);
+  return ParseUint(m).value_or(512) * kMiB;
+}
+
+std::vector<VmStatusInfo> VmService::List() {
+  std::vector<VmStatusInfo> out;
+  std::shared_lock lock(mu_);
+  out.reserve(vms_.size());
+  for (const auto& [vmid, e] : vms_) {
+    VmStatusInfo s;
+    const VmConfig& c = e.config;
+    s.vmid = vmid;
+    s.name = c.Get("name").value_or("VM " + std::to_string(vmid));
+    bool running = e.rt.pid != 0;
+    s.status = running ? "running" : "stopped";
+    s.qmpstatus = running ? e.rt.qmpstatus : "stopped";
+    s.pid = e.rt.pid;
+    s.uptime = running ? std::max<int64_t>(0, clock_.UnixSeconds() - e.rt.started_at) : 0;
+    int64_t sockets = ParseInt(c.Get("sockets").value_or("1")).value_or(1);
+    int64_t cores = ParseInt(c.Get("cores").value_or("1")).value_or(1);
+    s.cpus = static_cast<int>(ParseInt(c.Get("vcpus").value_or(std::to_string(sockets * cores))).value_or(1));
+    s.cpu = running && s.cpus ? std::min(1.0, e.rt.cpu / s.cpus) : 0;
+    s.maxmem = MemoryBytes(c);
+    s.mem = running ? std::min(e.rt.mem, s.maxmem) : 0;
+    s.maxdisk = MaxDisk(c);
+    s.is_template = c.IsTemplate();
+    s.lock = c.Lock();
+    s.tags = c.Get("tags").value_or("");
+    std::string agent = c.Get("agent").value_or("0");
+    s.agent = agent == "1" || StartsWith(agent, "1,") || StartsWith(agent, "enabled=1");
+    s.serial = c.Has("serial0") || c.Has("serial1") || c.Has("serial2") || c.Has("serial3");
+    s.onboot = c.Get("onboot").value_or("0") == "1";
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<VmStatusInfo> VmService::CurrentStatus(int vmid) {
+  std::optional<VmStatusInfo> found;
+  for (auto& s : List())
+    if (s.vmid == vmid) found = s;
+  if (!found) return Fail(NotFound(ConfigNotFound(vmid)));
+  if (found->status == "running") {
+    // Live run state (paused, suspended...) straight from QEMU.
+    if (auto st = qemu_.Qmp(vmid, "query-status", nullptr, std::chrono::seconds(2)); st && st->contains("status")) {
+      found->qmpstatus = (*st)["status"].get<std::string>();
+      SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = found->qmpstatus; });
+    }
+  }
+  return *found;
+}
+
+Result<ConfigView> VmService::Config(int vmid, bool current) {
+  std::shared_lock lock(mu_);
+  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
+  return ConfigView{current ? e->config.values : e->config.WithPending(), ConfDigest(e->conf_text)};
+}
+
+Result<std::vector<PendingEntry>> VmService::Pending(int vmid) {
+  std::shared_lock lock(mu_);
+  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
+  const VmConfig& c = e->config;
+  std::map<std::string, PendingEntry> out;
+  for (const auto& [k, v] : c.values) out[k] = PendingEntry{k, v, std::nullopt, 0};
+  for (const auto& [k, v] : c.pending) {
+    auto& p = out[k];
+    p.key = k;
+    p.pending = v;
+  }
+  for (const auto& [k, forced] : c.pending_delete) {
+    auto& p = out[k];
+    p.key = k;
+    p.del = forced ? 2 : 1;
+  }
+  std::vector<PendingEntry> list;
+  for (auto& [k, p] : out) list.push_back(std::move(p));
+  list.push_back(PendingEntry{"digest", ConfDigest(e->conf_text), std::nullopt, 0});
+  return list;
+}
+
+Result<int> VmService::NextId(std::optional<int> wanted) {
+  int64_t now = clock_.UnixSeconds();
+  std::lock_guard rlock(reserve_mu_);
+  for (auto it = reserved_ids_.begin(); it != reserved_ids_.end();)
+    it = it->second < now ? reserved_ids_.erase(it) : std::next(it);
+  std::shared_lock lock(mu_);
+  if (wanted) {
+    if (vms_.count(*wanted)) return Fail(FieldError("vmid", "VM " + std::to_string(*wanted) + " already exists"));
+    return *wanted;
+  }
+  for (int id = 100; id < 1000000000; ++id) {
+    if (vms_.count(id) || reserved_ids_.count(id)) continue;
+    reserved_ids_[id] = now + 60;
+    return id;
+  }
+  return Fail(FailedPrecondition("no free VM id"));
+}
+
+Result<std::pair<std::string, uint64_t>> VmService::SerialLog(int vmid, int n, uint64_t offset) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  if (cfg.Get("serial" + std::to_string(n)).value_or("") != "socket")
+    return Fail(FailedPrecondition("serial" + std::to_string(n) + " is not configured as a socket"));
+  std::ifstream f(qemu_.Paths(vmid).SerialLog(n), std::ios::binary);
+  if (!f) return std::make_pair(std::string(), uint64_t{0});
+  f.seekg(0, std::ios::end);
+  uint64_t size = static_cast<uint64_t>(f.tellg());
+  if (offset > size) offset = 0;  // the log restarted with the VM
+  constexpr uint64_t kMax = 1 << 20;
+  if (size - offset > kMax) offset = size - kMax;
+  f.seekg(static_cast<std::streamoff>(offset));
+  std::string data(size - offset, '\0');
+  f.read(data.data(), static_cast<std::streamsize>(data.size()));
+  return std::make_pair(data, size);
+}
+
+std::string VmService::NewMac() { return MakeMac(random_bytes_()); }
+
+Result<std::string> VmService::StartTask(const std::string& type, int vmid, const std::string& user,
+                                         std::function<Status(TaskContext&)> work) {
+  TaskSpec spec;
+  spec.type = type;
+  spec.id = std::to_string(vmid);
+  spec.user = user;
+  spec.vmid = vmid;
+  return tasks_.Start(spec, std::move(work));
+}
+
+void VmService::CleanupAfterExit(int vmid) {
+  auto cfg = GetConfig(vmid);
+  if (cfg) {
+    for (const auto& [k, v] : cfg->values)
+      if (StartsWith(k, "net"))
+        if (auto idx = ParseInt(k.substr(3))) (void)net_.DeleteTap(TapName(vmid, static_cast<int>(*idx)));
+  }
+  qemu_.CleanupRuntime(vmid);
+  SetRuntime(vmid, [](Runtime& rt) { rt = Runtime{}; });
+}
+
+}  // namespace hearth

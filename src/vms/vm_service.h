@@ -1,0 +1,217 @@
+// VmService: the VMs of this node — their configs (in memory, persisted through Store on
+// every change), their QEMU processes and the operations on them.
+//
+// Threads: API handlers call the read and config methods concurrently; lifecycle operations
+// return a UPID and run on task threads, one at a time per VM (TaskManager's VmLocks); a
+// poller thread notices VMs that exited and samples CPU and memory. The registry is guarded
+// by one shared mutex; no I/O beyond the SQLite write happens while it is held exclusively.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/result.h"
+#include "model/vm_config.h"
+#include "net/backend.h"
+#include "qemu/argv.h"
+#include "qemu/supervisor.h"
+#include "state/store.h"
+#include "storage/storage_manager.h"
+#include "sys/clock.h"
+#include "tasks/task_manager.h"
+
+namespace hearth {
+
+// The accelerator decision is made once at start, in the background (the KVM probe takes
+// seconds); VM starts wait for it.
+class AccelState {
+ public:
+  void Set(bool kvm, std::string reason);
+  // Blocks until decided.
+  bool WaitKvm();
+  std::optional<bool> Kvm() const;
+  std::string Reason() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<bool> kvm_;
+  std::string reason_;
+};
+
+struct VmStatusInfo {
+  int vmid = 0;
+  std::string name;
+  std::string status;     // running | stopped
+  std::string qmpstatus;  // running | paused | stopped | ...
+  int pid = 0;
+  int64_t uptime = 0;
+  double cpu = 0;  // fraction of the VM's vCPUs in use
+  uint64_t mem = 0, maxmem = 0, maxdisk = 0;
+  int cpus = 1;
+  bool is_template = false;
+  std::string lock, tags;
+  bool agent = false, serial = false;
+  bool onboot = false;
+};
+
+struct ConfigView {
+  std::map<std::string, std::string> values;
+  std::string digest;
+};
+
+struct PendingEntry {
+  std::string key;
+  std::optional<std::string> value, pending;
+  int del = 0;  // 1 = pending delete, 2 = forced
+};
+
+struct CreateRequest {
+  int vmid = 0;
+  std::map<std::string, std::string> config;  // canonical values from the schema
+  std::string storage;                        // default storage for "<size>" allocations
+  bool start = false;
+  std::string user;
+};
+
+struct UpdateRequest {
+  int vmid = 0;
+  std::map<std::string, std::string> set;
+  std::vector<std::string> del, revert;
+  bool force = false;
+  std::string digest;
+  bool skiplock = false;
+  std::string user;
+};
+
+struct StopRequest {
+  int vmid = 0;
+  std::string user;
+  int timeout = 0;  // seconds; 0 = default
+  bool force_stop = true;  // shutdown: stop hard after the timeout
+  bool overrule_shutdown = false;
+  bool skiplock = false;
+};
+
+struct VmServiceOptions {
+  std::string node;
+  QemuHostInfo host;  // `kvm` is filled from AccelState at each start
+  std::chrono::seconds poll_interval{1};
+};
+
+class VmService {
+ public:
+  VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
+            const Clock& clock, AccelState& accel, VmServiceOptions options,
+            std::function<std::array<uint8_t, 3>()> random_bytes);
+  ~VmService();
+
+  // Loads VMs, undoes creates interrupted by a crash, re-adopts running QEMUs and starts the
+  // poller.
+  Status Init();
+  void StopPoller();
+
+  std::vector<VmStatusInfo> List();
+  Result<VmStatusInfo> CurrentStatus(int vmid);
+  Result<ConfigView> Config(int vmid, bool current);
+  Result<std::vector<PendingEntry>> Pending(int vmid);
+  bool Exists(int vmid);
+  std::string ConfigNotFound(int vmid) const;
+
+  Result<std::string> Create(const CreateRequest& req);
+  // Synchronous (PUT) when `async` is false: returns nullopt. Asynchronous (POST): a UPID.
+  Result<std::optional<std::string>> Update(const UpdateRequest& req, bool async);
+  Result<std::string> Destroy(int vmid, const std::string& user, bool purge, bool destroy_unreferenced, bool skiplock);
+
+  Result<std::string> Start(int vmid, const std::string& user, int timeout, bool skiplock);
+  Result<std::string> Stop(const StopRequest& req);
+  Result<std::string> Shutdown(const StopRequest& req);
+  Result<std::string> Reboot(const StopRequest& req);
+  Result<std::string> Reset(int vmid, const std::string& user, bool skiplock);
+  Result<std::string> Suspend(int vmid, const std::string& user, bool todisk, bool skiplock);
+  Result<std::string> Resume(int vmid, const std::string& user, bool skiplock);
+
+  // Next free vmid (reserved for a minute so concurrent callers get different ids), or
+  // checks `wanted`.
+  Result<int> NextId(std::optional<int> wanted);
+  // The tail of serial port `n`'s log (bytes from `offset`), and the new offset.
+  Result<std::pair<std::string, uint64_t>> SerialLog(int vmid, int n, uint64_t offset);
+
+  // One poller step (also called by tests).
+  void PollOnce();
+  const std::string& node() const { return options_.node; }
+
+ private:
+  struct Runtime {
+    int pid = 0;
+    bool starting = false;
+    std::string qmpstatus = "stopped";
+    int64_t started_at = 0;  // unix seconds
+    uint64_t last_ticks = 0;
+    std::chrono::steady_clock::time_point last_sample;
+    double cpu = 0;
+    uint64_t mem = 0;
+  };
+  struct Entry {
+    VmConfig config;
+    std::string conf_text;
+    Runtime rt;
+  };
+
+  Result<VmConfig> GetConfig(int vmid);
+  // Applies `fn` to a copy of the config and persists it. `expect_digest` enforces the
+  // optimistic check. Runs under the registry's exclusive lock.
+  Status Mutate(int vmid, const std::function<Status(VmConfig&)>& fn, const std::string& expect_digest = "");
+  Status CheckLock(const VmConfig& cfg, bool skiplock) const;
+  Result<Entry*> Find(int vmid);  // caller holds mu_
+  bool IsRunning(int vmid);
+  void SetRuntime(int vmid, const std::function<void(Runtime&)>& fn);
+
+  // Task bodies.
+  Status DoCreate(TaskContext& ctx, const CreateRequest& req);
+  Status DoStart(TaskContext& ctx, int vmid, int timeout);
+  Status DoStop(TaskContext& ctx, int vmid, int timeout_seconds);
+  Status DoShutdown(TaskContext& ctx, const StopRequest& req);
+  Status DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced);
+  // After QEMU exited: taps, sockets, runtime state.
+  void CleanupAfterExit(int vmid);
+  std::string NewMac();
+  std::string NewUuid();
+  Result<std::map<std::string, std::string>> AllocateDrives(TaskContext* ctx, int vmid,
+                                                           const std::map<std::string, std::string>& drives,
+                                                           const std::string& default_storage,
+                                                           std::vector<std::string>& allocated);
+  Result<std::string> StartTask(const std::string& type, int vmid, const std::string& user,
+                                std::function<Status(TaskContext&)> work);
+
+  Store& store_;
+  TaskManager& tasks_;
+  StorageManager& storage_;
+  QemuSupervisor& qemu_;
+  NetBackend& net_;
+  const Clock& clock_;
+  AccelState& accel_;
+  VmServiceOptions options_;
+  std::function<std::array<uint8_t, 3>()> random_bytes_;
+
+  std::shared_mutex mu_;
+  std::map<int, Entry> vms_;                  // GUARDED_BY(mu_)
+  std::mutex reserve_mu_;
+  std::map<int, int64_t> reserved_ids_;       // GUARDED_BY(reserve_mu_): vmid -> expiry
+  std::atomic<bool> stop_poller_{false};
+  std::thread poller_;
+  std::mutex poller_mu_;
+  std::condition_variable poller_cv_;
+};
+
+}  // namespace hearth
