@@ -1,0 +1,193 @@
+#include <unistd.h>
+
+#include "api/handlers/handlers.h"
+#include "core/strings.h"
+#include "model/volume_id.h"
+#include "sys/files.h"
+
+namespace hearth {
+namespace {
+
+nlohmann::json NodeEntry(const NodeFacts& f) {
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  uint64_t total = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  uint64_t avail = static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  auto disk = FilesystemSpace(f.data_dir).value_or(FsSpace{});
+  double uptime = 0;
+  if (auto t = ReadFile("/proc/uptime")) uptime = std::stod(*t);
+  double load = 0;
+  if (auto t = ReadFile("/proc/loadavg")) load = std::stod(*t);
+  nlohmann::json j = {{"node", f.node}, {"id", "node/" + f.node}, {"type", "node"}, {"status", "online"},
+                      {"level", ""}, {"cpu", std::min(1.0, load / std::max<long>(1, ncpu))}, {"maxcpu", ncpu},
+                      {"mem", total - avail}, {"maxmem", total}, {"disk", disk.used}, {"maxdisk", disk.total},
+                      {"uptime", static_cast<int64_t>(uptime)}};
+  if (!f.ssl_fingerprint.empty()) j["ssl_fingerprint"] = f.ssl_fingerprint;
+  return j;
+}
+
+nlohmann::json StorageEntry(StoragePlugin* st, const std::string& node) {
+  auto u = st->Usage().value_or(StorageStatus{});
+  std::vector<std::string> content;
+  for (auto c : u.content) content.push_back(ContentTypeName(c));
+  return {{"id", "storage/" + node + "/" + st->id()}, {"storage", st->id()}, {"node", node}, {"type", "storage"},
+          {"plugintype", st->type()}, {"status", u.active ? "available" : "unknown"}, {"shared", u.shared ? 1 : 0},
+          {"content", Join(content, ",")}, {"disk", u.used}, {"maxdisk", u.total}};
+}
+
+}  // namespace
+
+void RegisterClusterRoutes(Router& r, ApiServices& s) {
+  r.Add({"GET", "/version", {}, false, "", "", false, true, true,
+         [&s](ApiContext&) -> Result<ApiReply> {
+           return Data({{"version", s.facts.version}, {"release", s.facts.release}, {"repoid", s.facts.repoid},
+                        {"hearth", s.facts.hearth_version}});
+         },
+         "API version details."});
+
+  r.Add({"GET", "/cluster/status", {}, false, "Sys.Audit", "/", true, true, false,
+         [&s](ApiContext&) -> Result<ApiReply> {
+           return Data(nlohmann::json::array({{{"type", "node"}, {"id", "node/" + s.facts.node}, {"name", s.facts.node},
+                                               {"ip", "127.0.0.1"}, {"local", 1}, {"nodeid", 0}, {"online", 1}, {"level", ""}}}));
+         },
+         "Cluster (standalone node) status."});
+
+  r.Add({"GET", "/cluster/resources", {PEnum("type", {"vm", "storage", "node", "sdn"})}, false, "", "", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           std::string type = c.params.GetOr("type", "");
+           nlohmann::json out = nlohmann::json::array();
+           if (type.empty() || type == "vm") {
+             for (const auto& vm : s.vms.List())
+               if (s.access.Allowed(*c.who, "/vms/" + std::to_string(vm.vmid), "VM.Audit"))
+                 out.push_back(VmResourceJson(vm, s.facts.node));
+           }
+           if ((type.empty() || type == "node") && s.access.Allowed(*c.who, "/nodes/" + s.facts.node, "Sys.Audit")) {
+             nlohmann::json n = NodeEntry(s.facts);
+             n["cgroup-mode"] = 2;
+             out.push_back(n);
+           }
+           if (type.empty() || type == "storage")
+             for (StoragePlugin* st : s.storage.All())
+               if (s.access.Allowed(*c.who, "/storage/" + st->id(), "Datastore.Audit"))
+                 out.push_back(StorageEntry(st, s.facts.node));
+           return Data(out);
+         },
+         "Resources of the cluster: VMs, nodes, storages."});
+
+  r.Add({"GET", "/cluster/nextid", {PInt("vmid", 100, 999999999)}, false, "", "", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           std::optional<int> wanted;
+           if (c.params.Has("vmid")) wanted = static_cast<int>(c.params.Int("vmid"));
+           HEARTH_ASSIGN_OR_RETURN(int id, s.vms.NextId(wanted));
+           return Data(std::to_string(id));  // a JSON string, as PVE (Telmate depends on it)
+         },
+         "The next free VM id (reserved for 60 s)."});
+
+  r.Add({"GET", "/cluster/ha/resources/{sid}", {Required(PString("sid"))}, false, "", "", true, true, false,
+         [](ApiContext& c) -> Result<ApiReply> {
+           std::string sid = *c.params.Get("sid");
+           if (sid.find(':') == std::string::npos) sid = "vm:" + sid;
+           return Fail(Internal("no such resource '" + sid + "'"));
+         },
+         "HA resources (none: hearth has no HA manager yet)."});
+
+  r.Add({"GET", "/cluster/ha/resources", {}, false, "", "", true, true, false,
+         [](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array()); }, "HA resources."});
+
+  r.Add({"GET", "/cluster/backup-info/not-backed-up", {}, false, "", "", true, true, false,
+         [&s](ApiContext&) -> Result<ApiReply> {
+           // No backup jobs exist yet, so every VM is not covered by one.
+           nlohmann::json out = nlohmann::json::array();
+           for (const auto& vm : s.vms.List()) out.push_back({{"vmid", vm.vmid}, {"type", "qemu"}, {"name", vm.name}});
+           return Data(out);
+         },
+         "VMs not covered by any backup job."});
+
+  r.Add({"GET", "/pools", {PString("poolid"), PEnum("type", {"qemu", "lxc", "storage"})}, false, "", "", true, true, false,
+         [](ApiContext& c) -> Result<ApiReply> {
+           if (auto id = c.params.Get("poolid")) return Fail(Internal("pool '" + *id + "' does not exist"));
+           return Data(nlohmann::json::array());
+         },
+         "Resource pools (none yet)."});
+
+  r.Add({"GET", "/storage", {PString("type")}, false, "", "", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           nlohmann::json out = nlohmann::json::array();
+           for (StoragePlugin* st : s.storage.All()) {
+             if (c.params.Has("type") && *c.params.Get("type") != st->type()) continue;
+             auto u = st->Usage().value_or(StorageStatus{});
+             std::vector<std::string> content;
+             for (auto ct : u.content) content.push_back(ContentTypeName(ct));
+             out.push_back({{"storage", st->id()}, {"type", st->type()}, {"content", Join(content, ",")}, {"shared", 0}});
+           }
+           return Data(out);
+         },
+         "Storage configuration."});
+
+  r.Add({"GET", "/nodes", {}, false, "", "", true, true, false,
+         [&s](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array({NodeEntry(s.facts)})); },
+         "Cluster nodes."});
+}
+
+void RegisterNodeRoutes(Router& r, ApiServices& s) {
+  r.Add({"GET", "/nodes/{node}", {NodeParam()}, false, "", "", true, true, false,
+         [](ApiContext&) -> Result<ApiReply> {
+           nlohmann::json out = nlohmann::json::array();
+           for (const char* d : {"qemu", "lxc", "storage", "tasks", "status", "network", "version", "subscription", "replication"})
+             out.push_back({{"name", d}});
+           return Data(out);
+         },
+         "Node index."});
+
+  r.Add({"GET", "/nodes/{node}/status", {NodeParam()}, false, "Sys.Audit", "/nodes/{node}", true, true, false,
+         [&s](ApiContext&) -> Result<ApiReply> {
+           nlohmann::json n = NodeEntry(s.facts);
+           long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+           std::string model = "unknown";
+           if (auto info = ReadFile("/proc/cpuinfo")) {
+             size_t p = info->find("model name");
+             if (p != std::string::npos) {
+               size_t colon = info->find(':', p), nl = info->find('\n', p);
+               model = std::string(Trim(info->substr(colon + 1, nl - colon - 1)));
+             }
+           }
+           std::vector<std::string> load;
+           if (auto t = ReadFile("/proc/loadavg")) {
+             auto parts = SplitAny(*t, " ");
+             for (size_t i = 0; i < 3 && i < parts.size(); ++i) load.push_back(parts[i]);
+           }
+           std::string kversion;
+           if (auto t = ReadFile("/proc/version")) kversion = std::string(Trim(*t));
+           uint64_t total = n["maxmem"], used = n["mem"];
+           auto disk = FilesystemSpace(s.facts.data_dir).value_or(FsSpace{});
+           auto kvm = s.facts.accel ? s.facts.accel->Kvm() : std::nullopt;
+           nlohmann::json out = {
+               {"cpu", n["cpu"]}, {"uptime", n["uptime"]}, {"loadavg", load}, {"kversion", kversion},
+               {"pveversion", "hearth/" + s.facts.hearth_version},
+               {"cpuinfo", {{"cpus", ncpu}, {"cores", ncpu}, {"sockets", 1}, {"model", model}}},
+               {"memory", {{"total", total}, {"used", used}, {"free", total - used}, {"available", total - used}}},
+               {"rootfs", {{"total", disk.total}, {"used", disk.used}, {"avail", disk.avail}, {"free", disk.avail}}},
+               {"accel", !kvm ? "probing" : (*kvm ? "kvm" : "tcg")}};
+           if (kvm && !*kvm && s.facts.accel) out["accel-reason"] = s.facts.accel->Reason();
+           return Data(out);
+         },
+         "Node status; `accel` says whether VMs run with KVM or TCG."});
+
+  r.Add({"GET", "/nodes/{node}/version", {NodeParam()}, false, "", "", true, true, false,
+         [&s](ApiContext&) -> Result<ApiReply> {
+           return Data({{"version", s.facts.version}, {"release", s.facts.release}, {"repoid", s.facts.repoid}});
+         },
+         "Version of this node."});
+
+  for (const char* empty_list : {"/nodes/{node}/lxc", "/nodes/{node}/replication", "/nodes/{node}/network"})
+    r.Add({"GET", empty_list, {NodeParam(), PString("type")}, false, "", "", true, true, false,
+           [](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array()); },
+           "Present for API clients; hearth has none of these yet."});
+
+  r.Add({"GET", "/nodes/{node}/subscription", {NodeParam()}, false, "", "", true, true, false,
+         [](ApiContext&) -> Result<ApiReply> {
+           return Data({{"status", "notfound"}, {"message", "hearth needs no subscription"}});
+         },
+         "Subscription status."});
+}
+
+}  // namespace hearth

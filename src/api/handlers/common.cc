@@ -1,0 +1,58 @@
+#include "api/handlers/handlers.h"
+#include "core/strings.h"
+#include "model/vm_schema.h"
+
+namespace hearth {
+
+nlohmann::json ConfigValueJson(const std::string& key, const std::string& value) {
+  const VmKeySpec* spec = FindVmKey(key);
+  if (spec && (spec->type == KeyType::kInteger || spec->type == KeyType::kBoolean)) {
+    if (auto n = ParseInt(value)) return *n;
+  }
+  return value;  // strings, and "number" keys which PVE returns as text
+}
+
+nlohmann::json VmResourceJson(const VmStatusInfo& s, const std::string& node) {
+  nlohmann::json j = {{"id", "qemu/" + std::to_string(s.vmid)},
+                      {"vmid", s.vmid},
+                      {"node", node},
+                      {"type", "qemu"},
+                      {"name", s.name},
+                      {"status", s.status},
+                      {"template", s.is_template ? 1 : 0},
+                      {"uptime", s.uptime},
+                      {"maxcpu", s.cpus},
+                      {"cpu", s.cpu},
+                      {"maxmem", s.maxmem},
+                      {"mem", s.mem},
+                      {"memhost", s.mem},
+                      {"maxdisk", s.maxdisk},
+                      {"disk", 0},
+                      {"netin", 0},
+                      {"netout", 0},
+                      {"diskread", 0},
+                      {"diskwrite", 0}};
+  if (!s.lock.empty()) j["lock"] = s.lock;
+  if (!s.tags.empty()) j["tags"] = s.tags;
+  return j;
+}
+
+ApiReply Data(nlohmann::json data) {
+  ApiReply r;
+  r.data = std::move(data);
+  return r;
+}
+
+ParamSpec NodeParam() {
+  ParamSpec p = Required(PString("node", "The cluster node name."));
+  p.check = [](const std::string& v) -> std::string {
+    for (char c : v)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return "invalid node name";
+    return v.empty() ? "invalid node name" : "";
+  };
+  return p;
+}
+
+ParamSpec VmidParam() { return Required(PInt("vmid", 100, 999999999)); }
+
+}  // namespace hearth

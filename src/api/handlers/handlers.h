@@ -1,0 +1,60 @@
+// Route registration. Each Register* function adds the routes of one area to the router;
+// handlers translate between the wire format and the services and do nothing else.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "access/access_service.h"
+#include "api/router.h"
+#include "storage/storage_manager.h"
+#include "tasks/task_manager.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+
+// Facts about this node that the read-only endpoints report.
+struct NodeFacts {
+  std::string node;
+  std::string version = "8.4.1";  // the PVE version we are compatible with
+  std::string release = "8.4";
+  std::string repoid = "0";       // hearth's git revision
+  std::string hearth_version;
+  std::string ssl_fingerprint;
+  std::string data_dir;
+  const AccelState* accel = nullptr;
+  int64_t started_at = 0;
+};
+
+struct ApiServices {
+  AccessService& access;
+  TaskManager& tasks;
+  VmService& vms;
+  StorageManager& storage;
+  NodeFacts facts;
+};
+
+void RegisterAccessRoutes(Router& r, ApiServices& s);
+void RegisterClusterRoutes(Router& r, ApiServices& s);
+void RegisterNodeRoutes(Router& r, ApiServices& s);
+void RegisterTaskRoutes(Router& r, ApiServices& s);
+void RegisterVmRoutes(Router& r, ApiServices& s);
+void RegisterStorageRoutes(Router& r, ApiServices& s);
+
+inline void RegisterAllRoutes(Router& r, ApiServices& s) {
+  RegisterAccessRoutes(r, s);
+  RegisterClusterRoutes(r, s);
+  RegisterNodeRoutes(r, s);
+  RegisterTaskRoutes(r, s);
+  RegisterVmRoutes(r, s);
+  RegisterStorageRoutes(r, s);
+}
+
+// Shared JSON shapes.
+nlohmann::json ConfigValueJson(const std::string& key, const std::string& value);
+nlohmann::json VmResourceJson(const VmStatusInfo& s, const std::string& node);
+ApiReply Data(nlohmann::json data);
+ParamSpec NodeParam();
+ParamSpec VmidParam();
+
+}  // namespace hearth

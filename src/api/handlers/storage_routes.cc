@@ -1,0 +1,251 @@
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+
+#include "api/handlers/handlers.h"
+#include "api/multipart.h"
+#include "core/strings.h"
+#include "core/units.h"
+#include "sys/files.h"
+
+namespace hearth {
+namespace {
+
+nlohmann::json ContentList(const std::vector<ContentType>& content) {
+  std::vector<std::string> names;
+  for (auto c : content) names.push_back(ContentTypeName(c));
+  return Join(names, ",");
+}
+
+nlohmann::json StatusJson(StoragePlugin* st) {
+  auto u = st->Usage().value_or(StorageStatus{});
+  nlohmann::json j = {{"storage", st->id()}, {"type", st->type()}, {"content", ContentList(u.content)},
+                      {"active", u.active ? 1 : 0}, {"enabled", u.enabled ? 1 : 0}, {"shared", u.shared ? 1 : 0},
+                      {"total", u.total}, {"used", u.used}, {"avail", u.avail}};
+  if (u.total) j["used_fraction"] = double(u.used) / double(u.total);
+  return j;
+}
+
+nlohmann::json VolumeJson(const VolumeInfo& v) {
+  nlohmann::json j = {{"volid", v.volid}, {"content", ContentTypeName(v.content)}, {"format", v.format},
+                      {"size", v.size}, {"used", v.used}, {"ctime", v.ctime}};
+  if (v.vmid) j["vmid"] = v.vmid;
+  if (!v.parent.empty()) j["parent"] = v.parent;
+  return j;
+}
+
+Result<std::string> FileDigest(const std::string& path, const std::string& algorithm) {
+  const EVP_MD* md = EVP_get_digestbyname(algorithm.c_str());
+  if (!md) return Fail(FieldError("checksum-algorithm", "unsupported checksum algorithm '" + algorithm + "'"));
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Fail(Internal("cannot read " + path));
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, md, nullptr);
+  std::vector<char> buf(1 << 20);
+  while (f) {
+    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (f.gcount() > 0) EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(f.gcount()));
+  }
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  EVP_DigestFinal_ex(ctx, out, &n);
+  EVP_MD_CTX_free(ctx);
+  return HexEncode(std::string_view(reinterpret_cast<char*>(out), n));
+}
+
+std::string TempPath(const std::string& dir, const std::string& tag) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return dir + "/." + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(rng() % 1000000000);
+}
+
+}  // namespace
+
+void RegisterStorageRoutes(Router& r, ApiServices& s) {
+  auto storage_param = [] { return Required(PString("storage")); };
+
+  r.Add({"GET", "/nodes/{node}/storage",
+         {NodeParam(), PString("content"), PBool("enabled"), PString("storage"), PString("target"), PBool("format")},
+         false, "", "", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           nlohmann::json out = nlohmann::json::array();
+           for (StoragePlugin* st : s.storage.All()) {
+             if (!s.access.Allowed(*c.who, "/storage/" + st->id(), "Datastore.Audit")) continue;
+             if (auto want = c.params.Get("storage"); want && *want != st->id()) continue;
+             if (auto content = c.params.Get("content")) {
+               bool ok = true;
+               for (const auto& ct : SplitAny(*content, ","))
+                 if (auto t = ParseContentType(ct); !t || !st->Supports(*t)) ok = false;
+               if (!ok) continue;
+             }
+             out.push_back(StatusJson(st));
+           }
+           return Data(out);
+         },
+         "Storages of this node with usage."});
+
+  r.Add({"GET", "/nodes/{node}/storage/{storage}", {NodeParam(), storage_param()}, false, "Datastore.Audit",
+         "/storage/{storage}", true, true, false,
+         [](ApiContext&) -> Result<ApiReply> {
+           nlohmann::json out = nlohmann::json::array();
+           for (const char* d : {"content", "status", "upload"}) out.push_back({{"subdir", d}});
+           return Data(out);
+         },
+         "Storage index."});
+
+  r.Add({"GET", "/nodes/{node}/storage/{storage}/status", {NodeParam(), storage_param()}, false, "Datastore.Audit",
+         "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
+           nlohmann::json j = StatusJson(st);
+           j.erase("storage");
+           return Data(j);
+         },
+         "Storage usage."});
+
+  r.Add({"GET", "/nodes/{node}/storage/{storage}/content",
+         {NodeParam(), storage_param(), PString("content"), PInt("vmid", 100, 999999999)}, false, "Datastore.Audit",
+         "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
+           std::optional<ContentType> content;
+           if (auto ct = c.params.Get("content")) {
+             content = ParseContentType(*ct);
+             if (!content) return Fail(FieldError("content", "unknown content type '" + *ct + "'"));
+           }
+           HEARTH_ASSIGN_OR_RETURN(auto vols, st->List(content, static_cast<int>(c.params.Int("vmid"))));
+           nlohmann::json out = nlohmann::json::array();
+           for (const auto& v : vols) out.push_back(VolumeJson(v));
+           return Data(out);
+         },
+         "Volumes on a storage."});
+
+  r.Add({"GET", "/nodes/{node}/storage/{storage}/content/{volume*}", {NodeParam(), storage_param(), Required(PString("volume"))},
+         false, "Datastore.Audit", "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           std::string volume = *c.params.Get("volume");
+           std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
+           HEARTH_ASSIGN_OR_RETURN(VolumeInfo v, s.storage.InfoOf(volid));
+           return Data({{"path", v.path}, {"format", v.format}, {"size", v.size}, {"used", v.used}});
+         },
+         "One volume's attributes."});
+
+  r.Add({"DELETE", "/nodes/{node}/storage/{storage}/content/{volume*}",
+         {NodeParam(), storage_param(), Required(PString("volume")), PInt("delay", 1, 30)}, false, "Datastore.Allocate",
+         "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           std::string volume = *c.params.Get("volume");
+           std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
+           HEARTH_ASSIGN_OR_RETURN(VolumeInfo v, s.storage.InfoOf(volid));
+           if (v.content == ContentType::kImages && v.vmid && s.vms.Exists(v.vmid)) {
+             // Refuse to pull a disk out from under a VM that still references it.
+             auto cfg = s.vms.Config(v.vmid, false);
+             if (cfg)
+               for (const auto& [k, val] : cfg->values)
+                 if (DriveVolume(k, val) == volid)
+                   return Fail(FailedPrecondition("volume '" + volid + "' is in use by VM " + std::to_string(v.vmid) + " (" + k + ")"));
+           }
+           HEARTH_TRY(s.storage.Free(volid));
+           return Data(nullptr);
+         },
+         "Delete a volume."});
+
+  r.Add({"POST", "/nodes/{node}/storage/{storage}/content",
+         {NodeParam(), storage_param(), Required(PInt("vmid", 100, 999999999)), Required(PString("filename")),
+          Required(PString("size")), PEnum("format", {"raw", "qcow2", "subvol", "vmdk"})},
+         false, "Datastore.AllocateSpace", "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
+           std::string size_text = *c.params.Get("size");
+           // PVE: "\d+[MG]?" where a bare number means KiB.
+           std::optional<uint64_t> size;
+           if (!size_text.empty() && std::isdigit(static_cast<unsigned char>(size_text.back()))) {
+             if (auto kib = ParseUint(size_text)) size = *kib * kKiB;
+           } else
+             size = ParseSize(size_text);
+           if (!size || *size == 0) return Fail(FieldError("size", "invalid size '" + size_text + "'"));
+           int vmid = static_cast<int>(c.params.Int("vmid"));
+           std::string filename = *c.params.Get("filename");
+           std::string format = c.params.GetOr("format", "qcow2");
+           std::string name;
+           if (auto dot = filename.rfind('.'); dot != std::string::npos) {
+             format = filename.substr(dot + 1);
+             name = filename.substr(0, dot);
+           } else {
+             name = filename;
+           }
+           auto dn = ParseDiskName(name);
+           if (!dn || dn->vmid != vmid)
+             return Fail(FieldError("filename", "illegal name '" + filename + "' - should be 'vm-" + std::to_string(vmid) + "-*'"));
+           HEARTH_ASSIGN_OR_RETURN(std::string volname, st->AllocImage(vmid, format, *size, name, nullptr));
+           return Data(st->id() + ":" + volname);
+         },
+         "Allocate a disk image."});
+
+  r.Add({"POST", "/nodes/{node}/storage/{storage}/upload",
+         {NodeParam(), storage_param(), PEnum("content", {"iso", "vztmpl", "import", "snippets"}), PString("filename"),
+          PString("checksum"), PEnum("checksum-algorithm", {"md5", "sha1", "sha224", "sha256", "sha384", "sha512"}),
+          PString("tmpfilename")},
+         false, "Datastore.AllocateTemplate", "/storage/{storage}", true, true, /*csrf_exempt=*/true,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
+           if (c.request->body_file.empty()) return Fail(InvalidArgument("upload must be a multipart/form-data POST"));
+           HEARTH_ASSIGN_OR_RETURN(MultipartForm form,
+                                   ParseMultipartFile(c.request->body_file, c.request->Header("content-type")));
+           // Form fields, validated like query parameters.
+           std::string content = form.fields.count("content") ? std::string(Trim(form.fields["content"])) : c.params.GetOr("content", "");
+           auto ct = ParseContentType(content);
+           if (!ct || (*ct != ContentType::kIso && *ct != ContentType::kVztmpl && *ct != ContentType::kImport &&
+                       *ct != ContentType::kSnippets))
+             return Fail(FieldError("content", "value '" + content + "' does not have a value in the enumeration 'iso, vztmpl, import, snippets'"));
+           const MultipartFile* file = nullptr;
+           for (const auto& f : form.files)
+             if (f.field == "filename") file = &f;
+           if (!file) return Fail(FieldError("filename", "property is missing and it is not optional"));
+           std::string name = form.fields.count("filename") ? form.fields["filename"] : file->filename;
+           if (name.find('/') != std::string::npos) name = name.substr(name.rfind('/') + 1);
+           std::string checksum = form.fields.count("checksum") ? std::string(Trim(form.fields["checksum"])) : c.params.GetOr("checksum", "");
+           std::string algo = form.fields.count("checksum-algorithm") ? std::string(Trim(form.fields["checksum-algorithm"]))
+                                                                      : c.params.GetOr("checksum-algorithm", "");
+           if (checksum.empty() != algo.empty())
+             return Fail(FieldError("checksum", "'checksum' and 'checksum-algorithm' go together"));
+           auto space = FilesystemSpace(st->TempDir());
+           if (space && space->avail < file->size)
+             return Fail(FailedPrecondition("not enough space on storage '" + st->id() + "' for " +
+                                            std::to_string(file->size / kMiB) + "M (" + std::to_string(space->avail / kMiB) + "M free)"));
+           // The server deletes the spooled body after this handler; the task gets its own copy.
+           std::string staged = TempPath(st->TempDir(), "upload");
+           HEARTH_TRY(CopyFileRange(c.request->body_file, file->offset, file->size, staged));
+           TaskSpec spec{"imgcopy", "", c.who->AuthId()};
+           uint64_t size = file->size;
+           auto upid = s.tasks.Start(spec, [st, staged, name, ct, checksum, algo, size](TaskContext& ctx) -> Status {
+             ctx.Log("received " + name + " (" + std::to_string(size) + " bytes)");
+             if (!checksum.empty()) {
+               auto digest = FileDigest(staged, algo);
+               if (!digest) {
+                 unlink(staged.c_str());
+                 return Fail(digest.error());
+               }
+               if (ToLower(*digest) != ToLower(checksum)) {
+                 unlink(staged.c_str());
+                 return Fail(InvalidArgument("checksum mismatch: got '" + *digest + "' != expected '" + checksum + "'"));
+               }
+               ctx.Log(algo + " checksum verified");
+             }
+             auto volid = st->ImportFile(*ct, name, staged);
+             if (!volid) {
+               unlink(staged.c_str());
+               return Fail(volid.error());
+             }
+             ctx.Log("stored as " + *volid);
+             return Ok();
+           });
+           if (!upid) unlink(staged.c_str());
+           HEARTH_ASSIGN_OR_RETURN(std::string id, std::move(upid));
+           return Data(id);
+         },
+         "Upload a file (multipart/form-data, field `filename`)."});
+}
+
+}  // namespace hearth

@@ -1,0 +1,254 @@
+#include "api/handlers/handlers.h"
+#include "core/strings.h"
+#include "model/vm_schema.h"
+
+namespace hearth {
+namespace {
+
+int Vmid(const ApiContext& c) { return static_cast<int>(c.params.Int("vmid")); }
+std::string User(const ApiContext& c) { return c.who->AuthId(); }
+
+// The VM config keys in the request (everything the route schema did not claim).
+std::map<std::string, std::string> ConfigKeys(const ApiContext& c, const std::vector<std::string>& reserved) {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, vs] : c.params.all()) {
+    if (std::find(reserved.begin(), reserved.end(), k) != reserved.end()) continue;
+    if (FindVmKey(k) && !vs.empty()) out[k] = vs[0];
+  }
+  return out;
+}
+
+std::vector<std::string> ListParam(const ApiContext& c, const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& v : c.params.GetAll(name))
+    for (const auto& k : SplitAny(v, ",; \t")) out.push_back(k);
+  return out;
+}
+
+Result<ApiReply> UpidReply(Result<std::string> r) {
+  if (!r) return Fail(r.error());
+  return Data(*r);
+}
+
+Result<ApiReply> UpdateConfig(ApiServices& s, ApiContext& c, bool async) {
+  UpdateRequest req;
+  req.vmid = Vmid(c);
+  req.set = ConfigKeys(c, {"vmid", "node", "delete", "revert", "force", "digest", "skiplock", "background_delay"});
+  req.del = ListParam(c, "delete");
+  req.revert = ListParam(c, "revert");
+  req.force = c.params.Bool("force");
+  req.digest = c.params.GetOr("digest", "");
+  req.skiplock = c.params.Bool("skiplock");
+  if (req.skiplock && c.who->AuthId() != "root@pam") return Fail(FieldError("skiplock", "Only root may use this option."));
+  if (req.set.count("args") && c.who->AuthId() != "root@pam")
+    return Fail(PermissionDenied("only root can set 'args' config"));
+  req.user = User(c);
+  HEARTH_ASSIGN_OR_RETURN(auto upid, s.vms.Update(req, async));
+  if (upid) return Data(*upid);
+  return Data(nullptr);
+}
+
+StopRequest MakeStop(const ApiContext& c) {
+  StopRequest r;
+  r.vmid = Vmid(c);
+  r.user = User(c);
+  r.timeout = static_cast<int>(c.params.Int("timeout"));
+  r.force_stop = c.params.Bool("forceStop", true);
+  r.overrule_shutdown = c.params.Bool("overrule-shutdown");
+  r.skiplock = c.params.Bool("skiplock");
+  return r;
+}
+
+}  // namespace
+
+void RegisterVmRoutes(Router& r, ApiServices& s) {
+  const std::string vm_path = "/vms/{vmid}";
+
+  r.Add({"GET", "/nodes/{node}/qemu", {NodeParam(), PBool("full")}, false, "", "", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           nlohmann::json out = nlohmann::json::array();
+           for (const auto& vm : s.vms.List()) {
+             if (!s.access.Allowed(*c.who, "/vms/" + std::to_string(vm.vmid), "VM.Audit")) continue;
+             nlohmann::json j = {{"vmid", vm.vmid},   {"name", vm.name},     {"status", vm.status},
+                                 {"cpus", vm.cpus},   {"cpu", vm.cpu},       {"maxmem", vm.maxmem},
+                                 {"mem", vm.mem},     {"maxdisk", vm.maxdisk}, {"disk", 0},
+                                 {"uptime", vm.uptime}, {"netin", 0},        {"netout", 0},
+                                 {"diskread", 0},     {"diskwrite", 0}};
+             if (vm.pid) j["pid"] = vm.pid;
+             if (vm.is_template) j["template"] = 1;
+             if (!vm.lock.empty()) j["lock"] = vm.lock;
+             if (!vm.tags.empty()) j["tags"] = vm.tags;
+             out.push_back(j);
+           }
+           return Data(out);
+         },
+         "Virtual machines on this node."});
+
+  r.Add({"POST", "/nodes/{node}/qemu",
+         {NodeParam(), VmidParam(), PString("pool"), PString("storage"), PBool("start"), PString("archive"),
+          PBool("force"), PBool("unique"), PInt("bwlimit", 0), PBool("live-restore"), PBool("ha-managed"),
+          PString("import-working-storage")},
+         true, "VM.Allocate", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           if (c.params.Has("archive")) return Fail(FieldError("archive", "restore is not supported yet"));
+           if (c.params.Has("pool")) return Fail(Internal("pool '" + *c.params.Get("pool") + "' does not exist"));
+           CreateRequest req;
+           req.vmid = Vmid(c);
+           req.config = ConfigKeys(c, {"vmid", "node"});
+           if (req.config.count("args") && c.who->AuthId() != "root@pam")
+             return Fail(PermissionDenied("only root can set 'args' config"));
+           req.storage = c.params.GetOr("storage", "");
+           req.start = c.params.Bool("start");
+           req.user = User(c);
+           return UpidReply(s.vms.Create(req));
+         },
+         "Create a VM. Disks given as <storage>:<GiB> are allocated."});
+
+  r.Add({"GET", "/nodes/{node}/qemu/{vmid}", {NodeParam(), VmidParam()}, false, "VM.Audit", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           if (!s.vms.Exists(Vmid(c))) return Fail(Internal(s.vms.ConfigNotFound(Vmid(c))));
+           nlohmann::json out = nlohmann::json::array();
+           for (const char* d : {"config", "pending", "status", "serial-log"}) out.push_back({{"subdir", d}});
+           return Data(out);
+         },
+         "VM index."});
+
+  r.Add({"GET", "/nodes/{node}/qemu/{vmid}/config", {NodeParam(), VmidParam(), PBool("current"), PString("snapshot")},
+         false, "VM.Audit", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           if (c.params.Has("snapshot")) return Fail(Internal("snapshot '" + *c.params.Get("snapshot") + "' does not exist"));
+           HEARTH_ASSIGN_OR_RETURN(ConfigView view, s.vms.Config(Vmid(c), c.params.Bool("current")));
+           nlohmann::json out = nlohmann::json::object();
+           for (const auto& [k, v] : view.values) {
+             if (k == "cipassword") {
+               out[k] = "**********";
+               continue;
+             }
+             out[k] = ConfigValueJson(k, v);
+           }
+           out["digest"] = view.digest;
+           return Data(out);
+         },
+         "VM configuration (pending values applied unless current=1)."});
+
+  std::vector<ParamSpec> update_params = {NodeParam(), VmidParam(), PString("delete"), PString("revert"),
+                                          PBool("force"), PString("digest"), PBool("skiplock"),
+                                          PInt("background_delay", 1, 30)};
+  r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/config", update_params, true, "VM.Config.Options", vm_path, true, true, false,
+         [&s](ApiContext& c) { return UpdateConfig(s, c, false); }, "Change the configuration (synchronous)."});
+  r.Add({"POST", "/nodes/{node}/qemu/{vmid}/config", update_params, true, "VM.Config.Options", vm_path, true, true,
+         false, [&s](ApiContext& c) { return UpdateConfig(s, c, true); },
+         "Change the configuration (asynchronous, returns a task)."});
+
+  r.Add({"GET", "/nodes/{node}/qemu/{vmid}/pending", {NodeParam(), VmidParam()}, false, "VM.Audit", vm_path, true, true,
+         false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(auto entries, s.vms.Pending(Vmid(c)));
+           nlohmann::json out = nlohmann::json::array();
+           for (const auto& e : entries) {
+             nlohmann::json j = {{"key", e.key}};
+             auto render = [&](const std::string& v) { return e.key == "cipassword" ? nlohmann::json("**********") : ConfigValueJson(e.key, v); };
+             if (e.value) j["value"] = render(*e.value);
+             if (e.pending) j["pending"] = render(*e.pending);
+             if (e.del) j["delete"] = e.del;
+             out.push_back(j);
+           }
+           return Data(out);
+         },
+         "Configuration with pending changes, one entry per key."});
+
+  r.Add({"GET", "/nodes/{node}/qemu/{vmid}/status", {NodeParam(), VmidParam()}, false, "VM.Audit", vm_path, true, true,
+         false,
+         [](ApiContext&) -> Result<ApiReply> {
+           nlohmann::json out = nlohmann::json::array();
+           for (const char* d : {"current", "start", "stop", "reset", "shutdown", "suspend", "reboot", "resume"})
+             out.push_back({{"subdir", d}});
+           return Data(out);
+         },
+         "Status index."});
+
+  r.Add({"GET", "/nodes/{node}/qemu/{vmid}/status/current", {NodeParam(), VmidParam()}, false, "VM.Audit", vm_path, true,
+         true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(VmStatusInfo vm, s.vms.CurrentStatus(Vmid(c)));
+           nlohmann::json j = {{"vmid", vm.vmid},       {"name", vm.name},       {"status", vm.status},
+                               {"qmpstatus", vm.qmpstatus}, {"cpus", vm.cpus},   {"cpu", vm.cpu},
+                               {"maxmem", vm.maxmem},   {"mem", vm.mem},         {"memhost", vm.mem},
+                               {"maxdisk", vm.maxdisk}, {"disk", 0},             {"uptime", vm.uptime},
+                               {"netin", 0},            {"netout", 0},           {"diskread", 0},
+                               {"diskwrite", 0},        {"ha", {{"managed", 0}}}};
+           if (vm.pid) j["pid"] = vm.pid;
+           if (vm.is_template) j["template"] = 1;
+           if (!vm.lock.empty()) j["lock"] = vm.lock;
+           if (!vm.tags.empty()) j["tags"] = vm.tags;
+           if (vm.agent) j["agent"] = 1;
+           if (vm.serial) j["serial"] = 1;
+           if (vm.status == "running") j["running-qemu"] = "7.2.0";
+           return Data(j);
+         },
+         "Current status; `lock` only while locked."});
+
+  auto power = [&](const std::string& action, std::vector<ParamSpec> extra, std::function<Result<std::string>(ApiContext&)> fn,
+                   std::string description) {
+    std::vector<ParamSpec> params = {NodeParam(), VmidParam(), PBool("skiplock")};
+    params.insert(params.end(), extra.begin(), extra.end());
+    r.Add({"POST", "/nodes/{node}/qemu/{vmid}/status/" + action, params, false, "VM.PowerMgmt", vm_path, true, true,
+           false,
+           [&s, fn](ApiContext& c) -> Result<ApiReply> {
+             if (c.params.Bool("skiplock") && c.who->AuthId() != "root@pam")
+               return Fail(FieldError("skiplock", "Only root may use this option."));
+             if (!s.vms.Exists(Vmid(c))) return Fail(Internal(s.vms.ConfigNotFound(Vmid(c))));
+             return UpidReply(fn(c));
+           },
+           std::move(description)});
+  };
+  power("start",
+        {PInt("timeout", 0, 86400), PString("machine"), PString("migratedfrom"), PString("migration_type"),
+         PString("migration_network"), PString("stateuri"), PString("targetstorage"), PString("force-cpu")},
+        [&s](ApiContext& c) {
+          return s.vms.Start(Vmid(c), User(c), static_cast<int>(c.params.Int("timeout")), c.params.Bool("skiplock"));
+        },
+        "Start the VM.");
+  power("stop", {PInt("timeout", 0), PBool("keepActive"), PString("migratedfrom"), PBool("overrule-shutdown")},
+        [&s](ApiContext& c) { return s.vms.Stop(MakeStop(c)); }, "Stop the VM immediately (like pulling the plug).");
+  power("shutdown", {PInt("timeout", 0), PBool("forceStop"), PBool("keepActive")},
+        [&s](ApiContext& c) {
+          StopRequest req = MakeStop(c);
+          req.force_stop = c.params.Bool("forceStop", false);
+          return s.vms.Shutdown(req);
+        },
+        "Ask the guest to power off (ACPI); with forceStop=1 stop it after the timeout.");
+  power("reboot", {PInt("timeout", 0)}, [&s](ApiContext& c) { return s.vms.Reboot(MakeStop(c)); },
+        "Shut down and start again, applying pending changes.");
+  power("reset", {}, [&s](ApiContext& c) { return s.vms.Reset(Vmid(c), User(c), c.params.Bool("skiplock")); },
+        "Hard reset.");
+  // Ansible always sends `timeout` to suspend; PVE would reject it, hearth ignores it.
+  power("suspend", {PBool("todisk"), PString("statestorage"), PInt("timeout", 0)},
+        [&s](ApiContext& c) { return s.vms.Suspend(Vmid(c), User(c), c.params.Bool("todisk"), c.params.Bool("skiplock")); },
+        "Pause the VM.");
+  power("resume", {PBool("nocheck")},
+        [&s](ApiContext& c) { return s.vms.Resume(Vmid(c), User(c), c.params.Bool("skiplock")); }, "Resume the VM.");
+
+  r.Add({"DELETE", "/nodes/{node}/qemu/{vmid}",
+         {NodeParam(), VmidParam(), PBool("purge"), PBool("destroy-unreferenced-disks"), PBool("skiplock")}, false,
+         "VM.Allocate", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           if (c.params.Bool("skiplock") && c.who->AuthId() != "root@pam")
+             return Fail(FieldError("skiplock", "Only root may use this option."));
+           return UpidReply(s.vms.Destroy(Vmid(c), User(c), c.params.Bool("purge"),
+                                     c.params.Bool("destroy-unreferenced-disks", false), c.params.Bool("skiplock")));
+         },
+         "Destroy the VM and its disks."});
+
+  r.Add({"GET", "/nodes/{node}/qemu/{vmid}/serial-log",
+         {NodeParam(), VmidParam(), PInt("port", 0, 3), PInt("offset", 0)}, false, "VM.Console", vm_path, true, true,
+         false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(auto log, s.vms.SerialLog(Vmid(c), static_cast<int>(c.params.Int("port")),
+                                                             static_cast<uint64_t>(c.params.Int("offset"))));
+           return Data({{"text", log.first}, {"offset", log.second}});
+         },
+         "hearth extension: what the guest wrote to a `serialN: socket` port, from `offset`."});
+}
+
+}  // namespace hearth
