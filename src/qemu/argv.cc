@@ -20,6 +20,7 @@ RuntimePaths RuntimePathsFor(const std::string& run_dir, int vmid) {
   p.qmp = base + ".qmp";
   p.pid = base + ".pid";
   p.qga = base + ".qga";
+  p.log = base + ".log";
   return p;
 }
 
@@ -183,7 +184,9 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
   a.insert(a.end(), {"-name", EscapeQemuOpt(name) + ",debug-threads=on"});
   a.insert(a.end(), {"-chardev", "socket,id=qmp,path=" + EscapeQemuOpt(paths.qmp) + ",server=on,wait=off",
                      "-mon", "chardev=qmp,mode=control"});
-  a.insert(a.end(), {"-pidfile", paths.pid, "-daemonize", "-nodefaults", "-no-user-config", "-display", "none"});
+  // Not -daemonize: the supervisor detaches QEMU itself, because the seccomp sandbox's
+  // spawn=deny would forbid QEMU's own fork.
+  a.insert(a.end(), {"-pidfile", paths.pid, "-nodefaults", "-no-user-config", "-display", "none"});
 
   // Machine and accelerator.
   std::string machine = Get(cfg, "machine", "pc");
@@ -388,8 +391,13 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
     for (const auto& tok : SplitAny(extra, " \t")) a.push_back(tok);
 
   if (!host.runas.empty()) a.insert(a.end(), {"-runas", host.runas});
-  if (host.sandbox)
-    a.insert(a.end(), {"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
+  if (host.sandbox) {
+    // QEMU installs its seccomp filter before it drops to -runas, so set*id must stay allowed
+    // for that drop; once it runs unprivileged it cannot regain root, and spawn=deny stops it
+    // from executing anything (setuid binaries included).
+    std::string elevate = host.runas.empty() ? "deny" : "allow";
+    a.insert(a.end(), {"-sandbox", "on,obsolete=deny,elevateprivileges=" + elevate + ",spawn=deny,resourcecontrol=deny"});
+  }
   return a;
 }
 

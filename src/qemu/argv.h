@@ -33,7 +33,7 @@ struct QemuLaunch {
 };
 
 struct RuntimePaths {
-  std::string qmp, pid, qga;
+  std::string qmp, pid, qga, log;
   std::string Serial(int n) const;
   std::string SerialLog(int n) const;
   std::string dir;

@@ -16,18 +16,27 @@ namespace hearth {
 Result<int> QemuSupervisor::Launch(int vmid, const std::vector<std::string>& argv, std::chrono::seconds timeout) {
   RuntimePaths paths = Paths(vmid);
   ::unlink(paths.pid.c_str());
-  ProcessOptions opt;
-  opt.timeout = timeout;
-  HEARTH_ASSIGN_OR_RETURN(ProcessResult r, runner_.Run(argv, opt));
-  if (r.timed_out) return Fail(Unavailable("QEMU did not finish starting within " + std::to_string(timeout.count()) + " s"));
-  if (r.exit_code != 0) {
-    std::string err(Trim(r.err));
-    return Fail(Internal("start failed: QEMU exited with code " + std::to_string(r.exit_code) +
-                         (err.empty() ? "" : ": " + err)));
+  ::unlink(paths.qmp.c_str());
+  // A fresh log per start: QEMU's own messages, shown when a start fails.
+  ::unlink(paths.log.c_str());
+  HEARTH_ASSIGN_OR_RETURN(int pid, runner_.SpawnDetached(argv, paths.log));
+  // Ready means QEMU finished initialising: its monitor answers.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last_error;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (WaitExit(pid, std::chrono::milliseconds(0))) {
+      std::string log(Trim(ReadFile(paths.log).value_or("")));
+      if (log.size() > 2000) log = "..." + log.substr(log.size() - 2000);
+      return Fail(Internal("start failed: QEMU exited" + (log.empty() ? std::string() : ": " + log)));
+    }
+    auto status = Qmp(vmid, "query-status", nullptr, std::chrono::seconds(2));
+    if (status) return pid;
+    last_error = status.error().message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  auto pid = Pid(vmid);
-  if (!pid) return Fail(Internal("start failed: QEMU reported success but is not running (see its log)"));
-  return *pid;
+  Kill(pid);
+  return Fail(Unavailable("start failed: QEMU did not become ready within " + std::to_string(timeout.count()) +
+                          " s (" + last_error + ")"));
 }
 
 std::optional<int> QemuSupervisor::Pid(int vmid) const {

@@ -35,6 +35,10 @@ class ProcessRunner {
   virtual ~ProcessRunner() = default;
   // Fails only if the program could not be started; a non-zero exit is a ProcessResult.
   virtual Result<ProcessResult> Run(const std::vector<std::string>& argv, const ProcessOptions& options) = 0;
+  // Starts a long-lived program detached from us (new session, not our child: it survives
+  // the daemon), stdin from /dev/null, stdout and stderr appended to `log_path`.
+  // Returns its pid.
+  virtual Result<int> SpawnDetached(const std::vector<std::string>& argv, const std::string& log_path) = 0;
 };
 
 // "qemu-img: exit 1: <last stderr line>" — for error messages.

@@ -131,6 +131,11 @@ Status TaskManager::RecoverUnfinished() {
   return Ok();
 }
 
+bool TaskManager::WaitIdleFor(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return idle_cv_.wait_for(lock, timeout, [&] { return running_ == 0; });
+}
+
 void TaskManager::WaitIdle() {
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock, [&] { return running_ == 0; });

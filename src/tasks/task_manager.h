@@ -79,6 +79,8 @@ class TaskManager {
   Status RecoverUnfinished();
   // Blocks until no task runs (daemon shutdown, tests).
   void WaitIdle();
+  // Like WaitIdle, but gives up after `timeout`; returns true if idle.
+  bool WaitIdleFor(std::chrono::milliseconds timeout);
   size_t running() const { return running_; }
   VmLocks& vm_locks() { return locks_; }
 

@@ -174,4 +174,55 @@ Result<ProcessResult> PosixProcessRunner::Run(const std::vector<std::string>& ar
   return res;
 }
 
+Result<int> PosixProcessRunner::SpawnDetached(const std::vector<std::string>& argv, const std::string& log_path) {
+  if (argv.empty()) return Fail(InvalidArgument("empty argv"));
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (log_fd < 0) return Fail(Internal("open " + log_path + ": " + strerror(errno)));
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int pid_pipe[2];
+  if (pipe2(pid_pipe, O_CLOEXEC) != 0) {
+    close(log_fd);
+    close(null_fd);
+    return Fail(Internal(std::string("pipe: ") + strerror(errno)));
+  }
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  // Double fork: the intermediate child starts a new session, forks the program and exits,
+  // so the program is reparented to init and never becomes our zombie.
+  pid_t mid = fork();
+  if (mid < 0) return Fail(Internal(std::string("fork: ") + strerror(errno)));
+  if (mid == 0) {
+    setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    pid_t child = fork();
+    if (child == 0) {
+      dup2(null_fd, 0);
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
+      CloseFrom(3);
+      execvp(cargv[0], cargv.data());
+      dprintf(2, "cannot run '%s': %s\n", cargv[0], strerror(errno));
+      _exit(127);
+    }
+    int32_t v = child;
+    (void)!write(pid_pipe[1], &v, sizeof v);
+    _exit(child < 0 ? 1 : 0);
+  }
+  close(pid_pipe[1]);
+  close(log_fd);
+  close(null_fd);
+  int32_t child = -1;
+  ssize_t n = read(pid_pipe[0], &child, sizeof child);
+  close(pid_pipe[0]);
+  while (waitpid(mid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (n != sizeof child || child <= 0) return Fail(Internal("could not start '" + argv[0] + "'"));
+  return static_cast<int>(child);
+}
+
 }  // namespace hearth

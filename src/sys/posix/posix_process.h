@@ -10,6 +10,7 @@ namespace hearth {
 class PosixProcessRunner final : public ProcessRunner {
  public:
   Result<ProcessResult> Run(const std::vector<std::string>& argv, const ProcessOptions& options) override;
+  Result<int> SpawnDetached(const std::vector<std::string>& argv, const std::string& log_path) override;
 };
 
 }  // namespace hearth

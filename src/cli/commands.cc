@@ -1,0 +1,459 @@
+#include "cli/commands.h"
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "cli/api_client.h"
+#include "cli/output.h"
+#include "core/strings.h"
+#include "daemon/daemon.h"
+#include "model/upid.h"
+#include "sys/files.h"
+
+namespace hearth {
+namespace {
+
+struct Global {
+  std::string url;
+  std::string node;
+  std::string fingerprint;
+};
+
+std::string Env(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+std::string SessionPath() {
+  std::string explicit_path = Env("HEARTH_SESSION");
+  if (!explicit_path.empty()) return explicit_path;
+  return Env("HOME", "/root") + "/.config/hearth/session.json";
+}
+
+int Die(const Error& e) {
+  std::cerr << "error: " << e.message << "\n";
+  for (const auto& [k, v] : e.fields) std::cerr << "  " << k << ": " << v << "\n";
+  return e.code == ErrorCode::kInvalidArgument ? 2 : 1;
+}
+
+Result<std::unique_ptr<ApiClient>> Connect(const Global& g) {
+  Credentials creds;
+  creds.token = Env("HEARTH_TOKEN");
+  std::string url = g.url;
+  if (creds.token.empty()) {
+    if (auto text = ReadFile(SessionPath())) {
+      auto j = nlohmann::json::parse(*text, nullptr, false);
+      if (!j.is_discarded()) {
+        creds.ticket = j.value("ticket", "");
+        creds.csrf = j.value("csrf", "");
+        if (url.empty()) url = j.value("url", "");
+      }
+    }
+  }
+  if (url.empty()) url = "https://127.0.0.1:8006";
+  HEARTH_ASSIGN_OR_RETURN(auto http, HttpsClient::Connect(url, g.fingerprint));
+  return std::make_unique<ApiClient>(std::move(http), creds);
+}
+
+Result<std::string> NodeName(ApiClient& api, const Global& g) {
+  if (!g.node.empty()) return g.node;
+  HEARTH_ASSIGN_OR_RETURN(auto nodes, api.Call("GET", "/nodes"));
+  if (!nodes.is_array() || nodes.empty()) return Fail(Internal("the server reports no nodes"));
+  return nodes[0].value("node", "");
+}
+
+Result<KeyValues> ParseKeyValues(const std::vector<std::string>& args) {
+  KeyValues out;
+  for (const auto& a : args) {
+    size_t eq = a.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail(InvalidArgument("expected key=value, got '" + a + "'"));
+    out.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+  }
+  return out;
+}
+
+std::string ReadPassword(bool from_stdin, const std::string& prompt) {
+  std::string pw;
+  if (from_stdin || !isatty(STDIN_FILENO)) {
+    std::getline(std::cin, pw);
+    return pw;
+  }
+  std::cerr << prompt;
+  termios old{};
+  tcgetattr(STDIN_FILENO, &old);
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::getline(std::cin, pw);
+  tcsetattr(STDIN_FILENO, TCSANOW, &old);
+  std::cerr << "\n";
+  return pw;
+}
+
+// Waits for a task, showing its log as it grows; exit code 0 only if it ended OK.
+int FollowTask(ApiClient& api, const std::string& upid, bool quiet = false) {
+  if (!quiet) std::cerr << "task " << upid << "\n";
+  auto status = api.WaitTask(upid, [&](const std::string& line) {
+    if (!quiet) std::cerr << "  " << line << "\n";
+  });
+  if (!status) return Die(status.error());
+  if (*status == "OK" || StartsWith(*status, "WARNINGS")) {
+    if (!quiet) std::cerr << "done: " << *status << "\n";
+    return 0;
+  }
+  std::cerr << "task failed: " << *status << "\n";
+  return 1;
+}
+
+int PrintResult(const Result<nlohmann::json>& r) {
+  if (!r) return Die(r.error());
+  if (r->is_string()) std::cout << r->get<std::string>() << "\n";
+  else std::cout << r->dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"hearth — a homelab virtualization platform with the Proxmox VE API"};
+  app.require_subcommand(1);
+  Global g;
+  app.add_option("--url", g.url, "Server URL (default $HEARTH_URL or https://127.0.0.1:8006)")->envname("HEARTH_URL");
+  app.add_option("--node", g.node, "Node name (default: the server's first node)")->envname("HEARTH_NODE");
+  app.add_option("--fingerprint", g.fingerprint, "Pin the server certificate's SHA-256 fingerprint");
+  int rc = 0;
+
+  // ---- serve
+  DaemonOptions dopt;
+  auto* serve = app.add_subcommand("serve", "Run the hearth daemon");
+  serve->add_option("--data-dir", dopt.data_dir, "State, storage and keys")->capture_default_str();
+  serve->add_option("--run-dir", dopt.run_dir, "Runtime sockets and pid files (default DATA_DIR/run)");
+  serve->add_option("--listen", dopt.listen, "HTTPS address:port")->capture_default_str();
+  serve->add_option("--node", dopt.node, "Node name (default: host name)");
+  serve->add_option("--accel", dopt.accel, "auto|kvm|tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}))->capture_default_str();
+  serve->add_option("--qemu-user", dopt.qemu_user, "Unprivileged user QEMU runs as")->capture_default_str();
+  serve->add_option("--threads", dopt.threads, "API I/O threads")->capture_default_str();
+  serve->callback([&] { rc = RunDaemon(dopt); });
+
+  // ---- local admin verbs (work on the data dir directly)
+  std::string admin_dir = "/var/lib/hearth";
+  auto* user = app.add_subcommand("user", "Manage users (local, on the data dir)");
+  user->require_subcommand(1);
+  auto* user_add = user->add_subcommand("add", "Add or update a user");
+  std::string userid;
+  bool password_stdin = false, admin = false;
+  user_add->add_option("userid", userid, "name@pve or name@pam")->required();
+  user_add->add_flag("--password-stdin", password_stdin, "Read the password from standard input");
+  user_add->add_flag("--admin", admin, "Grant every privilege");
+  user_add->add_option("--data-dir", admin_dir)->capture_default_str();
+  user_add->callback([&] {
+    auto store = OpenStore(admin_dir);
+    if (!store) return void(rc = Die(store.error()));
+    auto tickets = LoadOrCreateTicketAuthority(admin_dir);
+    if (!tickets) return void(rc = Die(tickets.error()));
+    SystemClock clock;
+    LibPamAuthenticator pam;
+    AccessService access(**store, clock, **tickets, pam);
+    std::string pw;
+    if (EndsWith(userid, "@pve")) pw = ReadPassword(password_stdin, "Password for " + userid + ": ");
+    if (auto st = access.AddUser(userid, pw, admin); !st) return void(rc = Die(st.error()));
+    std::cout << "user " << userid << (admin ? " (administrator)" : "") << " saved\n";
+  });
+
+  auto* token = app.add_subcommand("token", "Manage API tokens (local, on the data dir)");
+  token->require_subcommand(1);
+  auto* token_add = token->add_subcommand("add", "Create an API token and print its secret once");
+  std::string tokenid, comment;
+  token_add->add_option("tokenid", tokenid, "user@realm!name")->required();
+  token_add->add_option("--comment", comment);
+  token_add->add_option("--data-dir", admin_dir)->capture_default_str();
+  token_add->callback([&] {
+    auto store = OpenStore(admin_dir);
+    if (!store) return void(rc = Die(store.error()));
+    auto tickets = LoadOrCreateTicketAuthority(admin_dir);
+    if (!tickets) return void(rc = Die(tickets.error()));
+    SystemClock clock;
+    LibPamAuthenticator pam;
+    AccessService access(**store, clock, **tickets, pam);
+    auto secret = access.AddToken(tokenid, comment);
+    if (!secret) return void(rc = Die(secret.error()));
+    std::cout << tokenid << "=" << *secret << "\n";
+    std::cerr << "Use it as HEARTH_TOKEN='" << tokenid << "=" << *secret << "' or in the header "
+              << "'Authorization: PVEAPIToken=" << tokenid << "=<secret>'. The secret is not shown again.\n";
+  });
+
+  // ---- login
+  auto* login = app.add_subcommand("login", "Log in and keep a ticket in ~/.config/hearth/session.json");
+  std::string login_user = "root@pam";
+  bool login_stdin = false;
+  login->add_option("--user", login_user)->capture_default_str();
+  login->add_flag("--password-stdin", login_stdin);
+  login->callback([&] {
+    std::string url = g.url.empty() ? "https://127.0.0.1:8006" : g.url;
+    auto http = HttpsClient::Connect(url, g.fingerprint);
+    if (!http) return void(rc = Die(http.error()));
+    ApiClient api(std::move(*http), {});
+    std::string pw = ReadPassword(login_stdin, "Password for " + login_user + ": ");
+    auto r = api.Call("POST", "/access/ticket", {{"username", login_user}, {"password", pw}});
+    if (!r) return void(rc = Die(r.error()));
+    nlohmann::json session = {{"url", url}, {"username", (*r)["username"]}, {"ticket", (*r)["ticket"]},
+                              {"csrf", (*r)["CSRFPreventionToken"]}};
+    std::string path = SessionPath();
+    (void)MakeDirs(path.substr(0, path.rfind('/')), 0700);
+    if (auto st = WriteFileAtomic(path, session.dump(), 0600); !st) return void(rc = Die(st.error()));
+    std::cerr << "logged in as " << login_user << " (ticket valid for 2 hours)\n";
+  });
+
+  // ---- api (like pvesh)
+  auto* api_cmd = app.add_subcommand("api", "Call any API path, like pvesh: hearth api get /nodes");
+  std::string method, path;
+  std::vector<std::string> kvs;
+  api_cmd->add_option("method", method)->required()->check(CLI::IsMember({"get", "post", "put", "delete", "create", "set"}));
+  api_cmd->add_option("path", path)->required();
+  api_cmd->add_option("params", kvs, "key=value ...");
+  bool api_wait = false;
+  api_cmd->add_flag("--wait", api_wait, "If the result is a task, follow it to the end");
+  api_cmd->callback([&] {
+    auto api = Connect(g);
+    if (!api) return void(rc = Die(api.error()));
+    auto params = ParseKeyValues(kvs);
+    if (!params) return void(rc = Die(params.error()));
+    std::string m = method == "create" ? "POST" : method == "set" ? "PUT" : ToUpper(method);
+    auto r = (*api)->Call(m, path, *params);
+    rc = PrintResult(r);
+    if (rc == 0 && api_wait && r->is_string() && StartsWith(r->get<std::string>(), "UPID:"))
+      rc = FollowTask(**api, r->get<std::string>());
+  });
+
+  // ---- vm
+  auto* vm = app.add_subcommand("vm", "Virtual machines");
+  vm->require_subcommand(1);
+  int vmid = 0;
+  bool no_wait = false;
+  auto with_api = [&](const std::function<int(ApiClient&, const std::string&)>& fn) {
+    auto api = Connect(g);
+    if (!api) return void(rc = Die(api.error()));
+    auto node = NodeName(**api, g);
+    if (!node) return void(rc = Die(node.error()));
+    rc = fn(**api, *node);
+  };
+  auto task_or_print = [&](ApiClient& api, const Result<nlohmann::json>& r) {
+    if (!r) return Die(r.error());
+    if (r->is_string() && StartsWith(r->get<std::string>(), "UPID:")) {
+      if (no_wait) {
+        std::cout << r->get<std::string>() << "\n";
+        return 0;
+      }
+      return FollowTask(api, r->get<std::string>());
+    }
+    return 0;
+  };
+
+  vm->add_subcommand("list", "List VMs")->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      auto r = api.Call("GET", "/nodes/" + node + "/qemu");
+      if (!r) return Die(r.error());
+      std::sort(r->begin(), r->end(), [](const auto& a, const auto& b) { return a["vmid"] < b["vmid"]; });
+      PrintTable(*r, {"vmid", "name", "status", "cpus", "maxmem", "uptime", "tags"});
+      return 0;
+    });
+  });
+
+  auto* vm_create = vm->add_subcommand("create", "Create a VM: hearth vm create 100 memory=512 scsi0=local:4 net0=virtio");
+  bool start_after = false;
+  std::string storage_opt;
+  vm_create->add_option("vmid", vmid)->required();
+  vm_create->add_option("config", kvs, "key=value ...");
+  vm_create->add_flag("--start", start_after, "Start it once created");
+  vm_create->add_option("--storage", storage_opt, "Default storage for new disks");
+  vm_create->add_flag("--no-wait", no_wait, "Print the task id instead of following it");
+  vm_create->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      auto params = ParseKeyValues(kvs);
+      if (!params) return Die(params.error());
+      params->emplace_back("vmid", std::to_string(vmid));
+      if (start_after) params->emplace_back("start", "1");
+      if (!storage_opt.empty()) params->emplace_back("storage", storage_opt);
+      return task_or_print(api, api.Call("POST", "/nodes/" + node + "/qemu", *params));
+    });
+  });
+
+  for (const auto& action : {"start", "stop", "shutdown", "reboot", "reset", "suspend", "resume"}) {
+    auto* c = vm->add_subcommand(action, std::string(action) + " a VM");
+    c->add_option("vmid", vmid)->required();
+    c->add_option("params", kvs, "key=value ... (e.g. timeout=60 forceStop=1)");
+    c->add_flag("--no-wait", no_wait, "Print the task id instead of following it");
+    std::string a = action;
+    c->callback([&, a] {
+      with_api([&](ApiClient& api, const std::string& node) {
+        auto params = ParseKeyValues(kvs);
+        if (!params) return Die(params.error());
+        return task_or_print(api, api.Call("POST", "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/status/" + a, *params));
+      });
+    });
+  }
+
+  auto* vm_destroy = vm->add_subcommand("destroy", "Destroy a VM and its disks");
+  vm_destroy->add_option("vmid", vmid)->required();
+  vm_destroy->add_flag("--no-wait", no_wait);
+  vm_destroy->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      return task_or_print(api, api.Call("DELETE", "/nodes/" + node + "/qemu/" + std::to_string(vmid),
+                                         {{"purge", "1"}, {"destroy-unreferenced-disks", "1"}}));
+    });
+  });
+
+  auto* vm_config = vm->add_subcommand("config", "Show, or change with key=value (delete=key), a VM's config");
+  vm_config->add_option("vmid", vmid)->required();
+  vm_config->add_option("changes", kvs, "key=value ...");
+  vm_config->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      std::string p = "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/config";
+      if (kvs.empty()) {
+        auto r = api.Call("GET", p);
+        if (!r) return Die(r.error());
+        PrintKeyValues(*r);
+        return 0;
+      }
+      auto params = ParseKeyValues(kvs);
+      if (!params) return Die(params.error());
+      auto r = api.Call("PUT", p, *params);
+      if (!r) return Die(r.error());
+      std::cerr << "updated\n";
+      return 0;
+    });
+  });
+
+  auto* vm_status = vm->add_subcommand("status", "Show a VM's current status");
+  vm_status->add_option("vmid", vmid)->required();
+  vm_status->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      auto r = api.Call("GET", "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/status/current");
+      if (!r) return Die(r.error());
+      PrintKeyValues(*r);
+      return 0;
+    });
+  });
+
+  auto* vm_serial = vm->add_subcommand("serial", "Show what the guest wrote to serial0 (needs serial0=socket)");
+  bool follow = false;
+  std::string until;
+  int timeout_s = 0;
+  vm_serial->add_option("vmid", vmid)->required();
+  vm_serial->add_flag("-f,--follow", follow, "Keep printing new output");
+  vm_serial->add_option("--until", until, "With --follow: stop once this text appears (exit 0)");
+  vm_serial->add_option("--timeout", timeout_s, "With --follow: give up after this many seconds (exit 1)");
+  vm_serial->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      uint64_t offset = 0;
+      std::string seen;
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s > 0 ? timeout_s : 1000000);
+      while (true) {
+        auto r = api.Call("GET", "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/serial-log",
+                          {{"offset", std::to_string(offset)}});
+        if (!r) return Die(r.error());
+        std::string text = (*r)["text"];
+        std::cout << text << std::flush;
+        offset = (*r)["offset"];
+        if (!until.empty()) {
+          seen += text;
+          if (seen.find(until) != std::string::npos) return 0;
+          if (seen.size() > 65536) seen.erase(0, seen.size() - 4096);
+        }
+        if (!follow) return 0;
+        if (std::chrono::steady_clock::now() > deadline) {
+          std::cerr << "\ntimed out waiting" << (until.empty() ? "" : " for '" + until + "'") << "\n";
+          return 1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+    });
+  });
+
+  // ---- task
+  auto* task = app.add_subcommand("task", "Tasks");
+  task->require_subcommand(1);
+  std::string upid;
+  int limit = 20;
+  auto* task_list = task->add_subcommand("list", "Recent tasks");
+  task_list->add_option("--limit", limit)->capture_default_str();
+  task_list->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      auto r = api.Call("GET", "/nodes/" + node + "/tasks", {{"limit", std::to_string(limit)}});
+      if (!r) return Die(r.error());
+      PrintTable(*r, {"starttime", "type", "id", "user", "status", "upid"});
+      return 0;
+    });
+  });
+  auto* task_log = task->add_subcommand("log", "Print a task's log");
+  task_log->add_option("upid", upid)->required();
+  task_log->callback([&] {
+    with_api([&](ApiClient& api, const std::string&) {
+      auto u = ParseUpid(upid);
+      if (!u) return Die(u.error());
+      auto r = api.Call("GET", "/nodes/" + u->node + "/tasks/" + PercentEncode(upid) + "/log", {{"limit", "0"}});
+      if (!r) return Die(r.error());
+      for (const auto& l : *r) std::cout << l.value("t", "") << "\n";
+      return 0;
+    });
+  });
+  auto* task_wait = task->add_subcommand("wait", "Follow a task to its end");
+  task_wait->add_option("upid", upid)->required();
+  task_wait->callback([&] { with_api([&](ApiClient& api, const std::string&) { return FollowTask(api, upid); }); });
+
+  // ---- storage
+  auto* storage = app.add_subcommand("storage", "Storage");
+  storage->require_subcommand(1);
+  storage->add_subcommand("list", "Storages and their usage")->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      auto r = api.Call("GET", "/nodes/" + node + "/storage");
+      if (!r) return Die(r.error());
+      PrintTable(*r, {"storage", "type", "content", "total", "used", "avail"});
+      return 0;
+    });
+  });
+  auto* content = storage->add_subcommand("content", "Volumes on a storage");
+  std::string storage_id = "local", content_type, file, name;
+  content->add_option("storage", storage_id)->capture_default_str();
+  content->add_option("--content", content_type, "images, iso, snippets, ...");
+  content->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      KeyValues params;
+      if (!content_type.empty()) params.emplace_back("content", content_type);
+      auto r = api.Call("GET", "/nodes/" + node + "/storage/" + storage_id + "/content", params);
+      if (!r) return Die(r.error());
+      PrintTable(*r, {"volid", "content", "format", "size", "vmid"});
+      return 0;
+    });
+  });
+  auto* upload = storage->add_subcommand("upload", "Upload an ISO, snippet or import image");
+  std::string upload_content = "iso";
+  upload->add_option("file", file)->required()->check(CLI::ExistingFile);
+  upload->add_option("--storage", storage_id)->capture_default_str();
+  upload->add_option("--content", upload_content)->capture_default_str();
+  upload->add_option("--name", name, "File name on the storage (default: the file's name)");
+  upload->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      std::string target = name.empty() ? file.substr(file.rfind('/') + 1) : name;
+      auto r = api.Upload("/nodes/" + node + "/storage/" + storage_id + "/upload", {{"content", upload_content}},
+                          "filename", target, file);
+      if (!r) return Die(r.error());
+      return FollowTask(api, r->get<std::string>());
+    });
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return rc;
+}
+
+}  // namespace hearth

@@ -1,0 +1,195 @@
+#include "daemon/daemon.h"
+
+#include <openssl/rand.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "api/api_server.h"
+#include "api/handlers/handlers.h"
+#include "core/strings.h"
+#include "http/http_server.h"
+#include "http/tls_cert.h"
+#include "net/netlink/netlink_backend.h"
+#include "qemu/kvm_probe.h"
+#include "qemu/supervisor.h"
+#include "storage/dir/dir_storage.h"
+#include "sys/files.h"
+#include "sys/posix/posix_process.h"
+#include "tasks/task_manager.h"
+#include "vms/vm_service.h"
+
+#ifndef HEARTH_VERSION
+#define HEARTH_VERSION "0.1.0"
+#endif
+#ifndef HEARTH_GIT_REV
+#define HEARTH_GIT_REV "0"
+#endif
+
+namespace hearth {
+namespace {
+
+uint64_t ProcessStartTicks() {
+  auto stat = ReadFile("/proc/self/stat");
+  if (!stat) return 0;
+  size_t p = stat->rfind(')');
+  auto fields = SplitAny(stat->substr(p + 2), " ");
+  return fields.size() > 19 ? std::stoull(fields[19]) : 0;
+}
+
+Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return Fail(FieldError("listen", "want ADDRESS:PORT, got '" + listen + "'"));
+  std::string addr = listen.substr(0, colon);
+  if (addr.size() > 1 && addr.front() == '[') addr = addr.substr(1, addr.size() - 2);
+  auto port = ParseUint(listen.substr(colon + 1));
+  if (!port || *port > 65535) return Fail(FieldError("listen", "invalid port in '" + listen + "'"));
+  return std::make_pair(addr, static_cast<uint16_t>(*port));
+}
+
+std::array<uint8_t, 3> RandomBytes() {
+  std::array<uint8_t, 3> b;
+  RAND_bytes(b.data(), 3);
+  return b;
+}
+
+std::string FindOvmf() {
+  for (const char* p : {"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd"})
+    if (PathExists(p)) return p;
+  return "";
+}
+
+}  // namespace
+
+int RunDaemon(const DaemonOptions& opt) {
+  auto t0 = std::chrono::steady_clock::now();
+  // Signals are handled by sigwait in this thread; every thread made later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto fail = [](const Error& e) {
+    spdlog::critical("{}", e.message);
+    return 1;
+  };
+  std::string data_dir = opt.data_dir;
+  std::string run_dir = opt.run_dir.empty() ? data_dir + "/run" : opt.run_dir;
+  std::string node = opt.node.empty() ? DefaultNodeName() : opt.node;
+  for (const auto& d : {data_dir, run_dir, data_dir + "/tasks"})
+    if (auto st = MakeDirs(d); !st) return fail(st.error());
+
+  auto listen = ParseListen(opt.listen);
+  if (!listen) return fail(listen.error());
+  auto store = OpenStore(data_dir);
+  if (!store) return fail(store.error());
+  auto tickets = LoadOrCreateTicketAuthority(data_dir);
+  if (!tickets) return fail(tickets.error());
+  std::string cert = data_dir + "/priv/hearth.crt", key = data_dir + "/priv/hearth.key";
+  if (auto st = EnsureSelfSignedCertificate(cert, key, node); !st) return fail(st.error());
+
+  SystemClock clock;
+  PosixProcessRunner runner;
+  LibPamAuthenticator pam;
+  AccessService access(**store, clock, **tickets, pam);
+  TaskManager tasks(**store, clock, node, data_dir + "/tasks", ProcessStartTicks());
+  if (auto st = tasks.RecoverUnfinished(); !st) return fail(st.error());
+
+  StorageManager storage;
+  for (const char* sub : {"images", "iso", "snippets", "import", "dump", "template", "tmp"})
+    (void)MakeDirs(data_dir + "/" + sub);
+  storage.Add(std::make_unique<DirStorage>(
+      "local", data_dir,
+      std::vector<ContentType>{ContentType::kImages, ContentType::kIso, ContentType::kSnippets, ContentType::kImport,
+                               ContentType::kBackup, ContentType::kVztmpl},
+      runner));
+
+  AccelState accel;
+  std::thread probe;
+  if (opt.accel == "tcg") {
+    accel.Set(false, "TCG chosen with --accel tcg");
+  } else if (opt.accel == "kvm") {
+    accel.Set(true, "");
+  } else {
+    probe = std::thread([&] {
+      KvmProbeResult r = ProbeKvm(runner, "qemu-system-x86_64", run_dir);
+      if (r.usable) {
+        spdlog::info("KVM is usable (probe guest: {:.2f} s with KVM, {:.2f} s with TCG)", r.kvm_seconds, r.tcg_seconds);
+      } else {
+        spdlog::warn("KVM is not usable here: {}. VMs run under TCG (software emulation, much slower).", r.reason);
+      }
+      accel.Set(r.usable, r.reason);
+    });
+  }
+
+  QemuHostInfo host;
+  host.run_dir = run_dir;
+  host.ovmf_code = FindOvmf();
+  if (getuid() == 0) {
+    if (getpwnam(opt.qemu_user.c_str())) {
+      host.runas = opt.qemu_user;
+    } else {
+      spdlog::warn("user '{}' does not exist: QEMU will run as root (run scripts/install-deps.sh to create it)",
+                   opt.qemu_user);
+    }
+  }
+  QemuSupervisor qemu(runner, run_dir);
+  NetlinkBackend net;
+  VmServiceOptions vopt;
+  vopt.node = node;
+  vopt.host = host;
+  VmService vms(**store, tasks, storage, qemu, net, clock, accel, vopt, RandomBytes);
+  if (auto st = vms.Init(); !st) return fail(st.error());
+
+  NodeFacts facts;
+  facts.node = node;
+  facts.hearth_version = HEARTH_VERSION;
+  facts.repoid = HEARTH_GIT_REV;
+  facts.ssl_fingerprint = CertificateFingerprint(cert).value_or("");
+  facts.data_dir = data_dir;
+  facts.accel = &accel;
+  facts.started_at = clock.UnixSeconds();
+  ApiServices services{access, tasks, vms, storage, facts};
+  Router router;
+  RegisterAllRoutes(router, services);
+  ApiServer api(router, access, node);
+
+  HttpsServerOptions hopt;
+  hopt.address = listen->first;
+  hopt.port = listen->second;
+  hopt.cert_file = cert;
+  hopt.key_file = key;
+  hopt.threads = opt.threads;
+  hopt.stream_body_to = [&](const std::string& method, const std::string& target) -> std::optional<std::string> {
+    if (!api.IsUpload(method, target)) return std::nullopt;
+    return data_dir + "/tmp";
+  };
+  auto server = HttpsServer::Start(hopt, [&](HttpRequest& req) { return api.Handle(req); });
+  if (!server) return fail(server.error());
+  (void)WriteFileAtomic(run_dir + "/api-port", std::to_string((*server)->port()) + "\n");
+  double ready_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("hearth {} on node '{}': API ready on https://{}:{}/api2/json ({:.0f} ms)", HEARTH_VERSION, node,
+               listen->first, (*server)->port(), ready_ms);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down (VMs keep running)", sig);
+  (*server)->Stop();
+  vms.StopPoller();
+  if (probe.joinable()) probe.join();
+  if (!tasks.WaitIdleFor(std::chrono::seconds(10))) {
+    // Unfinished tasks end as "unexpected status" at the next start, as after a crash.
+    spdlog::warn("{} task(s) still running; exiting anyway", tasks.running());
+    spdlog::default_logger()->flush();
+    _exit(0);
+  }
+  return 0;
+}
+
+}  // namespace hearth

@@ -1,0 +1,44 @@
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include "core/strings.h"
+#include "daemon/daemon.h"
+#include "sys/files.h"
+
+namespace hearth {
+
+Result<std::unique_ptr<SqliteStore>> OpenStore(const std::string& data_dir) {
+  HEARTH_TRY(MakeDirs(data_dir, 0755));
+  return SqliteStore::Open(data_dir + "/hearth.db");
+}
+
+Result<std::unique_ptr<TicketAuthority>> LoadOrCreateTicketAuthority(const std::string& data_dir) {
+  std::string priv = data_dir + "/priv";
+  HEARTH_TRY(MakeDirs(priv, 0700));
+  std::string key_path = priv + "/authkey.pem", csrf_path = priv + "/csrf.key";
+  if (!PathExists(key_path)) {
+    HEARTH_ASSIGN_OR_RETURN(std::string pem, TicketAuthority::GenerateKeyPem());
+    HEARTH_TRY(WriteFileAtomic(key_path, pem, 0600));
+  }
+  if (!PathExists(csrf_path)) {
+    unsigned char secret[32];
+    RAND_bytes(secret, sizeof secret);
+    HEARTH_TRY(WriteFileAtomic(csrf_path, Base64Encode(std::string_view(reinterpret_cast<char*>(secret), 32)), 0600));
+  }
+  HEARTH_ASSIGN_OR_RETURN(std::string pem, ReadFile(key_path));
+  HEARTH_ASSIGN_OR_RETURN(std::string csrf, ReadFile(csrf_path));
+  return TicketAuthority::Create(pem, std::string(Trim(csrf)));
+}
+
+std::string DefaultNodeName() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::string name(host);
+  name = name.substr(0, name.find('.'));
+  std::string clean;
+  for (char c : name)
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-') clean += c;
+  return clean.empty() ? "hearth" : clean;
+}
+
+}  // namespace hearth
