@@ -1,4 +1,20 @@
-// hearth: `hearth serve` runs the daemon; every other verb is a client of its API.
-#include "cli/commands.h"
+// hearth: `hearth serve` runs the daemon, `hearth user|token` administer a data dir locally,
+// and every other verb is a client of the daemon's HTTP API.
+#include <CLI/CLI.hpp>
 
-int main(int argc, char** argv) { return hearth::RunCli(argc, argv); }
+#include "cli/commands.h"
+#include "daemon/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"hearth — a homelab virtualization platform with the Proxmox VE API"};
+  app.require_subcommand(1);
+  int rc = 0;
+  hearth::AddDaemonCommands(app, rc);
+  hearth::AddClientCommands(app, rc);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return rc;
+}

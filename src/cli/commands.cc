@@ -12,7 +12,6 @@
 #include "cli/api_client.h"
 #include "cli/output.h"
 #include "core/strings.h"
-#include "daemon/daemon.h"
 #include "model/upid.h"
 #include "sys/files.h"
 
@@ -120,78 +119,20 @@ int PrintResult(const Result<nlohmann::json>& r) {
 
 }  // namespace
 
-int RunCli(int argc, char** argv) {
-  CLI::App app{"hearth — a homelab virtualization platform with the Proxmox VE API"};
-  app.require_subcommand(1);
-  Global g;
+void AddClientCommands(CLI::App& app, int& rc) {
+  static Global g;
   app.add_option("--url", g.url, "Server URL (default $HEARTH_URL or https://127.0.0.1:8006)")->envname("HEARTH_URL");
   app.add_option("--node", g.node, "Node name (default: the server's first node)")->envname("HEARTH_NODE");
   app.add_option("--fingerprint", g.fingerprint, "Pin the server certificate's SHA-256 fingerprint");
-  int rc = 0;
-
-  // ---- serve
-  DaemonOptions dopt;
-  auto* serve = app.add_subcommand("serve", "Run the hearth daemon");
-  serve->add_option("--data-dir", dopt.data_dir, "State, storage and keys")->capture_default_str();
-  serve->add_option("--run-dir", dopt.run_dir, "Runtime sockets and pid files (default DATA_DIR/run)");
-  serve->add_option("--listen", dopt.listen, "HTTPS address:port")->capture_default_str();
-  serve->add_option("--node", dopt.node, "Node name (default: host name)");
-  serve->add_option("--accel", dopt.accel, "auto|kvm|tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}))->capture_default_str();
-  serve->add_option("--qemu-user", dopt.qemu_user, "Unprivileged user QEMU runs as")->capture_default_str();
-  serve->add_option("--threads", dopt.threads, "API I/O threads")->capture_default_str();
-  serve->callback([&] { rc = RunDaemon(dopt); });
-
-  // ---- local admin verbs (work on the data dir directly)
-  std::string admin_dir = "/var/lib/hearth";
-  auto* user = app.add_subcommand("user", "Manage users (local, on the data dir)");
-  user->require_subcommand(1);
-  auto* user_add = user->add_subcommand("add", "Add or update a user");
-  std::string userid;
-  bool password_stdin = false, admin = false;
-  user_add->add_option("userid", userid, "name@pve or name@pam")->required();
-  user_add->add_flag("--password-stdin", password_stdin, "Read the password from standard input");
-  user_add->add_flag("--admin", admin, "Grant every privilege");
-  user_add->add_option("--data-dir", admin_dir)->capture_default_str();
-  user_add->callback([&] {
-    auto store = OpenStore(admin_dir);
-    if (!store) return void(rc = Die(store.error()));
-    auto tickets = LoadOrCreateTicketAuthority(admin_dir);
-    if (!tickets) return void(rc = Die(tickets.error()));
-    SystemClock clock;
-    LibPamAuthenticator pam;
-    AccessService access(**store, clock, **tickets, pam);
-    std::string pw;
-    if (EndsWith(userid, "@pve")) pw = ReadPassword(password_stdin, "Password for " + userid + ": ");
-    if (auto st = access.AddUser(userid, pw, admin); !st) return void(rc = Die(st.error()));
-    std::cout << "user " << userid << (admin ? " (administrator)" : "") << " saved\n";
-  });
-
-  auto* token = app.add_subcommand("token", "Manage API tokens (local, on the data dir)");
-  token->require_subcommand(1);
-  auto* token_add = token->add_subcommand("add", "Create an API token and print its secret once");
-  std::string tokenid, comment;
-  token_add->add_option("tokenid", tokenid, "user@realm!name")->required();
-  token_add->add_option("--comment", comment);
-  token_add->add_option("--data-dir", admin_dir)->capture_default_str();
-  token_add->callback([&] {
-    auto store = OpenStore(admin_dir);
-    if (!store) return void(rc = Die(store.error()));
-    auto tickets = LoadOrCreateTicketAuthority(admin_dir);
-    if (!tickets) return void(rc = Die(tickets.error()));
-    SystemClock clock;
-    LibPamAuthenticator pam;
-    AccessService access(**store, clock, **tickets, pam);
-    auto secret = access.AddToken(tokenid, comment);
-    if (!secret) return void(rc = Die(secret.error()));
-    std::cout << tokenid << "=" << *secret << "\n";
-    std::cerr << "Use it as HEARTH_TOKEN='" << tokenid << "=" << *secret << "' or in the header "
-              << "'Authorization: PVEAPIToken=" << tokenid << "=<secret>'. The secret is not shown again.\n";
-  });
+  // Option storage must outlive this function: CLI11 fills it during parse.
+  static std::vector<std::string> kvs;
+  static int vmid = 0;
+  static bool no_wait = false;
 
   // ---- login
   auto* login = app.add_subcommand("login", "Log in and keep a ticket in ~/.config/hearth/session.json");
-  std::string login_user = "root@pam";
-  bool login_stdin = false;
+  static std::string login_user = "root@pam";
+  static bool login_stdin = false;
   login->add_option("--user", login_user)->capture_default_str();
   login->add_flag("--password-stdin", login_stdin);
   login->callback([&] {
@@ -212,12 +153,11 @@ int RunCli(int argc, char** argv) {
 
   // ---- api (like pvesh)
   auto* api_cmd = app.add_subcommand("api", "Call any API path, like pvesh: hearth api get /nodes");
-  std::string method, path;
-  std::vector<std::string> kvs;
+  static std::string method, path;
   api_cmd->add_option("method", method)->required()->check(CLI::IsMember({"get", "post", "put", "delete", "create", "set"}));
   api_cmd->add_option("path", path)->required();
   api_cmd->add_option("params", kvs, "key=value ...");
-  bool api_wait = false;
+  static bool api_wait = false;
   api_cmd->add_flag("--wait", api_wait, "If the result is a task, follow it to the end");
   api_cmd->callback([&] {
     auto api = Connect(g);
@@ -234,16 +174,14 @@ int RunCli(int argc, char** argv) {
   // ---- vm
   auto* vm = app.add_subcommand("vm", "Virtual machines");
   vm->require_subcommand(1);
-  int vmid = 0;
-  bool no_wait = false;
-  auto with_api = [&](const std::function<int(ApiClient&, const std::string&)>& fn) {
+  static auto with_api = [&rc](const std::function<int(ApiClient&, const std::string&)>& fn) {
     auto api = Connect(g);
     if (!api) return void(rc = Die(api.error()));
     auto node = NodeName(**api, g);
     if (!node) return void(rc = Die(node.error()));
     rc = fn(**api, *node);
   };
-  auto task_or_print = [&](ApiClient& api, const Result<nlohmann::json>& r) {
+  static auto task_or_print = [](ApiClient& api, const Result<nlohmann::json>& r) {
     if (!r) return Die(r.error());
     if (r->is_string() && StartsWith(r->get<std::string>(), "UPID:")) {
       if (no_wait) {
@@ -266,8 +204,8 @@ int RunCli(int argc, char** argv) {
   });
 
   auto* vm_create = vm->add_subcommand("create", "Create a VM: hearth vm create 100 memory=512 scsi0=local:4 net0=virtio");
-  bool start_after = false;
-  std::string storage_opt;
+  static bool start_after = false;
+  static std::string storage_opt;
   vm_create->add_option("vmid", vmid)->required();
   vm_create->add_option("config", kvs, "key=value ...");
   vm_create->add_flag("--start", start_after, "Start it once created");
@@ -342,9 +280,9 @@ int RunCli(int argc, char** argv) {
   });
 
   auto* vm_serial = vm->add_subcommand("serial", "Show what the guest wrote to serial0 (needs serial0=socket)");
-  bool follow = false;
-  std::string until;
-  int timeout_s = 0;
+  static bool follow = false;
+  static std::string until;
+  static int timeout_s = 0;
   vm_serial->add_option("vmid", vmid)->required();
   vm_serial->add_flag("-f,--follow", follow, "Keep printing new output");
   vm_serial->add_option("--until", until, "With --follow: stop once this text appears (exit 0)");
@@ -379,8 +317,8 @@ int RunCli(int argc, char** argv) {
   // ---- task
   auto* task = app.add_subcommand("task", "Tasks");
   task->require_subcommand(1);
-  std::string upid;
-  int limit = 20;
+  static std::string upid;
+  static int limit = 20;
   auto* task_list = task->add_subcommand("list", "Recent tasks");
   task_list->add_option("--limit", limit)->capture_default_str();
   task_list->callback([&] {
@@ -419,7 +357,7 @@ int RunCli(int argc, char** argv) {
     });
   });
   auto* content = storage->add_subcommand("content", "Volumes on a storage");
-  std::string storage_id = "local", content_type, file, name;
+  static std::string storage_id = "local", content_type, file, name;
   content->add_option("storage", storage_id)->capture_default_str();
   content->add_option("--content", content_type, "images, iso, snippets, ...");
   content->callback([&] {
@@ -433,7 +371,7 @@ int RunCli(int argc, char** argv) {
     });
   });
   auto* upload = storage->add_subcommand("upload", "Upload an ISO, snippet or import image");
-  std::string upload_content = "iso";
+  static std::string upload_content = "iso";
   upload->add_option("file", file)->required()->check(CLI::ExistingFile);
   upload->add_option("--storage", storage_id)->capture_default_str();
   upload->add_option("--content", upload_content)->capture_default_str();
@@ -448,12 +386,6 @@ int RunCli(int argc, char** argv) {
     });
   });
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  return rc;
 }
 
 }  // namespace hearth

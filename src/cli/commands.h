@@ -1,8 +1,14 @@
-// The `hearth` command line: `serve`, local admin verbs, and the API client verbs.
+// The API client verbs of the `hearth` command line (vm, task, storage, api, login). They
+// reach the daemon only through its HTTP API.
 #pragma once
+
+namespace CLI {
+class App;
+}
 
 namespace hearth {
 
-int RunCli(int argc, char** argv);
+// Adds the client verbs to `app`; each verb's callback stores its exit code in `rc`.
+void AddClientCommands(CLI::App& app, int& rc);
 
 }  // namespace hearth

@@ -1,0 +1,104 @@
+#include "daemon/commands.h"
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "core/strings.h"
+#include "daemon/daemon.h"
+#include "sys/clock.h"
+
+namespace hearth {
+namespace {
+
+int Die(const Error& e) {
+  std::cerr << "error: " << e.message << "\n";
+  for (const auto& [k, v] : e.fields) std::cerr << "  " << k << ": " << v << "\n";
+  return e.code == ErrorCode::kInvalidArgument ? 2 : 1;
+}
+
+std::string ReadPassword(bool from_stdin, const std::string& prompt) {
+  std::string pw;
+  if (from_stdin || !isatty(STDIN_FILENO)) {
+    std::getline(std::cin, pw);
+    return pw;
+  }
+  std::cerr << prompt;
+  termios old{};
+  tcgetattr(STDIN_FILENO, &old);
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::getline(std::cin, pw);
+  tcsetattr(STDIN_FILENO, TCSANOW, &old);
+  std::cerr << "\n";
+  return pw;
+}
+
+}  // namespace
+
+void AddDaemonCommands(CLI::App& app, int& rc) {
+  // ---- serve
+  static DaemonOptions dopt;
+  auto* serve = app.add_subcommand("serve", "Run the hearth daemon");
+  serve->add_option("--data-dir", dopt.data_dir, "State, storage and keys")->capture_default_str();
+  serve->add_option("--run-dir", dopt.run_dir, "Runtime sockets and pid files (default DATA_DIR/run)");
+  serve->add_option("--listen", dopt.listen, "HTTPS address:port")->capture_default_str();
+  serve->add_option("--node", dopt.node, "Node name (default: host name)");
+  serve->add_option("--accel", dopt.accel, "auto|kvm|tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}))->capture_default_str();
+  serve->add_option("--qemu-user", dopt.qemu_user, "Unprivileged user QEMU runs as")->capture_default_str();
+  serve->add_option("--threads", dopt.threads, "API I/O threads")->capture_default_str();
+  serve->callback([&] { rc = RunDaemon(dopt); });
+
+  // ---- local admin verbs (work on the data dir directly)
+  static std::string admin_dir = "/var/lib/hearth";
+  auto* user = app.add_subcommand("user", "Manage users (local, on the data dir)");
+  user->require_subcommand(1);
+  auto* user_add = user->add_subcommand("add", "Add or update a user");
+  static std::string userid;
+  static bool password_stdin = false, admin = false;
+  user_add->add_option("userid", userid, "name@pve or name@pam")->required();
+  user_add->add_flag("--password-stdin", password_stdin, "Read the password from standard input");
+  user_add->add_flag("--admin", admin, "Grant every privilege");
+  user_add->add_option("--data-dir", admin_dir)->capture_default_str();
+  user_add->callback([&] {
+    auto store = OpenStore(admin_dir);
+    if (!store) return void(rc = Die(store.error()));
+    auto tickets = LoadOrCreateTicketAuthority(admin_dir);
+    if (!tickets) return void(rc = Die(tickets.error()));
+    SystemClock clock;
+    LibPamAuthenticator pam;
+    AccessService access(**store, clock, **tickets, pam);
+    std::string pw;
+    if (EndsWith(userid, "@pve")) pw = ReadPassword(password_stdin, "Password for " + userid + ": ");
+    if (auto st = access.AddUser(userid, pw, admin); !st) return void(rc = Die(st.error()));
+    std::cout << "user " << userid << (admin ? " (administrator)" : "") << " saved\n";
+  });
+
+  auto* token = app.add_subcommand("token", "Manage API tokens (local, on the data dir)");
+  token->require_subcommand(1);
+  auto* token_add = token->add_subcommand("add", "Create an API token and print its secret once");
+  static std::string tokenid, comment;
+  token_add->add_option("tokenid", tokenid, "user@realm!name")->required();
+  token_add->add_option("--comment", comment);
+  token_add->add_option("--data-dir", admin_dir)->capture_default_str();
+  token_add->callback([&] {
+    auto store = OpenStore(admin_dir);
+    if (!store) return void(rc = Die(store.error()));
+    auto tickets = LoadOrCreateTicketAuthority(admin_dir);
+    if (!tickets) return void(rc = Die(tickets.error()));
+    SystemClock clock;
+    LibPamAuthenticator pam;
+    AccessService access(**store, clock, **tickets, pam);
+    auto secret = access.AddToken(tokenid, comment);
+    if (!secret) return void(rc = Die(secret.error()));
+    std::cout << tokenid << "=" << *secret << "\n";
+    std::cerr << "Use it as HEARTH_TOKEN='" << tokenid << "=" << *secret << "' or in the header "
+              << "'Authorization: PVEAPIToken=" << tokenid << "=<secret>'. The secret is not shown again.\n";
+  });
+
+}
+
+}  // namespace hearth
