@@ -1,6 +1,7 @@
 #include "api/multipart.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -99,8 +100,9 @@ Result<MultipartForm> ParseMultipartFile(const std::string& path, const std::str
   return form;
 }
 
-Status CopyFileRange(const std::string& src, uint64_t offset, uint64_t size, const std::string& dst) {
-  int in = open(src.c_str(), O_RDONLY | O_CLOEXEC);
+Status CopyFileRange(const std::string& src, uint64_t offset, uint64_t size, const std::string& dst,
+                     bool punch_source) {
+  int in = open(src.c_str(), (punch_source ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (in < 0) return Fail(Internal("open " + src + ": " + strerror(errno)));
   int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (out < 0) {
@@ -112,13 +114,15 @@ Status CopyFileRange(const std::string& src, uint64_t offset, uint64_t size, con
   uint64_t left = size;
   Status result = Ok();
   while (left > 0) {
-    ssize_t n = copy_file_range(in, &off_in, out, nullptr, std::min<uint64_t>(left, 1 << 30), 0);
+    loff_t chunk_start = off_in;
+    ssize_t n = copy_file_range(in, &off_in, out, nullptr, std::min<uint64_t>(left, 32 << 20), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       result = Fail(Internal("copy upload: " + std::string(n < 0 ? strerror(errno) : "short copy")));
       break;
     }
     left -= static_cast<uint64_t>(n);
+    if (punch_source) (void)fallocate(in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, chunk_start, n);
   }
   if (result && fsync(out) != 0) result = Fail(Internal("fsync upload: " + std::string(strerror(errno))));
   close(in);

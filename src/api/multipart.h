@@ -26,6 +26,9 @@ struct MultipartForm {
 Result<MultipartForm> ParseMultipartFile(const std::string& body_path, const std::string& content_type);
 
 // Copies [offset, offset+size) of `src` into a new file `dst` (fails if `dst` exists).
-Status CopyFileRange(const std::string& src, uint64_t offset, uint64_t size, const std::string& dst);
+// With `punch_source`, each copied chunk is punched out of `src` right away, so the copy
+// never needs much more space than the data itself.
+Status CopyFileRange(const std::string& src, uint64_t offset, uint64_t size, const std::string& dst,
+                     bool punch_source = false);
 
 }  // namespace hearth

@@ -166,9 +166,21 @@ int RunDaemon(const DaemonOptions& opt) {
   hopt.cert_file = cert;
   hopt.key_file = key;
   hopt.threads = opt.threads;
-  hopt.stream_body_to = [&](const std::string& method, const std::string& target) -> std::optional<std::string> {
+  hopt.stream_body_to = [&](const std::string& method, const std::string& target,
+                            std::optional<uint64_t> length) -> std::optional<HttpsServerOptions::StreamTarget> {
     if (!api.IsUpload(method, target)) return std::nullopt;
-    return data_dir + "/tmp";
+    HttpsServerOptions::StreamTarget t{data_dir + "/tmp", ""};
+    if (!length) {
+      t.refusal = "upload without Content-Length";
+      return t;
+    }
+    // The spooled body is turned into the stored file chunk by chunk, so an upload needs
+    // its own size free plus one chunk of slack.
+    auto space = FilesystemSpace(t.dir);
+    if (space && *length + (64ull << 20) > space->avail)
+      t.refusal = "not enough space on storage 'local' for a " + std::to_string(*length >> 20) + "M upload (" +
+                  std::to_string(space->avail >> 20) + "M free)";
+    return t;
   };
   auto server = HttpsServer::Start(hopt, [&](HttpRequest& req) { return api.Handle(req); });
   if (!server) return fail(server.error());

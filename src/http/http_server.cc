@@ -63,10 +63,15 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& h = header_parser_->get();
     std::string method(h.method_string());
     std::string target(h.target());
-    std::optional<std::string> dir;
-    if (opts_.stream_body_to) dir = opts_.stream_body_to(method, target);
-    if (dir) {
-      file_path_ = TempName(*dir);
+    std::optional<HttpsServerOptions::StreamTarget> stream;
+    if (opts_.stream_body_to) {
+      std::optional<uint64_t> length;
+      if (auto cl = header_parser_->content_length()) length = *cl;
+      stream = opts_.stream_body_to(method, target, length);
+    }
+    if (stream && !stream->refusal.empty()) return Reply(MakeError(500, stream->refusal), false);
+    if (stream) {
+      file_path_ = TempName(stream->dir);
       file_parser_.emplace(std::move(*header_parser_));
       file_parser_->body_limit(opts_.max_streamed_body);
       beast::error_code fec;

@@ -21,9 +21,15 @@ struct HttpsServerOptions {
   std::string cert_file, key_file;
   int threads = 2;
   size_t max_body = 16 << 20;
-  // For requests whose body should be streamed to a file (uploads): returns the directory
-  // for the temporary file, or nullopt to buffer in memory. Called with method and target.
-  std::function<std::optional<std::string>(const std::string&, const std::string&)> stream_body_to;
+  // For requests whose body should be streamed to a file (uploads): where to put it, or a
+  // reason to refuse before reading the body (e.g. not enough space). nullopt buffers the
+  // body in memory as usual. Called with method, target and Content-Length (if any).
+  struct StreamTarget {
+    std::string dir;
+    std::string refusal;  // non-empty: answer 500 with this message
+  };
+  std::function<std::optional<StreamTarget>(const std::string&, const std::string&, std::optional<uint64_t>)>
+      stream_body_to;
   uint64_t max_streamed_body = uint64_t{64} << 30;
 };
 

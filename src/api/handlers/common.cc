@@ -55,4 +55,19 @@ ParamSpec NodeParam() {
 
 ParamSpec VmidParam() { return Required(PInt("vmid", 100, 999999999)); }
 
+void RegisterIntrospectionRoutes(Router& r) {
+  r.Add({"GET", "/hearth/routes", {}, false, "Sys.Audit", "/", true, true, false,
+         [&r](ApiContext&) -> Result<ApiReply> {
+           nlohmann::json out = nlohmann::json::array();
+           for (const auto& route : r.routes()) {
+             nlohmann::json params = nlohmann::json::array();
+             for (const auto& p : route.params) params.push_back({{"name", p.name}, {"optional", p.optional ? 1 : 0}});
+             out.push_back({{"method", route.method}, {"path", route.path}, {"auth", route.needs_auth ? 1 : 0},
+                            {"privilege", route.privilege}, {"description", route.description}, {"parameters", params}});
+           }
+           return Data(out);
+         },
+         "hearth extension: every API route with its privilege and parameters."});
+}
+
 }  // namespace hearth

@@ -41,6 +41,9 @@ void RegisterTaskRoutes(Router& r, ApiServices& s);
 void RegisterVmRoutes(Router& r, ApiServices& s);
 void RegisterStorageRoutes(Router& r, ApiServices& s);
 
+// GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
+void RegisterIntrospectionRoutes(Router& r);
+
 inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterAccessRoutes(r, s);
   RegisterClusterRoutes(r, s);
@@ -48,6 +51,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterTaskRoutes(r, s);
   RegisterVmRoutes(r, s);
   RegisterStorageRoutes(r, s);
+  RegisterIntrospectionRoutes(r);
 }
 
 // Shared JSON shapes.

@@ -210,13 +210,10 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
                                                                       : c.params.GetOr("checksum-algorithm", "");
            if (checksum.empty() != algo.empty())
              return Fail(FieldError("checksum", "'checksum' and 'checksum-algorithm' go together"));
-           auto space = FilesystemSpace(st->TempDir());
-           if (space && space->avail < file->size)
-             return Fail(FailedPrecondition("not enough space on storage '" + st->id() + "' for " +
-                                            std::to_string(file->size / kMiB) + "M (" + std::to_string(space->avail / kMiB) + "M free)"));
-           // The server deletes the spooled body after this handler; the task gets its own copy.
-           std::string staged = TempPath(st->TempDir(), "upload");
-           HEARTH_TRY(CopyFileRange(c.request->body_file, file->offset, file->size, staged));
+           // The server deletes the spooled body after this handler; the task gets its own copy,
+           // punched out of the body as it goes (the server checked the space up front).
+           std::string staged = TempPath(st->TempDir(), "staged");
+           HEARTH_TRY(CopyFileRange(c.request->body_file, file->offset, file->size, staged, /*punch_source=*/true));
            TaskSpec spec{"imgcopy", "", c.who->AuthId()};
            uint64_t size = file->size;
            auto upid = s.tasks.Start(spec, [st, staged, name, ct, checksum, algo, size](TaskContext& ctx) -> Status {

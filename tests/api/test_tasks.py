@@ -1,0 +1,60 @@
+"""Tasks: status fields, logs, listing, persistence across restarts and crashes."""
+import os
+import signal
+
+from harness import Hearth, wait_for
+
+
+def test_task_status_fields(hearth):
+    upid = hearth.create_vm(400, wait=False)
+    st = hearth.task_status(upid)  # queryable at once
+    for key in ("upid", "node", "pid", "pstart", "starttime", "type", "id", "user", "status"):
+        assert key in st
+    assert st["type"] == "qmcreate" and st["id"] == "400" and isinstance(st["pid"], int)
+    if st["status"] == "running":
+        assert "exitstatus" not in st
+    st = hearth.wait_task(upid)
+    assert st["exitstatus"] == "OK"
+    log = hearth.get(f"/nodes/{hearth.node}/tasks/{upid}/log")
+    assert log[-1] == {"n": len(log), "t": "TASK OK"}
+
+
+def test_task_list_and_filters(hearth):
+    r = hearth.request("GET", f"/nodes/{hearth.node}/tasks", params={"vmid": 400})
+    body = r.json()
+    assert body["total"] >= 1
+    assert all(t["id"] == "400" for t in body["data"])
+    assert body["data"][0]["status"] == "OK" and "endtime" in body["data"][0]
+    typed = hearth.get(f"/nodes/{hearth.node}/tasks", params={"typefilter": "qmcreate"})
+    assert typed and all(t["type"] == "qmcreate" for t in typed)
+
+
+def test_unknown_and_malformed_upids(hearth):
+    r = hearth.request("GET", f"/nodes/{hearth.node}/tasks/UPID:{hearth.node}:00000099:00000001:6720A1B2:qmstart:1:root@pam:/status")
+    assert r.status_code == 400 and r.json()["errors"]["upid"] == "no such task"
+    r = hearth.request("GET", f"/nodes/{hearth.node}/tasks/garbage/status")
+    assert r.status_code == 400 and r.json()["errors"]["upid"] == "unable to parse worker upid"
+    # deleting a finished or unknown task is fine (bpg relies on it)
+    assert hearth.delete(f"/nodes/{hearth.node}/tasks/UPID:{hearth.node}:00000099:00000001:6720A1B2:qmstart:1:root@pam:") is None
+
+
+def test_logs_survive_restart_and_running_tasks_end_as_unexpected():
+    h = Hearth().start()
+    try:
+        upid = h.create_vm(100, memory="128")
+        h.vm_action(100, "start")
+        # a shutdown that waits for a guest that will never answer ACPI
+        waiting = h.post(h.vm_path(100) + "/status/shutdown", data={"timeout": 600})
+        wait_for("the shutdown task to be running", lambda: h.task_status(waiting)["status"] == "running")
+        pid = h.get(h.vm_path(100) + "/status/current")["pid"]
+        h.kill9()
+        h.start()
+        st = h.task_status(waiting)
+        assert st["status"] == "stopped" and st["exitstatus"] == "unexpected status"
+        assert h.task_log(upid)[-1] == "TASK OK"  # logs persist
+        # the VM kept running and was re-adopted
+        cur = h.get(h.vm_path(100) + "/status/current")
+        assert cur["status"] == "running" and cur["pid"] == pid
+        h.vm_action(100, "stop")
+    finally:
+        h.close()

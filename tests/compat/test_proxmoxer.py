@@ -1,0 +1,52 @@
+"""Debian's python3-proxmoxer, unchanged, against a real hearth: login with a password and
+with an API token, nextid, create, start, status, stop, destroy, task polling."""
+import sys
+
+import pytest
+
+sys.path.insert(0, "/usr/lib/python3/dist-packages")
+from proxmoxer import ProxmoxAPI  # noqa: E402
+from proxmoxer.tools import Tasks  # noqa: E402
+
+from harness import ADMIN_PASSWORD  # noqa: E402
+
+
+def clients(hearth):
+    user, rest = hearth.token.split("!", 1)
+    name, secret = rest.split("=", 1)
+    ticket = ProxmoxAPI("127.0.0.1", port=hearth.port, user="admin@pve", password=ADMIN_PASSWORD, verify_ssl=False)
+    token = ProxmoxAPI("127.0.0.1", port=hearth.port, user=user, token_name=name, token_value=secret, verify_ssl=False)
+    return {"ticket": ticket, "token": token}
+
+
+@pytest.mark.parametrize("auth", ["ticket", "token"])
+def test_vm_lifecycle_through_proxmoxer(hearth, auth):
+    px = clients(hearth)[auth]
+    assert px.version.get()["version"].startswith("8.")
+    node = px.nodes.get()[0]["node"]
+    assert node == hearth.node
+    vmid = int(px.cluster.nextid.get())
+    upid = px.nodes(node).qemu.post(vmid=vmid, name=f"px-{auth}", memory=128, scsi0="local:1", net0="virtio",
+                                   serial0="socket")
+    status = Tasks.blocking_status(px, upid, timeout=120, polling_interval=0.2)
+    assert status["exitstatus"] == "OK", Tasks.decode_log(px.nodes(node).tasks(upid).log.get())
+    vm = px.nodes(node).qemu(vmid)
+    assert vm.config.get()["scsi0"] == f"local:{vmid}/vm-{vmid}-disk-0.qcow2,size=1G"
+    assert Tasks.blocking_status(px, vm.status.start.post(), timeout=120)["exitstatus"] == "OK"
+    assert vm.status.current.get()["status"] == "running"
+    resources = [r for r in px.cluster.resources.get(type="vm") if r["vmid"] == vmid]
+    assert resources[0]["status"] == "running" and resources[0]["template"] == 0
+    assert Tasks.blocking_status(px, vm.status.stop.post(), timeout=120)["exitstatus"] == "OK"
+    assert vm.status.current.get()["status"] == "stopped"
+    assert Tasks.blocking_status(px, vm.delete(purge=1), timeout=120)["exitstatus"] == "OK"
+    with pytest.raises(Exception) as err:
+        vm.status.current.get()
+    assert "does not exist" in str(err.value)
+
+
+def test_proxmoxer_reports_parameter_errors(hearth):
+    px = clients(hearth)["token"]
+    with pytest.raises(Exception) as err:
+        px.nodes(hearth.node).qemu.post(vmid=170, cores="lots")
+    assert "Parameter verification failed" in str(err.value)
+    assert "cores" in str(err.value)

@@ -1,0 +1,215 @@
+"""Test harness: a real `hearth serve` on loopback with a temporary data dir.
+
+Every test talks HTTPS to the real daemon; VMs are real QEMU processes. Waits are for
+events (files, task states, serial markers) with generous deadlines, never fixed sleeps.
+"""
+import json
+import os
+import re
+import signal
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+import requests
+import urllib3
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+HEARTH_BIN = os.environ.get("HEARTH_BIN", os.path.join(os.path.dirname(__file__), "../../build/hearth"))
+SRC = os.environ.get("HEARTH_SRC", os.path.join(os.path.dirname(__file__), "../.."))
+ADMIN_PASSWORD = "hearth-test-pw"
+
+
+def wait_for(what, fn, timeout=60.0, interval=0.05):
+    """Polls fn() until it returns a truthy value; fails naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Hearth:
+    def __init__(self, node="testnode", accel="tcg", data_dir=None, extra_args=()):
+        self.node = node
+        self.accel = accel
+        self.own_dir = data_dir is None
+        self.dir = data_dir or tempfile.mkdtemp(prefix="hearth-test-")
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.port = None
+        self.token = None
+        self.session = requests.Session()
+        self.session.verify = False
+
+    # --- lifecycle
+    def start(self):
+        port_file = os.path.join(self.dir, "run", "api-port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        self.log = open(os.path.join(self.dir, "hearth.log"), "ab")
+        self.proc = subprocess.Popen(
+            [HEARTH_BIN, "serve", "--data-dir", self.dir, "--listen", "127.0.0.1:0", "--node", self.node,
+             "--accel", self.accel] + self.extra_args,
+            stdout=self.log, stderr=self.log)
+        wait_for("hearth API ready", lambda: self.proc.poll() is not None or os.path.exists(port_file), 30)
+        if self.proc.poll() is not None:
+            raise AssertionError("hearth exited at start:\n" + self.read_log())
+        self.port = int(open(port_file).read())
+        self.url = f"https://127.0.0.1:{self.port}/api2/json"
+        if self.token is None:
+            self.admin("user", "add", "admin@pve", "--admin", "--password-stdin", stdin=ADMIN_PASSWORD)
+            self.token = self.admin("token", "add", "admin@pve!test").strip()
+        return self
+
+    def admin(self, *args, stdin=None):
+        r = subprocess.run([HEARTH_BIN, *args, "--data-dir", self.dir], input=stdin, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.session.close()
+        self.session = requests.Session()
+        self.session.verify = False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill_vms(self):
+        """Kills every QEMU of this data dir (tests must not leave VMs behind)."""
+        run = os.path.join(self.dir, "run")
+        if not os.path.isdir(run):
+            return
+        for f in os.listdir(run):
+            if f.endswith(".pid"):
+                try:
+                    pid = int(open(os.path.join(run, f)).read().strip())
+                    cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+                    if run.encode() in cmd:
+                        os.kill(pid, signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+
+    def close(self):
+        self.stop()
+        self.kill_vms()
+        self.session.close()
+        if self.own_dir and not os.environ.get("HEARTH_KEEP_TEST_DIRS"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def read_log(self):
+        try:
+            return open(os.path.join(self.dir, "hearth.log"), errors="replace").read()
+        except OSError:
+            return ""
+
+    # --- HTTP
+    def request(self, method, path, params=None, data=None, auth="token", headers=None, **kw):
+        h = dict(headers or {})
+        if auth == "token":
+            h["Authorization"] = "PVEAPIToken=" + self.token
+        elif isinstance(auth, dict):  # a ticket login result
+            h["Cookie"] = "PVEAuthCookie=" + auth["ticket"]
+            if method != "GET":
+                h["CSRFPreventionToken"] = auth["CSRFPreventionToken"]
+        return self.session.request(method, self.url + path, params=params, data=data, headers=h, timeout=30, **kw)
+
+    def call(self, method, path, **kw):
+        """Returns `data`, asserting a 2xx answer."""
+        r = self.request(method, path, **kw)
+        assert 200 <= r.status_code < 300, f"{method} {path}: {r.status_code} {r.reason} {r.text}"
+        return r.json()["data"]
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.call("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.call("PUT", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.call("DELETE", path, **kw)
+
+    def login(self, user="admin@pve", password=ADMIN_PASSWORD):
+        r = self.session.post(self.url + "/access/ticket", data={"username": user, "password": password}, timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()["data"]
+
+    # --- tasks
+    def task_status(self, upid):
+        node = upid.split(":")[1]
+        return self.get(f"/nodes/{node}/tasks/{urllib.parse.quote(upid, safe='')}/status")
+
+    def task_log(self, upid):
+        node = upid.split(":")[1]
+        return [l["t"] for l in self.get(f"/nodes/{node}/tasks/{urllib.parse.quote(upid, safe='')}/log",
+                                         params={"limit": 0})]
+
+    def wait_task(self, upid, timeout=120, ok=True):
+        st = wait_for(f"task {upid}", lambda: (s := self.task_status(upid)) and s["status"] == "stopped" and s,
+                      timeout, 0.05)
+        if ok:
+            assert st["exitstatus"] == "OK", f"task failed: {st['exitstatus']}\n" + "\n".join(self.task_log(upid))
+        return st
+
+    def vm_path(self, vmid):
+        return f"/nodes/{self.node}/qemu/{vmid}"
+
+    def create_vm(self, vmid, wait=True, **config):
+        upid = self.post(f"/nodes/{self.node}/qemu", data={"vmid": vmid, **config})
+        if wait:
+            self.wait_task(upid)
+        return upid
+
+    def vm_action(self, vmid, action, ok=True, wait=120, **params):
+        """Runs a status action and waits for its task. `params` go to the API."""
+        upid = self.post(self.vm_path(vmid) + "/status/" + action, data=params)
+        return self.wait_task(upid, timeout=wait, ok=ok)
+
+    def serial_until(self, vmid, marker, timeout=300):
+        seen = {"text": "", "offset": 0}
+
+        def poll():
+            d = self.get(self.vm_path(vmid) + "/serial-log", params={"offset": seen["offset"]})
+            seen["text"] += d["text"]
+            seen["offset"] = d["offset"]
+            return marker in seen["text"]
+
+        wait_for(f"'{marker}' on VM {vmid}'s serial console", poll, timeout, 0.25)
+        return seen["text"]
+
+
+def qemu_pid(h, vmid):
+    st = h.get(h.vm_path(vmid) + "/status/current")
+    return st.get("pid")
+
+
+def tiny_iso():
+    """The cached tiny bootable ISO (built from Debian's packages)."""
+    out = subprocess.run([os.path.join(SRC, "scripts/build-tiny-iso.sh")], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def upload(h, path, name, content="iso", storage="local", **fields):
+    with open(path, "rb") as f:
+        r = h.request("POST", f"/nodes/{h.node}/storage/{storage}/upload",
+                      data={"content": content, **fields}, files={"filename": (name, f)})
+    return r

@@ -1,0 +1,36 @@
+"""Run part of a test inside a network namespace the test made (never the host's network).
+
+The test process itself enters the namespace with setns(2), so the daemon it starts, the
+taps it creates and the HTTP connections to it all live there.
+"""
+import ctypes
+import os
+import subprocess
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+class NetNs:
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        self.home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
+        try:
+            if _libc.setns(target, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+        finally:
+            os.close(target)
+        self.ip("link", "set", "lo", "up")
+        return self
+
+    def ip(self, *args):
+        subprocess.run(["ip", *args], check=True)
+
+    def __exit__(self, *exc):
+        _libc.setns(self.home, CLONE_NEWNET)
+        os.close(self.home)
+        subprocess.run(["ip", "netns", "del", self.name], check=False)
