@@ -115,7 +115,7 @@ Status CopyFileRange(const std::string& src, uint64_t offset, uint64_t size, con
   Status result = Ok();
   while (left > 0) {
     loff_t chunk_start = off_in;
-    ssize_t n = copy_file_range(in, &off_in, out, nullptr, std::min<uint64_t>(left, 32 << 20), 0);
+    ssize_t n = copy_file_range(in, &off_in, out, nullptr, std::min<uint64_t>(left, 8 << 20), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       result = Fail(Internal("copy upload: " + std::string(n < 0 ? strerror(errno) : "short copy")));

@@ -177,7 +177,7 @@ int RunDaemon(const DaemonOptions& opt) {
     // The spooled body is turned into the stored file chunk by chunk, so an upload needs
     // its own size free plus one chunk of slack.
     auto space = FilesystemSpace(t.dir);
-    if (space && *length + (64ull << 20) > space->avail)
+    if (space && *length + (16ull << 20) > space->avail)
       t.refusal = "not enough space on storage 'local' for a " + std::to_string(*length >> 20) + "M upload (" +
                   std::to_string(space->avail >> 20) + "M free)";
     return t;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <limits>
 #include <cctype>
 #include <random>
 #include <thread>
@@ -52,14 +53,18 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadHeader() {
     header_parser_.emplace();
     header_parser_->header_limit(64 * 1024);
-    header_parser_->body_limit(opts_.max_body);
+    // Body limits depend on the route (uploads are large); they are applied in OnHeader.
+    header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     beast::get_lowest_layer(stream_).expires_after(kReadTimeout);
     http::async_read_header(stream_, buffer_, *header_parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
-    if (ec) return Close();
+    if (ec) {
+      spdlog::warn("read header: {}", ec.message());
+      return Close();
+    }
     const auto& h = header_parser_->get();
     std::string method(h.method_string());
     std::string target(h.target());
@@ -69,7 +74,18 @@ class Session : public std::enable_shared_from_this<Session> {
       if (auto cl = header_parser_->content_length()) length = *cl;
       stream = opts_.stream_body_to(method, target, length);
     }
-    if (stream && !stream->refusal.empty()) return Reply(MakeError(500, stream->refusal), false);
+    if (stream && !stream->refusal.empty()) {
+      // Clients send the whole body before they read a reply, so drain it (to /dev/null)
+      // and then answer; closing early would look like a network error to them.
+      refusal_ = stream->refusal;
+      file_parser_.emplace(std::move(*header_parser_));
+      file_parser_->body_limit(opts_.max_streamed_body);
+      beast::error_code fec;
+      file_parser_->get().body().open("/dev/null", beast::file_mode::write, fec);
+      http::async_read(stream_, buffer_, *file_parser_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) { self->OnFileBody(ec); });
+      return;
+    }
     if (stream) {
       file_path_ = TempName(stream->dir);
       file_parser_.emplace(std::move(*header_parser_));
@@ -83,6 +99,8 @@ class Session : public std::enable_shared_from_this<Session> {
       http::async_read(stream_, buffer_, *file_parser_,
                        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnFileBody(ec); });
     } else {
+      if (auto cl = header_parser_->content_length(); cl && *cl > opts_.max_body)
+        return Reply(MakeError(413, "request body too large"), false);
       string_parser_.emplace(std::move(*header_parser_));
       string_parser_->body_limit(opts_.max_body);
       http::async_read(stream_, buffer_, *string_parser_,
@@ -120,7 +138,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnFileBody(beast::error_code ec) {
     auto& req = file_parser_->get();
     req.body().close();
+    if (!refusal_.empty()) {
+      std::string why = std::move(refusal_);
+      refusal_.clear();
+      if (ec) return Close();
+      return Reply(MakeError(500, why), false);
+    }
     if (ec) {
+      spdlog::warn("upload body: {}", ec.message());
       ::unlink(file_path_.c_str());
       if (ec == http::error::body_limit) return Reply(MakeError(413, "upload too large"), false);
       return Close();
@@ -193,6 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> string_parser_;
   std::optional<http::request_parser<http::file_body>> file_parser_;
   std::string file_path_;
+  std::string refusal_;  // set while draining a refused upload
   bool keep_alive_ = false;
   unsigned version_ = 11;
 };

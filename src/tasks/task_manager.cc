@@ -72,7 +72,13 @@ void TaskManager::Run(std::string upid, TaskSpec spec, Work work, std::shared_pt
       ctx.Log("TASK OK");
     }
   } else {
+    // A field-level error (from validation inside the work) names the field in the log.
     std::string msg(Trim(result.error().message));
+    if (!result.error().fields.empty()) {
+      std::vector<std::string> parts;
+      for (const auto& [field, text] : result.error().fields) parts.push_back(field + ": " + text);
+      msg = Join(parts, "; ");
+    }
     for (char& c : msg)
       if (c == '\n') c = ' ';
     exitstatus = msg;

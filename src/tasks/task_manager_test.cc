@@ -60,8 +60,10 @@ TEST_F(TaskManagerTest, ErrorsAndWarningsBecomeExitStatus) {
     ctx.Warn("careful");
     return Ok();
   });
+  auto field = tasks_->Start({"qmstart", "3", "u@pve"}, [](TaskContext&) { return Status(Fail(FieldError("net0", "bridge missing"))); });
   tasks_->WaitIdle();
   EXPECT_EQ(tasks_->Get(*bad)->record.exitstatus, "boom line2");
+  EXPECT_EQ(tasks_->Get(*field)->record.exitstatus, "net0: bridge missing");
   EXPECT_EQ(tasks_->Get(*warn)->record.exitstatus, "WARNINGS: 1");
   EXPECT_EQ(tasks_->ReadLog(*bad, 0, 0)->first.back(), "TASK ERROR: boom line2");
 }

@@ -77,6 +77,8 @@ class Hearth:
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
+        self.log.close()
+        self.log = None
         self.session.close()
         self.session = requests.Session()
         self.session.verify = False
@@ -89,6 +91,9 @@ class Hearth:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
 
     def kill_vms(self):
         """Kills every QEMU of this data dir (tests must not leave VMs behind)."""
