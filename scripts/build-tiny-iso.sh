@@ -56,16 +56,17 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 insmod /lib/modules/evdev.ko
 insmod /lib/modules/button.ko
+# Power off when the ACPI power button is pressed (hearth vm shutdown). The device is
+# opened before READY is printed, so a shutdown sent right after READY is never lost.
+for ev in /sys/class/input/event*; do
+  if grep -q "Power Button" "$ev/device/name" 2>/dev/null; then
+    exec 3<"/dev/input/$(basename "$ev")"
+    (dd bs=24 count=1 of=/dev/null <&3 2>/dev/null; echo "HEARTH-TINY-POWEROFF"; poweroff -f) &
+  fi
+done
 echo
 echo "HEARTH-TINY-READY kernel=$(uname -r)"
 echo "This tiny guest was booted by hearth from an ISO built out of Debian's packages."
-# Power off when the ACPI power button is pressed (hearth vm shutdown).
-for ev in /sys/class/input/event*; do
-  if grep -q "Power Button" "$ev/device/name" 2>/dev/null; then
-    dev=/dev/input/$(basename "$ev")
-    (dd if="$dev" bs=24 count=1 of=/dev/null 2>/dev/null; echo "HEARTH-TINY-POWEROFF"; poweroff -f) &
-  fi
-done
 n=0
 while :; do
   sleep 10

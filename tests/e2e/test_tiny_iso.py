@@ -70,10 +70,10 @@ def test_nic_on_a_bridge_gets_a_tap_in_a_network_namespace(h):
             inner.wait_task(r.json()["data"])
             create_tiny(inner, 120, net0="virtio,bridge=vmbr0,mtu=1400")
             inner.vm_action(120, "start")
-            assert open("/sys/class/net/tap120i0/master/uevent").read().find("INTERFACE=vmbr0") >= 0
-            assert open("/sys/class/net/tap120i0/mtu").read().strip() == "1400"
+            link = ns.link("tap120i0")
+            assert link["master"] == "vmbr0" and link["mtu"] == 1400 and "UP" in link["flags"]
             inner.serial_until(120, "HEARTH-TINY-READY", timeout=300)
             inner.vm_action(120, "stop")
-            assert not os.path.exists("/sys/class/net/tap120i0")  # cleaned up with the VM
+            assert ns.link("tap120i0") is None  # cleaned up with the VM
         finally:
             inner.close()

@@ -4,6 +4,7 @@ The test process itself enters the namespace with setns(2), so the daemon it sta
 taps it creates and the HTTP connections to it all live there.
 """
 import ctypes
+import json
 import os
 import subprocess
 
@@ -29,6 +30,11 @@ class NetNs:
 
     def ip(self, *args):
         subprocess.run(["ip", *args], check=True)
+
+    def link(self, name):
+        """The link as `ip -j link show` reports it in this namespace, or None."""
+        r = subprocess.run(["ip", "-j", "link", "show", name], capture_output=True, text=True)
+        return json.loads(r.stdout)[0] if r.returncode == 0 else None
 
     def __exit__(self, *exc):
         _libc.setns(self.home, CLONE_NEWNET)
