@@ -100,16 +100,42 @@ Result<LoginResult> AccessService::Login(const std::string& username, const std:
   return r;
 }
 
+std::optional<Identity> AccessService::Cached(const std::string& credential) {
+  std::lock_guard lock(cache_mu_);
+  auto it = cache_.find(credential);
+  if (it == cache_.end()) return std::nullopt;
+  if (it->second.expires <= clock_.UnixSeconds()) {
+    cache_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.identity;
+}
+
+void AccessService::Remember(const std::string& credential, const Identity& id, int64_t expires) {
+  std::lock_guard lock(cache_mu_);
+  if (cache_.size() >= 10000) cache_.clear();  // bounded; misses only cost a re-check
+  cache_[credential] = {id, expires};
+}
+
 Result<Identity> AccessService::FromTicket(const std::string& ticket) {
+  std::string key = "ticket:" + ticket;
+  if (auto id = Cached(key)) return *id;
   auto userid = tickets_.VerifyTicket(ticket, clock_.UnixSeconds());
   if (!userid) return Fail(Unauthenticated("invalid ticket"));
   HEARTH_ASSIGN_OR_RETURN(UserRecord user, LookupUser(*userid));
   Identity id = MakeIdentity(user);
   id.via_ticket = true;
+  // Never past the ticket's own lifetime.
+  size_t last = ticket.rfind("::");
+  size_t colon = ticket.rfind(':', last - 1);
+  int64_t issued = static_cast<int64_t>(std::stoull(ticket.substr(colon + 1, last - colon - 1), nullptr, 16));
+  Remember(key, id, std::min(clock_.UnixSeconds() + kCredentialCacheSeconds, issued + kTicketLifetime));
   return id;
 }
 
 Result<Identity> AccessService::FromToken(const std::string& full, const std::string& secret) {
+  std::string key = "token:" + full + "=" + secret;
+  if (auto id = Cached(key)) return *id;
   static const std::regex re("^([^\\s:/@!]+@(pve|pam))!([A-Za-z][A-Za-z0-9.\\-_]+)$");
   std::smatch m;
   if (!std::regex_match(full, m, re)) return Fail(Unauthenticated("invalid token value"));
@@ -123,6 +149,9 @@ Result<Identity> AccessService::FromToken(const std::string& full, const std::st
   HEARTH_ASSIGN_OR_RETURN(UserRecord user, LookupUser(m[1].str()));
   Identity id = MakeIdentity(user);
   id.tokenid = m[3].str();
+  int64_t expires = clock_.UnixSeconds() + kCredentialCacheSeconds;
+  if (token->expire) expires = std::min(expires, token->expire);
+  Remember(key, id, expires);
   return id;
 }
 

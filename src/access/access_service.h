@@ -8,6 +8,9 @@
 #pragma once
 
 #include <map>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +30,8 @@ struct Identity {
   bool via_ticket = false;  // ticket requests need a CSRF token for writes
   std::string AuthId() const { return tokenid.empty() ? userid : userid + "!" + tokenid; }
 };
+
+constexpr int64_t kCredentialCacheSeconds = 10;
 
 struct LoginResult {
   std::string username, ticket, csrf_token;
@@ -63,6 +68,15 @@ class AccessService {
  private:
   Result<UserRecord> LookupUser(const std::string& userid) const;
   Identity MakeIdentity(const UserRecord& user) const;
+  std::optional<Identity> Cached(const std::string& credential);
+  void Remember(const std::string& credential, const Identity& id, int64_t expires);
+
+  struct CachedIdentity {
+    Identity identity;
+    int64_t expires = 0;
+  };
+  std::mutex cache_mu_;
+  std::unordered_map<std::string, CachedIdentity> cache_;  // GUARDED_BY(cache_mu_)
 
   Store& store_;
   const Clock& clock_;

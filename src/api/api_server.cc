@@ -66,6 +66,10 @@ HttpResponse Unauthorized(const std::string& reason) {
 
 }  // namespace
 
+std::string SerializeData(const nlohmann::json& data) {
+  return nlohmann::json{{"data", data}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 HttpResponse ErrorResponse(const Error& e) {
   HttpResponse r;
   r.status = StatusFor(e);
@@ -79,6 +83,11 @@ HttpResponse ErrorResponse(const Error& e) {
 }
 
 HttpResponse DataResponse(const ApiReply& reply) {
+  if (reply.body) {
+    HttpResponse r;
+    r.shared_body = std::shared_ptr<const std::string>(reply.body, &reply.body->plain);
+    return r;
+  }
   nlohmann::json body = {{"data", reply.data}};
   if (reply.total) body["total"] = *reply.total;
   HttpResponse r;
@@ -171,6 +180,13 @@ HttpResponse ApiServer::Handle(HttpRequest& req) {
     if (reply.error().code == ErrorCode::kInternal)
       spdlog::warn("{} {}: {}", req.method, api_path, reply.error().message);
     return ErrorResponse(reply.error());
+  }
+  // Like PVE, large answers go gzip-compressed to clients that accept it.
+  if (reply->body && !reply->body->gzip.empty() && ToLower(req.Header("accept-encoding")).find("gzip") != std::string::npos) {
+    HttpResponse r;
+    r.shared_body = std::shared_ptr<const std::string>(reply->body, &reply->body->gzip);
+    r.headers.emplace_back("Content-Encoding", "gzip");
+    return r;
   }
   return DataResponse(*reply);
 }

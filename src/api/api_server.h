@@ -31,5 +31,7 @@ class ApiServer {
 // One mapping from Error to HTTP (status, reason phrase, JSON body).
 HttpResponse ErrorResponse(const Error& error);
 HttpResponse DataResponse(const ApiReply& reply);
+// The {"data":...} envelope as text (for cached bodies).
+std::string SerializeData(const nlohmann::json& data);
 
 }  // namespace hearth

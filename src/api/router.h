@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 
 #include "access/access_service.h"
 #include "api/params.h"
+#include "api/response_cache.h"
 #include "core/result.h"
 #include "http/http.h"
 
@@ -50,6 +52,8 @@ struct ApiContext {
 struct ApiReply {
   nlohmann::json data;
   std::optional<int64_t> total;
+  // A complete, already serialised {"data":...} body (from a ResponseCache); wins over `data`.
+  std::shared_ptr<const CachedBody> body;
 };
 
 using ApiHandler = std::function<Result<ApiReply>(ApiContext&)>;

@@ -2,6 +2,7 @@
 // client. Deliberately free of Boost so that only two translation units compile Beast.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,8 @@ struct HttpResponse {
   std::string reason;  // empty: the standard phrase
   std::string content_type = "application/json;charset=UTF-8";
   std::string body;
+  // A shared, immutable body (cached responses) sent without copying; wins over `body`.
+  std::shared_ptr<const std::string> shared_body;
   std::vector<std::pair<std::string, std::string>> headers;
 };
 

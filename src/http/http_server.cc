@@ -178,7 +178,21 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Reply(const HttpResponse& resp, bool keep_alive) {
+    if (resp.shared_body) {
+      // Zero-copy: the response points into the shared body, which the write handler keeps alive.
+      auto res = std::make_shared<http::response<http::span_body<const char>>>();
+      res->body() = boost::beast::span<const char>(resp.shared_body->data(), resp.shared_body->size());
+      Send(res, resp, keep_alive, resp.shared_body);
+      return;
+    }
     auto res = std::make_shared<http::response<http::string_body>>();
+    res->body() = resp.body;
+    Send(res, resp, keep_alive, nullptr);
+  }
+
+  template <class Response>
+  void Send(std::shared_ptr<Response> res, const HttpResponse& resp, bool keep_alive,
+            std::shared_ptr<const std::string> keep) {
     res->version(version_ ? version_ : 11);
     res->result(static_cast<unsigned>(resp.status));
     if (!resp.reason.empty()) {
@@ -193,13 +207,13 @@ class Session : public std::enable_shared_from_this<Session> {
     res->set(http::field::cache_control, "max-age=0");
     res->set(http::field::pragma, "no-cache");
     for (const auto& [k, v] : resp.headers) res->set(k, v);
-    res->body() = resp.body;
     res->keep_alive(keep_alive);
     res->prepare_payload();
-    http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-      if (ec || !keep_alive) return self->Close();
-      self->ReadHeader();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, keep, keep_alive](beast::error_code ec, size_t) {
+                        if (ec || !keep_alive) return self->Close();
+                        self->ReadHeader();
+                      });
   }
 
   void Close() {

@@ -23,6 +23,7 @@ Result<int> QemuSupervisor::Launch(int vmid, const std::vector<std::string>& arg
   // Ready means QEMU finished initialising: its monitor answers.
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string last_error;
+  auto pause = std::chrono::milliseconds(2);  // QEMU is usually ready in tens of ms
   while (std::chrono::steady_clock::now() < deadline) {
     if (WaitExit(pid, std::chrono::milliseconds(0))) {
       std::string log(Trim(ReadFile(paths.log).value_or("")));
@@ -32,7 +33,8 @@ Result<int> QemuSupervisor::Launch(int vmid, const std::vector<std::string>& arg
     auto status = Qmp(vmid, "query-status", nullptr, std::chrono::seconds(2));
     if (status) return pid;
     last_error = status.error().message;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
   }
   Kill(pid);
   return Fail(Unavailable("start failed: QEMU did not become ready within " + std::to_string(timeout.count()) +

@@ -145,7 +145,7 @@ Result<std::string> VmService::Create(const CreateRequest& req_in) {
   placeholder.values = {{"lock", "create"}};
   std::string text = FormatConfFile(placeholder);
   {
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     if (vms_.count(req.vmid))
       return Fail(Internal("unable to create VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
                            " already exists on node '" + options_.node + "'"));
@@ -168,7 +168,7 @@ Result<std::string> VmService::Create(const CreateRequest& req_in) {
   auto upid = StartTask("qmcreate", req.vmid, req.user, [this, req](TaskContext& ctx) { return DoCreate(ctx, req); });
   if (!upid) {
     (void)store_.DeleteVm(req.vmid);
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     vms_.erase(req.vmid);
   }
   return upid;
@@ -178,7 +178,7 @@ Status VmService::DoCreate(TaskContext& ctx, const CreateRequest& req) {
   Reverter undo;
   undo.Add([&] {
     (void)store_.DeleteVm(req.vmid);
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     vms_.erase(req.vmid);
   });
   std::vector<std::string> allocated;
@@ -323,7 +323,7 @@ Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreference
   }
   HEARTH_TRY(store_.DeleteVm(vmid));
   {
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     vms_.erase(vmid);
   }
   qemu_.CleanupRuntime(vmid);

@@ -53,7 +53,7 @@ Status VmService::Init() {
   HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListVms());
   std::vector<int> interrupted;
   {
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     for (const auto& r : records) {
       if (r.node != options_.node) continue;
       auto cfg = ParseConfFile(r.conf);
@@ -78,7 +78,7 @@ Status VmService::Init() {
       for (const auto& v : *vols) (void)storage_.Free(v.volid);
     }
     (void)store_.DeleteVm(vmid);
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     vms_.erase(vmid);
   }
   // Re-adopt running VMs; clean up after ones that died while we were away.
@@ -170,7 +170,7 @@ void VmService::PollOnce() {
 }
 
 void VmService::SetRuntime(int vmid, const std::function<void(Runtime&)>& fn) {
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   auto it = vms_.find(vmid);
   if (it != vms_.end()) fn(it->second.rt);
 }
@@ -199,7 +199,7 @@ Result<VmConfig> VmService::GetConfig(int vmid) {
 }
 
 Status VmService::Mutate(int vmid, const std::function<Status(VmConfig&)>& fn, const std::string& expect_digest) {
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
   if (!expect_digest.empty() && expect_digest != ConfDigest(e->conf_text))
     return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));

@@ -149,6 +149,9 @@ class VmService {
 
   // One poller step (also called by tests).
   void PollOnce();
+  // Changes whenever any VM's config or runtime state changes: callers may cache anything
+  // derived from List() until it moves.
+  uint64_t Generation() const { return generation_.load(std::memory_order_acquire); }
   const std::string& node() const { return options_.node; }
 
  private:
@@ -204,8 +207,20 @@ class VmService {
   VmServiceOptions options_;
   std::function<std::array<uint8_t, 3>()> random_bytes_;
 
+  // Exclusive access to vms_ that bumps the generation when released.
+  class WriteLock {
+   public:
+    explicit WriteLock(VmService& s) : s_(s), lock_(s.mu_) {}
+    ~WriteLock() { s_.generation_.fetch_add(1, std::memory_order_release); }
+
+   private:
+    VmService& s_;
+    std::unique_lock<std::shared_mutex> lock_;
+  };
+
   std::shared_mutex mu_;
   std::map<int, Entry> vms_;                  // GUARDED_BY(mu_)
+  std::atomic<uint64_t> generation_{0};
   std::mutex reserve_mu_;
   std::map<int, int64_t> reserved_ids_;       // GUARDED_BY(reserve_mu_): vmid -> expiry
   std::atomic<bool> stop_poller_{false};

@@ -107,3 +107,21 @@ def test_storage_resources_are_numeric(hearth):
     assert local["id"] == f"storage/{hearth.node}/local"
     assert local["status"] == "available" and local["plugintype"] == "dir"
     assert isinstance(local["shared"], int) and isinstance(local["disk"], int) and isinstance(local["maxdisk"], int)
+
+
+def test_large_answers_are_gzipped_for_clients_that_ask(hearth):
+    for i in range(20):
+        hearth.create_vm(600 + i, name=f"gz{i}")
+    path = hearth.url + "/cluster/resources"
+    auth = {"Authorization": "PVEAPIToken=" + hearth.token}
+    plain = hearth.session.get(path, headers={**auth, "Accept-Encoding": "identity"})
+    zipped = hearth.session.get(path, headers={**auth, "Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in plain.headers
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert zipped.json() == plain.json()  # requests decompresses transparently
+    # The cached listing follows changes at once.
+    hearth.wait_task(hearth.delete(hearth.vm_path(619)))
+    after = hearth.get("/cluster/resources", params={"type": "vm"})
+    assert 619 not in [r["vmid"] for r in after] and 618 in [r["vmid"] for r in after]
+    for i in range(19):
+        hearth.wait_task(hearth.delete(hearth.vm_path(600 + i)))

@@ -1,4 +1,6 @@
 #include "api/handlers/handlers.h"
+#include <ctime>
+
 #include "core/strings.h"
 #include "model/vm_schema.h"
 
@@ -35,6 +37,11 @@ nlohmann::json VmResourceJson(const VmStatusInfo& s, const std::string& node) {
   if (!s.lock.empty()) j["lock"] = s.lock;
   if (!s.tags.empty()) j["tags"] = s.tags;
   return j;
+}
+
+uint64_t ListingVersion(const ApiServices& s) {
+  uint64_t now = static_cast<uint64_t>(std::time(nullptr));
+  return (s.vms.Generation() & ((uint64_t{1} << 40) - 1)) | (now << 40);
 }
 
 ApiReply Data(nlohmann::json data) {

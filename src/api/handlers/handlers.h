@@ -6,6 +6,7 @@
 #include <string>
 
 #include "access/access_service.h"
+#include "api/response_cache.h"
 #include "api/router.h"
 #include "storage/storage_manager.h"
 #include "tasks/task_manager.h"
@@ -32,7 +33,12 @@ struct ApiServices {
   VmService& vms;
   StorageManager& storage;
   NodeFacts facts;
+  ResponseCache cache;
 };
+
+// The version a cached VM listing is valid for: VM state changes and the current second
+// (uptimes, node and storage usage move with time).
+uint64_t ListingVersion(const ApiServices& s);
 
 void RegisterAccessRoutes(Router& r, ApiServices& s);
 void RegisterClusterRoutes(Router& r, ApiServices& s);

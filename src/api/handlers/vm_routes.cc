@@ -1,3 +1,4 @@
+#include "api/api_server.h"
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
 #include "model/vm_schema.h"
@@ -66,21 +67,26 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
 
   r.Add({"GET", "/nodes/{node}/qemu", {NodeParam(), PBool("full")}, false, "", "", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           nlohmann::json out = nlohmann::json::array();
-           for (const auto& vm : s.vms.List()) {
-             if (!s.access.Allowed(*c.who, "/vms/" + std::to_string(vm.vmid), "VM.Audit")) continue;
-             nlohmann::json j = {{"vmid", vm.vmid},   {"name", vm.name},     {"status", vm.status},
-                                 {"cpus", vm.cpus},   {"cpu", vm.cpu},       {"maxmem", vm.maxmem},
-                                 {"mem", vm.mem},     {"maxdisk", vm.maxdisk}, {"disk", 0},
-                                 {"uptime", vm.uptime}, {"netin", 0},        {"netout", 0},
-                                 {"diskread", 0},     {"diskwrite", 0}};
-             if (vm.pid) j["pid"] = vm.pid;
-             if (vm.is_template) j["template"] = 1;
-             if (!vm.lock.empty()) j["lock"] = vm.lock;
-             if (!vm.tags.empty()) j["tags"] = vm.tags;
-             out.push_back(j);
-           }
-           return Data(out);
+           ApiReply reply;
+           std::string key = std::string("qemu|") + (c.who->admin ? "admin" : c.who->AuthId());
+           reply.body = s.cache.Get(key, ListingVersion(s), [&] {
+             nlohmann::json out = nlohmann::json::array();
+             for (const auto& vm : s.vms.List()) {
+               if (!s.access.Allowed(*c.who, "/vms/" + std::to_string(vm.vmid), "VM.Audit")) continue;
+               nlohmann::json j = {{"vmid", vm.vmid},     {"name", vm.name},       {"status", vm.status},
+                                   {"cpus", vm.cpus},     {"cpu", vm.cpu},         {"maxmem", vm.maxmem},
+                                   {"mem", vm.mem},       {"maxdisk", vm.maxdisk}, {"disk", 0},
+                                   {"uptime", vm.uptime}, {"netin", 0},            {"netout", 0},
+                                   {"diskread", 0},       {"diskwrite", 0}};
+               if (vm.pid) j["pid"] = vm.pid;
+               if (vm.is_template) j["template"] = 1;
+               if (!vm.lock.empty()) j["lock"] = vm.lock;
+               if (!vm.tags.empty()) j["tags"] = vm.tags;
+               out.push_back(j);
+             }
+             return SerializeData(out);
+           });
+           return reply;
          },
          "Virtual machines on this node."});
 

@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""hearth benchmarks. Prints figures; asserts nothing (machines are noisy: compare ratios
+measured in one run). Results go to bench/RESULTS.md by hand, with this command:
+
+    /usr/bin/python3 bench/run_benchmarks.py [--vms 1000] [--duration 10]
+
+Needs: a built build/hearth, wrk (Debian package), root (QEMU runs as hearth-qemu).
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "lib"))
+for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    os.environ.pop(var, None)
+
+from harness import HEARTH_BIN, Hearth, wait_for  # noqa: E402
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wrk(h, path, connections, duration, gzip=False):
+    lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    lua.write('wrk.headers["Authorization"] = "PVEAPIToken=%s"\n' % h.token)
+    if gzip:
+        lua.write('wrk.headers["Accept-Encoding"] = "gzip"\n')
+    lua.close()
+    out = subprocess.run(["wrk", "-t", "2" if connections > 1 else "1", "-c", str(connections), "-d", f"{duration}s",
+                          "--latency", "-s", lua.name, h.url + path], capture_output=True, text=True).stdout
+    os.unlink(lua.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, lat.get("50"), lat.get("99"), int(errors.group(1)) if errors else 0
+
+
+def create_many(h, n):
+    """n VMs defined (memory and a NIC, no disks), created through the API in parallel."""
+    ids = list(range(1000, 1000 + n))
+    upids = []
+    lock = threading.Lock()
+
+    def worker(chunk):
+        for vmid in chunk:
+            u = h.post(f"/nodes/{h.node}/qemu", data={"vmid": vmid, "name": f"vm{vmid}", "memory": "512",
+                                                      "cores": "2", "net0": "virtio,bridge=vmbr0",
+                                                      "tags": "bench"})
+            with lock:
+                upids.append(u)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(ids[i::8],)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for u in upids:
+        h.wait_task(u, timeout=300)
+    return time.monotonic() - t0
+
+
+def bench_api(args):
+    print(f"== API throughput with {args.vms} VMs defined (wrk over TLS, keep-alive, {args.duration}s each)")
+    h = Hearth().start()
+    try:
+        took = create_many(h, args.vms)
+        print(f"created {args.vms} VMs through the API in {took:.1f} s ({args.vms / took:.0f} creates/s)")
+        for path in ["/cluster/resources", f"/nodes/{h.node}/qemu", "/version"]:
+            for gzip in (False, True):
+                if gzip and path == "/version":
+                    continue
+                for c in (1, 64):
+                    rps, p50, p99, errors = wrk(h, path, c, args.duration, gzip)
+                    enc = "gzip" if gzip else "identity"
+                    print(f"GET {path:<22} {enc:<8} c={c:<3} {rps:9.0f} req/s  p50 {p50:>8}  p99 {p99:>8}  non-2xx {errors}")
+        size = len(h.session.get(h.url + "/cluster/resources", headers={"Authorization": "PVEAPIToken=" + h.token}).content)
+        print(f"/cluster/resources response: {size / 1024:.0f} KiB")
+        time.sleep(3)
+        print(f"daemon RSS with {args.vms} VMs defined, after the load: {rss_kib(h.proc.pid) / 1024:.1f} MiB")
+    finally:
+        h.close()
+    # Idle footprint: a fresh daemon on the same data.
+    h2 = Hearth()
+    h2.dir = tempfile.mkdtemp(prefix="hearth-bench-")
+    h2.own_dir = True
+    h2.start()
+    try:
+        create_many(h2, args.vms)
+        h2.stop()
+        h2.start()
+        time.sleep(5)
+        print(f"idle RSS of a freshly started daemon with {args.vms} VMs defined: {rss_kib(h2.proc.pid) / 1024:.1f} MiB")
+    finally:
+        h2.close()
+
+
+def bench_startup(args):
+    print("== start to API ready (spawn -> first successful GET /version), 10 runs, 1000 VMs defined")
+    h = Hearth().start()
+    create_many(h, args.vms)
+    h.stop()
+    times = []
+    try:
+        for _ in range(10):
+            port_file = os.path.join(h.dir, "run", "api-port")
+            os.unlink(port_file)
+            t0 = time.monotonic()
+            proc = subprocess.Popen([HEARTH_BIN, "serve", "--data-dir", h.dir, "--listen", "127.0.0.1:0", "--node",
+                                     h.node, "--accel", "tcg"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for("port file", lambda: os.path.exists(port_file), 30, 0.001)
+            url = f"https://127.0.0.1:{int(open(port_file).read())}/api2/json/version"
+            wait_for("/version", lambda: h.session.get(url, timeout=5).status_code == 200, 30, 0.001)
+            times.append((time.monotonic() - t0) * 1000)
+            proc.terminate()
+            proc.wait()
+        print(f"median {statistics.median(times):.0f} ms, min {min(times):.0f} ms, max {max(times):.0f} ms")
+    finally:
+        h.close()
+
+
+def qmp_running(sock, deadline):
+    import socket
+    while time.monotonic() < deadline:
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            f = s.makefile("rw")
+            f.readline()
+            f.write('{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n')
+            f.flush()
+            f.readline()
+            reply = json.loads(f.readline())
+            s.close()
+            if reply.get("return", {}).get("status") == "running":
+                return True
+        except OSError:
+            time.sleep(0.005)
+    return False
+
+
+def bench_vm_start(args):
+    print("== VM start overhead: POST status/start -> QMP 'running', vs the same argv started by hand (5 runs each)")
+    h = Hearth().start()
+    try:
+        h.create_vm(100, memory="256", scsi0="local:1", net0="virtio", serial0="socket")
+        via_api, by_hand = [], []
+        argv = None
+        for _ in range(5):
+            qmp = os.path.join(h.dir, "run", "100.qmp")
+            t0 = time.monotonic()
+            upid = h.post(h.vm_path(100) + "/status/start")
+            assert qmp_running(qmp, time.monotonic() + 60)
+            via_api.append(time.monotonic() - t0)
+            h.wait_task(upid)
+            pid = h.get(h.vm_path(100) + "/status/current")["pid"]
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:-1]
+            h.vm_action(100, "stop")
+        run = os.path.join(h.dir, "run")
+        for _ in range(5):
+            for f in ("100.qmp", "100.pid"):
+                if os.path.exists(os.path.join(run, f)):
+                    os.unlink(os.path.join(run, f))
+            t0 = time.monotonic()
+            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            assert qmp_running(os.path.join(run, "100.qmp"), time.monotonic() + 60)
+            by_hand.append(time.monotonic() - t0)
+            p.kill()
+            p.wait()
+        a, b = statistics.median(via_api), statistics.median(by_hand)
+        print(f"via API median {a * 1000:.0f} ms, by hand median {b * 1000:.0f} ms, ratio {a / b:.2f}x")
+    finally:
+        h.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vms", type=int, default=1000)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--only", choices=["api", "startup", "vmstart"])
+    args = ap.parse_args()
+    if args.only in (None, "api"):
+        bench_api(args)
+    if args.only in (None, "startup"):
+        bench_startup(args)
+    if args.only in (None, "vmstart"):
+        bench_vm_start(args)
+
+
+if __name__ == "__main__":
+    main()
