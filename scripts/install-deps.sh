@@ -11,7 +11,7 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 RUN_PKGS=(
-  qemu-system-x86 qemu-utils xorriso iproute2 sqlite3
+  qemu-system-x86 qemu-utils ovmf xorriso iproute2 sqlite3
 )
 # The tiny demo ISO is made from Debian's packages: a kernel (downloaded, not installed),
 # a static busybox for the initramfs and isolinux to boot it.

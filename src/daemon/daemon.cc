@@ -118,7 +118,7 @@ int RunDaemon(const DaemonOptions& opt) {
     accel.Set(true, "");
   } else {
     probe = std::thread([&] {
-      KvmProbeResult r = ProbeKvm(runner, "qemu-system-x86_64", run_dir);
+      KvmProbeResult r = ProbeKvm(runner, opt.qemu_binary, run_dir);
       if (r.usable) {
         spdlog::info("KVM is usable (probe guest: {:.2f} s with KVM, {:.2f} s with TCG)", r.kvm_seconds, r.tcg_seconds);
       } else {
@@ -129,6 +129,7 @@ int RunDaemon(const DaemonOptions& opt) {
   }
 
   QemuHostInfo host;
+  host.binary = opt.qemu_binary;
   host.run_dir = run_dir;
   host.ovmf_code = FindOvmf();
   if (getuid() == 0) {

@@ -18,6 +18,7 @@ struct DaemonOptions {
   std::string node;     // default: the host name
   std::string accel = "auto";  // auto | kvm | tcg
   std::string qemu_user = "hearth-qemu";
+  std::string qemu_binary = "qemu-system-x86_64";
   int threads = 2;
 };
 
