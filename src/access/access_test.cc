@@ -7,6 +7,7 @@
 #include "access/passwords.h"
 #include "access/tickets.h"
 #include "core/strings.h"
+#include "core/testing/temp_dir.h"
 #include "state/sqlite/sqlite_store.h"
 #include "sys/testing/fake_clock.h"
 
@@ -68,17 +69,13 @@ TEST_F(TicketTest, CsrfTokenBoundToUserAndTime) {
 class AccessServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("hearth-access-" + std::to_string(getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    store_ = std::move(*SqliteStore::Open((dir_ / "db").string()));
+    store_ = std::move(*SqliteStore::Open(dir_.Sub("db")));
     ta_ = std::move(*TicketAuthority::Create(*TicketAuthority::GenerateKeyPem(), std::string(32, 'k')));
     access_ = std::make_unique<AccessService>(*store_, clock_, *ta_, pam_);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   FakeClock clock_;
   FakePam pam_;
-  std::filesystem::path dir_;
+  TempDir dir_;
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<TicketAuthority> ta_;
   std::unique_ptr<AccessService> access_;

@@ -1,6 +1,5 @@
 #include "cli/commands.h"
 
-#include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +12,7 @@
 #include "cli/output.h"
 #include "core/strings.h"
 #include "model/upid.h"
+#include "sys/console.h"
 #include "sys/files.h"
 
 namespace hearth {
@@ -33,12 +33,6 @@ std::string SessionPath() {
   std::string explicit_path = Env("HEARTH_SESSION");
   if (!explicit_path.empty()) return explicit_path;
   return Env("HOME", "/root") + "/.config/hearth/session.json";
-}
-
-int Die(const Error& e) {
-  std::cerr << "error: " << e.message << "\n";
-  for (const auto& [k, v] : e.fields) std::cerr << "  " << k << ": " << v << "\n";
-  return e.code == ErrorCode::kInvalidArgument ? 2 : 1;
 }
 
 Result<std::unique_ptr<ApiClient>> Connect(const Global& g) {
@@ -77,31 +71,13 @@ Result<KeyValues> ParseKeyValues(const std::vector<std::string>& args) {
   return out;
 }
 
-std::string ReadPassword(bool from_stdin, const std::string& prompt) {
-  std::string pw;
-  if (from_stdin || !isatty(STDIN_FILENO)) {
-    std::getline(std::cin, pw);
-    return pw;
-  }
-  std::cerr << prompt;
-  termios old{};
-  tcgetattr(STDIN_FILENO, &old);
-  termios quiet = old;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  std::getline(std::cin, pw);
-  tcsetattr(STDIN_FILENO, TCSANOW, &old);
-  std::cerr << "\n";
-  return pw;
-}
-
 // Waits for a task, showing its log as it grows; exit code 0 only if it ended OK.
 int FollowTask(ApiClient& api, const std::string& upid, bool quiet = false) {
   if (!quiet) std::cerr << "task " << upid << "\n";
   auto status = api.WaitTask(upid, [&](const std::string& line) {
     if (!quiet) std::cerr << "  " << line << "\n";
   });
-  if (!status) return Die(status.error());
+  if (!status) return ReportError(status.error());
   if (*status == "OK" || StartsWith(*status, "WARNINGS")) {
     if (!quiet) std::cerr << "done: " << *status << "\n";
     return 0;
@@ -111,7 +87,7 @@ int FollowTask(ApiClient& api, const std::string& upid, bool quiet = false) {
 }
 
 int PrintResult(const Result<nlohmann::json>& r) {
-  if (!r) return Die(r.error());
+  if (!r) return ReportError(r.error());
   if (r->is_string()) std::cout << r->get<std::string>() << "\n";
   else std::cout << r->dump(2) << "\n";
   return 0;
@@ -138,16 +114,16 @@ void AddClientCommands(CLI::App& app, int& rc) {
   login->callback([&] {
     std::string url = g.url.empty() ? "https://127.0.0.1:8006" : g.url;
     auto http = HttpsClient::Connect(url, g.fingerprint);
-    if (!http) return void(rc = Die(http.error()));
+    if (!http) return void(rc = ReportError(http.error()));
     ApiClient api(std::move(*http), {});
-    std::string pw = ReadPassword(login_stdin, "Password for " + login_user + ": ");
+    std::string pw = ReadSecret(login_stdin, "Password for " + login_user + ": ");
     auto r = api.Call("POST", "/access/ticket", {{"username", login_user}, {"password", pw}});
-    if (!r) return void(rc = Die(r.error()));
+    if (!r) return void(rc = ReportError(r.error()));
     nlohmann::json session = {{"url", url}, {"username", (*r)["username"]}, {"ticket", (*r)["ticket"]},
                               {"csrf", (*r)["CSRFPreventionToken"]}};
     std::string path = SessionPath();
     (void)MakeDirs(path.substr(0, path.rfind('/')), 0700);
-    if (auto st = WriteFileAtomic(path, session.dump(), 0600); !st) return void(rc = Die(st.error()));
+    if (auto st = WriteFileAtomic(path, session.dump(), 0600); !st) return void(rc = ReportError(st.error()));
     std::cerr << "logged in as " << login_user << " (ticket valid for 2 hours)\n";
   });
 
@@ -161,9 +137,9 @@ void AddClientCommands(CLI::App& app, int& rc) {
   api_cmd->add_flag("--wait", api_wait, "If the result is a task, follow it to the end");
   api_cmd->callback([&] {
     auto api = Connect(g);
-    if (!api) return void(rc = Die(api.error()));
+    if (!api) return void(rc = ReportError(api.error()));
     auto params = ParseKeyValues(kvs);
-    if (!params) return void(rc = Die(params.error()));
+    if (!params) return void(rc = ReportError(params.error()));
     std::string m = method == "create" ? "POST" : method == "set" ? "PUT" : ToUpper(method);
     auto r = (*api)->Call(m, path, *params);
     rc = PrintResult(r);
@@ -176,13 +152,13 @@ void AddClientCommands(CLI::App& app, int& rc) {
   vm->require_subcommand(1);
   static auto with_api = [&rc](const std::function<int(ApiClient&, const std::string&)>& fn) {
     auto api = Connect(g);
-    if (!api) return void(rc = Die(api.error()));
+    if (!api) return void(rc = ReportError(api.error()));
     auto node = NodeName(**api, g);
-    if (!node) return void(rc = Die(node.error()));
+    if (!node) return void(rc = ReportError(node.error()));
     rc = fn(**api, *node);
   };
   static auto task_or_print = [](ApiClient& api, const Result<nlohmann::json>& r) {
-    if (!r) return Die(r.error());
+    if (!r) return ReportError(r.error());
     if (r->is_string() && StartsWith(r->get<std::string>(), "UPID:")) {
       if (no_wait) {
         std::cout << r->get<std::string>() << "\n";
@@ -196,7 +172,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
   vm->add_subcommand("list", "List VMs")->callback([&] {
     with_api([&](ApiClient& api, const std::string& node) {
       auto r = api.Call("GET", "/nodes/" + node + "/qemu");
-      if (!r) return Die(r.error());
+      if (!r) return ReportError(r.error());
       std::sort(r->begin(), r->end(), [](const auto& a, const auto& b) { return a["vmid"] < b["vmid"]; });
       PrintTable(*r, {"vmid", "name", "status", "cpus", "maxmem", "uptime", "tags"});
       return 0;
@@ -214,7 +190,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
   vm_create->callback([&] {
     with_api([&](ApiClient& api, const std::string& node) {
       auto params = ParseKeyValues(kvs);
-      if (!params) return Die(params.error());
+      if (!params) return ReportError(params.error());
       params->emplace_back("vmid", std::to_string(vmid));
       if (start_after) params->emplace_back("start", "1");
       if (!storage_opt.empty()) params->emplace_back("storage", storage_opt);
@@ -231,7 +207,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
     c->callback([&, a] {
       with_api([&](ApiClient& api, const std::string& node) {
         auto params = ParseKeyValues(kvs);
-        if (!params) return Die(params.error());
+        if (!params) return ReportError(params.error());
         return task_or_print(api, api.Call("POST", "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/status/" + a, *params));
       });
     });
@@ -255,14 +231,14 @@ void AddClientCommands(CLI::App& app, int& rc) {
       std::string p = "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/config";
       if (kvs.empty()) {
         auto r = api.Call("GET", p);
-        if (!r) return Die(r.error());
+        if (!r) return ReportError(r.error());
         PrintKeyValues(*r);
         return 0;
       }
       auto params = ParseKeyValues(kvs);
-      if (!params) return Die(params.error());
+      if (!params) return ReportError(params.error());
       auto r = api.Call("PUT", p, *params);
-      if (!r) return Die(r.error());
+      if (!r) return ReportError(r.error());
       std::cerr << "updated\n";
       return 0;
     });
@@ -273,7 +249,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
   vm_status->callback([&] {
     with_api([&](ApiClient& api, const std::string& node) {
       auto r = api.Call("GET", "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/status/current");
-      if (!r) return Die(r.error());
+      if (!r) return ReportError(r.error());
       PrintKeyValues(*r);
       return 0;
     });
@@ -295,7 +271,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
       while (true) {
         auto r = api.Call("GET", "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/serial-log",
                           {{"offset", std::to_string(offset)}});
-        if (!r) return Die(r.error());
+        if (!r) return ReportError(r.error());
         std::string text = (*r)["text"];
         std::cout << text << std::flush;
         offset = (*r)["offset"];
@@ -324,7 +300,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
   task_list->callback([&] {
     with_api([&](ApiClient& api, const std::string& node) {
       auto r = api.Call("GET", "/nodes/" + node + "/tasks", {{"limit", std::to_string(limit)}});
-      if (!r) return Die(r.error());
+      if (!r) return ReportError(r.error());
       PrintTable(*r, {"starttime", "type", "id", "user", "status", "upid"});
       return 0;
     });
@@ -334,9 +310,9 @@ void AddClientCommands(CLI::App& app, int& rc) {
   task_log->callback([&] {
     with_api([&](ApiClient& api, const std::string&) {
       auto u = ParseUpid(upid);
-      if (!u) return Die(u.error());
+      if (!u) return ReportError(u.error());
       auto r = api.Call("GET", "/nodes/" + u->node + "/tasks/" + PercentEncode(upid) + "/log", {{"limit", "0"}});
-      if (!r) return Die(r.error());
+      if (!r) return ReportError(r.error());
       for (const auto& l : *r) std::cout << l.value("t", "") << "\n";
       return 0;
     });
@@ -351,7 +327,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
   storage->add_subcommand("list", "Storages and their usage")->callback([&] {
     with_api([&](ApiClient& api, const std::string& node) {
       auto r = api.Call("GET", "/nodes/" + node + "/storage");
-      if (!r) return Die(r.error());
+      if (!r) return ReportError(r.error());
       PrintTable(*r, {"storage", "type", "content", "total", "used", "avail"});
       return 0;
     });
@@ -365,7 +341,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
       KeyValues params;
       if (!content_type.empty()) params.emplace_back("content", content_type);
       auto r = api.Call("GET", "/nodes/" + node + "/storage/" + storage_id + "/content", params);
-      if (!r) return Die(r.error());
+      if (!r) return ReportError(r.error());
       PrintTable(*r, {"volid", "content", "format", "size", "vmid"});
       return 0;
     });
@@ -381,7 +357,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
       std::string target = name.empty() ? file.substr(file.rfind('/') + 1) : name;
       auto r = api.Upload("/nodes/" + node + "/storage/" + storage_id + "/upload", {{"content", upload_content}},
                           "filename", target, file);
-      if (!r) return Die(r.error());
+      if (!r) return ReportError(r.error());
       return FollowTask(api, r->get<std::string>());
     });
   });

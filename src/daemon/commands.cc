@@ -1,6 +1,5 @@
 #include "daemon/commands.h"
 
-#include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -9,32 +8,22 @@
 #include "core/strings.h"
 #include "daemon/daemon.h"
 #include "sys/clock.h"
+#include "sys/console.h"
 
 namespace hearth {
 namespace {
 
-int Die(const Error& e) {
-  std::cerr << "error: " << e.message << "\n";
-  for (const auto& [k, v] : e.fields) std::cerr << "  " << k << ": " << v << "\n";
-  return e.code == ErrorCode::kInvalidArgument ? 2 : 1;
-}
-
-std::string ReadPassword(bool from_stdin, const std::string& prompt) {
-  std::string pw;
-  if (from_stdin || !isatty(STDIN_FILENO)) {
-    std::getline(std::cin, pw);
-    return pw;
-  }
-  std::cerr << prompt;
-  termios old{};
-  tcgetattr(STDIN_FILENO, &old);
-  termios quiet = old;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  std::getline(std::cin, pw);
-  tcsetattr(STDIN_FILENO, TCSANOW, &old);
-  std::cerr << "\n";
-  return pw;
+// Runs `fn` with an AccessService on the data dir (the local admin verbs); returns the exit code.
+int WithAccess(const std::string& data_dir, const std::function<Status(AccessService&)>& fn) {
+  auto store = OpenStore(data_dir);
+  if (!store) return ReportError(store.error());
+  auto tickets = LoadOrCreateTicketAuthority(data_dir);
+  if (!tickets) return ReportError(tickets.error());
+  SystemClock clock;
+  LibPamAuthenticator pam;
+  AccessService access(**store, clock, **tickets, pam);
+  auto st = fn(access);
+  return st ? 0 : ReportError(st.error());
 }
 
 }  // namespace
@@ -65,17 +54,13 @@ void AddDaemonCommands(CLI::App& app, int& rc) {
   user_add->add_flag("--admin", admin, "Grant every privilege");
   user_add->add_option("--data-dir", admin_dir)->capture_default_str();
   user_add->callback([&] {
-    auto store = OpenStore(admin_dir);
-    if (!store) return void(rc = Die(store.error()));
-    auto tickets = LoadOrCreateTicketAuthority(admin_dir);
-    if (!tickets) return void(rc = Die(tickets.error()));
-    SystemClock clock;
-    LibPamAuthenticator pam;
-    AccessService access(**store, clock, **tickets, pam);
-    std::string pw;
-    if (EndsWith(userid, "@pve")) pw = ReadPassword(password_stdin, "Password for " + userid + ": ");
-    if (auto st = access.AddUser(userid, pw, admin); !st) return void(rc = Die(st.error()));
-    std::cout << "user " << userid << (admin ? " (administrator)" : "") << " saved\n";
+    rc = WithAccess(admin_dir, [&](AccessService& access) -> Status {
+      std::string pw;
+      if (EndsWith(userid, "@pve")) pw = ReadSecret(password_stdin, "Password for " + userid + ": ");
+      HEARTH_TRY(access.AddUser(userid, pw, admin));
+      std::cout << "user " << userid << (admin ? " (administrator)" : "") << " saved\n";
+      return Ok();
+    });
   });
 
   auto* token = app.add_subcommand("token", "Manage API tokens (local, on the data dir)");
@@ -86,18 +71,13 @@ void AddDaemonCommands(CLI::App& app, int& rc) {
   token_add->add_option("--comment", comment);
   token_add->add_option("--data-dir", admin_dir)->capture_default_str();
   token_add->callback([&] {
-    auto store = OpenStore(admin_dir);
-    if (!store) return void(rc = Die(store.error()));
-    auto tickets = LoadOrCreateTicketAuthority(admin_dir);
-    if (!tickets) return void(rc = Die(tickets.error()));
-    SystemClock clock;
-    LibPamAuthenticator pam;
-    AccessService access(**store, clock, **tickets, pam);
-    auto secret = access.AddToken(tokenid, comment);
-    if (!secret) return void(rc = Die(secret.error()));
-    std::cout << tokenid << "=" << *secret << "\n";
-    std::cerr << "Use it as HEARTH_TOKEN='" << tokenid << "=" << *secret << "' or in the header "
-              << "'Authorization: PVEAPIToken=" << tokenid << "=<secret>'. The secret is not shown again.\n";
+    rc = WithAccess(admin_dir, [&](AccessService& access) -> Status {
+      HEARTH_ASSIGN_OR_RETURN(std::string secret, access.AddToken(tokenid, comment));
+      std::cout << tokenid << "=" << secret << "\n";
+      std::cerr << "Use it as HEARTH_TOKEN='" << tokenid << "=" << secret << "' or in the header "
+                << "'Authorization: PVEAPIToken=" << tokenid << "=<secret>'. The secret is not shown again.\n";
+      return Ok();
+    });
   });
 
 }

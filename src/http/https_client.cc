@@ -1,4 +1,5 @@
 #include "http/https_client.h"
+#include "http/tls_cert.h"
 
 #include <openssl/x509.h>
 
@@ -78,12 +79,7 @@ class BeastClient final : public HttpsClient {
         unsigned n = 0;
         X509_digest(cert, EVP_sha256(), md, &n);
         X509_free(cert);
-        std::string fp;
-        char b[4];
-        for (unsigned i = 0; i < n; ++i) {
-          std::snprintf(b, sizeof b, i ? ":%02X" : "%02X", md[i]);
-          fp += b;
-        }
+        std::string fp = FormatFingerprint(md, n);
         if (fp != fingerprint_) {
           stream_.reset();
           return Fail(Unavailable("server certificate fingerprint " + fp + " does not match the pinned one"));

@@ -76,10 +76,14 @@ Result<std::string> CertificateFingerprint(const std::string& cert_path) {
   unsigned int n = 0;
   X509_digest(cert, EVP_sha256(), md, &n);
   X509_free(cert);
+  return FormatFingerprint(md, n);
+}
+
+std::string FormatFingerprint(const unsigned char* digest, unsigned length) {
   std::string out;
   char buf[4];
-  for (unsigned i = 0; i < n; ++i) {
-    std::snprintf(buf, sizeof buf, i ? ":%02X" : "%02X", md[i]);
+  for (unsigned i = 0; i < length; ++i) {
+    std::snprintf(buf, sizeof buf, i ? ":%02X" : "%02X", digest[i]);
     out += buf;
   }
   return out;

@@ -12,5 +12,7 @@ Status EnsureSelfSignedCertificate(const std::string& cert_path, const std::stri
                                    const std::string& hostname);
 // "AB:CD:..." SHA-256 fingerprint of the PEM certificate (/nodes ssl_fingerprint).
 Result<std::string> CertificateFingerprint(const std::string& cert_path);
+// The same notation for a digest: upper-case hex bytes joined by ':'.
+std::string FormatFingerprint(const unsigned char* digest, unsigned length);
 
 }  // namespace hearth

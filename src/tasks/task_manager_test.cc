@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "core/testing/temp_dir.h"
 #include "state/sqlite/sqlite_store.h"
 #include "sys/testing/fake_clock.h"
 
@@ -15,19 +16,15 @@ namespace {
 class TaskManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("hearth-tasks-" + std::to_string(getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    store_ = std::move(*SqliteStore::Open((dir_ / "db").string()));
-    tasks_ = std::make_unique<TaskManager>(*store_, clock_, "node1", (dir_ / "tasks").string(), 42);
+    store_ = std::move(*SqliteStore::Open(dir_.Sub("db")));
+    tasks_ = std::make_unique<TaskManager>(*store_, clock_, "node1", dir_.Sub("tasks"), 42);
   }
   void TearDown() override {
     tasks_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
   FakeClock clock_;
-  std::filesystem::path dir_;
+  TempDir dir_;
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<TaskManager> tasks_;
 };

@@ -8,22 +8,15 @@
 #include <set>
 #include <thread>
 
+#include "core/testing/temp_dir.h"
+
 namespace hearth {
 namespace {
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("hearth-store-" + std::to_string(getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    store_ = std::move(*SqliteStore::Open((dir_ / "hearth.db").string()));
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::filesystem::path dir_;
+  void SetUp() override { store_ = std::move(*SqliteStore::Open(dir_.Sub("hearth.db"))); }
+  TempDir dir_;
   std::unique_ptr<SqliteStore> store_;
 };
 
@@ -45,7 +38,7 @@ TEST_F(SqliteStoreTest, SurvivesReopen) {
   ASSERT_TRUE(store_->CreateVm({101, "n1", "name: a\n"}));
   ASSERT_TRUE(store_->PutUser({"alice@pve", true, true, "$y$hash"}));
   store_.reset();
-  store_ = std::move(*SqliteStore::Open((dir_ / "hearth.db").string()));
+  store_ = std::move(*SqliteStore::Open(dir_.Sub("hearth.db")));
   EXPECT_EQ(store_->ListVms()->size(), 1u);
   EXPECT_TRUE(store_->GetUser("alice@pve")->value().admin);
 }

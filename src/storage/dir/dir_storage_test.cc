@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/testing/temp_dir.h"
 #include "core/units.h"
 #include "sys/posix/posix_process.h"
 
@@ -16,17 +17,14 @@ namespace {
 class DirStorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = std::filesystem::temp_directory_path() / ("hearth-dir-" + std::to_string(getpid()) + "-" +
-                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(root_);
     storage_ = std::make_unique<DirStorage>("local", root_.string(),
                                             std::vector<ContentType>{ContentType::kImages, ContentType::kIso,
                                                                      ContentType::kSnippets},
                                             runner_);
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
   PosixProcessRunner runner_;
-  std::filesystem::path root_;
+  TempDir dir_;
+  const std::filesystem::path& root_ = dir_.path();
   std::unique_ptr<DirStorage> storage_;
 };
 
