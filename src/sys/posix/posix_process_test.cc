@@ -6,11 +6,11 @@ namespace hearth {
 
 TEST(PosixProcess, CapturesOutputAndExitCode) {
   PosixProcessRunner r;
-  auto res = r.Run({"sh", "-c", "echo out; echo err >&2; exit 3"}, {});
+  auto res = r.Run({"ls", "-d", "/", "/nonexistent-hearth-test"}, {});
   ASSERT_TRUE(res);
-  EXPECT_EQ(res->exit_code, 3);
-  EXPECT_EQ(res->out, "out\n");
-  EXPECT_EQ(res->err, "err\n");
+  EXPECT_EQ(res->exit_code, 2);
+  EXPECT_EQ(res->out, "/\n");
+  EXPECT_NE(res->err.find("nonexistent-hearth-test"), std::string::npos);
 }
 
 TEST(PosixProcess, ArgumentsAreNotInterpretedByAShell) {
@@ -50,8 +50,10 @@ TEST(PosixProcess, StreamsStderrLines) {
   ProcessOptions o;
   std::vector<std::string> lines;
   o.on_stderr_line = [&](const std::string& l) { lines.push_back(l); };
-  ASSERT_TRUE(r.Run({"sh", "-c", "echo a >&2; echo b >&2"}, o));
-  EXPECT_EQ(lines, (std::vector<std::string>{"a", "b"}));
+  ASSERT_TRUE(r.Run({"ls", "/nonexistent-hearth-a", "/nonexistent-hearth-b"}, o));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("nonexistent-hearth-a"), std::string::npos);
+  EXPECT_NE(lines[1].find("nonexistent-hearth-b"), std::string::npos);
 }
 
 }  // namespace hearth
