@@ -59,6 +59,9 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
     auto idx = ParseInt(k.substr(3));
     if (!idx) continue;
     HEARTH_ASSIGN_OR_RETURN(NetDev nic, ParseNetDev(v));
+    // Not yet enforced; say so rather than pretend (traffic shaping comes with networks).
+    if (nic.opts.count("rate")) ctx.Warn(k + ": rate limiting (rate=" + nic.opts["rate"] + ") is not enforced yet");
+    if (nic.opts.count("tag")) ctx.Warn(k + ": VLAN tag " + nic.opts["tag"] + " is not applied yet (VLANs come with bridge management)");
     if (nic.Bridge().empty()) continue;
     TapSpec tap;
     tap.name = TapName(vmid, static_cast<int>(*idx));
