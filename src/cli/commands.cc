@@ -213,6 +213,29 @@ void AddClientCommands(CLI::App& app, int& rc) {
     });
   }
 
+  auto* vm_template = vm->add_subcommand("template", "Convert a stopped VM into a template");
+  vm_template->add_option("vmid", vmid)->required();
+  vm_template->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      return task_or_print(api, api.Call("POST", "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/template"));
+    });
+  });
+
+  auto* vm_clone = vm->add_subcommand("clone", "Clone a VM: hearth vm clone 9000 101 name=web1 [full=1 storage=local format=qcow2]");
+  static int newid = 0;
+  vm_clone->add_option("vmid", vmid)->required();
+  vm_clone->add_option("newid", newid)->required();
+  vm_clone->add_option("params", kvs, "name=, full=1, storage=, format=, description=");
+  vm_clone->add_flag("--no-wait", no_wait);
+  vm_clone->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      auto params = ParseKeyValues(kvs);
+      if (!params) return ReportError(params.error());
+      params->emplace_back("newid", std::to_string(newid));
+      return task_or_print(api, api.Call("POST", "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/clone", *params));
+    });
+  });
+
   auto* vm_destroy = vm->add_subcommand("destroy", "Destroy a VM and its disks");
   vm_destroy->add_option("vmid", vmid)->required();
   vm_destroy->add_flag("--no-wait", no_wait);

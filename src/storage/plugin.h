@@ -54,6 +54,14 @@ class StoragePlugin {
   virtual Result<std::string> Path(const std::string& volname) = 0;
   virtual Result<VolumeInfo> Info(const std::string& volname) = 0;
   virtual Result<std::vector<VolumeInfo>> List(std::optional<ContentType> content, int vmid) = 0;
+  // Turns a VM disk into a template's base image (vm-<vmid>-disk-N -> base-<vmid>-disk-N).
+  // Returns the new volname.
+  virtual Result<std::string> RenameToBase(const std::string& volname) = 0;
+  // A linked clone of a base image for `vmid`: a copy-on-write overlay, no data copied.
+  virtual Result<std::string> CloneLinked(const std::string& base_volname, int vmid) = 0;
+  // A full, independent copy of `src_path` for `vmid` in `format`, reporting progress.
+  virtual Result<std::string> CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
+                                        const std::string& format, const ProgressFn& progress) = 0;
   // Moves a finished temporary file into the storage as `file_name` of `content` (uploads).
   virtual Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                          const std::string& temp_path) = 0;

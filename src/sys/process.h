@@ -1,5 +1,6 @@
 // ProcessRunner: starts programs from argv vectors — never through a shell — with a time
-// limit, optional stdin, and captured stdout/stderr.
+// limit, optional stdin, and captured stdout/stderr. Programs run by Run() are killed if the
+// daemon dies; SpawnDetached() programs (VMs) outlive it.
 #pragma once
 
 #include <chrono>

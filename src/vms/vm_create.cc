@@ -72,6 +72,31 @@ Status CheckDriveVolumes(StorageManager& storage, const std::map<std::string, st
 
 }  // namespace
 
+Status VmService::ReserveVm(int vmid, const std::string& lock_name, const std::string& taken_message) {
+  VmConfig placeholder;
+  placeholder.values = {{"lock", lock_name}};
+  std::string text = FormatConfFile(placeholder);
+  {
+    WriteLock lock(*this);
+    if (vms_.count(vmid)) return Fail(Internal(taken_message));
+    auto st = store_.CreateVm({vmid, options_.node, text});
+    if (!st) return Fail(st.error().code == ErrorCode::kAlreadyExists ? Internal(taken_message) : st.error());
+    Entry e;
+    e.config = placeholder;
+    e.conf_text = text;
+    vms_[vmid] = std::move(e);
+  }
+  std::lock_guard rlock(reserve_mu_);
+  reserved_ids_.erase(vmid);
+  return Ok();
+}
+
+void VmService::ForgetVm(int vmid) {
+  (void)store_.DeleteVm(vmid);
+  WriteLock lock(*this);
+  vms_.erase(vmid);
+}
+
 std::string VmService::NewUuid() {
   std::string hex;
   for (int i = 0; i < 6; ++i) {
@@ -141,46 +166,21 @@ Result<std::string> VmService::Create(const CreateRequest& req_in) {
 
   // Record the VM with lock=create first: the id is taken atomically (a concurrent create of
   // the same id fails here), and a crash before the task finishes is undone at restart.
-  VmConfig placeholder;
-  placeholder.values = {{"lock", "create"}};
-  std::string text = FormatConfFile(placeholder);
-  {
-    WriteLock lock(*this);
-    if (vms_.count(req.vmid))
-      return Fail(Internal("unable to create VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
+  HEARTH_TRY(ReserveVm(req.vmid, "create",
+                       "unable to create VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
                            " already exists on node '" + options_.node + "'"));
-    auto st = store_.CreateVm({req.vmid, options_.node, text});
-    if (!st) {
-      if (st.error().code == ErrorCode::kAlreadyExists)
-        return Fail(Internal("unable to create VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
-                             " already exists on node '" + options_.node + "'"));
-      return Fail(st.error());
-    }
-    Entry e;
-    e.config = placeholder;
-    e.conf_text = text;
-    vms_[req.vmid] = std::move(e);
-  }
   {
     std::lock_guard rlock(reserve_mu_);
     reserved_ids_.erase(req.vmid);
   }
   auto upid = StartTask("qmcreate", req.vmid, req.user, [this, req](TaskContext& ctx) { return DoCreate(ctx, req); });
-  if (!upid) {
-    (void)store_.DeleteVm(req.vmid);
-    WriteLock lock(*this);
-    vms_.erase(req.vmid);
-  }
+  if (!upid) ForgetVm(req.vmid);
   return upid;
 }
 
 Status VmService::DoCreate(TaskContext& ctx, const CreateRequest& req) {
   Reverter undo;
-  undo.Add([&] {
-    (void)store_.DeleteVm(req.vmid);
-    WriteLock lock(*this);
-    vms_.erase(req.vmid);
-  });
+  undo.Add([&] { ForgetVm(req.vmid); });
   std::vector<std::string> allocated;
   undo.Add([&] {
     for (const auto& v : allocated) (void)storage_.Free(v);
@@ -291,6 +291,9 @@ Result<std::string> VmService::Destroy(int vmid, const std::string& user, bool p
   if (IsRunning(vmid)) return Fail(FailedPrecondition("VM " + std::to_string(vmid) + " is running - destroy failed"));
   if (cfg.Get("protection").value_or("0") == "1")
     return Fail(FailedPrecondition("can't remove VM " + std::to_string(vmid) + " - protection mode enabled"));
+  if (auto user = LinkedCloneUser(vmid))
+    return Fail(FailedPrecondition("base volume '" + user->first + "' is still in use by linked cloned VM " +
+                                   std::to_string(user->second)));
   return StartTask("qmdestroy", vmid, user,
                    [this, vmid, destroy_unreferenced](TaskContext& ctx) { return DoDestroy(ctx, vmid, destroy_unreferenced); });
 }

@@ -94,6 +94,15 @@ struct UpdateRequest {
   std::string user;
 };
 
+struct CloneRequest {
+  int vmid = 0;   // source
+  int newid = 0;
+  std::string name, description;
+  std::optional<bool> full;  // default: linked for templates, full otherwise
+  std::string storage, format;  // full clones only
+  std::string user;
+};
+
 struct StopRequest {
   int vmid = 0;
   std::string user;
@@ -132,6 +141,12 @@ class VmService {
   // Synchronous (PUT) when `async` is false: returns nullopt. Asynchronous (POST): a UPID.
   Result<std::optional<std::string>> Update(const UpdateRequest& req, bool async);
   Result<std::string> Destroy(int vmid, const std::string& user, bool purge, bool destroy_unreferenced, bool skiplock);
+
+  // Converts a stopped VM into a template: its disks become read-only base images.
+  Result<std::string> Template(int vmid, const std::string& user, const std::string& disk);
+  // Linked clones are copy-on-write overlays on a template's base images (milliseconds);
+  // full clones copy every disk (with progress in the task log).
+  Result<std::string> Clone(const CloneRequest& req);
 
   Result<std::string> Start(int vmid, const std::string& user, int timeout, bool skiplock);
   Result<std::string> Stop(const StopRequest& req);
@@ -186,6 +201,13 @@ class VmService {
   Status DoStop(TaskContext& ctx, int vmid, int timeout_seconds);
   Status DoShutdown(TaskContext& ctx, const StopRequest& req);
   Status DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced);
+  Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
+  Status DoClone(TaskContext& ctx, const CloneRequest& req, bool full);
+  // Records a new VM with `lock` set, taking its id atomically; the message when taken.
+  Status ReserveVm(int vmid, const std::string& lock, const std::string& taken_message);
+  void ForgetVm(int vmid);
+  // The first other VM whose disks are linked clones of one of `vmid`'s base images.
+  std::optional<std::pair<std::string, int>> LinkedCloneUser(int vmid);
   // After QEMU exited: taps, sockets, runtime state.
   void CleanupAfterExit(int vmid);
   std::string NewMac();

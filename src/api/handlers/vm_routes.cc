@@ -235,6 +235,39 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
   power("resume", {PBool("nocheck")},
         [&s](ApiContext& c) { return s.vms.Resume(Vmid(c), User(c), c.params.Bool("skiplock")); }, "Resume the VM.");
 
+  r.Add({"POST", "/nodes/{node}/qemu/{vmid}/template", {NodeParam(), VmidParam(), PString("disk")}, false,
+         "VM.Allocate", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           return UpidReply(s.vms.Template(Vmid(c), User(c), c.params.GetOr("disk", "")));
+         },
+         "Convert a stopped VM into a template (its disks become read-only base images)."});
+
+  r.Add({"POST", "/nodes/{node}/qemu/{vmid}/clone",
+         {NodeParam(), VmidParam(), Required(PInt("newid", 100, 999999999)), PString("name"), PBool("full"),
+          PString("target"), PString("storage"), PEnum("format", {"raw", "qcow2", "vmdk"}), PString("pool"),
+          PString("description"), PString("snapname"), PInt("bwlimit", 0)},
+         false, "VM.Clone", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           if (auto t = c.params.Get("target"); t && *t != s.facts.node) return Fail(Internal("no such cluster node '" + *t + "'"));
+           if (auto p = c.params.Get("pool")) return Fail(Internal("pool '" + *p + "' does not exist"));
+           if (c.params.Has("snapname")) return Fail(FieldError("snapname", "cloning from a snapshot is not supported yet"));
+           if (auto name = c.params.Get("name"); name && !CanonicalVmValue("name", *name))
+             return Fail(FieldError("name", "value does not look like a valid DNS name"));
+           if (!s.access.Allowed(*c.who, "/vms/" + c.params.GetOr("newid", ""), "VM.Allocate"))
+             return Fail(PermissionDenied("Permission check failed (/vms/" + c.params.GetOr("newid", "") + ", VM.Allocate)"));
+           CloneRequest req;
+           req.vmid = Vmid(c);
+           req.newid = static_cast<int>(c.params.Int("newid"));
+           req.name = c.params.GetOr("name", "");
+           req.description = c.params.GetOr("description", "");
+           if (c.params.Has("full")) req.full = c.params.Bool("full");
+           req.storage = c.params.GetOr("storage", "");
+           req.format = c.params.GetOr("format", "");
+           req.user = User(c);
+           return UpidReply(s.vms.Clone(req));
+         },
+         "Clone a VM: linked (copy-on-write, from templates) or full."});
+
   r.Add({"DELETE", "/nodes/{node}/qemu/{vmid}",
          {NodeParam(), VmidParam(), PBool("purge"), PBool("destroy-unreferenced-disks"), PBool("skiplock")}, false,
          "VM.Allocate", vm_path, true, true, false,

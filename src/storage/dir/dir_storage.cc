@@ -29,6 +29,24 @@ std::optional<uint64_t> Qcow2VirtualSize(const std::string& path) {
   return size;
 }
 
+std::string Qcow2BackingFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  unsigned char h[20];
+  std::string out;
+  if (pread(fd, h, sizeof h, 0) == sizeof h && std::memcmp(h, "QFI\xfb", 4) == 0) {
+    uint64_t offset = 0;
+    for (int i = 8; i < 16; ++i) offset = (offset << 8) | h[i];
+    uint32_t size = (uint32_t(h[16]) << 24) | (uint32_t(h[17]) << 16) | (uint32_t(h[18]) << 8) | h[19];
+    if (offset && size && size < 4096) {
+      out.resize(size);
+      if (pread(fd, out.data(), size, static_cast<off_t>(offset)) != static_cast<ssize_t>(size)) out.clear();
+    }
+  }
+  close(fd);
+  return out;
+}
+
 DirStorage::DirStorage(std::string id, std::string root, std::vector<ContentType> content, ProcessRunner& runner)
     : id_(std::move(id)), root_(std::move(root)), content_(std::move(content)), runner_(runner) {}
 
@@ -69,17 +87,7 @@ Result<std::string> DirStorage::AllocImage(int vmid, const std::string& format, 
     file = name + "." + format;
     if (PathExists(dir + "/" + file)) return Fail(AlreadyExists("volume '" + id_ + ":" + std::to_string(vmid) + "/" + file + "' already exists"));
   } else {
-    for (int n = 0; n < 10000; ++n) {
-      std::string stem = "vm-" + std::to_string(vmid) + "-disk-" + std::to_string(n);
-      bool taken = false;
-      for (const char* ext : {"raw", "qcow2", "vmdk"}) taken |= PathExists(dir + "/" + stem + "." + ext);
-      std::string base = "base-" + std::to_string(vmid) + "-disk-" + std::to_string(n);
-      for (const char* ext : {"raw", "qcow2", "vmdk"}) taken |= PathExists(dir + "/" + base + "." + ext);
-      if (!taken) {
-        file = stem + "." + format;
-        break;
-      }
-    }
+    HEARTH_ASSIGN_OR_RETURN(file, NextDiskFile(vmid, format));
   }
   HEARTH_ASSIGN_OR_RETURN(FsSpace space, FilesystemSpace(root_));
   uint64_t need = InitialFootprint(format, size);
@@ -101,6 +109,102 @@ Result<std::string> DirStorage::AllocImage(int vmid, const std::string& format, 
   return std::to_string(vmid) + "/" + file;
 }
 
+Result<std::string> DirStorage::NextDiskFile(int vmid, const std::string& format) {
+  std::string dir = root_ + "/images/" + std::to_string(vmid);
+  for (int n = 0; n < 10000; ++n) {
+    bool taken = false;
+    for (const char* prefix : {"vm-", "base-"})
+      for (const char* ext : {"raw", "qcow2", "vmdk"})
+        taken |= PathExists(dir + "/" + prefix + std::to_string(vmid) + "-disk-" + std::to_string(n) + "." + ext);
+    if (!taken) return "vm-" + std::to_string(vmid) + "-disk-" + std::to_string(n) + "." + format;
+  }
+  return Fail(FailedPrecondition("no free disk name for VM " + std::to_string(vmid)));
+}
+
+std::vector<std::string> DirStorage::LinkedClonesOf(const std::string& base_volname) {
+  std::vector<std::string> out;
+  std::string backing = "../" + base_volname;
+  std::error_code ec;
+  for (const auto& owner : fs::directory_iterator(root_ + "/images", ec))
+    for (const auto& f : fs::directory_iterator(owner.path(), ec))
+      if (f.path().extension() == ".qcow2" && Qcow2BackingFile(f.path().string()) == backing)
+        out.push_back(id_ + ":" + base_volname + "/" + owner.path().filename().string() + "/" +
+                      f.path().filename().string());
+  return out;
+}
+
+Result<std::string> DirStorage::RenameToBase(const std::string& volname) {
+  HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
+  if (v.content != ContentType::kImages || v.is_base) return Fail(InvalidArgument("'" + volname + "' is not a VM disk"));
+  if (!v.base_volname.empty())
+    return Fail(FailedPrecondition("'" + volname + "' is a linked clone; make a full clone before converting it"));
+  std::string base_name = "base-" + v.name.substr(3);  // vm-100-disk-0.qcow2 -> base-100-disk-0.qcow2
+  std::string from = root_ + "/" + v.RelativePath();
+  std::string to = root_ + "/images/" + std::to_string(v.vmid) + "/" + base_name;
+  if (PathExists(to)) return Fail(AlreadyExists("volume '" + id_ + ":" + std::to_string(v.vmid) + "/" + base_name + "' already exists"));
+  if (::rename(from.c_str(), to.c_str()) != 0) return Fail(Internal("rename " + from + ": " + strerror(errno)));
+  // Base images are never written again; read-only also protects them from mistakes.
+  ::chmod(to.c_str(), 0444);
+  return std::to_string(v.vmid) + "/" + base_name;
+}
+
+Result<std::string> DirStorage::CloneLinked(const std::string& base_volname, int vmid) {
+  HEARTH_ASSIGN_OR_RETURN(DirVolume base, ParseDirVolname(base_volname));
+  if (!base.is_base) return Fail(FailedPrecondition("'" + base_volname + "' is not a base image (convert the VM to a template first)"));
+  if (base.format != "qcow2")
+    return Fail(FailedPrecondition("linked clones need a qcow2 base image; '" + base_volname + "' is " + base.format));
+  std::lock_guard lock(alloc_mu_);
+  std::string dir = root_ + "/images/" + std::to_string(vmid);
+  HEARTH_TRY(MakeDirs(dir));
+  HEARTH_ASSIGN_OR_RETURN(std::string file, NextDiskFile(vmid, "qcow2"));
+  std::string path = dir + "/" + file;
+  // The backing file is recorded relative to the overlay, so the data dir can move.
+  auto r = runner_.Run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", "../" + base_volname, "-F", "qcow2", path}, {});
+  if (!r || r->exit_code != 0) {
+    ::unlink(path.c_str());
+    return Fail(r ? Internal("linked clone: " + DescribeFailure({"qemu-img"}, *r)) : r.error());
+  }
+  return base_volname + "/" + std::to_string(vmid) + "/" + file;
+}
+
+Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
+                                          const std::string& format, const ProgressFn& progress) {
+  if (format != "raw" && format != "qcow2" && format != "vmdk")
+    return Fail(FieldError("format", "unsupported format '" + format + "'"));
+  std::string file;
+  std::string dir = root_ + "/images/" + std::to_string(vmid);
+  {
+    std::lock_guard lock(alloc_mu_);
+    HEARTH_TRY(MakeDirs(dir));
+    HEARTH_ASSIGN_OR_RETURN(file, NextDiskFile(vmid, format));
+    // Reserve the name before the (slow) copy so parallel copies pick different names.
+    int fd = ::open((dir + "/" + file).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return Fail(Internal("create " + file + ": " + strerror(errno)));
+    ::close(fd);
+  }
+  std::string path = dir + "/" + file;
+  ProcessOptions opt;
+  opt.timeout = std::chrono::hours(24);
+  int last_reported = -10;
+  opt.on_stdout_line = [&](const std::string& line) {
+    // qemu-img -p prints "    (12.34/100%)"
+    size_t open = line.find('('), slash = line.find('/');
+    if (open == std::string::npos || slash == std::string::npos || !progress) return;
+    int pct = std::atoi(line.substr(open + 1, slash - open - 1).c_str());
+    if (pct >= last_reported + 10) {
+      last_reported = pct - pct % 10;
+      progress("copied " + std::to_string(last_reported) + "%");
+    }
+  };
+  std::string in_fmt = src_format == "qcow2" || src_format == "vmdk" ? src_format : "raw";
+  auto r = runner_.Run({"qemu-img", "convert", "-p", "-U", "-f", in_fmt, "-O", format, src_path, path}, opt);
+  if (!r || r->exit_code != 0) {
+    ::unlink(path.c_str());
+    return Fail(r ? Internal("copy disk: " + DescribeFailure({"qemu-img"}, *r)) : r.error());
+  }
+  return std::to_string(vmid) + "/" + file;
+}
+
 Result<std::string> DirStorage::Path(const std::string& volname) {
   HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
   return root_ + "/" + v.RelativePath();
@@ -108,6 +212,12 @@ Result<std::string> DirStorage::Path(const std::string& volname) {
 
 Status DirStorage::FreeVolume(const std::string& volname) {
   HEARTH_ASSIGN_OR_RETURN(std::string path, Path(volname));
+  if (auto v = ParseDirVolname(volname); v && v->is_base) {
+    auto clones = LinkedClonesOf(volname);
+    if (!clones.empty())
+      return Fail(FailedPrecondition("base volume '" + id_ + ":" + volname + "' is still in use by linked clone '" +
+                                     clones.front() + "'"));
+  }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
     return Fail(Internal("remove '" + path + "': " + strerror(errno)));
   return Ok();
@@ -128,6 +238,17 @@ Result<VolumeInfo> DirStorage::InfoAt(const std::string& volname, const DirVolum
   info.path = path;
   if (v.format == "qcow2")
     if (auto vs = Qcow2VirtualSize(path)) info.size = *vs;
+  if (v.format == "qcow2" && v.base_volname.empty()) {
+    // A linked clone listed by its plain name: report it under its full volid, with parent.
+    std::string backing = Qcow2BackingFile(path);
+    if (StartsWith(backing, "../")) {
+      std::string base = backing.substr(3);
+      if (auto b = ParseDirVolname(base); b && b->is_base) {
+        info.volid = id_ + ":" + base + "/" + std::to_string(v.vmid) + "/" + v.name;
+        info.parent = id_ + ":" + base;
+      }
+    }
+  }
   if (!v.base_volname.empty()) info.parent = id_ + ":" + v.base_volname;
   return info;
 }

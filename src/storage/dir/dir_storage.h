@@ -25,6 +25,10 @@ class DirStorage final : public StoragePlugin {
   Result<std::string> Path(const std::string& volname) override;
   Result<VolumeInfo> Info(const std::string& volname) override;
   Result<std::vector<VolumeInfo>> List(std::optional<ContentType> content, int vmid) override;
+  Result<std::string> RenameToBase(const std::string& volname) override;
+  Result<std::string> CloneLinked(const std::string& base_volname, int vmid) override;
+  Result<std::string> CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
+                                const std::string& format, const ProgressFn& progress) override;
   Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                  const std::string& temp_path) override;
   std::string TempDir() const override { return root_ + "/tmp"; }
@@ -34,6 +38,11 @@ class DirStorage final : public StoragePlugin {
 
  private:
   Result<VolumeInfo> InfoAt(const std::string& volname, const DirVolume& parsed);
+  // Picks the next free "vm-<vmid>-disk-<n>.<format>" under images/<vmid>/; call with
+  // alloc_mu_ held.
+  Result<std::string> NextDiskFile(int vmid, const std::string& format);
+  // Linked clones (anywhere on this storage) whose backing file is `base_volname`.
+  std::vector<std::string> LinkedClonesOf(const std::string& base_volname);
   std::string id_, root_;
   std::vector<ContentType> content_;
   ProcessRunner& runner_;
@@ -42,5 +51,7 @@ class DirStorage final : public StoragePlugin {
 
 // Reads the virtual size from a qcow2 header; nullopt if the file is not qcow2.
 std::optional<uint64_t> Qcow2VirtualSize(const std::string& path);
+// The backing file name recorded in a qcow2 header ("" if none or not qcow2).
+std::string Qcow2BackingFile(const std::string& path);
 
 }  // namespace hearth

@@ -73,3 +73,58 @@ TEST_F(DirStorageTest, ImportRefusesPathTricks) {
 
 }  // namespace
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+class DirStorageCloneTest : public DirStorageTest {};
+
+TEST_F(DirStorageCloneTest, TemplateBaseAndLinkedClones) {
+  auto disk = storage_->AllocImage(100, "qcow2", 64 * kMiB, "", nullptr);
+  ASSERT_TRUE(disk);
+  auto base = storage_->RenameToBase(*disk);
+  ASSERT_TRUE(base) << base.error().message;
+  EXPECT_EQ(*base, "100/base-100-disk-0.qcow2");
+  auto clone = storage_->CloneLinked(*base, 101);
+  ASSERT_TRUE(clone) << clone.error().message;
+  EXPECT_EQ(*clone, "100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2");
+  EXPECT_EQ(Qcow2BackingFile(*storage_->Path(*clone)), "../100/base-100-disk-0.qcow2");
+  // Listed under its full volid with the base as parent, and sized like the base.
+  auto listed = storage_->List(ContentType::kImages, 101);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).volid, "local:100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2");
+  EXPECT_EQ(listed->at(0).parent, "local:100/base-100-disk-0.qcow2");
+  EXPECT_EQ(listed->at(0).size, 64 * kMiB);
+  // The base cannot go while a clone uses it; deleting the clone never touches the base.
+  auto refused = storage_->FreeVolume(*base);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("still in use by linked clone"), std::string::npos);
+  ASSERT_TRUE(storage_->FreeVolume(*clone));
+  EXPECT_TRUE(storage_->Info(*base));
+  EXPECT_TRUE(storage_->FreeVolume(*base));
+}
+
+TEST_F(DirStorageCloneTest, LinkedClonesNeedAQcow2Base) {
+  EXPECT_FALSE(storage_->CloneLinked("100/vm-100-disk-0.qcow2", 101));  // not a base
+  auto raw = storage_->AllocImage(100, "raw", kMiB, "", nullptr);
+  auto base = storage_->RenameToBase(*raw);
+  ASSERT_TRUE(base);
+  auto r = storage_->CloneLinked(*base, 101);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("qcow2"), std::string::npos);
+}
+
+TEST_F(DirStorageCloneTest, FullCopyReportsProgress) {
+  auto disk = storage_->AllocImage(100, "qcow2", 32 * kMiB, "", nullptr);
+  std::vector<std::string> progress;
+  auto copy = storage_->CopyImage(*storage_->Path(*disk), "qcow2", 102, "raw",
+                                  [&](const std::string& l) { progress.push_back(l); });
+  ASSERT_TRUE(copy) << copy.error().message;
+  EXPECT_EQ(*copy, "102/vm-102-disk-0.raw");
+  EXPECT_EQ(storage_->Info(*copy)->size, 32 * kMiB);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), "copied 100%");
+}
+
+}  // namespace
+}  // namespace hearth

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,9 @@ Result<ProcessResult> PosixProcessRunner::Run(const std::vector<std::string>& ar
   if (pid < 0) return Fail(Internal(std::string("fork: ") + strerror(errno)));
   if (pid == 0) {
     setpgid(0, 0);
+    // Helpers (qemu-img, ...) die with the daemon instead of writing on after a crash; the
+    // daemon cleans up after interrupted work when it starts again.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -1,0 +1,155 @@
+// Templates and clones.
+#include "core/reverter.h"
+#include "core/strings.h"
+#include "core/units.h"
+#include "model/drive.h"
+#include "model/netdev.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+
+std::optional<std::pair<std::string, int>> VmService::LinkedCloneUser(int vmid) {
+  auto cfg = GetConfig(vmid);
+  if (!cfg || !cfg->IsTemplate()) return std::nullopt;
+  std::vector<std::string> bases;
+  for (const auto& vol : ReferencedVolumes(*cfg))
+    if (auto info = storage_.InfoOf(vol); info && info->vmid == vmid) bases.push_back(vol);
+  std::shared_lock lock(mu_);
+  for (const auto& [other, e] : vms_) {
+    if (other == vmid) continue;
+    for (const auto& vol : ReferencedVolumes(e.config))
+      for (const auto& base : bases)
+        if (StartsWith(vol, base + "/")) return std::make_pair(base, other);
+  }
+  return std::nullopt;
+}
+
+Result<std::string> VmService::Template(int vmid, const std::string& user, const std::string& disk) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  HEARTH_TRY(CheckLock(cfg, false));
+  if (cfg.IsTemplate()) return Fail(FailedPrecondition("you can't convert a template to a template"));
+  if (IsRunning(vmid)) return Fail(FailedPrecondition("you can't convert a VM to template if VM is running"));
+  if (!disk.empty() && !cfg.Has(disk)) return Fail(FieldError("disk", "no such disk '" + disk + "'"));
+  return StartTask("qmtemplate", vmid, user, [this, vmid, disk](TaskContext& ctx) { return DoTemplate(ctx, vmid, disk); });
+}
+
+Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only_disk) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  if (cfg.IsTemplate()) return Fail(FailedPrecondition("you can't convert a template to a template"));
+  if (qemu_.Pid(vmid)) return Fail(FailedPrecondition("you can't convert a VM to template if VM is running"));
+  std::map<std::string, std::string> renamed;  // drive key -> new value
+  for (const auto& [k, v] : cfg.values) {
+    auto dk = DriveKey::Parse(k);
+    if (!dk || !dk->IsDisk() || (!only_disk.empty() && k != only_disk)) continue;
+    std::string vol = DriveVolume(k, v);
+    if (vol.empty()) continue;
+    auto d = ParseDrive(dk->bus, v);
+    if (!d || d->IsCdrom()) continue;
+    HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(vol));
+    HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(vol));
+    if (info.vmid != vmid || info.content != ContentType::kImages) continue;  // someone else's volume
+    if (id.volname.find("/base-") != std::string::npos) continue;           // already a base image
+    HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(id.storage));
+    HEARTH_ASSIGN_OR_RETURN(std::string base, st->RenameToBase(id.volname).map_error([&](Error e) { return e.WithContext(k); }));
+    d->file = id.storage + ":" + base;
+    renamed[k] = PrintDrive(dk->bus, *d);
+    ctx.Log(k + ": " + vol + " is now the base image " + d->file);
+  }
+  HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
+    for (const auto& [k, v] : renamed) c.values[k] = v;
+    c.values["template"] = "1";
+    return Ok();
+  }));
+  ctx.Log("VM " + std::to_string(vmid) + " is now a template");
+  return Ok();
+}
+
+Result<std::string> VmService::Clone(const CloneRequest& req) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig src, GetConfig(req.vmid));
+  bool full = req.full.value_or(!src.IsTemplate());
+  if (!full && !src.IsTemplate())
+    return Fail(FieldError("full", "linked clones can only be made from templates; use full=1"));
+  if (!full && !req.storage.empty()) return Fail(FieldError("storage", "parameter 'storage' not allowed for linked clones"));
+  if (!full && !req.format.empty()) return Fail(FieldError("format", "parameter 'format' not allowed for linked clones"));
+  if (!req.storage.empty()) HEARTH_TRY(storage_.Get(req.storage).map_error([](Error e) { return FieldError("storage", e.message); }));
+  if (IsRunning(req.vmid))
+    return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) +
+                                   " is running: cloning a running VM is not supported yet, stop it first"));
+  std::string lock = src.Lock();
+  if (!lock.empty()) return Fail(FailedPrecondition("VM is locked (" + lock + ")"));
+  HEARTH_TRY(ReserveVm(req.newid, "clone", "unable to create VM " + std::to_string(req.newid) + ": config file already exists"));
+  TaskSpec spec;
+  spec.type = "qmclone";
+  spec.id = std::to_string(req.vmid);
+  spec.user = req.user;
+  spec.vmid = req.newid;  // the new VM is the one being built; the source is only read
+  auto upid = tasks_.Start(spec, [this, req, full](TaskContext& ctx) { return DoClone(ctx, req, full); });
+  if (!upid) ForgetVm(req.newid);
+  return upid;
+}
+
+Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) {
+  Reverter undo;
+  undo.Add([&] { ForgetVm(req.newid); });
+  std::vector<std::string> made;
+  undo.Add([&] {
+    for (const auto& v : made) (void)storage_.Free(v);
+  });
+  HEARTH_ASSIGN_OR_RETURN(VmConfig src, GetConfig(req.vmid));
+  ctx.Log(std::string(full ? "full" : "linked") + " clone of VM " + std::to_string(req.vmid) + " as VM " +
+          std::to_string(req.newid));
+  VmConfig out;
+  for (const auto& [k, v] : src.values) {
+    if (k == "template" || k == "lock" || k == "meta" || k == "parent" || StartsWith(k, "unused")) continue;
+    auto dk = DriveKey::Parse(k);
+    std::string vol = dk ? DriveVolume(k, v) : "";
+    auto d = dk ? ParseDrive(dk->bus, v) : Result<Drive>(Fail(Internal("")));
+    if (vol.empty() || !d || d->IsCdrom()) {
+      out.values[k] = v;  // cdroms, ISOs and non-disk keys are shared as they are
+      continue;
+    }
+    HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(vol));
+    HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(vol).map_error([&](Error e) { return e.WithContext(k); }));
+    std::string volid;
+    if (!full) {
+      HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(id.storage));
+      HEARTH_ASSIGN_OR_RETURN(std::string vn, st->CloneLinked(id.volname, req.newid).map_error([&](Error e) { return e.WithContext(k); }));
+      volid = id.storage + ":" + vn;
+      ctx.Log(k + ": linked clone " + volid);
+    } else {
+      std::string target = req.storage.empty() ? id.storage : req.storage;
+      std::string format = req.format.empty() ? (info.format == "raw" || info.format == "vmdk" ? info.format : "qcow2") : req.format;
+      HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(target));
+      ctx.Log(k + ": copying " + vol + " (" + FormatSize(info.size) + ") to '" + target + "' as " + format);
+      HEARTH_ASSIGN_OR_RETURN(std::string vn, st->CopyImage(info.path, info.format, req.newid, format,
+                                                            [&](const std::string& l) { ctx.Log(k + ": " + l); })
+                                                  .map_error([&](Error e) { return e.WithContext(k); }));
+      volid = target + ":" + vn;
+    }
+    made.push_back(volid);
+    d->file = volid;
+    d->opts.erase("format");
+    out.values[k] = PrintDrive(dk->bus, *d);
+  }
+  // A clone is a new machine: new MACs, new SMBIOS uuid and generation id.
+  for (auto& [k, v] : out.values) {
+    if (!StartsWith(k, "net") || !ParseInt(k.substr(3))) continue;
+    HEARTH_ASSIGN_OR_RETURN(NetDev nic, ParseNetDev(v));
+    nic.macaddr = NewMac();
+    v = PrintNetDev(nic);
+  }
+  out.values["smbios1"] = "uuid=" + NewUuid();
+  out.values["vmgenid"] = NewUuid();
+  out.values["meta"] = "creation-qemu=7.2.0,ctime=" + std::to_string(clock_.UnixSeconds());
+  out.values["name"] = !req.name.empty() ? req.name : "Copy-of-VM-" + src.Get("name").value_or(std::to_string(req.vmid));
+  if (!req.description.empty()) out.values["description"] = req.description;
+  HEARTH_TRY(Mutate(req.newid, [&](VmConfig& c) -> Status {
+    c = out;
+    return Ok();
+  }));
+  undo.Commit();
+  ctx.Log("VM " + std::to_string(req.newid) + " created");
+  return Ok();
+}
+
+}  // namespace hearth

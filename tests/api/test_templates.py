@@ -1,0 +1,120 @@
+"""Templates, linked clones and full clones through the API, with real qemu-img and QEMU."""
+import os
+import re
+import threading
+
+from harness import Hearth, wait_for
+
+
+def test_template_conversion(hearth):
+    hearth.create_vm(700, name="tmpl", memory="128", scsi0="local:1", net0="virtio", serial0="socket")
+    hearth.vm_action(700, "start")
+    r = hearth.request("POST", hearth.vm_path(700) + "/template")
+    assert r.status_code == 500 and r.reason == "you can't convert a VM to template if VM is running"
+    hearth.vm_action(700, "stop")
+    upid = hearth.post(hearth.vm_path(700) + "/template")
+    assert hearth.wait_task(upid)["exitstatus"] == "OK"  # packer and Telmate need exactly OK
+    c = hearth.get(hearth.vm_path(700) + "/config")
+    assert c["template"] == 1
+    assert c["scsi0"] == "local:700/base-700-disk-0.qcow2,size=1G"
+    assert hearth.get(hearth.vm_path(700) + "/status/current")["template"] == 1
+    res = [x for x in hearth.get("/cluster/resources", params={"type": "vm"}) if x["vmid"] == 700][0]
+    assert res["template"] == 1
+    r = hearth.request("POST", hearth.vm_path(700) + "/template")
+    assert r.status_code == 500 and r.reason == "you can't convert a template to a template"
+    r = hearth.request("POST", hearth.vm_path(700) + "/status/start")
+    assert r.status_code == 500 and r.reason == "you can't start a vm if it's a template"
+
+
+def test_linked_clone_is_an_overlay_and_boots(hearth):
+    upid = hearth.post(hearth.vm_path(700) + "/clone", data={"newid": 701, "name": "node1"})
+    assert ":qmclone:700:" in upid
+    hearth.wait_task(upid)
+    src = hearth.get(hearth.vm_path(700) + "/config")
+    c = hearth.get(hearth.vm_path(701) + "/config")
+    assert c["scsi0"] == "local:700/base-700-disk-0.qcow2/701/vm-701-disk-0.qcow2,size=1G"
+    assert c["name"] == "node1" and "template" not in c
+    assert c["net0"] != src["net0"] and re.fullmatch(r"virtio=BC:24:11:[0-9A-F:]{8}", c["net0"])
+    assert c["smbios1"] != src["smbios1"] and c["vmgenid"] != src["vmgenid"]
+    content = hearth.get(f"/nodes/{hearth.node}/storage/local/content", params={"vmid": 701})
+    assert content[0]["parent"] == "local:700/base-700-disk-0.qcow2"
+    assert content[0]["used"] < 2 << 20  # no data copied
+    hearth.vm_action(701, "start")
+    assert hearth.get(hearth.vm_path(701) + "/status/current")["status"] == "running"
+    hearth.vm_action(701, "stop")
+
+
+def test_base_with_linked_clones_cannot_be_deleted(hearth):
+    r = hearth.request("DELETE", hearth.vm_path(700))
+    assert r.status_code == 500
+    assert r.reason == "base volume 'local:700/base-700-disk-0.qcow2' is still in use by linked cloned VM 701"
+    r = hearth.request("DELETE", f"/nodes/{hearth.node}/storage/local/content/local:700/base-700-disk-0.qcow2")
+    assert r.status_code == 500
+    # deleting the clone never harms the base
+    hearth.wait_task(hearth.delete(hearth.vm_path(701)))
+    assert hearth.get(f"/nodes/{hearth.node}/storage/local/content/local:700/base-700-disk-0.qcow2")["size"] == 1 << 30
+
+
+def test_full_clone_copies_with_progress(hearth):
+    upid = hearth.post(hearth.vm_path(700) + "/clone", data={"newid": 702, "full": 1, "format": "raw"})
+    hearth.wait_task(upid)
+    assert "scsi0: copied 100%" in hearth.task_log(upid)
+    c = hearth.get(hearth.vm_path(702) + "/config")
+    assert c["scsi0"] == "local:702/vm-702-disk-0.raw,size=1G"
+    assert c["name"] == "Copy-of-VM-tmpl"
+    content = hearth.get(f"/nodes/{hearth.node}/storage/local/content", params={"vmid": 702})
+    assert "parent" not in content[0]
+    # a full clone of an ordinary VM, and the refusals
+    upid = hearth.post(hearth.vm_path(702) + "/clone", data={"newid": 703, "name": "copy2"})
+    hearth.wait_task(upid)
+    r = hearth.request("POST", hearth.vm_path(702) + "/clone", data={"newid": 704, "full": 0})
+    assert r.status_code == 400 and "templates" in r.json()["errors"]["full"]
+    r = hearth.request("POST", hearth.vm_path(700) + "/clone", data={"newid": 703})
+    assert r.status_code == 500 and r.reason == "unable to create VM 703: config file already exists"
+    r = hearth.request("POST", hearth.vm_path(700) + "/clone", data={"newid": 705, "storage": "local"})
+    assert r.status_code == 400 and r.json()["errors"]["storage"] == "parameter 'storage' not allowed for linked clones"
+    for vmid in (702, 703):
+        hearth.wait_task(hearth.delete(hearth.vm_path(vmid)))
+
+
+def test_twenty_parallel_linked_clones(hearth):
+    results = {}
+
+    def clone(newid):
+        results[newid] = hearth.request("POST", hearth.vm_path(700) + "/clone", data={"newid": newid, "name": f"n{newid}"})
+
+    threads = [threading.Thread(target=clone, args=(720 + i,)) for i in range(20)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for newid, r in results.items():
+        assert r.status_code == 200, r.text
+        hearth.wait_task(r.json()["data"])
+    disks = {hearth.get(hearth.vm_path(720 + i) + "/config")["scsi0"] for i in range(20)}
+    assert len(disks) == 20
+    for i in range(20):
+        hearth.wait_task(hearth.delete(hearth.vm_path(720 + i)))
+    hearth.wait_task(hearth.delete(hearth.vm_path(700)))
+    assert hearth.get(f"/nodes/{hearth.node}/storage/local/content", params={"vmid": 700}) == []
+
+
+def test_kill9_during_a_clone_leaves_no_half_made_vm():
+    h = Hearth().start()
+    try:
+        h.create_vm(750, memory="128", scsi0="local:2,format=raw")
+        # Fill the disk with data so the full copy takes a while.
+        disk = os.path.join(h.dir, "images", "750", "vm-750-disk-0.raw")
+        with open(disk, "r+b") as f:
+            for _ in range(96):
+                f.write(os.urandom(8 << 20))
+        upid = h.post(h.vm_path(750) + "/clone", data={"newid": 751})
+        wait_for("the copy to start", lambda: any("copying" in l for l in h.task_log(upid)), 60)
+        h.kill9()
+        h.start()
+        r = h.request("GET", h.vm_path(751) + "/config")
+        assert r.status_code == 500 and r.reason.endswith("does not exist")
+        assert not os.path.exists(os.path.join(h.dir, "images", "751")) or os.listdir(os.path.join(h.dir, "images", "751")) == []
+        assert h.task_status(upid)["exitstatus"] == "unexpected status"
+        # the source is untouched and usable
+        assert h.get(h.vm_path(750) + "/config")["scsi0"] == "local:750/vm-750-disk-0.raw,size=2G"
+    finally:
+        h.close()
