@@ -182,11 +182,47 @@ def bench_vm_start(args):
         h.close()
 
 
+def bench_clone(args):
+    print("== linked clones of a template: API call to task OK (10 sequential), then 20 in parallel")
+    h = Hearth().start()
+    try:
+        h.create_vm(9000, name="tmpl", memory="512", scsi0="local:8", net0="virtio")
+        h.wait_task(h.post(h.vm_path(9000) + "/template"))
+        one = []
+        for i in range(10):
+            t0 = time.monotonic()
+            upid = h.post(h.vm_path(9000) + "/clone", data={"newid": 100 + i})
+            st = wait_for("clone", lambda: (s := h.task_status(upid))["status"] == "stopped" and s, 60, 0.002)
+            one.append((time.monotonic() - t0) * 1000)
+            assert st["exitstatus"] == "OK"
+        print(f"one linked clone, API call to task OK: median {statistics.median(one):.0f} ms "
+              f"(min {min(one):.0f}, max {max(one):.0f})")
+        results = {}
+
+        def clone(newid):
+            results[newid] = h.request("POST", h.vm_path(9000) + "/clone", data={"newid": newid})
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=clone, args=(200 + i,)) for i in range(20)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        failures = 0
+        for r in results.values():
+            if r.status_code != 200:
+                failures += 1
+                continue
+            st = wait_for("clone", lambda: (s := h.task_status(r.json()["data"]))["status"] == "stopped" and s, 120, 0.005)
+            failures += st["exitstatus"] != "OK"
+        print(f"20 parallel linked clones: all done in {(time.monotonic() - t0) * 1000:.0f} ms, {failures} failures")
+    finally:
+        h.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vms", type=int, default=1000)
     ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--only", choices=["api", "startup", "vmstart"])
+    ap.add_argument("--only", choices=["api", "startup", "vmstart", "clone"])
     args = ap.parse_args()
     if args.only in (None, "api"):
         bench_api(args)
@@ -194,6 +230,8 @@ def main():
         bench_startup(args)
     if args.only in (None, "vmstart"):
         bench_vm_start(args)
+    if args.only in (None, "clone"):
+        bench_clone(args)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ class StoragePlugin {
   // A full, independent copy of `src_path` for `vmid` in `format`, reporting progress.
   virtual Result<std::string> CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
                                         const std::string& format, const ProgressFn& progress) = 0;
+  // Grows an image (not in use by a running QEMU) to `new_size` bytes.
+  virtual Status ResizeImage(const std::string& volname, uint64_t new_size) = 0;
   // Moves a finished temporary file into the storage as `file_name` of `content` (uploads).
   virtual Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                          const std::string& temp_path) = 0;

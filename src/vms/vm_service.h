@@ -148,6 +148,11 @@ class VmService {
   // full clones copy every disk (with progress in the task log).
   Result<std::string> Clone(const CloneRequest& req);
 
+  // Grows a disk: `size` is absolute ("20G") or relative ("+5G"). Shrinking is refused; the
+  // same size is a no-op. Running VMs are resized live through QMP.
+  Result<std::string> Resize(int vmid, const std::string& disk, const std::string& size, const std::string& digest,
+                             bool skiplock, const std::string& user);
+
   Result<std::string> Start(int vmid, const std::string& user, int timeout, bool skiplock);
   Result<std::string> Stop(const StopRequest& req);
   Result<std::string> Shutdown(const StopRequest& req);

@@ -118,3 +118,26 @@ def test_kill9_during_a_clone_leaves_no_half_made_vm():
         assert h.get(h.vm_path(750) + "/config")["scsi0"] == "local:750/vm-750-disk-0.raw,size=2G"
     finally:
         h.close()
+
+
+def test_resize_grows_disks_and_refuses_to_shrink(hearth):
+    hearth.create_vm(760, memory="128", scsi0="local:1", serial0="socket")
+    path = hearth.vm_path(760) + "/resize"
+    upid = hearth.put(path, data={"disk": "scsi0", "size": "+512M"})
+    assert upid.startswith("UPID:") and ":resize:760:" in upid  # bpg needs a task here
+    hearth.wait_task(upid)
+    assert hearth.get(hearth.vm_path(760) + "/config")["scsi0"].endswith("size=1536M")
+    vol = hearth.get(f"/nodes/{hearth.node}/storage/local/content/local:760/vm-760-disk-0.qcow2")
+    assert vol["size"] == 1536 << 20
+    st = hearth.wait_task(hearth.put(path, data={"disk": "scsi0", "size": "1G"}), ok=False)
+    assert st["exitstatus"] == "shrinking disks is not supported"
+    hearth.wait_task(hearth.put(path, data={"disk": "scsi0", "size": "1536M"}))  # same size: fine
+    # live, through QMP, on a running VM
+    hearth.vm_action(760, "start")
+    hearth.wait_task(hearth.put(path, data={"disk": "scsi0", "size": "2G"}))
+    assert hearth.get(hearth.vm_path(760) + "/config")["scsi0"].endswith("size=2G")
+    hearth.vm_action(760, "stop")
+    assert hearth.get(f"/nodes/{hearth.node}/storage/local/content/local:760/vm-760-disk-0.qcow2")["size"] == 2 << 30
+    r = hearth.request("PUT", path, data={"disk": "net0", "size": "2G"})
+    assert r.status_code == 400 and "disk" in r.json()["errors"]
+    hearth.wait_task(hearth.delete(hearth.vm_path(760)))

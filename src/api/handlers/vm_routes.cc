@@ -235,6 +235,18 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
   power("resume", {PBool("nocheck")},
         [&s](ApiContext& c) { return s.vms.Resume(Vmid(c), User(c), c.params.Bool("skiplock")); }, "Resume the VM.");
 
+  r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/resize",
+         {NodeParam(), VmidParam(), Required(PString("disk")), Required(PString("size")), PString("digest"),
+          PBool("skiplock")},
+         false, "VM.Config.Disk", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           if (c.params.Bool("skiplock") && c.who->AuthId() != "root@pam")
+             return Fail(FieldError("skiplock", "Only root may use this option."));
+           return UpidReply(s.vms.Resize(Vmid(c), *c.params.Get("disk"), *c.params.Get("size"),
+                                         c.params.GetOr("digest", ""), c.params.Bool("skiplock"), User(c)));
+         },
+         "Grow a disk (returns a task, as PVE 8)."});
+
   r.Add({"POST", "/nodes/{node}/qemu/{vmid}/template", {NodeParam(), VmidParam(), PString("disk")}, false,
          "VM.Allocate", vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {

@@ -205,6 +205,17 @@ Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std
   return std::to_string(vmid) + "/" + file;
 }
 
+Status DirStorage::ResizeImage(const std::string& volname, uint64_t new_size) {
+  HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
+  if (v.content != ContentType::kImages) return Fail(InvalidArgument("'" + volname + "' is not a disk image"));
+  if (v.is_base) return Fail(FailedPrecondition("'" + volname + "' is a template's base image and cannot change"));
+  std::string path = root_ + "/" + v.RelativePath();
+  auto r = runner_.Run({"qemu-img", "resize", "-q", "-f", v.format, path, std::to_string(new_size)}, {});
+  if (!r) return Fail(r.error());
+  if (r->exit_code != 0) return Fail(Internal("resize: " + DescribeFailure({"qemu-img"}, *r)));
+  return Ok();
+}
+
 Result<std::string> DirStorage::Path(const std::string& volname) {
   HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
   return root_ + "/" + v.RelativePath();

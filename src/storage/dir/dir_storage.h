@@ -29,6 +29,7 @@ class DirStorage final : public StoragePlugin {
   Result<std::string> CloneLinked(const std::string& base_volname, int vmid) override;
   Result<std::string> CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
                                 const std::string& format, const ProgressFn& progress) override;
+  Status ResizeImage(const std::string& volname, uint64_t new_size) override;
   Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                  const std::string& temp_path) override;
   std::string TempDir() const override { return root_ + "/tmp"; }

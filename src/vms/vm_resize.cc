@@ -1,0 +1,58 @@
+// Growing disks.
+#include "core/strings.h"
+#include "core/units.h"
+#include "model/drive.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+
+Result<std::string> VmService::Resize(int vmid, const std::string& disk, const std::string& size_text,
+                                      const std::string& digest, bool skiplock, const std::string& user) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  HEARTH_TRY(CheckLock(cfg, skiplock));
+  if (!digest.empty() && digest != ConfDigest(FormatConfFile(cfg)))
+    return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));
+  auto dk = DriveKey::Parse(disk);
+  if (!dk || !dk->IsDisk() || dk->bus == DriveBus::kEfidisk || dk->bus == DriveBus::kTpmstate)
+    return Fail(FieldError("disk", "value '" + disk + "' is not a resizable disk"));
+  if (!cfg.Has(disk)) return Fail(FieldError("disk", "disk '" + disk + "' does not exist"));
+  bool relative = StartsWith(size_text, "+");
+  auto amount = ParseSize(relative ? size_text.substr(1) : size_text);
+  if (!amount) return Fail(FieldError("size", "unable to parse size '" + size_text + "'"));
+  return StartTask("resize", vmid, user, [this, vmid, disk, relative, amount = *amount](TaskContext& ctx) -> Status {
+    HEARTH_ASSIGN_OR_RETURN(VmConfig c, GetConfig(vmid));
+    auto dk = DriveKey::Parse(disk);
+    auto value = c.Get(disk);
+    if (!value) return Fail(Internal("disk '" + disk + "' does not exist"));
+    HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, *value));
+    if (d.IsCdrom()) return Fail(InvalidArgument("you can't resize a cdrom"));
+    std::string vol = DriveVolume(disk, *value);
+    if (vol.empty()) return Fail(InvalidArgument("disk '" + disk + "' has no volume to resize"));
+    HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(vol));
+    uint64_t target = relative ? info.size + amount : amount;
+    target = (target + 511) / 512 * 512;
+    if (target < info.size) return Fail(InvalidArgument("shrinking disks is not supported"));
+    if (target == info.size) {
+      ctx.Log(disk + ": already " + FormatSize(info.size) + ", nothing to do");
+      return Ok();
+    }
+    ctx.Log(disk + ": growing " + vol + " from " + FormatSize(info.size) + " to " + FormatSize(target));
+    if (qemu_.Pid(vmid)) {
+      HEARTH_TRY(qemu_.Qmp(vmid, "block_resize", {{"node-name", "drive-" + disk}, {"size", target}}));
+    } else {
+      HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(vol));
+      HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(id.storage));
+      HEARTH_TRY(st->ResizeImage(id.volname, target));
+    }
+    return Mutate(vmid, [&](VmConfig& cc) -> Status {
+      auto cur = cc.Get(disk);
+      if (!cur) return Ok();
+      HEARTH_ASSIGN_OR_RETURN(Drive now, ParseDrive(dk->bus, *cur));
+      now.opts["size"] = FormatSize(target);
+      cc.values[disk] = PrintDrive(dk->bus, now);
+      return Ok();
+    });
+  });
+}
+
+}  // namespace hearth
