@@ -145,7 +145,7 @@ int RunDaemon(const DaemonOptions& opt) {
   VmServiceOptions vopt;
   vopt.node = node;
   vopt.host = host;
-  VmService vms(**store, tasks, storage, qemu, net, clock, accel, vopt, RandomBytes);
+  VmService vms(**store, tasks, storage, qemu, net, runner, clock, accel, vopt, RandomBytes);
   if (auto st = vms.Init(); !st) return fail(st.error());
 
   NodeFacts facts;

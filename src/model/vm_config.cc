@@ -6,6 +6,7 @@
 
 #include "core/strings.h"
 #include "model/drive.h"
+#include "model/volume_id.h"
 #include "model/vm_schema.h"
 
 namespace hearth {
@@ -186,6 +187,12 @@ void DetachVolume(VmConfig& cfg, const std::string& key, const std::string& old_
   std::string vol = DriveVolume(key, old_value);
   if (vol.empty()) return;
   if (dk->bus == DriveBus::kUnused) {
+    result.destroy_volumes.push_back(vol);
+    return;
+  }
+  // A cloud-init drive is generated data: removing it destroys it (never an unusedN).
+  std::string file = vol.substr(vol.rfind('/') == std::string::npos ? vol.find(':') + 1 : vol.rfind('/') + 1);
+  if (auto dn = ParseDiskName(file.substr(0, file.rfind('.'))); dn && dn->cloudinit) {
     result.destroy_volumes.push_back(vol);
     return;
   }

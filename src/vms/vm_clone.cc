@@ -99,7 +99,17 @@ Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) 
   ctx.Log(std::string(full ? "full" : "linked") + " clone of VM " + std::to_string(req.vmid) + " as VM " +
           std::to_string(req.newid));
   VmConfig out;
+  std::string ci_key = CloudInitDriveKey(src.values);
   for (const auto& [k, v] : src.values) {
+    if (k == ci_key) {
+      // Never share the source's seed: the clone gets its own cloud-init drive.
+      HEARTH_ASSIGN_OR_RETURN(VolumeId ci, ParseVolumeId(DriveVolume(k, v)));
+      std::vector<std::string> allocated;
+      HEARTH_ASSIGN_OR_RETURN(auto drive, AllocateDrives(&ctx, req.newid, {{k, ci.storage + ":cloudinit"}}, "", allocated));
+      made.insert(made.end(), allocated.begin(), allocated.end());
+      out.values[k] = drive.at(k);
+      continue;
+    }
     if (k == "template" || k == "lock" || k == "meta" || k == "parent" || StartsWith(k, "unused")) continue;
     auto dk = DriveKey::Parse(k);
     std::string vol = dk ? DriveVolume(k, v) : "";

@@ -57,7 +57,6 @@ Status CheckDriveVolumes(StorageManager& storage, const std::map<std::string, st
     auto d = ParseDrive(dk->bus, v);
     if (!d) return Fail(FieldError(k, d.error().message));
     if (auto alloc = ParseDriveAllocation(d->file)) {
-      if (alloc->cloudinit) return Fail(FieldError(k, "cloud-init drives are not supported yet"));
       if (!alloc->storage.empty()) HEARTH_TRY(storage.Get(alloc->storage).map_error([&](Error e) { return FieldError(k, e.message); }));
       continue;
     }
@@ -130,6 +129,19 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
     std::string storage_id = alloc->storage.empty() ? default_storage : alloc->storage;
     if (storage_id.empty()) return Fail(FieldError(k, "no storage given for allocation '" + d.file + "'"));
     HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(storage_id));
+    if (alloc->cloudinit) {
+      // The seed is written into it at start (and by PUT …/cloudinit).
+      HEARTH_ASSIGN_OR_RETURN(std::string volname,
+                              st->AllocImage(vmid, "qcow2", 4 * kMiB, "vm-" + std::to_string(vmid) + "-cloudinit", nullptr)
+                                  .map_error([&](Error e) { return e.WithContext(k); }));
+      allocated.push_back(storage_id + ":" + volname);
+      if (ctx) ctx->Log(k + ": cloud-init drive " + storage_id + ":" + volname);
+      Drive ci;
+      ci.file = storage_id + ":" + volname;
+      ci.opts["media"] = "cdrom";
+      out[k] = PrintDrive(dk->bus, ci);
+      continue;
+    }
     std::string format = d.opts.count("format") ? d.opts["format"] : "qcow2";
     uint64_t size = std::max<uint64_t>(alloc->size_bytes, kMiB);
     size = (size + kKiB - 1) / kKiB * kKiB;
@@ -157,6 +169,7 @@ Result<std::string> VmService::Create(const CreateRequest& req_in) {
     if (auto spec = FindVmKey(k); spec && spec->internal) return Fail(FieldError(k, "'" + k + "' cannot be set by users"));
   if (!req.storage.empty()) HEARTH_TRY(storage_.Get(req.storage).map_error([](Error e) { return FieldError("storage", e.message); }));
   HEARTH_TRY(CheckDriveVolumes(storage_, req.config));
+  HEARTH_TRY(PrepareCloudInitKeys(nullptr, req.config));
   HEARTH_TRY(AddMissingMacs(req.config, [this] { return NewMac(); }));
   if (!req.config.count("boot")) req.config["boot"] = DefaultBootOrder(req.config);
   if (!req.config.count("vmgenid") || req.config["vmgenid"] == "1") req.config["vmgenid"] = NewUuid();
@@ -219,6 +232,7 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
   if (!req.digest.empty() && req.digest != ConfDigest(FormatConfFile(cfg)))
     return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));
   HEARTH_TRY(CheckDriveVolumes(storage_, req.set));
+  HEARTH_TRY(PrepareCloudInitKeys(&cfg, req.set));
   HEARTH_TRY(AddMissingMacs(req.set, [this] { return NewMac(); }));
   if (req.set.count("vmgenid") && req.set["vmgenid"] == "1") req.set.erase("vmgenid");
   if (req.set.count("protection") == 0 && !req.del.empty() && cfg.Get("protection").value_or("0") == "1") {
@@ -306,8 +320,9 @@ Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreference
     c.values["lock"] = "destroyed";
     return Ok();
   }));
-  std::vector<std::string> volumes = ReferencedVolumes(cfg);
-  // Volumes of other VMs (e.g. a shared ISO or a base image) are never removed.
+  // Own volumes attached as cdroms (the cloud-init drive) go too; ISOs and other VMs'
+  // volumes (a shared ISO, a template's base image) are never removed.
+  std::vector<std::string> volumes = ReferencedVolumes(cfg, /*include_cdroms=*/true);
   for (const auto& vol : volumes) {
     auto info = storage_.InfoOf(vol);
     if (!info || info->content != ContentType::kImages || info->vmid != vmid) continue;

@@ -35,6 +35,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
   }));
   for (const auto& v : committed.destroy_volumes) (void)storage_.Free(v);
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  if (!CloudInitDriveKey(cfg.values).empty()) HEARTH_TRY(WriteSeed(vmid, cfg.values, &ctx));
 
   SetRuntime(vmid, [](Runtime& rt) { rt.starting = true; });
   Reverter undo;

@@ -38,9 +38,9 @@ std::string AccelState::Reason() const {
 }
 
 VmService::VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
-                     const Clock& clock, AccelState& accel, VmServiceOptions options,
+                     ProcessRunner& runner, const Clock& clock, AccelState& accel, VmServiceOptions options,
                      std::function<std::array<uint8_t, 3>()> random_bytes)
-    : store_(store), tasks_(tasks), storage_(storage), qemu_(qemu), net_(net), clock_(clock), accel_(accel),
+    : store_(store), tasks_(tasks), storage_(storage), qemu_(qemu), net_(net), runner_(runner), clock_(clock), accel_(accel),
       options_(std::move(options)), random_bytes_(std::move(random_bytes)) {}
 
 VmService::~VmService() { StopPoller(); }

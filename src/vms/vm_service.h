@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "model/cloudinit.h"
 #include "model/vm_config.h"
 #include "net/backend.h"
 #include "qemu/argv.h"
@@ -121,7 +122,7 @@ struct VmServiceOptions {
 class VmService {
  public:
   VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
-            const Clock& clock, AccelState& accel, VmServiceOptions options,
+            ProcessRunner& runner, const Clock& clock, AccelState& accel, VmServiceOptions options,
             std::function<std::array<uint8_t, 3>()> random_bytes);
   ~VmService();
 
@@ -147,6 +148,11 @@ class VmService {
   // Linked clones are copy-on-write overlays on a template's base images (milliseconds);
   // full clones copy every disk (with progress in the task log).
   Result<std::string> Clone(const CloneRequest& req);
+
+  // Cloud-init: the rendered seed documents ("user", "network", "meta"), and regeneration of
+  // the cloud-init drive (PUT …/cloudinit; also done at every start).
+  Result<std::string> CloudInitDump(int vmid, const std::string& type);
+  Status RegenerateCloudInit(int vmid);
 
   // Grows a disk: `size` is absolute ("20G") or relative ("+5G"). Shrinking is refused; the
   // same size is a no-op. Running VMs are resized live through QMP.
@@ -207,6 +213,10 @@ class VmService {
   Status DoShutdown(TaskContext& ctx, const StopRequest& req);
   Status DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced);
   Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
+  Result<NoCloudSeed> RenderSeed(int vmid, const std::map<std::string, std::string>& values);
+  Status WriteSeed(int vmid, const std::map<std::string, std::string>& values, TaskContext* ctx);
+  // Checks for a second cloud-init drive and hashes a clear-text cipassword (in place).
+  Status PrepareCloudInitKeys(const VmConfig* current, std::map<std::string, std::string>& set);
   Status DoClone(TaskContext& ctx, const CloneRequest& req, bool full);
   // Records a new VM with `lock` set, taking its id atomically; the message when taken.
   Status ReserveVm(int vmid, const std::string& lock, const std::string& taken_message);
@@ -229,6 +239,7 @@ class VmService {
   StorageManager& storage_;
   QemuSupervisor& qemu_;
   NetBackend& net_;
+  ProcessRunner& runner_;
   const Clock& clock_;
   AccelState& accel_;
   VmServiceOptions options_;

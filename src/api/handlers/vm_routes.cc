@@ -235,6 +235,41 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
   power("resume", {PBool("nocheck")},
         [&s](ApiContext& c) { return s.vms.Resume(Vmid(c), User(c), c.params.Bool("skiplock")); }, "Resume the VM.");
 
+  r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", {NodeParam(), VmidParam()}, false, "VM.Config.Cloudinit",
+         vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_TRY(s.vms.RegenerateCloudInit(Vmid(c)));
+           return Data(nullptr);
+         },
+         "Regenerate the cloud-init drive (applies pending cloud-init changes)."});
+
+  r.Add({"GET", "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
+         {NodeParam(), VmidParam(), Required(PEnum("type", {"user", "network", "meta"}))}, false, "VM.Audit", vm_path,
+         true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(std::string doc, s.vms.CloudInitDump(Vmid(c), *c.params.Get("type")));
+           return Data(doc);
+         },
+         "The generated cloud-init document of one type."});
+
+  r.Add({"GET", "/nodes/{node}/qemu/{vmid}/cloudinit", {NodeParam(), VmidParam()}, false, "VM.Audit", vm_path, true,
+         true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(auto entries, s.vms.Pending(Vmid(c)));
+           nlohmann::json out = nlohmann::json::array();
+           for (const auto& e : entries) {
+             if (!IsCloudInitKey(e.key)) continue;
+             auto render = [&](const std::string& v) { return e.key == "cipassword" ? nlohmann::json("**********") : ConfigValueJson(e.key, v); };
+             nlohmann::json j = {{"key", e.key}};
+             if (e.value) j["value"] = render(*e.value);
+             if (e.pending) j["pending"] = render(*e.pending);
+             if (e.del) j["delete"] = e.del;
+             out.push_back(j);
+           }
+           return Data(out);
+         },
+         "Cloud-init settings with their pending changes."});
+
   r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/resize",
          {NodeParam(), VmidParam(), Required(PString("disk")), Required(PString("size")), PString("digest"),
           PBool("skiplock")},

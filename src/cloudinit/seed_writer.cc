@@ -1,0 +1,53 @@
+#include "cloudinit/seed_writer.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "sys/files.h"
+
+namespace hearth {
+
+Status WriteNoCloudSeed(ProcessRunner& runner, const NoCloudSeed& seed, const std::string& dest_path,
+                        const std::string& dest_format, const std::string& tmp_dir) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string work = tmp_dir + "/.cidata-" + std::to_string(rng() % 1000000000);
+  HEARTH_TRY(MakeDirs(work + "/files", 0700));
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{work};
+  std::vector<std::string> files = {"user-data", "meta-data", "network-config"};
+  HEARTH_TRY(WriteFileAtomic(work + "/files/user-data", seed.user_data, 0600));
+  HEARTH_TRY(WriteFileAtomic(work + "/files/meta-data", seed.meta_data, 0600));
+  HEARTH_TRY(WriteFileAtomic(work + "/files/network-config", seed.network_config, 0600));
+  if (!seed.vendor_data.empty()) {
+    HEARTH_TRY(WriteFileAtomic(work + "/files/vendor-data", seed.vendor_data, 0600));
+    files.push_back("vendor-data");
+  }
+  std::string iso = work + "/seed.iso";
+  std::vector<std::string> argv = {"xorriso", "-as", "mkisofs", "-quiet", "-o", iso, "-V", "cidata", "-J", "-r"};
+  for (const auto& f : files) argv.push_back(work + "/files/" + f);
+  auto r = runner.Run(argv, {});
+  if (!r) return Fail(r.error().WithContext("cloud-init seed"));
+  if (r->exit_code != 0) return Fail(Internal("cloud-init seed: " + DescribeFailure(argv, *r)));
+  std::string staged = dest_path + ".new";
+  ::unlink(staged.c_str());
+  std::vector<std::string> convert = {"qemu-img", "convert", "-q", "-f", "raw", "-O", dest_format, iso, staged};
+  r = runner.Run(convert, {});
+  if (!r || r->exit_code != 0) {
+    ::unlink(staged.c_str());
+    return Fail(r ? Internal("cloud-init seed: " + DescribeFailure(convert, *r)) : r.error());
+  }
+  if (::rename(staged.c_str(), dest_path.c_str()) != 0) {
+    ::unlink(staged.c_str());
+    return Fail(Internal("cloud-init seed: cannot replace " + dest_path));
+  }
+  return Ok();
+}
+
+}  // namespace hearth
