@@ -146,8 +146,21 @@ Status VmService::DoShutdown(TaskContext& ctx, const StopRequest& req) {
     return Fail(FailedPrecondition(NotRunning(vmid)));
   }
   int timeout = req.timeout > 0 ? req.timeout : 180;
-  ctx.Log("asking the guest to power off (ACPI), waiting up to " + std::to_string(timeout) + " s");
-  if (auto r = qemu_.Qmp(vmid, "system_powerdown"); !r) return Fail(r.error().WithContext("shutdown"));
+  // With an agent configured, ask it (like PVE); if it does not answer, fall back to ACPI.
+  bool asked = false;
+  if (auto st = CurrentStatus(vmid); st && st->agent) {
+    auto r = AgentCommand(vmid, "guest-shutdown", nullptr, std::chrono::seconds(5), /*expect_reply=*/false);
+    if (r) {
+      ctx.Log("asked the guest agent to shut down, waiting up to " + std::to_string(timeout) + " s");
+      asked = true;
+    } else {
+      ctx.Log("guest agent: " + r.error().message + "; using ACPI");
+    }
+  }
+  if (!asked) {
+    ctx.Log("asking the guest to power off (ACPI), waiting up to " + std::to_string(timeout) + " s");
+    if (auto r = qemu_.Qmp(vmid, "system_powerdown"); !r) return Fail(r.error().WithContext("shutdown"));
+  }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
   while (std::chrono::steady_clock::now() < deadline) {
     if (qemu_.WaitExit(*pid, std::chrono::milliseconds(250))) {

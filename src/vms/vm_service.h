@@ -25,6 +25,7 @@
 #include "model/vm_config.h"
 #include "net/backend.h"
 #include "qemu/argv.h"
+#include "qemu/qga_client.h"
 #include "qemu/supervisor.h"
 #include "state/store.h"
 #include "storage/storage_manager.h"
@@ -148,6 +149,12 @@ class VmService {
   // Linked clones are copy-on-write overlays on a template's base images (milliseconds);
   // full clones copy every disk (with progress in the task log).
   Result<std::string> Clone(const CloneRequest& req);
+
+  // Runs a guest agent command after PVE's checks, in PVE's order and words: "No QEMU guest
+  // agent configured", "VM <id> is not running", "QEMU guest agent is not running".
+  Result<nlohmann::json> AgentCommand(int vmid, const std::string& command, const nlohmann::json& args = nullptr,
+                                      std::chrono::seconds timeout = std::chrono::seconds(10),
+                                      bool expect_reply = true);
 
   // Cloud-init: the rendered seed documents ("user", "network", "meta"), and regeneration of
   // the cloud-init drive (PUT …/cloudinit; also done at every start).

@@ -46,6 +46,7 @@ void RegisterNodeRoutes(Router& r, ApiServices& s);
 void RegisterTaskRoutes(Router& r, ApiServices& s);
 void RegisterVmRoutes(Router& r, ApiServices& s);
 void RegisterStorageRoutes(Router& r, ApiServices& s);
+void RegisterAgentRoutes(Router& r, ApiServices& s);
 
 // GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
 void RegisterIntrospectionRoutes(Router& r);
@@ -57,6 +58,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterTaskRoutes(r, s);
   RegisterVmRoutes(r, s);
   RegisterStorageRoutes(r, s);
+  RegisterAgentRoutes(r, s);
   RegisterIntrospectionRoutes(r);
 }
 

@@ -1,0 +1,19 @@
+// The guest agent, through the VM's virtio-serial channel.
+#include "core/strings.h"
+#include "model/property_string.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+
+Result<nlohmann::json> VmService::AgentCommand(int vmid, const std::string& command, const nlohmann::json& args,
+                                               std::chrono::seconds timeout, bool expect_reply) {
+  HEARTH_ASSIGN_OR_RETURN(VmStatusInfo st, CurrentStatus(vmid));
+  if (!st.agent) return Fail(Internal("No QEMU guest agent configured"));
+  if (st.status != "running") return Fail(Internal("VM " + std::to_string(vmid) + " is not running"));
+  // The handshake is short: a guest without a running agent should answer fast (clients poll).
+  auto client = QgaClient::Connect(qemu_.Paths(vmid).qga, std::chrono::seconds(3));
+  if (!client) return Fail(Internal(kAgentNotRunning));
+  return client->Execute(command, args, timeout, expect_reply);
+}
+
+}  // namespace hearth
