@@ -1,6 +1,8 @@
 // Creating, reconfiguring and destroying VMs.
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/reverter.h"
 #include "core/strings.h"
 #include "core/units.h"
@@ -117,6 +119,49 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
     if (!dk) continue;
     HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, v));
     auto alloc = ParseDriveAllocation(d.file);
+    if (alloc && d.opts.count("import-from")) {
+      // "<storage>:0,import-from=<volume or absolute path>": a copy of an existing image.
+      std::string source = d.opts["import-from"];
+      std::string src_path, src_format;
+      if (!source.empty() && source[0] == '/') {
+        src_path = source;
+        auto probe = runner_.Run({"qemu-img", "info", "-U", "--output=json", source}, {});
+        if (!probe || probe->exit_code != 0) return Fail(FieldError(k, "cannot read image '" + source + "'"));
+        auto info = nlohmann::json::parse(probe->out, nullptr, false);
+        src_format = info.is_object() ? info.value("format", "raw") : "raw";
+      } else {
+        HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(source).map_error([&](Error e) {
+          return FieldError(k, "import-from: volume '" + source + "' does not exist");
+        }));
+        if (info.content != ContentType::kImport && info.content != ContentType::kImages && info.content != ContentType::kIso)
+          return Fail(FieldError(k, "import-from: '" + source + "' is not an image"));
+        src_path = info.path;
+        src_format = info.format == "img" ? "raw" : info.format;
+      }
+      std::string storage_id = alloc->storage.empty() ? default_storage : alloc->storage;
+      if (storage_id.empty()) return Fail(FieldError(k, "no storage given for '" + d.file + "'"));
+      HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(storage_id));
+      std::string format = d.opts.count("format") ? d.opts["format"] : "qcow2";
+      if (ctx) ctx->Log(k + ": importing " + source);
+      HEARTH_ASSIGN_OR_RETURN(std::string volname,
+                              st->CopyImage(src_path, src_format, vmid, format, [&](const std::string& l) {
+                                if (ctx) ctx->Log(k + ": " + l);
+                              }).map_error([&](Error e) { return e.WithContext(k); }));
+      std::string volid = storage_id + ":" + volname;
+      allocated.push_back(volid);
+      HEARTH_ASSIGN_OR_RETURN(VolumeInfo made, storage_.InfoOf(volid));
+      // A size larger than the image grows it (as PVE does for "<storage>:<GiB>,import-from").
+      if (alloc->size_bytes > made.size) {
+        HEARTH_TRY(st->ResizeImage(volname, alloc->size_bytes));
+        made.size = alloc->size_bytes;
+      }
+      d.file = volid;
+      d.opts.erase("import-from");
+      d.opts.erase("format");
+      d.opts["size"] = FormatSize(made.size);
+      out[k] = PrintDrive(dk->bus, d);
+      continue;
+    }
     if (!alloc) {
       // Existing volume: record its real size as PVE does.
       if (d.file != "none" && d.file.find(':') != std::string::npos) {

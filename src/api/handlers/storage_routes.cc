@@ -6,6 +6,7 @@
 
 #include "api/handlers/handlers.h"
 #include "api/multipart.h"
+#include "http/downloader.h"
 #include "core/strings.h"
 #include "core/units.h"
 #include "sys/files.h"
@@ -182,6 +183,69 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            return Data(st->id() + ":" + volname);
          },
          "Allocate a disk image."});
+
+  r.Add({"POST", "/nodes/{node}/storage/{storage}/download-url",
+         {NodeParam(), storage_param(), Required(PString("url")), Required(PEnum("content", {"iso", "vztmpl", "import"})),
+          Required(PString("filename")), PString("checksum"),
+          PEnum("checksum-algorithm", {"md5", "sha1", "sha224", "sha256", "sha384", "sha512"}), PString("compression"),
+          PBool("verify-certificates")},
+         false, "Datastore.AllocateTemplate", "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
+           std::string url = *c.params.Get("url");
+           HEARTH_TRY(ParseHttpUrl(url));
+           if (c.params.Has("compression"))
+             return Fail(FieldError("compression", "decompressing downloads is not supported yet"));
+           std::string checksum = c.params.GetOr("checksum", ""), algo = c.params.GetOr("checksum-algorithm", "");
+           if (checksum.empty() != algo.empty())
+             return Fail(FieldError("checksum", "'checksum' and 'checksum-algorithm' go together"));
+           auto content = *ParseContentType(*c.params.Get("content"));
+           std::string name = *c.params.Get("filename");
+           std::string dir = content == ContentType::kIso ? "iso" : content == ContentType::kImport ? "import" : "vztmpl";
+           if (!ParseDirVolname(dir + "/" + name)) return Fail(FieldError("filename", "invalid file name '" + name + "'"));
+           if (!st->Supports(content))
+             return Fail(FieldError("content", "storage '" + st->id() + "' does not support content type '" + ContentTypeName(content) + "'"));
+           if (st->Info(dir + "/" + name)) return Fail(Internal("refusing to override existing file '" + name + "'"));
+           DownloadOptions opt;
+           opt.verify_certificates = c.params.Bool("verify-certificates", true);
+           TaskSpec spec{"download", "", c.who->AuthId()};
+           auto upid = s.tasks.Start(spec, [st, url, name, content, checksum, algo, opt](TaskContext& ctx) mutable -> Status {
+             std::string staged = TempPath(st->TempDir(), "download");
+             ctx.Log("downloading " + url + " to " + name);
+             int last = -10;
+             opt.progress = [&](uint64_t done, uint64_t total) {
+               if (!total) return;
+               int pct = static_cast<int>(done * 100 / total);
+               if (pct >= last + 10) {
+                 last = pct - pct % 10;
+                 ctx.Log("downloaded " + std::to_string(done >> 20) + " of " + std::to_string(total >> 20) + " MiB (" +
+                         std::to_string(last) + "%)");
+               }
+             };
+             opt.cancelled = [&ctx] { return ctx.cancelled(); };
+             HEARTH_ASSIGN_OR_RETURN(uint64_t bytes, DownloadToFile(url, staged, opt));
+             ctx.Log("received " + std::to_string(bytes) + " bytes");
+             if (!checksum.empty()) {
+               auto digest = FileDigest(staged, algo);
+               if (!digest || ToLower(*digest) != ToLower(checksum)) {
+                 unlink(staged.c_str());
+                 if (!digest) return Fail(digest.error());
+                 return Fail(InvalidArgument("checksum mismatch: got '" + *digest + "' != expected '" + checksum + "'"));
+               }
+               ctx.Log(algo + " checksum verified");
+             }
+             auto volid = st->ImportFile(content, name, staged);
+             if (!volid) {
+               unlink(staged.c_str());
+               return Fail(volid.error());
+             }
+             ctx.Log("stored as " + *volid);
+             return Ok();
+           });
+           HEARTH_ASSIGN_OR_RETURN(std::string id, std::move(upid));
+           return Data(id);
+         },
+         "Download a file (ISO, import image, template) from a URL, with checksum verification."});
 
   r.Add({"POST", "/nodes/{node}/storage/{storage}/upload",
          {NodeParam(), storage_param(), PEnum("content", {"iso", "vztmpl", "import", "snippets"}), PString("filename"),

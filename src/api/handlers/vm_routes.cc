@@ -31,10 +31,23 @@ Result<ApiReply> UpidReply(Result<std::string> r) {
   return Data(*r);
 }
 
+// import-from copies data: only in tasks (create, POST config), and host paths only for admins.
+Status CheckImports(const ApiContext& c, const std::map<std::string, std::string>& config, bool async) {
+  for (const auto& [k, v] : config) {
+    size_t pos = v.find("import-from=");
+    if (pos == std::string::npos) continue;
+    if (!async) return Fail(FieldError(k, "import-from needs the asynchronous POST …/config"));
+    if (v.compare(pos + 12, 1, "/") == 0 && !c.who->admin)
+      return Fail(PermissionDenied("only administrators can import from a path on the host"));
+  }
+  return Ok();
+}
+
 Result<ApiReply> UpdateConfig(ApiServices& s, ApiContext& c, bool async) {
   UpdateRequest req;
   req.vmid = Vmid(c);
   req.set = ConfigKeys(c, {"vmid", "node", "delete", "revert", "force", "digest", "skiplock", "background_delay"});
+  HEARTH_TRY(CheckImports(c, req.set, async));
   req.del = ListParam(c, "delete");
   req.revert = ListParam(c, "revert");
   req.force = c.params.Bool("force");
@@ -101,6 +114,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
            CreateRequest req;
            req.vmid = Vmid(c);
            req.config = ConfigKeys(c, {"vmid", "node"});
+           HEARTH_TRY(CheckImports(c, req.config, true));
            if (req.config.count("args") && c.who->AuthId() != "root@pam")
              return Fail(PermissionDenied("only root can set 'args' config"));
            req.storage = c.params.GetOr("storage", "");
