@@ -313,6 +313,32 @@ void AddClientCommands(CLI::App& app, int& rc) {
     });
   });
 
+  // ---- image
+  auto* image = app.add_subcommand("image", "Cloud-init-ready template images");
+  image->require_subcommand(1);
+  auto* image_build = image->add_subcommand(
+      "build", "Build a Debian image as template VMID: hearth image build 9000 name=debian12 packages=htop timezone=Europe/Berlin");
+  image_build->add_option("vmid", vmid)->required();
+  image_build->add_option("params", kvs, "name=, packages=, locale=, keyboard=, timezone=, ssh-port=, disk-size=, storage=, memory=, cores=, bridge=");
+  image_build->add_flag("--no-wait", no_wait);
+  image_build->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      auto params = ParseKeyValues(kvs);
+      if (!params) return ReportError(params.error());
+      params->emplace_back("vmid", std::to_string(vmid));
+      return task_or_print(api, api.Call("POST", "/nodes/" + node + "/hearth/images", *params));
+    });
+  });
+  image->add_subcommand("list", "Cached images")->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      auto r = api.Call("GET", "/nodes/" + node + "/hearth/images");
+      if (!r) return ReportError(r.error());
+      PrintTable(*r, {"hash", "size", "ctime"});
+      for (const auto& img : *r) std::cout << img["hash"].get<std::string>() << ":\n" << img["recipe"].get<std::string>();
+      return 0;
+    });
+  });
+
   // ---- task
   auto* task = app.add_subcommand("task", "Tasks");
   task->require_subcommand(1);

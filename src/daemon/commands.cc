@@ -39,6 +39,7 @@ void AddDaemonCommands(CLI::App& app, int& rc) {
   serve->add_option("--accel", dopt.accel, "auto|kvm|tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}))->capture_default_str();
   serve->add_option("--qemu-user", dopt.qemu_user, "Unprivileged user QEMU runs as")->capture_default_str();
   serve->add_option("--qemu", dopt.qemu_binary, "QEMU system emulator to run")->capture_default_str();
+  serve->add_option("--image-cache", dopt.image_cache, "Where built images are kept (default DATA_DIR/cache/images)");
   serve->add_option("--threads", dopt.threads, "API I/O threads")->capture_default_str();
   serve->callback([&] { rc = RunDaemon(dopt); });
 

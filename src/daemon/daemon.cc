@@ -13,6 +13,7 @@
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
 #include "http/http_server.h"
+#include "images/image_builder.h"
 #include "http/tls_cert.h"
 #include "net/netlink/netlink_backend.h"
 #include "qemu/kvm_probe.h"
@@ -156,7 +157,10 @@ int RunDaemon(const DaemonOptions& opt) {
   facts.data_dir = data_dir;
   facts.accel = &accel;
   facts.started_at = clock.UnixSeconds();
-  ApiServices services{access, tasks, vms, storage, facts};
+  std::string image_cache = opt.image_cache.empty() ? data_dir + "/cache/images" : opt.image_cache;
+  if (auto st = MakeDirs(image_cache); !st) return fail(st.error());
+  ImageBuilder images(runner, image_cache);
+  ApiServices services{access, tasks, vms, storage, images, facts};
   Router router;
   RegisterAllRoutes(router, services);
   ApiServer api(router, access, node);

@@ -19,6 +19,7 @@ struct DaemonOptions {
   std::string accel = "auto";  // auto | kvm | tcg
   std::string qemu_user = "hearth-qemu";
   std::string qemu_binary = "qemu-system-x86_64";
+  std::string image_cache;  // default: <data_dir>/cache/images
   int threads = 2;
 };
 

@@ -8,6 +8,7 @@
 #include "access/access_service.h"
 #include "api/response_cache.h"
 #include "api/router.h"
+#include "images/image_builder.h"
 #include "storage/storage_manager.h"
 #include "tasks/task_manager.h"
 #include "vms/vm_service.h"
@@ -32,6 +33,7 @@ struct ApiServices {
   TaskManager& tasks;
   VmService& vms;
   StorageManager& storage;
+  ImageBuilder& images;
   NodeFacts facts;
   ResponseCache cache;
 };
@@ -47,6 +49,7 @@ void RegisterTaskRoutes(Router& r, ApiServices& s);
 void RegisterVmRoutes(Router& r, ApiServices& s);
 void RegisterStorageRoutes(Router& r, ApiServices& s);
 void RegisterAgentRoutes(Router& r, ApiServices& s);
+void RegisterImageRoutes(Router& r, ApiServices& s);
 
 // GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
 void RegisterIntrospectionRoutes(Router& r);
@@ -59,6 +62,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterVmRoutes(r, s);
   RegisterStorageRoutes(r, s);
   RegisterAgentRoutes(r, s);
+  RegisterImageRoutes(r, s);
   RegisterIntrospectionRoutes(r);
 }
 
