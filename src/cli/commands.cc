@@ -236,6 +236,50 @@ void AddClientCommands(CLI::App& app, int& rc) {
     });
   });
 
+  auto* vm_resize = vm->add_subcommand("resize", "Grow a disk: hearth vm resize 101 scsi0 +10G");
+  static std::string disk, size;
+  vm_resize->add_option("vmid", vmid)->required();
+  vm_resize->add_option("disk", disk)->required();
+  vm_resize->add_option("size", size, "absolute (20G) or relative (+10G)")->required();
+  vm_resize->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      return task_or_print(api, api.Call("PUT", "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/resize",
+                                         {{"disk", disk}, {"size", size}}));
+    });
+  });
+
+  auto* vm_agent = vm->add_subcommand("agent", "Ask the guest agent: hearth vm agent 101 get-osinfo | exec -- cmd args");
+  static std::string agent_cmd;
+  static std::vector<std::string> agent_args;
+  vm_agent->add_option("vmid", vmid)->required();
+  vm_agent->add_option("command", agent_cmd, "ping, info, get-osinfo, get-host-name, network-get-interfaces, exec, ...")->required();
+  vm_agent->add_option("args", agent_args, "for exec: the program and its arguments");
+  vm_agent->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      std::string base = "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/agent/";
+      if (agent_cmd == "exec") {
+        KeyValues params;
+        for (const auto& a : agent_args) params.emplace_back("command", a);
+        auto started = api.Call("POST", base + "exec", params);
+        if (!started) return ReportError(started.error());
+        std::string pid = std::to_string((*started)["pid"].get<int64_t>());
+        while (true) {
+          auto st = api.Call("GET", base + "exec-status", {{"pid", pid}});
+          if (!st) return ReportError(st.error());
+          if ((*st)["exited"] == 1) {
+            std::cout << st->value("out-data", "");
+            std::cerr << st->value("err-data", "");
+            return static_cast<int>(st->value("exitcode", 1));
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+      }
+      bool post = agent_cmd == "ping" || StartsWith(agent_cmd, "fsfreeze") || agent_cmd == "fstrim" ||
+                  agent_cmd == "shutdown" || StartsWith(agent_cmd, "suspend");
+      return PrintResult(api.Call(post ? "POST" : "GET", base + agent_cmd));
+    });
+  });
+
   auto* vm_destroy = vm->add_subcommand("destroy", "Destroy a VM and its disks");
   vm_destroy->add_option("vmid", vmid)->required();
   vm_destroy->add_flag("--no-wait", no_wait);
@@ -395,6 +439,28 @@ void AddClientCommands(CLI::App& app, int& rc) {
       return 0;
     });
   });
+  auto* dl = storage->add_subcommand("download-url", "Download an ISO or cloud image into a storage: hearth storage download-url URL name.qcow2 --content import");
+  static std::string dl_url, dl_name, dl_content = "iso", dl_checksum, dl_algo = "sha256";
+  static bool dl_insecure = false;
+  dl->add_option("url", dl_url)->required();
+  dl->add_option("filename", dl_name)->required();
+  dl->add_option("--storage", storage_id)->capture_default_str();
+  dl->add_option("--content", dl_content, "iso, import or vztmpl")->capture_default_str();
+  dl->add_option("--checksum", dl_checksum);
+  dl->add_option("--checksum-algorithm", dl_algo)->capture_default_str();
+  dl->add_flag("--insecure", dl_insecure, "Do not verify the server's TLS certificate");
+  dl->callback([&] {
+    with_api([&](ApiClient& api, const std::string& node) {
+      KeyValues p = {{"url", dl_url}, {"filename", dl_name}, {"content", dl_content}};
+      if (!dl_checksum.empty()) {
+        p.emplace_back("checksum", dl_checksum);
+        p.emplace_back("checksum-algorithm", dl_algo);
+      }
+      if (dl_insecure) p.emplace_back("verify-certificates", "0");
+      return task_or_print(api, api.Call("POST", "/nodes/" + node + "/storage/" + storage_id + "/download-url", p));
+    });
+  });
+
   auto* upload = storage->add_subcommand("upload", "Upload an ISO, snippet or import image");
   static std::string upload_content = "iso";
   upload->add_option("file", file)->required()->check(CLI::ExistingFile);

@@ -60,3 +60,32 @@ def test_proxmoxer_reports_parameter_errors(hearth):
     # proxmoxer 1.2 keeps only the status line (its JSON loader drops `errors`), as with PVE.
     assert err.value.status_code == 400
     assert "Parameter verification failed" in str(err.value)
+
+
+def test_template_clone_cloudinit_and_agent_through_proxmoxer(hearth):
+    import urllib.parse
+
+    px = clients(hearth)["token"]
+    node = hearth.node
+    wait_task(px, px.nodes(node).qemu.post(vmid=880, name="tmpl", memory=128, scsi0="local:1", ide2="local:cloudinit",
+                                           agent=1, net0="virtio", serial0="socket"))
+    tmpl = px.nodes(node).qemu(880)
+    wait_task(px, tmpl.template.post())
+    assert tmpl.config.get()["template"] == 1
+    wait_task(px, tmpl.clone.post(newid=881, name="n1"))
+    vm = px.nodes(node).qemu(881)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOhearthtestkeyhearthtestkeyhearthtest px@test"
+    assert vm.config.put(ciuser="ops", ipconfig0="ip=10.1.0.5/24,gw=10.1.0.1",
+                         sshkeys=urllib.parse.quote(key, safe="")) is None
+    assert vm.cloudinit.put() is None
+    user = vm.cloudinit.dump.get(type="user")
+    assert "\"ops\"" in user and key in user and "\"n1\"" in user
+    assert vm.config.get()["ide2"] == "local:881/vm-881-cloudinit.qcow2,media=cdrom"
+    wait_task(px, vm.status.start.post())
+    # No OS in this VM: the agent channel exists but nothing answers, in PVE's words.
+    with pytest.raises(Exception) as err:
+        vm.agent.ping.post()
+    assert err.value.status_code == 500 and "QEMU guest agent is not running" in str(err.value)
+    wait_task(px, vm.status.stop.post())
+    wait_task(px, vm.delete())
+    wait_task(px, tmpl.delete())

@@ -69,6 +69,8 @@ def test_two_linked_clones_come_up_with_their_own_identity(lab):
         h.wait_task(h.post(h.vm_path(9000) + "/clone", data={"newid": vmid, "name": f"node{vmid - 100}"}))
         h.put(h.vm_path(vmid) + "/config", data={"ciuser": "ops", "sshkeys": sshkeys, "ciupgrade": 0,
                                                 "ipconfig0": f"ip={ip}/24,gw=10.99.0.1", "nameserver": "10.99.0.1"})
+    # Grow one clone's disk before its first boot: growpart must grow the root partition.
+    h.wait_task(h.put(h.vm_path(102) + "/resize", data={"disk": "scsi0", "size": "+1G"}))
     for vmid in (101, 102):
         h.vm_action(vmid, "start")
     for vmid, ip in ((101, "10.99.0.11"), (102, "10.99.0.12")):
@@ -94,6 +96,9 @@ def test_agent_exec_and_shutdown_through_the_agent(lab):
     pid = h.post(h.vm_path(101) + "/agent/exec", data={"command": ["cat", "/etc/hostname"]})["pid"]
     st = wait_for("exec", lambda: (s := h.get(h.vm_path(101) + "/agent/exec-status", params={"pid": pid}))["exited"] and s, 60)
     assert st["exitcode"] == 0 and st["out-data"].strip() == "node1"
+    pid = h.post(h.vm_path(102) + "/agent/exec", data={"command": ["df", "-B1", "--output=size", "/"]})["pid"]
+    st = wait_for("df", lambda: (s := h.get(h.vm_path(102) + "/agent/exec-status", params={"pid": pid}))["exited"] and s, 60)
+    assert int(st["out-data"].split()[-1]) > 2.5 * 2**30  # the 2G image grew to 3G
     for vmid in (101, 102):
         st = h.vm_action(vmid, "shutdown", wait=BOOT, timeout=300)
         assert any("asked the guest agent to shut down" in l for l in h.task_log(st["upid"]))

@@ -1,0 +1,63 @@
+"""The `hearth` CLI against a real daemon: it is a client of the API (token in the environment)."""
+import os
+import subprocess
+
+from harness import HEARTH_BIN
+
+
+def cli(hearth, *args, ok=True):
+    env = dict(os.environ, HEARTH_URL=f"https://127.0.0.1:{hearth.port}", HEARTH_TOKEN=hearth.token)
+    r = subprocess.run([HEARTH_BIN, *args], capture_output=True, text=True, env=env, timeout=300)
+    if ok:
+        assert r.returncode == 0, f"hearth {' '.join(args)}: {r.stderr}"
+    return r
+
+
+def test_vm_verbs(hearth):
+    r = cli(hearth, "vm", "create", "900", "name=cli1", "memory=128", "scsi0=local:1", "net0=virtio")
+    assert "TASK OK" in r.stderr and "scsi0: allocating" in r.stderr  # progress from the task log
+    assert "cli1" in cli(hearth, "vm", "list").stdout
+    cli(hearth, "vm", "config", "900", "cores=2", "description=from the cli")
+    cfg = cli(hearth, "vm", "config", "900").stdout
+    assert "cores: 2" in cfg and "scsi0: local:900/vm-900-disk-0.qcow2,size=1G" in cfg
+    cli(hearth, "vm", "resize", "900", "scsi0", "+1G")
+    assert "size=2G" in cli(hearth, "vm", "config", "900").stdout
+    cli(hearth, "vm", "start", "900")
+    assert "status: running" in cli(hearth, "vm", "status", "900").stdout
+    r = cli(hearth, "vm", "agent", "900", "ping", ok=False)
+    assert r.returncode != 0 and "No QEMU guest agent configured" in r.stderr
+    cli(hearth, "vm", "stop", "900")
+    cli(hearth, "vm", "template", "900")
+    cli(hearth, "vm", "clone", "900", "901", "name=cli2")
+    assert "local:900/base-900-disk-0.qcow2/901/vm-901-disk-0.qcow2" in cli(hearth, "vm", "config", "901").stdout
+    cli(hearth, "vm", "destroy", "901")
+    cli(hearth, "vm", "destroy", "900")
+    assert "cli1" not in cli(hearth, "vm", "list").stdout
+
+
+def test_errors_name_the_field_and_exit_nonzero(hearth):
+    r = cli(hearth, "vm", "create", "902", "cores=many", ok=False)
+    assert r.returncode == 2 and "cores: type check ('integer') failed - got 'many'" in r.stderr
+    r = cli(hearth, "vm", "status", "999", ok=False)
+    assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def test_api_verb_and_tasks(hearth):
+    out = cli(hearth, "api", "get", "/version").stdout
+    assert '"version": "8.4.1"' in out
+    upid = cli(hearth, "api", "post", f"/nodes/{hearth.node}/qemu", "vmid=903", "memory=128").stdout.strip()
+    assert upid.startswith("UPID:")
+    assert "TASK OK" in cli(hearth, "task", "wait", upid).stderr
+    assert "TASK OK" in cli(hearth, "task", "log", upid).stdout
+    assert "qmcreate" in cli(hearth, "task", "list").stdout
+    cli(hearth, "vm", "destroy", "903")
+
+
+def test_storage_verbs(hearth, tmp_path):
+    iso = tmp_path / "cli.iso"
+    iso.write_bytes(os.urandom(1 << 20))
+    assert "TASK OK" in cli(hearth, "storage", "upload", str(iso)).stderr
+    assert "local:iso/cli.iso" in cli(hearth, "storage", "content", "local", "--content", "iso").stdout
+    assert "local" in cli(hearth, "storage", "list").stdout
+    url = f"https://127.0.0.1:{hearth.port}/api2/json/version"
+    assert "TASK OK" in cli(hearth, "storage", "download-url", url, "v.raw", "--content", "import", "--insecure").stderr
