@@ -218,11 +218,74 @@ def bench_clone(args):
         h.close()
 
 
+def bench_provision(args):
+    print("== provisioning under TCG: image build (cold, cached), then clone + start + kernel + cloud-init + agent")
+    cache = tempfile.mkdtemp(prefix="hearth-bench-images-")
+    h = Hearth(extra_args=["--image-cache", cache]).start()
+    try:
+        t0 = time.monotonic()
+        h.wait_task(h.post(f"/nodes/{h.node}/hearth/images", data={"vmid": 9000}), timeout=1800)
+        cold = time.monotonic() - t0
+        t0 = time.monotonic()
+        h.wait_task(h.post(f"/nodes/{h.node}/hearth/images", data={"vmid": 9001}), timeout=600)
+        cached = time.monotonic() - t0
+        print(f"image build: cold {cold:.0f} s, cached recipe {cached:.1f} s (clone of the cached image into a template)")
+
+        def provision(vmids):
+            marks = {v: {} for v in vmids}
+            for v in vmids:
+                t = time.monotonic()
+                h.wait_task(h.post(h.vm_path(9000) + "/clone", data={"newid": v, "name": f"b{v}"}))
+                marks[v]["clone"] = time.monotonic() - t
+                h.put(h.vm_path(v) + "/config", data={"ciupgrade": 0, "ipconfig0": "ip=dhcp"})
+            t0 = time.monotonic()
+            for v in vmids:
+                marks[v]["start"] = h.post(h.vm_path(v) + "/status/start")
+            offsets = {v: 0 for v in vmids}
+            text = {v: "" for v in vmids}
+            pending = set(vmids)
+            while pending and time.monotonic() - t0 < 900:
+                for v in list(pending):
+                    m = marks[v]
+                    now = time.monotonic() - t0
+                    if "qemu" not in m and h.task_status(m["start"])["status"] == "stopped":
+                        m["qemu"] = now
+                    d = h.get(h.vm_path(v) + "/serial-log", params={"offset": offsets[v]})
+                    offsets[v] = d["offset"]
+                    text[v] += d["text"]
+                    if "kernel" not in m and "Linux version" in text[v]:
+                        m["kernel"] = now
+                    if "cloud-init" not in m and re.search(r"Cloud-init v\. \S+ finished", text[v]):
+                        m["cloud-init"] = now
+                    if "agent" not in m and h.request("POST", h.vm_path(v) + "/agent/ping").status_code == 200:
+                        m["agent"] = now
+                    if all(k in m for k in ("qemu", "kernel", "cloud-init", "agent")):
+                        pending.discard(v)
+                time.sleep(0.5)
+            for v in vmids:
+                m = marks[v]
+                print(f"  VM {v}: clone {m['clone'] * 1000:.0f} ms; from start: QEMU up {m.get('qemu', -1):.1f} s, "
+                      f"kernel {m.get('kernel', -1):.1f} s, agent {m.get('agent', -1):.1f} s, "
+                      f"cloud-init done {m.get('cloud-init', -1):.1f} s")
+            for v in vmids:
+                h.vm_action(v, "stop")
+                h.wait_task(h.delete(h.vm_path(v)))
+
+        print("one VM:")
+        provision([101])
+        print("three VMs at once:")
+        provision([111, 112, 113])
+    finally:
+        h.close()
+        import shutil
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vms", type=int, default=1000)
     ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--only", choices=["api", "startup", "vmstart", "clone"])
+    ap.add_argument("--only", choices=["api", "startup", "vmstart", "clone", "provision"])
     args = ap.parse_args()
     if args.only in (None, "api"):
         bench_api(args)
@@ -232,6 +295,8 @@ def main():
         bench_vm_start(args)
     if args.only in (None, "clone"):
         bench_clone(args)
+    if args.only in (None, "provision"):
+        bench_provision(args)
 
 
 if __name__ == "__main__":
