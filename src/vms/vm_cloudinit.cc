@@ -1,32 +1,13 @@
 // Cloud-init: rendering the NoCloud seed from a VM's config and writing its drive.
-#include <crypt.h>
-
-#include <cstring>
-#include <memory>
-
 #include "cloudinit/seed_writer.h"
 #include "core/strings.h"
 #include "model/drive.h"
 #include "model/vm_schema.h"
+#include "sys/crypt_hash.h"
 #include "sys/files.h"
 #include "vms/vm_service.h"
 
 namespace hearth {
-namespace {
-
-// SHA-512 crypt: the one hash every guest's chpasswd and cloud-init understand.
-Result<std::string> HashGuestPassword(const std::string& password) {
-  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-  if (!crypt_gensalt_rn("$6$", 0, nullptr, 0, salt, sizeof salt)) return Fail(Internal("crypt_gensalt failed"));
-  auto data = std::make_unique<crypt_data>();
-  std::memset(data.get(), 0, sizeof(crypt_data));
-  const char* h = crypt_r(password.c_str(), salt, data.get());
-  if (!h || h[0] == '*') return Fail(Internal("crypt failed"));
-  return std::string(h);
-}
-
-}  // namespace
-
 Status VmService::PrepareCloudInitKeys(const VmConfig* current, std::map<std::string, std::string>& set) {
   std::string existing = current ? CloudInitDriveKey(current->WithPending()) : "";
   for (const auto& [k, v] : set) {
@@ -44,7 +25,8 @@ Status VmService::PrepareCloudInitKeys(const VmConfig* current, std::map<std::st
   }
   if (auto pw = set.find("cipassword"); pw != set.end() && !StartsWith(pw->second, "$")) {
     // Stored hashed: the clear text never reaches the config, the store or the seed.
-    HEARTH_ASSIGN_OR_RETURN(pw->second, HashGuestPassword(pw->second));
+    // SHA-512 crypt: the one hash every guest's chpasswd and cloud-init understand.
+    HEARTH_ASSIGN_OR_RETURN(pw->second, CryptHash(pw->second, "$6$"));
   }
   return Ok();
 }

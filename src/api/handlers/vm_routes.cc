@@ -62,6 +62,24 @@ Result<ApiReply> UpdateConfig(ApiServices& s, ApiContext& c, bool async) {
   return Data(nullptr);
 }
 
+// /pending entries with PVE's typing; cipassword masked; no members beyond PVE's (Telmate
+// reads any extra member as "reboot needed").
+nlohmann::json PendingJson(const std::vector<PendingEntry>& entries, const std::function<bool(const std::string&)>& want) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& e : entries) {
+    if (!want(e.key)) continue;
+    auto render = [&](const std::string& v) {
+      return e.key == "cipassword" ? nlohmann::json("**********") : ConfigValueJson(e.key, v);
+    };
+    nlohmann::json j = {{"key", e.key}};
+    if (e.value) j["value"] = render(*e.value);
+    if (e.pending) j["pending"] = render(*e.pending);
+    if (e.del) j["delete"] = e.del;
+    out.push_back(j);
+  }
+  return out;
+}
+
 StopRequest MakeStop(const ApiContext& c) {
   StopRequest r;
   r.vmid = Vmid(c);
@@ -164,16 +182,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
          false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(auto entries, s.vms.Pending(Vmid(c)));
-           nlohmann::json out = nlohmann::json::array();
-           for (const auto& e : entries) {
-             nlohmann::json j = {{"key", e.key}};
-             auto render = [&](const std::string& v) { return e.key == "cipassword" ? nlohmann::json("**********") : ConfigValueJson(e.key, v); };
-             if (e.value) j["value"] = render(*e.value);
-             if (e.pending) j["pending"] = render(*e.pending);
-             if (e.del) j["delete"] = e.del;
-             out.push_back(j);
-           }
-           return Data(out);
+           return Data(PendingJson(entries, [](const std::string&) { return true; }));
          },
          "Configuration with pending changes, one entry per key."});
 
@@ -270,17 +279,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
          true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(auto entries, s.vms.Pending(Vmid(c)));
-           nlohmann::json out = nlohmann::json::array();
-           for (const auto& e : entries) {
-             if (!IsCloudInitKey(e.key)) continue;
-             auto render = [&](const std::string& v) { return e.key == "cipassword" ? nlohmann::json("**********") : ConfigValueJson(e.key, v); };
-             nlohmann::json j = {{"key", e.key}};
-             if (e.value) j["value"] = render(*e.value);
-             if (e.pending) j["pending"] = render(*e.pending);
-             if (e.del) j["delete"] = e.del;
-             out.push_back(j);
-           }
-           return Data(out);
+           return Data(PendingJson(entries, [](const std::string& k) { return IsCloudInitKey(k); }));
          },
          "Cloud-init settings with their pending changes."});
 
