@@ -57,6 +57,8 @@ class StoragePlugin {
   // Turns a VM disk into a template's base image (vm-<vmid>-disk-N -> base-<vmid>-disk-N).
   // Returns the new volname.
   virtual Result<std::string> RenameToBase(const std::string& volname) = 0;
+  // Undoes RenameToBase (an interrupted template conversion). Returns the VM disk volname.
+  virtual Result<std::string> UndoBase(const std::string& base_volname) = 0;
   // A linked clone of a base image for `vmid`: a copy-on-write overlay, no data copied.
   virtual Result<std::string> CloneLinked(const std::string& base_volname, int vmid) = 0;
   // A full, independent copy of `src_path` for `vmid` in `format`, reporting progress.

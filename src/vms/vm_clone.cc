@@ -24,6 +24,28 @@ std::optional<std::pair<std::string, int>> VmService::LinkedCloneUser(int vmid) 
   return std::nullopt;
 }
 
+void VmService::RepairInterruptedTemplate(int vmid) {
+  auto cfg = GetConfig(vmid);
+  if (!cfg || cfg->Lock() != "template") return;
+  // Disks renamed to base-* while the config still names vm-*: rename them back.
+  for (const auto& [k, v] : cfg->values) {
+    std::string vol = DriveVolume(k, v);
+    if (vol.empty() || storage_.InfoOf(vol)) continue;
+    auto id = ParseVolumeId(vol);
+    if (!id) continue;
+    std::string base = id->volname;
+    size_t slash = base.rfind('/');
+    if (slash == std::string::npos || base.compare(slash + 1, 3, "vm-") != 0) continue;
+    base.replace(slash + 1, 3, "base-");
+    auto st = storage_.Get(id->storage);
+    if (st && (*st)->Info(base)) (void)(*st)->UndoBase(base);
+  }
+  (void)Mutate(vmid, [](VmConfig& c) -> Status {
+    c.values.erase("lock");
+    return Ok();
+  });
+}
+
 Result<std::string> VmService::Template(int vmid, const std::string& user, const std::string& disk) {
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   HEARTH_TRY(CheckLock(cfg, false));
@@ -37,6 +59,15 @@ Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   if (cfg.IsTemplate()) return Fail(FailedPrecondition("you can't convert a template to a template"));
   if (qemu_.Pid(vmid)) return Fail(FailedPrecondition("you can't convert a VM to template if VM is running"));
+  // Intent first: if hearth dies between renaming disks and writing the config, the next
+  // start sees lock=template and undoes the renames (see RepairInterruptedTemplate).
+  HEARTH_TRY(Mutate(vmid, [](VmConfig& c) -> Status {
+    if (!c.Lock().empty()) return Fail(FailedPrecondition("VM is locked (" + c.Lock() + ")"));
+    c.values["lock"] = "template";
+    return Ok();
+  }));
+  Reverter undo;
+  undo.Add([&] { RepairInterruptedTemplate(vmid); });
   std::map<std::string, std::string> renamed;  // drive key -> new value
   for (const auto& [k, v] : cfg.values) {
     auto dk = DriveKey::Parse(k);
@@ -58,8 +89,10 @@ Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only
   HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
     for (const auto& [k, v] : renamed) c.values[k] = v;
     c.values["template"] = "1";
+    c.values.erase("lock");
     return Ok();
   }));
+  undo.Commit();
   ctx.Log("VM " + std::to_string(vmid) + " is now a template");
   return Ok();
 }

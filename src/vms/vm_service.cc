@@ -51,7 +51,7 @@ std::string VmService::ConfigNotFound(int vmid) const {
 
 Status VmService::Init() {
   HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListVms());
-  std::vector<int> interrupted;
+  std::vector<int> interrupted, interrupted_templates;
   {
     WriteLock lock(*this);
     for (const auto& r : records) {
@@ -66,6 +66,7 @@ Status VmService::Init() {
       e.conf_text = r.conf;
       std::string lock_name = e.config.Lock();
       if (lock_name == "create" || lock_name == "clone") interrupted.push_back(r.vmid);
+      if (lock_name == "template") interrupted_templates.push_back(r.vmid);
       vms_[r.vmid] = std::move(e);
     }
   }
@@ -80,6 +81,10 @@ Status VmService::Init() {
     (void)store_.DeleteVm(vmid);
     WriteLock lock(*this);
     vms_.erase(vmid);
+  }
+  for (int vmid : interrupted_templates) {
+    spdlog::warn("VM {}: undoing a template conversion that was interrupted by a restart", vmid);
+    RepairInterruptedTemplate(vmid);
   }
   // Re-adopt running VMs; clean up after ones that died while we were away.
   std::vector<int> ids;

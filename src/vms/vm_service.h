@@ -220,6 +220,8 @@ class VmService {
   Status DoShutdown(TaskContext& ctx, const StopRequest& req);
   Status DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced);
   Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
+  // A template conversion cut short (crash or error): its disks go back to vm-* names.
+  void RepairInterruptedTemplate(int vmid);
   Result<NoCloudSeed> RenderSeed(int vmid, const std::map<std::string, std::string>& values);
   Status WriteSeed(int vmid, const std::map<std::string, std::string>& values, TaskContext* ctx);
   // Checks for a second cloud-init drive and hashes a clear-text cipassword (in place).

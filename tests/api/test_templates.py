@@ -1,6 +1,7 @@
 """Templates, linked clones and full clones through the API, with real qemu-img and QEMU."""
 import os
 import re
+import subprocess
 import threading
 
 from harness import Hearth, wait_for
@@ -141,3 +142,26 @@ def test_resize_grows_disks_and_refuses_to_shrink(hearth):
     r = hearth.request("PUT", path, data={"disk": "net0", "size": "2G"})
     assert r.status_code == 400 and "disk" in r.json()["errors"]
     hearth.wait_task(hearth.delete(hearth.vm_path(760)))
+
+
+def test_interrupted_template_conversion_is_undone_at_restart():
+    h = Hearth().start()
+    try:
+        h.create_vm(770, memory="128", scsi0="local:1")
+        h.stop()
+        # The state a crash between "rename the disks" and "write the config" leaves behind.
+        images = os.path.join(h.dir, "images", "770")
+        os.rename(os.path.join(images, "vm-770-disk-0.qcow2"), os.path.join(images, "base-770-disk-0.qcow2"))
+        db = os.path.join(h.dir, "hearth.db")
+        subprocess.run(["sqlite3", db, "UPDATE vms SET conf = conf || 'lock: template' || char(10) WHERE vmid = 770"],
+                       check=True)
+        h.start()
+        c = h.get(h.vm_path(770) + "/config")
+        assert "lock" not in c and "template" not in c
+        assert c["scsi0"] == "local:770/vm-770-disk-0.qcow2,size=1G"
+        assert os.path.exists(os.path.join(images, "vm-770-disk-0.qcow2"))
+        assert "undoing a template conversion" in h.read_log()
+        h.wait_task(h.post(h.vm_path(770) + "/template"))  # and it converts cleanly now
+        assert h.get(h.vm_path(770) + "/config")["template"] == 1
+    finally:
+        h.close()

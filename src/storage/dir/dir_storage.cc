@@ -148,6 +148,19 @@ Result<std::string> DirStorage::RenameToBase(const std::string& volname) {
   return std::to_string(v.vmid) + "/" + base_name;
 }
 
+Result<std::string> DirStorage::UndoBase(const std::string& base_volname) {
+  HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(base_volname));
+  if (!v.is_base) return Fail(InvalidArgument("'" + base_volname + "' is not a base image"));
+  if (!LinkedClonesOf(base_volname).empty())
+    return Fail(FailedPrecondition("base volume '" + id_ + ":" + base_volname + "' has linked clones"));
+  std::string vm_name = "vm-" + v.name.substr(5);  // base-100-disk-0.qcow2 -> vm-100-disk-0.qcow2
+  std::string from = root_ + "/" + v.RelativePath();
+  std::string to = root_ + "/images/" + std::to_string(v.vmid) + "/" + vm_name;
+  ::chmod(from.c_str(), 0644);
+  if (::rename(from.c_str(), to.c_str()) != 0) return Fail(Internal("rename " + from + ": " + strerror(errno)));
+  return std::to_string(v.vmid) + "/" + vm_name;
+}
+
 Result<std::string> DirStorage::CloneLinked(const std::string& base_volname, int vmid) {
   HEARTH_ASSIGN_OR_RETURN(DirVolume base, ParseDirVolname(base_volname));
   if (!base.is_base) return Fail(FailedPrecondition("'" + base_volname + "' is not a base image (convert the VM to a template first)"));

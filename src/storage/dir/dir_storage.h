@@ -26,6 +26,7 @@ class DirStorage final : public StoragePlugin {
   Result<VolumeInfo> Info(const std::string& volname) override;
   Result<std::vector<VolumeInfo>> List(std::optional<ContentType> content, int vmid) override;
   Result<std::string> RenameToBase(const std::string& volname) override;
+  Result<std::string> UndoBase(const std::string& base_volname) override;
   Result<std::string> CloneLinked(const std::string& base_volname, int vmid) override;
   Result<std::string> CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
                                 const std::string& format, const ProgressFn& progress) override;
