@@ -3,6 +3,7 @@
 // managed elsewhere (a later issue); here the bridge must already exist.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/result.h"
@@ -23,6 +24,11 @@ class NetBackend {
   virtual Status CreateTap(const TapSpec& spec) = 0;
   virtual Status DeleteTap(const std::string& name) = 0;
   virtual Status CheckBridge(const std::string& bridge) = 0;
+  // Bytes through a tap, as the host counts them (host rx = guest tx).
+  struct Counters {
+    uint64_t rx_bytes = 0, tx_bytes = 0;
+  };
+  virtual Result<Counters> TapCounters(const std::string& name) = 0;
 };
 
 std::string TapName(int vmid, int index);

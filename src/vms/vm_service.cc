@@ -160,7 +160,40 @@ void VmService::PollOnce() {
     }
     auto st = qemu_.Stats(*pid);
     if (!st) continue;
+    // Network: the VM's taps, counted by the host (host rx = guest tx).
+    uint64_t netin = 0, netout = 0;
+    if (auto cfg = GetConfig(vmid)) {
+      for (const auto& [k, v] : cfg->values) {
+        if (!StartsWith(k, "net")) continue;
+        auto idx = ParseInt(k.substr(3));
+        if (!idx) continue;
+        if (auto c = net_.TapCounters(TapName(vmid, static_cast<int>(*idx)))) {
+          netin += c->tx_bytes;
+          netout += c->rx_bytes;
+        }
+      }
+    }
+    // Disks: QEMU's block statistics, every few seconds (one QMP round trip per VM).
+    std::optional<std::pair<uint64_t, uint64_t>> disk;
+    auto now = std::chrono::steady_clock::now();
+    if (now - rt.last_blockstats >= std::chrono::seconds(5)) {
+      if (auto stats = qemu_.Qmp(vmid, "query-blockstats", nullptr, std::chrono::seconds(2)); stats && stats->is_array()) {
+        uint64_t rd = 0, wr = 0;
+        for (const auto& dev : *stats) {
+          rd += dev["stats"].value("rd_bytes", uint64_t{0});
+          wr += dev["stats"].value("wr_bytes", uint64_t{0});
+        }
+        disk = std::make_pair(rd, wr);
+      }
+    }
     SetRuntime(vmid, [&](Runtime& r) {
+      r.netin = netin;
+      r.netout = netout;
+      if (disk) {
+        r.diskread = disk->first;
+        r.diskwrite = disk->second;
+        r.last_blockstats = now;
+      }
       auto now = std::chrono::steady_clock::now();
       if (r.last_ticks && r.last_sample.time_since_epoch().count()) {
         // CPUs' worth of time used per second; List() divides by the VM's vCPUs.
@@ -270,6 +303,12 @@ std::vector<VmStatusInfo> VmService::List() {
     s.maxmem = MemoryBytes(c);
     s.mem = running ? std::min(e.rt.mem, s.maxmem) : 0;
     s.maxdisk = MaxDisk(c);
+    if (running) {
+      s.netin = e.rt.netin;
+      s.netout = e.rt.netout;
+      s.diskread = e.rt.diskread;
+      s.diskwrite = e.rt.diskwrite;
+    }
     s.is_template = c.IsTemplate();
     s.lock = c.Lock();
     s.tags = c.Get("tags").value_or("");

@@ -60,6 +60,7 @@ struct VmStatusInfo {
   int64_t uptime = 0;
   double cpu = 0;  // fraction of the VM's vCPUs in use
   uint64_t mem = 0, maxmem = 0, maxdisk = 0;
+  uint64_t netin = 0, netout = 0, diskread = 0, diskwrite = 0;  // bytes since start
   int cpus = 1;
   bool is_template = false;
   std::string lock, tags;
@@ -197,6 +198,8 @@ class VmService {
     std::chrono::steady_clock::time_point last_sample;
     double cpu = 0;
     uint64_t mem = 0;
+    uint64_t netin = 0, netout = 0, diskread = 0, diskwrite = 0;
+    std::chrono::steady_clock::time_point last_blockstats;
   };
   struct Entry {
     VmConfig config;

@@ -99,6 +99,8 @@ def test_start_stop_and_status_with_real_qemu(hearth):
     st = hearth.get(hearth.vm_path(100) + "/status/current")
     assert st["status"] == "running" and st["qmpstatus"] == "running" and st["pid"] > 0
     assert open(f"/proc/{st['pid']}/cmdline", "rb").read().startswith(b"qemu-system-x86_64")
+    # The firmware reads the boot disk: real counters, not zeros.
+    wait_for("disk reads to be counted", lambda: hearth.get(hearth.vm_path(100) + "/status/current")["diskread"] > 0, 30)
     status = hearth.wait_task(hearth.post(hearth.vm_path(100) + "/status/start"), ok=False)
     assert status["exitstatus"] == "VM 100 already running"
     hearth.vm_action(100, "suspend")

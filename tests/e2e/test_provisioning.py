@@ -86,6 +86,8 @@ def test_ssh_with_the_injected_key(lab):
     for vmid, ip in ((101, "10.99.0.11"), (102, "10.99.0.12")):
         r = wait_for(f"SSH to VM {vmid}", lambda: (x := ssh(key, ip, "hostname")).returncode == 0 and x, BOOT, 3)
         assert r.stdout.strip() == f"node{vmid - 100}"
+    st = h.get(h.vm_path(101) + "/status/current")
+    assert st["netin"] > 0 and st["netout"] > 0 and st["diskread"] > 0 and st["diskwrite"] > 0  # real counters
     # sshd is hardened: no password logins, no root
     r = ssh(key, "10.99.0.11", "sudo", "sshd", "-T")
     assert "passwordauthentication no" in r.stdout and "permitrootlogin no" in r.stdout

@@ -30,10 +30,10 @@ nlohmann::json VmResourceJson(const VmStatusInfo& s, const std::string& node) {
                       {"memhost", s.mem},
                       {"maxdisk", s.maxdisk},
                       {"disk", 0},
-                      {"netin", 0},
-                      {"netout", 0},
-                      {"diskread", 0},
-                      {"diskwrite", 0}};
+                      {"netin", s.netin},
+                      {"netout", s.netout},
+                      {"diskread", s.diskread},
+                      {"diskwrite", s.diskwrite}};
   if (!s.lock.empty()) j["lock"] = s.lock;
   if (!s.tags.empty()) j["tags"] = s.tags;
   return j;

@@ -107,8 +107,8 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
                nlohmann::json j = {{"vmid", vm.vmid},     {"name", vm.name},       {"status", vm.status},
                                    {"cpus", vm.cpus},     {"cpu", vm.cpu},         {"maxmem", vm.maxmem},
                                    {"mem", vm.mem},       {"maxdisk", vm.maxdisk}, {"disk", 0},
-                                   {"uptime", vm.uptime}, {"netin", 0},            {"netout", 0},
-                                   {"diskread", 0},       {"diskwrite", 0}};
+                                   {"uptime", vm.uptime}, {"netin", vm.netin},    {"netout", vm.netout},
+                                   {"diskread", vm.diskread}, {"diskwrite", vm.diskwrite}};
                if (vm.pid) j["pid"] = vm.pid;
                if (vm.is_template) j["template"] = 1;
                if (!vm.lock.empty()) j["lock"] = vm.lock;
@@ -204,8 +204,8 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
                                {"qmpstatus", vm.qmpstatus}, {"cpus", vm.cpus},   {"cpu", vm.cpu},
                                {"maxmem", vm.maxmem},   {"mem", vm.mem},         {"memhost", vm.mem},
                                {"maxdisk", vm.maxdisk}, {"disk", 0},             {"uptime", vm.uptime},
-                               {"netin", 0},            {"netout", 0},           {"diskread", 0},
-                               {"diskwrite", 0},        {"ha", {{"managed", 0}}}};
+                               {"netin", vm.netin},     {"netout", vm.netout},   {"diskread", vm.diskread},
+                               {"diskwrite", vm.diskwrite},        {"ha", {{"managed", 0}}}};
            if (vm.pid) j["pid"] = vm.pid;
            if (vm.is_template) j["template"] = 1;
            if (!vm.lock.empty()) j["lock"] = vm.lock;

@@ -94,6 +94,14 @@ Status NetlinkBackend::CreateTap(const TapSpec& spec) {
   return Ok();
 }
 
+Result<NetBackend::Counters> NetlinkBackend::TapCounters(const std::string& name) {
+  NlSocket nl;
+  HEARTH_TRY(nl.Connect());
+  LinkPtr link;
+  if (rtnl_link_get_kernel(nl.sock, 0, name.c_str(), &link.link) < 0) return Fail(NotFound("no interface " + name));
+  return Counters{rtnl_link_get_stat(link.link, RTNL_LINK_RX_BYTES), rtnl_link_get_stat(link.link, RTNL_LINK_TX_BYTES)};
+}
+
 Status NetlinkBackend::DeleteTap(const std::string& name) {
   NlSocket nl;
   HEARTH_TRY(nl.Connect());

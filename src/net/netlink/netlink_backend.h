@@ -11,6 +11,7 @@ class NetlinkBackend final : public NetBackend {
   Status CreateTap(const TapSpec& spec) override;
   Status DeleteTap(const std::string& name) override;
   Status CheckBridge(const std::string& bridge) override;
+  Result<Counters> TapCounters(const std::string& name) override;
 };
 
 }  // namespace hearth
