@@ -58,11 +58,7 @@ std::array<uint8_t, 3> RandomBytes() {
   return b;
 }
 
-std::string FindOvmf() {
-  for (const char* p : {"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd"})
-    if (PathExists(p)) return p;
-  return "";
-}
+std::string FindOvmf() { return PathExists("/usr/share/OVMF/OVMF_CODE_4M.fd") ? "/usr/share/OVMF" : ""; }
 
 }  // namespace
 
@@ -132,7 +128,7 @@ int RunDaemon(const DaemonOptions& opt) {
   QemuHostInfo host;
   host.binary = opt.qemu_binary;
   host.run_dir = run_dir;
-  host.ovmf_code = FindOvmf();
+  host.ovmf_dir = FindOvmf();
   if (getuid() == 0) {
     if (getpwnam(opt.qemu_user.c_str())) {
       host.runas = opt.qemu_user;

@@ -24,6 +24,12 @@ RuntimePaths RuntimePathsFor(const std::string& run_dir, int vmid) {
   return p;
 }
 
+std::string OvmfCodeFile(const std::string& efitype) { return efitype == "4m" ? "OVMF_CODE_4M.fd" : "OVMF_CODE.fd"; }
+
+std::string OvmfVarsFile(const std::string& efitype, bool keys) {
+  return std::string(efitype == "4m" ? "OVMF_VARS_4M" : "OVMF_VARS") + (keys ? ".ms.fd" : ".fd");
+}
+
 std::string EscapeQemuOpt(const std::string& v) {
   std::string out;
   for (char c : v) {
@@ -217,8 +223,13 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
 
   // Firmware.
   if (Get(cfg, "bios", "seabios") == "ovmf") {
-    if (host.ovmf_code.empty()) return Fail(FieldError("bios", "bios=ovmf needs OVMF firmware (install the 'ovmf' package)"));
-    a.insert(a.end(), {"-drive", "if=pflash,unit=0,format=raw,readonly=on,file=" + EscapeQemuOpt(host.ovmf_code)});
+    if (host.ovmf_dir.empty()) return Fail(FieldError("bios", "bios=ovmf needs OVMF firmware (install the 'ovmf' package)"));
+    // The code must match the vars' size: efitype 4m (PVE's modern default) or 2m (older VMs).
+    std::string efitype = "2m";
+    if (auto e = Get(cfg, "efidisk0"); !e.empty())
+      if (auto d = ParseDrive(DriveBus::kEfidisk, e); d && d->opts.count("efitype")) efitype = d->opts.at("efitype");
+    a.insert(a.end(), {"-drive", "if=pflash,unit=0,format=raw,readonly=on,file=" +
+                                     EscapeQemuOpt(host.ovmf_dir + "/" + OvmfCodeFile(efitype))});
     if (auto it = L.drives.find("efidisk0"); it != L.drives.end())
       a.insert(a.end(), {"-drive", "if=pflash,unit=1,format=" + it->second.format + ",file=" + EscapeQemuOpt(it->second.path)});
   }

@@ -17,7 +17,7 @@ struct QemuHostInfo {
   std::string run_dir;       // sockets, pid files, serial logs
   std::string runas;         // drop privileges to this user ("" = do not)
   bool sandbox = true;       // seccomp sandbox
-  std::string ovmf_code;     // OVMF_CODE.fd path, "" if not installed
+  std::string ovmf_dir;      // where OVMF_CODE*.fd live ("" if OVMF is not installed)
 };
 
 struct DriveBinding {
@@ -45,6 +45,10 @@ RuntimePaths RuntimePathsFor(const std::string& run_dir, int vmid);
 // is mapped to "max" instead and reported through `warnings`).
 Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& launch, const QemuHostInfo& host,
                                                std::vector<std::string>* warnings = nullptr);
+
+// The OVMF files for an efidisk's `efitype` ("2m" or "4m") and pre-enrolled keys.
+std::string OvmfCodeFile(const std::string& efitype);
+std::string OvmfVarsFile(const std::string& efitype, bool pre_enrolled_keys);
 
 // QEMU option values escape ',' by doubling it.
 std::string EscapeQemuOpt(const std::string& value);

@@ -59,6 +59,7 @@ TEST(QemuArgvGolden, AllFilesMatch) {
     host.kvm = EndsWith(name, "-kvm");
     host.run_dir = "/run/hearth";
     host.runas = "hearth-qemu";
+    host.ovmf_dir = "/usr/share/OVMF";
     auto argv = BuildQemuArgv(LaunchFor(100, *cfg), host);
     std::string got;
     if (argv) {

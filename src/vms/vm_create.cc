@@ -174,6 +174,24 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
     std::string storage_id = alloc->storage.empty() ? default_storage : alloc->storage;
     if (storage_id.empty()) return Fail(FieldError(k, "no storage given for allocation '" + d.file + "'"));
     HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(storage_id));
+    if (dk->bus == DriveBus::kEfidisk) {
+      // UEFI variables: a copy of OVMF's template (the size in the request is ignored, as PVE).
+      if (options_.host.ovmf_dir.empty()) return Fail(FieldError(k, "efidisk needs OVMF firmware (install the 'ovmf' package)"));
+      std::string efitype = d.opts.count("efitype") ? d.opts["efitype"] : "2m";
+      bool keys = d.opts.count("pre-enrolled-keys") && d.opts["pre-enrolled-keys"] == "1";
+      std::string vars = options_.host.ovmf_dir + "/" + OvmfVarsFile(efitype, keys);
+      HEARTH_ASSIGN_OR_RETURN(std::string volname, st->CopyImage(vars, "raw", vmid, "raw", nullptr).map_error([&](Error e) {
+        return e.WithContext(k);
+      }));
+      allocated.push_back(storage_id + ":" + volname);
+      if (ctx) ctx->Log(k + ": EFI variables from " + vars);
+      HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(storage_id + ":" + volname));
+      d.file = storage_id + ":" + volname;
+      d.opts.erase("format");
+      d.opts["size"] = FormatSize(info.size);
+      out[k] = PrintDrive(dk->bus, d);
+      continue;
+    }
     if (alloc->cloudinit) {
       // The seed is written into it at start (and by PUT …/cloudinit).
       HEARTH_ASSIGN_OR_RETURN(std::string volname,

@@ -247,3 +247,16 @@ def test_unenforced_nic_options_warn_in_the_task_log(hearth):
     assert any("VLAN tag 20 is not applied yet" in line for line in log)
     hearth.vm_action(103, "stop")
     hearth.wait_task(hearth.delete(hearth.vm_path(103)))
+
+
+def test_uefi_vm_with_efidisk(hearth):
+    hearth.create_vm(104, memory="256", bios="ovmf", machine="q35", efidisk0="local:1,efitype=4m,pre-enrolled-keys=1",
+                     scsi0="local:1", serial0="socket")
+    c = hearth.get(hearth.vm_path(104) + "/config")
+    # A copy of OVMF's 4m variable store, not a 1 GiB disk.
+    assert c["efidisk0"] == "local:104/vm-104-disk-0.raw,efitype=4m,pre-enrolled-keys=1,size=528K"
+    hearth.vm_action(104, "start")  # QEMU accepts the flash pair only if code and vars match
+    assert hearth.get(hearth.vm_path(104) + "/status/current")["status"] == "running"
+    hearth.vm_action(104, "stop")
+    hearth.wait_task(hearth.delete(hearth.vm_path(104)))
+    assert hearth.get(f"/nodes/{hearth.node}/storage/local/content", params={"vmid": 104}) == []
