@@ -58,6 +58,8 @@ Status CheckDriveVolumes(StorageManager& storage, const std::map<std::string, st
     if (!dk) continue;
     auto d = ParseDrive(dk->bus, v);
     if (!d) return Fail(FieldError(k, d.error().message));
+    if (dk->bus == DriveBus::kTpmstate)
+      return Fail(FieldError(k, "TPM state (tpmstate0) needs swtpm, which hearth does not run yet"));
     if (auto alloc = ParseDriveAllocation(d->file)) {
       if (!alloc->storage.empty()) HEARTH_TRY(storage.Get(alloc->storage).map_error([&](Error e) { return FieldError(k, e.message); }));
       continue;

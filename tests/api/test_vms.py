@@ -85,6 +85,8 @@ def test_bad_config_values_are_400_and_change_nothing(hearth):
     assert r.status_code == 400 and r.json()["errors"]["delete"] == "unknown option 'nonsense'"
     r = hearth.request("PUT", hearth.vm_path(100) + "/config", data={"name": "a", "delete": "name"})
     assert r.status_code == 400
+    r = hearth.request("PUT", hearth.vm_path(100) + "/config", data={"tpmstate0": "local:1,version=v2.0"})
+    assert r.status_code == 400 and "swtpm" in r.json()["errors"]["tpmstate0"]
     r = hearth.request("PUT", hearth.vm_path(100) + "/config", data={"scsi3": "local:iso/missing.iso,media=cdrom"})
     assert r.status_code == 400 and "does not exist" in r.json()["errors"]["scsi3"]
     after = hearth.get(hearth.vm_path(100) + "/config")
