@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "api/api_server.h"
@@ -190,8 +192,25 @@ int RunDaemon(const DaemonOptions& opt) {
   spdlog::info("hearth {} on node '{}': API ready on https://{}:{}/api2/json ({:.0f} ms)", HEARTH_VERSION, node,
                listen->first, (*server)->port(), ready_ms);
 
+  // Housekeeping: old tasks and their logs (kept: 30 days, and always the newest 10,000).
+  std::mutex housekeeping_mu;
+  std::condition_variable housekeeping_cv;
+  bool stopping = false;
+  std::thread housekeeping([&] {
+    std::unique_lock lock(housekeeping_mu);
+    do {
+      if (auto n = tasks.Prune(30 * 86400, 10000); n && *n) spdlog::info("pruned {} old task(s)", *n);
+    } while (!housekeeping_cv.wait_for(lock, std::chrono::hours(6), [&] { return stopping; }));
+  });
+
   int sig = 0;
   sigwait(&signals, &sig);
+  {
+    std::lock_guard lock(housekeeping_mu);
+    stopping = true;
+  }
+  housekeeping_cv.notify_all();
+  housekeeping.join();
   spdlog::info("signal {}: shutting down (VMs keep running)", sig);
   (*server)->Stop();
   vms.StopPoller();

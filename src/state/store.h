@@ -80,6 +80,9 @@ class Store {
   // Newest first. Returns the page and the total number of matches.
   virtual Result<std::pair<std::vector<TaskRecord>, size_t>> ListTasks(const TaskFilter& filter) = 0;
   virtual Result<std::vector<TaskRecord>> UnfinishedTasks() = 0;
+  // Deletes finished tasks that started before `before` and are not among the newest
+  // `keep` tasks; returns their UPIDs (so their logs can go too).
+  virtual Result<std::vector<std::string>> PruneTasks(int64_t before, size_t keep) = 0;
 
   // Small named values: keys, settings.
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;

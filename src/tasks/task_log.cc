@@ -56,6 +56,8 @@ Result<std::pair<std::vector<std::string>, size_t>> TaskLogDir::Read(const std::
   return std::make_pair(std::move(lines), total);
 }
 
+void TaskLogDir::Remove(const std::string& upid) const { ::unlink(PathFor(upid).c_str()); }
+
 std::string ExitStatusFromLastLine(const std::string& line) {
   if (line == "TASK OK") return "OK";
   if (StartsWith(line, "TASK WARNINGS: ")) return "WARNINGS: " + line.substr(15);

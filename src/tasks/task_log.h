@@ -20,6 +20,7 @@ class TaskLogDir {
   Status Append(const std::string& upid, const std::string& line) const;
   // Lines [start, start+limit) (limit 0 = all) and the total line count.
   Result<std::pair<std::vector<std::string>, size_t>> Read(const std::string& upid, size_t start, size_t limit) const;
+  void Remove(const std::string& upid) const;
 
  private:
   std::string root_;

@@ -137,6 +137,12 @@ Status TaskManager::RecoverUnfinished() {
   return Ok();
 }
 
+Result<size_t> TaskManager::Prune(int64_t max_age_seconds, size_t keep) {
+  HEARTH_ASSIGN_OR_RETURN(auto gone, store_.PruneTasks(clock_.UnixSeconds() - max_age_seconds, keep));
+  for (const auto& upid : gone) logs_.Remove(upid);
+  return gone.size();
+}
+
 bool TaskManager::WaitIdleFor(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   return idle_cv_.wait_for(lock, timeout, [&] { return running_ == 0; });

@@ -77,6 +77,9 @@ class TaskManager {
   void CancelWhere(int vmid, const std::vector<std::string>& types);
   // Tasks that were running when the daemon died end as "unexpected status".
   Status RecoverUnfinished();
+  // Forgets finished tasks older than `max_age_seconds` beyond the newest `keep`, with their
+  // logs. Returns how many went.
+  Result<size_t> Prune(int64_t max_age_seconds, size_t keep);
   // Blocks until no task runs (daemon shutdown, tests).
   void WaitIdle();
   // Like WaitIdle, but gives up after `timeout`; returns true if idle.

@@ -104,6 +104,23 @@ TEST_F(TaskManagerTest, UnfinishedTasksEndAsUnexpectedStatusAfterRestart) {
   EXPECT_EQ(info->record.exitstatus, "unexpected status");
 }
 
+TEST_F(TaskManagerTest, PruneKeepsRecentAndNewestTasks) {
+  std::vector<std::string> upids;
+  for (int i = 0; i < 5; ++i) {
+    upids.push_back(*tasks_->Start({"qmstart", std::to_string(i), "u@pve"}, [](TaskContext&) { return Ok(); }));
+    tasks_->WaitIdle();
+    clock_.Advance(86400);  // one task a day
+  }
+  // Older than 2 days and not among the newest 2: the first three go, logs included.
+  auto gone = tasks_->Prune(2 * 86400, 2);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(*gone, 3u);
+  EXPECT_FALSE(tasks_->Get(upids[0]));
+  EXPECT_FALSE(tasks_->ReadLog(upids[2], 0, 0));
+  EXPECT_TRUE(tasks_->Get(upids[3]));
+  EXPECT_EQ(tasks_->ReadLog(upids[4], 0, 0)->first.back(), "TASK OK");
+}
+
 TEST_F(TaskManagerTest, UnknownTaskIsAFieldError) {
   auto r = tasks_->Get("UPID:node1:00000009:0000002A:6553F100:qmstart:100:root@pam:");
   ASSERT_FALSE(r);

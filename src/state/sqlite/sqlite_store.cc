@@ -298,6 +298,24 @@ Result<std::vector<TaskRecord>> SqliteStore::UnfinishedTasks() {
   return out;
 }
 
+Result<std::vector<std::string>> SqliteStore::PruneTasks(int64_t before, size_t keep) {
+  std::lock_guard lock(mu_);
+  const char* where =
+      " WHERE endtime != 0 AND starttime < ?1 AND upid NOT IN "
+      "(SELECT upid FROM tasks ORDER BY starttime DESC, rowid DESC LIMIT ?2)";
+  std::string select = std::string("SELECT upid FROM tasks") + where;
+  Stmt s(db_, select.c_str());
+  s.Bind(1, before).Bind(2, static_cast<int64_t>(keep));
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(s.Text(0));
+  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "prune tasks"));
+  std::string del = std::string("DELETE FROM tasks") + where;
+  Stmt d(db_, del.c_str());
+  if (d.Bind(1, before).Bind(2, static_cast<int64_t>(keep)).Step() != SQLITE_DONE) return Fail(SqlError(db_, "prune tasks"));
+  return out;
+}
+
 Result<std::optional<std::string>> SqliteStore::GetMeta(const std::string& key) {
   std::lock_guard lock(mu_);
   Stmt s(db_, "SELECT value FROM meta WHERE key = ?");

@@ -36,6 +36,7 @@ class SqliteStore final : public Store {
   Result<std::optional<TaskRecord>> GetTask(const std::string& upid) override;
   Result<std::pair<std::vector<TaskRecord>, size_t>> ListTasks(const TaskFilter& filter) override;
   Result<std::vector<TaskRecord>> UnfinishedTasks() override;
+  Result<std::vector<std::string>> PruneTasks(int64_t before, size_t keep) override;
 
   Result<std::optional<std::string>> GetMeta(const std::string& key) override;
   Status PutMeta(const std::string& key, const std::string& value) override;
