@@ -61,3 +61,21 @@ def test_storage_verbs(hearth, tmp_path):
     assert "local" in cli(hearth, "storage", "list").stdout
     url = f"https://127.0.0.1:{hearth.port}/api2/json/version"
     assert "TASK OK" in cli(hearth, "storage", "download-url", url, "v.raw", "--content", "import", "--insecure").stderr
+
+
+def test_login_keeps_a_ticket_for_later_calls(hearth, tmp_path):
+    session = tmp_path / "session.json"
+    env = dict(os.environ, HEARTH_SESSION=str(session))
+    env.pop("HEARTH_TOKEN", None)
+    url = f"https://127.0.0.1:{hearth.port}"
+    r = subprocess.run([HEARTH_BIN, "--url", url, "login", "--user", "admin@pve", "--password-stdin"],
+                       input="hearth-test-pw\n", capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert oct(session.stat().st_mode & 0o777) == "0o600"
+    r = subprocess.run([HEARTH_BIN, "vm", "create", "905", "memory=128"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr  # a write: the saved CSRF token is sent too
+    r = subprocess.run([HEARTH_BIN, "vm", "destroy", "905"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([HEARTH_BIN, "--url", url, "login", "--user", "admin@pve", "--password-stdin"],
+                       input="wrong\n", capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode != 0 and "authentication failure" in r.stderr
