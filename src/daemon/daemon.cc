@@ -154,7 +154,6 @@ int RunDaemon(const DaemonOptions& opt) {
   facts.ssl_fingerprint = CertificateFingerprint(cert).value_or("");
   facts.data_dir = data_dir;
   facts.accel = &accel;
-  facts.started_at = clock.UnixSeconds();
   std::string image_cache = opt.image_cache.empty() ? data_dir + "/cache/images" : opt.image_cache;
   if (auto st = MakeDirs(image_cache); !st) return fail(st.error());
   ImageBuilder images(runner, image_cache);

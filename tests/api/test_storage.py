@@ -59,10 +59,10 @@ def test_upload_checksum_mismatch_leaves_nothing(hearth, iso_file):
 def test_upload_rejects_path_tricks(hearth, iso_file):
     r = upload(hearth, iso_file, "../../etc/evil.iso")
     # the directory part of a part filename is dropped, as browsers do
-    if r.status_code == 200:
-        hearth.wait_task(r.json()["data"])
-        assert os.path.exists(os.path.join(hearth.dir, "iso", "evil.iso"))
-        assert not os.path.exists("/etc/evil.iso")
+    assert r.status_code == 200, r.text
+    hearth.wait_task(r.json()["data"])
+    assert os.path.exists(os.path.join(hearth.dir, "iso", "evil.iso"))
+    assert not os.path.exists("/etc/evil.iso")
     r = upload(hearth, iso_file, "bad name.iso")
     assert r.status_code == 200
     st = hearth.wait_task(r.json()["data"], ok=False)

@@ -25,7 +25,6 @@ struct NodeFacts {
   std::string ssl_fingerprint;
   std::string data_dir;
   const AccelState* accel = nullptr;
-  int64_t started_at = 0;
 };
 
 struct ApiServices {
