@@ -282,50 +282,54 @@ static uint64_t MemoryBytes(const VmConfig& cfg) {
   return ParseUint(m).value_or(512) * kMiB;
 }
 
+VmStatusInfo VmService::MakeStatus(int vmid, const Entry& e) const {
+  VmStatusInfo s;
+  const VmConfig& c = e.config;
+  s.vmid = vmid;
+  s.name = c.Get("name").value_or("VM " + std::to_string(vmid));
+  bool running = e.rt.pid != 0;
+  s.status = running ? "running" : "stopped";
+  s.qmpstatus = running ? e.rt.qmpstatus : "stopped";
+  s.pid = e.rt.pid;
+  s.uptime = running ? std::max<int64_t>(0, clock_.UnixSeconds() - e.rt.started_at) : 0;
+  int64_t sockets = ParseInt(c.Get("sockets").value_or("1")).value_or(1);
+  int64_t cores = ParseInt(c.Get("cores").value_or("1")).value_or(1);
+  s.cpus = static_cast<int>(ParseInt(c.Get("vcpus").value_or(std::to_string(sockets * cores))).value_or(1));
+  s.cpu = running && s.cpus ? std::min(1.0, e.rt.cpu / s.cpus) : 0;
+  s.maxmem = MemoryBytes(c);
+  s.mem = running ? std::min(e.rt.mem, s.maxmem) : 0;
+  s.maxdisk = MaxDisk(c);
+  if (running) {
+    s.netin = e.rt.netin;
+    s.netout = e.rt.netout;
+    s.diskread = e.rt.diskread;
+    s.diskwrite = e.rt.diskwrite;
+  }
+  s.is_template = c.IsTemplate();
+  s.lock = c.Lock();
+  s.tags = c.Get("tags").value_or("");
+  std::string agent = c.Get("agent").value_or("0");
+  s.agent = agent == "1" || StartsWith(agent, "1,") || StartsWith(agent, "enabled=1");
+  s.serial = c.Has("serial0") || c.Has("serial1") || c.Has("serial2") || c.Has("serial3");
+  s.onboot = c.Get("onboot").value_or("0") == "1";
+  return s;
+}
+
 std::vector<VmStatusInfo> VmService::List() {
   std::vector<VmStatusInfo> out;
   std::shared_lock lock(mu_);
   out.reserve(vms_.size());
-  for (const auto& [vmid, e] : vms_) {
-    VmStatusInfo s;
-    const VmConfig& c = e.config;
-    s.vmid = vmid;
-    s.name = c.Get("name").value_or("VM " + std::to_string(vmid));
-    bool running = e.rt.pid != 0;
-    s.status = running ? "running" : "stopped";
-    s.qmpstatus = running ? e.rt.qmpstatus : "stopped";
-    s.pid = e.rt.pid;
-    s.uptime = running ? std::max<int64_t>(0, clock_.UnixSeconds() - e.rt.started_at) : 0;
-    int64_t sockets = ParseInt(c.Get("sockets").value_or("1")).value_or(1);
-    int64_t cores = ParseInt(c.Get("cores").value_or("1")).value_or(1);
-    s.cpus = static_cast<int>(ParseInt(c.Get("vcpus").value_or(std::to_string(sockets * cores))).value_or(1));
-    s.cpu = running && s.cpus ? std::min(1.0, e.rt.cpu / s.cpus) : 0;
-    s.maxmem = MemoryBytes(c);
-    s.mem = running ? std::min(e.rt.mem, s.maxmem) : 0;
-    s.maxdisk = MaxDisk(c);
-    if (running) {
-      s.netin = e.rt.netin;
-      s.netout = e.rt.netout;
-      s.diskread = e.rt.diskread;
-      s.diskwrite = e.rt.diskwrite;
-    }
-    s.is_template = c.IsTemplate();
-    s.lock = c.Lock();
-    s.tags = c.Get("tags").value_or("");
-    std::string agent = c.Get("agent").value_or("0");
-    s.agent = agent == "1" || StartsWith(agent, "1,") || StartsWith(agent, "enabled=1");
-    s.serial = c.Has("serial0") || c.Has("serial1") || c.Has("serial2") || c.Has("serial3");
-    s.onboot = c.Get("onboot").value_or("0") == "1";
-    out.push_back(std::move(s));
-  }
+  for (const auto& [vmid, e] : vms_) out.push_back(MakeStatus(vmid, e));
   return out;
 }
 
 Result<VmStatusInfo> VmService::CurrentStatus(int vmid) {
   std::optional<VmStatusInfo> found;
-  for (auto& s : List())
-    if (s.vmid == vmid) found = s;
-  if (!found) return Fail(NotFound(ConfigNotFound(vmid)));
+  {
+    std::shared_lock lock(mu_);
+    HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
+    found = MakeStatus(vmid, *e);
+  }
   if (found->status == "running") {
     // Live run state (paused, suspended...) straight from QEMU.
     if (auto st = qemu_.Qmp(vmid, "query-status", nullptr, std::chrono::seconds(2)); st && st->contains("status")) {

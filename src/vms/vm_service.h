@@ -208,6 +208,7 @@ class VmService {
   };
 
   Result<VmConfig> GetConfig(int vmid);
+  VmStatusInfo MakeStatus(int vmid, const Entry& e) const;  // caller holds mu_
   // Applies `fn` to a copy of the config and persists it. `expect_digest` enforces the
   // optimistic check. Runs under the registry's exclusive lock.
   Status Mutate(int vmid, const std::function<Status(VmConfig&)>& fn, const std::string& expect_digest = "");
