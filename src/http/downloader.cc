@@ -22,12 +22,14 @@ struct Response {
   unsigned status = 0;
   std::string location;
   uint64_t bytes = 0;
+  std::string content_type, disposition;
+  uint64_t length = 0;
 };
 
-// One request; the body goes to `out` only for a 2xx answer.
+// One request; the body goes to `out` only for a 2xx answer (none for HEAD: out is null).
 template <class Stream>
-Result<Response> Fetch(Stream& stream, const UrlParts& u, std::ofstream& out, const DownloadOptions& opt) {
-  http::request<http::empty_body> req{http::verb::get, u.target, 11};
+Result<Response> Fetch(Stream& stream, const UrlParts& u, std::ofstream* out, const DownloadOptions& opt) {
+  http::request<http::empty_body> req{out ? http::verb::get : http::verb::head, u.target, 11};
   req.set(http::field::host, u.host);
   req.set(http::field::user_agent, "hearth");
   req.set(http::field::accept_encoding, "identity");
@@ -38,10 +40,14 @@ Result<Response> Fetch(Stream& stream, const UrlParts& u, std::ofstream& out, co
   http::read_header(stream, buf, parser);
   Response resp;
   resp.status = parser.get().result_int();
+  resp.content_type = std::string(parser.get()[http::field::content_type]);
+  resp.disposition = std::string(parser.get()[http::field::content_disposition]);
+  if (parser.content_length()) resp.length = *parser.content_length();
   if (resp.status >= 300 && resp.status < 400) {
     resp.location = std::string(parser.get()[http::field::location]);
     return resp;
   }
+  if (!out) return resp;  // HEAD: headers only
   if (resp.status < 200 || resp.status >= 300) return resp;
   uint64_t total = parser.content_length() ? *parser.content_length() : 0;
   std::vector<char> chunk(1 << 16);
@@ -54,8 +60,8 @@ Result<Response> Fetch(Stream& stream, const UrlParts& u, std::ofstream& out, co
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return Fail(Unavailable("download: " + ec.message()));
     size_t got = chunk.size() - parser.get().body().size;
-    out.write(chunk.data(), static_cast<std::streamsize>(got));
-    if (!out) return Fail(Internal("download: writing the file failed (disk full?)"));
+    out->write(chunk.data(), static_cast<std::streamsize>(got));
+    if (!*out) return Fail(Internal("download: writing the file failed (disk full?)"));
     resp.bytes += got;
     if (opt.progress) opt.progress(resp.bytes, total);
   }
@@ -77,24 +83,18 @@ Result<UrlParts> ParseHttpUrl(const std::string& url) {
   return u;
 }
 
-Result<uint64_t> DownloadToFile(const std::string& url_in, const std::string& dest, const DownloadOptions& opt) {
-  std::string url = url_in;
-  std::ofstream out(dest, std::ios::binary | std::ios::trunc);
-  if (!out) return Fail(Internal("cannot create " + dest));
-  auto fail = [&](Error e) {
-    out.close();
-    std::remove(dest.c_str());
-    return Fail(std::move(e));
-  };
+namespace {
+
+// Connects, sends one request per redirect hop (at most 5) and returns the final response.
+Result<Response> Request(std::string url, std::ofstream* out, const DownloadOptions& opt, std::string* final_url) {
   for (int hop = 0; hop < 6; ++hop) {
-    auto parts = ParseHttpUrl(url);
-    if (!parts) return fail(parts.error());
+    HEARTH_ASSIGN_OR_RETURN(UrlParts parts, ParseHttpUrl(url));
+    Result<Response> r = Response{};
     try {
       asio::io_context io;
       tcp::resolver resolver(io);
-      auto endpoints = resolver.resolve(parts->host, parts->port);
-      Result<Response> r = Response{};
-      if (parts->https) {
+      auto endpoints = resolver.resolve(parts.host, parts.port);
+      if (parts.https) {
         ssl::context ctx(ssl::context::tls_client);
         if (opt.verify_certificates) {
           ctx.set_default_verify_paths();
@@ -103,34 +103,68 @@ Result<uint64_t> DownloadToFile(const std::string& url_in, const std::string& de
           ctx.set_verify_mode(ssl::verify_none);
         }
         beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-        SSL_set_tlsext_host_name(stream.native_handle(), parts->host.c_str());
-        if (opt.verify_certificates) stream.set_verify_callback(ssl::host_name_verification(parts->host));
+        SSL_set_tlsext_host_name(stream.native_handle(), parts.host.c_str());
+        if (opt.verify_certificates) stream.set_verify_callback(ssl::host_name_verification(parts.host));
         beast::get_lowest_layer(stream).connect(endpoints);
         stream.handshake(ssl::stream_base::client);
-        r = Fetch(stream, *parts, out, opt);
+        r = Fetch(stream, parts, out, opt);
       } else {
         beast::tcp_stream stream(io);
         stream.connect(endpoints);
-        r = Fetch(stream, *parts, out, opt);
+        r = Fetch(stream, parts, out, opt);
       }
-      if (!r) return fail(r.error());
-      if (r->status >= 300 && r->status < 400 && !r->location.empty()) {
-        // Absolute or host-relative redirects.
-        url = r->location[0] == '/' ? std::string(parts->https ? "https://" : "http://") + parts->host + ":" +
-                                          parts->port + r->location
-                                    : r->location;
-        out.seekp(0);
-        continue;
-      }
-      if (r->status < 200 || r->status >= 300)
-        return fail(Unavailable("download failed: HTTP " + std::to_string(r->status) + " from " + url));
-      out.close();
-      return r->bytes;
     } catch (const std::exception& e) {
-      return fail(Unavailable("download from " + url + " failed: " + e.what()));
+      return Fail(Unavailable("request to " + url + " failed: " + e.what()));
     }
+    if (!r) return r;
+    if (r->status >= 300 && r->status < 400 && !r->location.empty()) {
+      // Absolute or host-relative redirects.
+      url = r->location[0] == '/'
+                ? std::string(parts.https ? "https://" : "http://") + parts.host + ":" + parts.port + r->location
+                : r->location;
+      if (out) out->seekp(0);
+      continue;
+    }
+    if (r->status < 200 || r->status >= 300)
+      return Fail(Unavailable("download failed: HTTP " + std::to_string(r->status) + " from " + url));
+    if (final_url) *final_url = url;
+    return r;
   }
-  return fail(Unavailable("download: too many redirects"));
+  return Fail(Unavailable("download: too many redirects"));
+}
+
+}  // namespace
+
+Result<uint64_t> DownloadToFile(const std::string& url, const std::string& dest, const DownloadOptions& opt) {
+  std::ofstream out(dest, std::ios::binary | std::ios::trunc);
+  if (!out) return Fail(Internal("cannot create " + dest));
+  auto r = Request(url, &out, opt, nullptr);
+  out.close();
+  if (!r) {
+    std::remove(dest.c_str());
+    return Fail(r.error());
+  }
+  return r->bytes;
+}
+
+Result<UrlMetadata> QueryUrlMetadata(const std::string& url, bool verify_certificates) {
+  DownloadOptions opt;
+  opt.verify_certificates = verify_certificates;
+  std::string final_url;
+  HEARTH_ASSIGN_OR_RETURN(Response r, Request(url, nullptr, opt, &final_url));
+  UrlMetadata m;
+  m.mimetype = r.content_type.substr(0, r.content_type.find(';'));
+  m.size = r.length;
+  static const std::regex disp(R"re(filename\*?=(?:UTF-8'')?"?([^";]+)"?)re", std::regex::icase);
+  std::smatch match;
+  if (std::regex_search(r.disposition, match, disp)) m.filename = match[1].str();
+  if (m.filename.empty()) {
+    auto parts = ParseHttpUrl(final_url);
+    std::string path = parts ? parts->target.substr(0, parts->target.find('?')) : "";
+    m.filename = path.substr(path.rfind('/') + 1);
+  }
+  if (size_t slash = m.filename.rfind('/'); slash != std::string::npos) m.filename = m.filename.substr(slash + 1);
+  return m;
 }
 
 }  // namespace hearth

@@ -24,6 +24,14 @@ struct UrlParts {
 };
 Result<UrlParts> ParseHttpUrl(const std::string& url);
 
+struct UrlMetadata {
+  std::string filename;  // from Content-Disposition, else the URL's last path segment
+  std::string mimetype;
+  uint64_t size = 0;     // 0 if the server does not say
+};
+// HEAD request (redirects followed), as PVE's query-url-metadata.
+Result<UrlMetadata> QueryUrlMetadata(const std::string& url, bool verify_certificates);
+
 // Downloads `url` into `dest` (created; removed again on failure). Returns the byte count.
 Result<uint64_t> DownloadToFile(const std::string& url, const std::string& dest, const DownloadOptions& options);
 

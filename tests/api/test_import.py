@@ -12,13 +12,21 @@ import pytest
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
+    def redirected(self):
+        if self.path != "/old-location.qcow2":
+            return False
+        self.send_response(302)
+        self.send_header("Location", "/disk.qcow2")
+        self.end_headers()
+        return True
+
     def do_GET(self):
-        if self.path == "/old-location.qcow2":
-            self.send_response(302)
-            self.send_header("Location", "/disk.qcow2")
-            self.end_headers()
-            return
-        super().do_GET()
+        if not self.redirected():
+            super().do_GET()
+
+    def do_HEAD(self):
+        if not self.redirected():
+            super().do_HEAD()
 
     def log_message(self, *args):
         pass
@@ -103,3 +111,12 @@ def test_disk_from_import_from(hearth, server):
     assert "does not exist" in st["exitstatus"]
     for vmid in (830, 831):
         hearth.wait_task(hearth.delete(hearth.vm_path(vmid)))
+
+
+def test_query_url_metadata_before_download(hearth, server):
+    base, image = server
+    meta = hearth.get(f"/nodes/{hearth.node}/query-url-metadata", params={"url": base + "/old-location.qcow2"})
+    assert meta["filename"] == "disk.qcow2"  # after the redirect
+    assert meta["size"] == os.path.getsize(image)
+    r = hearth.request("GET", f"/nodes/{hearth.node}/query-url-metadata", params={"url": base + "/nope.img"})
+    assert r.status_code == 500 and "HTTP 404" in r.reason

@@ -184,6 +184,17 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          },
          "Allocate a disk image."});
 
+  r.Add({"GET", "/nodes/{node}/query-url-metadata", {NodeParam(), Required(PString("url")), PBool("verify-certificates")},
+         false, "Sys.Audit", "/nodes/{node}", true, true, false,
+         [](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(UrlMetadata m, QueryUrlMetadata(*c.params.Get("url"), c.params.Bool("verify-certificates", true)));
+           nlohmann::json out = {{"filename", m.filename}};
+           if (!m.mimetype.empty()) out["mimetype"] = m.mimetype;
+           if (m.size) out["size"] = m.size;
+           return Data(out);
+         },
+         "Name, type and size of a URL's file (HEAD request), before a download-url."});
+
   r.Add({"POST", "/nodes/{node}/storage/{storage}/download-url",
          {NodeParam(), storage_param(), Required(PString("url")), Required(PEnum("content", {"iso", "vztmpl", "import"})),
           Required(PString("filename")), PString("checksum"),
