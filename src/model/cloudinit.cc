@@ -6,6 +6,7 @@
 #include "model/drive.h"
 #include "model/netdev.h"
 #include "model/property_string.h"
+#include "model/vm_schema.h"
 #include "model/volume_id.h"
 
 namespace hearth {
@@ -20,9 +21,7 @@ std::string Get(const std::map<std::string, std::string>& c, const std::string& 
 }
 
 PropertyMap IpConfig(const std::string& value) {
-  PropertyFormat f;
-  f.props = {{"ip", PropType::kString}, {"gw", PropType::kString}, {"ip6", PropType::kString}, {"gw6", PropType::kString}};
-  return ParsePropertyString(f, value).value_or(PropertyMap{});
+  return ParsePropertyString(IpConfigFormat(), value).value_or(PropertyMap{});
 }
 
 }  // namespace

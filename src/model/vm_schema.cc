@@ -69,9 +69,7 @@ Result<std::string> CanonBoot(std::string_view v) {
 }
 
 Result<std::string> CanonIpConfig(std::string_view v) {
-  PropertyFormat f;
-  f.props = {{"ip", PropType::kString}, {"gw", PropType::kString}, {"ip6", PropType::kString}, {"gw6", PropType::kString}};
-  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
+  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(IpConfigFormat(), v));
   if (m.count("ip") && m["ip"] != "dhcp" && !IsCidr4(m["ip"])) return Bad("invalid IPv4 CIDR '" + m["ip"] + "'");
   if (m.count("gw") && !IsIPv4(m["gw"])) return Bad("invalid IPv4 gateway '" + m["gw"] + "'");
   if (m.count("gw") && (!m.count("ip") || m["ip"] == "dhcp")) return Bad("gateway 'gw' requires a static 'ip'");
@@ -84,14 +82,7 @@ Result<std::string> CanonIpConfig(std::string_view v) {
 }
 
 Result<std::string> CanonAgent(std::string_view v) {
-  PropertyFormat f;
-  f.default_key = "enabled";
-  f.props = {{"enabled", PropType::kBoolean},
-             {"fstrim_cloned_disks", PropType::kBoolean},
-             {"freeze-fs-on-backup", PropType::kBoolean},
-             {"freeze-fs", PropType::kBoolean},
-             {"type", PropType::kEnum, {"virtio", "isa"}}};
-  HEARTH_TRY(ParsePropertyString(f, v));
+  HEARTH_TRY(ParsePropertyString(AgentFormat(), v));
   return std::string(v);  // PVE keeps agent verbatim
 }
 
@@ -114,12 +105,7 @@ Result<std::string> CanonVga(std::string_view v) {
 
 Result<std::string> CanonCpu(std::string_view v) {
   static const std::regex model("^[a-zA-Z0-9_.\\-]+$");
-  PropertyFormat f;
-  f.default_key = "cputype";
-  f.props = {{"cputype", PropType::kString}, {"flags", PropType::kString}, {"hidden", PropType::kBoolean},
-             {"hv-vendor-id", PropType::kString}, {"phys-bits", PropType::kString},
-             {"reported-model", PropType::kString}};
-  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
+  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(CpuFormat(), v));
   if (m.count("cputype") && !std::regex_match(m["cputype"], model)) return Bad("invalid cpu type '" + m["cputype"] + "'");
   if (m.count("flags")) {
     static const std::regex flag("^[+-][a-zA-Z0-9_\\-.]+$");
@@ -375,6 +361,57 @@ std::vector<VmKeySpec> MakeKeys() {
 }
 
 }  // namespace
+
+const PropertyFormat& AgentFormat() {
+  static const PropertyFormat f = [] {
+    PropertyFormat p;
+    p.default_key = "enabled";
+    p.props = {{"enabled", PropType::kBoolean},
+               {"fstrim_cloned_disks", PropType::kBoolean},
+               {"freeze-fs-on-backup", PropType::kBoolean},
+               {"freeze-fs", PropType::kBoolean},
+               {"type", PropType::kEnum, {"virtio", "isa"}}};
+    return p;
+  }();
+  return f;
+}
+
+const PropertyFormat& CpuFormat() {
+  static const PropertyFormat f = [] {
+    PropertyFormat p;
+    p.default_key = "cputype";
+    p.props = {{"cputype", PropType::kString}, {"flags", PropType::kString}, {"hidden", PropType::kBoolean},
+               {"hv-vendor-id", PropType::kString}, {"phys-bits", PropType::kString},
+               {"reported-model", PropType::kString}};
+    return p;
+  }();
+  return f;
+}
+
+const PropertyFormat& IpConfigFormat() {
+  static const PropertyFormat f = [] {
+    PropertyFormat p;
+    p.props = {{"ip", PropType::kString}, {"gw", PropType::kString}, {"ip6", PropType::kString}, {"gw6", PropType::kString}};
+    return p;
+  }();
+  return f;
+}
+
+const PropertyFormat& RngFormat() {
+  static const PropertyFormat f = [] {
+    PropertyFormat p;
+    p.default_key = "source";
+    p.props = {{"source", PropType::kEnum, {"/dev/urandom", "/dev/random", "/dev/hwrng"}},
+               {"max_bytes", PropType::kInteger}, {"period", PropType::kInteger}};
+    return p;
+  }();
+  return f;
+}
+
+bool AgentEnabled(std::string_view value) {
+  auto m = ParsePropertyString(AgentFormat(), value);
+  return m && m->count("enabled") && m->at("enabled") == "1";
+}
 
 const std::vector<VmKeySpec>& AllVmKeys() {
   static const std::vector<VmKeySpec> keys = MakeKeys();

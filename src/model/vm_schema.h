@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "model/property_string.h"
 
 namespace hearth {
 
@@ -45,5 +46,14 @@ Result<std::string> NormalizeTags(std::string_view value);
 bool IsHotApplicable(std::string_view key);
 
 bool IsCloudInitKey(std::string_view key);
+
+// Formats of property-string keys that validation and their consumers (argv builder,
+// cloud-init renderer) both need: one definition each.
+const PropertyFormat& AgentFormat();
+const PropertyFormat& CpuFormat();
+const PropertyFormat& IpConfigFormat();
+const PropertyFormat& RngFormat();
+// `agent: 1`, `enabled=1,...`, in any key order.
+bool AgentEnabled(std::string_view value);
 
 }  // namespace hearth

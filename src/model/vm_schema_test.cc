@@ -77,6 +77,15 @@ TEST(VmSchema, SshKeysMustBeUrlEncodedKeys) {
   EXPECT_FALSE(CanonicalVmValue("sshkeys", "not%20a%20key"));
 }
 
+TEST(VmSchema, AgentEnabledInAnyKeyOrder) {
+  EXPECT_TRUE(AgentEnabled("1"));
+  EXPECT_TRUE(AgentEnabled("enabled=1,fstrim_cloned_disks=0,type=virtio"));
+  EXPECT_TRUE(AgentEnabled("fstrim_cloned_disks=1,enabled=1"));
+  EXPECT_FALSE(AgentEnabled("0"));
+  EXPECT_FALSE(AgentEnabled("enabled=0,type=virtio"));
+  EXPECT_FALSE(AgentEnabled(""));
+}
+
 TEST(VmSchema, MemoryIsAPropertyString) {
   EXPECT_TRUE(CanonicalVmValue("memory", "2048"));
   EXPECT_TRUE(CanonicalVmValue("memory", "current=2048"));

@@ -6,6 +6,7 @@
 #include "model/drive.h"
 #include "model/netdev.h"
 #include "model/property_string.h"
+#include "model/vm_schema.h"
 
 namespace hearth {
 
@@ -98,12 +99,7 @@ const CpuModel kPveModels[] = {
 
 Result<std::string> CpuArg(const std::map<std::string, std::string>& cfg, const QemuHostInfo& host,
                            std::vector<std::string>* warnings) {
-  PropertyFormat f;
-  f.default_key = "cputype";
-  f.props = {{"cputype", PropType::kString}, {"flags", PropType::kString}, {"hidden", PropType::kBoolean},
-             {"hv-vendor-id", PropType::kString}, {"phys-bits", PropType::kString},
-             {"reported-model", PropType::kString}};
-  auto parsed = ParsePropertyString(f, Get(cfg, "cpu"));
+  auto parsed = ParsePropertyString(CpuFormat(), Get(cfg, "cpu"));
   if (!parsed) return Fail(FieldError("cpu", parsed.error().message));
   std::string type = parsed->count("cputype") ? parsed->at("cputype") : (host.kvm ? "kvm64" : "qemu64");
   std::string out = type;
@@ -270,31 +266,20 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
   }
 
   // Guest agent.
-  if (auto agent = Get(cfg, "agent"); !agent.empty()) {
-    PropertyFormat f;
-    f.default_key = "enabled";
-    f.props = {{"enabled", PropType::kBoolean}, {"fstrim_cloned_disks", PropType::kBoolean},
-               {"freeze-fs-on-backup", PropType::kBoolean}, {"freeze-fs", PropType::kBoolean},
-               {"type", PropType::kEnum, {"virtio", "isa"}}};
-    auto parsed = ParsePropertyString(f, agent);
-    if (parsed && parsed->count("enabled") && parsed->at("enabled") == "1") {
-      a.insert(a.end(), {"-chardev", "socket,path=" + EscapeQemuOpt(paths.qga) + ",server=on,wait=off,id=qga0"});
-      if (parsed->count("type") && parsed->at("type") == "isa") {
-        a.insert(a.end(), {"-device", "isa-serial,chardev=qga0"});
-      } else {
-        a.insert(a.end(), {"-device", "virtio-serial,id=qga0", "-device",
-                           "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0"});
-      }
+  if (auto agent = Get(cfg, "agent"); AgentEnabled(agent)) {
+    auto parsed = ParsePropertyString(AgentFormat(), agent);
+    a.insert(a.end(), {"-chardev", "socket,path=" + EscapeQemuOpt(paths.qga) + ",server=on,wait=off,id=qga0"});
+    if (parsed->count("type") && parsed->at("type") == "isa") {
+      a.insert(a.end(), {"-device", "isa-serial,chardev=qga0"});
+    } else {
+      a.insert(a.end(), {"-device", "virtio-serial,id=qga0", "-device",
+                         "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0"});
     }
   }
 
   // Random number generator.
   if (auto rng = Get(cfg, "rng0"); !rng.empty()) {
-    PropertyFormat f;
-    f.default_key = "source";
-    f.props = {{"source", PropType::kEnum, {"/dev/urandom", "/dev/random", "/dev/hwrng"}},
-               {"max_bytes", PropType::kInteger}, {"period", PropType::kInteger}};
-    auto parsed = ParsePropertyString(f, rng);
+    auto parsed = ParsePropertyString(RngFormat(), rng);
     if (!parsed || !parsed->count("source")) return Fail(FieldError("rng0", "invalid rng0 '" + rng + "'"));
     a.insert(a.end(), {"-object", "rng-random,filename=" + parsed->at("source") + ",id=rng0"});
     std::string dev = "virtio-rng-pci,rng=rng0,id=rng0dev";

@@ -308,8 +308,7 @@ VmStatusInfo VmService::MakeStatus(int vmid, const Entry& e) const {
   s.is_template = c.IsTemplate();
   s.lock = c.Lock();
   s.tags = c.Get("tags").value_or("");
-  std::string agent = c.Get("agent").value_or("0");
-  s.agent = agent == "1" || StartsWith(agent, "1,") || StartsWith(agent, "enabled=1");
+  s.agent = AgentEnabled(c.Get("agent").value_or("0"));
   s.serial = c.Has("serial0") || c.Has("serial1") || c.Has("serial2") || c.Has("serial3");
   s.onboot = c.Get("onboot").value_or("0") == "1";
   return s;
