@@ -119,7 +119,8 @@ def bench_startup(args):
                                      h.node, "--accel", "tcg"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_for("port file", lambda: os.path.exists(port_file), 30, 0.001)
             url = f"https://127.0.0.1:{int(open(port_file).read())}/api2/json/version"
-            wait_for("/version", lambda: h.session.get(url, timeout=5).status_code == 200, 30, 0.001)
+            auth = {"Authorization": "PVEAPIToken=" + h.token}
+            wait_for("/version", lambda: h.session.get(url, headers=auth, timeout=5).status_code == 200, 30, 0.001)
             times.append((time.monotonic() - t0) * 1000)
             proc.terminate()
             proc.wait()

@@ -17,8 +17,10 @@ stop_daemon() {
     while kill -0 "$(cat "$pidfile")" 2>/dev/null; do sleep 0.1; done
   fi
 }
+# The CLI checks the server's certificate: pin the one this daemon logged at start.
+fingerprint() { sed -n 's/.*TLS certificate SHA-256 fingerprint: //p' "$data/hearth.log" 2>/dev/null | tail -n 1; }
 if [ "${1:-}" = "--stop" ]; then
-  export HEARTH_URL="https://127.0.0.1:$port"
+  export HEARTH_URL="https://127.0.0.1:$port" HEARTH_FINGERPRINT=$(fingerprint)
   [ -f "$data/token" ] && export HEARTH_TOKEN=$(cat "$data/token")
   build/hearth vm stop 100 >/dev/null 2>&1 || true
   stop_daemon
@@ -55,7 +57,7 @@ if [ ! -f "$data/token" ]; then
   build/hearth token add 'admin@pve!demo' --data-dir "$data" 2>/dev/null >"$data/token"
   chmod 600 "$data/token"
 fi
-export HEARTH_URL="https://127.0.0.1:$port" HEARTH_TOKEN=$(cat "$data/token")
+export HEARTH_URL="https://127.0.0.1:$port" HEARTH_TOKEN=$(cat "$data/token") HEARTH_FINGERPRINT=$(fingerprint)
 
 step "Building a tiny bootable ISO from Debian's packages"
 iso=$(scripts/build-tiny-iso.sh)
@@ -83,6 +85,7 @@ cat <<DONE
     Web API:  https://$(hostname -f 2>/dev/null || hostname):$port/api2/json   (also https://127.0.0.1:$port)
     Login:    admin@pve   password: $(cat "$data/admin-password")
     Token:    export HEARTH_URL=$HEARTH_URL HEARTH_TOKEN='$(cat "$data/token")'
+              export HEARTH_FINGERPRINT=$HEARTH_FINGERPRINT   # the daemon's certificate
     Try:      build/hearth vm list;  build/hearth vm serial 100 -f;  build/hearth vm shutdown 100
     Stop:     scripts/demo.sh --stop
 DONE

@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS=(
   build-essential cmake ninja-build ccache pkg-config
   libboost-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libspdlog-dev libfmt-dev
-  libcli11-dev libexpected-dev zlib1g-dev libyaml-cpp-dev libpam0g-dev libnl-3-dev libnl-route-3-dev libcrypt-dev
+  libcli11-dev libexpected-dev zlib1g-dev libre2-dev libcurl4-openssl-dev libyaml-cpp-dev libpam0g-dev libnl-3-dev libnl-route-3-dev libcrypt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 RUN_PKGS=(

@@ -4,9 +4,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include <regex>
-
 #include "access/passwords.h"
+#include "access/userid.h"
 #include "core/strings.h"
 
 namespace hearth {
@@ -38,7 +37,7 @@ const std::vector<std::string>& AllPrivileges() {
       "Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit",
       "Group.Allocate", "Mapping.Audit", "Mapping.Modify", "Mapping.Use", "Permissions.Modify", "Pool.Allocate",
       "Pool.Audit", "Realm.Allocate", "Realm.AllocateUser", "SDN.Allocate", "SDN.Audit", "SDN.Use", "Sys.Audit",
-      "Sys.Console", "Sys.Incoming", "Sys.Modify", "Sys.PowerMgmt", "Sys.Syslog", "User.Modify", "VM.Allocate",
+      "Sys.AccessNetwork", "Sys.Console", "Sys.Incoming", "Sys.Modify", "Sys.PowerMgmt", "Sys.Syslog", "User.Modify", "VM.Allocate",
       "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Cloudinit",
       "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options",
       "VM.Console", "VM.GuestAgent.Audit", "VM.GuestAgent.FileRead", "VM.GuestAgent.FileSystemMgmt",
@@ -51,8 +50,8 @@ AccessService::AccessService(Store& store, const Clock& clock, const TicketAutho
     : store_(store), clock_(clock), tickets_(tickets), pam_(pam) {}
 
 bool AccessService::IsValidUserId(const std::string& userid) {
-  static const std::regex re("^[^\\s:/@!]{1,64}@(pve|pam)$");
-  return std::regex_match(userid, re);
+  auto id = ParseUserId(userid);
+  return id && (id->realm == "pve" || id->realm == "pam");
 }
 
 Result<UserRecord> AccessService::LookupUser(const std::string& userid) const {
@@ -83,13 +82,26 @@ Result<LoginResult> AccessService::Login(const std::string& username, const std:
   if (StartsWith(password, "PVE:")) {
     // Ticket renewal: a valid ticket of the same user (root@pam may renew anyone's).
     auto owner = tickets_.VerifyTicket(password, clock_.UnixSeconds());
-    ok = owner && (*owner == userid || *owner == "root@pam");
+    ok = owner && (owner->userid == userid || owner->userid == "root@pam");
   } else if (EndsWith(userid, "@pve")) {
     ok = VerifyPassword(password, user.password_hash);
   } else {
-    ok = pam_.Authenticate(userid.substr(0, userid.find('@')), password);
+    ok = pam_.Authenticate(ParseUserId(userid)->name, password);
   }
   if (!ok) return Fail(AuthFailure());
+  LoginResult r;
+  r.username = userid;
+  int64_t now = clock_.UnixSeconds();
+  r.ticket = tickets_.MakeTicket(userid, now);
+  r.csrf_token = tickets_.MakeCsrfToken(userid, now);
+  r.identity = MakeIdentity(user);
+  r.identity.via_ticket = true;
+  return r;
+}
+
+Result<LoginResult> AccessService::IssueLocalTicket(const std::string& userid) {
+  if (!IsValidUserId(userid)) return Fail(FieldError("userid", InvalidUserIdMessage(userid)));
+  HEARTH_ASSIGN_OR_RETURN(UserRecord user, LookupUser(userid));
   LoginResult r;
   r.username = userid;
   int64_t now = clock_.UnixSeconds();
@@ -120,25 +132,22 @@ void AccessService::Remember(const std::string& credential, const Identity& id, 
 Result<Identity> AccessService::FromTicket(const std::string& ticket) {
   std::string key = "ticket:" + ticket;
   if (auto id = Cached(key)) return *id;
-  auto userid = tickets_.VerifyTicket(ticket, clock_.UnixSeconds());
-  if (!userid) return Fail(Unauthenticated("invalid ticket"));
-  HEARTH_ASSIGN_OR_RETURN(UserRecord user, LookupUser(*userid));
+  auto verified = tickets_.VerifyTicket(ticket, clock_.UnixSeconds());
+  if (!verified) return Fail(Unauthenticated("invalid ticket"));
+  HEARTH_ASSIGN_OR_RETURN(UserRecord user, LookupUser(verified->userid));
   Identity id = MakeIdentity(user);
   id.via_ticket = true;
   // Never past the ticket's own lifetime.
-  size_t last = ticket.rfind("::");
-  size_t colon = ticket.rfind(':', last - 1);
-  int64_t issued = static_cast<int64_t>(std::stoull(ticket.substr(colon + 1, last - colon - 1), nullptr, 16));
-  Remember(key, id, std::min(clock_.UnixSeconds() + kCredentialCacheSeconds, issued + kTicketLifetime));
+  Remember(key, id, std::min(clock_.UnixSeconds() + kCredentialCacheSeconds, verified->issued + kTicketLifetime));
   return id;
 }
 
 Result<Identity> AccessService::FromToken(const std::string& full, const std::string& secret) {
-  std::string key = "token:" + full + "=" + secret;
+  // '\n' never occurs in a token id or secret, so the key is unambiguous.
+  std::string key = "token:" + full + "\n" + secret;
   if (auto id = Cached(key)) return *id;
-  static const std::regex re("^([^\\s:/@!]+@(pve|pam))!([A-Za-z][A-Za-z0-9.\\-_]+)$");
-  std::smatch m;
-  if (!std::regex_match(full, m, re)) return Fail(Unauthenticated("invalid token value"));
+  auto parsed = ParseTokenId(full);
+  if (!parsed || secret.size() > 256) return Fail(Unauthenticated("invalid token value"));
   HEARTH_ASSIGN_OR_RETURN(auto token, store_.GetToken(full));
   if (!token) return Fail(Unauthenticated("invalid token value"));
   std::string hash = Sha256Hex(secret);
@@ -146,9 +155,9 @@ Result<Identity> AccessService::FromToken(const std::string& full, const std::st
       CRYPTO_memcmp(hash.data(), token->secret_hash.data(), hash.size()) != 0)
     return Fail(Unauthenticated("invalid token value"));
   if (token->expire && token->expire < clock_.UnixSeconds()) return Fail(Unauthenticated("token expired"));
-  HEARTH_ASSIGN_OR_RETURN(UserRecord user, LookupUser(m[1].str()));
+  HEARTH_ASSIGN_OR_RETURN(UserRecord user, LookupUser(parsed->UserId()));
   Identity id = MakeIdentity(user);
-  id.tokenid = m[3].str();
+  id.tokenid = parsed->token;
   int64_t expires = clock_.UnixSeconds() + kCredentialCacheSeconds;
   if (token->expire) expires = std::min(expires, token->expire);
   Remember(key, id, expires);
@@ -164,6 +173,12 @@ bool AccessService::Allowed(const Identity& who, const std::string& path, const 
   return who.admin || IsAuditPrivilege(privilege);
 }
 
+bool AccessService::AllowedAny(const Identity& who, const std::string& path, const std::string& privileges) const {
+  for (const auto& p : Split(privileges, '|'))
+    if (Allowed(who, path, p)) return true;
+  return false;
+}
+
 std::map<std::string, std::map<std::string, int>> AccessService::Permissions(const Identity& who) const {
   std::map<std::string, int> privs;
   for (const auto& p : AllPrivileges())
@@ -172,7 +187,10 @@ std::map<std::string, std::map<std::string, int>> AccessService::Permissions(con
 }
 
 Status AccessService::AddUser(const std::string& userid, const std::string& password, bool admin) {
-  if (!IsValidUserId(userid)) return Fail(FieldError("userid", "invalid user id '" + userid + "' (want name@pve or name@pam)"));
+  if (!IsValidUserId(userid)) {
+    if (!ParseUserId(userid)) return Fail(FieldError("userid", InvalidUserIdMessage(userid)));
+    return Fail(FieldError("userid", "domain '" + ParseUserId(userid)->realm + "' does not exist (realms: pve, pam)"));
+  }
   UserRecord u;
   u.userid = userid;
   u.admin = admin;
@@ -185,11 +203,10 @@ Status AccessService::AddUser(const std::string& userid, const std::string& pass
 }
 
 Result<std::string> AccessService::AddToken(const std::string& full, const std::string& comment) {
-  static const std::regex re("^([^\\s:/@!]+@(pve|pam))!([A-Za-z][A-Za-z0-9.\\-_]+)$");
-  std::smatch m;
-  if (!std::regex_match(full, m, re))
+  auto parsed = ParseTokenId(full);
+  if (!parsed || !IsValidUserId(parsed->UserId()))
     return Fail(FieldError("tokenid", "invalid token id '" + full + "' (want user@realm!name)"));
-  std::string userid = m[1].str();
+  std::string userid = parsed->UserId();
   HEARTH_ASSIGN_OR_RETURN(auto user, store_.GetUser(userid));
   if (!user && userid != "root@pam") return Fail(NotFound("user '" + userid + "' does not exist"));
   std::string secret = RandomUuid();

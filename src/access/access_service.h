@@ -47,12 +47,19 @@ class AccessService {
 
   // `password` may also be a valid ticket for the same user (ticket renewal).
   Result<LoginResult> Login(const std::string& username, const std::string& password, const std::string& realm);
+  // A ticket for an existing, enabled user without a password: for root on the host only
+  // (the local `hearth ticket` verb, which needs the data dir's signing key anyway), like
+  // pvesh acting as root@pam on a Proxmox node.
+  Result<LoginResult> IssueLocalTicket(const std::string& userid);
   Result<Identity> FromTicket(const std::string& ticket);
   // "user@realm!name" and its secret.
   Result<Identity> FromToken(const std::string& full_tokenid, const std::string& secret);
   bool CheckCsrf(const Identity& who, const std::string& token) const;
 
   bool Allowed(const Identity& who, const std::string& path, const std::string& privilege) const;
+  // `privileges` is one name or several joined by '|': true if any of them is allowed
+  // (Proxmox's `any => 1`).
+  bool AllowedAny(const Identity& who, const std::string& path, const std::string& privileges) const;
   // path -> privilege -> 1, as /access/permissions and the login `cap` need.
   std::map<std::string, std::map<std::string, int>> Permissions(const Identity& who) const;
 

@@ -6,6 +6,7 @@
 #include "access/access_service.h"
 #include "access/passwords.h"
 #include "access/tickets.h"
+#include "access/userid.h"
 #include "core/strings.h"
 #include "core/testing/temp_dir.h"
 #include "state/sqlite/sqlite_store.h"
@@ -40,7 +41,7 @@ class TicketTest : public ::testing::Test {
 TEST_F(TicketTest, TicketFormatAndLifetime) {
   std::string t = ta_->MakeTicket("root@pam", 0x6720A1B2);
   EXPECT_TRUE(StartsWith(t, "PVE:root@pam:6720A1B2::"));
-  EXPECT_EQ(*ta_->VerifyTicket(t, 0x6720A1B2 + 7199), "root@pam");
+  EXPECT_EQ(ta_->VerifyTicket(t, 0x6720A1B2 + 7199)->userid, "root@pam");
   EXPECT_FALSE(ta_->VerifyTicket(t, 0x6720A1B2 + 7200));
   EXPECT_FALSE(ta_->VerifyTicket(t, 0x6720A1B2 - 300));
   EXPECT_TRUE(ta_->VerifyTicket(t, 0x6720A1B2 - 299));
@@ -55,6 +56,42 @@ TEST_F(TicketTest, TamperedTicketsAreRejected) {
   EXPECT_FALSE(other->VerifyTicket(t, 1700000001));  // another key
   EXPECT_FALSE(ta_->VerifyTicket("PVE:x", 1));
   EXPECT_FALSE(ta_->VerifyTicket("", 1));
+}
+
+// A user named "%61dmin@pve" must stay that user: the ticket's id round-trips exactly.
+TEST_F(TicketTest, PercentInUserIdRoundTrips) {
+  for (std::string id : {"%61dmin@pve", "a%3Ab@pve", "x%25y@pam", "%@pve", "a@b@pve", "x!y@pve"}) {
+    std::string t = ta_->MakeTicket(id, 1700000000);
+    auto v = ta_->VerifyTicket(t, 1700000001);
+    ASSERT_TRUE(v) << id;
+    EXPECT_EQ(v->userid, id);
+    EXPECT_EQ(v->issued, 1700000000);
+  }
+}
+
+TEST(UserIdTest, ProxmoxGrammar) {
+  auto u = ParseUserId("alice@pve");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->name, "alice");
+  EXPECT_EQ(u->realm, "pve");
+  u = ParseUserId("a@b@pve");  // the name may hold '@'; the realm is after the last one
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->name, "a@b");
+  for (const char* bad : {"", "a@", "@pve", "ab", "a b@pve", "a:b@pve", "a/b@pve", "a@p", "a@1pve", "a\tb@pve",
+                          "alice@pve!tok"})
+    EXPECT_FALSE(ParseUserId(bad)) << bad;
+  EXPECT_FALSE(ParseUserId(std::string(61, 'a') + "@pve"));  // 65 characters
+  EXPECT_TRUE(ParseUserId(std::string(60, 'a') + "@pve"));   // 64
+  auto t = ParseTokenId("x!y@pve!ci");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->UserId(), "x!y@pve");
+  EXPECT_EQ(t->token, "ci");
+  EXPECT_FALSE(ParseTokenId("alice@pve"));
+  EXPECT_FALSE(ParseTokenId("alice@pve!"));
+  EXPECT_FALSE(ParseTokenId("alice@pve!1x"));
+  EXPECT_EQ(ParseAuthId("a!b@pve")->token, "");  // a user whose name holds '!'
+  EXPECT_EQ(ParseAuthId("a@pve!bb")->token, "bb");
+  EXPECT_FALSE(ParseAuthId("a@pve!b"));  // token names have two characters at least
 }
 
 TEST_F(TicketTest, CsrfTokenBoundToUserAndTime) {

@@ -5,8 +5,10 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include <cctype>
 #include <cstdio>
 
+#include "access/userid.h"
 #include "core/strings.h"
 
 namespace hearth {
@@ -60,7 +62,7 @@ static bool InWindow(int64_t stamp, int64_t now) {
 
 std::string TicketAuthority::MakeTicket(const std::string& userid, int64_t now) const {
   std::string escaped;
-  for (char c : userid) escaped += (c == ':') ? std::string("%3A") : std::string(1, c);
+  for (char c : userid) escaped += c == ':' ? std::string("%3A") : c == '%' ? std::string("%25") : std::string(1, c);
   std::string plain = "PVE:" + escaped + ":" + HexTime(now);
   unsigned char sig[64];
   size_t siglen = sizeof sig;
@@ -71,8 +73,10 @@ std::string TicketAuthority::MakeTicket(const std::string& userid, int64_t now) 
   return plain + "::" + Base64Encode(std::string_view(reinterpret_cast<char*>(sig), siglen));
 }
 
-Result<std::string> TicketAuthority::VerifyTicket(const std::string& ticket, int64_t now) const {
+Result<TicketAuthority::Verified> TicketAuthority::VerifyTicket(const std::string& ticket, int64_t now) const {
   auto invalid = [] { return Fail(Unauthenticated("invalid ticket")); };
+  // "PVE:" + escaped id (at most 3 x 64 bytes) + ":" + 8 hex digits + "::" + base64(64 bytes).
+  if (ticket.size() > 512) return invalid();
   size_t sep = ticket.find("::");
   if (sep == std::string::npos || !StartsWith(ticket, "PVE:")) return invalid();
   std::string plain = ticket.substr(0, sep);
@@ -86,12 +90,17 @@ Result<std::string> TicketAuthority::VerifyTicket(const std::string& ticket, int
   if (ok != 1) return invalid();
   size_t last = plain.rfind(':');
   std::string hex = plain.substr(last + 1);
-  if (hex.size() < 8) return invalid();
-  int64_t stamp = static_cast<int64_t>(std::stoull(hex, nullptr, 16));
+  if (hex.size() != 8 || last < 4) return invalid();
+  int64_t stamp = 0;
+  for (char c : hex) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return invalid();
+    stamp = stamp * 16 + (std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::toupper(c) - 'A' + 10);
+  }
   if (!InWindow(stamp, now)) return Fail(Unauthenticated("ticket expired"));
   auto user = PercentDecode(plain.substr(4, last - 4), false);
-  if (!user) return invalid();
-  return *user;
+  // The decoded id must be a user id; MakeTicket's escaping makes this decode exact.
+  if (!user || !ParseUserId(*user)) return invalid();
+  return Verified{*user, stamp};
 }
 
 std::string TicketAuthority::MakeCsrfToken(const std::string& userid, int64_t now) const {

@@ -24,9 +24,16 @@ class TicketAuthority {
   static Result<std::string> GenerateKeyPem();
   ~TicketAuthority();
 
+  // The user id goes into the ticket with '%' and ':' percent-encoded, so that decoding it
+  // gives back exactly the id that was signed (a name such as "%61dmin@pve" stays itself).
   std::string MakeTicket(const std::string& userid, int64_t now) const;
-  // Returns the userid if the signature is good and the ticket is within its lifetime.
-  Result<std::string> VerifyTicket(const std::string& ticket, int64_t now) const;
+  struct Verified {
+    std::string userid;
+    int64_t issued = 0;  // unix seconds
+  };
+  // The user id and issue time if the signature is good, the ticket is within its lifetime
+  // and the id is a valid user id. Fails with Unauthenticated otherwise.
+  Result<Verified> VerifyTicket(const std::string& ticket, int64_t now) const;
   std::string MakeCsrfToken(const std::string& userid, int64_t now) const;
   bool VerifyCsrfToken(const std::string& token, const std::string& userid, int64_t now) const;
 

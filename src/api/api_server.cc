@@ -2,8 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <regex>
-
+#include "core/pattern.h"
 #include "core/strings.h"
 
 namespace hearth {
@@ -56,11 +55,20 @@ std::string FillPath(const std::string& tmpl, const Params& params) {
   return out;
 }
 
-HttpResponse Unauthorized(const std::string& reason) {
+HttpResponse Unauthorized(const std::string& reason, int delay_ms) {
   HttpResponse r;
   r.status = 401;
   r.reason = reason;
   r.body = "";  // PVE sends no JSON body for authentication failures
+  r.delay_ms = delay_ms;
+  return r;
+}
+
+HttpResponse Busy() {
+  HttpResponse r;
+  r.status = 503;
+  r.reason = "too many requests in progress - try again";
+  r.body = "{\"data\":null,\"message\":\"too many requests in progress - try again\\n\"}";
   return r;
 }
 
@@ -97,11 +105,11 @@ HttpResponse DataResponse(const ApiReply& reply) {
 
 bool ApiServer::IsUpload(const std::string& method, const std::string& target) const {
   if (method != "POST") return false;
-  static const std::regex re("^/api2/json/nodes/[^/]+/storage/[^/]+/upload/?(\\?.*)?$");
-  return std::regex_match(target, re);
+  static const Pattern re("/api2/json/nodes/[^/]+/storage/[^/]+/upload/?(\\?.*)?");
+  return re.FullMatch(target);
 }
 
-Result<Identity> ApiServer::Authenticate(const HttpRequest& req, const Route& route) {
+Result<Identity> ApiServer::Authenticate(const HttpRequest& req, const Route& route, const std::string& api_path) {
   std::string cookie = req.Header("cookie");
   std::string authz = req.Header("authorization");
   std::optional<std::string> ticket = ExtractAuthValue(cookie, "PVEAuthCookie");
@@ -117,69 +125,128 @@ Result<Identity> ApiServer::Authenticate(const HttpRequest& req, const Route& ro
     auto id = access_.FromToken(token->substr(0, eq), token->substr(eq + 1));
     if (!id) return Fail(Unauthenticated("Authentication failed!"));
     if (!route.allow_token)
-      return Fail(PermissionDenied("URI '" + std::string(kPrefix) + route.path + "' not available with API token, need proper ticket."));
+      return Fail(PermissionDenied("Permission check failed (URI '" + api_path +
+                                   "' not available with API token, need proper ticket.)"));
     return id;
   }
   return Fail(Unauthenticated("No ticket"));
 }
 
-HttpResponse ApiServer::Handle(HttpRequest& req) {
+// A request on its way through: owns everything the handler's context points to, so the
+// handler can run on another thread after Handle() returned.
+struct ApiServer::Call {
+  HttpRequest request;
+  Identity who;
+  ApiContext ctx;
+  const Route* route = nullptr;
+  std::chrono::steady_clock::time_point started;
+};
+
+ApiServer::ApiServer(const Router& router, AccessService& access, std::string node, ApiServerOptions options)
+    : router_(router), access_(access), node_(std::move(node)), options_(options),
+      work_("api-work", options.work_threads, options.work_queue),
+      wait_("api-wait", options.wait_threads, options.wait_queue),
+      login_("api-login", options.login_threads, options.login_queue) {}
+
+ApiServer::~ApiServer() { StopWorkers(); }
+
+void ApiServer::StopWorkers() {
+  work_.Stop();
+  wait_.Stop();
+  login_.Stop();
+}
+
+void ApiServer::Handle(HttpRequest request, HttpsServer::Responder respond) {
+  auto call = std::make_shared<Call>();
+  call->started = std::chrono::steady_clock::now();
+  call->request = std::move(request);
+  HttpRequest& req = call->request;
+  ApiContext& ctx = call->ctx;
   auto target = SplitRequestTarget(req.target);
-  if (!target) return ErrorResponse(target.error());
+  if (!target) return respond(ErrorResponse(target.error()));
   std::string path = target->path;
   if (!StartsWith(path, std::string(kPrefix) + "/") && path != kPrefix) {
-    return ErrorResponse(MakeError(ErrorCode::kNotImplemented, "Method '" + req.method + " " + path + "' not implemented"));
+    return respond(
+        ErrorResponse(MakeError(ErrorCode::kNotImplemented, "Method '" + req.method + " " + path + "' not implemented")));
   }
   std::string api_path = path.substr(std::string(kPrefix).size());
   auto match = router_.Match(req.method, api_path);
   if (!match) {
-    return ErrorResponse(
-        MakeError(ErrorCode::kNotImplemented, "Method '" + req.method + " " + api_path + "' not implemented"));
+    return respond(ErrorResponse(
+        MakeError(ErrorCode::kNotImplemented, "Method '" + req.method + " " + api_path + "' not implemented")));
   }
   const Route& route = *match->first;
+  call->route = &route;
 
-  ApiContext ctx;
   ctx.request = &req;
   ctx.path = api_path;
-  Identity who;
   if (route.needs_auth) {
-    auto id = Authenticate(req, route);
+    auto id = Authenticate(req, route, api_path);
     if (!id) {
-      if (id.error().code == ErrorCode::kPermissionDenied) return ErrorResponse(id.error());
-      return Unauthorized(id.error().message);
+      if (id.error().code == ErrorCode::kPermissionDenied) return respond(ErrorResponse(id.error()));
+      return respond(Unauthorized(id.error().message, options_.auth_failure_delay_ms));
     }
-    who = *id;
-    ctx.who = &who;
-    if (who.via_ticket && req.method != "GET" && !route.csrf_exempt &&
-        !access_.CheckCsrf(who, req.Header("csrfpreventiontoken")))
-      return Unauthorized("Permission denied - invalid csrf token");
+    call->who = *id;
+    ctx.who = &call->who;
+    if (call->who.via_ticket && req.method != "GET" && !route.csrf_exempt &&
+        !access_.CheckCsrf(call->who, req.Header("csrfpreventiontoken")))
+      return respond(Unauthorized("Permission denied - invalid csrf token", options_.auth_failure_delay_ms));
   }
 
   if (req.body_file.empty()) {
     auto params = ExtractParams(req, target->query);
-    if (!params) return ErrorResponse(params.error());
+    if (!params) return respond(ErrorResponse(params.error()));
     ctx.params = std::move(*params);
   } else {
     Params query;
-    if (auto st = DecodeUrlEncoded(target->query, query); !st) return ErrorResponse(st.error());
+    if (auto st = DecodeUrlEncoded(target->query, query); !st) return respond(ErrorResponse(st.error()));
     ctx.params = std::move(query);  // the upload route parses its multipart body itself
   }
-  if (auto st = ValidateParams(route, match->second, ctx.params); !st) return ErrorResponse(st.error());
+  if (auto st = ValidateParams(route, match->second, ctx.params); !st) return respond(ErrorResponse(st.error()));
 
   if (auto node = ctx.params.Get("node"); node && *node != node_ && route.path.find("{node}") != std::string::npos) {
-    return ErrorResponse(Internal("hostname lookup '" + *node + "' failed - failed to get address info for: " + *node +
-                                  ": Name or service not known"));
+    return respond(ErrorResponse(Internal("hostname lookup '" + *node + "' failed - failed to get address info for: " +
+                                          *node + ": Name or service not known")));
   }
   if (route.needs_auth && !route.privilege.empty()) {
     std::string perm_path = FillPath(route.permission_path.empty() ? "/" : route.permission_path, ctx.params);
-    if (!access_.Allowed(who, perm_path, route.privilege))
-      return ErrorResponse(PermissionDenied("Permission check failed (" + perm_path + ", " + route.privilege + ")"));
+    if (!access_.AllowedAny(call->who, perm_path, route.privilege))
+      return respond(ErrorResponse(PermissionDenied("Permission check failed (" + perm_path + ", " + route.privilege + ")")));
   }
-  auto reply = route.handler(ctx);
+  if (route.needs_auth && route.authorize)
+    if (auto st = route.authorize(ctx); !st) return respond(ErrorResponse(st.error()));
+
+  Lane lane = route.lane;
+  if (lane == Lane::kAuto) lane = req.method == "GET" ? Lane::kInline : Lane::kWork;
+  if (lane == Lane::kInline) return respond(Run(*call));
+  WorkerPool& pool = lane == Lane::kWait ? wait_ : lane == Lane::kLogin ? login_ : work_;
+  if (!pool.Submit([this, call, respond] { respond(Run(*call)); })) {
+    spdlog::warn("{} {}: worker pool full, answering 503", req.method, api_path);
+    respond(Busy());
+  }
+}
+
+HttpResponse ApiServer::Run(Call& call) {
+  const HttpRequest& req = call.request;
+  ApiContext& ctx = call.ctx;
+  Result<ApiReply> reply = Fail(Internal("no reply"));
+  try {
+    reply = call.route->handler(ctx);
+  } catch (const std::exception& e) {
+    // A bug, but one request must never take the daemon down.
+    spdlog::error("{} {}: handler threw: {}", req.method, ctx.path, e.what());
+    reply = Fail(Internal("internal error"));
+  }
   if (!reply) {
     if (reply.error().code == ErrorCode::kInternal)
-      spdlog::warn("{} {}: {}", req.method, api_path, reply.error().message);
-    return ErrorResponse(reply.error());
+      spdlog::warn("{} {}: {}", req.method, ctx.path, reply.error().message);
+    HttpResponse r = ErrorResponse(reply.error());
+    if (r.status == 401) {
+      // PVE answers failed logins after 3 s counted from the request's start.
+      auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - call.started);
+      r.delay_ms = std::max<int>(0, options_.auth_failure_delay_ms - static_cast<int>(spent.count()));
+    }
+    return r;
   }
   // Like PVE, large answers go gzip-compressed to clients that accept it.
   if (reply->body && !reply->body->gzip.empty() && ToLower(req.Header("accept-encoding")).find("gzip") != std::string::npos) {

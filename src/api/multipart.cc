@@ -104,7 +104,7 @@ Status CopyFileRange(const std::string& src, uint64_t offset, uint64_t size, con
                      bool punch_source) {
   int in = open(src.c_str(), (punch_source ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (in < 0) return Fail(Internal("open " + src + ": " + strerror(errno)));
-  int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out < 0) {
     int e = errno;
     close(in);

@@ -72,7 +72,11 @@ static Status AddJsonValue(Params& into, const std::string& key, const nlohmann:
   else if (v.is_number()) into.Add(key, v.dump());
   else if (v.is_string()) into.Add(key, v.get<std::string>());
   else if (v.is_array()) {
-    for (const auto& item : v) HEARTH_TRY(AddJsonValue(into, key, item));
+    // A list of scalars (a repeated key); PVE has no deeper shapes in parameters.
+    for (const auto& item : v) {
+      if (item.is_array() || item.is_object()) return Fail(FieldError(key, "nested lists are not supported"));
+      HEARTH_TRY(AddJsonValue(into, key, item));
+    }
   } else {
     return Fail(FieldError(key, "nested objects are not supported"));
   }
@@ -88,6 +92,7 @@ Result<Params> ExtractParams(const HttpRequest& request, const std::string& quer
     std::string ct = ToLower(request.Header("content-type"));
     if (StartsWith(ct, "application/json")) {
       nlohmann::json j;
+      if (!JsonDepthAtMost(request.body, 8)) return Fail(InvalidArgument("malformed JSON body: nested too deeply"));
       try {
         j = nlohmann::json::parse(request.body);
       } catch (const std::exception& e) {

@@ -33,12 +33,20 @@ ParamSpec PEnum(std::string name, std::vector<std::string> values) {
   p.enum_values = std::move(values);
   return p;
 }
+ParamSpec MaxLen(ParamSpec p, size_t n) {
+  p.max_length = n;
+  return p;
+}
+
 ParamSpec Required(ParamSpec p) {
   p.optional = false;
   return p;
 }
 
-void Router::Add(Route route) { routes_.push_back(std::move(route)); }
+Route& Router::Add(Route route) {
+  routes_.push_back(std::move(route));
+  return routes_.back();
+}
 
 std::optional<std::pair<const Route*, std::map<std::string, std::string>>> Router::Match(
     const std::string& method, const std::string& path) const {
@@ -81,6 +89,8 @@ std::optional<std::pair<const Route*, std::map<std::string, std::string>>> Route
 namespace {
 
 std::string CheckValue(const ParamSpec& spec, std::string& value) {
+  size_t max_length = spec.max_length ? spec.max_length : kDefaultParamMaxLength;
+  if (CharacterCount(value) > max_length) return "value may only be " + std::to_string(max_length) + " characters long";
   switch (spec.type) {
     case ParamType::kInteger: {
       auto n = ParseInt(value);
@@ -125,6 +135,7 @@ Status ValidateParams(const Route& route, const std::map<std::string, std::strin
     }
     params.Set(k, v);
   }
+  if (params.all().size() > 1000) return Fail(InvalidArgument("too many parameters"));
   Params checked;
   for (const auto& [key, values] : params.all()) {
     const ParamSpec* spec = nullptr;

@@ -33,7 +33,13 @@ struct ParamSpec {
   std::function<std::string(const std::string&)> check;
   bool repeatable = false;  // a repeated key is a list (e.g. agent/exec `command`)
   std::string description;
+  // Longest accepted value in characters, checked before anything else looks at it
+  // (0: kDefaultParamMaxLength). Proxmox's maxLength where its schema has one.
+  size_t max_length = 0;
 };
+
+constexpr size_t kDefaultParamMaxLength = 65536;
+ParamSpec MaxLen(ParamSpec p, size_t n);
 
 // Shorthands for route tables.
 ParamSpec PString(std::string name, std::string description = "");
@@ -58,6 +64,16 @@ struct ApiReply {
 
 using ApiHandler = std::function<Result<ApiReply>(ApiContext&)>;
 
+// Where a route's handler runs. The HTTP I/O threads must never block, so only handlers that
+// read in-memory state run there; the rest go to bounded worker pools (see ApiServer).
+enum class Lane {
+  kAuto,    // GET: kInline; every other method: kWork
+  kInline,  // on the I/O thread: quick, never blocks
+  kWork,    // store writes (fsync), file operations, process runs, lock waits
+  kWait,    // waits on something outside: QMP, the guest agent, remote URLs
+  kLogin,   // password hashing: its own small pool, so a login flood only slows logins
+};
+
 struct Route {
   std::string method;  // GET POST PUT DELETE
   std::string path;    // "/nodes/{node}/qemu/{vmid}/config"; "{name*}" takes the rest
@@ -70,15 +86,22 @@ struct Route {
   bool csrf_exempt = false;
   ApiHandler handler;
   std::string description;
+  Lane lane = Lane::kAuto;
+  // Checked after `privilege`, for what one privilege on one path cannot say (Proxmox's
+  // "or"/"and" permission blocks, owner checks). Returns PermissionDenied to refuse.
+  std::function<Status(const ApiContext&)> authorize;
 };
 
 class Router {
  public:
-  void Add(Route route);
+  // The stored route, to set optional fields: r.Add({...}).lane = Lane::kWait. The reference
+  // is valid until the next Add.
+  Route& Add(Route route);
   // The route and its path parameters, or nullopt.
   std::optional<std::pair<const Route*, std::map<std::string, std::string>>> Match(const std::string& method,
                                                                                    const std::string& path) const;
   const std::vector<Route>& routes() const { return routes_; }
+  Route& MutableRoute(size_t i) { return routes_.at(i); }
 
  private:
   std::vector<Route> routes_;

@@ -1,5 +1,7 @@
 #include "cli/api_client.h"
 
+#include "sys/random_source.h"
+
 #include <chrono>
 #include <fstream>
 #include <random>
@@ -87,7 +89,7 @@ Result<nlohmann::json> ApiClient::Upload(const std::string& path, const KeyValue
   if (!f) return Fail(InvalidArgument("cannot read '" + file_path + "'"));
   std::stringstream data;
   data << f.rdbuf();
-  std::string boundary = "hearth" + std::to_string(std::random_device{}()) + std::to_string(std::random_device{}());
+  std::string boundary = "hearth" + RandomHex(24);
   std::string body;
   for (const auto& [k, v] : fields)
     body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + k + "\"\r\n\r\n" + v + "\r\n";

@@ -10,6 +10,7 @@
 
 #include "cli/api_client.h"
 #include "cli/output.h"
+#include "cli/trust.h"
 #include "core/strings.h"
 #include "model/upid.h"
 #include "sys/console.h"
@@ -22,6 +23,7 @@ struct Global {
   std::string url;
   std::string node;
   std::string fingerprint;
+  bool insecure = false;
 };
 
 std::string Env(const char* name, const std::string& fallback = "") {
@@ -50,7 +52,7 @@ Result<std::unique_ptr<ApiClient>> Connect(const Global& g) {
     }
   }
   if (url.empty()) url = "https://127.0.0.1:8006";
-  HEARTH_ASSIGN_OR_RETURN(auto http, HttpsClient::Connect(url, g.fingerprint));
+  HEARTH_ASSIGN_OR_RETURN(auto http, HttpsClient::Connect(url, CliTrust(g.insecure, g.fingerprint)));
   return std::make_unique<ApiClient>(std::move(http), creds);
 }
 
@@ -99,7 +101,9 @@ void AddClientCommands(CLI::App& app, int& rc) {
   static Global g;
   app.add_option("--url", g.url, "Server URL (default $HEARTH_URL or https://127.0.0.1:8006)")->envname("HEARTH_URL");
   app.add_option("--node", g.node, "Node name (default: the server's first node)")->envname("HEARTH_NODE");
-  app.add_option("--fingerprint", g.fingerprint, "Pin the server certificate's SHA-256 fingerprint");
+  app.add_option("--fingerprint", g.fingerprint, "Trust only the server certificate with this SHA-256 fingerprint")
+      ->envname("HEARTH_FINGERPRINT");
+  app.add_flag("--insecure", g.insecure, "Do not check the server's certificate at all (tests only)");
   // Option storage must outlive this function: CLI11 fills it during parse.
   static std::vector<std::string> kvs;
   static int vmid = 0;
@@ -113,9 +117,11 @@ void AddClientCommands(CLI::App& app, int& rc) {
   login->add_flag("--password-stdin", login_stdin);
   login->callback([&] {
     std::string url = g.url.empty() ? "https://127.0.0.1:8006" : g.url;
-    auto http = HttpsClient::Connect(url, g.fingerprint);
+    auto http = HttpsClient::Connect(url, CliTrust(g.insecure, g.fingerprint));
     if (!http) return void(rc = ReportError(http.error()));
     ApiClient api(std::move(*http), {});
+    // Settle trust in the server (and ask about its certificate) before the password is typed.
+    if (auto probe = api.Call("GET", "/access/domains"); !probe) return void(rc = ReportError(probe.error()));
     std::string pw = ReadSecret(login_stdin, "Password for " + login_user + ": ");
     auto r = api.Call("POST", "/access/ticket", {{"username", login_user}, {"password", pw}});
     if (!r) return void(rc = ReportError(r.error()));
@@ -448,7 +454,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
   dl->add_option("--content", dl_content, "iso, import or vztmpl")->capture_default_str();
   dl->add_option("--checksum", dl_checksum);
   dl->add_option("--checksum-algorithm", dl_algo)->capture_default_str();
-  dl->add_flag("--insecure", dl_insecure, "Do not verify the server's TLS certificate");
+  dl->add_flag("--no-verify-certificates", dl_insecure, "The daemon does not verify the download server's certificate");
   dl->callback([&] {
     with_api([&](ApiClient& api, const std::string& node) {
       KeyValues p = {{"url", dl_url}, {"filename", dl_name}, {"content", dl_content}};

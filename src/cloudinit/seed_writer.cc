@@ -3,16 +3,15 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <random>
 
 #include "sys/files.h"
+#include "sys/random_source.h"
 
 namespace hearth {
 
 Status WriteNoCloudSeed(ProcessRunner& runner, const NoCloudSeed& seed, const std::string& dest_path,
                         const std::string& dest_format, const std::string& tmp_dir) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string work = tmp_dir + "/.cidata-" + std::to_string(rng() % 1000000000);
+  std::string work = tmp_dir + "/.cidata-" + RandomHex(16);
   HEARTH_TRY(MakeDirs(work + "/files", 0700));
   struct Cleanup {
     std::string dir;
@@ -35,8 +34,9 @@ Status WriteNoCloudSeed(ProcessRunner& runner, const NoCloudSeed& seed, const st
   auto r = runner.Run(argv, {});
   if (!r) return Fail(r.error().WithContext("cloud-init seed"));
   if (r->exit_code != 0) return Fail(Internal("cloud-init seed: " + DescribeFailure(argv, *r)));
-  std::string staged = dest_path + ".new";
-  ::unlink(staged.c_str());
+  // A name of its own: two writers of the same drive (a start and a PUT cloudinit) never
+  // share a staging file; the rename makes the last one win whole.
+  std::string staged = dest_path + ".new-" + RandomHex(12);
   std::vector<std::string> convert = {"qemu-img", "convert", "-q", "-f", "raw", "-O", dest_format, iso, staged};
   r = runner.Run(convert, {});
   if (!r || r->exit_code != 0) {

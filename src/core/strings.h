@@ -34,6 +34,14 @@ std::string HexEncode(std::string_view bytes, bool upper = false);
 std::string Base64Encode(std::string_view bytes, bool pad = true);
 std::optional<std::string> Base64Decode(std::string_view text);
 
+// True if the JSON text nests arrays and objects at most `max_depth` deep (a linear scan,
+// no parsing). Checked before parsing untrusted JSON: parsing is iterative, but printing
+// and walking the result recurse.
+bool JsonDepthAtMost(std::string_view json, size_t max_depth);
+
+// Characters (code points) in UTF-8 text, as Proxmox counts maxLength; invalid bytes count one each.
+size_t CharacterCount(std::string_view s);
+
 // True if `s` is valid UTF-8 with no NUL bytes.
 bool IsValidUtf8(std::string_view s);
 

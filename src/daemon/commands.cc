@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <iostream>
 
 #include "core/strings.h"
@@ -41,6 +42,10 @@ void AddDaemonCommands(CLI::App& app, int& rc) {
   serve->add_option("--qemu", dopt.qemu_binary, "QEMU system emulator to run")->capture_default_str();
   serve->add_option("--image-cache", dopt.image_cache, "Where built images are kept (default DATA_DIR/cache/images)");
   serve->add_option("--threads", dopt.threads, "API I/O threads")->capture_default_str();
+  serve->add_option("--client-timeout", dopt.client_timeout,
+                    "Seconds a client may take to send a request header or body chunk, or stay idle")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   serve->callback([&] { rc = RunDaemon(dopt); });
 
   // ---- local admin verbs (work on the data dir directly)
@@ -60,6 +65,22 @@ void AddDaemonCommands(CLI::App& app, int& rc) {
       if (EndsWith(userid, "@pve")) pw = ReadSecret(password_stdin, "Password for " + userid + ": ");
       HEARTH_TRY(access.AddUser(userid, pw, admin));
       std::cout << "user " << userid << (admin ? " (administrator)" : "") << " saved\n";
+      return Ok();
+    });
+  });
+
+  auto* ticket = app.add_subcommand(
+      "ticket", "Print a ticket and CSRF token for a user, without a password (local: root on the host only)");
+  static std::string ticket_user = "root@pam";
+  ticket->add_option("userid", ticket_user, "name@realm")->capture_default_str();
+  ticket->add_option("--data-dir", admin_dir)->capture_default_str();
+  ticket->callback([&] {
+    rc = WithAccess(admin_dir, [&](AccessService& access) -> Status {
+      HEARTH_ASSIGN_OR_RETURN(LoginResult r, access.IssueLocalTicket(ticket_user));
+      // The same shape as POST /access/ticket's data.
+      std::cout << nlohmann::json{{"username", r.username}, {"ticket", r.ticket}, {"CSRFPreventionToken", r.csrf_token}}
+                       .dump()
+                << "\n";
       return Ok();
     });
   });

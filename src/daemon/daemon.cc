@@ -3,6 +3,8 @@
 #include <openssl/rand.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <cstring>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -73,6 +75,12 @@ int RunDaemon(const DaemonOptions& opt) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // One fd per connection, QMP/QGA socket and open file: take the hard limit, not the
+  // default soft 1024 (the HTTP server caps connections well below it).
+  if (rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) spdlog::warn("cannot raise the open file limit: {}", strerror(errno));
+  }
 
   auto fail = [](const Error& e) {
     spdlog::critical("{}", e.message);
@@ -168,6 +176,7 @@ int RunDaemon(const DaemonOptions& opt) {
   hopt.cert_file = cert;
   hopt.key_file = key;
   hopt.threads = opt.threads;
+  hopt.client_timeout = std::chrono::seconds(opt.client_timeout);
   hopt.stream_body_to = [&](const std::string& method, const std::string& target,
                             std::optional<uint64_t> length) -> std::optional<HttpsServerOptions::StreamTarget> {
     if (!api.IsUpload(method, target)) return std::nullopt;
@@ -184,12 +193,14 @@ int RunDaemon(const DaemonOptions& opt) {
                   std::to_string(space->avail >> 20) + "M free)";
     return t;
   };
-  auto server = HttpsServer::Start(hopt, [&](HttpRequest& req) { return api.Handle(req); });
+  auto server = HttpsServer::Start(
+      hopt, [&](HttpRequest req, HttpsServer::Responder respond) { api.Handle(std::move(req), std::move(respond)); });
   if (!server) return fail(server.error());
   (void)WriteFileAtomic(run_dir + "/api-port", std::to_string((*server)->port()) + "\n");
   double ready_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("hearth {} on node '{}': API ready on https://{}:{}/api2/json ({:.0f} ms)", HEARTH_VERSION, node,
                listen->first, (*server)->port(), ready_ms);
+  spdlog::info("TLS certificate SHA-256 fingerprint: {}", facts.ssl_fingerprint);
 
   // Housekeeping: old tasks and their logs (kept: 30 days, and always the newest 10,000).
   std::mutex housekeeping_mu;
@@ -212,6 +223,9 @@ int RunDaemon(const DaemonOptions& opt) {
   housekeeping.join();
   spdlog::info("signal {}: shutting down (VMs keep running)", sig);
   (*server)->Stop();
+  // Handlers still running on workers answer into a stopped server (ignored); they must be
+  // done before the server and the services go away.
+  api.StopWorkers();
   vms.StopPoller();
   if (probe.joinable()) probe.join();
   if (!tasks.WaitIdleFor(std::chrono::seconds(10))) {

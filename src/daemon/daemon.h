@@ -21,6 +21,7 @@ struct DaemonOptions {
   std::string qemu_binary = "qemu-system-x86_64";
   std::string image_cache;  // default: <data_dir>/cache/images
   int threads = 2;
+  int client_timeout = 60;  // seconds a client may take per request header, body chunk or idle gap
 };
 
 // Runs `hearth serve` until SIGTERM or SIGINT. Returns the process exit code.

@@ -1,4 +1,5 @@
 #include <openssl/rand.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include "core/strings.h"
@@ -8,7 +9,11 @@
 namespace hearth {
 
 Result<std::unique_ptr<SqliteStore>> OpenStore(const std::string& data_dir) {
-  HEARTH_TRY(MakeDirs(data_dir, 0755));
+  // Only root reads the data dir: it holds password hashes, keys, VM disks and their
+  // cloud-init seeds. Installs made before this rule (0755, files 0644) are fixed here.
+  HEARTH_TRY(MakeDirs(data_dir, 0700));
+  HEARTH_ASSIGN_OR_RETURN(size_t fixed, RestrictTree(data_dir));
+  if (fixed) spdlog::warn("made {} file(s) and directories under {} private (group/other access removed)", fixed, data_dir);
   return SqliteStore::Open(data_dir + "/hearth.db");
 }
 

@@ -1,165 +1,197 @@
 #include "http/downloader.h"
 
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <cstdio>
-#include <fstream>
-#include <regex>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "core/pattern.h"
+#include "core/strings.h"
 
 namespace hearth {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
 
-struct Response {
-  unsigned status = 0;
-  std::string location;
-  uint64_t bytes = 0;
+struct Transfer {
+  const DownloadOptions* opt = nullptr;
+  int fd = -1;
+  uint64_t written = 0;
+  bool write_failed = false;
+  bool too_large = false;
+  bool was_cancelled = false;
+  // Headers of the last response (a redirect chain has several).
   std::string content_type, disposition;
-  uint64_t length = 0;
 };
 
-// One request; the body goes to `out` only for a 2xx answer (none for HEAD: out is null).
-template <class Stream>
-Result<Response> Fetch(Stream& stream, const UrlParts& u, std::ofstream* out, const DownloadOptions& opt) {
-  http::request<http::empty_body> req{out ? http::verb::get : http::verb::head, u.target, 11};
-  req.set(http::field::host, u.host);
-  req.set(http::field::user_agent, "hearth");
-  req.set(http::field::accept_encoding, "identity");
-  http::write(stream, req);
-  beast::flat_buffer buf;
-  http::response_parser<http::buffer_body> parser;
-  parser.body_limit(opt.max_bytes);
-  http::read_header(stream, buf, parser);
-  Response resp;
-  resp.status = parser.get().result_int();
-  resp.content_type = std::string(parser.get()[http::field::content_type]);
-  resp.disposition = std::string(parser.get()[http::field::content_disposition]);
-  if (parser.content_length()) resp.length = *parser.content_length();
-  if (resp.status >= 300 && resp.status < 400) {
-    resp.location = std::string(parser.get()[http::field::location]);
-    return resp;
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view line(data, size * n);
+  if (StartsWith(line, "HTTP/")) {
+    t->content_type.clear();
+    t->disposition.clear();
   }
-  if (!out) return resp;  // HEAD: headers only
-  if (resp.status < 200 || resp.status >= 300) return resp;
-  uint64_t total = parser.content_length() ? *parser.content_length() : 0;
-  std::vector<char> chunk(1 << 16);
-  while (!parser.is_done()) {
-    if (opt.cancelled && opt.cancelled()) return Fail(Aborted("download cancelled"));
-    parser.get().body().data = chunk.data();
-    parser.get().body().size = chunk.size();
-    beast::error_code ec;
-    http::read(stream, buf, parser, ec);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) return Fail(Unavailable("download: " + ec.message()));
-    size_t got = chunk.size() - parser.get().body().size;
-    out->write(chunk.data(), static_cast<std::streamsize>(got));
-    if (!*out) return Fail(Internal("download: writing the file failed (disk full?)"));
-    resp.bytes += got;
-    if (opt.progress) opt.progress(resp.bytes, total);
+  size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string name = ToLower(line.substr(0, colon));
+    std::string value(Trim(line.substr(colon + 1)));
+    if (name == "content-type") t->content_type = value.substr(0, 1024);
+    if (name == "content-disposition") t->disposition = value.substr(0, 1024);
   }
-  return resp;
+  return size * n;
+}
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t len = size * n;
+  if (t->fd < 0) return len;
+  if (t->written + len > t->opt->max_bytes) {
+    t->too_large = true;
+    return 0;  // aborts the transfer
+  }
+  size_t off = 0;
+  while (off < len) {
+    ssize_t w = ::write(t->fd, data + off, len - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      t->write_failed = true;
+      return 0;
+    }
+    off += static_cast<size_t>(w);
+  }
+  t->written += len;
+  return len;
+}
+
+int OnProgress(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->opt->cancelled && t->opt->cancelled()) {
+    t->was_cancelled = true;
+    return 1;  // aborts the transfer
+  }
+  if (t->opt->progress && dlnow > 0) t->opt->progress(static_cast<uint64_t>(dlnow), static_cast<uint64_t>(dltotal));
+  return 0;
+}
+
+struct Outcome {
+  long status = 0;
+  uint64_t length = 0;
+  std::string effective_url;
+};
+
+// Runs one transfer: a HEAD when t.fd < 0 and `head`, else a GET into t.fd.
+Result<Outcome> Perform(const std::string& url, bool head, Transfer& t) {
+  GlobalInit();
+  const DownloadOptions& opt = *t.opt;
+  CURL* c = curl_easy_init();
+  if (!c) return Fail(Internal("cannot initialise libcurl"));
+  char errbuf[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "hearth");
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opt.connect_timeout.count()));
+  if (opt.total_timeout.count() > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(opt.total_timeout.count()));
+  // A stall: less than 1 byte/s for stall_timeout (curl checks this once a second).
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(opt.stall_timeout.count() / 1000)));
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, opt.verify_certificates ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, opt.verify_certificates ? 2L : 0L);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "identity");
+  if (head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  CURLcode rc = curl_easy_perform(c);
+  Outcome out;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out.status);
+  curl_off_t length = -1;
+  curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+  out.length = length > 0 ? static_cast<uint64_t>(length) : 0;
+  char* eff = nullptr;
+  curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+  out.effective_url = eff ? eff : url;
+  std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  curl_easy_cleanup(c);
+  if (t.was_cancelled) return Fail(Aborted("download cancelled"));
+  if (t.too_large) return Fail(Unavailable("download: larger than " + std::to_string(opt.max_bytes) + " bytes"));
+  if (t.write_failed) return Fail(Internal("download: writing the file failed (disk full?)"));
+  if (rc == CURLE_OPERATION_TIMEDOUT) return Fail(Unavailable("request to " + url + " timed out: " + detail));
+  if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+    return Fail(Unavailable("request to " + url + " failed: certificate verify failed (" + detail +
+                            "); pass verify-certificates=0 to skip the check"));
+  if (rc != CURLE_OK) return Fail(Unavailable("request to " + url + " failed: " + detail));
+  if (out.status < 200 || out.status >= 300)
+    return Fail(Unavailable("download failed: HTTP " + std::to_string(out.status) + " from " + out.effective_url));
+  return out;
 }
 
 }  // namespace
 
 Result<UrlParts> ParseHttpUrl(const std::string& url) {
-  static const std::regex re(R"(^(https?)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?(/[^\s]*)?$)");
-  std::smatch m;
-  if (!std::regex_match(url, m, re)) return Fail(FieldError("url", "invalid URL '" + url + "' (want http:// or https://)"));
+  static const Pattern re(R"((https?)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?(/[^\s]*)?)");
+  auto m = url.size() <= 4096 ? re.Capture(url) : std::nullopt;
+  if (!m) return Fail(FieldError("url", "invalid URL '" + url.substr(0, 200) + "' (want http:// or https://)"));
   UrlParts u;
-  u.https = m[1].str() == "https";
-  u.host = m[2].str();
+  u.https = (*m)[0] == "https";
+  u.host = (*m)[1];
   if (u.host.front() == '[') u.host = u.host.substr(1, u.host.size() - 2);
-  u.port = m[3].matched ? m[3].str() : (u.https ? "443" : "80");
-  u.target = m[4].matched ? m[4].str() : "/";
+  u.port = (*m)[2].empty() ? (u.https ? "443" : "80") : (*m)[2];
+  u.target = (*m)[3].empty() ? "/" : (*m)[3];
   return u;
 }
 
-namespace {
-
-// Connects, sends one request per redirect hop (at most 5) and returns the final response.
-Result<Response> Request(std::string url, std::ofstream* out, const DownloadOptions& opt, std::string* final_url) {
-  for (int hop = 0; hop < 6; ++hop) {
-    HEARTH_ASSIGN_OR_RETURN(UrlParts parts, ParseHttpUrl(url));
-    Result<Response> r = Response{};
-    try {
-      asio::io_context io;
-      tcp::resolver resolver(io);
-      auto endpoints = resolver.resolve(parts.host, parts.port);
-      if (parts.https) {
-        ssl::context ctx(ssl::context::tls_client);
-        if (opt.verify_certificates) {
-          ctx.set_default_verify_paths();
-          ctx.set_verify_mode(ssl::verify_peer);
-        } else {
-          ctx.set_verify_mode(ssl::verify_none);
-        }
-        beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-        SSL_set_tlsext_host_name(stream.native_handle(), parts.host.c_str());
-        if (opt.verify_certificates) stream.set_verify_callback(ssl::host_name_verification(parts.host));
-        beast::get_lowest_layer(stream).connect(endpoints);
-        stream.handshake(ssl::stream_base::client);
-        r = Fetch(stream, parts, out, opt);
-      } else {
-        beast::tcp_stream stream(io);
-        stream.connect(endpoints);
-        r = Fetch(stream, parts, out, opt);
-      }
-    } catch (const std::exception& e) {
-      return Fail(Unavailable("request to " + url + " failed: " + e.what()));
-    }
-    if (!r) return r;
-    if (r->status >= 300 && r->status < 400 && !r->location.empty()) {
-      // Absolute or host-relative redirects.
-      url = r->location[0] == '/'
-                ? std::string(parts.https ? "https://" : "http://") + parts.host + ":" + parts.port + r->location
-                : r->location;
-      if (out) out->seekp(0);
-      continue;
-    }
-    if (r->status < 200 || r->status >= 300)
-      return Fail(Unavailable("download failed: HTTP " + std::to_string(r->status) + " from " + url));
-    if (final_url) *final_url = url;
-    return r;
-  }
-  return Fail(Unavailable("download: too many redirects"));
-}
-
-}  // namespace
-
 Result<uint64_t> DownloadToFile(const std::string& url, const std::string& dest, const DownloadOptions& opt) {
-  std::ofstream out(dest, std::ios::binary | std::ios::trunc);
-  if (!out) return Fail(Internal("cannot create " + dest));
-  auto r = Request(url, &out, opt, nullptr);
-  out.close();
-  if (!r) {
-    std::remove(dest.c_str());
-    return Fail(r.error());
+  HEARTH_TRY(ParseHttpUrl(url));
+  int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Fail(Internal("cannot create " + dest + ": " + std::strerror(errno)));
+  Transfer t;
+  t.opt = &opt;
+  t.fd = fd;
+  auto r = Perform(url, false, t);
+  // Durable before anyone renames it into place.
+  bool synced = r && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!r || !synced) {
+    ::unlink(dest.c_str());
+    if (!r) return Fail(r.error());
+    return Fail(Internal("fsync " + dest + ": " + std::strerror(errno)));
   }
-  return r->bytes;
+  return t.written;
 }
 
-Result<UrlMetadata> QueryUrlMetadata(const std::string& url, bool verify_certificates) {
+Result<UrlMetadata> QueryUrlMetadata(const std::string& url, bool verify_certificates,
+                                     const std::function<bool()>& cancelled) {
+  HEARTH_TRY(ParseHttpUrl(url));
   DownloadOptions opt;
   opt.verify_certificates = verify_certificates;
-  std::string final_url;
-  HEARTH_ASSIGN_OR_RETURN(Response r, Request(url, nullptr, opt, &final_url));
+  opt.connect_timeout = std::chrono::seconds(10);
+  opt.total_timeout = std::chrono::seconds(30);
+  opt.cancelled = cancelled;
+  Transfer t;
+  t.opt = &opt;
+  HEARTH_ASSIGN_OR_RETURN(Outcome o, Perform(url, true, t));
   UrlMetadata m;
-  m.mimetype = r.content_type.substr(0, r.content_type.find(';'));
-  m.size = r.length;
-  static const std::regex disp(R"re(filename\*?=(?:UTF-8'')?"?([^";]+)"?)re", std::regex::icase);
-  std::smatch match;
-  if (std::regex_search(r.disposition, match, disp)) m.filename = match[1].str();
+  m.mimetype = t.content_type.substr(0, t.content_type.find(';'));
+  m.size = o.length;
+  static const Pattern disp(R"re(filename\*?=(?:UTF-8'')?"?([^";]+)"?)re", /*case_insensitive=*/true);
+  if (auto match = disp.Search(t.disposition)) m.filename = (*match)[0];
   if (m.filename.empty()) {
-    auto parts = ParseHttpUrl(final_url);
+    auto parts = ParseHttpUrl(o.effective_url);
     std::string path = parts ? parts->target.substr(0, parts->target.find('?')) : "";
     m.filename = path.substr(path.rfind('/') + 1);
   }

@@ -29,6 +29,9 @@ struct HttpResponse {
   // A shared, immutable body (cached responses) sent without copying; wins over `body`.
   std::shared_ptr<const std::string> shared_body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Send only after this long (PVE delays authentication failures by 3 s). The server
+  // waits on a timer; no thread is held.
+  int delay_ms = 0;
 };
 
 }  // namespace hearth

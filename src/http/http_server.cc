@@ -1,5 +1,7 @@
 #include "http/http_server.h"
 
+#include "sys/random_source.h"
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -9,9 +11,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <limits>
 #include <cctype>
-#include <random>
+#include <limits>
+#include <map>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -24,27 +27,95 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
-constexpr auto kReadTimeout = std::chrono::seconds(120);
+std::string TempName(const std::string& dir) { return dir + "/.upload-" + RandomHex(16); }
 
-std::string TempName(const std::string& dir) {
-  static std::atomic<uint64_t> counter{0};
-  static const uint64_t salt = std::random_device{}();
-  return dir + "/.upload-" + std::to_string(getpid()) + "-" + std::to_string(salt % 100000) + "-" +
-         std::to_string(counter++);
-}
+// Counts connections in all and per address. Shared with every session, so a session that
+// outlives the server (its destructor runs when the io_context goes) touches only this.
+class ConnectionLimiter {
+ public:
+  ConnectionLimiter(size_t max_total, size_t max_per_ip) : max_total_(max_total), max_per_ip_(max_per_ip) {}
+
+  // A slot releases itself when destroyed. Null when `ip` is at its limit.
+  std::shared_ptr<void> Acquire(const std::string& ip, const std::shared_ptr<ConnectionLimiter>& self) {
+    std::lock_guard lock(mu_);
+    size_t& n = per_ip_[ip];
+    if (n >= max_per_ip_) {
+      if (n == 0) per_ip_.erase(ip);
+      return nullptr;
+    }
+    ++n;
+    ++total_;
+    struct Slot {
+      std::shared_ptr<ConnectionLimiter> owner;
+      std::string ip;
+      ~Slot() {
+        if (owner) owner->Release(ip);
+      }
+    };
+    auto slot = std::make_shared<Slot>();
+    slot->owner = self;
+    slot->ip = ip;
+    return slot;
+  }
+
+  // At the total cap: remember that accepting paused, so that a release resumes it.
+  bool PauseIfFull() {
+    std::lock_guard lock(mu_);
+    if (total_ < max_total_) return false;
+    paused_ = true;
+    return true;
+  }
+
+  void SetResume(std::function<void()> resume) {
+    std::lock_guard lock(mu_);
+    resume_ = std::move(resume);
+  }
+
+ private:
+  void Release(const std::string& ip) {
+    std::function<void()> resume;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = per_ip_.find(ip); it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+      --total_;
+      if (paused_ && total_ < max_total_) {
+        paused_ = false;
+        resume = resume_;
+      }
+    }
+    if (resume) resume();
+  }
+
+  const size_t max_total_, max_per_ip_;
+  std::mutex mu_;
+  std::map<std::string, size_t> per_ip_;  // GUARDED_BY(mu_)
+  size_t total_ = 0;                      // GUARDED_BY(mu_)
+  bool paused_ = false;                   // GUARDED_BY(mu_)
+  std::function<void()> resume_;          // GUARDED_BY(mu_)
+};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, ssl::context& ctx, const HttpsServerOptions& opts, const HttpsServer::Handler& handler)
-      : stream_(std::move(socket), ctx), opts_(opts), handler_(handler) {}
+  Session(tcp::socket socket, ssl::context& ctx, const HttpsServerOptions& opts, const HttpsServer::Handler& handler,
+          std::shared_ptr<void> slot, std::shared_ptr<std::atomic<bool>> stopped)
+      : stream_(std::move(socket), ctx), delay_(stream_.get_executor()), opts_(opts), handler_(handler),
+        slot_(std::move(slot)), stopped_(std::move(stopped)) {}
+
+  ~Session() {
+    if (!file_path_.empty()) ::unlink(file_path_.c_str());
+  }
 
   void Run() {
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+    Deadline();
     stream_.async_handshake(ssl::stream_base::server,
                             [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
   }
 
  private:
+  // Every read and write must make progress within client_timeout (slow or idle clients
+  // are dropped); the deadline is set again before each operation.
+  void Deadline() { beast::get_lowest_layer(stream_).expires_after(opts_.client_timeout); }
+
   void OnHandshake(beast::error_code ec) {
     if (ec) return;
     ReadHeader();
@@ -55,14 +126,15 @@ class Session : public std::enable_shared_from_this<Session> {
     header_parser_->header_limit(64 * 1024);
     // Body limits depend on the route (uploads are large); they are applied in OnHeader.
     header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    beast::get_lowest_layer(stream_).expires_after(kReadTimeout);
+    Deadline();
     http::async_read_header(stream_, buffer_, *header_parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
     if (ec) {
-      spdlog::warn("read header: {}", ec.message());
+      if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::ssl::error::stream_truncated)
+        spdlog::debug("read header: {}", ec.message());
       return Close();
     }
     const auto& h = header_parser_->get();
@@ -78,34 +150,47 @@ class Session : public std::enable_shared_from_this<Session> {
       // Clients send the whole body before they read a reply, so drain it (to /dev/null)
       // and then answer; closing early would look like a network error to them.
       refusal_ = stream->refusal;
-      file_parser_.emplace(std::move(*header_parser_));
-      file_parser_->body_limit(opts_.max_streamed_body);
-      beast::error_code fec;
-      file_parser_->get().body().open("/dev/null", beast::file_mode::write, fec);
-      http::async_read(stream_, buffer_, *file_parser_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) { self->OnFileBody(ec); });
+      StartFileBody("/dev/null");
       return;
     }
     if (stream) {
       file_path_ = TempName(stream->dir);
-      file_parser_.emplace(std::move(*header_parser_));
-      file_parser_->body_limit(opts_.max_streamed_body);
-      beast::error_code fec;
-      file_parser_->get().body().open(file_path_.c_str(), beast::file_mode::write, fec);
-      if (fec) {
+      if (!StartFileBody(file_path_)) {
         file_path_.clear();
-        return Reply(MakeError(500, "cannot create upload file: " + fec.message()), false);
+        return Reply(MakeError(500, "cannot create upload file"), false);
       }
-      http::async_read(stream_, buffer_, *file_parser_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) { self->OnFileBody(ec); });
-    } else {
-      if (auto cl = header_parser_->content_length(); cl && *cl > opts_.max_body)
-        return Reply(MakeError(413, "request body too large"), false);
-      string_parser_.emplace(std::move(*header_parser_));
-      string_parser_->body_limit(opts_.max_body);
-      http::async_read(stream_, buffer_, *string_parser_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) { self->OnStringBody(ec); });
+      return;
     }
+    if (auto cl = header_parser_->content_length(); cl && *cl > opts_.max_body)
+      return Reply(MakeError(413, "request body too large"), false);
+    string_parser_.emplace(std::move(*header_parser_));
+    string_parser_->body_limit(opts_.max_body);
+    Deadline();
+    http::async_read(stream_, buffer_, *string_parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnStringBody(ec); });
+  }
+
+  bool StartFileBody(const std::string& path) {
+    file_parser_.emplace(std::move(*header_parser_));
+    file_parser_->body_limit(opts_.max_streamed_body);
+    beast::error_code fec;
+    file_parser_->get().body().open(path.c_str(), beast::file_mode::write, fec);
+    if (fec) return false;
+    ReadFileChunk();
+    return true;
+  }
+
+  // Large uploads are read piece by piece so that the deadline measures a stall, not the
+  // whole transfer.
+  void ReadFileChunk() {
+    if (file_parser_->is_done()) {  // no body at all, or all of it came with the header
+      return asio::post(stream_.get_executor(), [self = shared_from_this()] { self->OnFileBody({}); });
+    }
+    Deadline();
+    http::async_read_some(stream_, buffer_, *file_parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (!ec && !self->file_parser_->is_done()) return self->ReadFileChunk();
+      self->OnFileBody(ec);
+    });
   }
 
   template <class Req>
@@ -132,7 +217,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& req = string_parser_->get();
     HttpRequest r = Convert(req);
     r.body = std::move(req.body());
-    Dispatch(r);
+    Dispatch(std::move(r));
   }
 
   void OnFileBody(beast::error_code ec) {
@@ -147,26 +232,32 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       spdlog::warn("upload body: {}", ec.message());
       ::unlink(file_path_.c_str());
+      file_path_.clear();
       if (ec == http::error::body_limit) return Reply(MakeError(413, "upload too large"), false);
       return Close();
     }
     HttpRequest r = Convert(req);
     r.body_file = file_path_;
-    Dispatch(r);
-    // The handler moves the file where it belongs; anything left is a temp file.
-    ::unlink(file_path_.c_str());
-    file_path_.clear();
+    Dispatch(std::move(r));
   }
 
-  void Dispatch(HttpRequest& r) {
-    HttpResponse resp;
+  void Dispatch(HttpRequest r) {
+    // The handler may answer now or later from another thread: the reply always goes back
+    // through this session's strand, at most once.
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    HttpsServer::Responder respond = [self = shared_from_this(), once](HttpResponse resp) {
+      if (once->exchange(true) || *self->stopped_) return;
+      asio::post(self->stream_.get_executor(), [self, resp = std::move(resp)]() mutable {
+        self->Reply(std::move(resp), self->keep_alive_ && resp.status < 400);
+      });
+    };
+    std::string method = r.method, target = r.target;
     try {
-      resp = handler_(r);
+      handler_(std::move(r), respond);
     } catch (const std::exception& e) {
-      spdlog::error("handler threw on {} {}: {}", r.method, r.target, e.what());
-      resp = MakeError(500, "internal error");
+      spdlog::error("handler threw on {} {}: {}", method, target, e.what());
+      respond(MakeError(500, "internal error"));
     }
-    Reply(resp, keep_alive_ && resp.status < 400);
   }
 
   static HttpResponse MakeError(int status, const std::string& msg) {
@@ -177,7 +268,21 @@ class Session : public std::enable_shared_from_this<Session> {
     return r;
   }
 
-  void Reply(const HttpResponse& resp, bool keep_alive) {
+  void Reply(HttpResponse resp, bool keep_alive) {
+    // The handler is done with an uploaded body by now: whatever it did not move is a temp file.
+    if (!file_path_.empty()) {
+      ::unlink(file_path_.c_str());
+      file_path_.clear();
+    }
+    if (resp.delay_ms > 0) {
+      int ms = resp.delay_ms;
+      resp.delay_ms = 0;
+      delay_.expires_after(std::chrono::milliseconds(ms));
+      delay_.async_wait([self = shared_from_this(), resp = std::move(resp), keep_alive](beast::error_code) mutable {
+        self->Reply(std::move(resp), keep_alive);
+      });
+      return;
+    }
     if (resp.shared_body) {
       // Zero-copy: the response points into the shared body, which the write handler keeps alive.
       auto res = std::make_shared<http::response<http::span_body<const char>>>();
@@ -186,7 +291,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     auto res = std::make_shared<http::response<http::string_body>>();
-    res->body() = resp.body;
+    res->body() = std::move(resp.body);
     Send(res, resp, keep_alive, nullptr);
   }
 
@@ -199,7 +304,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // The reason phrase must be one line of printable text.
       std::string reason = resp.reason.substr(0, resp.reason.find('\n'));
       for (auto& c : reason)
-        if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
       res->reason(reason);
     }
     res->set(http::field::server, "pve-api-daemon/3.0");
@@ -209,6 +314,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const auto& [k, v] : resp.headers) res->set(k, v);
     res->keep_alive(keep_alive);
     res->prepare_payload();
+    Deadline();
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, keep, keep_alive](beast::error_code ec, size_t) {
                         if (ec || !keep_alive) return self->Close();
@@ -225,8 +331,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::ssl_stream<beast::tcp_stream> stream_;
+  asio::steady_timer delay_;
   const HttpsServerOptions& opts_;
   const HttpsServer::Handler& handler_;
+  std::shared_ptr<void> slot_;  // releases this connection's place when the session ends
+  std::shared_ptr<std::atomic<bool>> stopped_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> header_parser_;
   std::optional<http::request_parser<http::string_body>> string_parser_;
@@ -240,7 +349,9 @@ class Session : public std::enable_shared_from_this<Session> {
 class BeastServer final : public HttpsServer {
  public:
   BeastServer(HttpsServerOptions opts, Handler handler)
-      : opts_(std::move(opts)), handler_(std::move(handler)), ssl_(ssl::context::tls_server), acceptor_(io_) {}
+      : opts_(std::move(opts)), handler_(std::move(handler)), ssl_(ssl::context::tls_server), acceptor_(io_),
+        backoff_timer_(io_),
+        limiter_(std::make_shared<ConnectionLimiter>(opts_.max_connections, opts_.max_connections_per_ip)) {}
 
   ~BeastServer() override { Stop(); }
 
@@ -260,6 +371,9 @@ class BeastServer final : public HttpsServer {
     } catch (const std::exception& e) {
       return Fail(Unavailable("cannot listen on " + opts_.address + ":" + std::to_string(opts_.port) + ": " + e.what()));
     }
+    limiter_->SetResume([this, stopped = stopped_] {
+      if (!*stopped) asio::post(acceptor_.get_executor(), [this] { Accept(); });
+    });
     Accept();
     for (int i = 0; i < std::max(1, opts_.threads); ++i) threads_.emplace_back([this] { io_.run(); });
     return Ok();
@@ -268,10 +382,12 @@ class BeastServer final : public HttpsServer {
   uint16_t port() const override { return port_; }
 
   void Stop() override {
-    if (stopped_.exchange(true)) return;
+    if (stopped_->exchange(true)) return;
+    limiter_->SetResume(nullptr);
     asio::post(io_, [this] {
       beast::error_code ec;
       acceptor_.close(ec);
+      backoff_timer_.cancel();
     });
     io_.stop();
     for (auto& t : threads_)
@@ -281,14 +397,43 @@ class BeastServer final : public HttpsServer {
  private:
   void Accept() {
     acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-      if (ec) {
-        if (ec == asio::error::operation_aborted) return;
+      if (ec == asio::error::operation_aborted || *stopped_) return;
+      if (ec) return BackOff(ec);
+      backoff_ = std::chrono::milliseconds(0);
+      beast::error_code ignored;
+      auto ep = socket.remote_endpoint(ignored);
+      std::string ip = ignored ? std::string("?") : ep.address().to_string();
+      if (auto slot = limiter_->Acquire(ip, limiter_)) {
+        socket.set_option(tcp::no_delay(true), ignored);
+        std::make_shared<Session>(std::move(socket), ssl_, opts_, handler_, std::move(slot), stopped_)->Run();
       } else {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), ssl_, opts_, handler_)->Run();
+        LogRateLimited("too many connections from " + ip + "; closing the new one");
+        socket.close(ignored);
+      }
+      if (limiter_->PauseIfFull()) {
+        LogRateLimited("connection limit (" + std::to_string(opts_.max_connections) + ") reached; accepting again when one closes");
+        return;  // a closing connection resumes accepting
       }
       Accept();
     });
+  }
+
+  // Out of file descriptors (or a transient network error): wait before trying again, so
+  // the loop does not spin while the pending connection stays in the backlog.
+  void BackOff(const beast::error_code& ec) {
+    backoff_ = std::min(std::chrono::milliseconds(1000), std::max(std::chrono::milliseconds(20), backoff_ * 2));
+    LogRateLimited("accept: " + ec.message() + "; retrying in " + std::to_string(backoff_.count()) + " ms");
+    backoff_timer_.expires_after(backoff_);
+    backoff_timer_.async_wait([this](beast::error_code e) {
+      if (!e && !*stopped_) Accept();
+    });
+  }
+
+  void LogRateLimited(const std::string& message) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_log_ < std::chrono::seconds(10)) return;
+    last_log_ = now;
+    spdlog::warn("{}", message);
   }
 
   HttpsServerOptions opts_;
@@ -296,9 +441,13 @@ class BeastServer final : public HttpsServer {
   asio::io_context io_;
   ssl::context ssl_;
   tcp::acceptor acceptor_;
+  asio::steady_timer backoff_timer_;
+  std::chrono::milliseconds backoff_{0};               // accept chain only
+  std::chrono::steady_clock::time_point last_log_{};   // accept chain only
+  std::shared_ptr<ConnectionLimiter> limiter_;
+  std::shared_ptr<std::atomic<bool>> stopped_ = std::make_shared<std::atomic<bool>>(false);
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
-  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace

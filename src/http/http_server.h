@@ -1,9 +1,20 @@
 // HttpsServer: HTTP/1.1 over TLS 1.2/1.3 with keep-alive, built on Boost.Beast (which stays
-// inside http_server.cc). The handler is called on an I/O thread, one request at a time per
-// connection; it must answer quickly (slow work belongs in tasks). Like PVE, the connection
-// is closed after any response with status >= 400.
+// inside http_server.cc).
+//
+// Threads: `threads` I/O threads run every connection. The handler is called on an I/O
+// thread, one request at a time per connection, and must not block: it answers at once
+// through the Responder, or passes the request to another thread that calls the Responder
+// later (exactly once, from any thread). Like PVE, the connection is closed after any
+// response with status >= 400.
+//
+// Defences: at most `max_connections` connections in all (accepting pauses at the cap and
+// resumes when one closes) and `max_connections_per_ip` from one address (more are closed at
+// once); accept errors (out of file descriptors) back off instead of spinning; a client must
+// finish its TLS handshake, each request header and each body chunk within `client_timeout`,
+// and is dropped when idle that long between requests.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,7 +31,10 @@ struct HttpsServerOptions {
   uint16_t port = 8006;  // 0 = any free port (tests)
   std::string cert_file, key_file;
   int threads = 2;
-  size_t max_body = 16 << 20;
+  size_t max_body = 1 << 20;  // form and JSON bodies (PVE: 512 KiB)
+  size_t max_connections = 1000;
+  size_t max_connections_per_ip = 100;
+  std::chrono::seconds client_timeout{60};  // nginx's client_header_timeout default
   // For requests whose body should be streamed to a file (uploads): where to put it, or a
   // reason to refuse before reading the body (e.g. not enough space). nullopt buffers the
   // body in memory as usual. Called with method, target and Content-Length (if any).
@@ -35,11 +49,13 @@ struct HttpsServerOptions {
 
 class HttpsServer {
  public:
-  using Handler = std::function<HttpResponse(HttpRequest&)>;
+  using Responder = std::function<void(HttpResponse)>;
+  using Handler = std::function<void(HttpRequest, Responder)>;
   static Result<std::unique_ptr<HttpsServer>> Start(const HttpsServerOptions& options, Handler handler);
   virtual ~HttpsServer() = default;
   virtual uint16_t port() const = 0;
   // Stops accepting and ends all connections; returns when the I/O threads have exited.
+  // Responders called after this are ignored.
   virtual void Stop() = 0;
 };
 

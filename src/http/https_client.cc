@@ -1,4 +1,5 @@
 #include "http/https_client.h"
+#include "core/pattern.h"
 #include "http/tls_cert.h"
 
 #include <openssl/x509.h>
@@ -8,9 +9,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cctype>
 #include <cstdio>
 #include <optional>
-#include <regex>
 
 namespace hearth {
 namespace {
@@ -23,10 +24,12 @@ using tcp = asio::ip::tcp;
 
 class BeastClient final : public HttpsClient {
  public:
-  BeastClient(std::string host, std::string port, std::string fingerprint)
-      : host_(std::move(host)), port_(std::move(port)), fingerprint_(std::move(fingerprint)),
-        ssl_(ssl::context::tls_client) {
-    ssl_.set_verify_mode(ssl::verify_none);
+  BeastClient(std::string host, std::string port, TlsTrust trust)
+      : host_(std::move(host)), port_(std::move(port)), trust_(std::move(trust)), ssl_(ssl::context::tls_client) {
+    ssl_.set_default_verify_paths();
+    // Verification runs, but its verdict is only recorded here: an unverified certificate
+    // may still be trusted by fingerprint after the handshake (see Open).
+    ssl_.set_verify_mode(ssl::verify_peer);
   }
 
   Result<HttpResponse> Send(const HttpRequest& request) override {
@@ -70,19 +73,39 @@ class BeastClient final : public HttpsClient {
     try {
       stream_.emplace(io_, ssl_);
       SSL_set_tlsext_host_name(stream_->native_handle(), host_.c_str());
+      bool verified = true;
+      ssl::host_name_verification check_name(host_);
+      stream_->set_verify_callback([&verified, &check_name](bool preverified, ssl::verify_context& ctx) {
+        verified = verified && check_name(preverified, ctx);
+        return true;
+      });
       tcp::resolver resolver(io_);
       beast::get_lowest_layer(*stream_).connect(resolver.resolve(host_, port_));
       stream_->handshake(ssl::stream_base::client);
-      if (!fingerprint_.empty()) {
+      if (!trust_.insecure) {
         X509* cert = SSL_get1_peer_certificate(stream_->native_handle());
+        if (!cert) {
+          stream_.reset();
+          return Fail(Unavailable("the server sent no certificate"));
+        }
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned n = 0;
         X509_digest(cert, EVP_sha256(), md, &n);
         X509_free(cert);
         std::string fp = FormatFingerprint(md, n);
-        if (fp != fingerprint_) {
+        std::string host_port = host_ + ":" + port_;
+        bool trusted = !trust_.fingerprint.empty() ? EqualsIgnoreCase(fp, trust_.fingerprint)
+                       : verified                  ? true
+                       : trust_.on_unverified      ? trust_.on_unverified(host_port, fp)
+                                                   : false;
+        if (!trusted) {
           stream_.reset();
-          return Fail(Unavailable("server certificate fingerprint " + fp + " does not match the pinned one"));
+          if (!trust_.fingerprint.empty())
+            return Fail(Unavailable("the certificate of " + host_port + " has fingerprint " + fp +
+                                    ", not the pinned one: refusing to talk to it"));
+          return Fail(Unavailable("the certificate of " + host_port + " (SHA-256 fingerprint " + fp +
+                                  ") is not trusted; compare it with the fingerprint `hearth serve` logged at start, "
+                                  "then pin it with --fingerprint (or HEARTH_FINGERPRINT) or accept it in `hearth login`"));
         }
       }
     } catch (const std::exception& e) {
@@ -94,7 +117,15 @@ class BeastClient final : public HttpsClient {
   }
 
  private:
-  std::string host_, port_, fingerprint_;
+  static bool EqualsIgnoreCase(const std::string& a, const std::string& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+  }
+
+  std::string host_, port_;
+  TlsTrust trust_;
   asio::io_context io_;
   ssl::context ssl_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;
@@ -102,15 +133,14 @@ class BeastClient final : public HttpsClient {
 
 }  // namespace
 
-Result<std::unique_ptr<HttpsClient>> HttpsClient::Connect(const std::string& base, const std::string& fingerprint) {
-  static const std::regex re("^https://(\\[[^\\]]+\\]|[^:/]+)(?::(\\d+))?/?$");
-  std::smatch m;
-  if (!std::regex_match(base, m, re))
-    return Fail(InvalidArgument("invalid server URL '" + base + "' (want https://host[:port])"));
-  std::string host = m[1].str();
+Result<std::unique_ptr<HttpsClient>> HttpsClient::Connect(const std::string& base, TlsTrust trust) {
+  static const Pattern re("https://(\\[[^\\]]+\\]|[^:/\\[\\]]+)(?::(\\d{1,5}))?/?");
+  auto m = re.Capture(base);
+  if (!m) return Fail(InvalidArgument("invalid server URL '" + base + "' (want https://host[:port])"));
+  std::string host = (*m)[0];
   if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  std::string port = m[2].matched ? m[2].str() : "8006";
-  auto c = std::make_unique<BeastClient>(host, port, fingerprint);
+  std::string port = (*m)[1].empty() ? "8006" : (*m)[1];
+  auto c = std::make_unique<BeastClient>(host, port, std::move(trust));
   return std::unique_ptr<HttpsClient>(std::move(c));
 }
 

@@ -1,7 +1,14 @@
-// A small blocking HTTPS client (Beast) for the CLI. Certificate verification is off by
-// default (the daemon's certificate is self-signed, as with Proxmox); --fingerprint pins it.
+// A small blocking HTTPS client (Beast) for the CLI.
+//
+// Trust: a certificate that verifies against the system's CAs for the host name is
+// trusted. hearth's own certificate is self-signed, so otherwise the caller decides from
+// its SHA-256 fingerprint: a pinned fingerprint must match exactly; else `on_unverified`
+// is asked (the CLI checks its known-hosts file and, at a terminal, asks the user, as ssh
+// does). Nothing is sent before the server is trusted. `insecure` skips all of this
+// (tests only). Not thread-safe: one client per thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -10,12 +17,20 @@
 
 namespace hearth {
 
+struct TlsTrust {
+  bool insecure = false;
+  std::string fingerprint;  // "AB:CD:…" (case-insensitive); set: only this certificate
+  // host:port and the certificate's fingerprint; true trusts the certificate.
+  std::function<bool(const std::string& host_port, const std::string& fingerprint)> on_unverified;
+};
+
 class HttpsClient {
  public:
-  // `base`: "https://host:port".
-  static Result<std::unique_ptr<HttpsClient>> Connect(const std::string& base, const std::string& fingerprint = "");
+  // `base`: "https://host[:port]" (port 8006 by default). Connects lazily.
+  static Result<std::unique_ptr<HttpsClient>> Connect(const std::string& base, TlsTrust trust);
   virtual ~HttpsClient() = default;
   // Sends one request on a kept-alive connection, reconnecting once if the server closed it.
+  // Fails with Unavailable (naming the fingerprint) when the server is not trusted.
   virtual Result<HttpResponse> Send(const HttpRequest& request) = 0;
 };
 

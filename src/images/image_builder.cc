@@ -11,6 +11,7 @@
 #include "core/strings.h"
 #include "core/units.h"
 #include "sys/files.h"
+#include "sys/random_source.h"
 
 namespace hearth {
 namespace fs = std::filesystem;
@@ -21,7 +22,10 @@ constexpr uint64_t kPartitionOffset = kMiB;  // partition 1 starts at sector 204
 
 Status WriteInto(const std::string& rootfs, const std::string& rel, const std::string& content, int mode = 0644) {
   std::string path = rootfs + "/" + rel;
-  HEARTH_TRY(MakeDirs(path.substr(0, path.rfind('/'))));
+  // Directories of the guest's file system: world-readable as in any Debian system, and
+  // existing ones keep their modes.
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (!PathExists(dir)) HEARTH_TRY(MakeDirs(dir, 0755));
   return WriteFileAtomic(path, content, mode);
 }
 
@@ -32,6 +36,7 @@ Status ImageBuilder::Run(const std::vector<std::string>& argv, const LogFn& log,
   ProcessOptions opt;
   opt.timeout = timeout;
   opt.stdin_data = stdin_data;
+  opt.umask = 022;  // files made inside the guest's root filesystem keep Debian's usual modes
   // mmdebstrap reports its steps on stderr ("I: ..."); show them as progress.
   opt.on_stderr_line = [&](const std::string& line) {
     if (log && (StartsWith(line, "I: ") || StartsWith(line, "E: ") || StartsWith(line, "W: "))) log(line);
@@ -51,7 +56,7 @@ Result<std::string> ImageBuilder::Ensure(const ImageRecipe& recipe, const LogFn&
     return out;
   }
   HEARTH_TRY(MakeDirs(dir));
-  std::string work = cache_dir_ + "/.build-" + recipe.Hash() + "-" + std::to_string(std::random_device{}() % 100000);
+  std::string work = cache_dir_ + "/.build-" + recipe.Hash() + "-" + RandomHex(8);
   HEARTH_TRY(MakeDirs(work, 0700));
   auto started = std::chrono::steady_clock::now();
   Status st = Build(recipe, work, out + ".new", log);
@@ -97,7 +102,7 @@ Status ImageBuilder::Customize(const ImageRecipe& recipe, const std::string& roo
   (void)Run({"chroot", root, "dpkg", "--purge", "usrmerge", "libfile-find-rule-perl", "libnumber-compare-perl",
              "libtext-glob-perl", "perl"}, nullptr, std::chrono::minutes(5));
   // Every clone must be unique: no machine id, host keys or host name baked in.
-  HEARTH_TRY(WriteFileAtomic(root + "/etc/machine-id", ""));
+  HEARTH_TRY(WriteFileAtomic(root + "/etc/machine-id", "", 0644));
   for (const auto& e : fs::directory_iterator(root + "/etc/ssh"))
     if (StartsWith(e.path().filename().string(), "ssh_host_")) fs::remove(e.path());
   ::unlink((root + "/etc/resolv.conf").c_str());

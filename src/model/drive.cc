@@ -1,8 +1,8 @@
 #include "model/drive.h"
 
 #include <cmath>
-#include <regex>
 
+#include "core/pattern.h"
 #include "core/strings.h"
 #include "core/units.h"
 
@@ -26,8 +26,8 @@ std::string CheckSerial(std::string_view v) {
 }
 
 std::string CheckWwn(std::string_view v) {
-  static const std::regex re("^(0x)[0-9a-fA-F]{16}$");
-  return std::regex_match(std::string(v), re) ? "" : "invalid wwn '" + std::string(v) + "'";
+  static const Pattern re("(0x)[0-9a-fA-F]{16}");
+  return re.FullMatch(v) ? "" : "invalid wwn '" + std::string(v) + "'";
 }
 
 PropDef B(const char* n) { return {n, PropType::kBoolean}; }
@@ -159,19 +159,23 @@ std::string PrintDrive(DriveBus bus, const Drive& drive) {
 }
 
 std::optional<DriveAllocation> ParseDriveAllocation(std::string_view file) {
-  static const std::regex re(R"(^(?:([^/:\s]+):)?(\d+(?:\.\d+)?|cloudinit)$)");
-  std::smatch m;
-  std::string s(file);
-  if (!std::regex_match(s, m, re)) return std::nullopt;
+  static const Pattern re(R"((?:([^/:\s]+):)?(\d+(?:\.\d+)?|cloudinit))");
+  auto m = re.Capture(file);
+  if (!m) return std::nullopt;
   DriveAllocation a;
-  a.storage = m[1].str();
-  if (m[2].str() == "cloudinit") {
+  a.storage = (*m)[0];
+  if ((*m)[1] == "cloudinit") {
     if (a.storage.empty()) return std::nullopt;
     a.cloudinit = true;
     return a;
   }
-  double gib = std::stod(m[2].str());
-  a.size_bytes = static_cast<uint64_t>(std::llround(gib * static_cast<double>(kGiB)));
+  // Sizes past what any storage can hold (2^60 bytes) are flagged rather than wrapped.
+  auto gib = ParseDouble((*m)[1]);
+  if (!gib || *gib * static_cast<double>(kGiB) > 1.15e18) {
+    a.oversized = true;
+    return a;
+  }
+  a.size_bytes = static_cast<uint64_t>(std::llround(*gib * static_cast<double>(kGiB)));
   return a;
 }
 

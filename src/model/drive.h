@@ -40,6 +40,7 @@ struct DriveAllocation {
   std::string storage;  // empty if the caller must supply a default storage
   uint64_t size_bytes = 0;
   bool cloudinit = false;
+  bool oversized = false;  // a size no storage can hold (past 2^60 bytes); size_bytes is 0
 };
 std::optional<DriveAllocation> ParseDriveAllocation(std::string_view file);
 

@@ -3,9 +3,9 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
-#include <regex>
 #include <set>
 
+#include "core/pattern.h"
 #include "core/strings.h"
 #include "core/units.h"
 
@@ -41,21 +41,21 @@ Result<ImageRecipe> MakeImageRecipe(const std::string& release, const std::strin
   ImageRecipe r;
   if (release != "bookworm") return Fail(FieldError("release", "only 'bookworm' (Debian 12) images can be built"));
   r.release = release;
-  static const std::regex pkg("^[a-z0-9][a-z0-9+.\\-]{1,63}$");
+  static const Pattern pkg("[a-z0-9][a-z0-9+.\\-]{1,63}");
   std::set<std::string> set;
   for (const auto& p : SplitAny(packages, ", ;")) {
-    if (!std::regex_match(p, pkg)) return Fail(FieldError("packages", "invalid package name '" + p + "'"));
+    if (!pkg.FullMatch(p)) return Fail(FieldError("packages", "invalid package name '" + p + "'"));
     set.insert(p);
   }
   r.packages.assign(set.begin(), set.end());
-  static const std::regex loc("^[A-Za-z]{1,8}(_[A-Z]{2})?\\.(UTF-8|utf8)$");
-  if (!std::regex_match(locale, loc)) return Fail(FieldError("locale", "invalid locale '" + locale + "' (e.g. en_US.UTF-8)"));
+  static const Pattern loc("[A-Za-z]{1,8}(_[A-Z]{2})?\\.(UTF-8|utf8)");
+  if (!loc.FullMatch(locale)) return Fail(FieldError("locale", "invalid locale '" + locale + "' (e.g. en_US.UTF-8)"));
   r.locale = locale;
-  static const std::regex kb("^[a-z]{2,3}(-[a-z]{2,8})?$");
-  if (!std::regex_match(keyboard, kb)) return Fail(FieldError("keyboard", "invalid keyboard layout '" + keyboard + "'"));
+  static const Pattern kb("[a-z]{2,3}(-[a-z]{2,8})?");
+  if (!kb.FullMatch(keyboard)) return Fail(FieldError("keyboard", "invalid keyboard layout '" + keyboard + "'"));
   r.keyboard = keyboard;
-  static const std::regex tz("^[A-Za-z]+(/[A-Za-z0-9_+\\-]+){0,2}$");
-  if (!std::regex_match(timezone, tz) || timezone.find("..") != std::string::npos)
+  static const Pattern tz("[A-Za-z]+(/[A-Za-z0-9_+\\-]+){0,2}");
+  if (!tz.FullMatch(timezone) || timezone.find("..") != std::string::npos)
     return Fail(FieldError("timezone", "invalid time zone '" + timezone + "' (e.g. Europe/Berlin)"));
   r.timezone = timezone;
   if (ssh_port < 1 || ssh_port > 65535) return Fail(FieldError("ssh-port", "port must be 1-65535"));

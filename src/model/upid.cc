@@ -1,8 +1,9 @@
 #include "model/upid.h"
 
 #include <cstdio>
-#include <regex>
+#include <cstdlib>
 
+#include "core/pattern.h"
 #include "core/strings.h"
 
 namespace hearth {
@@ -15,20 +16,21 @@ std::string Upid::ToString() const {
 }
 
 Result<Upid> ParseUpid(std::string_view text) {
-  static const std::regex re(
-      "^UPID:([a-zA-Z0-9]([a-zA-Z0-9\\-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):"
-      "([^:\\s/]+):([^:\\s]*):([^:\\s]+):$");
-  std::smatch m;
-  std::string s(text);
-  if (!std::regex_match(s, m, re)) return Fail(FieldError("upid", "unable to parse worker upid"));
+  static const Pattern re(
+      "UPID:([a-zA-Z0-9](?:[a-zA-Z0-9\\-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):"
+      "([^:\\s/]+):([^:\\s]*):([^:\\s]+):");
+  if (text.size() > 512) return Fail(FieldError("upid", "unable to parse worker upid"));
+  auto m = re.Capture(text);
+  if (!m) return Fail(FieldError("upid", "unable to parse worker upid"));
+  auto hex = [](const std::string& h) { return std::strtoull(h.c_str(), nullptr, 16); };  // at most 9 digits
   Upid u;
-  u.node = m[1].str();
-  u.pid = std::stoull(m[3].str(), nullptr, 16);
-  u.pstart = std::stoull(m[4].str(), nullptr, 16);
-  u.starttime = static_cast<int64_t>(std::stoull(m[5].str(), nullptr, 16));
-  u.type = m[6].str();
-  u.id = m[7].str();
-  u.user = m[8].str();
+  u.node = (*m)[0];
+  u.pid = hex((*m)[1]);
+  u.pstart = hex((*m)[2]);
+  u.starttime = static_cast<int64_t>(hex((*m)[3]));
+  u.type = (*m)[4];
+  u.id = (*m)[5];
+  u.user = (*m)[6];
   return u;
 }
 

@@ -1,9 +1,10 @@
 #include "model/vm_schema.h"
 
+#include <cctype>
 #include <algorithm>
-#include <regex>
 #include <set>
 
+#include "core/pattern.h"
 #include "core/strings.h"
 #include "model/drive.h"
 #include "model/ip.h"
@@ -16,10 +17,9 @@ namespace {
 Result<std::string> Bad(std::string msg) { return Fail(InvalidArgument(std::move(msg))); }
 
 Result<std::string> CanonName(std::string_view v) {
-  static const std::regex re(
-      "^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9\\-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9\\-]*[a-zA-Z0-9])?)*$");
+  static const Pattern re("[a-zA-Z0-9]([a-zA-Z0-9\\-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9\\-]*[a-zA-Z0-9])?)*");
   std::string s(v);
-  if (!std::regex_match(s, re)) return Bad("value does not look like a valid DNS name");
+  if (s.empty() || s.size() > 253 || !re.FullMatch(s)) return Bad("value does not look like a valid DNS name");
   return s;
 }
 
@@ -49,15 +49,15 @@ Result<std::string> CanonNet(std::string_view v) {
 
 Result<std::string> CanonBoot(std::string_view v) {
   // Legacy "cdn" style, or order=dev;dev (re-printed with ';').
-  static const std::regex legacy("^[acdn]{1,4}$");
+  static const Pattern legacy("[acdn]{1,4}");
   std::string s(v);
-  if (std::regex_match(s, legacy)) return s;
+  if (legacy.FullMatch(s)) return s;
   PropertyFormat f;
   f.default_key = "legacy";
   f.props = {{"order", PropType::kString}, {"legacy", PropType::kString}};
   HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
   if (m.count("legacy")) {
-    if (!std::regex_match(m["legacy"], legacy)) return Bad("invalid boot order '" + s + "'");
+    if (!legacy.FullMatch(m["legacy"])) return Bad("invalid boot order '" + s + "'");
     return s;
   }
   std::vector<std::string> devs = SplitAny(m["order"], ";, ");
@@ -87,9 +87,14 @@ Result<std::string> CanonAgent(std::string_view v) {
 }
 
 Result<std::string> CanonSerial(std::string_view v) {
-  static const std::regex dev("^/dev/[a-zA-Z0-9_./-]+$");
-  if (v == "socket" || std::regex_match(std::string(v), dev)) return std::string(v);
-  return Bad("value must be 'socket' or a /dev/ path");
+  // A device path stays under /dev: no "." or ".." components (QEMU opens it as root).
+  // Where it resolves to is checked again when the VM starts (symlinks can change).
+  static const Pattern dev("/dev(/[a-zA-Z0-9_.+-]+)+");
+  if (v == "socket") return std::string(v);
+  if (dev.FullMatch(v) && v.find("/./") == std::string_view::npos && v.find("/../") == std::string_view::npos &&
+      !EndsWith(v, "/.") && !EndsWith(v, "/.."))
+    return std::string(v);
+  return Bad("value does not match the regex pattern");
 }
 
 Result<std::string> CanonVga(std::string_view v) {
@@ -104,20 +109,20 @@ Result<std::string> CanonVga(std::string_view v) {
 }
 
 Result<std::string> CanonCpu(std::string_view v) {
-  static const std::regex model("^[a-zA-Z0-9_.\\-]+$");
+  static const Pattern model("[a-zA-Z0-9_.\\-]+");
   HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(CpuFormat(), v));
-  if (m.count("cputype") && !std::regex_match(m["cputype"], model)) return Bad("invalid cpu type '" + m["cputype"] + "'");
+  if (m.count("cputype") && !model.FullMatch(m["cputype"])) return Bad("invalid cpu type '" + m["cputype"] + "'");
   if (m.count("flags")) {
-    static const std::regex flag("^[+-][a-zA-Z0-9_\\-.]+$");
+    static const Pattern flag("[+-][a-zA-Z0-9_\\-.]+");
     for (const auto& fl : Split(m["flags"], ';'))
-      if (!std::regex_match(fl, flag)) return Bad("invalid cpu flag '" + fl + "'");
+      if (!flag.FullMatch(fl)) return Bad("invalid cpu flag '" + fl + "'");
   }
   return std::string(v);
 }
 
 Result<std::string> CanonMachine(std::string_view v) {
-  static const std::regex re("^((pc|pc-i440fx|q35|pc-q35)(-\\d+(\\.\\d+)+)?(\\+pve\\d+)?)(,viommu=(intel|virtio))?$");
-  if (!std::regex_match(std::string(v), re)) return Bad("invalid machine type '" + std::string(v) + "'");
+  static const Pattern re("((pc|pc-i440fx|q35|pc-q35)(-\\d+(\\.\\d+)+)?(\\+pve\\d+)?)(,viommu=(intel|virtio))?");
+  if (v.size() > 64 || !re.FullMatch(v)) return Bad("invalid machine type '" + std::string(v) + "'");
   return std::string(v);
 }
 
@@ -135,14 +140,18 @@ Result<std::string> CanonSmbios(std::string_view v) {
              {"serial", PropType::kString}, {"family", PropType::kString}, {"sku", PropType::kString},
              {"version", PropType::kString}, {"base64", PropType::kBoolean}};
   HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
-  static const std::regex uuid("^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$");
-  if (m.count("uuid") && !std::regex_match(m["uuid"], uuid)) return Bad("invalid uuid '" + m["uuid"] + "'");
+  static const Pattern uuid("[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}");
+  if (m.count("uuid") && !uuid.FullMatch(m["uuid"])) return Bad("invalid uuid '" + m["uuid"] + "'");
+  // PVE: every other value is in the base64 alphabet (the GUI encodes and sets base64=1).
+  static const Pattern b64("[A-Za-z0-9+/]+={0,2}");
+  for (const auto& [k, val] : m)
+    if (k != "uuid" && k != "base64" && !b64.FullMatch(val)) return Bad(k + ": value does not match the regex pattern");
   return std::string(v);
 }
 
 Result<std::string> CanonVmgenid(std::string_view v) {
-  static const std::regex uuid("^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|0|1)$");
-  if (!std::regex_match(std::string(v), uuid)) return Bad("invalid vmgenid '" + std::string(v) + "'");
+  static const Pattern uuid("([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|0|1)");
+  if (!uuid.FullMatch(v)) return Bad("invalid vmgenid '" + std::string(v) + "'");
   return std::string(v);
 }
 
@@ -157,22 +166,22 @@ Result<std::string> CanonHotplug(std::string_view v) {
 Result<std::string> CanonSshKeys(std::string_view v) {
   // The value must itself be percent-encoded (PVE format "urlencoded"); it is stored as
   // received. Each decoded line must look like an OpenSSH public key.
-  static const std::regex allowed("^[-%a-zA-Z0-9_.!~*'()]*$");
+  static const Pattern allowed("[-%a-zA-Z0-9_.!~*'()]*");
   std::string s(v);
-  if (!std::regex_match(s, allowed)) return Bad("invalid urlencoded string: " + s);
+  if (!allowed.FullMatch(s)) return Bad("invalid urlencoded string: " + s);
   auto decoded = PercentDecode(s, false);
   if (!decoded || !IsValidUtf8(*decoded)) return Bad("invalid urlencoded string: " + s);
-  static const std::regex key("^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\\.com) [A-Za-z0-9+/]+=*( .*)?$");
+  static const Pattern key("(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\\.com) [A-Za-z0-9+/]+=*( .*)?");
   for (const auto& line0 : Split(*decoded, '\n')) {
     std::string line(Trim(line0));
     if (line.empty() || line[0] == '#') continue;
     // Options before the key type (e.g. from="...") are allowed by OpenSSH; keep it simple:
     // find the key type token anywhere.
-    bool ok = std::regex_match(line, key);
+    bool ok = key.FullMatch(line);
     if (!ok) {
       size_t pos = line.find(" ssh-");
       if (pos == std::string::npos) pos = line.find(" ecdsa-");
-      ok = pos != std::string::npos && std::regex_match(line.substr(pos + 1), key);
+      ok = pos != std::string::npos && key.FullMatch(line.substr(pos + 1));
     }
     if (!ok) return Bad("invalid SSH public key: " + line.substr(0, 40));
   }
@@ -200,10 +209,7 @@ Result<std::string> CanonCicustom(std::string_view v) {
   return std::string(v);
 }
 
-Result<std::string> CanonDescription(std::string_view v) {
-  if (v.size() > 8192) return Bad("value may only be 8192 characters long");
-  return std::string(v);
-}
+Result<std::string> CanonDescription(std::string_view v) { return std::string(v); }
 
 Result<std::string> CanonCiPassword(std::string_view v) {
   if (v.find('\n') != std::string_view::npos) return Bad("value must not contain a newline");
@@ -211,8 +217,8 @@ Result<std::string> CanonCiPassword(std::string_view v) {
 }
 
 Result<std::string> CanonAffinity(std::string_view v) {
-  static const std::regex re("^\\d+(-\\d+)?(,\\d+(-\\d+)?)*$");
-  if (!std::regex_match(std::string(v), re)) return Bad("invalid CPU list '" + std::string(v) + "'");
+  static const Pattern re("\\d+(-\\d+)?(,\\d+(-\\d+)?)*");
+  if (!re.FullMatch(v)) return Bad("invalid CPU list '" + std::string(v) + "'");
   return std::string(v);
 }
 
@@ -269,6 +275,11 @@ VmKeySpec Internal(VmKeySpec s) {
   return s;
 }
 
+VmKeySpec MaxLength(VmKeySpec s, size_t n) {
+  s.max_length = n;
+  return s;
+}
+
 std::vector<VmKeySpec> MakeKeys() {
   std::vector<VmKeySpec> k = {
       Str("name", "Name of the VM (a DNS name).", CanonName),
@@ -304,7 +315,7 @@ std::vector<VmKeySpec> MakeKeys() {
       Enum("citype", {"nocloud", "configdrive2", "opennebula"}, "cloud-init configuration format."),
       Str("cicustom", "cloud-init custom files: [user=<volume>][,network=..][,meta=..][,vendor=..]", CanonCicustom),
       Bool("ciupgrade", "Upgrade packages after the first boot."),
-      Str("sshkeys", "URL-encoded OpenSSH public keys, one per line.", CanonSshKeys),
+      MaxLength(Str("sshkeys", "URL-encoded OpenSSH public keys, one per line.", CanonSshKeys), 65536),
       Str("nameserver", "DNS servers for cloud-init.", CanonNameserver),
       Str("searchdomain", "DNS search domains for cloud-init.", CanonSearchdomain),
       Str("agent", "QEMU guest agent: [enabled=]<1|0>[,type=virtio|isa]...", CanonAgent),
@@ -313,10 +324,10 @@ std::vector<VmKeySpec> MakeKeys() {
       Str("tags", "Tags: a;b;c", nullptr),
       Bool("onboot", "Start at boot."),
       Str("startup", "Startup order: [order=]<n>[,up=<s>][,down=<s>]", CanonStartup),
-      Str("description", "Description (may contain newlines).", CanonDescription),
+      MaxLength(Str("description", "Description (may contain newlines).", CanonDescription), 8192),
       Str("hotplug", "Hot-plug features.", CanonHotplug),
       Bool("protection", "Protect the VM and its disks from removal."),
-      Str("smbios1", "SMBIOS type 1 fields.", CanonSmbios),
+      MaxLength(Str("smbios1", "SMBIOS type 1 fields.", CanonSmbios), 512),
       Str("vmgenid", "VM generation id (UUID, 1 = generate, 0 = off).", CanonVmgenid),
       Bool("acpi", "Enable ACPI."),
       Bool("kvm", "Enable KVM hardware virtualisation."),
@@ -331,7 +342,7 @@ std::vector<VmKeySpec> MakeKeys() {
       Enum("keyboard", {"de", "de-ch", "da", "en-gb", "en-us", "es", "fi", "fr", "fr-be", "fr-ca", "fr-ch", "hu", "is", "it",
                         "ja", "lt", "mk", "nl", "no", "pl", "pt", "pt-br", "sv", "sl", "tr"},
            "VNC keyboard layout."),
-      Str("args", "Raw QEMU arguments (root@pam only)."),
+      MaxLength(Str("args", "Raw QEMU arguments (root@pam only)."), 65536),
       Str("hookscript", "Hook script volume.", CanonHookscript),
       Enum("arch", {"x86_64", "aarch64"}, "Virtual processor architecture."),
       Int("migrate_speed", 0, std::nullopt, "Max migration speed in MB/s."),
@@ -434,11 +445,11 @@ const VmKeySpec* FindVmKey(std::string_view key) {
 }
 
 Result<std::string> NormalizeTags(std::string_view value) {
-  static const std::regex tag("^[a-z0-9_][a-z0-9_\\-+.]*$");
+  static const Pattern tag("[a-z0-9_][a-z0-9_\\-+.]*");
   std::set<std::string> tags;
   for (const auto& t : SplitAny(value, ",; ")) {
     std::string lower = ToLower(t);
-    if (!std::regex_match(lower, tag)) return Fail(InvalidArgument("invalid tag '" + t + "'"));
+    if (!tag.FullMatch(lower)) return Fail(InvalidArgument("invalid tag '" + t + "'"));
     tags.insert(lower);
   }
   return Join(std::vector<std::string>(tags.begin(), tags.end()), ";");
@@ -448,6 +459,9 @@ Result<std::string> CanonicalVmValue(std::string_view key, std::string_view valu
   auto fail = [&](const std::string& msg) { return Fail(FieldError(std::string(key), msg)); };
   const VmKeySpec* spec = FindVmKey(key);
   if (!spec) return fail("property is not defined in schema and the schema does not allow additional properties");
+  // Length first: nothing below runs on an unbounded value.
+  size_t max_length = spec->max_length ? spec->max_length : kDefaultMaxLength;
+  if (CharacterCount(value) > max_length) return fail("value may only be " + std::to_string(max_length) + " characters long");
   if (key != "description" && value.find_first_of("\r\n") != std::string_view::npos)
     return fail("value must not contain a newline");
   if (!IsValidUtf8(value)) return fail("value is not valid UTF-8");
@@ -485,6 +499,39 @@ Result<std::string> CanonicalVmValue(std::string_view key, std::string_view valu
   }
   if (!out) return fail(out.error().message);
   return out;
+}
+
+std::string ConfigKeyPrivilege(std::string_view key) {
+  static const std::set<std::string, std::less<>> cpu = {"cores", "cpu", "runningcpu", "cpulimit", "cpuunits",
+                                                         "numa", "smp", "sockets", "vcpus"};
+  static const std::set<std::string, std::less<>> memory = {"memory", "balloon", "shares", "allow-ksm"};
+  static const std::set<std::string, std::less<>> hwtype = {"acpi", "hotplug", "kvm", "machine", "runningmachine",
+                                                            "scsihw", "smbios1", "tablet", "vga", "watchdog",
+                                                            "audio0", "rng0"};
+  static const std::set<std::string, std::less<>> general = {
+      "agent", "autostart", "bios", "description", "keyboard", "localtime", "migrate_downtime", "migrate_speed",
+      "name", "onboot", "ostype", "protection", "reboot", "startdate", "startup", "tdf", "template"};
+  static const std::set<std::string, std::less<>> disk = {"boot", "bootdisk", "vmstatestorage"};
+  static const std::set<std::string, std::less<>> cloudinit = {"cicustom", "cipassword", "citype", "ciuser",
+                                                               "ciupgrade", "nameserver", "searchdomain", "sshkeys"};
+  auto indexed = [&](std::string_view prefix) {
+    if (!StartsWith(key, prefix) || key.size() == prefix.size()) return false;
+    for (char c : key.substr(prefix.size()))
+      if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    return true;
+  };
+  if (DriveKey::Parse(key) || key == "cdrom" || key == "tags") return "";
+  for (const char* p : {"unused", "serial", "usb", "hostpci", "virtiofs"})
+    if (indexed(p)) return "";
+  if (cpu.count(key) || indexed("numa")) return "VM.Config.CPU";
+  if (memory.count(key)) return "VM.Config.Memory";
+  if (hwtype.count(key)) return "VM.Config.HWType";
+  if (general.count(key)) return "VM.Config.Options";
+  if (key == "freeze") return "VM.PowerMgmt";
+  if (disk.count(key)) return "VM.Config.Disk";
+  if (indexed("net")) return "VM.Config.Network";
+  if (cloudinit.count(key) || indexed("ipconfig")) return "VM.Config.Cloudinit|VM.Config.Network";
+  return kRootOnly;  // args, lock, hookscript, affinity, hugepages, vmgenid, parallelN, ...
 }
 
 bool IsHotApplicable(std::string_view key) {

@@ -29,11 +29,24 @@ struct VmKeySpec {
   Result<std::string> (*canon)(std::string_view value) = nullptr;
   bool internal = false;  // set by hearth only (template, lock, meta, ...): rejected from users
   std::string description;
+  // Longest accepted value in characters, checked before any parsing. Proxmox's own
+  // maxLength where it sets one (description 8192, smbios1 512), else kDefaultMaxLength.
+  size_t max_length = 0;
 };
+
+constexpr size_t kDefaultMaxLength = 4096;
 
 // nullopt for unknown keys. Handles indexed keys ("net3" -> the "net" spec).
 const VmKeySpec* FindVmKey(std::string_view key);
 const std::vector<VmKeySpec>& AllVmKeys();
+
+// The privileges (any one suffices, joined by '|') a user other than root@pam needs on
+// /vms/<vmid> to set or delete `key`, after qemu-server's check_vm_modify_config_perm:
+// "" for keys whose check depends on the value (drives, serialN, usbN, hostpciN,
+// virtiofsN, unusedN, tags: see ValueDependentPrivilege), kRootOnly for keys only root@pam
+// may set (args, hookscript, affinity, hugepages, parallelN, lock, vmgenid, ...).
+inline constexpr const char* kRootOnly = "root";
+std::string ConfigKeyPrivilege(std::string_view key);
 
 // Type-checks and canonicalises one user-supplied value. The error carries the key as field.
 Result<std::string> CanonicalVmValue(std::string_view key, std::string_view value);

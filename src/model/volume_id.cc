@@ -1,14 +1,13 @@
 #include "model/volume_id.h"
 
-#include <regex>
-
+#include "core/pattern.h"
 #include "core/strings.h"
 
 namespace hearth {
 
 bool IsValidStorageId(std::string_view id) {
-  static const std::regex re("^[a-z][a-z0-9\\-_.]*[a-z0-9]$", std::regex::icase);
-  return id.size() <= 64 && std::regex_match(std::string(id), re);
+  static const Pattern re("[a-z][a-z0-9\\-_.]*[a-z0-9]", /*case_insensitive=*/true);
+  return id.size() <= 64 && re.FullMatch(id);
 }
 
 Result<VolumeId> ParseVolumeId(std::string_view text) {
@@ -41,13 +40,12 @@ std::optional<ContentType> ParseContentType(std::string_view name) {
 }
 
 std::optional<DiskName> ParseDiskName(std::string_view name) {
-  static const std::regex disk_re("^(vm|base)-([1-9][0-9]{0,8})-disk-([0-9]{1,4})$");
-  static const std::regex ci_re("^vm-([1-9][0-9]{0,8})-cloudinit$");
-  std::string s(name);
-  std::smatch m;
-  if (std::regex_match(s, m, disk_re))
-    return DiskName{m[1].str() == "base", std::stoi(m[2].str()), std::stoi(m[3].str()), false};
-  if (std::regex_match(s, m, ci_re)) return DiskName{false, std::stoi(m[1].str()), 0, true};
+  static const Pattern disk_re("(vm|base)-([1-9][0-9]{0,8})-disk-([0-9]{1,4})");
+  static const Pattern ci_re("vm-([1-9][0-9]{0,8})-cloudinit");
+  // The patterns bound the digits, so the numbers always fit.
+  if (auto m = disk_re.Capture(name))
+    return DiskName{(*m)[0] == "base", static_cast<int>(*ParseInt((*m)[1])), static_cast<int>(*ParseInt((*m)[2])), false};
+  if (auto m = ci_re.Capture(name)) return DiskName{false, static_cast<int>(*ParseInt((*m)[0])), 0, true};
   return std::nullopt;
 }
 
@@ -55,8 +53,8 @@ namespace {
 
 // A plain file name: no slashes, not hidden, a conservative character set.
 bool IsSafeFileName(std::string_view n) {
-  static const std::regex re("^[A-Za-z0-9_][A-Za-z0-9_.+\\-]*$");
-  return n.size() <= 255 && n != "." && n != ".." && std::regex_match(std::string(n), re);
+  static const Pattern re("[A-Za-z0-9_][A-Za-z0-9_.+\\-]*");
+  return n.size() <= 255 && n != "." && n != ".." && re.FullMatch(n);
 }
 
 std::string Ext(std::string_view name) {

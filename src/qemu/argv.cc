@@ -25,6 +25,28 @@ RuntimePaths RuntimePathsFor(const std::string& run_dir, int vmid) {
   return p;
 }
 
+// -smbios type=1,...: values decoded when base64=1 (as PVE's GUI stores them), each ','
+// doubled (QEMU's escape), empty ones left out. The config's property string has no
+// escaping at all, so a value can never smuggle in another QEMU option.
+static std::string SmbiosArg(const std::string& smbios1) {
+  PropertyFormat f;
+  for (const char* k : {"uuid", "manufacturer", "product", "serial", "family", "sku", "version"})
+    f.props.push_back({k, PropType::kString});
+  f.props.push_back({"base64", PropType::kBoolean});
+  auto m = ParsePropertyString(f, smbios1);
+  std::string out = "type=1";
+  if (!m) return out;  // validated when set; an old unparsable value adds nothing
+  bool b64 = m->count("base64") && (*m)["base64"] == "1";
+  for (const auto& [k, v] : *m) {
+    if (k == "base64") continue;
+    std::string value = v;
+    if (b64 && k != "uuid") value = Base64Decode(v).value_or("");
+    if (value.empty()) continue;
+    out += "," + k + "=" + EscapeQemuOpt(value);
+  }
+  return out;
+}
+
 std::string OvmfCodeFile(const std::string& efitype) { return efitype == "4m" ? "OVMF_CODE_4M.fd" : "OVMF_CODE.fd"; }
 
 std::string OvmfVarsFile(const std::string& efitype, bool keys) {
@@ -231,7 +253,7 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
   }
 
   // Identity and clock.
-  if (auto smbios = Get(cfg, "smbios1"); !smbios.empty()) a.insert(a.end(), {"-smbios", "type=1," + smbios});
+  if (auto smbios = Get(cfg, "smbios1"); !smbios.empty()) a.insert(a.end(), {"-smbios", SmbiosArg(smbios)});
   if (auto genid = Get(cfg, "vmgenid"); !genid.empty() && genid != "0")
     a.insert(a.end(), {"-device", "vmgenid,guid=" + genid});
   std::string rtc = "base=" + std::string(Get(cfg, "localtime") == "1" ? "localtime" : "utc");

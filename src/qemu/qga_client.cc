@@ -1,6 +1,7 @@
 #include "qemu/qga_client.h"
 
-#include <random>
+#include "core/strings.h"
+#include "sys/random_source.h"
 
 namespace hearth {
 namespace {
@@ -19,8 +20,7 @@ Result<QgaClient> QgaClient::Connect(const std::string& path, std::chrono::milli
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto sock = UnixLineSocket::Connect(path, timeout);
   if (!sock) return Fail(Unavailable(kAgentNotRunning));
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  int64_t id = std::uniform_int_distribution<int64_t>(1, 2000000000)(rng);
+  int64_t id = static_cast<int64_t>(RandomU64() % 2000000000) + 1;
   std::string sync = std::string("\xFF") + nlohmann::json{{"execute", "guest-sync-delimited"}, {"arguments", {{"id", id}}}}.dump() + "\n";
   if (!sock->Write(sync, timeout)) return Fail(Unavailable(kAgentNotRunning));
   while (true) {
@@ -42,7 +42,9 @@ Result<nlohmann::json> QgaClient::Execute(const std::string& command, const nloh
   if (!expect_reply) return nlohmann::json(nullptr);
   auto line = sock_.ReadLine(timeout);
   if (!line) return Fail(Unavailable("guest agent command '" + command + "' failed - got timeout"));
-  auto reply = nlohmann::json::parse(StripDelimiters(*line), nullptr, false);
+  // The agent runs inside the guest: its reply is untrusted input.
+  std::string text = StripDelimiters(*line);
+  auto reply = JsonDepthAtMost(text, 32) ? nlohmann::json::parse(text, nullptr, false) : nlohmann::json();
   if (!reply.is_object()) return Fail(Internal("guest agent command '" + command + "': malformed reply"));
   if (reply.contains("error"))
     return Fail(Internal("guest agent command '" + command + "' failed - " + reply["error"].value("desc", "error")));

@@ -47,7 +47,11 @@ struct TaskRecord {
 
 struct TaskFilter {
   int vmid = 0;
-  std::string type, user;
+  std::string type;
+  std::string user;  // userfilter: case-insensitive substring of the task's user (PVE)
+  // Visibility: non-empty limits the list to this user's tasks and its tokens' tasks, or,
+  // for a token ("user@realm!name"), to that token's tasks alone.
+  std::string owner;
   bool errors_only = false;
   bool running_only = false;
   int64_t since = 0, until = 0;

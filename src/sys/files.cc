@@ -1,15 +1,18 @@
 #include "sys/files.h"
 
+#include "sys/random_source.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 namespace hearth {
@@ -19,8 +22,7 @@ static std::string ErrnoText(const std::string& what, const std::string& path) {
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view content, int mode) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string tmp = path + ".tmp." + std::to_string(rng() % 1000000000);
+  std::string tmp = path + ".tmp." + RandomHex(16);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return Fail(Internal(ErrnoText("create", tmp)));
   size_t off = 0;
@@ -47,7 +49,65 @@ Status WriteFileAtomic(const std::string& path, std::string_view content, int mo
     unlink(tmp.c_str());
     return Fail(e);
   }
+  size_t slash = path.rfind('/');
+  return SyncDir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+}
+
+Result<std::string> ResolveCharDevice(const std::string& path) {
+  char resolved[PATH_MAX];
+  if (!realpath(path.c_str(), resolved)) return Fail(FailedPrecondition(ErrnoText("cannot resolve", path)));
+  std::string real(resolved);
+  struct stat st;
+  if (real.rfind("/dev/", 0) != 0 || stat(real.c_str(), &st) != 0 || !S_ISCHR(st.st_mode))
+    return Fail(FailedPrecondition("'" + path + "' is not a character device under /dev"));
+  return real;
+}
+
+Status RenameNoReplace(const std::string& from, const std::string& to) {
+  if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+    if (errno == EEXIST) return Fail(AlreadyExists("'" + to + "' already exists"));
+    return Fail(Internal(ErrnoText("rename to", to)));
+  }
+  size_t slash = to.rfind('/');
+  return SyncDir(slash == std::string::npos ? "." : slash == 0 ? "/" : to.substr(0, slash));
+}
+
+Status SyncFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Fail(Internal(ErrnoText("open", path)));
+  int rc = fsync(fd);
+  close(fd);
+  if (rc != 0) return Fail(Internal(ErrnoText("fsync", path)));
   return Ok();
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Fail(Internal(ErrnoText("open", dir)));
+  int rc = fsync(fd);
+  close(fd);
+  if (rc != 0) return Fail(Internal(ErrnoText("fsync", dir)));
+  return Ok();
+}
+
+Result<size_t> RestrictTree(const std::string& root) {
+  namespace fs = std::filesystem;
+  size_t changed = 0;
+  auto restrict_one = [&](const fs::path& p) {
+    struct stat st;
+    if (lstat(p.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return;
+    if ((st.st_mode & 077) == 0) return;
+    if (chmod(p.c_str(), st.st_mode & 07700) == 0) ++changed;
+  };
+  std::error_code ec;
+  if (!fs::exists(root, ec)) return Fail(NotFound("no such directory '" + root + "'"));
+  restrict_one(root);
+  // Iterative walk (no recursion on the tree's depth); symlinked directories are not entered.
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    restrict_one(it->path());
+  if (ec) return Fail(Internal("walking '" + root + "': " + ec.message()));
+  return changed;
 }
 
 Result<std::string> ReadFile(const std::string& path) {
@@ -62,7 +122,7 @@ Status MakeDirs(const std::string& path, int mode) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (ec) return Fail(Internal("mkdir '" + path + "': " + ec.message()));
-  chmod(path.c_str(), mode);
+  if (chmod(path.c_str(), mode) != 0) return Fail(Internal(ErrnoText("chmod", path)));
   return Ok();
 }
 

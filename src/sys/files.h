@@ -8,9 +8,27 @@
 
 namespace hearth {
 
-Status WriteFileAtomic(const std::string& path, std::string_view content, int mode = 0644);
+// Writes a temp file with `mode`, fsyncs it, renames it over `path` and fsyncs the directory.
+Status WriteFileAtomic(const std::string& path, std::string_view content, int mode = 0600);
 Result<std::string> ReadFile(const std::string& path);
-Status MakeDirs(const std::string& path, int mode = 0755);
+// Creates missing directories and sets `path`'s mode (the mode is applied even if it existed).
+Status MakeDirs(const std::string& path, int mode = 0700);
+// Removes group and other permissions from `root` and everything below it (symlinks are
+// not followed), so an install made under a looser umask becomes private. Returns how
+// many entries changed.
+Result<size_t> RestrictTree(const std::string& root);
+// `path` resolved (symlinks followed) if it is a character device under /dev, else an
+// error saying why. QEMU opens serial and parallel devices as root, so nothing else may pass.
+Result<std::string> ResolveCharDevice(const std::string& path);
+
+// Renames `from` to `to` unless `to` exists (atomically: AlreadyExists then, nothing moved),
+// and fsyncs the target directory so the rename survives a power cut.
+Status RenameNoReplace(const std::string& from, const std::string& to);
+// fsync(2) on a file's data (opened read-only).
+Status SyncFile(const std::string& path);
+
+// fsync(2) on a directory, so that a rename or create in it survives a power cut.
+Status SyncDir(const std::string& dir);
 bool PathExists(const std::string& path);
 
 struct FsSpace {

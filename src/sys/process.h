@@ -21,6 +21,7 @@ struct ProcessOptions {
   std::function<void(const std::string&)> on_stderr_line;
   std::function<void(const std::string&)> on_stdout_line;
   size_t max_output = 16 << 20;  // bytes kept per stream
+  int umask = -1;  // the program's umask; -1 keeps ours (hearth runs with 077)
 };
 
 struct ProcessResult {

@@ -93,6 +93,8 @@ Result<std::string> UnixLineSocket::ReadLine(std::chrono::milliseconds timeout) 
       if (!line.empty() && line.back() == '\r') line.pop_back();
       return line;
     }
+    // The peer may be hostile (a guest's agent): a line never grows past the bound.
+    if (buf_.size() > kMaxLine) return Fail(Unavailable("line longer than " + std::to_string(kMaxLine) + " bytes"));
     char tmp[8192];
     ssize_t r = recv(fd_, tmp, sizeof tmp, 0);
     if (r > 0) {

@@ -16,8 +16,10 @@ class UnixLineSocket {
   ~UnixLineSocket();
 
   Status Write(const std::string& data, std::chrono::milliseconds timeout);
-  // Reads one line (without the terminator). kUnavailable on EOF or timeout.
+  // Reads one line (without the terminator). kUnavailable on EOF, timeout, or a line longer
+  // than kMaxLine bytes (guest agents answer with up to 16 MiB of base64 output).
   Result<std::string> ReadLine(std::chrono::milliseconds timeout);
+  static constexpr size_t kMaxLine = size_t{48} << 20;
   int fd() const { return fd_; }
 
  private:

@@ -22,7 +22,7 @@ std::string TaskLogDir::PathFor(const std::string& upid) const {
 Status TaskLogDir::Create(const std::string& upid) const {
   std::string path = PathFor(upid);
   HEARTH_TRY(MakeDirs(path.substr(0, path.rfind('/'))));
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Fail(Internal("create task log '" + path + "': " + strerror(errno)));
   close(fd);
   return Ok();

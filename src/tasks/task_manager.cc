@@ -46,12 +46,14 @@ void TaskManager::Run(std::string upid, TaskSpec spec, Work work, std::shared_pt
   TaskContext ctx(logs_, upid, *cancelled);
   Status result = Ok();
   {
-    std::unique_ptr<VmLocks::Guard> first, second;
-    if (spec.vmid > 0) {
-      if (locks_.Busy(spec.vmid)) ctx.Log("waiting for other operations on VM " + std::to_string(spec.vmid));
-      first = locks_.Acquire(spec.vmid);
+    std::set<int> vmids(spec.also_lock.begin(), spec.also_lock.end());
+    if (spec.vmid > 0) vmids.insert(spec.vmid);
+    vmids.erase(0);
+    std::vector<std::unique_ptr<VmLocks::Guard>> held;
+    for (int id : vmids) {  // ascending: two tasks never wait on each other
+      if (locks_.Busy(id)) ctx.Log("waiting for other operations on VM " + std::to_string(id));
+      held.push_back(locks_.Acquire(id));
     }
-    if (spec.second_vmid > 0 && spec.second_vmid != spec.vmid) second = locks_.Acquire(spec.second_vmid);
     if (*cancelled) {
       result = Fail(Aborted("task cancelled before it started"));
     } else {

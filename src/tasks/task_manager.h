@@ -15,6 +15,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 #include "model/upid.h"
@@ -50,8 +51,9 @@ struct TaskSpec {
   std::string id;    // usually the vmid
   std::string user;  // authenticated id, "root@pam" or "root@pam!token"
   int vmid = 0;      // >0: take the VM's operation lock before running
-  // Extra VM to lock (clone target), taken after `vmid`. 0 = none.
-  int second_vmid = 0;
+  // Other VMs whose config or volumes the work reads or changes (a clone's source, an
+  // import's source VM). All locks are taken in ascending vmid order.
+  std::vector<int> also_lock;
 };
 
 struct TaskInfo {

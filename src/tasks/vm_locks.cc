@@ -4,9 +4,26 @@ namespace hearth {
 
 std::unique_ptr<VmLocks::Guard> VmLocks::Acquire(int vmid) {
   std::unique_lock lock(mu_);
-  Queue& q = queues_[vmid];
-  uint64_t ticket = q.next_ticket++;
+  uint64_t ticket = queues_[vmid].next_ticket++;
   cv_.wait(lock, [&] { return queues_[vmid].serving == ticket; });
+  return std::make_unique<Guard>(this, vmid);
+}
+
+std::unique_ptr<VmLocks::Guard> VmLocks::AcquireFor(int vmid, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  uint64_t ticket = queues_[vmid].next_ticket++;
+  if (cv_.wait_for(lock, timeout, [&] { return queues_[vmid].serving == ticket; }))
+    return std::make_unique<Guard>(this, vmid);
+  // Give the ticket back: when its turn comes, Release skips it.
+  queues_[vmid].abandoned.insert(ticket);
+  return nullptr;
+}
+
+std::unique_ptr<VmLocks::Guard> VmLocks::TryAcquire(int vmid) {
+  std::lock_guard lock(mu_);
+  Queue& q = queues_[vmid];
+  if (q.serving != q.next_ticket) return nullptr;
+  ++q.next_ticket;
   return std::make_unique<Guard>(this, vmid);
 }
 
@@ -20,6 +37,7 @@ void VmLocks::Release(int vmid) {
   std::lock_guard lock(mu_);
   Queue& q = queues_[vmid];
   ++q.serving;
+  while (q.abandoned.erase(q.serving)) ++q.serving;
   if (q.serving == q.next_ticket) queues_.erase(vmid);  // idle: drop the entry
   cv_.notify_all();
 }

@@ -24,6 +24,27 @@ std::optional<std::pair<std::string, int>> VmService::LinkedCloneUser(int vmid) 
   return std::nullopt;
 }
 
+Status VmService::DeleteVolume(const std::string& volid) {
+  HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(volid));
+  std::unique_ptr<VmLocks::Guard> guard;
+  if (info.vmid && Exists(info.vmid)) {
+    HEARTH_ASSIGN_OR_RETURN(guard, LockForCall(info.vmid));
+  }
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [id, e] : vms_) {
+      for (const auto& vol : ReferencedVolumes(e.config, /*include_cdroms=*/true)) {
+        if (vol == volid)
+          return Fail(FailedPrecondition("volume '" + volid + "' is in use by VM " + std::to_string(id)));
+        if (StartsWith(vol, volid + "/"))
+          return Fail(FailedPrecondition("base volume '" + volid + "' is still in use by linked cloned VM " +
+                                         std::to_string(id)));
+      }
+    }
+  }
+  return storage_.Free(volid);
+}
+
 void VmService::RepairInterruptedTemplate(int vmid) {
   auto cfg = GetConfig(vmid);
   if (!cfg || cfg->Lock() != "template") return;
@@ -115,7 +136,8 @@ Result<std::string> VmService::Clone(const CloneRequest& req) {
   spec.type = "qmclone";
   spec.id = std::to_string(req.vmid);
   spec.user = req.user;
-  spec.vmid = req.newid;  // the new VM is the one being built; the source is only read
+  spec.vmid = req.newid;  // the new VM is the one being built
+  spec.also_lock = {req.vmid};  // the source's config and disks must not change while they are read
   auto upid = tasks_.Start(spec, [this, req, full](TaskContext& ctx) { return DoClone(ctx, req, full); });
   if (!upid) ForgetVm(req.newid);
   return upid;

@@ -60,9 +60,11 @@ Status VmService::WriteSeed(int vmid, const std::map<std::string, std::string>& 
   return Ok();
 }
 
-Result<std::string> VmService::CloudInitDump(int vmid, const std::string& type) {
+Result<std::string> VmService::CloudInitDump(int vmid, const std::string& type, bool reveal_password) {
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
-  HEARTH_ASSIGN_OR_RETURN(NoCloudSeed seed, RenderSeed(vmid, cfg.WithPending()));
+  auto values = cfg.WithPending();
+  if (!reveal_password && values.count("cipassword")) values["cipassword"] = "**********";
+  HEARTH_ASSIGN_OR_RETURN(NoCloudSeed seed, RenderSeed(vmid, values));
   if (type == "user") return seed.user_data;
   if (type == "network") return seed.network_config;
   if (type == "meta") return seed.meta_data;
@@ -70,6 +72,7 @@ Result<std::string> VmService::CloudInitDump(int vmid, const std::string& type) 
 }
 
 Status VmService::RegenerateCloudInit(int vmid) {
+  HEARTH_ASSIGN_OR_RETURN(auto guard, LockForCall(vmid));
   // Pending cloud-init changes apply now (like PVE's PUT …/cloudinit).
   HEARTH_TRY(Mutate(vmid, [](VmConfig& c) -> Status {
     CommitPending(c, [](const std::string& k) { return IsCloudInitKey(k); });

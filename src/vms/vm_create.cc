@@ -354,6 +354,7 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
     return Ok();
   };
   if (!async) {
+    HEARTH_ASSIGN_OR_RETURN(auto guard, LockForCall(req.vmid));
     HEARTH_TRY(apply(nullptr));
     return std::optional<std::string>();
   }

@@ -5,6 +5,7 @@
 #include "core/strings.h"
 #include "model/drive.h"
 #include "model/netdev.h"
+#include "sys/files.h"
 #include "vms/vm_service.h"
 
 namespace hearth {
@@ -72,6 +73,15 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
     HEARTH_TRY(net_.CreateTap(tap).map_error([&](Error e) { return e.WithContext(k); }));
     ctx.Log(k + ": " + tap.name + " attached to bridge " + tap.bridge);
     launch.taps[static_cast<int>(*idx)] = tap.name;
+  }
+
+  // Host devices for serial and parallel ports: where they point now (a symlink may have
+  // changed since the config was written) must still be a character device under /dev.
+  for (const auto& [k, v] : cfg.values) {
+    if ((StartsWith(k, "serial") || StartsWith(k, "parallel")) && StartsWith(v, "/dev/")) {
+      HEARTH_ASSIGN_OR_RETURN(std::string dev, ResolveCharDevice(v).map_error([&](Error e) { return e.WithContext(k); }));
+      launch.config[k] = dev;
+    }
   }
 
   QemuHostInfo host = options_.host;

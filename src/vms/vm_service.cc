@@ -65,14 +65,15 @@ Status VmService::Init() {
       e.config = std::move(*cfg);
       e.conf_text = r.conf;
       std::string lock_name = e.config.Lock();
-      if (lock_name == "create" || lock_name == "clone") interrupted.push_back(r.vmid);
+      // A destroy cut short (lock=destroyed) is finished the same way: the VM was going anyway.
+      if (lock_name == "create" || lock_name == "clone" || lock_name == "destroyed") interrupted.push_back(r.vmid);
       if (lock_name == "template") interrupted_templates.push_back(r.vmid);
       vms_[r.vmid] = std::move(e);
     }
   }
   // Creates and clones that a crash interrupted: remove the half-made VM and its volumes.
   for (int vmid : interrupted) {
-    spdlog::warn("VM {}: removing a create/clone that was interrupted by a restart", vmid);
+    spdlog::warn("VM {}: removing a create, clone or destroy that was interrupted by a restart", vmid);
     for (StoragePlugin* st : storage_.All()) {
       auto vols = st->List(ContentType::kImages, vmid);
       if (!vols) continue;
@@ -142,8 +143,8 @@ void VmService::PollOnce() {
     if (!pid || *pid != rt.pid) {
       // QEMU exited (guest poweroff, crash, kill) without going through a stop task. Take
       // the VM's operation lock so we do not race a task that is stopping it right now.
-      if (tasks_.vm_locks().Busy(vmid)) continue;
-      auto guard = tasks_.vm_locks().Acquire(vmid);
+      auto guard = tasks_.vm_locks().TryAcquire(vmid);
+      if (!guard) continue;  // an operation on the VM is under way; look again next round
       if (!qemu_.Pid(vmid)) {
         bool was_running = false;
         {
@@ -412,6 +413,14 @@ Result<std::string> VmService::StartTask(const std::string& type, int vmid, cons
   spec.user = user;
   spec.vmid = vmid;
   return tasks_.Start(spec, std::move(work));
+}
+
+Result<std::unique_ptr<VmLocks::Guard>> VmService::LockForCall(int vmid) {
+  auto guard = tasks_.vm_locks().AcquireFor(vmid, kSyncLockWait);
+  if (!guard)
+    return Fail(Unavailable("can't lock file '/var/lock/qemu-server/lock-" + std::to_string(vmid) +
+                            ".conf' - got timeout"));
+  return guard;
 }
 
 void VmService::CleanupAfterExit(int vmid) {

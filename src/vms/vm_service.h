@@ -159,7 +159,9 @@ class VmService {
 
   // Cloud-init: the rendered seed documents ("user", "network", "meta"), and regeneration of
   // the cloud-init drive (PUT …/cloudinit; also done at every start).
-  Result<std::string> CloudInitDump(int vmid, const std::string& type);
+  // `reveal_password` false shows cipassword as "**********" (PVE: unless the caller has
+  // VM.Config.Cloudinit).
+  Result<std::string> CloudInitDump(int vmid, const std::string& type, bool reveal_password);
   Status RegenerateCloudInit(int vmid);
 
   // Grows a disk: `size` is absolute ("20G") or relative ("+5G"). Shrinking is refused; the
@@ -174,6 +176,11 @@ class VmService {
   Result<std::string> Reset(int vmid, const std::string& user, bool skiplock);
   Result<std::string> Suspend(int vmid, const std::string& user, bool todisk, bool skiplock);
   Result<std::string> Resume(int vmid, const std::string& user, bool skiplock);
+
+  // Deletes a volume (DELETE …/storage/{storage}/content/{volume}) under its owner VM's
+  // lock; refused while any VM's config (or pending change) uses it, or a linked clone sits
+  // on it.
+  Status DeleteVolume(const std::string& volid);
 
   // Next free vmid (reserved for a minute so concurrent callers get different ids), or
   // checks `wanted`.
@@ -246,6 +253,10 @@ class VmService {
                                                            std::vector<std::string>& allocated);
   Result<std::string> StartTask(const std::string& type, int vmid, const std::string& user,
                                 std::function<Status(TaskContext&)> work);
+  // The VM's operation lock for a synchronous API call (on a worker thread): waits behind
+  // running tasks for up to kSyncLockWait, then fails with Proxmox's lock timeout text.
+  Result<std::unique_ptr<VmLocks::Guard>> LockForCall(int vmid);
+  static constexpr std::chrono::seconds kSyncLockWait{60};
 
   Store& store_;
   TaskManager& tasks_;

@@ -1,6 +1,7 @@
 """Tasks: status fields, logs, listing, persistence across restarts and crashes."""
 import os
 import signal
+import urllib.parse
 
 from harness import Hearth, wait_for
 
@@ -34,8 +35,13 @@ def test_unknown_and_malformed_upids(hearth):
     assert r.status_code == 400 and r.json()["errors"]["upid"] == "no such task"
     r = hearth.request("GET", f"/nodes/{hearth.node}/tasks/garbage/status")
     assert r.status_code == 400 and r.json()["errors"]["upid"] == "unable to parse worker upid"
-    # deleting a finished or unknown task is fine (bpg relies on it)
-    assert hearth.delete(f"/nodes/{hearth.node}/tasks/UPID:{hearth.node}:00000099:00000001:6720A1B2:qmstart:1:root@pam:") is None
+    # Deleting a finished task is fine (bpg deletes a download task that failed); an unknown
+    # one is PVE's 400.
+    upid = hearth.create_vm(150)
+    assert hearth.delete(f"/nodes/{hearth.node}/tasks/{urllib.parse.quote(upid, safe='')}") is None
+    hearth.wait_task(hearth.delete(hearth.vm_path(150)))
+    r = hearth.request("DELETE", f"/nodes/{hearth.node}/tasks/UPID:{hearth.node}:00000099:00000001:6720A1B2:qmstart:1:root@pam:")
+    assert r.status_code == 400 and r.json()["errors"]["upid"] == "no such task"
 
 
 def test_logs_survive_restart_and_running_tasks_end_as_unexpected():

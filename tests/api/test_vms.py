@@ -165,11 +165,13 @@ def test_missing_bridge_is_a_clear_start_error(hearth):
 
 def test_qemu_failing_at_start_leaves_state_consistent(hearth):
     r = hearth.request("PUT", hearth.vm_path(100) + "/config", data={"args": "-device no-such-device"})
-    assert r.status_code == 403  # args needs root@pam
-    hearth.put(hearth.vm_path(100) + "/config", data={"hostpci0": "0000:01:00.0"})
+    assert r.status_code == 500 and r.reason == "only root can set 'args' config"  # PVE's words and status
+    r = hearth.request("PUT", hearth.vm_path(100) + "/config", data={"hostpci0": "0000:01:00.0"})
+    assert r.status_code == 500 and r.reason == "only root can set 'hostpci0' config for non-mapped devices"
+    hearth.put(hearth.vm_path(100) + "/config", data={"hostpci0": "0000:01:00.0"}, auth="root")
     st = hearth.vm_action(100, "start", ok=False)
     assert "hostpci0" in st["exitstatus"] and "not supported" in st["exitstatus"]
-    hearth.put(hearth.vm_path(100) + "/config", data={"delete": "hostpci0", "memory": "999999999"})
+    hearth.put(hearth.vm_path(100) + "/config", data={"delete": "hostpci0", "memory": "999999999"}, auth="root")
     st = hearth.vm_action(100, "start", ok=False)
     assert st["exitstatus"].startswith("start failed: QEMU exited")
     assert hearth.get(hearth.vm_path(100) + "/status/current")["status"] == "stopped"

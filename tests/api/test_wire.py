@@ -2,8 +2,10 @@
 import json
 
 
-def test_version_is_public_and_pve8_compatible(hearth):
+def test_version_needs_a_login_and_is_pve8_compatible(hearth):
     r = hearth.session.get(hearth.url + "/version")
+    assert r.status_code == 401 and r.reason == "No ticket"  # as PVE: not for the world
+    r = hearth.request("GET", "/version")
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "application/json;charset=UTF-8"
     data = r.json()["data"]

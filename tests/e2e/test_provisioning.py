@@ -24,6 +24,7 @@ def lab():
     keydir = tempfile.mkdtemp()
     key = os.path.join(keydir, "id")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+    warm_image_cache()
     with NetNs(f"hearth-prov-{os.getpid()}") as ns:
         ns.ip("link", "add", "vmbr0", "type", "bridge")
         ns.ip("addr", "add", "10.99.0.1/24", "dev", "vmbr0")
@@ -33,6 +34,18 @@ def lab():
             yield h, key
         finally:
             h.close()
+
+
+def warm_image_cache():
+    """Builds (or finds) the image in the host's network namespace: Debian's mirror is not
+    reachable from the test's namespace, so on a new machine with an empty cache the build
+    must happen here first. The namespaced daemon then finds it in the cache by recipe."""
+    h = Hearth(extra_args=["--image-cache", os.path.join(CACHE, "images")]).start()
+    try:
+        upid = h.post(f"/nodes/{h.node}/hearth/images", data={"vmid": 9000, "name": "debian12"})
+        h.wait_task(upid, timeout=1800)
+    finally:
+        h.close()
 
 
 def agent_ready(h, vmid):

@@ -3,11 +3,13 @@
 Every test talks HTTPS to the real daemon; VMs are real QEMU processes. Waits are for
 events (files, task states, serial markers) with generous deadlines, never fixed sleeps.
 """
+import hashlib
 import json
 import os
 import re
 import signal
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -45,6 +47,7 @@ class Hearth:
         self.proc = None
         self.port = None
         self.token = None
+        self.root = None
         self.session = requests.Session()
         self.session.verify = False
 
@@ -66,6 +69,9 @@ class Hearth:
         if self.token is None:
             self.admin("user", "add", "admin@pve", "--admin", "--password-stdin", stdin=ADMIN_PASSWORD)
             self.token = self.admin("token", "add", "admin@pve!test").strip()
+        # root@pam (not its tokens, as in PVE) is the one user allowed host-level things:
+        # host paths, devices, args. Root on the host gets its ticket locally.
+        self.root = json.loads(self.admin("ticket", "root@pam"))
         return self
 
     def admin(self, *args, stdin=None):
@@ -117,6 +123,12 @@ class Hearth:
         if self.own_dir and not os.environ.get("HEARTH_KEEP_TEST_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
+    def fingerprint(self):
+        """The SHA-256 fingerprint of the daemon's certificate, as the CLI pins it."""
+        pem = open(os.path.join(self.dir, "priv", "hearth.crt")).read()
+        digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest().upper()
+        return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
     def read_log(self):
         try:
             return open(os.path.join(self.dir, "hearth.log"), errors="replace").read()
@@ -128,7 +140,9 @@ class Hearth:
         h = dict(headers or {})
         if auth == "token":
             h["Authorization"] = "PVEAPIToken=" + self.token
-        elif isinstance(auth, dict):  # a ticket login result
+        elif auth == "root":
+            auth = self.root
+        if isinstance(auth, dict):  # a ticket login result
             h["Cookie"] = "PVEAuthCookie=" + auth["ticket"]
             if method != "GET":
                 h["CSRFPreventionToken"] = auth["CSRFPreventionToken"]
@@ -177,8 +191,8 @@ class Hearth:
     def vm_path(self, vmid):
         return f"/nodes/{self.node}/qemu/{vmid}"
 
-    def create_vm(self, vmid, wait=True, **config):
-        upid = self.post(f"/nodes/{self.node}/qemu", data={"vmid": vmid, **config})
+    def create_vm(self, vmid, wait=True, auth="token", **config):
+        upid = self.post(f"/nodes/{self.node}/qemu", data={"vmid": vmid, **config}, auth=auth)
         if wait:
             self.wait_task(upid)
         return upid

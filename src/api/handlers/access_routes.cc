@@ -1,3 +1,4 @@
+#include "access/userid.h"
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
 
@@ -32,7 +33,7 @@ nlohmann::json UserJson(const UserRecord& u, const std::vector<TokenRecord>* tok
   if (tokens) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& t : *tokens)
-      list.push_back({{"tokenid", t.tokenid.substr(t.tokenid.find('!') + 1)}, {"expire", t.expire}, {"privsep", 0}});
+      if (auto id = ParseTokenId(t.tokenid)) list.push_back({{"tokenid", id->token}, {"expire", t.expire}, {"privsep", 0}});
     j["tokens"] = list;
   }
   return j;
@@ -41,17 +42,20 @@ nlohmann::json UserJson(const UserRecord& u, const std::vector<TokenRecord>* tok
 }  // namespace
 
 void RegisterAccessRoutes(Router& r, ApiServices& s) {
-  r.Add({"POST", "/access/ticket",
-         {Required(PString("username")), Required(PString("password")), PString("realm"), PString("otp"),
-          PString("tfa-challenge"), PString("path"), PString("privs"), PBool("new-format")},
+  auto& ticket = r.Add({"POST", "/access/ticket",
+         {MaxLen(Required(PString("username")), 64), MaxLen(Required(PString("password")), 4096), MaxLen(PString("realm"), 32),
+          PString("otp"), PString("tfa-challenge"), MaxLen(PString("path"), 256), PString("privs"), PBool("new-format")},
          false, "", "", /*needs_auth=*/false, /*allow_token=*/false, /*csrf_exempt=*/true,
          [&s](ApiContext& c) -> Result<ApiReply> {
            auto login = s.access.Login(*c.params.Get("username"), *c.params.Get("password"), c.params.GetOr("realm", ""));
            if (!login) return Fail(Unauthenticated("authentication failure"));
            if (c.params.Has("path") && c.params.Has("privs")) {
+             // PVE's verify_auth: only answers whether the credentials carry the privileges;
+             // no new ticket, and any failure is an authentication failure.
              for (const auto& p : SplitAny(*c.params.Get("privs"), ",; "))
                if (!s.access.Allowed(login->identity, *c.params.Get("path"), p))
-                 return Fail(PermissionDenied("Permission check failed (" + *c.params.Get("path") + ", " + p + ")"));
+                 return Fail(Unauthenticated("authentication failure"));
+             return Data({{"username", login->username}, {"cap", Capabilities(s.access, login->identity)}});
            }
            return Data({{"username", login->username},
                         {"ticket", login->ticket},
@@ -59,6 +63,7 @@ void RegisterAccessRoutes(Router& r, ApiServices& s) {
                         {"cap", Capabilities(s.access, login->identity)}});
          },
          "Create or verify an authentication ticket."});
+  ticket.lane = Lane::kLogin;  // password hashing (and PAM) take tens of milliseconds
 
   r.Add({"GET", "/access/ticket", {}, false, "", "", false, true, true,
          [](ApiContext&) -> Result<ApiReply> { return Data(nullptr); }, "Dummy, for the login form."});
@@ -74,10 +79,11 @@ void RegisterAccessRoutes(Router& r, ApiServices& s) {
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(auto users, s.access.ListUsers());
            bool full = c.params.Bool("full");
+           // PVE: everyone with User.Modify or Sys.Audit on /access/groups, else only oneself.
+           bool all = s.access.AllowedAny(*c.who, "/access/groups", "User.Modify|Sys.Audit");
            nlohmann::json out = nlohmann::json::array();
            for (const auto& u : users) {
-             // Users see themselves; administrators see everyone.
-             if (!c.who->admin && u.userid != c.who->userid) continue;
+             if (!all && u.userid != c.who->userid) continue;
              if (c.params.Has("enabled") && c.params.Bool("enabled") != u.enabled) continue;
              std::vector<TokenRecord> tokens;
              if (full) tokens = s.access.ListTokens(u.userid).value_or(std::vector<TokenRecord>{});
@@ -90,10 +96,13 @@ void RegisterAccessRoutes(Router& r, ApiServices& s) {
   r.Add({"GET", "/access/users/{userid}", {Required(PString("userid"))}, false, "", "", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            std::string id = *c.params.Get("userid");
-           if (!c.who->admin && id != c.who->userid) return Fail(PermissionDenied("Permission check failed (/access/users/" + id + ", User.Modify)"));
+           if (!ParseUserId(id)) return Fail(FieldError("userid", InvalidUserIdMessage(id)));
            HEARTH_ASSIGN_OR_RETURN(auto users, s.access.ListUsers());
            for (const auto& u : users) {
              if (u.userid != id) continue;
+             // PVE's userid-group check: User.Modify or Sys.Audit (no exception for oneself).
+             if (!s.access.AllowedAny(*c.who, "/access/groups", "User.Modify|Sys.Audit"))
+               return Fail(PermissionDenied("Permission check failed"));
              auto tokens = s.access.ListTokens(id).value_or(std::vector<TokenRecord>{});
              return Data(UserJson(u, &tokens));
            }
@@ -104,24 +113,34 @@ void RegisterAccessRoutes(Router& r, ApiServices& s) {
   r.Add({"GET", "/access/permissions", {PString("userid"), PString("path")}, false, "", "", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            Identity who = *c.who;
-           if (auto uid = c.params.Get("userid"); uid && *uid != who.AuthId() && *uid != who.userid) {
-             if (!who.admin) return Fail(PermissionDenied("Permission check failed (/access, Sys.Audit)"));
+           if (auto uid = c.params.Get("userid"); uid && *uid != who.AuthId()) {
+             auto target = ParseAuthId(*uid);
+             if (!target) return Fail(FieldError("userid", "invalid format - value '" + *uid + "' does not look like a valid user name\n"));
+             // PVE: another user's (or token's) permissions need Sys.Audit on /access, except
+             // a user asking about one of its own tokens.
+             bool own_token = who.tokenid.empty() && !target->token.empty() && target->UserId() == who.userid;
+             if (!own_token && !s.access.Allowed(who, "/access", "Sys.Audit"))
+               return Fail(PermissionDenied("Permission check failed (/access, Sys.Audit)"));
              auto users = s.access.ListUsers();
-             std::string base = uid->substr(0, uid->find('!'));
              bool found = false;
              if (users)
                for (const auto& u : *users)
-                 if (u.userid == base) {
-                   who = Identity{u.userid, "", u.admin || u.userid == "root@pam", false};
+                 if (u.userid == target->UserId()) {
+                   who = Identity{u.userid, target->token, u.admin || u.userid == "root@pam", false};
                    found = true;
                  }
              if (!found) return Fail(Internal("no such user ('" + *uid + "')"));
            }
            nlohmann::json out = nlohmann::json::object();
-           for (const auto& [path, privs] : s.access.Permissions(who)) {
-             std::string p = c.params.GetOr("path", path);
-             out[p] = privs;
+           if (auto path = c.params.Get("path")) {
+             // The privileges at that one path.
+             std::map<std::string, int> privs;
+             for (const auto& p : AllPrivileges())
+               if (s.access.Allowed(who, *path, p)) privs[p] = 1;
+             out[*path] = privs;
+             return Data(out);
            }
+           for (const auto& [path, privs] : s.access.Permissions(who)) out[path] = privs;
            return Data(out);
          },
          "The effective permissions of a user or token."});

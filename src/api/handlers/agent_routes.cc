@@ -36,6 +36,7 @@ std::string DecodeB64(const nlohmann::json& v) {
 }  // namespace
 
 void RegisterAgentRoutes(Router& r, ApiServices& s) {
+  size_t first = r.routes().size();
   const std::string vm_path = "/vms/{vmid}";
   for (const auto& cmd : kSimple) {
     std::string name = cmd.name;
@@ -118,7 +119,7 @@ void RegisterAgentRoutes(Router& r, ApiServices& s) {
          "Guest agent: read a file (up to 16 MiB)."});
 
   r.Add({"POST", "/nodes/{node}/qemu/{vmid}/agent/file-write",
-         {NodeParam(), VmidParam(), Required(PString("file")), Required(PString("content")), PBool("encode")}, false,
+         {NodeParam(), VmidParam(), Required(PString("file")), MaxLen(Required(PString("content")), 61440), PBool("encode")}, false,
          "VM.GuestAgent.FileWrite", vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            int vmid = Vmid(c);
@@ -146,6 +147,8 @@ void RegisterAgentRoutes(Router& r, ApiServices& s) {
            return Wrapped(ret);
          },
          "Guest agent: set a user's password."});
+  // Every agent call waits on the guest (seconds when its agent hangs): the wait pool.
+  for (size_t i = first; i < r.routes().size(); ++i) r.MutableRoute(i).lane = Lane::kWait;
 }
 
 }  // namespace hearth

@@ -38,7 +38,8 @@ nlohmann::json StorageEntry(StoragePlugin* st, const std::string& node) {
 }  // namespace
 
 void RegisterClusterRoutes(Router& r, ApiServices& s) {
-  r.Add({"GET", "/version", {}, false, "", "", false, true, true,
+  // Like PVE, any authenticated user (not the world) may read the version.
+  r.Add({"GET", "/version", {}, false, "", "", true, true, false,
          [&s](ApiContext&) -> Result<ApiReply> {
            return Data({{"version", s.facts.version}, {"release", s.facts.release}, {"repoid", s.facts.repoid},
                         {"hearth", s.facts.hearth_version}});

@@ -62,6 +62,13 @@ ParamSpec NodeParam() {
 
 ParamSpec VmidParam() { return Required(PInt("vmid", 100, 999999999)); }
 
+Status CheckNetworkAccess(const ApiServices& s, const Identity& who, const std::string& node) {
+  if ((s.access.Allowed(who, "/", "Sys.Audit") && s.access.Allowed(who, "/", "Sys.Modify")) ||
+      s.access.Allowed(who, "/nodes/" + node, "Sys.AccessNetwork"))
+    return Ok();
+  return Fail(PermissionDenied("Permission check failed"));
+}
+
 void RegisterIntrospectionRoutes(Router& r) {
   r.Add({"GET", "/hearth/routes", {}, false, "Sys.Audit", "/", true, true, false,
          [&r](ApiContext&) -> Result<ApiReply> {

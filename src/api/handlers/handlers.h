@@ -71,5 +71,15 @@ nlohmann::json VmResourceJson(const VmStatusInfo& s, const std::string& node);
 ApiReply Data(nlohmann::json data);
 ParamSpec NodeParam();
 ParamSpec VmidParam();
+// The per-key privilege checks of a VM create (current == null) or config change, for
+// users other than root@pam: 403 for a missing privilege, 500 "only root can set 'X'
+// config" for keys that reach the host (args, serial devices, PCI, ...), as Proxmox.
+Status CheckVmConfigPrivileges(const ApiServices& s, const Identity& who, int vmid,
+                               const std::map<std::string, std::string>& set, const std::vector<std::string>& del,
+                               const std::map<std::string, std::string>* current);
+
+// Proxmox's check for calls that make the node reach out to a URL (query-url-metadata,
+// download-url): Sys.Audit and Sys.Modify on "/", or Sys.AccessNetwork on the node.
+Status CheckNetworkAccess(const ApiServices& s, const Identity& who, const std::string& node);
 
 }  // namespace hearth

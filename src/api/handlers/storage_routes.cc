@@ -2,7 +2,6 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <random>
 
 #include "api/handlers/handlers.h"
 #include "api/multipart.h"
@@ -10,6 +9,7 @@
 #include "core/strings.h"
 #include "core/units.h"
 #include "sys/files.h"
+#include "sys/random_source.h"
 
 namespace hearth {
 namespace {
@@ -56,10 +56,30 @@ Result<std::string> FileDigest(const std::string& path, const std::string& algor
   return HexEncode(std::string_view(reinterpret_cast<char*>(out), n));
 }
 
-std::string TempPath(const std::string& dir, const std::string& tag) {
-  static std::mt19937_64 rng{std::random_device{}()};
-  return dir + "/." + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(rng() % 1000000000);
+// PVE's check_volume_access (pve-storage): disk images need Datastore.Allocate, or
+// Datastore.Audit plus VM.Config.Disk on the owning VM; backups need AllocateSpace plus
+// VM.Backup; ISOs, templates and import images need Audit or AllocateSpace; the rest
+// (snippets) need Datastore.Allocate.
+bool MayAccessVolume(const ApiServices& s, const Identity& who, const std::string& storage, const VolumeInfo& v) {
+  std::string sp = "/storage/" + storage;
+  if (s.access.Allowed(who, sp, "Datastore.Allocate")) return true;
+  std::string vm = "/vms/" + std::to_string(v.vmid);
+  switch (v.content) {
+    case ContentType::kImages:
+    case ContentType::kRootdir:
+      return v.vmid && s.access.Allowed(who, sp, "Datastore.Audit") && s.access.Allowed(who, vm, "VM.Config.Disk");
+    case ContentType::kBackup:
+      return v.vmid && s.access.Allowed(who, sp, "Datastore.AllocateSpace") && s.access.Allowed(who, vm, "VM.Backup");
+    case ContentType::kIso:
+    case ContentType::kVztmpl:
+    case ContentType::kImport:
+      return s.access.AllowedAny(who, sp, "Datastore.Audit|Datastore.AllocateSpace");
+    default:
+      return false;
+  }
 }
+
+std::string TempPath(const std::string& dir, const std::string& tag) { return dir + "/." + tag + "-" + RandomHex(16); }
 
 }  // namespace
 
@@ -72,7 +92,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          [&s](ApiContext& c) -> Result<ApiReply> {
            nlohmann::json out = nlohmann::json::array();
            for (StoragePlugin* st : s.storage.All()) {
-             if (!s.access.Allowed(*c.who, "/storage/" + st->id(), "Datastore.Audit")) continue;
+             if (!s.access.AllowedAny(*c.who, "/storage/" + st->id(), "Datastore.Audit|Datastore.AllocateSpace")) continue;
              if (auto want = c.params.Get("storage"); want && *want != st->id()) continue;
              if (auto content = c.params.Get("content")) {
                bool ok = true;
@@ -86,7 +106,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          },
          "Storages of this node with usage."});
 
-  r.Add({"GET", "/nodes/{node}/storage/{storage}", {NodeParam(), storage_param()}, false, "Datastore.Audit",
+  r.Add({"GET", "/nodes/{node}/storage/{storage}", {NodeParam(), storage_param()}, false, "Datastore.Audit|Datastore.AllocateSpace",
          "/storage/{storage}", true, true, false,
          [](ApiContext&) -> Result<ApiReply> {
            nlohmann::json out = nlohmann::json::array();
@@ -95,7 +115,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          },
          "Storage index."});
 
-  r.Add({"GET", "/nodes/{node}/storage/{storage}/status", {NodeParam(), storage_param()}, false, "Datastore.Audit",
+  r.Add({"GET", "/nodes/{node}/storage/{storage}/status", {NodeParam(), storage_param()}, false, "Datastore.Audit|Datastore.AllocateSpace",
          "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
@@ -106,7 +126,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          "Storage usage."});
 
   r.Add({"GET", "/nodes/{node}/storage/{storage}/content",
-         {NodeParam(), storage_param(), PString("content"), PInt("vmid", 100, 999999999)}, false, "Datastore.Audit",
+         {NodeParam(), storage_param(), PString("content"), PInt("vmid", 100, 999999999)}, false, "Datastore.Audit|Datastore.AllocateSpace",
          "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
@@ -117,17 +137,21 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            }
            HEARTH_ASSIGN_OR_RETURN(auto vols, st->List(content, static_cast<int>(c.params.Int("vmid"))));
            nlohmann::json out = nlohmann::json::array();
-           for (const auto& v : vols) out.push_back(VolumeJson(v));
+           for (const auto& v : vols)
+             if (MayAccessVolume(s, *c.who, st->id(), v)) out.push_back(VolumeJson(v));
            return Data(out);
          },
          "Volumes on a storage."});
 
   r.Add({"GET", "/nodes/{node}/storage/{storage}/content/{volume*}", {NodeParam(), storage_param(), Required(PString("volume"))},
-         false, "Datastore.Audit", "/storage/{storage}", true, true, false,
+         false, "", "", true, true, false,  // PVE: any user, then check_volume_access
          [&s](ApiContext& c) -> Result<ApiReply> {
            std::string volume = *c.params.Get("volume");
            std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
            HEARTH_ASSIGN_OR_RETURN(VolumeInfo v, s.storage.InfoOf(volid));
+           if (!MayAccessVolume(s, *c.who, volid.substr(0, volid.find(':')), v))
+             return Fail(PermissionDenied("Permission check failed (/storage/" + volid.substr(0, volid.find(':')) +
+                                          ", Datastore.Allocate)"));
            return Data({{"path", v.path}, {"format", v.format}, {"size", v.size}, {"used", v.used}});
          },
          "One volume's attributes."});
@@ -138,16 +162,8 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          [&s](ApiContext& c) -> Result<ApiReply> {
            std::string volume = *c.params.Get("volume");
            std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
-           HEARTH_ASSIGN_OR_RETURN(VolumeInfo v, s.storage.InfoOf(volid));
-           if (v.content == ContentType::kImages && v.vmid && s.vms.Exists(v.vmid)) {
-             // Refuse to pull a disk out from under a VM that still references it.
-             auto cfg = s.vms.Config(v.vmid, false);
-             if (cfg)
-               for (const auto& [k, val] : cfg->values)
-                 if (DriveVolume(k, val) == volid)
-                   return Fail(FailedPrecondition("volume '" + volid + "' is in use by VM " + std::to_string(v.vmid) + " (" + k + ")"));
-           }
-           HEARTH_TRY(s.storage.Free(volid));
+           // Under the owner VM's lock, and never a volume some VM still uses.
+           HEARTH_TRY(s.vms.DeleteVolume(volid));
            return Data(nullptr);
          },
          "Delete a volume."});
@@ -184,8 +200,9 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          },
          "Allocate a disk image."});
 
-  r.Add({"GET", "/nodes/{node}/query-url-metadata", {NodeParam(), Required(PString("url")), PBool("verify-certificates")},
-         false, "Sys.Audit", "/nodes/{node}", true, true, false,
+  auto& metadata = r.Add({"GET", "/nodes/{node}/query-url-metadata",
+         {NodeParam(), MaxLen(Required(PString("url")), 4096), PBool("verify-certificates")},
+         false, "", "", true, true, false,
          [](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(UrlMetadata m, QueryUrlMetadata(*c.params.Get("url"), c.params.Bool("verify-certificates", true)));
            nlohmann::json out = {{"filename", m.filename}};
@@ -194,8 +211,10 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            return Data(out);
          },
          "Name, type and size of a URL's file (HEAD request), before a download-url."});
+  metadata.lane = Lane::kWait;  // an outbound request: up to 30 s, never on an I/O thread
+  metadata.authorize = [&s](const ApiContext& c) { return CheckNetworkAccess(s, *c.who, *c.params.Get("node")); };
 
-  r.Add({"POST", "/nodes/{node}/storage/{storage}/download-url",
+  auto& download = r.Add({"POST", "/nodes/{node}/storage/{storage}/download-url",
          {NodeParam(), storage_param(), Required(PString("url")), Required(PEnum("content", {"iso", "vztmpl", "import"})),
           Required(PString("filename")), PString("checksum"),
           PEnum("checksum-algorithm", {"md5", "sha1", "sha224", "sha256", "sha384", "sha512"}), PString("compression"),
@@ -257,6 +276,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            return Data(id);
          },
          "Download a file (ISO, import image, template) from a URL, with checksum verification."});
+  download.authorize = [&s](const ApiContext& c) { return CheckNetworkAccess(s, *c.who, *c.params.Get("node")); };
 
   r.Add({"POST", "/nodes/{node}/storage/{storage}/upload",
          {NodeParam(), storage_param(), PEnum("content", {"iso", "vztmpl", "import", "snippets"}), PString("filename"),

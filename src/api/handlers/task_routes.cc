@@ -1,3 +1,4 @@
+#include "access/userid.h"
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
 
@@ -8,12 +9,13 @@ nlohmann::json TaskJson(const TaskInfo& t, bool with_status_fields) {
   nlohmann::json j = {{"upid", t.record.upid}, {"node", t.upid.node}, {"pid", t.upid.pid},
                       {"pstart", t.upid.pstart}, {"starttime", t.upid.starttime}, {"type", t.upid.type},
                       {"id", t.upid.id}};
-  std::string user = t.upid.user;
-  if (size_t bang = user.find('!'); bang != std::string::npos) {
-    j["tokenid"] = user.substr(bang + 1);
-    user = user.substr(0, bang);
+  auto owner = ParseAuthId(t.upid.user);
+  if (owner && !owner->token.empty()) {
+    j["tokenid"] = owner->token;
+    j["user"] = owner->UserId();
+  } else {
+    j["user"] = t.upid.user;
   }
-  j["user"] = user;
   if (with_status_fields) {
     j["status"] = t.running ? "running" : "stopped";
     if (!t.running) j["exitstatus"] = t.record.exitstatus;  // absent while running
@@ -28,10 +30,18 @@ nlohmann::json TaskJson(const TaskInfo& t, bool with_status_fields) {
   return j;
 }
 
-// Users see their own tasks; Sys.Audit sees all.
+// PVE's check_task_user: a user owns its tasks and its tokens' tasks; a token owns only
+// its own.
+bool IsOwner(const Identity& who, const TaskInfo& t) {
+  if (t.upid.user == who.AuthId()) return true;
+  if (!who.tokenid.empty()) return false;
+  auto owner = ParseAuthId(t.upid.user);
+  return owner && !owner->token.empty() && owner->UserId() == who.userid;
+}
+
+// Owners see their tasks; Sys.Audit on the node sees all.
 bool MaySee(const ApiServices& s, const Identity& who, const TaskInfo& t) {
-  std::string owner = t.upid.user.substr(0, t.upid.user.find('!'));
-  return owner == who.userid || s.access.Allowed(who, "/nodes/" + t.upid.node, "Sys.Audit");
+  return IsOwner(who, t) || s.access.Allowed(who, "/nodes/" + t.upid.node, "Sys.Audit");
 }
 
 ParamSpec UpidParam() { return Required(PString("upid")); }
@@ -56,7 +66,7 @@ void RegisterTaskRoutes(Router& r, ApiServices& s) {
            f.running_only = c.params.GetOr("source", "archive") == "active";
            f.since = c.params.Int("since");
            f.until = c.params.Int("until");
-           if (!s.access.Allowed(*c.who, "/nodes/" + s.facts.node, "Sys.Audit")) f.user = c.who->userid;
+           if (!s.access.Allowed(*c.who, "/nodes/" + s.facts.node, "Sys.Audit")) f.owner = c.who->AuthId();
            HEARTH_ASSIGN_OR_RETURN(auto page, s.tasks.List(f));
            nlohmann::json out = nlohmann::json::array();
            for (const auto& t : page.first) out.push_back(TaskJson(t, false));
@@ -102,12 +112,14 @@ void RegisterTaskRoutes(Router& r, ApiServices& s) {
   r.Add({"DELETE", "/nodes/{node}/tasks/{upid}", {NodeParam(), UpidParam()}, false, "", "", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            std::string upid = *c.params.Get("upid");
-           auto t = s.tasks.Get(upid);
-           if (t && !MaySee(s, *c.who, *t)) return Fail(PermissionDenied("Permission check failed (/nodes/" + s.facts.node + ", Sys.Modify)"));
+           HEARTH_ASSIGN_OR_RETURN(TaskInfo t, s.tasks.Get(upid));
+           // PVE (Tasks.pm stop_task): your own task, or Sys.Modify on the node for anyone's.
+           if (!IsOwner(*c.who, t) && !s.access.Allowed(*c.who, "/nodes/" + t.upid.node, "Sys.Modify"))
+             return Fail(PermissionDenied("Permission check failed (/nodes/" + t.upid.node + ", Sys.Modify)"));
            HEARTH_TRY(s.tasks.Cancel(upid));
            return Data(nullptr);
          },
-         "Stop a task (a finished or unknown task is fine)."});
+         "Stop a task: your own, or any with Sys.Modify on the node (a finished task is fine)."});
 }
 
 }  // namespace hearth

@@ -37,8 +37,8 @@ Status CheckImports(const ApiContext& c, const std::map<std::string, std::string
     size_t pos = v.find("import-from=");
     if (pos == std::string::npos) continue;
     if (!async) return Fail(FieldError(k, "import-from needs the asynchronous POST …/config"));
-    if (v.compare(pos + 12, 1, "/") == 0 && !c.who->admin)
-      return Fail(PermissionDenied("only administrators can import from a path on the host"));
+    if (v.compare(pos + 12, 1, "/") == 0 && c.who->AuthId() != "root@pam")
+      return Fail(PermissionDenied("Only root can pass arbitrary filesystem paths."));
   }
   return Ok();
 }
@@ -54,9 +54,10 @@ Result<ApiReply> UpdateConfig(ApiServices& s, ApiContext& c, bool async) {
   req.digest = c.params.GetOr("digest", "");
   req.skiplock = c.params.Bool("skiplock");
   if (req.skiplock && c.who->AuthId() != "root@pam") return Fail(FieldError("skiplock", "Only root may use this option."));
-  if (req.set.count("args") && c.who->AuthId() != "root@pam")
-    return Fail(PermissionDenied("only root can set 'args' config"));
   req.user = User(c);
+  auto current = s.vms.Config(req.vmid, true);
+  if (!current) return Fail(current.error());
+  HEARTH_TRY(CheckVmConfigPrivileges(s, *c.who, req.vmid, req.set, req.del, &current->values));
   HEARTH_ASSIGN_OR_RETURN(auto upid, s.vms.Update(req, async));
   if (upid) return Data(*upid);
   return Data(nullptr);
@@ -133,8 +134,9 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
            req.vmid = Vmid(c);
            req.config = ConfigKeys(c, {"vmid", "node"});
            HEARTH_TRY(CheckImports(c, req.config, true));
-           if (req.config.count("args") && c.who->AuthId() != "root@pam")
-             return Fail(PermissionDenied("only root can set 'args' config"));
+           HEARTH_TRY(CheckVmConfigPrivileges(s, *c.who, req.vmid, req.config, {}, nullptr));
+           if (c.params.Bool("start") && !s.access.Allowed(*c.who, "/vms/" + std::to_string(req.vmid), "VM.PowerMgmt"))
+             return Fail(PermissionDenied("Permission check failed (/vms/" + std::to_string(req.vmid) + ", VM.PowerMgmt)"));
            req.storage = c.params.GetOr("storage", "");
            req.start = c.params.Bool("start");
            req.user = User(c);
@@ -172,9 +174,13 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
   std::vector<ParamSpec> update_params = {NodeParam(), VmidParam(), PString("delete"), PString("revert"),
                                           PBool("force"), PString("digest"), PBool("skiplock"),
                                           PInt("background_delay", 1, 30)};
-  r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/config", update_params, true, "VM.Config.Options", vm_path, true, true, false,
+  // Any one VM.Config.* privilege lets the call in; each key is then checked on its own.
+  const std::string config_privs =
+      "VM.Config.Disk|VM.Config.CDROM|VM.Config.CPU|VM.Config.Memory|VM.Config.Network|VM.Config.HWType|"
+      "VM.Config.Options|VM.Config.Cloudinit";
+  r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/config", update_params, true, config_privs, vm_path, true, true, false,
          [&s](ApiContext& c) { return UpdateConfig(s, c, false); }, "Change the configuration (synchronous)."});
-  r.Add({"POST", "/nodes/{node}/qemu/{vmid}/config", update_params, true, "VM.Config.Options", vm_path, true, true,
+  r.Add({"POST", "/nodes/{node}/qemu/{vmid}/config", update_params, true, config_privs, vm_path, true, true,
          false, [&s](ApiContext& c) { return UpdateConfig(s, c, true); },
          "Change the configuration (asynchronous, returns a task)."});
 
@@ -196,6 +202,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
          },
          "Status index."});
 
+  // Asks QEMU for the live run state: a QMP round trip, so on the wait pool.
   r.Add({"GET", "/nodes/{node}/qemu/{vmid}/status/current", {NodeParam(), VmidParam()}, false, "VM.Audit", vm_path, true,
          true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
@@ -215,7 +222,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
            if (vm.status == "running") j["running-qemu"] = "7.2.0";
            return Data(j);
          },
-         "Current status; `lock` only while locked."});
+         "Current status; `lock` only while locked."}).lane = Lane::kWait;
 
   auto power = [&](const std::string& action, std::vector<ParamSpec> extra, std::function<Result<std::string>(ApiContext&)> fn,
                    std::string description) {
@@ -224,8 +231,11 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
     r.Add({"POST", "/nodes/{node}/qemu/{vmid}/status/" + action, params, false, "VM.PowerMgmt", vm_path, true, true,
            false,
            [&s, fn](ApiContext& c) -> Result<ApiReply> {
-             if (c.params.Bool("skiplock") && c.who->AuthId() != "root@pam")
-               return Fail(FieldError("skiplock", "Only root may use this option."));
+             // Parameters for migration and internals: root@pam only, as in PVE.
+             for (const char* p : {"skiplock", "keepActive", "migratedfrom", "migration_type", "migration_network",
+                                   "stateuri", "targetstorage", "force-cpu", "nocheck"})
+               if (c.params.Has(p) && c.who->AuthId() != "root@pam")
+                 return Fail(FieldError(p, "Only root may use this option."));
              if (!s.vms.Exists(Vmid(c))) return Fail(Internal(s.vms.ConfigNotFound(Vmid(c))));
              return UpidReply(fn(c));
            },
@@ -258,6 +268,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
   power("resume", {PBool("nocheck")},
         [&s](ApiContext& c) { return s.vms.Resume(Vmid(c), User(c), c.params.Bool("skiplock")); }, "Resume the VM.");
 
+  // Writes the seed drive (xorriso, qemu-img) under the VM's lock: the work pool (kAuto).
   r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", {NodeParam(), VmidParam()}, false, "VM.Config.Cloudinit",
          vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
@@ -270,7 +281,8 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
          {NodeParam(), VmidParam(), Required(PEnum("type", {"user", "network", "meta"}))}, false, "VM.Audit", vm_path,
          true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           HEARTH_ASSIGN_OR_RETURN(std::string doc, s.vms.CloudInitDump(Vmid(c), *c.params.Get("type")));
+           bool reveal = s.access.Allowed(*c.who, "/vms/" + std::to_string(Vmid(c)), "VM.Config.Cloudinit");
+           HEARTH_ASSIGN_OR_RETURN(std::string doc, s.vms.CloudInitDump(Vmid(c), *c.params.Get("type"), reveal));
            return Data(doc);
          },
          "The generated cloud-init document of one type."});

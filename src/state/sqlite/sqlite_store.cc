@@ -260,7 +260,11 @@ Result<std::pair<std::vector<TaskRecord>, size_t>> SqliteStore::ListTasks(const 
   std::string where = " WHERE 1=1";
   if (f.vmid) where += " AND vmid = ?1";
   if (!f.type.empty()) where += " AND type = ?2";
-  if (!f.user.empty()) where += " AND user LIKE '%' || ?3 || '%'";
+  // instr, not LIKE: '%' and '_' in a user name are not wildcards.
+  if (!f.user.empty()) where += " AND instr(lower(user), lower(?3)) > 0";
+  bool owner_is_token = f.owner.find('!', f.owner.rfind('@') == std::string::npos ? 0 : f.owner.rfind('@')) != std::string::npos;
+  if (!f.owner.empty())
+    where += owner_is_token ? " AND user = ?8" : " AND (user = ?8 OR substr(user, 1, length(?8) + 1) = ?8 || '!')";
   if (f.errors_only) where += " AND endtime != 0 AND exitstatus != 'OK'";
   if (f.running_only) where += " AND endtime = 0";
   if (f.since) where += " AND starttime >= ?4";
@@ -271,6 +275,7 @@ Result<std::pair<std::vector<TaskRecord>, size_t>> SqliteStore::ListTasks(const 
     if (!f.user.empty()) s.Bind(3, f.user);
     if (f.since) s.Bind(4, f.since);
     if (f.until) s.Bind(5, f.until);
+    if (!f.owner.empty()) s.Bind(8, f.owner);
   };
   std::string count_sql = "SELECT count(*) FROM tasks" + where;
   Stmt c(db_, count_sql.c_str());

@@ -141,10 +141,13 @@ Result<std::string> DirStorage::RenameToBase(const std::string& volname) {
   std::string base_name = "base-" + v.name.substr(3);  // vm-100-disk-0.qcow2 -> base-100-disk-0.qcow2
   std::string from = root_ + "/" + v.RelativePath();
   std::string to = root_ + "/images/" + std::to_string(v.vmid) + "/" + base_name;
-  if (PathExists(to)) return Fail(AlreadyExists("volume '" + id_ + ":" + std::to_string(v.vmid) + "/" + base_name + "' already exists"));
-  if (::rename(from.c_str(), to.c_str()) != 0) return Fail(Internal("rename " + from + ": " + strerror(errno)));
+  if (auto st = RenameNoReplace(from, to); !st) {
+    if (st.error().code == ErrorCode::kAlreadyExists)
+      return Fail(AlreadyExists("volume '" + id_ + ":" + std::to_string(v.vmid) + "/" + base_name + "' already exists"));
+    return Fail(st.error());
+  }
   // Base images are never written again; read-only also protects them from mistakes.
-  ::chmod(to.c_str(), 0444);
+  ::chmod(to.c_str(), 0400);
   return std::to_string(v.vmid) + "/" + base_name;
 }
 
@@ -156,8 +159,8 @@ Result<std::string> DirStorage::UndoBase(const std::string& base_volname) {
   std::string vm_name = "vm-" + v.name.substr(5);  // base-100-disk-0.qcow2 -> vm-100-disk-0.qcow2
   std::string from = root_ + "/" + v.RelativePath();
   std::string to = root_ + "/images/" + std::to_string(v.vmid) + "/" + vm_name;
-  ::chmod(from.c_str(), 0644);
-  if (::rename(from.c_str(), to.c_str()) != 0) return Fail(Internal("rename " + from + ": " + strerror(errno)));
+  ::chmod(from.c_str(), 0600);
+  HEARTH_TRY(RenameNoReplace(from, to));
   return std::to_string(v.vmid) + "/" + vm_name;
 }
 
@@ -191,7 +194,7 @@ Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std
     HEARTH_TRY(MakeDirs(dir));
     HEARTH_ASSIGN_OR_RETURN(file, NextDiskFile(vmid, format));
     // Reserve the name before the (slow) copy so parallel copies pick different names.
-    int fd = ::open((dir + "/" + file).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = ::open((dir + "/" + file).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Fail(Internal("create " + file + ": " + strerror(errno)));
     ::close(fd);
   }
@@ -326,9 +329,13 @@ Result<std::string> DirStorage::ImportFile(ContentType content, const std::strin
   if (!parsed) return Fail(FieldError("filename", "invalid file name '" + file_name + "'"));
   std::string dest = root_ + "/" + parsed->RelativePath();
   HEARTH_TRY(MakeDirs(dest.substr(0, dest.rfind('/'))));
-  if (PathExists(dest)) return Fail(AlreadyExists("volume '" + id_ + ":" + volname + "' already exists"));
-  if (::rename(temp_path.c_str(), dest.c_str()) != 0)
-    return Fail(Internal("move upload into place: " + std::string(strerror(errno))));
+  // Durable first, then moved in atomically: of two imports with one name, exactly one wins.
+  HEARTH_TRY(SyncFile(temp_path));
+  if (auto st = RenameNoReplace(temp_path, dest); !st) {
+    if (st.error().code == ErrorCode::kAlreadyExists)
+      return Fail(AlreadyExists("volume '" + id_ + ":" + volname + "' already exists"));
+    return Fail(st.error().WithContext("move upload into place"));
+  }
   return id_ + ":" + volname;
 }
 

@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,9 +29,17 @@ std::string DescribeFailure(const std::vector<std::string>& argv, const ProcessR
 
 namespace {
 
+// In the child between fork and exec: closes every fd from `lowfd` up, whatever the limit.
 void CloseFrom(int lowfd) {
+  if (syscall(SYS_close_range, static_cast<unsigned>(lowfd), ~0U, 0) == 0) return;
   long max = sysconf(_SC_OPEN_MAX);
-  for (int fd = lowfd; fd < max && fd < 65536; ++fd) close(fd);
+  for (long fd = lowfd; fd < max; ++fd) close(static_cast<int>(fd));
+}
+
+void ClosePair(int p[2]) {
+  if (p[0] >= 0) close(p[0]);
+  if (p[1] >= 0) close(p[1]);
+  p[0] = p[1] = -1;
 }
 
 void EmitLines(std::string& buf, const std::function<void(const std::string&)>& cb, bool flush) {
@@ -50,10 +60,19 @@ void EmitLines(std::string& buf, const std::function<void(const std::string&)>& 
 
 Result<ProcessResult> PosixProcessRunner::Run(const std::vector<std::string>& argv, const ProcessOptions& opt) {
   if (argv.empty()) return Fail(InvalidArgument("empty argv"));
-  int in_pipe[2], out_pipe[2], err_pipe[2], exec_pipe[2];
+  int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, exec_pipe[2] = {-1, -1};
+  auto close_all = [&] {
+    ClosePair(in_pipe);
+    ClosePair(out_pipe);
+    ClosePair(err_pipe);
+    ClosePair(exec_pipe);
+  };
   if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) ||
-      pipe2(exec_pipe, O_CLOEXEC))
-    return Fail(Internal(std::string("pipe: ") + strerror(errno)));
+      pipe2(exec_pipe, O_CLOEXEC)) {
+    int err = errno;
+    close_all();
+    return Fail(Internal(std::string("pipe: ") + strerror(err)));
+  }
 
   // Build argv/envp before fork: no allocation in the child.
   std::vector<char*> cargv;
@@ -71,7 +90,11 @@ Result<ProcessResult> PosixProcessRunner::Run(const std::vector<std::string>& ar
   cenv.push_back(nullptr);
 
   pid_t pid = fork();
-  if (pid < 0) return Fail(Internal(std::string("fork: ") + strerror(errno)));
+  if (pid < 0) {
+    int err = errno;
+    close_all();
+    return Fail(Internal(std::string("fork: ") + strerror(err)));
+  }
   if (pid == 0) {
     setpgid(0, 0);
     // Helpers (qemu-img, ...) die with the daemon instead of writing on after a crash; the
@@ -81,6 +104,7 @@ Result<ProcessResult> PosixProcessRunner::Run(const std::vector<std::string>& ar
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
+    if (opt.umask >= 0) umask(static_cast<mode_t>(opt.umask));
     dup2(in_pipe[0], 0);
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
@@ -180,11 +204,11 @@ Result<ProcessResult> PosixProcessRunner::Run(const std::vector<std::string>& ar
 
 Result<int> PosixProcessRunner::SpawnDetached(const std::vector<std::string>& argv, const std::string& log_path) {
   if (argv.empty()) return Fail(InvalidArgument("empty argv"));
-  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) return Fail(Internal("open " + log_path + ": " + strerror(errno)));
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int pid_pipe[2];
-  if (pipe2(pid_pipe, O_CLOEXEC) != 0) {
+  int pid_pipe[2] = {-1, -1};
+  if (null_fd < 0 || pipe2(pid_pipe, O_CLOEXEC) != 0) {
     close(log_fd);
     close(null_fd);
     return Fail(Internal(std::string("pipe: ") + strerror(errno)));
@@ -196,7 +220,13 @@ Result<int> PosixProcessRunner::SpawnDetached(const std::vector<std::string>& ar
   // Double fork: the intermediate child starts a new session, forks the program and exits,
   // so the program is reparented to init and never becomes our zombie.
   pid_t mid = fork();
-  if (mid < 0) return Fail(Internal(std::string("fork: ") + strerror(errno)));
+  if (mid < 0) {
+    int err = errno;
+    ClosePair(pid_pipe);
+    close(log_fd);
+    close(null_fd);
+    return Fail(Internal(std::string("fork: ") + strerror(err)));
+  }
   if (mid == 0) {
     setsid();
     sigset_t none;
