@@ -23,8 +23,8 @@ int StatusFor(const Error& e) {
 }
 
 // The value of `name` in a Cookie or Authorization header, PVE-style: the name at the start
-// or after whitespace/';', then '=' or a space, value up to ';'. Percent escapes are decoded
-// but '+' is kept (ticket signatures contain '+').
+// or after whitespace/';', then '=' or a space, value up to ';', as sent (still
+// percent-encoded if the client encoded it; see Candidates).
 std::optional<std::string> ExtractAuthValue(const std::string& header, const std::string& name) {
   size_t pos = 0;
   while ((pos = header.find(name, pos)) != std::string::npos) {
@@ -32,13 +32,21 @@ std::optional<std::string> ExtractAuthValue(const std::string& header, const std
     size_t after = pos + name.size();
     if (at_start && after < header.size() && (header[after] == '=' || header[after] == ' ')) {
       size_t end = header.find(';', after + 1);
-      std::string raw(Trim(header.substr(after + 1, end == std::string::npos ? std::string::npos : end - after - 1)));
-      auto decoded = PercentDecode(raw, false);
-      return decoded ? *decoded : raw;
+      return std::string(Trim(header.substr(after + 1, end == std::string::npos ? std::string::npos : end - after - 1)));
     }
     pos = after;
   }
   return std::nullopt;
+}
+
+// A credential as sent and, if that differs, percent-decoded once (browsers encode the
+// cookie, proxmoxer and curl do not). Each candidate must verify on its own — a ticket's
+// signature covers its exact text — so trying both never turns one user into another.
+std::vector<std::string> Candidates(const std::string& raw) {
+  std::vector<std::string> out = {raw};
+  if (raw.find('%') != std::string::npos)
+    if (auto decoded = PercentDecode(raw, false); decoded && *decoded != raw) out.push_back(*decoded);
+  return out;
 }
 
 std::string FillPath(const std::string& tmpl, const Params& params) {
@@ -115,14 +123,18 @@ Result<Identity> ApiServer::Authenticate(const HttpRequest& req, const Route& ro
   std::optional<std::string> ticket = ExtractAuthValue(cookie, "PVEAuthCookie");
   if (!ticket) ticket = ExtractAuthValue(authz, "PVEAuthCookie");
   if (ticket) {
-    auto id = access_.FromTicket(*ticket);
-    if (!id) return Fail(Unauthenticated("Authentication failed!"));
-    return id;
+    for (const auto& t : Candidates(*ticket))
+      if (auto id = access_.FromTicket(t)) return id;
+    return Fail(Unauthenticated("Authentication failed!"));
   }
-  if (auto token = ExtractAuthValue(authz, "PVEAPIToken")) {
-    size_t eq = token->rfind('=');
-    if (eq == std::string::npos) return Fail(Unauthenticated("Authentication failed!"));
-    auto id = access_.FromToken(token->substr(0, eq), token->substr(eq + 1));
+  if (auto raw_token = ExtractAuthValue(authz, "PVEAPIToken")) {
+    Result<Identity> id = Fail(Unauthenticated("Authentication failed!"));
+    for (const auto& token : Candidates(*raw_token)) {
+      size_t eq = token.rfind('=');
+      if (eq == std::string::npos) continue;
+      id = access_.FromToken(token.substr(0, eq), token.substr(eq + 1));
+      if (id) break;
+    }
     if (!id) return Fail(Unauthenticated("Authentication failed!"));
     if (!route.allow_token)
       return Fail(PermissionDenied("Permission check failed (URI '" + api_path +

@@ -132,6 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnHeader(beast::error_code ec) {
+    if (ec == http::error::header_limit) return Reply(MakeError(414, "request header too large"), false);
     if (ec) {
       if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::ssl::error::stream_truncated)
         spdlog::debug("read header: {}", ec.message());

@@ -1,6 +1,8 @@
 """The `hearth` CLI against a real daemon: it is a client of the API (token in the environment)."""
 import os
+import select
 import subprocess
+import time
 
 from harness import HEARTH_BIN
 
@@ -81,3 +83,65 @@ def test_login_keeps_a_ticket_for_later_calls(hearth, tmp_path):
     r = subprocess.run([HEARTH_BIN, "--url", url, "login", "--user", "admin@pve", "--password-stdin"],
                        input="wrong\n", capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode != 0 and "authentication failure" in r.stderr
+
+
+# --- the CLI checks whom it talks to (issue 6.8) --------------------------------------------
+
+def untrusting_env(hearth, tmp_path, **extra):
+    env = dict(os.environ, HEARTH_URL=f"https://127.0.0.1:{hearth.port}", HEARTH_TOKEN=hearth.token,
+               HEARTH_KNOWN_HOSTS=str(tmp_path / "known_hosts"), HEARTH_SESSION=str(tmp_path / "session.json"))
+    for var in ("HEARTH_FINGERPRINT", "HEARTH_INSECURE"):
+        env.pop(var, None)
+    env.update(extra)
+    return env
+
+
+def test_cli_refuses_an_unknown_server_when_it_cannot_ask(hearth, tmp_path):
+    env = untrusting_env(hearth, tmp_path)
+    r = subprocess.run([HEARTH_BIN, "api", "get", "/version"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode != 0 and "is not trusted" in r.stderr and hearth.fingerprint() in r.stderr
+    r = subprocess.run([HEARTH_BIN, "login", "--user", "admin@pve", "--password-stdin"], input="hearth-test-pw\n",
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode != 0 and "is not trusted" in r.stderr
+    assert not (tmp_path / "session.json").exists()
+
+
+def test_cli_pinned_and_remembered_fingerprints(hearth, tmp_path):
+    wrong = "AA:" * 31 + "AA"
+    r = subprocess.run([HEARTH_BIN, "--fingerprint", wrong, "api", "get", "/version"], capture_output=True, text=True,
+                       env=untrusting_env(hearth, tmp_path), timeout=60)
+    assert r.returncode != 0 and "not the pinned one" in r.stderr
+    r = subprocess.run([HEARTH_BIN, "--fingerprint", hearth.fingerprint().lower(), "api", "get", "/version"],
+                       capture_output=True, text=True, env=untrusting_env(hearth, tmp_path), timeout=60)
+    assert r.returncode == 0, r.stderr
+    known = tmp_path / "known_hosts"
+    known.write_text(f"127.0.0.1:{hearth.port} {wrong}\n")
+    r = subprocess.run([HEARTH_BIN, "api", "get", "/version"], capture_output=True, text=True,
+                       env=untrusting_env(hearth, tmp_path), timeout=60)
+    assert r.returncode != 0 and "HAS CHANGED" in r.stderr
+    known.write_text(f"127.0.0.1:{hearth.port} {hearth.fingerprint()}\n")
+    r = subprocess.run([HEARTH_BIN, "api", "get", "/version"], capture_output=True, text=True,
+                       env=untrusting_env(hearth, tmp_path), timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([HEARTH_BIN, "--insecure", "api", "get", "/version"], capture_output=True, text=True,
+                       env=untrusting_env(hearth, tmp_path / "elsewhere"), timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_cli_asks_at_a_terminal_and_remembers(hearth, tmp_path):
+    master, slave = os.openpty()
+    proc = subprocess.Popen([HEARTH_BIN, "api", "get", "/version"], stdin=slave, stderr=slave,
+                            stdout=subprocess.PIPE, env=untrusting_env(hearth, tmp_path))
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"(yes/no)?" not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1)
+        if ready:
+            seen += os.read(master, 4096)
+    assert hearth.fingerprint().encode() in seen
+    os.write(master, b"yes\n")
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0 and b"8.4.1" in out
+    assert (tmp_path / "known_hosts").read_text() == f"127.0.0.1:{hearth.port} {hearth.fingerprint()}\n"

@@ -44,6 +44,7 @@ class Hearth:
         self.own_dir = data_dir is None
         self.dir = data_dir or tempfile.mkdtemp(prefix="hearth-test-")
         self.extra_args = list(extra_args)
+        self.wrapper = []  # e.g. ["prlimit", "--nofile=64:64"]
         self.proc = None
         self.port = None
         self.token = None
@@ -58,7 +59,7 @@ class Hearth:
             os.unlink(port_file)
         self.log = open(os.path.join(self.dir, "hearth.log"), "ab")
         self.proc = subprocess.Popen(
-            [HEARTH_BIN, "serve", "--data-dir", self.dir, "--listen", "127.0.0.1:0", "--node", self.node,
+            self.wrapper + [HEARTH_BIN, "serve", "--data-dir", self.dir, "--listen", "127.0.0.1:0", "--node", self.node,
              "--accel", self.accel] + self.extra_args,
             stdout=self.log, stderr=self.log)
         wait_for("hearth API ready", lambda: self.proc.poll() is not None or os.path.exists(port_file), 30)

@@ -77,6 +77,34 @@ TEST_F(SqliteStoreTest, TasksListNewestFirstWithFilters) {
   EXPECT_EQ(store_->UnfinishedTasks()->size(), 1u);
 }
 
+// PVE's check_task_user: a user sees its own and its tokens' tasks, a token only its own;
+// userfilter is a plain substring ('%' and '_' are not wildcards).
+TEST_F(SqliteStoreTest, TaskOwnersAndUserFilter) {
+  ASSERT_TRUE(store_->InsertTask({"A", "n", "qmstart", "1", "a@pve", 1, 0, "", 0}));
+  ASSERT_TRUE(store_->InsertTask({"B", "n", "qmstart", "1", "a@pve!ci", 2, 0, "", 0}));
+  ASSERT_TRUE(store_->InsertTask({"C", "n", "qmstart", "1", "ba@pve", 3, 0, "", 0}));
+  ASSERT_TRUE(store_->InsertTask({"D", "n", "qmstart", "1", "a@pve!other", 4, 0, "", 0}));
+  ASSERT_TRUE(store_->InsertTask({"E", "n", "qmstart", "1", "x_y@pve", 5, 0, "", 0}));
+  auto ids = [&](TaskFilter f) {
+    std::string out;
+    auto r = store_->ListTasks(f);
+    if (!r) return "error: " + r.error().message;
+    for (const auto& t : r->first) out += t.upid;
+    return out;
+  };
+  TaskFilter user;
+  user.owner = "a@pve";
+  EXPECT_EQ(ids(user), "DBA");
+  TaskFilter token;
+  token.owner = "a@pve!ci";
+  EXPECT_EQ(ids(token), "B");
+  TaskFilter like;
+  like.user = "_";
+  EXPECT_EQ(ids(like), "E");
+  like.user = "A@PVE";
+  EXPECT_EQ(ids(like), "DCBA");
+}
+
 TEST_F(SqliteStoreTest, MetaIfAbsentKeepsFirstValue) {
   EXPECT_EQ(*store_->PutMetaIfAbsent("k", "first"), "first");
   EXPECT_EQ(*store_->PutMetaIfAbsent("k", "second"), "first");
