@@ -40,7 +40,7 @@ PropertyFormat MakeFormat() {
   PropertyFormat f;
   f.default_key = "model";
   f.props = {
-      {"model", PropType::kEnum, kModels},
+      {"model", PropType::kEnum, kModels, {}, {}, "", nullptr, /*required=*/true},
       {"macaddr", PropType::kString, {}, {}, {}, "", CheckMac},
       {"bridge", PropType::kString, {}, {}, {}, "", CheckBridge},
       {"tag", PropType::kInteger, {}, 1.0, 4094.0},
@@ -102,11 +102,11 @@ Result<NetDev> ParseNetDev(std::string_view text) {
   HEARTH_ASSIGN_OR_RETURN(PropertyMap map, ParsePropertyString(NetDevFormat(), Join(parts, ",")));
   NetDev nic;
   auto model = map.find("model");
-  if (model == map.end()) return Fail(InvalidArgument("invalid format - missing model"));
+  if (model == map.end()) return Fail(InvalidArgument("format error\nmodel: property is missing and it is not optional\n"));
   nic.model = model->second;
   map.erase(model);
   if (auto mac = map.find("macaddr"); mac != map.end()) {
-    nic.macaddr = ToUpper(mac->second);
+    nic.macaddr = mac->second;  // kept as sent, as PVE (generated ones are upper-case)
     map.erase(mac);
   }
   nic.opts = std::move(map);

@@ -8,9 +8,9 @@ TEST(NetDev, ModelEqualsMacAlias) {
   auto n = ParseNetDev("virtio=bc:24:11:4f:2a:9e,bridge=vmbr0,firewall=1,tag=20");
   ASSERT_TRUE(n) << n.error().message;
   EXPECT_EQ(n->model, "virtio");
-  EXPECT_EQ(n->macaddr, "BC:24:11:4F:2A:9E");
+  EXPECT_EQ(n->macaddr, "bc:24:11:4f:2a:9e");  // kept as sent, as PVE (Terraform diffs on case)
   EXPECT_EQ(n->Bridge(), "vmbr0");
-  EXPECT_EQ(PrintNetDev(*n), "virtio=BC:24:11:4F:2A:9E,bridge=vmbr0,firewall=1,tag=20");
+  EXPECT_EQ(PrintNetDev(*n), "virtio=bc:24:11:4f:2a:9e,bridge=vmbr0,firewall=1,tag=20");
 }
 
 TEST(NetDev, ExplicitKeysAreCanonicalised) {

@@ -65,43 +65,62 @@ Result<std::string> CheckPropValue(const PropDef& def, std::string_view value) {
                                     Join(def.enum_values, ", ") + "'"));
       break;
     case PropType::kSize:
-      if (!ParseSize(value)) return Fail(InvalidArgument("unable to parse size '" + out + "'"));
+      if (!ParseSize(value))
+        return Fail(InvalidArgument("invalid format - value does not look like a valid disk size: " + out + "\n"));
       break;
   }
   if (def.check) {
     std::string msg = def.check(out);
-    if (!msg.empty()) return Fail(InvalidArgument(msg));
+    if (!msg.empty()) return Fail(InvalidArgument("invalid format - " + msg + "\n"));
   }
+  return out;
+}
+
+std::string QualifyFormatError(const std::string& message, std::string_view param) {
+  if (!StartsWith(message, "format error\n")) return message;
+  std::string out = "format error\n";
+  for (const auto& line : Split(message.substr(13), '\n'))
+    if (!line.empty()) out += std::string(param) + "." + line + "\n";
+  // A nested format failure ends with its own newline too (Proxmox prints "...\n\n").
+  if (EndsWith(message, "\n\n")) out += "\n";
   return out;
 }
 
 Result<PropertyMap> ParsePropertyString(const PropertyFormat& format, std::string_view text) {
   PropertyMap out;
-  if (!IsValidUtf8(text)) return Fail(InvalidArgument("invalid characters in value"));
+  if (!IsValidUtf8(text)) return Fail(InvalidArgument("invalid characters in value\n"));
+  // A nested format failure keeps its own line end, so it ends "\n\n" as in Proxmox.
+  auto field = [](const std::string& key, const std::string& msg) {
+    return Fail(InvalidArgument("format error\n" + key + ": " + msg + "\n"));
+  };
+  std::vector<std::pair<std::string, std::string>> parts;
   for (const std::string& part : Split(text, ',')) {
-    if (part.empty()) continue;  // Proxmox tolerates empty parts ("a,,b")
-    std::string key, value;
+    if (part.empty()) continue;  // Proxmox skips empty parts ("a,,b")
     size_t eq = part.find('=');
     if (eq == std::string::npos) {
       if (format.default_key.empty())
-        return Fail(InvalidArgument("value without key, but schema does not define a default key"));
-      key = format.default_key;
-      value = part;
-    } else {
-      key = part.substr(0, eq);
-      value = part.substr(eq + 1);
+        return Fail(InvalidArgument("value without key, but schema does not define a default key\n"));
+      if (out.count(format.default_key))
+        return Fail(InvalidArgument("duplicate key in comma-separated list property: " + format.default_key + "\n"));
+      out[format.default_key] = part;
+      continue;
     }
-    const PropDef* def = format.Find(key);
-    if (!def) return Fail(InvalidArgument("invalid format - property '" + key + "' is not defined in schema"));
-    if (!def->alias_of.empty()) {
-      key = def->alias_of;
-      def = format.Find(key);
-    }
-    if (out.count(key)) return Fail(InvalidArgument("invalid format - duplicate key '" + key + "'"));
-    auto checked = CheckPropValue(*def, value);
-    if (!checked) return Fail(InvalidArgument("invalid format - " + key + ": " + checked.error().message));
-    out[key] = *checked;
+    std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (key.empty() || value.empty()) return Fail(InvalidArgument("missing key in comma-separated list property\n"));
+    if (const PropDef* def = format.Find(key); def && !def->alias_of.empty()) key = def->alias_of;
+    if (out.count(key)) return Fail(InvalidArgument("duplicate key in comma-separated list property: " + key + "\n"));
+    out[key] = value;
   }
+  // Then every key against the schema (Proxmox's check_object).
+  for (auto& [key, value] : out) {
+    const PropDef* def = format.Find(key);
+    if (!def) return field(key, "property is not defined in schema and the schema does not allow additional properties");
+    auto checked = CheckPropValue(*def, value);
+    if (!checked) return field(key, checked.error().message);
+    value = *checked;
+  }
+  for (const auto& def : format.props)
+    if (def.required && !out.count(def.name)) return field(def.name, "property is missing and it is not optional");
   return out;
 }
 

@@ -24,8 +24,10 @@ struct PropDef {
   std::vector<std::string> enum_values;  // for kEnum
   std::optional<double> min, max;        // for kInteger / kNumber
   std::string alias_of;                  // non-empty: this key is another name for alias_of
-  // Extra check on the (already type-checked) value; returns an error message or "".
+  // The value's format (Proxmox `format =>`), checked after the type; returns an error
+  // message or "". Its failures read "invalid format - <message>" as in Proxmox.
   std::string (*check)(std::string_view value) = nullptr;
+  bool required = false;  // Proxmox `optional => 0`
 };
 
 struct PropertyFormat {
@@ -37,8 +39,16 @@ struct PropertyFormat {
 // Parsed values in key order. Values are normalised (booleans "1"/"0").
 using PropertyMap = std::map<std::string, std::string>;
 
-// Parses `text` against `format`. Errors name the offending key; never throws.
+// Parses `text` against `format`; never throws. Errors carry Proxmox's texts (its
+// parse_property_string and check_object), without the "invalid format - " that the caller
+// adds: "duplicate key in comma-separated list property: <key>\n", "missing key in
+// comma-separated list property\n", "value without key, but schema does not define a default
+// key\n", or "format error\n<key>: <problem>\n" for a value that fails its check (Proxmox
+// prefixes <key> with the parameter's name: see QualifyFormatError).
 Result<PropertyMap> ParsePropertyString(const PropertyFormat& format, std::string_view text);
+
+// "format error\nbridge: x\n" -> "format error\nnet0.bridge: x\n" (other messages unchanged).
+std::string QualifyFormatError(const std::string& message, std::string_view param);
 
 // Canonical print: default key bare first, then the others sorted.
 std::string PrintPropertyString(const PropertyFormat& format, const PropertyMap& values);

@@ -47,25 +47,34 @@ Result<std::string> CanonNet(std::string_view v) {
   return PrintNetDev(n);
 }
 
-Result<std::string> CanonBoot(std::string_view v) {
-  // Legacy "cdn" style, or order=dev;dev (re-printed with ';').
+// qemu-server's verify_bootdev: any drive but efidisk/tpmstate/unused, or netN, usbN, hostpciN.
+std::string CheckBootOrder(std::string_view order) {
+  for (const auto& d : Split(order, ';')) {
+    auto dk = DriveKey::Parse(d);
+    bool ok = dk ? dk->bus != DriveBus::kEfidisk && dk->bus != DriveBus::kTpmstate && dk->bus != DriveBus::kUnused
+                 : FindVmKey(d) && (StartsWith(d, "net") || StartsWith(d, "usb") || StartsWith(d, "hostpci"));
+    if (!ok) return "invalid boot device '" + d + "'";
+  }
+  return "";
+}
+
+std::string CheckLegacyBoot(std::string_view v) {
   static const Pattern legacy("[acdn]{1,4}");
-  std::string s(v);
-  if (legacy.FullMatch(s)) return s;
+  return legacy.FullMatch(v) ? "" : "value does not match the regex pattern";
+}
+
+Result<std::string> CanonBoot(std::string_view v) {
+  // pve-qm-boot: the legacy "cdn" letters, or order=dev;dev (re-printed with only `order`).
   PropertyFormat f;
   f.default_key = "legacy";
-  f.props = {{"order", PropType::kString}, {"legacy", PropType::kString}};
+  f.props = {{"order", PropType::kString, {}, {}, {}, "", CheckBootOrder},
+             {"legacy", PropType::kString, {}, {}, {}, "", CheckLegacyBoot}};
   HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
-  if (m.count("legacy")) {
-    if (!legacy.FullMatch(m["legacy"])) return Bad("invalid boot order '" + s + "'");
-    return s;
-  }
-  std::vector<std::string> devs = SplitAny(m["order"], ";, ");
-  for (const auto& d : devs)
-    if (!DriveKey::Parse(d) && !(StartsWith(d, "net") && ParseUint(d.substr(3))) && !StartsWith(d, "hostpci") &&
-        !StartsWith(d, "usb"))
-      return Bad("invalid boot device '" + d + "'");
-  return devs.empty() ? std::string("order=") : "order=" + Join(devs, ";");
+  if (!m.count("order")) return std::string(v);
+  std::vector<std::string> devs;
+  for (const auto& d : Split(m["order"], ';'))
+    if (!d.empty()) devs.push_back(d);
+  return "order=" + Join(devs, ";");
 }
 
 Result<std::string> CanonIpConfig(std::string_view v) {
@@ -164,27 +173,14 @@ Result<std::string> CanonHotplug(std::string_view v) {
 }
 
 Result<std::string> CanonSshKeys(std::string_view v) {
-  // The value must itself be percent-encoded (PVE format "urlencoded"); it is stored as
-  // received. Each decoded line must look like an OpenSSH public key.
+  // PVE's format "urlencoded": the value itself is percent-encoded and stored as received.
+  // Whether the lines are keys is checked separately (SshKeysValid), as PVE does after the
+  // schema, with its own error.
   static const Pattern allowed("[-%a-zA-Z0-9_.!~*'()]*");
   std::string s(v);
   if (!allowed.FullMatch(s)) return Bad("invalid urlencoded string: " + s);
   auto decoded = PercentDecode(s, false);
   if (!decoded || !IsValidUtf8(*decoded)) return Bad("invalid urlencoded string: " + s);
-  static const Pattern key("(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\\.com) [A-Za-z0-9+/]+=*( .*)?");
-  for (const auto& line0 : Split(*decoded, '\n')) {
-    std::string line(Trim(line0));
-    if (line.empty() || line[0] == '#') continue;
-    // Options before the key type (e.g. from="...") are allowed by OpenSSH; keep it simple:
-    // find the key type token anywhere.
-    bool ok = key.FullMatch(line);
-    if (!ok) {
-      size_t pos = line.find(" ssh-");
-      if (pos == std::string::npos) pos = line.find(" ecdsa-");
-      ok = pos != std::string::npos && key.FullMatch(line.substr(pos + 1));
-    }
-    if (!ok) return Bad("invalid SSH public key: " + line.substr(0, 40));
-  }
   return s;
 }
 
@@ -209,7 +205,13 @@ Result<std::string> CanonCicustom(std::string_view v) {
   return std::string(v);
 }
 
-Result<std::string> CanonDescription(std::string_view v) { return std::string(v); }
+// PVE strips trailing whitespace when it reads a description back (inner and leading
+// blank lines stay).
+Result<std::string> CanonDescription(std::string_view v) {
+  size_t end = v.size();
+  while (end > 0 && std::isspace(static_cast<unsigned char>(v[end - 1]))) --end;
+  return std::string(v.substr(0, end));
+}
 
 Result<std::string> CanonCiPassword(std::string_view v) {
   if (v.find('\n') != std::string_view::npos) return Bad("value must not contain a newline");
@@ -311,7 +313,8 @@ std::vector<VmKeySpec> MakeKeys() {
       Indexed(Str("net", "Network device: <model>[=<MAC>][,bridge=<br>][,tag=<vlan>]...", CanonNet), 31),
       Indexed(Str("ipconfig", "cloud-init IP config: [ip=<CIDR>|dhcp][,gw=<IPv4>][,ip6=...][,gw6=...]", CanonIpConfig), 31),
       Str("ciuser", "cloud-init user name."),
-      Str("cipassword", "cloud-init password.", CanonCiPassword),
+      // libxcrypt hashes at most 512 bytes (CRYPT_MAX_PASSPHRASE_SIZE); longer ones are refused up front.
+      MaxLength(Str("cipassword", "cloud-init password.", CanonCiPassword), 512),
       Enum("citype", {"nocloud", "configdrive2", "opennebula"}, "cloud-init configuration format."),
       Str("cicustom", "cloud-init custom files: [user=<volume>][,network=..][,meta=..][,vendor=..]", CanonCicustom),
       Bool("ciupgrade", "Upgrade packages after the first boot."),
@@ -497,8 +500,40 @@ Result<std::string> CanonicalVmValue(std::string_view key, std::string_view valu
   } else if (spec->canon) {
     out = spec->canon(v);
   }
-  if (!out) return fail(out.error().message);
+  if (!out) {
+    // A value that fails its format reads as in Proxmox: "invalid format - <why>\n", and a
+    // property string's inner failures name "<key>.<property>".
+    std::string msg = QualifyFormatError(out.error().message, key);
+    if (!EndsWith(msg, "\n")) msg += "\n";
+    return fail("invalid format - " + msg);
+  }
   return out;
+}
+
+bool SshKeysValid(std::string_view urlencoded) {
+  auto decoded = PercentDecode(urlencoded, false);
+  if (!decoded) return false;
+  static const Pattern type("ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\\.com");
+  for (const auto& raw : Split(*decoded, '\n')) {
+    std::string line(Trim(raw));
+    if (line.empty()) continue;
+    // [options] <type> <base64 blob> [comment]: the blob must decode and name the same type
+    // (what `ssh-keygen -l` checks first). Options may precede the type.
+    auto words = SplitAny(line, " \t");
+    bool ok = false;
+    for (size_t i = 0; i + 1 < words.size() && !ok; ++i) {
+      if (!type.FullMatch(words[i])) continue;
+      auto blob = Base64Decode(words[i + 1]);
+      if (!blob || blob->size() < 4 + words[i].size()) break;
+      uint32_t n = (static_cast<uint8_t>((*blob)[0]) << 24) | (static_cast<uint8_t>((*blob)[1]) << 16) |
+                   (static_cast<uint8_t>((*blob)[2]) << 8) | static_cast<uint8_t>((*blob)[3]);
+      ok = n == words[i].size() && blob->compare(4, n, words[i]) == 0;
+      // And key material after the name: an ed25519 key is exactly 32 bytes (51 in all).
+      if (ok) ok = words[i] == "ssh-ed25519" ? blob->size() == 51 : blob->size() >= 4 + n + 16;
+    }
+    if (!ok) return false;
+  }
+  return true;
 }
 
 std::string ConfigKeyPrivilege(std::string_view key) {

@@ -48,6 +48,11 @@ const std::vector<VmKeySpec>& AllVmKeys();
 inline constexpr const char* kRootOnly = "root";
 std::string ConfigKeyPrivilege(std::string_view key);
 
+// True if every non-blank line of the (percent-encoded) sshkeys value is an OpenSSH public
+// key: a known type and a base64 blob that names that type. PVE runs `ssh-keygen -l` on
+// each line and fails the call with "SSH public key validation error" (HTTP 500).
+bool SshKeysValid(std::string_view urlencoded);
+
 // Type-checks and canonicalises one user-supplied value. The error carries the key as field.
 Result<std::string> CanonicalVmValue(std::string_view key, std::string_view value);
 

@@ -74,7 +74,13 @@ TEST(VmSchema, SshKeysMustBeUrlEncodedKeys) {
   std::string key = "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIMx%2Fabc%20me%40host%0A";
   EXPECT_EQ(CanonicalVmValue("sshkeys", key).value(), key);  // stored as received
   EXPECT_FALSE(CanonicalVmValue("sshkeys", "ssh-ed25519 AAAA me"));  // not encoded
-  EXPECT_FALSE(CanonicalVmValue("sshkeys", "not%20a%20key"));
+  EXPECT_TRUE(CanonicalVmValue("sshkeys", "not%20a%20key"));  // well encoded, so the schema passes it...
+  EXPECT_FALSE(SshKeysValid("not%20a%20key"));                 // ...and the key check refuses it (500, as PVE)
+  EXPECT_FALSE(SshKeysValid(key));  // the blob is too short to name its type
+  // A real key (the blob starts with the length-prefixed type name).
+  std::string real = "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIKyY6Gf7Z8f5rHqTfqvqzxwaD0MEa3U4pq6B1q8fWvbt%20me%40host%0A";
+  EXPECT_TRUE(SshKeysValid(real));
+  EXPECT_FALSE(SshKeysValid("ssh-rsa%20AAAAC3NzaC1lZDI1NTE5AAAAIKyY6Gf7Z8f5rHqTfqvqzxwaD0MEa3U4pq6B1q8fWvbt"));  // type mismatch
 }
 
 TEST(VmSchema, AgentEnabledInAnyKeyOrder) {
@@ -91,6 +97,33 @@ TEST(VmSchema, MemoryIsAPropertyString) {
   EXPECT_TRUE(CanonicalVmValue("memory", "current=2048"));
   EXPECT_FALSE(CanonicalVmValue("memory", "8"));
   EXPECT_FALSE(CanonicalVmValue("memory", "lots"));
+}
+
+// Proxmox's own texts for format failures (JSONSchema.pm check_prop / parse_property_string).
+TEST(VmSchema, FormatErrorsReadAsProxmox) {
+  auto err = [](const char* k, const char* v) {
+    auto r = CanonicalVmValue(k, v);
+    return r ? std::string("ok") : r.error().fields.at(k);
+  };
+  EXPECT_EQ(err("net0", "virtio,foo=1"),
+            "invalid format - format error\nnet0.foo: property is not defined in schema and the schema does not allow "
+            "additional properties\n");
+  EXPECT_EQ(err("net0", "virtio,bridge=a,bridge=b"), "invalid format - duplicate key in comma-separated list property: bridge\n");
+  EXPECT_EQ(err("net0", "virtio,e1000"), "invalid format - duplicate key in comma-separated list property: model\n");
+  EXPECT_EQ(err("net0", "bridge=vmbr0"),
+            "invalid format - format error\nnet0.model: property is missing and it is not optional\n");
+  EXPECT_EQ(err("net0", "virtio,tag=5000"), "invalid format - format error\nnet0.tag: value must have a maximum value of 4094\n");
+  EXPECT_EQ(err("net0", "virtio,macaddr=01:00:00:00:00:00"),
+            "invalid format - format error\nnet0.macaddr: invalid format - value does not look like a valid unicast MAC "
+            "address\n\n");
+  EXPECT_EQ(err("net0", "virtio,bridge="), "invalid format - missing key in comma-separated list property\n");
+  EXPECT_EQ(err("boot", "order=scsi0;efidisk0"),
+            "invalid format - format error\nboot.order: invalid format - invalid boot device 'efidisk0'\n\n");
+  EXPECT_EQ(err("name", "under_score"), "invalid format - value does not look like a valid DNS name\n");
+  EXPECT_EQ(CanonicalVmValue("boot", "order=scsi0;net0").value_or(""), "order=scsi0;net0");
+  EXPECT_EQ(CanonicalVmValue("boot", "cdn").value_or(""), "cdn");
+  EXPECT_EQ(CanonicalVmValue("description", "text\n\n  \n").value_or(""), "text");
+  EXPECT_EQ(CanonicalVmValue("description", "\nlead\n\ninner").value_or(""), "\nlead\n\ninner");
 }
 
 }  // namespace hearth

@@ -120,17 +120,28 @@ Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only
 
 Result<std::string> VmService::Clone(const CloneRequest& req) {
   HEARTH_ASSIGN_OR_RETURN(VmConfig src, GetConfig(req.vmid));
+  // PVE's order and words (API2/Qemu.pm clone_vm, $load_and_check): storage, lock, then
+  // what a linked clone cannot do, all before the task (500s, not parameter errors).
+  if (!req.storage.empty()) HEARTH_TRY(storage_.Get(req.storage));
+  std::string lock = src.Lock();
+  if (!lock.empty()) return Fail(FailedPrecondition("VM is locked (" + lock + ")"));
   bool full = req.full.value_or(!src.IsTemplate());
-  if (!full && !src.IsTemplate())
-    return Fail(FieldError("full", "linked clones can only be made from templates; use full=1"));
-  if (!full && !req.storage.empty()) return Fail(FieldError("storage", "parameter 'storage' not allowed for linked clones"));
-  if (!full && !req.format.empty()) return Fail(FieldError("format", "parameter 'format' not allowed for linked clones"));
-  if (!req.storage.empty()) HEARTH_TRY(storage_.Get(req.storage).map_error([](Error e) { return FieldError("storage", e.message); }));
+  if (!full && !req.storage.empty()) return Fail(Internal("parameter 'storage' not allowed for linked clones"));
+  if (!full && !req.format.empty()) return Fail(Internal("parameter 'format' not allowed for linked clones"));
+  if (!full && !src.IsTemplate()) {
+    // Only base images can be shared; the first disk that is not one says so.
+    for (const auto& [k, v] : src.values) {
+      auto dk = DriveKey::Parse(k);
+      if (!dk || dk->bus == DriveBus::kUnused) continue;
+      auto d = ParseDrive(dk->bus, v);
+      std::string vol = DriveVolume(k, v);
+      if (!d || d->IsCdrom() || vol.empty()) continue;
+      return Fail(Internal("Linked clone feature is not supported for '" + vol + "' (" + k + ")"));
+    }
+  }
   if (IsRunning(req.vmid))
     return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) +
                                    " is running: cloning a running VM is not supported yet, stop it first"));
-  std::string lock = src.Lock();
-  if (!lock.empty()) return Fail(FailedPrecondition("VM is locked (" + lock + ")"));
   HEARTH_TRY(ReserveVm(req.newid, "clone", "unable to create VM " + std::to_string(req.newid) + ": config file already exists"));
   TaskSpec spec;
   spec.type = "qmclone";

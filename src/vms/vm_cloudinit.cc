@@ -1,5 +1,6 @@
 // Cloud-init: rendering the NoCloud seed from a VM's config and writing its drive.
 #include "cloudinit/seed_writer.h"
+#include "core/pattern.h"
 #include "core/strings.h"
 #include "model/drive.h"
 #include "model/vm_schema.h"
@@ -20,13 +21,17 @@ Status VmService::PrepareCloudInitKeys(const VmConfig* current, std::map<std::st
     if (dk->bus == DriveBus::kVirtio || dk->bus == DriveBus::kUnused)
       return Fail(FieldError(k, "a cloud-init drive must be ide, sata or scsi"));
     if (!existing.empty() && existing != k)
-      return Fail(FieldError(k, k + " - cloud-init drive is already attached at '" + existing + "'"));
+      return Fail(Internal(k + " - cloud-init drive is already attached at '" + existing + "'"));
     existing = k;
   }
-  if (auto pw = set.find("cipassword"); pw != set.end() && !StartsWith(pw->second, "$")) {
-    // Stored hashed: the clear text never reaches the config, the store or the seed.
-    // SHA-512 crypt: the one hash every guest's chpasswd and cloud-init understand.
-    HEARTH_ASSIGN_OR_RETURN(pw->second, CryptHash(pw->second, "$6$"));
+  // Already a crypt hash (PVE's test, plus yescrypt): kept. Anything else is a clear-text
+  // password and is stored hashed: the clear text never reaches the config, the store or
+  // the seed. SHA-512 crypt: the one hash every guest's chpasswd and cloud-init understand.
+  static const Pattern hashed("\\$(?:[156]|2[ay]|y|7)(\\$.+){2}");
+  if (auto pw = set.find("cipassword"); pw != set.end() && !hashed.FullMatch(pw->second)) {
+    auto h = CryptHash(pw->second, "$6$");
+    if (!h) return Fail(FieldError("cipassword", "cannot hash this password (" + h.error().message + ")"));
+    pw->second = *h;
   }
   return Ok();
 }

@@ -89,8 +89,6 @@ Status VmService::ReserveVm(int vmid, const std::string& lock_name, const std::s
     e.conf_text = text;
     vms_[vmid] = std::move(e);
   }
-  std::lock_guard rlock(reserve_mu_);
-  reserved_ids_.erase(vmid);
   return Ok();
 }
 
@@ -114,7 +112,8 @@ std::string VmService::NewUuid() {
 Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext* ctx, int vmid,
                                                                     const std::map<std::string, std::string>& drives,
                                                                     const std::string& default_storage,
-                                                                    std::vector<std::string>& allocated) {
+                                                                    std::vector<std::string>& allocated,
+                                                                    const VmConfig* current) {
   std::map<std::string, std::string> out;
   for (const auto& [k, v] : drives) {
     auto dk = DriveKey::Parse(k);
@@ -195,15 +194,26 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
       continue;
     }
     if (alloc->cloudinit) {
-      // The seed is written into it at start (and by PUT …/cloudinit).
-      HEARTH_ASSIGN_OR_RETURN(std::string volname,
-                              st->AllocImage(vmid, "qcow2", 4 * kMiB, "vm-" + std::to_string(vmid) + "-cloudinit", nullptr)
-                                  .map_error([&](Error e) { return e.WithContext(k); }));
+      // The seed is written into it at start (and by PUT …/cloudinit). Like PVE on a file
+      // storage, the volume is named after its format: vm-<vmid>-cloudinit.<format>.
+      std::string format = d.opts.count("format") ? d.opts["format"] : "qcow2";
+      std::string name = "vm-" + std::to_string(vmid) + "-cloudinit";
+      std::string volid = storage_id + ":" + std::to_string(vmid) + "/" + name + "." + format;
+      Drive ci = d;
+      ci.opts.erase("format");
+      ci.opts["media"] = "cdrom";
+      // Asking again for the drive this slot already has (Terraform re-sends it on every
+      // apply) keeps it: the contents are generated anyway.
+      if (current && DriveVolume(k, current->Get(k).value_or("")) == volid) {
+        ci.file = volid;
+        out[k] = PrintDrive(dk->bus, ci);
+        continue;
+      }
+      HEARTH_ASSIGN_OR_RETURN(std::string volname, st->AllocImage(vmid, format, 4 * kMiB, name, nullptr)
+                                                       .map_error([&](Error e) { return e.WithContext(k); }));
       allocated.push_back(storage_id + ":" + volname);
       if (ctx) ctx->Log(k + ": cloud-init drive " + storage_id + ":" + volname);
-      Drive ci;
       ci.file = storage_id + ":" + volname;
-      ci.opts["media"] = "cdrom";
       out[k] = PrintDrive(dk->bus, ci);
       continue;
     }
@@ -247,10 +257,6 @@ Result<std::string> VmService::Create(const CreateRequest& req_in) {
   HEARTH_TRY(ReserveVm(req.vmid, "create",
                        "unable to create VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
                            " already exists on node '" + options_.node + "'"));
-  {
-    std::lock_guard rlock(reserve_mu_);
-    reserved_ids_.erase(req.vmid);
-  }
   auto upid = StartTask("qmcreate", req.vmid, req.user, [this, req](TaskContext& ctx) { return DoCreate(ctx, req); });
   if (!upid) ForgetVm(req.vmid);
   return upid;
@@ -315,7 +321,8 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
     undo.Add([&] {
       for (const auto& v : allocated) (void)storage_.Free(v);
     });
-    HEARTH_ASSIGN_OR_RETURN(auto resolved, AllocateDrives(ctx, req.vmid, req.set, "", allocated));
+    HEARTH_ASSIGN_OR_RETURN(VmConfig now, GetConfig(req.vmid));
+    HEARTH_ASSIGN_OR_RETURN(auto resolved, AllocateDrives(ctx, req.vmid, req.set, "", allocated, &now));
     ConfigChange change;
     change.set = req.set;
     for (const auto& [k, v] : resolved) change.set[k] = v;
@@ -328,6 +335,18 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
         req.vmid,
         [&](VmConfig& c) -> Status {
           HEARTH_TRY(CheckLock(c, req.skiplock));
+          if (auto boot = change.set.find("boot"); boot != change.set.end() && StartsWith(boot->second, "order=")) {
+            // PVE (update_vm_api): every device in the order must exist after this change
+            // (the stray quote is PVE's), and an explicit order replaces the old bootdisk.
+            for (const auto& dev : Split(boot->second.substr(6), ';')) {
+              bool deleted = std::find(change.del.begin(), change.del.end(), dev) != change.del.end();
+              if (dev.empty()) continue;
+              if (deleted || !(c.Has(dev) || c.pending.count(dev) || change.set.count(dev)))
+                return Fail(Internal("invalid bootorder: device '" + dev + "' does not exist'"));
+            }
+            if (c.Has("bootdisk") && std::find(change.del.begin(), change.del.end(), "bootdisk") == change.del.end())
+              change.del.push_back("bootdisk");
+          }
           HEARTH_TRY(StageChange(c, change));
           committed = CommitPending(c, [&](const std::string& k) { return !running || IsHotApplicable(k); });
           if (c.Has("boot") && change.set.count("boot") == 0 && !committed.applied.empty()) {

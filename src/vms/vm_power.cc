@@ -29,12 +29,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
   if (before.IsTemplate()) return Fail(FailedPrecondition("you can't start a vm if it's a template"));
 
   // Pending changes take effect now.
-  CommitResult committed;
-  HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
-    committed = CommitPending(c, [](const std::string&) { return true; });
-    return Ok();
-  }));
-  for (const auto& v : committed.destroy_volumes) (void)storage_.Free(v);
+  HEARTH_TRY(ApplyPending(vmid, &ctx));
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   if (!CloudInitDriveKey(cfg.values).empty()) HEARTH_TRY(WriteSeed(vmid, cfg.values, &ctx));
 
@@ -123,13 +118,28 @@ Result<std::string> VmService::Stop(const StopRequest& req) {
   });
 }
 
+Status VmService::ApplyPending(int vmid, TaskContext* ctx) {
+  CommitResult committed;
+  HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
+    committed = CommitPending(c, [](const std::string&) { return true; });
+    return Ok();
+  }));
+  // Detached cloud-init drives and forced deletes go; other disks became unusedN.
+  for (const auto& v : committed.destroy_volumes) {
+    if (ctx) ctx->Log("removing volume " + v);
+    if (auto st = storage_.Free(v); !st && ctx) ctx->Warn("could not remove " + v + ": " + st.error().message);
+  }
+  return Ok();
+}
+
 Status VmService::DoStop(TaskContext& ctx, int vmid, int timeout_seconds) {
   auto pid = qemu_.Pid(vmid);
   if (!pid) {
+    // PVE: stopping a stopped VM is not an error and does nothing.
     CleanupAfterExit(vmid);
-    return Fail(FailedPrecondition(NotRunning(vmid)));
+    return Ok();
   }
-  auto wait = std::chrono::seconds(timeout_seconds > 0 ? timeout_seconds : 10);
+  auto wait = std::chrono::seconds(timeout_seconds > 0 ? timeout_seconds : 60);
   if (auto r = qemu_.Qmp(vmid, "quit", nullptr, std::chrono::seconds(5)); !r)
     ctx.Log("QMP quit failed (" + r.error().message + "), killing QEMU");
   if (!qemu_.WaitExit(*pid, wait)) {
@@ -139,13 +149,25 @@ Status VmService::DoStop(TaskContext& ctx, int vmid, int timeout_seconds) {
   }
   CleanupAfterExit(vmid);
   ctx.Log("VM " + std::to_string(vmid) + " stopped");
-  return Ok();
+  // As PVE's stop/shutdown/reboot (vm_stop_cleanup): pending changes apply once it is down.
+  return ApplyPending(vmid, &ctx);
 }
 
 Result<std::string> VmService::Shutdown(const StopRequest& req) {
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(req.vmid));
   HEARTH_TRY(CheckLock(cfg, req.skiplock));
-  return StartTask("qmshutdown", req.vmid, req.user, [this, req](TaskContext& ctx) { return DoShutdown(ctx, req); });
+  // A paused guest cannot react to ACPI (PVE checks this before the task).
+  bool paused = false;
+  if (IsRunning(req.vmid))
+    if (auto st = CurrentStatus(req.vmid); st && st->qmpstatus == "paused") paused = true;
+  if (paused && !req.force_stop) return Fail(Internal("VM is paused - cannot shutdown"));
+  return StartTask("qmshutdown", req.vmid, req.user, [this, req, paused](TaskContext& ctx) -> Status {
+    if (paused) {
+      ctx.Warn("VM is paused - stop instead of shutdown");
+      return DoStop(ctx, req.vmid, req.timeout);
+    }
+    return DoShutdown(ctx, req);
+  });
 }
 
 Status VmService::DoShutdown(TaskContext& ctx, const StopRequest& req) {
@@ -153,9 +175,16 @@ Status VmService::DoShutdown(TaskContext& ctx, const StopRequest& req) {
   auto pid = qemu_.Pid(vmid);
   if (!pid) {
     CleanupAfterExit(vmid);
-    return Fail(FailedPrecondition(NotRunning(vmid)));
+    return Ok();  // PVE: nothing to do
   }
-  int timeout = req.timeout > 0 ? req.timeout : 180;
+  // PVE's default: the `down` of the VM's startup option, else 60 s.
+  int timeout = req.timeout > 0 ? req.timeout : 60;
+  if (req.timeout <= 0) {
+    if (auto cfg = GetConfig(vmid); cfg && cfg->Has("startup")) {
+      for (const auto& part : Split(*cfg->Get("startup"), ','))
+        if (StartsWith(part, "down=")) timeout = static_cast<int>(ParseInt(part.substr(5)).value_or(60));
+    }
+  }
   // With an agent configured, ask it (like PVE); if it does not answer, fall back to ACPI.
   bool asked = false;
   if (auto st = CurrentStatus(vmid); st && st->agent) {
@@ -176,12 +205,12 @@ Status VmService::DoShutdown(TaskContext& ctx, const StopRequest& req) {
     if (qemu_.WaitExit(*pid, std::chrono::milliseconds(250))) {
       CleanupAfterExit(vmid);
       ctx.Log("VM " + std::to_string(vmid) + " shut down");
-      return Ok();
+      return ApplyPending(vmid, &ctx);
     }
     if (ctx.cancelled()) return Fail(Aborted("shutdown overruled by a stop request"));
   }
   if (!req.force_stop) return Fail(Unavailable("VM quit/powerdown failed - got timeout"));
-  ctx.Log("the guest did not power off in time, stopping it");
+  ctx.Log("VM still running - terminating now");
   return DoStop(ctx, vmid, 10);
 }
 

@@ -369,21 +369,15 @@ Result<std::vector<PendingEntry>> VmService::Pending(int vmid) {
 }
 
 Result<int> VmService::NextId(std::optional<int> wanted) {
-  int64_t now = clock_.UnixSeconds();
-  std::lock_guard rlock(reserve_mu_);
-  for (auto it = reserved_ids_.begin(); it != reserved_ids_.end();)
-    it = it->second < now ? reserved_ids_.erase(it) : std::next(it);
   std::shared_lock lock(mu_);
   if (wanted) {
     if (vms_.count(*wanted)) return Fail(FieldError("vmid", "VM " + std::to_string(*wanted) + " already exists"));
     return *wanted;
   }
-  for (int id = 100; id < 1000000000; ++id) {
-    if (vms_.count(id) || reserved_ids_.count(id)) continue;
-    reserved_ids_[id] = now + 60;
-    return id;
-  }
-  return Fail(FailedPrecondition("no free VM id"));
+  // PVE (Cluster.pm nextid): the lowest free id in [100, 1000000).
+  for (int id = 100; id < 1000000; ++id)
+    if (!vms_.count(id)) return id;
+  return Fail(Internal("unable to get any free VMID in range [100, 1000000]"));
 }
 
 Result<std::pair<std::string, uint64_t>> VmService::SerialLog(int vmid, int n, uint64_t offset) {

@@ -109,7 +109,7 @@ struct CloneRequest {
 struct StopRequest {
   int vmid = 0;
   std::string user;
-  int timeout = 0;  // seconds; 0 = default
+  int timeout = 0;  // seconds; 0 = default (shutdown: startup down= or 60; stop: 60)
   bool force_stop = true;  // shutdown: stop hard after the timeout
   bool overrule_shutdown = false;
   bool skiplock = false;
@@ -182,8 +182,7 @@ class VmService {
   // on it.
   Status DeleteVolume(const std::string& volid);
 
-  // Next free vmid (reserved for a minute so concurrent callers get different ids), or
-  // checks `wanted`.
+  // The lowest free vmid at or above 100 (PVE's /cluster/nextid), or checks `wanted`.
   Result<int> NextId(std::optional<int> wanted);
   // The tail of serial port `n`'s log (bytes from `offset`), and the new offset.
   Result<std::pair<std::string, uint64_t>> SerialLog(int vmid, int n, uint64_t offset);
@@ -228,6 +227,8 @@ class VmService {
   Status DoCreate(TaskContext& ctx, const CreateRequest& req);
   Status DoStart(TaskContext& ctx, int vmid, int timeout);
   Status DoStop(TaskContext& ctx, int vmid, int timeout_seconds);
+  // Commits every pending change (the VM is stopped) and frees what that detached.
+  Status ApplyPending(int vmid, TaskContext* ctx);
   Status DoShutdown(TaskContext& ctx, const StopRequest& req);
   Status DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced);
   Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
@@ -250,7 +251,8 @@ class VmService {
   Result<std::map<std::string, std::string>> AllocateDrives(TaskContext* ctx, int vmid,
                                                            const std::map<std::string, std::string>& drives,
                                                            const std::string& default_storage,
-                                                           std::vector<std::string>& allocated);
+                                                           std::vector<std::string>& allocated,
+                                                           const VmConfig* current = nullptr);
   Result<std::string> StartTask(const std::string& type, int vmid, const std::string& user,
                                 std::function<Status(TaskContext&)> work);
   // The VM's operation lock for a synchronous API call (on a worker thread): waits behind
@@ -283,8 +285,6 @@ class VmService {
   std::shared_mutex mu_;
   std::map<int, Entry> vms_;                  // GUARDED_BY(mu_)
   std::atomic<uint64_t> generation_{0};
-  std::mutex reserve_mu_;
-  std::map<int, int64_t> reserved_ids_;       // GUARDED_BY(reserve_mu_): vmid -> expiry
   std::atomic<bool> stop_poller_{false};
   std::thread poller_;
   std::mutex poller_mu_;

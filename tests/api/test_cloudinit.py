@@ -8,7 +8,7 @@ import yaml
 
 from harness import SRC
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOhearthtestkeyhearthtestkeyhearthtest test@hearth"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM5YSxhIRowx858BcCj24jfsMXqibW+NfhTUGaWaWrvP test@hearth"
 
 
 def read_seed(hearth, vmid, name):
@@ -71,10 +71,44 @@ def test_changes_reach_the_drive_at_start(hearth):
 
 def test_one_cloudinit_drive_and_its_removal(hearth):
     r = hearth.request("PUT", hearth.vm_path(800) + "/config", data={"ide0": "local:cloudinit"})
-    assert r.status_code == 400
-    assert r.json()["errors"]["ide0"] == "ide0 - cloud-init drive is already attached at 'ide2'"
+    assert r.status_code == 500 and r.reason == "ide0 - cloud-init drive is already attached at 'ide2'"  # PVE: a die
     r = hearth.request("PUT", hearth.vm_path(800) + "/config", data={"ipconfig0": "ip=10.0.0.1", "sshkeys": "ssh-rsa AAA x"})
     assert r.status_code == 400 and {"ipconfig0", "sshkeys"} <= set(r.json()["errors"])
+    r = hearth.request("PUT", hearth.vm_path(800) + "/config", data={"sshkeys": "ssh-rsa%20AAAA%20x"})
+    assert r.status_code == 500 and r.reason == "SSH public key validation error"  # encoded, but not a key
+
+
+def test_telmate_resends_the_cloudinit_drive_as_raw(hearth):
+    """Telmate always sends ide2=<storage>:cloudinit,format=raw with the rest of its config."""
+    hearth.create_vm(810, memory="128", ide2="local:cloudinit,format=raw")
+    assert hearth.get(hearth.vm_path(810) + "/config")["ide2"] == "local:810/vm-810-cloudinit.raw,media=cdrom"
+    hearth.put(hearth.vm_path(810) + "/config", data={"ide2": "local:cloudinit,format=raw", "cores": "2", "memory": "256",
+                                                      "ciuser": "ops", "tags": "k3s"})
+    c = hearth.get(hearth.vm_path(810) + "/config")
+    assert c["ide2"] == "local:810/vm-810-cloudinit.raw,media=cdrom" and c["cores"] == 2 and c["ciuser"] == "ops"
+    # Asking for another format swaps the drive: the old volume goes, nothing is left unused.
+    hearth.put(hearth.vm_path(810) + "/config", data={"ide2": "local:cloudinit"})
+    c = hearth.get(hearth.vm_path(810) + "/config")
+    assert c["ide2"] == "local:810/vm-810-cloudinit.qcow2,media=cdrom" and not any(k.startswith("unused") for k in c)
+    assert sorted(os.listdir(os.path.join(hearth.dir, "images", "810"))) == ["vm-810-cloudinit.qcow2"]
+    hearth.wait_task(hearth.delete(hearth.vm_path(810)))
+
+
+def test_packer_removes_the_drive_while_running_then_adds_one_to_the_template(hearth):
+    """Packer: delete the cloud-init drive on the running VM, shut down, template, add ide0."""
+    hearth.create_vm(811, memory="128", ide2="local:cloudinit", scsi0="local:1")
+    hearth.vm_action(811, "start")
+    hearth.wait_task(hearth.post(hearth.vm_path(811) + "/config", data={"delete": "ide2"}))
+    assert {"key": "ide2", "delete": 1, "value": "local:811/vm-811-cloudinit.qcow2,media=cdrom"} in \
+        hearth.get(hearth.vm_path(811) + "/pending")
+    hearth.vm_action(811, "stop")  # pending changes apply once it is down, as in PVE
+    c = hearth.get(hearth.vm_path(811) + "/config")
+    assert "ide2" not in c and not any(k.startswith("unused") for k in c)
+    assert not os.path.exists(os.path.join(hearth.dir, "images", "811", "vm-811-cloudinit.qcow2"))
+    hearth.wait_task(hearth.post(hearth.vm_path(811) + "/template"))
+    hearth.wait_task(hearth.post(hearth.vm_path(811) + "/config", data={"ide0": "local:cloudinit"}))
+    assert hearth.get(hearth.vm_path(811) + "/config")["ide0"] == "local:811/vm-811-cloudinit.qcow2,media=cdrom"
+    hearth.wait_task(hearth.delete(hearth.vm_path(811)))
 
 
 def test_custom_user_data_from_an_uploaded_snippet(hearth):

@@ -346,6 +346,9 @@ def test_values_of_any_length_get_400_and_the_daemon_lives(hearth):
             r = hearth.request("PUT", hearth.vm_path(187) + "/config", data={key: value})
             if key == "description" and len(value) <= 8192:
                 continue  # free text
+            if key == "sshkeys" and r.status_code == 500:
+                assert r.reason == "SSH public key validation error"  # PVE's 500 for encoded non-keys
+                continue
             assert r.status_code == 400 and key in r.json()["errors"], (key, value[:20], r.status_code, r.text[:200])
     r = hearth.request("PUT", hearth.vm_path(187) + "/config", data={"efidisk0": "a" * 60000})
     assert r.json()["errors"]["efidisk0"] == "value may only be 4096 characters long"

@@ -1,6 +1,7 @@
 """Tasks: status fields, logs, listing, persistence across restarts and crashes."""
 import os
 import signal
+import sqlite3
 import urllib.parse
 
 from harness import Hearth, wait_for
@@ -62,5 +63,26 @@ def test_logs_survive_restart_and_running_tasks_end_as_unexpected():
         cur = h.get(h.vm_path(100) + "/status/current")
         assert cur["status"] == "running" and cur["pid"] == pid
         h.vm_action(100, "stop")
+    finally:
+        h.close()
+
+
+def test_a_destroy_cut_short_is_finished_at_the_next_start():
+    """kill -9 after the destroy marked the VM (lock: destroyed) but before it was gone."""
+    h = Hearth().start()
+    try:
+        h.create_vm(160, memory="128", scsi0="local:1")
+        disk = os.path.join(h.dir, "images", "160", "vm-160-disk-0.qcow2")
+        assert os.path.exists(disk)
+        h.kill9()
+        db = sqlite3.connect(os.path.join(h.dir, "hearth.db"))
+        conf = db.execute("SELECT conf FROM vms WHERE vmid = 160").fetchone()[0]
+        db.execute("UPDATE vms SET conf = ? WHERE vmid = 160", ("lock: destroyed\n" + conf,))
+        db.commit()
+        db.close()
+        h.start()
+        r = h.request("GET", h.vm_path(160) + "/config")
+        assert r.status_code == 500 and r.reason.endswith("does not exist")
+        assert not os.path.exists(disk)
     finally:
         h.close()

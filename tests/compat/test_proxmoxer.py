@@ -74,7 +74,7 @@ def test_template_clone_cloudinit_and_agent_through_proxmoxer(hearth):
     assert tmpl.config.get()["template"] == 1
     wait_task(px, tmpl.clone.post(newid=881, name="n1"))
     vm = px.nodes(node).qemu(881)
-    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOhearthtestkeyhearthtestkeyhearthtest px@test"
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM5YSxhIRowx858BcCj24jfsMXqibW+NfhTUGaWaWrvP px@test"
     assert vm.config.put(ciuser="ops", ipconfig0="ip=10.1.0.5/24,gw=10.1.0.1",
                          sshkeys=urllib.parse.quote(key, safe="")) is None
     assert vm.cloudinit.put() is None

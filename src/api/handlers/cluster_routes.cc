@@ -89,7 +89,7 @@ void RegisterClusterRoutes(Router& r, ApiServices& s) {
            HEARTH_ASSIGN_OR_RETURN(int id, s.vms.NextId(wanted));
            return Data(std::to_string(id));  // a JSON string, as PVE (Telmate depends on it)
          },
-         "The next free VM id (reserved for 60 s)."});
+         "The lowest free VM id."});
 
   r.Add({"GET", "/cluster/ha/resources/{sid}", {Required(PString("sid"))}, false, "", "", true, true, false,
          [](ApiContext& c) -> Result<ApiReply> {

@@ -55,6 +55,8 @@ Result<ApiReply> UpdateConfig(ApiServices& s, ApiContext& c, bool async) {
   req.skiplock = c.params.Bool("skiplock");
   if (req.skiplock && c.who->AuthId() != "root@pam") return Fail(FieldError("skiplock", "Only root may use this option."));
   req.user = User(c);
+  if (auto keys = req.set.find("sshkeys"); keys != req.set.end() && !SshKeysValid(keys->second))
+    return Fail(Internal("SSH public key validation error"));
   auto current = s.vms.Config(req.vmid, true);
   if (!current) return Fail(current.error());
   HEARTH_TRY(CheckVmConfigPrivileges(s, *c.who, req.vmid, req.set, req.del, &current->values));
@@ -134,6 +136,8 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
            req.vmid = Vmid(c);
            req.config = ConfigKeys(c, {"vmid", "node"});
            HEARTH_TRY(CheckImports(c, req.config, true));
+           if (auto keys = req.config.find("sshkeys"); keys != req.config.end() && !SshKeysValid(keys->second))
+             return Fail(Internal("SSH public key validation error"));
            HEARTH_TRY(CheckVmConfigPrivileges(s, *c.who, req.vmid, req.config, {}, nullptr));
            if (c.params.Bool("start") && !s.access.Allowed(*c.who, "/vms/" + std::to_string(req.vmid), "VM.PowerMgmt"))
              return Fail(PermissionDenied("Permission check failed (/vms/" + std::to_string(req.vmid) + ", VM.PowerMgmt)"));
