@@ -57,8 +57,8 @@ Status DecodeUrlEncoded(const std::string& text, Params& into) {
     auto key = PercentDecode(raw_key, true);
     auto value = PercentDecode(raw_value, true);
     if (!key || !value) return Fail(InvalidArgument("malformed percent-encoding in parameters"));
-    if (!IsValidUtf8(*key) || !IsValidUtf8(*value))
-      return Fail(InvalidArgument("parameters must be valid UTF-8 without NUL bytes"));
+    if (!IsValidUtf8(*key)) return Fail(InvalidArgument("parameter names must be valid UTF-8 without NUL bytes"));
+    if (!IsValidUtf8(*value)) return Fail(FieldError(*key, "value must be valid UTF-8 without NUL bytes"));
     if (key->empty() || value->empty() || *key == "_dc") continue;  // PVE: empty value = absent
     into.Add(*key, *value);
   }

@@ -38,6 +38,8 @@ Result<std::string> CanonDrive(std::string_view key, std::string_view v) {
   bool ok = f == "none" || f == "cdrom" || (!f.empty() && f[0] == '/') || ParseDriveAllocation(f) ||
             f.find(':') != std::string::npos;
   if (!ok) return Bad("invalid volume '" + f + "'");
+  if (auto alloc = ParseDriveAllocation(f); alloc && alloc->oversized)
+    return Bad("format error\nsize: invalid format - value does not look like a valid disk size: " + f + "\n\n");
   if (f[0] == '/' && f.find("/../") != std::string::npos) return Bad("invalid path '" + f + "'");
   return PrintDrive(dk->bus, d);
 }

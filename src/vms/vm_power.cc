@@ -79,6 +79,16 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
     }
   }
 
+  // OVMF without an EFI disk: a throw-away copy of the firmware's variable store, as PVE
+  // does, with its warning (the task ends "WARNINGS: 1").
+  if (cfg.Get("bios").value_or("seabios") == "ovmf" && !launch.drives.count("efidisk0") && !options_.host.ovmf_dir.empty()) {
+    std::string vars = qemu_.run_dir() + "/" + std::to_string(vmid) + ".efivars";
+    HEARTH_ASSIGN_OR_RETURN(std::string data, ReadFile(options_.host.ovmf_dir + "/" + OvmfVarsFile("2m", false)));
+    HEARTH_TRY(WriteFileAtomic(vars, data, 0600));
+    launch.drives["efidisk0"] = {vars, "raw"};
+    ctx.Warn("no efidisk configured! Using temporary efivars disk.");
+  }
+
   QemuHostInfo host = options_.host;
   host.kvm = accel_.WaitKvm();
   if (!host.kvm) ctx.Log("KVM is not usable on this node, running under TCG (software emulation)");

@@ -106,6 +106,13 @@ struct CloneRequest {
   std::string user;
 };
 
+struct MoveDiskRequest {
+  int vmid = 0;
+  std::string disk, storage, format, digest;  // format "" keeps the current one
+  bool delete_source = false;  // else the old volume becomes unusedN
+  std::string user;
+};
+
 struct StopRequest {
   int vmid = 0;
   std::string user;
@@ -168,6 +175,13 @@ class VmService {
   // same size is a no-op. Running VMs are resized live through QMP.
   Result<std::string> Resize(int vmid, const std::string& disk, const std::string& size, const std::string& digest,
                              bool skiplock, const std::string& user);
+
+  // Presses keys in the guest (PUT …/sendkey): QEMU key names joined by '-' ("ctrl-alt-delete",
+  // "shift-a"). Synchronous; "VM <vmid> not running" if it is not.
+  Status SendKey(int vmid, const std::string& key);
+  // Copies a stopped VM's disk to another storage or format (task qmmove); the old volume
+  // becomes unusedN or, with delete_source, is removed. Running VMs are refused for now.
+  Result<std::string> MoveDisk(const MoveDiskRequest& req);
 
   Result<std::string> Start(int vmid, const std::string& user, int timeout, bool skiplock);
   Result<std::string> Stop(const StopRequest& req);

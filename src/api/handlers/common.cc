@@ -76,6 +76,15 @@ void RegisterIntrospectionRoutes(Router& r) {
            for (const auto& route : r.routes()) {
              nlohmann::json params = nlohmann::json::array();
              for (const auto& p : route.params) params.push_back({{"name", p.name}, {"optional", p.optional ? 1 : 0}});
+             // Routes that take VM config keys list them too (PVE's schema does), indexed
+             // ones once with their highest index.
+             if (route.accepts_vm_config)
+               for (const auto& k : AllVmKeys()) {
+                 if (k.internal) continue;
+                 nlohmann::json p = {{"name", k.max_index >= 0 ? k.name + "0" : k.name}, {"optional", 1}, {"vm_config", 1}};
+                 if (k.max_index >= 0) p["max_index"] = k.max_index;
+                 params.push_back(p);
+               }
              out.push_back({{"method", route.method}, {"path", route.path}, {"auth", route.needs_auth ? 1 : 0},
                             {"privilege", route.privilege}, {"description", route.description}, {"parameters", params}});
            }

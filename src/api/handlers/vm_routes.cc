@@ -272,6 +272,54 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
   power("resume", {PBool("nocheck")},
         [&s](ApiContext& c) { return s.vms.Resume(Vmid(c), User(c), c.params.Bool("skiplock")); }, "Resume the VM.");
 
+  // Packer types its boot_command through this, one key per call.
+  r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/sendkey",
+         {NodeParam(), VmidParam(), MaxLen(Required(PString("key", "The key (qemu monitor encoding).")), 128),
+          PBool("skiplock")},
+         false, "VM.Console", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           if (c.params.Has("skiplock") && c.who->AuthId() != "root@pam")
+             return Fail(FieldError("skiplock", "Only root may use this option."));
+           HEARTH_TRY(s.vms.SendKey(Vmid(c), *c.params.Get("key")));
+           return Data(nullptr);
+         },
+         "Send a key event to the VM (names joined by '-', e.g. ctrl-alt-delete).", Lane::kWait});
+
+  r.Add({"POST", "/nodes/{node}/qemu/{vmid}/move_disk",
+         {NodeParam(), VmidParam(), Required(PString("disk")), PString("storage"),
+          PEnum("format", {"raw", "qcow2", "vmdk"}), PBool("delete"), MaxLen(PString("digest"), 40),
+          PInt("bwlimit", 0), PInt("target-vmid", 100, 999999999), PString("target-disk"),
+          MaxLen(PString("target-digest"), 40)},
+         false, "VM.Config.Disk", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           bool has_storage = c.params.Has("storage"), has_target = c.params.Has("target-vmid");
+           if (has_storage && has_target) {
+             Error e = FieldError("storage", "either set 'storage' or 'target-vmid', but not both");
+             e.fields["target-vmid"] = e.fields["storage"];
+             return Fail(e);
+           }
+           if (!has_storage && !has_target) {
+             Error e = FieldError("storage", "both 'storage' and 'target-vmid' missing, either needs to be set");
+             e.fields["target-vmid"] = e.fields["storage"];
+             return Fail(e);
+           }
+           if (has_target)
+             return Fail(MakeError(ErrorCode::kNotImplemented, "moving a disk to another VM (target-vmid) is not supported yet"));
+           std::string storage = *c.params.Get("storage");
+           if (!s.access.Allowed(*c.who, "/storage/" + storage, "Datastore.AllocateSpace"))
+             return Fail(PermissionDenied("Permission check failed (/storage/" + storage + ", Datastore.AllocateSpace)"));
+           MoveDiskRequest req;
+           req.vmid = Vmid(c);
+           req.disk = *c.params.Get("disk");
+           req.storage = storage;
+           req.format = c.params.GetOr("format", "");
+           req.digest = c.params.GetOr("digest", "");
+           req.delete_source = c.params.Bool("delete");
+           req.user = User(c);
+           return UpidReply(s.vms.MoveDisk(req));
+         },
+         "Move a stopped VM's disk to another storage or format (the old volume becomes unusedN unless delete=1)."});
+
   // Writes the seed drive (xorriso, qemu-img) under the VM's lock: the work pool (kAuto).
   r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", {NodeParam(), VmidParam()}, false, "VM.Config.Cloudinit",
          vm_path, true, true, false,

@@ -1,0 +1,100 @@
+// Keyboard input (sendkey) and moving a disk to another storage or format (move_disk).
+#include "core/pattern.h"
+#include "core/reverter.h"
+#include "core/strings.h"
+#include "model/drive.h"
+#include "model/volume_id.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+
+Status VmService::SendKey(int vmid, const std::string& key) {
+  // "ctrl-alt-delete", "shift-a", "ret", "kp_enter", "0x1d": QEMU key names joined by '-'.
+  // Sent as QMP send-key with one qcode per name, so the value never reaches a monitor
+  // command line (PVE passes it to HMP `sendkey` verbatim).
+  static const Pattern name("[a-z0-9_]{1,32}|0x[0-9a-fA-F]{1,4}");
+  if (key.empty() || key.size() > 128) return Fail(FieldError("key", "invalid key '" + key.substr(0, 64) + "'"));
+  nlohmann::json keys = nlohmann::json::array();
+  for (const auto& part : Split(key, '-')) {
+    if (!name.FullMatch(part)) return Fail(Internal("invalid parameter: " + part));
+    if (StartsWith(part, "0x"))
+      keys.push_back({{"type", "number"}, {"data", std::stoi(part.substr(2), nullptr, 16)}});
+    else
+      keys.push_back({{"type", "qcode"}, {"data", part}});
+  }
+  HEARTH_ASSIGN_OR_RETURN(auto guard, LockForCall(vmid));
+  if (!Exists(vmid)) return Fail(Internal(ConfigNotFound(vmid)));
+  if (!qemu_.Pid(vmid)) return Fail(Internal("VM " + std::to_string(vmid) + " not running"));
+  auto r = qemu_.Qmp(vmid, "send-key", {{"keys", keys}}, std::chrono::seconds(5));
+  if (!r) {
+    // QEMU: "Parameter 'keys.0.data' does not accept value 'xyz'" -> PVE's HMP wording.
+    if (r.error().message.find("does not accept value") != std::string::npos)
+      return Fail(Internal("invalid parameter: " + key));
+    return Fail(r.error());
+  }
+  return Ok();
+}
+
+Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
+  // PVE's order (API2/Qemu.pm move_vm_disk, $load_and_check_move); the words are PVE's.
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(req.vmid));
+  HEARTH_TRY(CheckLock(cfg, false));
+  if (!req.digest.empty() && req.digest != ConfDigest(FormatConfFile(cfg)))
+    return Fail(FailedPrecondition("detected modified configuration - file changed by other user? Try again."));
+  auto value = cfg.Get(req.disk);
+  if (!value) return Fail(Internal("disk '" + req.disk + "' does not exist"));
+  auto dk = DriveKey::Parse(req.disk);
+  auto drive = dk ? ParseDrive(dk->bus, *value) : Fail(Internal("bad disk"));
+  std::string old_volid = drive ? DriveVolume(req.disk, *value) : "";
+  if (!drive || old_volid.empty()) return Fail(Internal("disk '" + req.disk + "' has no associated volume"));
+  // A cloud-init drive may move; other cdrom media may not.
+  if (drive->IsCdrom() && CloudInitDriveKey(cfg.values) != req.disk) return Fail(Internal("you can't move a cdrom"));
+  HEARTH_ASSIGN_OR_RETURN(VolumeId old_id, ParseVolumeId(old_volid));
+  HEARTH_ASSIGN_OR_RETURN(VolumeInfo old_info, storage_.InfoOf(old_volid));
+  if (old_id.storage == req.storage && (req.format.empty() || req.format == old_info.format))
+    return Fail(Internal("you can't move to the same storage with same format"));
+  HEARTH_ASSIGN_OR_RETURN(StoragePlugin * target, storage_.Get(req.storage));
+  if (!target->Supports(ContentType::kImages))
+    return Fail(FieldError("storage", "storage '" + req.storage + "' does not support vm images"));
+  if (IsRunning(req.vmid))
+    return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) +
+                                   " is running: moving the disk of a running VM is not supported yet, stop it first"));
+  return StartTask("qmmove", req.vmid, req.user, [this, req, old_volid, old_info](TaskContext& ctx) -> Status {
+    HEARTH_ASSIGN_OR_RETURN(VmConfig now, GetConfig(req.vmid));
+    if (!now.Has(req.disk) || DriveVolume(req.disk, *now.Get(req.disk)) != old_volid)
+      return Fail(Internal("disk '" + req.disk + "' changed while the move waited; try again"));
+    if (qemu_.Pid(req.vmid)) return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) + " is running"));
+    HEARTH_ASSIGN_OR_RETURN(StoragePlugin * target, storage_.Get(req.storage));
+    std::string format = req.format.empty() ? (old_info.format == "img" ? "raw" : old_info.format) : req.format;
+    ctx.Log("copying volume '" + old_volid + "' from current storage to target storage '" + req.storage + "'");
+    HEARTH_ASSIGN_OR_RETURN(std::string volname,
+                            target->CopyImage(old_info.path, old_info.format, req.vmid, format,
+                                              [&](const std::string& l) { ctx.Log(l); })
+                                .map_error([](Error e) { return e.WithContext("storage migration failed"); }));
+    std::string new_volid = req.storage + ":" + volname;
+    Reverter undo;
+    undo.Add([&] { (void)storage_.Free(new_volid); });
+    HEARTH_TRY(Mutate(req.vmid, [&](VmConfig& c) -> Status {
+      auto dk = DriveKey::Parse(req.disk);
+      HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, *c.Get(req.disk)));
+      d.file = new_volid;
+      d.opts.erase("format");
+      c.values[req.disk] = PrintDrive(dk->bus, d);
+      if (!req.delete_source) {
+        std::string unused = NextUnusedKey(c);
+        if (unused.empty()) return Fail(Internal("Too many unused volumes - please delete them first."));
+        c.values[unused] = old_volid;
+        ctx.Log("adding source volume '" + old_volid + "' as '" + unused + "' to config");
+      }
+      return Ok();
+    }));
+    undo.Commit();
+    if (req.delete_source) {
+      ctx.Log("removing source volume '" + old_volid + "' after successful copy");
+      if (auto st = storage_.Free(old_volid); !st) ctx.Warn("could not remove " + old_volid + ": " + st.error().message);
+    }
+    return Ok();
+  });
+}
+
+}  // namespace hearth
