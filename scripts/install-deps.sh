@@ -17,7 +17,7 @@ RUN_PKGS=(
 # The tiny demo ISO is made from Debian's packages: a kernel (downloaded, not installed),
 # a static busybox for the initramfs and isolinux to boot it.
 DEMO_PKGS=( busybox-static isolinux syslinux-common cpio gzip )
-TEST_PKGS=( python3 python3-pytest python3-requests python3-proxmoxer wrk procps openssh-client
+TEST_PKGS=( python3 python3-pytest python3-requests python3-proxmoxer ansible wrk procps openssh-client
   python3-yaml python3-jsonschema python3-jinja2 python3-configobj python3-jsonpatch python3-netifaces python3-oauthlib )
 
 want=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "${DEMO_PKGS[@]}" "${TEST_PKGS[@]}")
