@@ -1,4 +1,5 @@
 // Growing disks.
+#include "core/pattern.h"
 #include "core/strings.h"
 #include "core/units.h"
 #include "model/drive.h"
@@ -8,27 +9,32 @@ namespace hearth {
 
 Result<std::string> VmService::Resize(int vmid, const std::string& disk, const std::string& size_text,
                                       const std::string& digest, bool skiplock, const std::string& user) {
-  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
-  HEARTH_TRY(CheckLock(cfg, skiplock));
-  if (!digest.empty() && digest != ConfDigest(FormatConfFile(cfg)))
-    return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));
+  // PVE (API2/Qemu.pm resize_vm) checks only the parameters before the task; the rest,
+  // with its words, inside it.
   auto dk = DriveKey::Parse(disk);
-  if (!dk || !dk->IsDisk() || dk->bus == DriveBus::kEfidisk || dk->bus == DriveBus::kTpmstate)
-    return Fail(FieldError("disk", "value '" + disk + "' is not a resizable disk"));
-  if (!cfg.Has(disk)) return Fail(FieldError("disk", "disk '" + disk + "' does not exist"));
+  if (!dk || dk->bus == DriveBus::kUnused)
+    return Fail(FieldError("disk", "value '" + disk + "' does not have a value in the enumeration of drive names"));
+  static const Pattern size_re("\\+?\\d+(\\.\\d+)?[KMGT]?");
   bool relative = StartsWith(size_text, "+");
   auto amount = ParseSize(relative ? size_text.substr(1) : size_text);
-  if (!amount) return Fail(FieldError("size", "unable to parse size '" + size_text + "'"));
-  return StartTask("resize", vmid, user, [this, vmid, disk, relative, amount = *amount](TaskContext& ctx) -> Status {
+  if (!size_re.FullMatch(size_text) || !amount) return Fail(FieldError("size", "value does not match the regex pattern"));
+  if (!Exists(vmid)) return Fail(Internal(ConfigNotFound(vmid)));
+  return StartTask("resize", vmid, user,
+                   [this, vmid, disk, relative, amount = *amount, digest, skiplock](TaskContext& ctx) -> Status {
     HEARTH_ASSIGN_OR_RETURN(VmConfig c, GetConfig(vmid));
+    if (!digest.empty() && digest != ConfDigest(FormatConfFile(c)))
+      return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));
+    HEARTH_TRY(CheckLock(c, skiplock));
     auto dk = DriveKey::Parse(disk);
     auto value = c.Get(disk);
     if (!value) return Fail(Internal("disk '" + disk + "' does not exist"));
     HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, *value));
     if (d.IsCdrom()) return Fail(InvalidArgument("you can't resize a cdrom"));
     std::string vol = DriveVolume(disk, *value);
-    if (vol.empty()) return Fail(InvalidArgument("disk '" + disk + "' has no volume to resize"));
-    HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(vol));
+    if (vol.empty()) return Fail(InvalidArgument("disk '" + disk + "' has no associated volume"));
+    auto info_or = storage_.InfoOf(vol);
+    if (!info_or) return Fail(Internal("Could not determine current size of volume '" + vol + "'"));
+    VolumeInfo info = *info_or;
     uint64_t target = relative ? info.size + amount : amount;
     target = (target + 511) / 512 * 512;
     if (target < info.size) return Fail(InvalidArgument("shrinking disks is not supported"));

@@ -143,6 +143,11 @@ def test_resize_grows_disks_and_refuses_to_shrink(hearth):
     assert hearth.get(f"/nodes/{hearth.node}/storage/local/content/local:760/vm-760-disk-0.qcow2")["size"] == 2 << 30
     r = hearth.request("PUT", path, data={"disk": "net0", "size": "2G"})
     assert r.status_code == 400 and "disk" in r.json()["errors"]
+    r = hearth.request("PUT", path, data={"disk": "scsi0", "size": "2 GB"})
+    assert r.status_code == 400 and r.json()["errors"]["size"] == "value does not match the regex pattern"
+    # As PVE, what depends on the config is checked inside the task: the call returns a UPID.
+    st = hearth.wait_task(hearth.put(path, data={"disk": "scsi7", "size": "+1G"}), ok=False)
+    assert st["exitstatus"] == "disk 'scsi7' does not exist"
     hearth.wait_task(hearth.delete(hearth.vm_path(760)))
 
 
