@@ -104,6 +104,12 @@ void AddClientCommands(CLI::App& app, int& rc) {
   app.add_option("--fingerprint", g.fingerprint, "Trust only the server certificate with this SHA-256 fingerprint")
       ->envname("HEARTH_FINGERPRINT");
   app.add_flag("--insecure", g.insecure, "Do not check the server's certificate at all (tests only)");
+  static std::string output = "text";
+  app.add_option("--output,-o", output, "text (tables for people) or json (the API's data, for scripts)")
+      ->envname("HEARTH_OUTPUT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.parse_complete_callback([] { SetOutputFormat(output); });
   // Option storage must outlive this function: CLI11 fills it during parse.
   static std::vector<std::string> kvs;
   static int vmid = 0;
@@ -180,7 +186,9 @@ void AddClientCommands(CLI::App& app, int& rc) {
       auto r = api.Call("GET", "/nodes/" + node + "/qemu");
       if (!r) return ReportError(r.error());
       std::sort(r->begin(), r->end(), [](const auto& a, const auto& b) { return a["vmid"] < b["vmid"]; });
-      PrintTable(*r, {"vmid", "name", "status", "cpus", "maxmem", "uptime", "tags"});
+      // What `qm list` shows, in units people read.
+      PrintList(*r, {{"vmid"}, {"name"}, {"status"}, {"cpus"}, {"maxmem", "mem", CellFormat::kBytes},
+                     {"maxdisk", "disk", CellFormat::kBytes}, {"uptime", "", CellFormat::kDuration}, {"pid"}, {"tags"}});
       return 0;
     });
   });
@@ -383,8 +391,9 @@ void AddClientCommands(CLI::App& app, int& rc) {
     with_api([&](ApiClient& api, const std::string& node) {
       auto r = api.Call("GET", "/nodes/" + node + "/hearth/images");
       if (!r) return ReportError(r.error());
-      PrintTable(*r, {"hash", "size", "ctime"});
-      for (const auto& img : *r) std::cout << img["hash"].get<std::string>() << ":\n" << img["recipe"].get<std::string>();
+      PrintList(*r, {{"hash"}, {"size", "", CellFormat::kBytes}, {"ctime", "built", CellFormat::kTime}});
+      if (!JsonOutput())
+        for (const auto& img : *r) std::cout << img["hash"].get<std::string>() << ":\n" << img["recipe"].get<std::string>();
       return 0;
     });
   });
@@ -400,7 +409,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
     with_api([&](ApiClient& api, const std::string& node) {
       auto r = api.Call("GET", "/nodes/" + node + "/tasks", {{"limit", std::to_string(limit)}});
       if (!r) return ReportError(r.error());
-      PrintTable(*r, {"starttime", "type", "id", "user", "status", "upid"});
+      PrintList(*r, {{"starttime", "started", CellFormat::kTime}, {"type"}, {"id"}, {"user"}, {"status"}, {"upid"}});
       return 0;
     });
   });
@@ -427,7 +436,8 @@ void AddClientCommands(CLI::App& app, int& rc) {
     with_api([&](ApiClient& api, const std::string& node) {
       auto r = api.Call("GET", "/nodes/" + node + "/storage");
       if (!r) return ReportError(r.error());
-      PrintTable(*r, {"storage", "type", "content", "total", "used", "avail"});
+      PrintList(*r, {{"storage"}, {"type"}, {"content"}, {"total", "", CellFormat::kBytes},
+                     {"used", "", CellFormat::kBytes}, {"avail", "", CellFormat::kBytes}});
       return 0;
     });
   });
@@ -441,7 +451,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
       if (!content_type.empty()) params.emplace_back("content", content_type);
       auto r = api.Call("GET", "/nodes/" + node + "/storage/" + storage_id + "/content", params);
       if (!r) return ReportError(r.error());
-      PrintTable(*r, {"volid", "content", "format", "size", "vmid"});
+      PrintList(*r, {{"volid"}, {"content"}, {"format"}, {"size", "", CellFormat::kBytes}, {"vmid"}});
       return 0;
     });
   });

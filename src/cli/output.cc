@@ -2,9 +2,69 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
 namespace hearth {
+namespace {
+
+bool g_json = false;
+
+std::string Cell(const nlohmann::json& item, const Column& c) {
+  if (!item.contains(c.key)) return "";
+  const auto& v = item[c.key];
+  switch (c.format) {
+    case CellFormat::kBytes:
+      if (v.is_number()) return HumanBytes(v.get<uint64_t>());
+      break;
+    case CellFormat::kDuration:
+      if (v.is_number()) return HumanDuration(v.get<int64_t>());
+      break;
+    case CellFormat::kTime:
+      if (v.is_number()) {
+        std::time_t t = v.get<int64_t>();
+        char buf[32];
+        std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+        return buf;
+      }
+      break;
+    case CellFormat::kPlain:
+      break;
+  }
+  return JsonScalarText(v);
+}
+
+}  // namespace
+
+void SetOutputFormat(const std::string& format) { g_json = format == "json"; }
+bool JsonOutput() { return g_json; }
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return std::to_string(bytes) + (bytes ? " B" : "");
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  // Whole MiB read as such ("512 MiB"); larger units get one decimal ("2.0 GiB").
+  if (u <= 2 && v == static_cast<double>(static_cast<uint64_t>(v)))
+    std::snprintf(buf, sizeof buf, "%.0f %s", v, units[u]);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string HumanDuration(int64_t s) {
+  if (s <= 0) return "-";
+  int64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60, sec = s % 60;
+  if (d) return std::to_string(d) + "d " + std::to_string(h) + "h";
+  if (h) return std::to_string(h) + "h " + std::to_string(m) + "m";
+  if (m) return std::to_string(m) + "m " + std::to_string(sec) + "s";
+  return std::to_string(sec) + "s";
+}
 
 std::string JsonScalarText(const nlohmann::json& v) {
   if (v.is_null()) return "";
@@ -17,16 +77,25 @@ std::string JsonScalarText(const nlohmann::json& v) {
   return v.dump();
 }
 
-void PrintTable(const nlohmann::json& items, const std::vector<std::string>& columns) {
+void PrintList(const nlohmann::json& items, const std::vector<Column>& columns) {
+  if (g_json) {
+    std::cout << items.dump(2) << "\n";
+    return;
+  }
   std::vector<std::vector<std::string>> rows;
   std::vector<size_t> width;
-  for (const auto& c : columns) width.push_back(c.size());
+  std::vector<std::string> header;
+  for (const auto& c : columns) {
+    std::string h = c.header.empty() ? c.key : c.header;
+    std::transform(h.begin(), h.end(), h.begin(), ::toupper);
+    header.push_back(h);
+    width.push_back(h.size());
+  }
   for (const auto& item : items) {
     std::vector<std::string> row;
     for (size_t i = 0; i < columns.size(); ++i) {
-      std::string cell = item.contains(columns[i]) ? JsonScalarText(item[columns[i]]) : "";
-      width[i] = std::max(width[i], cell.size());
-      row.push_back(cell);
+      row.push_back(Cell(item, columns[i]));
+      width[i] = std::max(width[i], row.back().size());
     }
     rows.push_back(row);
   }
@@ -38,17 +107,21 @@ void PrintTable(const nlohmann::json& items, const std::vector<std::string>& col
     }
     std::cout << line << "\n";
   };
-  std::vector<std::string> header;
-  for (const auto& c : columns) {
-    std::string h = c;
-    std::transform(h.begin(), h.end(), h.begin(), ::toupper);
-    header.push_back(h);
-  }
   print_row(header);
   for (const auto& r : rows) print_row(r);
 }
 
+void PrintTable(const nlohmann::json& items, const std::vector<std::string>& columns) {
+  std::vector<Column> cols;
+  for (const auto& c : columns) cols.push_back({c, "", CellFormat::kPlain});
+  PrintList(items, cols);
+}
+
 void PrintKeyValues(const nlohmann::json& obj) {
+  if (g_json) {
+    std::cout << obj.dump(2) << "\n";
+    return;
+  }
   for (const auto& [k, v] : obj.items()) std::cout << k << ": " << JsonScalarText(v) << "\n";
 }
 

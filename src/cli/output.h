@@ -1,4 +1,6 @@
-// Plain-text rendering of API results for the CLI.
+// Rendering of API results for the CLI: aligned tables for people (sizes in MiB/GiB,
+// durations as "1d 2h", times as dates), or the API's JSON unchanged with `--output json`
+// for scripts. Not thread-safe (the CLI is single-threaded).
 #pragma once
 
 #include <string>
@@ -8,10 +10,29 @@
 
 namespace hearth {
 
-// Prints rows of `items` as an aligned table with the given columns (missing values blank).
+enum class CellFormat { kPlain, kBytes, kDuration, kTime };
+
+struct Column {
+  std::string key;     // the API field
+  std::string header;  // "" = the key in capitals
+  CellFormat format = CellFormat::kPlain;
+};
+
+// "text" (default) or "json"; set once from --output.
+void SetOutputFormat(const std::string& format);
+bool JsonOutput();
+
+// A list: the table of `columns`, or with --output json the items as the API returned them.
+void PrintList(const nlohmann::json& items, const std::vector<Column>& columns);
+// Kept for callers with plain columns.
 void PrintTable(const nlohmann::json& items, const std::vector<std::string>& columns);
 std::string JsonScalarText(const nlohmann::json& v);
-// Prints an object as "key: value" lines, sorted by key.
+// Prints an object as "key: value" lines, sorted by key (or as JSON with --output json).
 void PrintKeyValues(const nlohmann::json& obj);
+
+// 536870912 -> "512 MiB", 2147483648 -> "2.0 GiB", 0 -> "0".
+std::string HumanBytes(uint64_t bytes);
+// 93784 -> "1d 2h", 3720 -> "1h 2m", 75 -> "1m 15s", 0 -> "-".
+std::string HumanDuration(int64_t seconds);
 
 }  // namespace hearth

@@ -27,8 +27,10 @@ Result<std::string> CanonMemory(std::string_view v) {
   PropertyFormat f;
   f.default_key = "current";
   f.props = {{"current", PropType::kInteger, {}, 16.0}};
-  HEARTH_TRY(ParsePropertyString(f, v));
-  return std::string(v);
+  // Printed canonically: "current=2048" is stored as "2048", as PVE prints it (clients
+  // such as bpg read memory as a plain number).
+  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
+  return PrintPropertyString(f, m);
 }
 
 Result<std::string> CanonDrive(std::string_view key, std::string_view v) {

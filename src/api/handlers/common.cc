@@ -11,7 +11,12 @@ nlohmann::json ConfigValueJson(const std::string& key, const std::string& value)
   if (spec && (spec->type == KeyType::kInteger || spec->type == KeyType::kBoolean)) {
     if (auto n = ParseInt(value)) return *n;
   }
-  return value;  // strings, and "number" keys which PVE returns as text
+  // Numbers (cpulimit, migrate_downtime) as JSON numbers: bpg decodes them into floats.
+  if (spec && spec->type == KeyType::kNumber) {
+    if (auto n = ParseInt(value)) return *n;
+    if (auto d = ParseDouble(value)) return *d;
+  }
+  return value;
 }
 
 nlohmann::json VmResourceJson(const VmStatusInfo& s, const std::string& node) {
