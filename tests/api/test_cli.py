@@ -1,4 +1,5 @@
 """The `hearth` CLI against a real daemon: it is a client of the API (token in the environment)."""
+import json
 import os
 import select
 import subprocess
@@ -145,3 +146,20 @@ def test_cli_asks_at_a_terminal_and_remembers(hearth, tmp_path):
     os.close(master)
     assert proc.returncode == 0 and b"8.4.1" in out
     assert (tmp_path / "known_hosts").read_text() == f"127.0.0.1:{hearth.port} {hearth.fingerprint()}\n"
+
+
+def test_lists_read_as_people_expect_and_as_json_for_scripts(hearth):
+    cli(hearth, "vm", "create", "906", "name=units", "memory=1536", "scsi0=local:2")
+    out = cli(hearth, "vm", "list").stdout
+    row = next(l for l in out.splitlines() if l.startswith("906"))
+    assert "1.5 GiB" in row and "2.0 GiB" in row and "units" in row and "stopped" in row
+    assert out.splitlines()[0].split()[:5] == ["VMID", "NAME", "STATUS", "CPUS", "MEM"]
+    data = json.loads(cli(hearth, "--output", "json", "vm", "list").stdout)
+    vm = next(v for v in data if v["vmid"] == 906)
+    assert vm["maxmem"] == 1536 << 20 and vm["uptime"] == 0  # the API's numbers, unchanged
+    tasks = json.loads(cli(hearth, "-o", "json", "task", "list").stdout)
+    assert tasks and all("upid" in t for t in tasks)
+    assert "TYPE" in cli(hearth, "task", "list").stdout.splitlines()[0]
+    json.loads(cli(hearth, "-o", "json", "storage", "list").stdout)
+    json.loads(cli(hearth, "-o", "json", "storage", "content", "local").stdout)
+    cli(hearth, "vm", "destroy", "906")
