@@ -46,6 +46,59 @@ def wrk(h, path, connections, duration, gzip=False):
     return rps, lat.get("50"), lat.get("99"), int(errors.group(1)) if errors else 0
 
 
+CREATE_LUA = """
+local n_per_thread = %d
+local threads = {}
+function setup(thread)
+  thread:set("base", 1000 + #threads * 100000)
+  table.insert(threads, thread)
+end
+function init(args)
+  sent, done = 0, 0
+  wrk.headers["Authorization"] = "PVEAPIToken=%s"
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+end
+function request()
+  sent = sent + 1
+  local vmid = base + sent
+  local body = "vmid=" .. vmid .. "&name=vm" .. vmid .. "&memory=512&cores=2&net0=virtio%%2Cbridge%%3Dvmbr0&tags=bench"
+  return wrk.format("POST", "/api2/json/nodes/%s/qemu", nil, body)
+end
+function response(status, headers, body)
+  done = done + 1
+  if done >= n_per_thread then wrk.thread:stop() end
+end
+"""
+
+
+def create_many_wrk(h, n, connections=8, threads=2):
+    """n VMs created by wrk (a C client, so the client is not what is measured), then waited
+    for: the time until all n exist and none is locked (every create task has ended)."""
+    lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    lua.write(CREATE_LUA % (n // threads, h.token, h.node))
+    lua.close()
+    auth = {"Authorization": "PVEAPIToken=" + h.token}
+    t0 = time.monotonic()
+    # wrk stops sending after n requests, but only exits after -d: watch for the end here.
+    proc = subprocess.Popen(["wrk", "-t", str(threads), "-c", str(connections), "-d", "300s", "-s", lua.name, h.url],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    # Cheap polls (task counts from the store), so that watching does not cost the daemon
+    # more than the creates: the VM listing would be rebuilt after every create.
+    tasks = h.url + f"/nodes/{h.node}/tasks"
+
+    def all_created():
+        made = h.session.get(tasks, params={"typefilter": "qmcreate", "limit": 1}, headers=auth).json()["total"]
+        running = h.session.get(tasks, params={"source": "active", "limit": 1}, headers=auth).json()["total"]
+        return made >= n and running == 0
+    wait_for(f"{n} VMs created", all_created, 300, 0.01)
+    took = time.monotonic() - t0
+    proc.terminate()
+    proc.wait()
+    os.unlink(lua.name)
+    return took
+
+
 def create_many(h, n):
     """n VMs defined (memory and a NIC, no disks), created through the API in parallel."""
     ids = list(range(1000, 1000 + n))
@@ -282,11 +335,85 @@ def bench_provision(args):
         shutil.rmtree(cache, ignore_errors=True)
 
 
+class FreshFilesystem:
+    """A new ext4 file system on a loop device, so that both peers write to a file system
+    with the same (empty) history: ext4's inode allocator slows down markedly after many
+    recent deletions, which earlier runs leave behind on the host's file system."""
+
+    def __enter__(self):
+        self.image = tempfile.NamedTemporaryFile(prefix="hearth-bench-", suffix=".img", dir="/var/tmp", delete=False).name
+        os.truncate(self.image, 4 << 30)
+        subprocess.run(["mkfs.ext4", "-q", "-F", self.image], check=True)
+        self.path = tempfile.mkdtemp(prefix="hearth-bench-fs-")
+        subprocess.run(["mount", "-o", "loop", self.image, self.path], check=True)
+        return self.path
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", self.path], check=False)
+        os.rmdir(self.path)
+        os.unlink(self.image)
+
+
+def bench_libvirt(args):
+    """hearth against libvirtd, the same VMs on the same machine in one run."""
+    with FreshFilesystem() as fs:
+        run_libvirt_comparison(args, fs)
+
+
+def run_libvirt_comparison(args, fs):
+    from peer_libvirt import PREFIX, Libvirt, define_many, domain_xml, list_all
+    print(f"== hearth vs libvirt (Debian's libvirtd 9.0, started here with no networks): {args.vms} VMs, "
+          f"both on a fresh ext4 file system")
+    lv = Libvirt(fs).start()
+    h = Hearth(data_dir=tempfile.mkdtemp(prefix="hearth-", dir=fs)).start()
+    try:
+        took_h = create_many_wrk(h, args.vms)
+        took_l = define_many(args.vms)
+        print(f"define {args.vms} VMs, 8 connections: hearth {args.vms / took_h:.0f} VMs/s (POST create from wrk, "
+              f"until every create task ended), libvirt {args.vms / took_l:.0f} VMs/s (defineXML, 8 threads)")
+        conn = lv.connect()
+        lt, ht = [], []
+        auth = {"Authorization": "PVEAPIToken=" + h.token}
+        for _ in range(20):
+            t0 = time.monotonic()
+            assert len(list_all(conn)) >= args.vms
+            lt.append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            assert len(h.session.get(h.url + "/cluster/resources", params={"type": "vm"}, headers=auth).json()["data"]) >= args.vms
+            ht.append(time.monotonic() - t0)
+        print(f"list {args.vms} VMs with state and resources (median of 20): hearth {statistics.median(ht) * 1000:.1f} ms "
+              f"(GET /cluster/resources?type=vm), libvirt {statistics.median(lt) * 1000:.1f} ms "
+              f"(listAllDomains + info)")
+        print(f"daemon RSS with {args.vms} VMs defined: hearth {rss_kib(h.proc.pid) / 1024:.1f} MiB, "
+              f"libvirtd {rss_kib(lv.pid()) / 1024:.1f} MiB")
+        from harness import tiny_iso, upload
+        iso = tiny_iso()
+        h.wait_task(upload(h, iso, "tiny.iso").json()["data"])
+        h.create_vm(999999, memory="256", ide2="local:iso/tiny.iso,media=cdrom", net0="virtio", boot="order=ide2")
+        dom = conn.defineXML(domain_xml(PREFIX + "start", 256, 1, iso))
+        hs, ls = [], []
+        for _ in range(5):
+            t0 = time.monotonic()
+            h.vm_action(999999, "start")
+            hs.append(time.monotonic() - t0)
+            h.vm_action(999999, "stop")
+            t0 = time.monotonic()
+            dom.create()
+            ls.append(time.monotonic() - t0)
+            dom.destroy()
+        print(f"start a VM until QEMU runs (median of 5): hearth {statistics.median(hs) * 1000:.0f} ms "
+              f"(POST status/start to task OK), libvirt {statistics.median(ls) * 1000:.0f} ms (create())")
+        conn.close()
+    finally:
+        h.close()
+        lv.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vms", type=int, default=1000)
     ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--only", choices=["api", "startup", "vmstart", "clone", "provision"])
+    ap.add_argument("--only", choices=["api", "startup", "vmstart", "clone", "provision", "libvirt"])
     args = ap.parse_args()
     if args.only in (None, "api"):
         bench_api(args)
@@ -298,6 +425,8 @@ def main():
         bench_clone(args)
     if args.only in (None, "provision"):
         bench_provision(args)
+    if args.only in (None, "libvirt"):
+        bench_libvirt(args)
 
 
 if __name__ == "__main__":

@@ -63,8 +63,11 @@ class Store {
   virtual ~Store() = default;
 
   virtual Result<std::vector<VmRecord>> ListVms() = 0;
-  // Fails with kAlreadyExists if the vmid is taken (on any node).
-  virtual Status CreateVm(const VmRecord& vm) = 0;
+  // Fails with kAlreadyExists if the vmid is taken (on any node). Durable when it returns,
+  // unless `durable` is false: then the record may be lost in a power cut (a placeholder
+  // that a later durable write completes, such as a create's `lock: create`), but it is
+  // never half-written and a later durable write makes it durable too.
+  virtual Status CreateVm(const VmRecord& vm, bool durable = true) = 0;
   // Replaces the config; with `expected_conf`, only if the stored text still equals it
   // (kAborted otherwise) — the optimistic check behind `digest`.
   virtual Status UpdateVm(const VmRecord& vm, const std::optional<std::string>& expected_conf) = 0;
@@ -93,8 +96,9 @@ class Store {
   virtual Status PutMeta(const std::string& key, const std::string& value) = 0;
   // Sets the value only if the key is absent; returns the value now stored.
   virtual Result<std::string> PutMetaIfAbsent(const std::string& key, const std::string& value) = 0;
-  // Atomically increments and returns a named counter (starts at 1).
-  virtual Result<uint64_t> NextSequence(const std::string& name) = 0;
+  // Atomically advances a named counter (starts at 1) by `count` and returns the first of
+  // the `count` numbers reserved for the caller.
+  virtual Result<uint64_t> NextSequence(const std::string& name, uint64_t count = 1) = 0;
 };
 
 }  // namespace hearth

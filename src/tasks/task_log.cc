@@ -19,12 +19,30 @@ std::string TaskLogDir::PathFor(const std::string& upid) const {
   return root_ + "/" + bucket + "/" + upid;
 }
 
-Status TaskLogDir::Create(const std::string& upid) const {
+Result<int> TaskLogDir::Create(const std::string& upid) const {
   std::string path = PathFor(upid);
-  HEARTH_TRY(MakeDirs(path.substr(0, path.rfind('/'))));
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  // The 16 bucket directories are made once, not checked on every task.
+  std::call_once(*buckets_made_, [&] {
+    for (const char* b : {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"})
+      (void)MakeDirs(root_ + "/" + b);
+  });
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT) {  // removed behind our back: make it again
+    HEARTH_TRY(MakeDirs(path.substr(0, path.rfind('/'))));
+    fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  }
   if (fd < 0) return Fail(Internal("create task log '" + path + "': " + strerror(errno)));
-  close(fd);
+  return fd;
+}
+
+Status TaskLogDir::AppendTo(int fd, const std::string& line) {
+  // One write per line so concurrent readers never see half a line's worth of a record.
+  std::string text;
+  text.reserve(line.size() + 1);
+  for (char c : line) text += (c == '\n' || c == '\r') ? ' ' : c;
+  text += '\n';
+  ssize_t w = write(fd, text.data(), text.size());
+  if (w != static_cast<ssize_t>(text.size())) return Fail(Internal("write task log: short write"));
   return Ok();
 }
 
@@ -32,14 +50,9 @@ Status TaskLogDir::Append(const std::string& upid, const std::string& line) cons
   std::string path = PathFor(upid);
   int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd < 0) return Fail(Internal("open task log '" + path + "': " + strerror(errno)));
-  // One write per line so concurrent readers never see half a line's worth of a record.
-  std::string text;
-  for (char c : line) text += (c == '\n' || c == '\r') ? ' ' : c;
-  text += '\n';
-  ssize_t w = write(fd, text.data(), text.size());
+  Status st = AppendTo(fd, line);
   close(fd);
-  if (w != static_cast<ssize_t>(text.size())) return Fail(Internal("write task log: short write"));
-  return Ok();
+  return st;
 }
 
 Result<std::pair<std::vector<std::string>, size_t>> TaskLogDir::Read(const std::string& upid, size_t start,

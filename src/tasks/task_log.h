@@ -3,6 +3,8 @@
 // "TASK OK", "TASK WARNINGS: <n>" or "TASK ERROR: <message>".
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,14 +18,18 @@ class TaskLogDir {
   explicit TaskLogDir(std::string root) : root_(std::move(root)) {}
   // <root>/<last hex digit of the UPID's start time>/<UPID>
   std::string PathFor(const std::string& upid) const;
-  Status Create(const std::string& upid) const;
+  // Creates the log; returns a descriptor open for appending (the caller closes it).
+  Result<int> Create(const std::string& upid) const;
   Status Append(const std::string& upid, const std::string& line) const;
+  // Appends one line through a descriptor from Create (one write(2), O_APPEND).
+  static Status AppendTo(int fd, const std::string& line);
   // Lines [start, start+limit) (limit 0 = all) and the total line count.
   Result<std::pair<std::vector<std::string>, size_t>> Read(const std::string& upid, size_t start, size_t limit) const;
   void Remove(const std::string& upid) const;
 
  private:
   std::string root_;
+  std::unique_ptr<std::once_flag> buckets_made_ = std::make_unique<std::once_flag>();
 };
 
 // The exitstatus Proxmox derives from a finished log: "OK", "WARNINGS: n", the error text,

@@ -1,15 +1,22 @@
 #include "tasks/task_manager.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 #include "core/strings.h"
 
 namespace hearth {
 
+TaskContext::~TaskContext() {
+  if (log_fd_ >= 0) close(log_fd_);
+}
+
 void TaskContext::Log(const std::string& line) {
   std::lock_guard lock(mu_);
-  (void)logs_.Append(upid_, line);
+  if (log_fd_ >= 0) (void)TaskLogDir::AppendTo(log_fd_, line);
 }
 
 void TaskContext::Warn(const std::string& line) {
@@ -23,27 +30,80 @@ void TaskContext::Warn(const std::string& line) {
 TaskManager::TaskManager(Store& store, const Clock& clock, std::string node, std::string log_root, uint64_t pstart)
     : store_(store), clock_(clock), node_(std::move(node)), logs_(std::move(log_root)), pstart_(pstart) {}
 
-TaskManager::~TaskManager() { WaitIdle(); }
+TaskManager::~TaskManager() {
+  WaitIdle();
+  std::unique_lock lock(pool_mu_);
+  pool_stopping_ = true;
+  pool_cv_.notify_all();
+  pool_gone_cv_.wait(lock, [&] { return pool_threads_ == 0; });
+}
+
+void TaskManager::Dispatch(std::function<void()> job) {
+  std::lock_guard lock(pool_mu_);
+  pool_jobs_.push_back(std::move(job));
+  if (pool_idle_ > 0) {
+    pool_cv_.notify_one();
+    return;
+  }
+  ++pool_threads_;
+  std::thread(&TaskManager::ThreadLoop, this).detach();
+}
+
+void TaskManager::ThreadLoop() {
+  std::unique_lock lock(pool_mu_);
+  while (true) {
+    if (pool_jobs_.empty()) {
+      ++pool_idle_;
+      bool got = pool_cv_.wait_for(lock, std::chrono::seconds(30),
+                                   [&] { return !pool_jobs_.empty() || pool_stopping_; });
+      --pool_idle_;
+      if (!got || pool_jobs_.empty()) break;  // idle long enough, or stopping
+    }
+    auto job = std::move(pool_jobs_.front());
+    pool_jobs_.pop_front();
+    lock.unlock();
+    job();
+    job = nullptr;
+    lock.lock();
+  }
+  --pool_threads_;
+  pool_gone_cv_.notify_all();
+}
 
 Result<std::string> TaskManager::Start(const TaskSpec& spec, Work work) {
-  HEARTH_ASSIGN_OR_RETURN(uint64_t seq, store_.NextSequence("task"));
+  uint64_t seq = 0;
+  {
+    // Task numbers are reserved from the store 256 at a time (one write, not one per task).
+    std::lock_guard lock(seq_mu_);
+    if (seq_next_ == seq_end_) {
+      HEARTH_ASSIGN_OR_RETURN(seq_next_, store_.NextSequence("task", 256));
+      seq_end_ = seq_next_ + 256;
+    }
+    seq = seq_next_++;
+  }
   Upid u{node_, seq, pstart_, clock_.UnixSeconds(), spec.type, spec.id, spec.user};
   std::string upid = u.ToString();
-  HEARTH_TRY(logs_.Create(upid));
+  HEARTH_ASSIGN_OR_RETURN(int log_fd, logs_.Create(upid));
   TaskRecord rec{upid, node_, spec.type, spec.id, spec.user, u.starttime, 0, "", spec.vmid};
-  HEARTH_TRY(store_.InsertTask(rec));
+  if (auto st = store_.InsertTask(rec); !st) {
+    close(log_fd);
+    return Fail(st.error());
+  }
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   {
     std::lock_guard lock(mu_);
     active_[upid] = Active{spec, cancelled};
   }
   ++running_;
-  std::thread(&TaskManager::Run, this, upid, spec, std::move(work), cancelled).detach();
+  Dispatch([this, upid, log_fd, spec, work = std::move(work), cancelled]() mutable {
+    Run(upid, log_fd, spec, std::move(work), cancelled);
+  });
   return upid;
 }
 
-void TaskManager::Run(std::string upid, TaskSpec spec, Work work, std::shared_ptr<std::atomic<bool>> cancelled) {
-  TaskContext ctx(logs_, upid, *cancelled);
+void TaskManager::Run(std::string upid, int log_fd, TaskSpec spec, Work work,
+                      std::shared_ptr<std::atomic<bool>> cancelled) {
+  TaskContext ctx(log_fd, upid, *cancelled);
   Status result = Ok();
   {
     std::set<int> vmids(spec.also_lock.begin(), spec.also_lock.end());

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,8 +29,12 @@ namespace hearth {
 
 class TaskContext {
  public:
-  TaskContext(const TaskLogDir& logs, std::string upid, std::atomic<bool>& cancelled)
-      : logs_(logs), upid_(std::move(upid)), cancelled_(cancelled) {}
+  // `log_fd`: the task log, open for appending; the context closes it.
+  TaskContext(int log_fd, std::string upid, std::atomic<bool>& cancelled)
+      : log_fd_(log_fd), upid_(std::move(upid)), cancelled_(cancelled) {}
+  ~TaskContext();
+  TaskContext(const TaskContext&) = delete;
+  TaskContext& operator=(const TaskContext&) = delete;
   // Appends one line to the task log (newlines are flattened). Thread-safe.
   void Log(const std::string& line);
   void Warn(const std::string& line);
@@ -39,7 +44,7 @@ class TaskContext {
   bool cancelled() const { return cancelled_; }
 
  private:
-  const TaskLogDir& logs_;
+  int log_fd_;
   std::string upid_;
   std::atomic<bool>& cancelled_;
   std::mutex mu_;
@@ -90,7 +95,11 @@ class TaskManager {
   VmLocks& vm_locks() { return locks_; }
 
  private:
-  void Run(std::string upid, TaskSpec spec, Work work, std::shared_ptr<std::atomic<bool>> cancelled);
+  void Run(std::string upid, int log_fd, TaskSpec spec, Work work, std::shared_ptr<std::atomic<bool>> cancelled);
+  // Task threads are reused: an ended task's thread waits a while for the next one, so a
+  // burst of short tasks (creates, clones) does not create and destroy a thread each.
+  void Dispatch(std::function<void()> job);
+  void ThreadLoop();
 
   Store& store_;
   const Clock& clock_;
@@ -106,6 +115,15 @@ class TaskManager {
     std::shared_ptr<std::atomic<bool>> cancelled;
   };
   std::map<std::string, Active> active_;  // GUARDED_BY(mu_), by UPID
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::deque<std::function<void()>> pool_jobs_;  // GUARDED_BY(pool_mu_)
+  size_t pool_idle_ = 0;                         // GUARDED_BY(pool_mu_)
+  size_t pool_threads_ = 0;                      // GUARDED_BY(pool_mu_)
+  bool pool_stopping_ = false;                   // GUARDED_BY(pool_mu_)
+  std::condition_variable pool_gone_cv_;
+  std::mutex seq_mu_;
+  uint64_t seq_next_ = 0, seq_end_ = 0;          // GUARDED_BY(seq_mu_): reserved task numbers
 };
 
 }  // namespace hearth

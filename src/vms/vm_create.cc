@@ -82,7 +82,9 @@ Status VmService::ReserveVm(int vmid, const std::string& lock_name, const std::s
   {
     WriteLock lock(*this);
     if (vms_.count(vmid)) return Fail(Internal(taken_message));
-    auto st = store_.CreateVm({vmid, options_.node, text});
+    // A placeholder: a crash before the task ends removes it anyway, so it need not wait for
+    // the disk; the task's final (durable) config write carries it.
+    auto st = store_.CreateVm({vmid, options_.node, text}, /*durable=*/false);
     if (!st) return Fail(st.error().code == ErrorCode::kAlreadyExists ? Internal(taken_message) : st.error());
     Entry e;
     e.config = placeholder;

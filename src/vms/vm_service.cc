@@ -238,15 +238,26 @@ Result<VmConfig> VmService::GetConfig(int vmid) {
 }
 
 Status VmService::Mutate(int vmid, const std::function<Status(VmConfig&)>& fn, const std::string& expect_digest) {
-  WriteLock lock(*this);
-  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
-  if (!expect_digest.empty() && expect_digest != ConfDigest(e->conf_text))
-    return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));
-  VmConfig copy = e->config;
+  // Changes to one VM's config are serialised by its stripe; the durable store write
+  // happens outside the registry lock, so writes to different VMs share an fsync (the
+  // store's group commit) and readers are never held up by the disk.
+  std::lock_guard stripe(mutate_stripes_[static_cast<size_t>(vmid) % mutate_stripes_.size()]);
+  VmConfig copy;
+  std::string old_text;
+  {
+    std::shared_lock lock(mu_);
+    HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
+    if (!expect_digest.empty() && expect_digest != ConfDigest(e->conf_text))
+      return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));
+    copy = e->config;
+    old_text = e->conf_text;
+  }
   HEARTH_TRY(fn(copy));
   std::string text = FormatConfFile(copy);
-  if (text == e->conf_text) return Ok();
-  HEARTH_TRY(store_.UpdateVm({vmid, options_.node, text}, e->conf_text));
+  if (text == old_text) return Ok();
+  HEARTH_TRY(store_.UpdateVm({vmid, options_.node, text}, old_text));
+  WriteLock lock(*this);
+  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
   e->config = std::move(copy);
   e->conf_text = std::move(text);
   return Ok();

@@ -230,7 +230,7 @@ class VmService {
   Result<VmConfig> GetConfig(int vmid);
   VmStatusInfo MakeStatus(int vmid, const Entry& e) const;  // caller holds mu_
   // Applies `fn` to a copy of the config and persists it. `expect_digest` enforces the
-  // optimistic check. Runs under the registry's exclusive lock.
+  // optimistic check. Serialised per VM; the store write runs outside the registry lock.
   Status Mutate(int vmid, const std::function<Status(VmConfig&)>& fn, const std::string& expect_digest = "");
   Status CheckLock(const VmConfig& cfg, bool skiplock) const;
   Result<Entry*> Find(int vmid);  // caller holds mu_
@@ -298,6 +298,8 @@ class VmService {
 
   std::shared_mutex mu_;
   std::map<int, Entry> vms_;                  // GUARDED_BY(mu_)
+  // Serialise Mutate() per VM (vmid modulo the stripe count) without the registry lock.
+  std::array<std::mutex, 64> mutate_stripes_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_poller_{false};
   std::thread poller_;

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "core/strings.h"
+
 #include <vector>
 
 namespace hearth {
@@ -32,11 +34,25 @@ Error SqlError(sqlite3* db, const std::string& what) {
 
 }  // namespace
 
-// RAII prepared statement with typed binders.
+// A prepared statement with typed binders, taken from the store's cache (compiling SQL
+// costs more than running these small statements) and reset for the next use when done.
+// Used only while the store's mutex is held.
 class SqliteStore::Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
-  ~Stmt() { sqlite3_finalize(st_); }
+  Stmt(SqliteStore* store, const char* sql) : db_(store->db_) {
+    auto it = store->stmts_.find(sql);
+    if (it != store->stmts_.end()) {
+      st_ = it->second;
+      rc_ = SQLITE_OK;
+      return;
+    }
+    rc_ = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st_, nullptr);
+    if (rc_ == SQLITE_OK) store->stmts_.emplace(sql, st_);
+  }
+  ~Stmt() {
+    sqlite3_reset(st_);
+    sqlite3_clear_bindings(st_);
+  }
   bool ok() const { return rc_ == SQLITE_OK; }
   Stmt& Bind(int i, const std::string& v) {
     sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -81,12 +97,66 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+  for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
+  sqlite3_close(db_);
+}
+
+Status SqliteStore::Durable(const std::function<Status()>& write) {
+  Waiter me{&write};
+  std::unique_lock lock(group_mu_);
+  queue_.push_back(&me);
+  while (!me.done) {
+    if (leader_active_) {
+      group_cv_.wait(lock);
+      continue;
+    }
+    // Lead: everything queued so far goes into one transaction and one fsync.
+    leader_active_ = true;
+    std::vector<Waiter*> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    CommitBatch(batch);
+    lock.lock();
+    for (Waiter* w : batch) w->done = true;
+    leader_active_ = false;
+    group_cv_.notify_all();
+  }
+  return me.result;
+}
+
+void SqliteStore::CommitBatch(const std::vector<Waiter*>& batch) {
+  std::lock_guard db(mu_);
+  auto exec = [&](const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK; };
+  // FULL: the commit fsyncs the write-ahead log before it returns (NORMAL, used for task
+  // records, only syncs at checkpoints).
+  exec("PRAGMA synchronous=FULL");
+  if (!exec("BEGIN IMMEDIATE")) {
+    Error e = SqlError(db_, "begin");
+    for (Waiter* w : batch) w->result = Fail(e);
+    exec("PRAGMA synchronous=NORMAL");
+    return;
+  }
+  for (Waiter* w : batch) {
+    // Each write in its own savepoint: one failing write does not undo the others.
+    exec("SAVEPOINT w");
+    w->result = (*w->write)();
+    if (!w->result) exec("ROLLBACK TO w");
+    exec("RELEASE w");
+  }
+  if (!exec("COMMIT")) {
+    Error e = SqlError(db_, "commit");
+    exec("ROLLBACK");
+    for (Waiter* w : batch)
+      if (w->result) w->result = Fail(e);
+  }
+  exec("PRAGMA synchronous=NORMAL");
+}
 
 Status SqliteStore::Migrate() {
   std::lock_guard lock(mu_);
   if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return Fail(SqlError(db_, "begin"));
-  Stmt v(db_, "PRAGMA user_version");
+  Stmt v(this, "PRAGMA user_version");
   v.Step();
   int64_t version = v.Int(0);
   for (size_t i = version; i < kMigrations.size(); ++i) {
@@ -104,7 +174,7 @@ Status SqliteStore::Migrate() {
 
 Result<std::vector<VmRecord>> SqliteStore::ListVms() {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT vmid, node, conf FROM vms ORDER BY vmid");
+  Stmt s(this, "SELECT vmid, node, conf FROM vms ORDER BY vmid");
   std::vector<VmRecord> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back({static_cast<int>(s.Int(0)), s.Text(1), s.Text(2)});
@@ -112,34 +182,40 @@ Result<std::vector<VmRecord>> SqliteStore::ListVms() {
   return out;
 }
 
-Status SqliteStore::CreateVm(const VmRecord& vm) {
+Status SqliteStore::CreateVm(const VmRecord& vm, bool durable) {
+  auto insert = [&]() -> Status {
+    Stmt s(this, "INSERT INTO vms (vmid, node, conf) VALUES (?, ?, ?)");
+    int rc = s.Bind(1, int64_t{vm.vmid}).Bind(2, vm.node).Bind(3, vm.conf).Step();
+    if (rc == SQLITE_CONSTRAINT) return Fail(AlreadyExists("VM " + std::to_string(vm.vmid) + " already exists"));
+    if (rc != SQLITE_DONE) return Fail(SqlError(db_, "create vm"));
+    return Ok();
+  };
+  if (durable) return Durable(insert);
   std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT INTO vms (vmid, node, conf) VALUES (?, ?, ?)");
-  int rc = s.Bind(1, int64_t{vm.vmid}).Bind(2, vm.node).Bind(3, vm.conf).Step();
-  if (rc == SQLITE_CONSTRAINT) return Fail(AlreadyExists("VM " + std::to_string(vm.vmid) + " already exists"));
-  if (rc != SQLITE_DONE) return Fail(SqlError(db_, "create vm"));
-  return Ok();
+  return insert();
 }
 
 Status SqliteStore::UpdateVm(const VmRecord& vm, const std::optional<std::string>& expected) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_, expected ? "UPDATE vms SET node = ?, conf = ? WHERE vmid = ? AND conf = ?"
-                       : "UPDATE vms SET node = ?, conf = ? WHERE vmid = ?");
-  s.Bind(1, vm.node).Bind(2, vm.conf).Bind(3, int64_t{vm.vmid});
-  if (expected) s.Bind(4, *expected);
-  if (s.Step() != SQLITE_DONE) return Fail(SqlError(db_, "update vm"));
-  if (sqlite3_changes(db_) == 0) {
-    if (expected) return Fail(Aborted("VM " + std::to_string(vm.vmid) + " was changed concurrently"));
-    return Fail(NotFound("VM " + std::to_string(vm.vmid) + " does not exist"));
-  }
-  return Ok();
+  return Durable([&]() -> Status {
+    Stmt s(this, expected ? "UPDATE vms SET node = ?, conf = ? WHERE vmid = ? AND conf = ?"
+                         : "UPDATE vms SET node = ?, conf = ? WHERE vmid = ?");
+    s.Bind(1, vm.node).Bind(2, vm.conf).Bind(3, int64_t{vm.vmid});
+    if (expected) s.Bind(4, *expected);
+    if (s.Step() != SQLITE_DONE) return Fail(SqlError(db_, "update vm"));
+    if (sqlite3_changes(db_) == 0) {
+      if (expected) return Fail(Aborted("VM " + std::to_string(vm.vmid) + " was changed concurrently"));
+      return Fail(NotFound("VM " + std::to_string(vm.vmid) + " does not exist"));
+    }
+    return Ok();
+  });
 }
 
 Status SqliteStore::DeleteVm(int vmid) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_, "DELETE FROM vms WHERE vmid = ?");
-  if (s.Bind(1, int64_t{vmid}).Step() != SQLITE_DONE) return Fail(SqlError(db_, "delete vm"));
-  return Ok();
+  return Durable([&]() -> Status {
+    Stmt s(this, "DELETE FROM vms WHERE vmid = ?");
+    if (s.Bind(1, int64_t{vmid}).Step() != SQLITE_DONE) return Fail(SqlError(db_, "delete vm"));
+    return Ok();
+  });
 }
 
 static UserRecord ReadUser(auto& s) {
@@ -160,7 +236,7 @@ static UserRecord ReadUser(auto& s) {
 
 Result<std::optional<UserRecord>> SqliteStore::GetUser(const std::string& userid) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT " USER_COLUMNS " FROM users WHERE userid = ?");
+  Stmt s(this, "SELECT " USER_COLUMNS " FROM users WHERE userid = ?");
   int rc = s.Bind(1, userid).Step();
   if (rc == SQLITE_ROW) return std::optional<UserRecord>(ReadUser(s));
   if (rc != SQLITE_DONE) return Fail(SqlError(db_, "get user"));
@@ -169,7 +245,7 @@ Result<std::optional<UserRecord>> SqliteStore::GetUser(const std::string& userid
 
 Result<std::vector<UserRecord>> SqliteStore::ListUsers() {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT " USER_COLUMNS " FROM users ORDER BY userid");
+  Stmt s(this, "SELECT " USER_COLUMNS " FROM users ORDER BY userid");
   std::vector<UserRecord> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadUser(s));
@@ -178,17 +254,18 @@ Result<std::vector<UserRecord>> SqliteStore::ListUsers() {
 }
 
 Status SqliteStore::PutUser(const UserRecord& u) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT OR REPLACE INTO users (" USER_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  s.Bind(1, u.userid).Bind(2, int64_t{u.enabled}).Bind(3, int64_t{u.admin}).Bind(4, u.password_hash);
-  s.Bind(5, u.email).Bind(6, u.firstname).Bind(7, u.lastname).Bind(8, u.comment).Bind(9, u.expire);
-  if (s.Step() != SQLITE_DONE) return Fail(SqlError(db_, "put user"));
-  return Ok();
+  return Durable([&]() -> Status {
+    Stmt s(this, "INSERT OR REPLACE INTO users (" USER_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    s.Bind(1, u.userid).Bind(2, int64_t{u.enabled}).Bind(3, int64_t{u.admin}).Bind(4, u.password_hash);
+    s.Bind(5, u.email).Bind(6, u.firstname).Bind(7, u.lastname).Bind(8, u.comment).Bind(9, u.expire);
+    if (s.Step() != SQLITE_DONE) return Fail(SqlError(db_, "put user"));
+    return Ok();
+  });
 }
 
 Result<std::optional<TokenRecord>> SqliteStore::GetToken(const std::string& tokenid) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT tokenid, userid, secret_hash, expire, comment FROM tokens WHERE tokenid = ?");
+  Stmt s(this, "SELECT tokenid, userid, secret_hash, expire, comment FROM tokens WHERE tokenid = ?");
   int rc = s.Bind(1, tokenid).Step();
   if (rc == SQLITE_ROW) return std::optional<TokenRecord>(TokenRecord{s.Text(0), s.Text(1), s.Text(2), s.Int(3), s.Text(4)});
   if (rc != SQLITE_DONE) return Fail(SqlError(db_, "get token"));
@@ -197,7 +274,7 @@ Result<std::optional<TokenRecord>> SqliteStore::GetToken(const std::string& toke
 
 Result<std::vector<TokenRecord>> SqliteStore::ListTokens(const std::string& userid) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT tokenid, userid, secret_hash, expire, comment FROM tokens WHERE userid = ? ORDER BY tokenid");
+  Stmt s(this, "SELECT tokenid, userid, secret_hash, expire, comment FROM tokens WHERE userid = ? ORDER BY tokenid");
   std::vector<TokenRecord> out;
   s.Bind(1, userid);
   int rc;
@@ -207,19 +284,21 @@ Result<std::vector<TokenRecord>> SqliteStore::ListTokens(const std::string& user
 }
 
 Status SqliteStore::PutToken(const TokenRecord& t) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT OR REPLACE INTO tokens (tokenid, userid, secret_hash, expire, comment) VALUES (?, ?, ?, ?, ?)");
-  if (s.Bind(1, t.tokenid).Bind(2, t.userid).Bind(3, t.secret_hash).Bind(4, t.expire).Bind(5, t.comment).Step() !=
-      SQLITE_DONE)
-    return Fail(SqlError(db_, "put token"));
-  return Ok();
+  return Durable([&]() -> Status {
+    Stmt s(this, "INSERT OR REPLACE INTO tokens (tokenid, userid, secret_hash, expire, comment) VALUES (?, ?, ?, ?, ?)");
+    if (s.Bind(1, t.tokenid).Bind(2, t.userid).Bind(3, t.secret_hash).Bind(4, t.expire).Bind(5, t.comment).Step() !=
+        SQLITE_DONE)
+      return Fail(SqlError(db_, "put token"));
+    return Ok();
+  });
 }
 
 Status SqliteStore::DeleteToken(const std::string& tokenid) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_, "DELETE FROM tokens WHERE tokenid = ?");
-  if (s.Bind(1, tokenid).Step() != SQLITE_DONE) return Fail(SqlError(db_, "delete token"));
-  return Ok();
+  return Durable([&]() -> Status {
+    Stmt s(this, "DELETE FROM tokens WHERE tokenid = ?");
+    if (s.Bind(1, tokenid).Step() != SQLITE_DONE) return Fail(SqlError(db_, "delete token"));
+    return Ok();
+  });
 }
 
 #define TASK_COLUMNS "upid, node, type, id, user, starttime, endtime, exitstatus, vmid"
@@ -231,7 +310,7 @@ static TaskRecord ReadTask(auto& s) {
 
 Status SqliteStore::InsertTask(const TaskRecord& t) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT INTO tasks (" TASK_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  Stmt s(this, "INSERT INTO tasks (" TASK_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.Bind(1, t.upid).Bind(2, t.node).Bind(3, t.type).Bind(4, t.id).Bind(5, t.user).Bind(6, t.starttime);
   s.Bind(7, t.endtime).Bind(8, t.exitstatus).Bind(9, int64_t{t.vmid});
   if (s.Step() != SQLITE_DONE) return Fail(SqlError(db_, "insert task"));
@@ -240,7 +319,7 @@ Status SqliteStore::InsertTask(const TaskRecord& t) {
 
 Status SqliteStore::FinishTask(const std::string& upid, int64_t endtime, const std::string& exitstatus) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "UPDATE tasks SET endtime = ?, exitstatus = ? WHERE upid = ?");
+  Stmt s(this, "UPDATE tasks SET endtime = ?, exitstatus = ? WHERE upid = ?");
   if (s.Bind(1, endtime).Bind(2, exitstatus).Bind(3, upid).Step() != SQLITE_DONE)
     return Fail(SqlError(db_, "finish task"));
   return Ok();
@@ -248,7 +327,7 @@ Status SqliteStore::FinishTask(const std::string& upid, int64_t endtime, const s
 
 Result<std::optional<TaskRecord>> SqliteStore::GetTask(const std::string& upid) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT " TASK_COLUMNS " FROM tasks WHERE upid = ?");
+  Stmt s(this, "SELECT " TASK_COLUMNS " FROM tasks WHERE upid = ?");
   int rc = s.Bind(1, upid).Step();
   if (rc == SQLITE_ROW) return std::optional<TaskRecord>(ReadTask(s));
   if (rc != SQLITE_DONE) return Fail(SqlError(db_, "get task"));
@@ -278,12 +357,12 @@ Result<std::pair<std::vector<TaskRecord>, size_t>> SqliteStore::ListTasks(const 
     if (!f.owner.empty()) s.Bind(8, f.owner);
   };
   std::string count_sql = "SELECT count(*) FROM tasks" + where;
-  Stmt c(db_, count_sql.c_str());
+  Stmt c(this, count_sql.c_str());
   bind(c);
   if (c.Step() != SQLITE_ROW) return Fail(SqlError(db_, "count tasks"));
   size_t total = static_cast<size_t>(c.Int(0));
   std::string sql = "SELECT " TASK_COLUMNS " FROM tasks" + where + " ORDER BY starttime DESC, rowid DESC LIMIT ?6 OFFSET ?7";
-  Stmt s(db_, sql.c_str());
+  Stmt s(this, sql.c_str());
   bind(s);
   s.Bind(6, static_cast<int64_t>(f.limit)).Bind(7, static_cast<int64_t>(f.start));
   std::vector<TaskRecord> out;
@@ -295,7 +374,7 @@ Result<std::pair<std::vector<TaskRecord>, size_t>> SqliteStore::ListTasks(const 
 
 Result<std::vector<TaskRecord>> SqliteStore::UnfinishedTasks() {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT " TASK_COLUMNS " FROM tasks WHERE endtime = 0");
+  Stmt s(this, "SELECT " TASK_COLUMNS " FROM tasks WHERE endtime = 0");
   std::vector<TaskRecord> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadTask(s));
@@ -309,21 +388,21 @@ Result<std::vector<std::string>> SqliteStore::PruneTasks(int64_t before, size_t 
       " WHERE endtime != 0 AND starttime < ?1 AND upid NOT IN "
       "(SELECT upid FROM tasks ORDER BY starttime DESC, rowid DESC LIMIT ?2)";
   std::string select = std::string("SELECT upid FROM tasks") + where;
-  Stmt s(db_, select.c_str());
+  Stmt s(this, select.c_str());
   s.Bind(1, before).Bind(2, static_cast<int64_t>(keep));
   std::vector<std::string> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back(s.Text(0));
   if (rc != SQLITE_DONE) return Fail(SqlError(db_, "prune tasks"));
   std::string del = std::string("DELETE FROM tasks") + where;
-  Stmt d(db_, del.c_str());
+  Stmt d(this, del.c_str());
   if (d.Bind(1, before).Bind(2, static_cast<int64_t>(keep)).Step() != SQLITE_DONE) return Fail(SqlError(db_, "prune tasks"));
   return out;
 }
 
 Result<std::optional<std::string>> SqliteStore::GetMeta(const std::string& key) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT value FROM meta WHERE key = ?");
+  Stmt s(this, "SELECT value FROM meta WHERE key = ?");
   int rc = s.Bind(1, key).Step();
   if (rc == SQLITE_ROW) return std::optional<std::string>(s.Text(0));
   if (rc != SQLITE_DONE) return Fail(SqlError(db_, "get meta"));
@@ -331,29 +410,33 @@ Result<std::optional<std::string>> SqliteStore::GetMeta(const std::string& key) 
 }
 
 Status SqliteStore::PutMeta(const std::string& key, const std::string& value) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-  if (s.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return Fail(SqlError(db_, "put meta"));
-  return Ok();
+  return Durable([&]() -> Status {
+    Stmt s(this, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    if (s.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return Fail(SqlError(db_, "put meta"));
+    return Ok();
+  });
 }
 
 Result<std::string> SqliteStore::PutMetaIfAbsent(const std::string& key, const std::string& value) {
   std::lock_guard lock(mu_);
-  Stmt ins(db_, "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)");
+  Stmt ins(this, "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)");
   if (ins.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return Fail(SqlError(db_, "put meta"));
-  Stmt s(db_, "SELECT value FROM meta WHERE key = ?");
+  Stmt s(this, "SELECT value FROM meta WHERE key = ?");
   if (s.Bind(1, key).Step() != SQLITE_ROW) return Fail(SqlError(db_, "get meta"));
   return s.Text(0);
 }
 
-Result<uint64_t> SqliteStore::NextSequence(const std::string& name) {
+Result<uint64_t> SqliteStore::NextSequence(const std::string& name, uint64_t count) {
   std::lock_guard lock(mu_);
   std::string key = "seq:" + name;
-  Stmt s(db_,
-         "INSERT INTO meta (key, value) VALUES (?1, '1') "
-         "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value");
-  if (s.Bind(1, key).Step() != SQLITE_ROW) return Fail(SqlError(db_, "sequence"));
-  return static_cast<uint64_t>(std::stoull(s.Text(0)));
+  // The stored value is the last number handed out.
+  Stmt s(this,
+         "INSERT INTO meta (key, value) VALUES (?1, CAST(?2 AS TEXT)) "
+         "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?2 RETURNING value");
+  if (s.Bind(1, key).Bind(2, static_cast<int64_t>(count)).Step() != SQLITE_ROW) return Fail(SqlError(db_, "sequence"));
+  auto last = ParseUint(s.Text(0));
+  if (!last) return Fail(Internal("sequence '" + name + "' holds a non-number"));
+  return *last - count + 1;
 }
 
 }  // namespace hearth

@@ -1,25 +1,36 @@
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "state/store.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace hearth {
 
 // SQLite in WAL mode; one connection guarded by a mutex (writes are short transactions, and
 // the daemon keeps hot data in memory, so contention stays low). Schema changes are numbered
 // migrations applied at open. Other processes (the local admin verbs) may open the same file.
+//
+// Durability: writes of what must survive a power cut (VMs, users, tokens, meta) return only
+// once the write-ahead log is fsynced. Concurrent ones share that fsync (group commit): the
+// first to arrive runs every queued write in one transaction, each in its own savepoint.
+// Task records are written without waiting for the disk (like PVE's task logs); a crash may
+// lose the newest ones, never corrupt the file.
 class SqliteStore final : public Store {
  public:
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
   ~SqliteStore() override;
 
   Result<std::vector<VmRecord>> ListVms() override;
-  Status CreateVm(const VmRecord& vm) override;
+  Status CreateVm(const VmRecord& vm, bool durable = true) override;
   Status UpdateVm(const VmRecord& vm, const std::optional<std::string>& expected_conf) override;
   Status DeleteVm(int vmid) override;
 
@@ -41,14 +52,27 @@ class SqliteStore final : public Store {
   Result<std::optional<std::string>> GetMeta(const std::string& key) override;
   Status PutMeta(const std::string& key, const std::string& value) override;
   Result<std::string> PutMetaIfAbsent(const std::string& key, const std::string& value) override;
-  Result<uint64_t> NextSequence(const std::string& name) override;
+  Result<uint64_t> NextSequence(const std::string& name, uint64_t count = 1) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status Migrate();
+  struct Waiter {
+    const std::function<Status()>* write;
+    Status result = Ok();
+    bool done = false;
+  };
+  // Runs `write` (which uses db_; mu_ is held) in a durable, possibly shared, commit.
+  Status Durable(const std::function<Status()>& write);
+  void CommitBatch(const std::vector<Waiter*>& batch);
   class Stmt;
   std::mutex mu_;
   sqlite3* db_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, sqlite3_stmt*> stmts_;  // GUARDED_BY(mu_): SQL text -> prepared statement
+  std::mutex group_mu_;
+  std::condition_variable group_cv_;
+  std::vector<Waiter*> queue_;  // GUARDED_BY(group_mu_)
+  bool leader_active_ = false;  // GUARDED_BY(group_mu_)
 };
 
 }  // namespace hearth
