@@ -4,7 +4,8 @@ measured in one run). Results go to bench/RESULTS.md by hand, with this command:
 
     /usr/bin/python3 bench/run_benchmarks.py [--vms 1000] [--duration 10]
 
-Needs: a built build/hearth, wrk (Debian package), root (QEMU runs as hearth-qemu).
+Needs: a built build/hearth, wrk (Debian package), root (QEMU runs as hearth-qemu); for the
+libvirt peer (--only libvirt): apt-get install libvirt-daemon python3-libvirt.
 """
 import argparse
 import json

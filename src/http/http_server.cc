@@ -242,12 +242,28 @@ class Session : public std::enable_shared_from_this<Session> {
     Dispatch(std::move(r));
   }
 
+  // Shared by a request's Responder and Dispatch: an answer given while the handler still
+  // runs on this I/O thread is sent directly; a later one (from a worker) is posted back to
+  // the session's strand.
+  struct Pending {
+    std::mutex mu;
+    bool dispatching = true;       // GUARDED_BY(mu)
+    bool answered = false;         // GUARDED_BY(mu)
+    std::optional<HttpResponse> inline_answer;  // GUARDED_BY(mu)
+  };
+
   void Dispatch(HttpRequest r) {
-    // The handler may answer now or later from another thread: the reply always goes back
-    // through this session's strand, at most once.
-    auto once = std::make_shared<std::atomic<bool>>(false);
-    HttpsServer::Responder respond = [self = shared_from_this(), once](HttpResponse resp) {
-      if (once->exchange(true) || *self->stopped_) return;
+    auto pending = std::make_shared<Pending>();
+    HttpsServer::Responder respond = [self = shared_from_this(), pending](HttpResponse resp) {
+      {
+        std::lock_guard lock(pending->mu);
+        if (pending->answered || *self->stopped_) return;  // at most once
+        pending->answered = true;
+        if (pending->dispatching) {
+          pending->inline_answer = std::move(resp);
+          return;
+        }
+      }
       asio::post(self->stream_.get_executor(), [self, resp = std::move(resp)]() mutable {
         self->Reply(std::move(resp), self->keep_alive_ && resp.status < 400);
       });
@@ -258,6 +274,16 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       spdlog::error("handler threw on {} {}: {}", method, target, e.what());
       respond(MakeError(500, "internal error"));
+    }
+    std::optional<HttpResponse> now;
+    {
+      std::lock_guard lock(pending->mu);
+      pending->dispatching = false;
+      now = std::move(pending->inline_answer);
+    }
+    if (now) {
+      bool keep = keep_alive_ && now->status < 400;
+      Reply(std::move(*now), keep);
     }
   }
 
