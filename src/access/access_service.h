@@ -29,6 +29,9 @@ struct Identity {
   bool admin = false;
   bool via_ticket = false;  // ticket requests need a CSRF token for writes
   std::string AuthId() const { return tokenid.empty() ? userid : userid + "!" + tokenid; }
+  // root@pam itself, not its API tokens: PVE's `$authuser eq 'root@pam'` checks (root-only
+  // config keys, skiplock, host paths) compare the auth id, so tokens never pass them.
+  bool IsRootAtPam() const { return tokenid.empty() && userid == "root@pam"; }
 };
 
 constexpr int64_t kCredentialCacheSeconds = 10;

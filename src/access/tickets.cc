@@ -7,6 +7,8 @@
 
 #include <cctype>
 #include <cstdio>
+#include <optional>
+#include <string>
 
 #include "access/userid.h"
 #include "core/strings.h"
@@ -55,6 +57,17 @@ static std::string HexTime(int64_t t) {
   return buf;
 }
 
+// The 8 upper- or lower-case hex digits HexTime writes.
+static std::optional<int64_t> ParseHexTime(const std::string& hex) {
+  if (hex.size() != 8) return std::nullopt;
+  int64_t t = 0;
+  for (char c : hex) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    t = t * 16 + (std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::toupper(static_cast<unsigned char>(c)) - 'A' + 10);
+  }
+  return t;
+}
+
 static bool InWindow(int64_t stamp, int64_t now) {
   int64_t age = now - stamp;
   return age > -kTicketClockSkew && age < kTicketLifetime;
@@ -91,11 +104,9 @@ Result<TicketAuthority::Verified> TicketAuthority::VerifyTicket(const std::strin
   size_t last = plain.rfind(':');
   std::string hex = plain.substr(last + 1);
   if (hex.size() != 8 || last < 4) return invalid();
-  int64_t stamp = 0;
-  for (char c : hex) {
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return invalid();
-    stamp = stamp * 16 + (std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::toupper(c) - 'A' + 10);
-  }
+  auto parsed = ParseHexTime(hex);
+  if (!parsed) return invalid();
+  int64_t stamp = *parsed;
   if (!InWindow(stamp, now)) return Fail(Unauthenticated("ticket expired"));
   auto user = PercentDecode(plain.substr(4, last - 4), false);
   // The decoded id must be a user id; MakeTicket's escaping makes this decode exact.
@@ -116,13 +127,9 @@ std::string TicketAuthority::MakeCsrfToken(const std::string& userid, int64_t no
 bool TicketAuthority::VerifyCsrfToken(const std::string& token, const std::string& userid, int64_t now) const {
   size_t colon = token.find(':');
   if (colon != 8) return false;
-  uint64_t t = 0;
-  for (char c : token.substr(0, 8)) {
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-    t = t * 16 + static_cast<uint64_t>(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::toupper(c) - 'A' + 10));
-  }
-  if (!InWindow(static_cast<int64_t>(t), now)) return false;
-  std::string expected = MakeCsrfToken(userid, static_cast<int64_t>(t));
+  auto t = ParseHexTime(token.substr(0, 8));
+  if (!t || !InWindow(*t, now)) return false;
+  std::string expected = MakeCsrfToken(userid, *t);
   return expected.size() == token.size() && CRYPTO_memcmp(expected.data(), token.data(), token.size()) == 0;
 }
 

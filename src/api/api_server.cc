@@ -117,6 +117,42 @@ bool ApiServer::IsUpload(const std::string& method, const std::string& target) c
   return re.FullMatch(target);
 }
 
+std::optional<HttpResponse> ApiServer::RefuseUpload(const HttpRequest& head) {
+  auto target = SplitRequestTarget(head.target);
+  if (!target) return ErrorResponse(target.error());
+  if (!StartsWith(target->path, std::string(kPrefix) + "/")) return std::nullopt;  // Handle answers 501
+  std::string api_path = target->path.substr(std::string(kPrefix).size());
+  auto match = router_.Match(head.method, api_path);
+  if (!match || !match->first->needs_auth) return std::nullopt;
+  const Route& route = *match->first;
+  Identity who;
+  if (auto refusal = Admit(head, route, api_path, who)) return refusal;
+  // Uploads skip the CSRF check (HTML forms cannot send the header), so, as in PVE's
+  // HTTPServer.pm, the upload privilege is checked before a byte of the body is stored.
+  if (!route.privilege.empty()) {
+    Params path_params;
+    for (const auto& [k, v] : match->second) path_params.Set(k, v);
+    std::string perm_path = FillPath(route.permission_path.empty() ? "/" : route.permission_path, path_params);
+    if (!access_.AllowedAny(who, perm_path, route.privilege))
+      return ErrorResponse(PermissionDenied("Permission check failed (" + perm_path + ", " + route.privilege + ")"));
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> ApiServer::Admit(const HttpRequest& req, const Route& route, const std::string& api_path,
+                                             Identity& who) {
+  auto id = Authenticate(req, route, api_path);
+  if (!id) {
+    if (id.error().code == ErrorCode::kPermissionDenied) return ErrorResponse(id.error());
+    return Unauthorized(id.error().message, options_.auth_failure_delay_ms);
+  }
+  who = std::move(*id);
+  if (who.via_ticket && req.method != "GET" && !route.csrf_exempt &&
+      !access_.CheckCsrf(who, req.Header("csrfpreventiontoken")))
+    return Unauthorized("Permission denied - invalid csrf token", options_.auth_failure_delay_ms);
+  return std::nullopt;
+}
+
 Result<Identity> ApiServer::Authenticate(const HttpRequest& req, const Route& route, const std::string& api_path) {
   std::string cookie = req.Header("cookie");
   std::string authz = req.Header("authorization");
@@ -193,16 +229,8 @@ void ApiServer::Handle(HttpRequest request, HttpsServer::Responder respond) {
   ctx.request = &req;
   ctx.path = api_path;
   if (route.needs_auth) {
-    auto id = Authenticate(req, route, api_path);
-    if (!id) {
-      if (id.error().code == ErrorCode::kPermissionDenied) return respond(ErrorResponse(id.error()));
-      return respond(Unauthorized(id.error().message, options_.auth_failure_delay_ms));
-    }
-    call->who = *id;
+    if (auto refusal = Admit(req, route, api_path, call->who)) return respond(std::move(*refusal));
     ctx.who = &call->who;
-    if (call->who.via_ticket && req.method != "GET" && !route.csrf_exempt &&
-        !access_.CheckCsrf(call->who, req.Header("csrfpreventiontoken")))
-      return respond(Unauthorized("Permission denied - invalid csrf token", options_.auth_failure_delay_ms));
   }
 
   if (req.body_file.empty()) {

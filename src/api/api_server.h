@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "access/access_service.h"
@@ -36,12 +37,21 @@ class ApiServer {
   void Handle(HttpRequest request, HttpsServer::Responder respond);
   // Whether this request's body should be streamed to disk (uploads).
   bool IsUpload(const std::string& method, const std::string& target) const;
+  // For an upload's head, before its body is stored: the answer that refuses a caller
+  // without valid credentials or without the route's privilege (Datastore.AllocateTemplate
+  // on the storage), so that nobody can fill the disk without the right to upload. Uploads
+  // need no CSRF token (as in PVE's HTTPServer.pm: HTML forms cannot send one). nullopt: go
+  // ahead (the route's own checks run again once the body is in).
+  std::optional<HttpResponse> RefuseUpload(const HttpRequest& head);
   // Lets running handlers finish and drops queued ones. Call after the HTTP server stopped
   // and before it is destroyed.
   void StopWorkers();
 
  private:
   struct Call;
+  // Authentication and the CSRF check: nullopt and `who` set, or the refusing answer.
+  std::optional<HttpResponse> Admit(const HttpRequest& request, const Route& route, const std::string& api_path,
+                                    Identity& who);
   Result<Identity> Authenticate(const HttpRequest& request, const Route& route, const std::string& api_path);
   HttpResponse Run(Call& call);
 

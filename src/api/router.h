@@ -69,8 +69,9 @@ using ApiHandler = std::function<Result<ApiReply>(ApiContext&)>;
 enum class Lane {
   kAuto,    // GET: kInline; every other method: kWork
   kInline,  // on the I/O thread: quick, never blocks
-  kWork,    // store writes (fsync), file operations, process runs, lock waits
-  kWait,    // waits on something outside: QMP, the guest agent, remote URLs
+  kWork,    // store writes (fsync), file operations, process runs
+  kWait,    // waits on something outside (QMP, the guest agent, remote URLs) or on a VM's
+            // lock (synchronous calls wait up to 60 s while a task holds it)
   kLogin,   // password hashing: its own small pool, so a login flood only slows logins
 };
 

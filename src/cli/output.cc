@@ -111,12 +111,6 @@ void PrintList(const nlohmann::json& items, const std::vector<Column>& columns) 
   for (const auto& r : rows) print_row(r);
 }
 
-void PrintTable(const nlohmann::json& items, const std::vector<std::string>& columns) {
-  std::vector<Column> cols;
-  for (const auto& c : columns) cols.push_back({c, "", CellFormat::kPlain});
-  PrintList(items, cols);
-}
-
 void PrintKeyValues(const nlohmann::json& obj) {
   if (g_json) {
     std::cout << obj.dump(2) << "\n";

@@ -24,8 +24,6 @@ bool JsonOutput();
 
 // A list: the table of `columns`, or with --output json the items as the API returned them.
 void PrintList(const nlohmann::json& items, const std::vector<Column>& columns);
-// Kept for callers with plain columns.
-void PrintTable(const nlohmann::json& items, const std::vector<std::string>& columns);
 std::string JsonScalarText(const nlohmann::json& v);
 // Prints an object as "key: value" lines, sorted by key (or as JSON with --output json).
 void PrintKeyValues(const nlohmann::json& obj);

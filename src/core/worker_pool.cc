@@ -40,6 +40,11 @@ void WorkerPool::Stop() {
   // `dropped` is destroyed here, outside the lock: a job's captures may do work when freed.
 }
 
+bool WorkerPool::stopping() const {
+  std::lock_guard lock(mu_);
+  return stopping_;
+}
+
 size_t WorkerPool::pending() const {
   std::lock_guard lock(mu_);
   return queue_.size() + running_;

@@ -31,6 +31,8 @@ class WorkerPool {
   void Stop();
   // Jobs queued or running (for tests and metrics).
   size_t pending() const;
+  // Whether Stop() has begun (Submit refuses from then on).
+  bool stopping() const;
 
  private:
   void Loop();

@@ -46,13 +46,20 @@ TEST(WorkerPoolTest, StopDropsQueuedJobs) {
     gate.wait();
   }));
   started.get_future().wait();
+  std::atomic<bool> ran{false};
   auto flag = std::make_shared<int>(0);
   std::weak_ptr<int> watch = flag;
-  ASSERT_TRUE(pool->Submit([flag] { *flag = 1; }));
+  ASSERT_TRUE(pool->Submit([flag, &ran] { ran = true; }));
   flag.reset();
-  std::thread releaser([&] { release.set_value(); });
+  // The busy job is let go only once Stop() has begun, so the queued job could only run if
+  // Stop() failed to drop it.
+  std::thread releaser([&] {
+    while (!pool->stopping()) std::this_thread::yield();
+    release.set_value();
+  });
   pool->Stop();
   releaser.join();
+  EXPECT_FALSE(ran);
   EXPECT_TRUE(watch.expired());  // the queued job was destroyed, not leaked
   EXPECT_FALSE(pool->Submit([] {}));
 }

@@ -177,20 +177,23 @@ int RunDaemon(const DaemonOptions& opt) {
   hopt.key_file = key;
   hopt.threads = opt.threads;
   hopt.client_timeout = std::chrono::seconds(opt.client_timeout);
-  hopt.stream_body_to = [&](const std::string& method, const std::string& target,
+  hopt.stream_body_to = [&](const HttpRequest& head,
                             std::optional<uint64_t> length) -> std::optional<HttpsServerOptions::StreamTarget> {
-    if (!api.IsUpload(method, target)) return std::nullopt;
-    HttpsServerOptions::StreamTarget t{data_dir + "/tmp", ""};
-    if (!length) {
-      t.refusal = "upload without Content-Length";
+    if (!api.IsUpload(head.method, head.target)) return std::nullopt;
+    HttpsServerOptions::StreamTarget t{data_dir + "/tmp", std::nullopt};
+    // Nothing is written to disk for a caller without credentials.
+    if ((t.refusal = api.RefuseUpload(head))) return t;
+    auto refuse = [&](const std::string& why) {
+      t.refusal = ErrorResponse(Internal(why));
       return t;
-    }
+    };
+    if (!length) return refuse("upload without Content-Length");
     // The spooled body is turned into the stored file chunk by chunk, so an upload needs
     // its own size free plus one chunk of slack.
     auto space = FilesystemSpace(t.dir);
     if (space && *length + (16ull << 20) > space->avail)
-      t.refusal = "not enough space on storage 'local' for a " + std::to_string(*length >> 20) + "M upload (" +
-                  std::to_string(space->avail >> 20) + "M free)";
+      return refuse("not enough space on storage 'local' for a " + std::to_string(*length >> 20) + "M upload (" +
+                    std::to_string(space->avail >> 20) + "M free)");
     return t;
   };
   auto server = HttpsServer::Start(

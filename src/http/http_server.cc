@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <cctype>
 #include <limits>
 #include <map>
@@ -132,22 +134,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnHeader(beast::error_code ec) {
-    if (ec == http::error::header_limit) return Reply(MakeError(414, "request header too large"), false);
+    if (ec == http::error::header_limit) return RefuseMidRequest(MakeError(414, "request header too large"));
     if (ec) {
       if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::ssl::error::stream_truncated)
         spdlog::debug("read header: {}", ec.message());
       return Close();
     }
-    const auto& h = header_parser_->get();
-    std::string method(h.method_string());
-    std::string target(h.target());
     std::optional<HttpsServerOptions::StreamTarget> stream;
     if (opts_.stream_body_to) {
       std::optional<uint64_t> length;
       if (auto cl = header_parser_->content_length()) length = *cl;
-      stream = opts_.stream_body_to(method, target, length);
+      stream = opts_.stream_body_to(Convert(header_parser_->get()), length);
     }
-    if (stream && !stream->refusal.empty()) {
+    if (stream && stream->refusal) {
       // Clients send the whole body before they read a reply, so drain it (to /dev/null)
       // and then answer; closing early would look like a network error to them.
       refusal_ = stream->refusal;
@@ -158,12 +157,12 @@ class Session : public std::enable_shared_from_this<Session> {
       file_path_ = TempName(stream->dir);
       if (!StartFileBody(file_path_)) {
         file_path_.clear();
-        return Reply(MakeError(500, "cannot create upload file"), false);
+        return RefuseMidRequest(MakeError(500, "cannot create upload file"));
       }
       return;
     }
     if (auto cl = header_parser_->content_length(); cl && *cl > opts_.max_body)
-      return Reply(MakeError(413, "request body too large"), false);
+      return RefuseMidRequest(MakeError(413, "request body too large"));
     string_parser_.emplace(std::move(*header_parser_));
     string_parser_->body_limit(opts_.max_body);
     Deadline();
@@ -213,7 +212,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnStringBody(beast::error_code ec) {
-    if (ec == http::error::body_limit) return Reply(MakeError(413, "request body too large"), false);
+    if (ec == http::error::body_limit) return RefuseMidRequest(MakeError(413, "request body too large"));
     if (ec) return Close();
     auto& req = string_parser_->get();
     HttpRequest r = Convert(req);
@@ -224,17 +223,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnFileBody(beast::error_code ec) {
     auto& req = file_parser_->get();
     req.body().close();
-    if (!refusal_.empty()) {
-      std::string why = std::move(refusal_);
-      refusal_.clear();
+    if (refusal_) {
+      HttpResponse refusal = std::move(*refusal_);
+      refusal_.reset();
       if (ec) return Close();
-      return Reply(MakeError(500, why), false);
+      return Reply(std::move(refusal), false);
     }
     if (ec) {
       spdlog::warn("upload body: {}", ec.message());
       ::unlink(file_path_.c_str());
       file_path_.clear();
-      if (ec == http::error::body_limit) return Reply(MakeError(413, "upload too large"), false);
+      if (ec == http::error::body_limit) return RefuseMidRequest(MakeError(413, "upload too large"));
       return Close();
     }
     HttpRequest r = Convert(req);
@@ -344,9 +343,48 @@ class Session : public std::enable_shared_from_this<Session> {
     Deadline();
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, keep, keep_alive](beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) return self->Close();
+                        if (ec) return self->Close();
+                        if (!keep_alive) return self->linger_ ? self->Linger() : self->Close();
                         self->ReadHeader();
                       });
+  }
+
+  // An answer given before the request was read to its end (too large): the client is
+  // probably still sending, and closing a socket with unread input makes the kernel send a
+  // reset that can destroy the answer in the client's receive buffer. So, like nginx's
+  // lingering close, the answer is sent, the write side shut down, and input discarded for
+  // up to kLingerTime before the socket is closed.
+  void RefuseMidRequest(HttpResponse resp) {
+    linger_ = true;
+    Reply(std::move(resp), false);
+  }
+
+  static constexpr std::chrono::seconds kLingerTime{5};
+
+  void Linger() {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Abort();
+    linger_until_ = std::chrono::steady_clock::now() + kLingerTime;
+    linger_buf_ = std::make_unique<char[]>(kLingerChunk);
+    DrainLingering();
+  }
+
+  void DrainLingering() {
+    auto left = linger_until_ - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return Abort();
+    auto& lowest = beast::get_lowest_layer(stream_);
+    lowest.expires_after(left);
+    lowest.async_read_some(asio::buffer(linger_buf_.get(), kLingerChunk),
+                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                             if (ec) return self->Abort();  // the client closed, or time is up
+                             self->DrainLingering();
+                           });
+  }
+
+  void Abort() {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream_).socket().close(ec);
   }
 
   void Close() {
@@ -368,7 +406,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> string_parser_;
   std::optional<http::request_parser<http::file_body>> file_parser_;
   std::string file_path_;
-  std::string refusal_;  // set while draining a refused upload
+  std::optional<HttpResponse> refusal_;  // set while draining a refused upload
+  bool linger_ = false;                  // answered before the request was read to its end
+  static constexpr size_t kLingerChunk = 16 * 1024;
+  std::chrono::steady_clock::time_point linger_until_;
+  std::unique_ptr<char[]> linger_buf_;
   bool keep_alive_ = false;
   unsigned version_ = 11;
 };

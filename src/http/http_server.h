@@ -35,15 +35,15 @@ struct HttpsServerOptions {
   size_t max_connections = 1000;
   size_t max_connections_per_ip = 100;
   std::chrono::seconds client_timeout{60};  // nginx's client_header_timeout default
-  // For requests whose body should be streamed to a file (uploads): where to put it, or a
-  // reason to refuse before reading the body (e.g. not enough space). nullopt buffers the
-  // body in memory as usual. Called with method, target and Content-Length (if any).
+  // For requests whose body should be streamed to a file (uploads): where to put it, or the
+  // answer that refuses it before the body is stored (caller not authenticated, not enough
+  // space). nullopt buffers the body in memory as usual. Called on the I/O thread with the
+  // request's head (no body yet) and its Content-Length, if any; must not block.
   struct StreamTarget {
     std::string dir;
-    std::string refusal;  // non-empty: answer 500 with this message
+    std::optional<HttpResponse> refusal;  // set: drain the body to /dev/null, then send this
   };
-  std::function<std::optional<StreamTarget>(const std::string&, const std::string&, std::optional<uint64_t>)>
-      stream_body_to;
+  std::function<std::optional<StreamTarget>(const HttpRequest& head, std::optional<uint64_t> length)> stream_body_to;
   uint64_t max_streamed_body = uint64_t{64} << 30;
 };
 

@@ -1,5 +1,6 @@
 #include "http/https_client.h"
 #include "core/pattern.h"
+#include "core/strings.h"
 #include "http/tls_cert.h"
 
 #include <openssl/x509.h>
@@ -11,6 +12,7 @@
 #include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <cstdio>
+#include <memory>
 #include <optional>
 
 namespace hearth {
@@ -27,6 +29,7 @@ class BeastClient final : public HttpsClient {
   BeastClient(std::string host, std::string port, TlsTrust trust)
       : host_(std::move(host)), port_(std::move(port)), trust_(std::move(trust)), ssl_(ssl::context::tls_client) {
     ssl_.set_default_verify_paths();
+    SSL_CTX_set_options(ssl_.native_handle(), SSL_OP_NO_RENEGOTIATION);
     // Verification runs, but its verdict is only recorded here: an unverified certificate
     // may still be trusted by fingerprint after the handshake (see Open).
     ssl_.set_verify_mode(ssl::verify_peer);
@@ -73,10 +76,12 @@ class BeastClient final : public HttpsClient {
     try {
       stream_.emplace(io_, ssl_);
       SSL_set_tlsext_host_name(stream_->native_handle(), host_.c_str());
-      bool verified = true;
-      ssl::host_name_verification check_name(host_);
-      stream_->set_verify_callback([&verified, &check_name](bool preverified, ssl::verify_context& ctx) {
-        verified = verified && check_name(preverified, ctx);
+      // The callback stays installed on the stream after Open() returns, so it owns what it
+      // uses (and the context refuses renegotiation, which would call it again).
+      auto verified = std::make_shared<bool>(true);
+      stream_->set_verify_callback([verified, check_name = ssl::host_name_verification(host_)](
+                                       bool preverified, ssl::verify_context& ctx) {
+        *verified = *verified && check_name(preverified, ctx);
         return true;
       });
       tcp::resolver resolver(io_);
@@ -94,8 +99,8 @@ class BeastClient final : public HttpsClient {
         X509_free(cert);
         std::string fp = FormatFingerprint(md, n);
         std::string host_port = host_ + ":" + port_;
-        bool trusted = !trust_.fingerprint.empty() ? EqualsIgnoreCase(fp, trust_.fingerprint)
-                       : verified                  ? true
+        bool trusted = !trust_.fingerprint.empty() ? ToUpper(fp) == ToUpper(trust_.fingerprint)
+                       : *verified                 ? true
                        : trust_.on_unverified      ? trust_.on_unverified(host_port, fp)
                                                    : false;
         if (!trusted) {
@@ -117,13 +122,6 @@ class BeastClient final : public HttpsClient {
   }
 
  private:
-  static bool EqualsIgnoreCase(const std::string& a, const std::string& b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-      if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
-    return true;
-  }
-
   std::string host_, port_;
   TlsTrust trust_;
   asio::io_context io_;

@@ -17,6 +17,12 @@
 
 namespace hearth {
 
+// The directory holding `path`, for fsyncing a rename into it.
+static std::string ParentDir(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
 static std::string ErrnoText(const std::string& what, const std::string& path) {
   return what + " '" + path + "': " + strerror(errno);
 }
@@ -49,8 +55,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view content, int mo
     unlink(tmp.c_str());
     return Fail(e);
   }
-  size_t slash = path.rfind('/');
-  return SyncDir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+  return SyncDir(ParentDir(path));
 }
 
 Result<std::string> ResolveCharDevice(const std::string& path) {
@@ -68,8 +73,7 @@ Status RenameNoReplace(const std::string& from, const std::string& to) {
     if (errno == EEXIST) return Fail(AlreadyExists("'" + to + "' already exists"));
     return Fail(Internal(ErrnoText("rename to", to)));
   }
-  size_t slash = to.rfind('/');
-  return SyncDir(slash == std::string::npos ? "." : slash == 0 ? "/" : to.substr(0, slash));
+  return SyncDir(ParentDir(to));
 }
 
 Status SyncFile(const std::string& path) {
@@ -120,9 +124,13 @@ Result<std::string> ReadFile(const std::string& path) {
 
 Status MakeDirs(const std::string& path, int mode) {
   std::error_code ec;
-  std::filesystem::create_directories(path, ec);
+  bool created = std::filesystem::create_directories(path, ec);
   if (ec) return Fail(Internal("mkdir '" + path + "': " + ec.message()));
-  if (chmod(path.c_str(), mode) != 0) return Fail(Internal(ErrnoText("chmod", path)));
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 07777) == static_cast<mode_t>(mode)) return Ok();
+  // A directory we made must get its mode; an existing one on a file system that refuses
+  // chmod (NFS with root_squash, CIFS) is used as it is.
+  if (chmod(path.c_str(), mode) != 0 && created) return Fail(Internal(ErrnoText("chmod", path)));
   return Ok();
 }
 

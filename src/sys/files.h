@@ -11,7 +11,8 @@ namespace hearth {
 // Writes a temp file with `mode`, fsyncs it, renames it over `path` and fsyncs the directory.
 Status WriteFileAtomic(const std::string& path, std::string_view content, int mode = 0600);
 Result<std::string> ReadFile(const std::string& path);
-// Creates missing directories and sets `path`'s mode (the mode is applied even if it existed).
+// Creates missing directories and sets `path`'s mode (also if it existed; there a refused
+// chmod is not an error).
 Status MakeDirs(const std::string& path, int mode = 0700);
 // Removes group and other permissions from `root` and everything below it (symlinks are
 // not followed), so an install made under a looser umask becomes private. Returns how

@@ -41,7 +41,10 @@ TaskManager::~TaskManager() {
 void TaskManager::Dispatch(std::function<void()> job) {
   std::lock_guard lock(pool_mu_);
   pool_jobs_.push_back(std::move(job));
-  if (pool_idle_ > 0) {
+  // Every queued job needs its own idle thread: a woken thread counts as idle until it runs,
+  // so comparing with the queue (not just idle_ > 0) keeps two quick Starts from sharing
+  // one thread, where the second would wait for the first task to end.
+  if (pool_jobs_.size() <= pool_idle_) {
     pool_cv_.notify_one();
     return;
   }

@@ -94,6 +94,33 @@ TEST_F(TaskManagerTest, SameVmSerialisesDifferentVmsOverlap) {
   EXPECT_EQ(arrived, 2);
 }
 
+TEST_F(TaskManagerTest, TwoQuickStartsNeverShareOneIdleThread) {
+  // A stop right after a long import must not wait for the import: with one parked pool
+  // thread, two Starts in a row need two threads.
+  for (int round = 0; round < 10; ++round) {
+    tasks_.reset();  // a fresh pool with exactly one thread
+    tasks_ = std::make_unique<TaskManager>(*store_, clock_, "node1", dir_.Sub("tasks"), 42);
+    ASSERT_TRUE(tasks_->Start({"qmconfig", "100", "u@pve", 100}, [](TaskContext&) { return Ok(); }));
+    tasks_->WaitIdle();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the pool thread park (not needed to pass)
+    std::atomic<int> arrived{0};
+    auto meet = [&](TaskContext&) -> Status {
+      ++arrived;
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (arrived < 2)
+        if (std::chrono::steady_clock::now() > deadline) return Fail(Internal("the other task never started"));
+        else std::this_thread::yield();
+      return Ok();
+    };
+    auto a = tasks_->Start({"qmconfig", "101", "u@pve", 101}, meet);
+    auto b = tasks_->Start({"qmstop", "102", "u@pve", 102}, meet);
+    ASSERT_TRUE(a && b);
+    tasks_->WaitIdle();
+    ASSERT_EQ(tasks_->Get(*a)->record.exitstatus, "OK") << "round " << round;
+    ASSERT_EQ(tasks_->Get(*b)->record.exitstatus, "OK") << "round " << round;
+  }
+}
+
 TEST_F(TaskManagerTest, UnfinishedTasksEndAsUnexpectedStatusAfterRestart) {
   ASSERT_TRUE(store_->InsertTask({"UPID:node1:00000009:0000002A:6553F100:qmstart:100:root@pam:", "node1", "qmstart",
                                   "100", "root@pam", 1700000000, 0, "", 100}));

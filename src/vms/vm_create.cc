@@ -80,16 +80,22 @@ Status VmService::ReserveVm(int vmid, const std::string& lock_name, const std::s
   placeholder.values = {{"lock", lock_name}};
   std::string text = FormatConfFile(placeholder);
   {
+    // The id is taken in memory first, so the store write below runs without the registry
+    // lock (it may wait behind another write's fsync).
     WriteLock lock(*this);
     if (vms_.count(vmid)) return Fail(Internal(taken_message));
-    // A placeholder: a crash before the task ends removes it anyway, so it need not wait for
-    // the disk; the task's final (durable) config write carries it.
-    auto st = store_.CreateVm({vmid, options_.node, text}, /*durable=*/false);
-    if (!st) return Fail(st.error().code == ErrorCode::kAlreadyExists ? Internal(taken_message) : st.error());
     Entry e;
     e.config = placeholder;
     e.conf_text = text;
     vms_[vmid] = std::move(e);
+  }
+  // A placeholder: a crash before the task ends removes it anyway, so it need not wait for
+  // the disk; the task's final (durable) config write carries it.
+  auto st = store_.CreateVm({vmid, options_.node, text}, /*durable=*/false);
+  if (!st) {
+    WriteLock lock(*this);
+    vms_.erase(vmid);
+    return Fail(st.error().code == ErrorCode::kAlreadyExists ? Internal(taken_message) : st.error());
   }
   return Ok();
 }
@@ -324,6 +330,7 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
       for (const auto& v : allocated) (void)storage_.Free(v);
     });
     HEARTH_ASSIGN_OR_RETURN(VmConfig now, GetConfig(req.vmid));
+    if (req.authorize) HEARTH_TRY(req.authorize(now));
     HEARTH_ASSIGN_OR_RETURN(auto resolved, AllocateDrives(ctx, req.vmid, req.set, "", allocated, &now));
     ConfigChange change;
     change.set = req.set;

@@ -95,6 +95,9 @@ struct UpdateRequest {
   std::string digest;
   bool skiplock = false;
   std::string user;
+  // Checks that depend on the current values (PVE runs them inside its locked update): run
+  // under the VM's lock, before anything changes. Optional.
+  std::function<Status(const VmConfig& current)> authorize;
 };
 
 struct CloneRequest {

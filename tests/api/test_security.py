@@ -1,4 +1,5 @@
 """Security and robustness (issue 6): each defect's kind, through the running daemon."""
+import http.client
 import os
 import random
 import resource
@@ -259,6 +260,48 @@ def test_out_of_file_descriptors_does_not_spin():
         h.close()
 
 
+def test_uploads_without_credentials_never_reach_the_disk(hearth, viewer):
+    """An upload's body is spooled to disk only after its caller is known to hold the upload
+    privilege: otherwise anyone could fill the disk with a few large uploads. As in Proxmox,
+    uploads need no CSRF token, so the privilege is checked before the body is read."""
+    tmp = os.path.join(hearth.dir, "tmp")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    forged = hearth.login()["ticket"].replace("admin@pve", "root@pam")
+    cookie = lambda t: {"Cookie": "PVEAuthCookie=" + urllib.parse.quote(t)}
+    cases = [({}, 401), (cookie(forged), 401), (cookie(viewer["ticket"]), 403)]
+    for headers, status in cases:
+        conn = http.client.HTTPSConnection("127.0.0.1", hearth.port, context=ctx, timeout=60)
+        size = 8 << 20
+        conn.putrequest("POST", f"/api2/json/nodes/{hearth.node}/storage/local/upload")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+        conn.putheader("Content-Length", str(size))
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        try:
+            for i in range(size >> 20):
+                conn.send(b"\0" * (1 << 20))
+                if i == 6:  # the server has read megabytes of this body by now
+                    assert os.listdir(tmp) == [], headers
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before the whole body is sent
+        r = conn.getresponse()
+        assert r.status == status, (headers, r.status, r.reason)
+        if status == 403:
+            assert r.reason == "Permission check failed (/storage/local, Datastore.AllocateTemplate)"
+        conn.close()
+    assert os.listdir(tmp) == []
+    # A ticket holder with the privilege uploads without a CSRF token, as with Proxmox.
+    files = {"filename": ("seed.iso", b"iso bytes")}
+    r = requests.post(hearth.url + f"/nodes/{hearth.node}/storage/local/upload", data={"content": "iso"},
+                      files=files, cookies={"PVEAuthCookie": hearth.login()["ticket"]}, verify=False, timeout=60)
+    assert r.status_code == 200, r.text
+    hearth.wait_task(r.json()["data"])
+    assert "local:iso/seed.iso" in [v["volid"] for v in hearth.get(f"/nodes/{hearth.node}/storage/local/content")]
+    hearth.delete(f"/nodes/{hearth.node}/storage/local/content/local:iso/seed.iso")
+
+
 # --- 5. every operation on a VM holds its lock ----------------------------------------------
 
 def test_parallel_cloudinit_regeneration_and_start(hearth):
@@ -317,12 +360,22 @@ def test_device_paths_stay_in_dev_and_need_root(hearth):
                             ("args", "-no-reboot", "only root can set 'args' config")]:
         r = hearth.request("PUT", hearth.vm_path(186) + "/config", data={key: value})
         assert r.status_code == 500 and r.reason == why, (key, r.status_code, r.reason)
+    # root@pam's own API tokens are not root@pam (PVE compares the auth id "root@pam!name").
+    root_token = hearth.admin("token", "add", "root@pam!ci").strip()
+    for key, value in [("args", "-no-reboot"), ("serial0", "/dev/ttyS0")]:
+        r = requests.put(hearth.url + hearth.vm_path(186) + "/config", data={key: value}, verify=False,
+                         headers={"Authorization": "PVEAPIToken=" + root_token}, timeout=30)
+        assert r.status_code == 500 and r.reason.startswith("only root can"), (key, r.status_code, r.reason)
+    assert "args" not in hearth.get(hearth.vm_path(186) + "/config")
     # root may name a device, but at start it must still be a character device under /dev.
     target = tempfile.NamedTemporaryFile(delete=False)
     link = f"/dev/hearth-test-{os.getpid()}"
     os.symlink(target.name, link)
     try:
         hearth.put(hearth.vm_path(186) + "/config", data={"serial0": link}, auth="root")
+        # reverting a real device's key re-sets it: root only, as in PVE
+        r = hearth.request("PUT", hearth.vm_path(186) + "/config", data={"revert": "serial0"})
+        assert r.status_code == 500 and r.reason == "only root can modify 'serial0' config for real devices", r.reason
         st = hearth.vm_action(186, "start", ok=False)
         assert "not a character device under /dev" in st["exitstatus"]
         assert os.path.getsize(target.name) == 0

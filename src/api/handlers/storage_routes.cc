@@ -166,7 +166,8 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            HEARTH_TRY(s.vms.DeleteVolume(volid));
            return Data(nullptr);
          },
-         "Delete a volume."});
+         "Delete a volume."})
+      .lane = Lane::kWait;  // may wait for the owner VM's lock
 
   r.Add({"POST", "/nodes/{node}/storage/{storage}/content",
          {NodeParam(), storage_param(), Required(PInt("vmid", 100, 999999999)), Required(PString("filename")),

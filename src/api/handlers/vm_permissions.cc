@@ -39,7 +39,7 @@ Status CheckDrive(const ApiServices& s, const Identity& who, const std::string& 
 Status CheckVmConfigPrivileges(const ApiServices& s, const Identity& who, int vmid,
                                const std::map<std::string, std::string>& set, const std::vector<std::string>& del,
                                const std::map<std::string, std::string>* current) {
-  if (who.userid == "root@pam") return Ok();
+  if (who.IsRootAtPam()) return Ok();
   std::string vm_path = "/vms/" + std::to_string(vmid);
   auto old_value = [&](const std::string& k) -> std::optional<std::string> {
     if (!current) return std::nullopt;

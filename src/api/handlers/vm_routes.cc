@@ -37,7 +37,7 @@ Status CheckImports(const ApiContext& c, const std::map<std::string, std::string
     size_t pos = v.find("import-from=");
     if (pos == std::string::npos) continue;
     if (!async) return Fail(FieldError(k, "import-from needs the asynchronous POST …/config"));
-    if (v.compare(pos + 12, 1, "/") == 0 && c.who->AuthId() != "root@pam")
+    if (v.compare(pos + 12, 1, "/") == 0 && !c.who->IsRootAtPam())
       return Fail(PermissionDenied("Only root can pass arbitrary filesystem paths."));
   }
   return Ok();
@@ -53,13 +53,22 @@ Result<ApiReply> UpdateConfig(ApiServices& s, ApiContext& c, bool async) {
   req.force = c.params.Bool("force");
   req.digest = c.params.GetOr("digest", "");
   req.skiplock = c.params.Bool("skiplock");
-  if (req.skiplock && c.who->AuthId() != "root@pam") return Fail(FieldError("skiplock", "Only root may use this option."));
+  if (req.skiplock && !c.who->IsRootAtPam()) return Fail(FieldError("skiplock", "Only root may use this option."));
   req.user = User(c);
   if (auto keys = req.set.find("sshkeys"); keys != req.set.end() && !SshKeysValid(keys->second))
     return Fail(Internal("SSH public key validation error"));
   auto current = s.vms.Config(req.vmid, true);
   if (!current) return Fail(current.error());
   HEARTH_TRY(CheckVmConfigPrivileges(s, *c.who, req.vmid, req.set, req.del, &current->values));
+  // Again under the lock, against the values the update will see; a reverted key counts as
+  // setting its current value again (PVE turns revert into exactly that).
+  req.authorize = [&s, who = *c.who, vmid = req.vmid, set = req.set, del = req.del,
+                   revert = req.revert](const VmConfig& now) -> Status {
+    auto effective = set;
+    for (const auto& k : revert)
+      if (auto it = now.values.find(k == "cdrom" ? "ide2" : k); it != now.values.end()) effective.emplace(k, it->second);
+    return CheckVmConfigPrivileges(s, who, vmid, effective, del, &now.values);
+  };
   HEARTH_ASSIGN_OR_RETURN(auto upid, s.vms.Update(req, async));
   if (upid) return Data(*upid);
   return Data(nullptr);
@@ -183,7 +192,8 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
       "VM.Config.Disk|VM.Config.CDROM|VM.Config.CPU|VM.Config.Memory|VM.Config.Network|VM.Config.HWType|"
       "VM.Config.Options|VM.Config.Cloudinit";
   r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/config", update_params, true, config_privs, vm_path, true, true, false,
-         [&s](ApiContext& c) { return UpdateConfig(s, c, false); }, "Change the configuration (synchronous)."});
+         [&s](ApiContext& c) { return UpdateConfig(s, c, false); }, "Change the configuration (synchronous)."})
+      .lane = Lane::kWait;  // may wait up to 60 s for the VM's lock: not on the work pool
   r.Add({"POST", "/nodes/{node}/qemu/{vmid}/config", update_params, true, config_privs, vm_path, true, true,
          false, [&s](ApiContext& c) { return UpdateConfig(s, c, true); },
          "Change the configuration (asynchronous, returns a task)."});
@@ -238,7 +248,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
              // Parameters for migration and internals: root@pam only, as in PVE.
              for (const char* p : {"skiplock", "keepActive", "migratedfrom", "migration_type", "migration_network",
                                    "stateuri", "targetstorage", "force-cpu", "nocheck"})
-               if (c.params.Has(p) && c.who->AuthId() != "root@pam")
+               if (c.params.Has(p) && !c.who->IsRootAtPam())
                  return Fail(FieldError(p, "Only root may use this option."));
              if (!s.vms.Exists(Vmid(c))) return Fail(Internal(s.vms.ConfigNotFound(Vmid(c))));
              return UpidReply(fn(c));
@@ -278,7 +288,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
           PBool("skiplock")},
          false, "VM.Console", vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           if (c.params.Has("skiplock") && c.who->AuthId() != "root@pam")
+           if (c.params.Has("skiplock") && !c.who->IsRootAtPam())
              return Fail(FieldError("skiplock", "Only root may use this option."));
            HEARTH_TRY(s.vms.SendKey(Vmid(c), *c.params.Get("key")));
            return Data(nullptr);
@@ -320,14 +330,16 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
          },
          "Move a stopped VM's disk to another storage or format (the old volume becomes unusedN unless delete=1)."});
 
-  // Writes the seed drive (xorriso, qemu-img) under the VM's lock: the work pool (kAuto).
+  // Writes the seed drive (xorriso, qemu-img) under the VM's lock, which it may wait up to
+  // 60 s for: the wait pool, so a pile of these on a busy VM never holds up creates.
   r.Add({"PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", {NodeParam(), VmidParam()}, false, "VM.Config.Cloudinit",
          vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_TRY(s.vms.RegenerateCloudInit(Vmid(c)));
            return Data(nullptr);
          },
-         "Regenerate the cloud-init drive (applies pending cloud-init changes)."});
+         "Regenerate the cloud-init drive (applies pending cloud-init changes)."})
+      .lane = Lane::kWait;
 
   r.Add({"GET", "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
          {NodeParam(), VmidParam(), Required(PEnum("type", {"user", "network", "meta"}))}, false, "VM.Audit", vm_path,
@@ -352,7 +364,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
           PBool("skiplock")},
          false, "VM.Config.Disk", vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           if (c.params.Bool("skiplock") && c.who->AuthId() != "root@pam")
+           if (c.params.Bool("skiplock") && !c.who->IsRootAtPam())
              return Fail(FieldError("skiplock", "Only root may use this option."));
            return UpidReply(s.vms.Resize(Vmid(c), *c.params.Get("disk"), *c.params.Get("size"),
                                          c.params.GetOr("digest", ""), c.params.Bool("skiplock"), User(c)));
@@ -396,7 +408,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
          {NodeParam(), VmidParam(), PBool("purge"), PBool("destroy-unreferenced-disks"), PBool("skiplock")}, false,
          "VM.Allocate", vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           if (c.params.Bool("skiplock") && c.who->AuthId() != "root@pam")
+           if (c.params.Bool("skiplock") && !c.who->IsRootAtPam())
              return Fail(FieldError("skiplock", "Only root may use this option."));
            return UpidReply(s.vms.Destroy(Vmid(c), User(c), c.params.Bool("purge"),
                                      c.params.Bool("destroy-unreferenced-disks", false), c.params.Bool("skiplock")));

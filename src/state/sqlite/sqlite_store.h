@@ -15,8 +15,9 @@ struct sqlite3_stmt;
 
 namespace hearth {
 
-// SQLite in WAL mode; one connection guarded by a mutex (writes are short transactions, and
-// the daemon keeps hot data in memory, so contention stays low). Schema changes are numbered
+// SQLite in WAL mode with two connections, each guarded by its own mutex: one for writes
+// (short transactions; the daemon keeps hot data in memory, so contention stays low) and
+// one for reads, which see the last commit and never wait behind a write's fsync. Schema changes are numbered
 // migrations applied at open. Other processes (the local admin verbs) may open the same file.
 //
 // Durability: writes of what must survive a power cut (VMs, users, tokens, meta) return only
@@ -55,20 +56,24 @@ class SqliteStore final : public Store {
   Result<uint64_t> NextSequence(const std::string& name, uint64_t count = 1) override;
 
  private:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  SqliteStore() = default;
   Status Migrate();
   struct Waiter {
     const std::function<Status()>* write;
     Status result = Ok();
     bool done = false;
   };
-  // Runs `write` (which uses db_; mu_ is held) in a durable, possibly shared, commit.
+  // Runs `write` (which uses w_; w_.mu is held) in a durable, possibly shared, commit.
   Status Durable(const std::function<Status()>& write);
   void CommitBatch(const std::vector<Waiter*>& batch);
+  struct Conn {
+    std::mutex mu;
+    sqlite3* db = nullptr;                                 // GUARDED_BY(mu)
+    std::unordered_map<std::string, sqlite3_stmt*> stmts;  // GUARDED_BY(mu): SQL text -> prepared statement
+  };
   class Stmt;
-  std::mutex mu_;
-  sqlite3* db_;  // GUARDED_BY(mu_)
-  std::unordered_map<std::string, sqlite3_stmt*> stmts_;  // GUARDED_BY(mu_): SQL text -> prepared statement
+  Conn w_;  // writes, and reads that belong to a write (PutMetaIfAbsent, NextSequence)
+  Conn r_;  // reads only (query_only)
   std::mutex group_mu_;
   std::condition_variable group_cv_;
   std::vector<Waiter*> queue_;  // GUARDED_BY(group_mu_)

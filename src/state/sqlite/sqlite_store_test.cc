@@ -43,6 +43,37 @@ TEST_F(SqliteStoreTest, SurvivesReopen) {
   EXPECT_TRUE(store_->GetUser("alice@pve")->value().admin);
 }
 
+TEST_F(SqliteStoreTest, GroupCommitKeepsEveryAcknowledgedWriteAndOnlyThose) {
+  // Many threads' durable writes share commits; a failing write (a duplicate id, a stale
+  // update) must not undo the others in its batch, and every Ok must survive a reopen.
+  std::mutex mu;
+  std::set<int> created;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        int vmid = 1000 + t * 100 + i;
+        ASSERT_TRUE(store_->CreateVm({vmid, "n1", "name: a\n"}));
+        EXPECT_FALSE(store_->CreateVm({vmid, "n1", "name: dup\n"}));
+        EXPECT_FALSE(store_->UpdateVm({vmid, "n1", "name: c\n"}, std::string("name: stale\n")));
+        ASSERT_TRUE(store_->UpdateVm({vmid, "n1", "name: b\n"}, std::string("name: a\n")));
+        std::lock_guard lock(mu);
+        created.insert(vmid);
+      }
+    });
+  for (auto& th : threads) th.join();
+  store_.reset();
+  store_ = std::move(*SqliteStore::Open(dir_.Sub("hearth.db")));
+  auto vms = store_->ListVms();
+  ASSERT_TRUE(vms);
+  std::set<int> stored;
+  for (const auto& vm : *vms) {
+    stored.insert(vm.vmid);
+    EXPECT_EQ(vm.conf, "name: b\n") << vm.vmid;
+  }
+  EXPECT_EQ(stored, created);
+}
+
 TEST_F(SqliteStoreTest, SequenceIsAtomicAcrossThreads) {
   std::vector<std::thread> threads;
   std::mutex mu;
