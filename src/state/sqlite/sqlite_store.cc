@@ -184,9 +184,17 @@ void SqliteStore::CommitBatch(const std::vector<Waiter*>& batch) {
 Status SqliteStore::Migrate() {
   std::lock_guard lock(w_.mu);
   if (sqlite3_exec(w_.db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return Fail(SqlError(w_.db, "begin"));
-  Stmt v(w_, "PRAGMA user_version");
-  v.Step();
-  int64_t version = v.Int(0);
+  int64_t version = 0;
+  {
+    Stmt v(w_, "PRAGMA user_version");
+    v.Step();
+    version = v.Int(0);
+  }
+  if (version == static_cast<int64_t>(kMigrations.size())) {
+    // Up to date: write nothing, so that a daemon on a full disk still starts.
+    sqlite3_exec(w_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return Ok();
+  }
   for (size_t i = version; i < kMigrations.size(); ++i) {
     if (sqlite3_exec(w_.db, kMigrations[i], nullptr, nullptr, nullptr) != SQLITE_OK) {
       auto e = SqlError(w_.db, "migration " + std::to_string(i + 1));

@@ -1,9 +1,12 @@
 #include "state/sqlite/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -139,6 +142,48 @@ TEST_F(SqliteStoreTest, TaskOwnersAndUserFilter) {
 TEST_F(SqliteStoreTest, MetaIfAbsentKeepsFirstValue) {
   EXPECT_EQ(*store_->PutMetaIfAbsent("k", "first"), "first");
   EXPECT_EQ(*store_->PutMetaIfAbsent("k", "second"), "first");
+}
+
+TEST(SqliteStoreFullDisk, AcknowledgedWritesAreExactlyTheStoredOnes) {
+  // On a full disk SQLite may roll a whole group-commit batch back (SQLITE_FULL): then no
+  // write of the batch may be acknowledged. A small tmpfs makes the disk really full.
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a tmpfs";
+  TempDir dir;
+  std::string mnt = dir.Sub("small");
+  std::filesystem::create_directory(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2m") != 0) GTEST_SKIP() << "cannot mount tmpfs";
+  struct Unmount {
+    std::string at;
+    ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  auto store = SqliteStore::Open(mnt + "/hearth.db");
+  ASSERT_TRUE(store);
+  std::mutex mu;
+  std::set<int> acked;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  const std::string big(16 * 1024, 'x');
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        int vmid = 1000 + t * 100 + i;
+        if ((*store)->CreateVm({vmid, "n1", "description: " + big + "\n"})) {
+          std::lock_guard lock(mu);
+          acked.insert(vmid);
+        } else {
+          ++failures;
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  ASSERT_GT(failures.load(), 0) << "the disk never filled up";
+  ASSERT_FALSE(acked.empty());
+  store->reset();
+  auto reopened = SqliteStore::Open(mnt + "/hearth.db");
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  std::set<int> stored;
+  for (const auto& vm : *(*reopened)->ListVms()) stored.insert(vm.vmid);
+  EXPECT_EQ(stored, acked);
 }
 
 }  // namespace
