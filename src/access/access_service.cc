@@ -186,10 +186,14 @@ std::map<std::string, std::map<std::string, int>> AccessService::Permissions(con
   return {{"/", privs}};
 }
 
-Status AccessService::AddUser(const std::string& userid, const std::string& password, bool admin) {
+Status AccessService::AddUser(const std::string& userid, const std::string& password, bool admin, bool replace) {
   if (!IsValidUserId(userid)) {
     if (!ParseUserId(userid)) return Fail(FieldError("userid", InvalidUserIdMessage(userid)));
     return Fail(FieldError("userid", "domain '" + ParseUserId(userid)->realm + "' does not exist (realms: pve, pam)"));
+  }
+  if (!replace) {
+    HEARTH_ASSIGN_OR_RETURN(auto existing, store_.GetUser(userid));
+    if (existing) return Fail(AlreadyExists("user '" + userid + "' already exists"));
   }
   UserRecord u;
   u.userid = userid;
@@ -202,13 +206,19 @@ Status AccessService::AddUser(const std::string& userid, const std::string& pass
   return store_.PutUser(u);
 }
 
-Result<std::string> AccessService::AddToken(const std::string& full, const std::string& comment) {
+Result<std::string> AccessService::AddToken(const std::string& full, const std::string& comment, bool replace) {
   auto parsed = ParseTokenId(full);
   if (!parsed || !IsValidUserId(parsed->UserId()))
-    return Fail(FieldError("tokenid", "invalid token id '" + full + "' (want user@realm!name)"));
+    return Fail(FieldError("tokenid", "invalid token id '" + full +
+                                          "' (want user@realm!name; the name starts with a letter and has at least "
+                                          "2 characters: letters, digits, '.', '-', '_')"));
   std::string userid = parsed->UserId();
   HEARTH_ASSIGN_OR_RETURN(auto user, store_.GetUser(userid));
   if (!user && userid != "root@pam") return Fail(NotFound("user '" + userid + "' does not exist"));
+  if (!replace) {
+    HEARTH_ASSIGN_OR_RETURN(auto existing, store_.GetToken(full));
+    if (existing) return Fail(FieldError("tokenid", "Token already exists."));
+  }
   std::string secret = RandomUuid();
   HEARTH_TRY(store_.PutToken({full, userid, Sha256Hex(secret), 0, comment}));
   return secret;

@@ -67,9 +67,11 @@ class AccessService {
   std::map<std::string, std::map<std::string, int>> Permissions(const Identity& who) const;
 
   // Local admin verbs (also used by the API later).
-  Status AddUser(const std::string& userid, const std::string& password, bool admin);
+  // An existing user or token is refused (PVE's "user '<id>' already exists",
+  // "Token already exists.") unless `replace` is set.
+  Status AddUser(const std::string& userid, const std::string& password, bool admin, bool replace = false);
   // Returns the secret; it is shown once and only its hash is stored.
-  Result<std::string> AddToken(const std::string& full_tokenid, const std::string& comment);
+  Result<std::string> AddToken(const std::string& full_tokenid, const std::string& comment, bool replace = false);
   Result<std::vector<UserRecord>> ListUsers();
   Result<std::vector<TokenRecord>> ListTokens(const std::string& userid);
 

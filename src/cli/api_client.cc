@@ -22,7 +22,7 @@ std::string FormEncode(const KeyValues& params) {
   return out;
 }
 
-static Result<nlohmann::json> Unwrap(const HttpResponse& resp) {
+static Result<nlohmann::json> Unwrap(const HttpResponse& resp, const std::string& hint_401) {
   nlohmann::json body = nlohmann::json::parse(resp.body, nullptr, false);
   if (resp.status >= 200 && resp.status < 300) {
     if (body.is_discarded() || !body.contains("data")) return Fail(Internal("malformed response from server"));
@@ -35,7 +35,7 @@ static Result<nlohmann::json> Unwrap(const HttpResponse& resp) {
                       std::to_string(resp.status) + " " + resp.reason);
   if (!body.is_discarded() && body.contains("errors") && body["errors"].is_object())
     for (const auto& [k, v] : body["errors"].items()) e.fields[k] = v.is_string() ? v.get<std::string>() : v.dump();
-  if (resp.status == 401) e.message += " (log in with `hearth login` or set HEARTH_TOKEN)";
+  if (resp.status == 401 && !hint_401.empty()) e.message += " (" + hint_401 + ")";
   return Fail(e);
 }
 
@@ -56,7 +56,7 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, const std::str
     if (method != "GET") req.headers.emplace_back("CSRFPreventionToken", creds_.csrf);
   }
   HEARTH_ASSIGN_OR_RETURN(HttpResponse resp, http_->Send(req));
-  return Unwrap(resp);
+  return Unwrap(resp, path == "/access/ticket" ? "wrong user name or password" : creds_.hint_401);
 }
 
 Result<std::string> ApiClient::WaitTask(const std::string& upid, const std::function<void(const std::string&)>& on_line) {
@@ -105,7 +105,7 @@ Result<nlohmann::json> ApiClient::Upload(const std::string& path, const KeyValue
   if (!creds_.token.empty()) req.headers.emplace_back("Authorization", "PVEAPIToken=" + creds_.token);
   if (!creds_.ticket.empty()) req.headers.emplace_back("Cookie", "PVEAuthCookie=" + creds_.ticket);
   HEARTH_ASSIGN_OR_RETURN(HttpResponse resp, http_->Send(req));
-  return Unwrap(resp);
+  return Unwrap(resp, path == "/access/ticket" ? "wrong user name or password" : creds_.hint_401);
 }
 
 }  // namespace hearth

@@ -19,6 +19,7 @@ struct Credentials {
   std::string token;      // "user@realm!id=secret"
   std::string ticket;     // PVEAuthCookie value
   std::string csrf;
+  std::string hint_401;   // what to tell the user when the server answers 401
 };
 
 using KeyValues = std::vector<std::pair<std::string, std::string>>;

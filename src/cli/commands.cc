@@ -37,21 +37,43 @@ std::string SessionPath() {
   return Env("HOME", "/root") + "/.config/hearth/session.json";
 }
 
+constexpr const char* kDefaultUrl = "https://127.0.0.1:8006";
+
+// Two spellings of one server URL compare equal ("https://Host:8006/" and "https://host:8006").
+std::string CanonicalUrl(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return ToLower(url);
+}
+
 Result<std::unique_ptr<ApiClient>> Connect(const Global& g) {
   Credentials creds;
   creds.token = Env("HEARTH_TOKEN");
   std::string url = g.url;
-  if (creds.token.empty()) {
+  if (!creds.token.empty()) {
+    // user@realm!tokenid=secret, checked here so that a typo is not sent to the server.
+    size_t at = creds.token.find('@'), bang = creds.token.find('!'), eq = creds.token.find('=');
+    if (at == std::string::npos || bang == std::string::npos || eq == std::string::npos || !(at < bang && bang < eq) ||
+        at == 0 || eq + 1 == creds.token.size())
+      return Fail(InvalidArgument("HEARTH_TOKEN must look like user@realm!tokenid=secret (as `hearth token add` prints it)"));
+    if (url.empty()) url = kDefaultUrl;
+    creds.hint_401 = "the server refused HEARTH_TOKEN: check the token id and secret";
+  } else {
+    std::string session_url;
+    nlohmann::json session;
     if (auto text = ReadFile(SessionPath())) {
-      auto j = nlohmann::json::parse(*text, nullptr, false);
-      if (!j.is_discarded()) {
-        creds.ticket = j.value("ticket", "");
-        creds.csrf = j.value("csrf", "");
-        if (url.empty()) url = j.value("url", "");
-      }
+      session = nlohmann::json::parse(*text, nullptr, false);
+      if (session.is_object()) session_url = session.value("url", "");
+    }
+    if (url.empty()) url = session_url.empty() ? kDefaultUrl : session_url;
+    // A ticket goes only to the server that issued it: another URL gets no credentials.
+    if (!session_url.empty() && CanonicalUrl(session_url) == CanonicalUrl(url)) {
+      creds.ticket = session.value("ticket", "");
+      creds.csrf = session.value("csrf", "");
+      creds.hint_401 = "the ticket has expired or was refused: log in again with `hearth --url " + url + " login`";
+    } else {
+      creds.hint_401 = "not logged in to " + url + ": run `hearth --url " + url + " login`, or set HEARTH_TOKEN";
     }
   }
-  if (url.empty()) url = "https://127.0.0.1:8006";
   HEARTH_ASSIGN_OR_RETURN(auto http, HttpsClient::Connect(url, CliTrust(g.insecure, g.fingerprint)));
   return std::make_unique<ApiClient>(std::move(http), creds);
 }
@@ -122,7 +144,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
   login->add_option("--user", login_user)->capture_default_str();
   login->add_flag("--password-stdin", login_stdin);
   login->callback([&] {
-    std::string url = g.url.empty() ? "https://127.0.0.1:8006" : g.url;
+    std::string url = g.url.empty() ? kDefaultUrl : g.url;
     auto http = HttpsClient::Connect(url, CliTrust(g.insecure, g.fingerprint));
     if (!http) return void(rc = ReportError(http.error()));
     ApiClient api(std::move(*http), {});

@@ -187,7 +187,11 @@ int RunDaemon(const DaemonOptions& opt) {
       t.refusal = ErrorResponse(Internal(why));
       return t;
     };
-    if (!length) return refuse("upload without Content-Length");
+    if (!length) {  // PVE's text; 411 Length Required says what the client must change
+      refuse("upload without content length header not supported");
+      t.refusal->status = 411;
+      return t;
+    }
     // The spooled body is turned into the stored file chunk by chunk, so an upload needs
     // its own size free plus one chunk of slack.
     auto space = FilesystemSpace(t.dir);

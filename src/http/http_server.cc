@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -108,7 +109,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Run() {
-    Deadline();
+    // A TLS handshake takes milliseconds; a connection that does not start one holds a
+    // place of its address's quota, so it gets much less time than a request.
+    beast::get_lowest_layer(stream_).expires_after(std::min(opts_.handshake_timeout, opts_.client_timeout));
     stream_.async_handshake(ssl::stream_base::server,
                             [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
   }
@@ -146,13 +149,10 @@ class Session : public std::enable_shared_from_this<Session> {
       if (auto cl = header_parser_->content_length()) length = *cl;
       stream = opts_.stream_body_to(Convert(header_parser_->get()), length);
     }
-    if (stream && stream->refusal) {
-      // Clients send the whole body before they read a reply, so drain it (to /dev/null)
-      // and then answer; closing early would look like a network error to them.
-      refusal_ = stream->refusal;
-      StartFileBody("/dev/null");
-      return;
-    }
+    // Refused before a byte of the body is read (no credentials, no privilege, no room):
+    // answered at once, then the body is discarded by the lingering close, for at most
+    // kLingerTime, so a refused caller cannot keep the server reading a huge body.
+    if (stream && stream->refusal) return RefuseMidRequest(std::move(*stream->refusal));
     if (stream) {
       file_path_ = TempName(stream->dir);
       if (!StartFileBody(file_path_)) {
@@ -223,12 +223,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnFileBody(beast::error_code ec) {
     auto& req = file_parser_->get();
     req.body().close();
-    if (refusal_) {
-      HttpResponse refusal = std::move(*refusal_);
-      refusal_.reset();
-      if (ec) return Close();
-      return Reply(std::move(refusal), false);
-    }
     if (ec) {
       spdlog::warn("upload body: {}", ec.message());
       ::unlink(file_path_.c_str());
@@ -353,13 +347,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // probably still sending, and closing a socket with unread input makes the kernel send a
   // reset that can destroy the answer in the client's receive buffer. So, like nginx's
   // lingering close, the answer is sent, the write side shut down, and input discarded for
-  // up to kLingerTime before the socket is closed.
+  // up to kLingerTime (kLingerRead without data) before the socket is closed, as nginx's
+  // lingering_time and lingering_timeout do.
   void RefuseMidRequest(HttpResponse resp) {
     linger_ = true;
     Reply(std::move(resp), false);
   }
 
-  static constexpr std::chrono::seconds kLingerTime{5};
+  static constexpr std::chrono::seconds kLingerTime{30};
+  static constexpr std::chrono::seconds kLingerRead{5};
 
   void Linger() {
     beast::error_code ec;
@@ -374,7 +370,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto left = linger_until_ - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero()) return Abort();
     auto& lowest = beast::get_lowest_layer(stream_);
-    lowest.expires_after(left);
+    lowest.expires_after(std::min<std::chrono::steady_clock::duration>(left, kLingerRead));
     lowest.async_read_some(asio::buffer(linger_buf_.get(), kLingerChunk),
                            [self = shared_from_this()](beast::error_code ec, size_t) {
                              if (ec) return self->Abort();  // the client closed, or time is up
@@ -406,7 +402,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> string_parser_;
   std::optional<http::request_parser<http::file_body>> file_parser_;
   std::string file_path_;
-  std::optional<HttpResponse> refusal_;  // set while draining a refused upload
   bool linger_ = false;                  // answered before the request was read to its end
   static constexpr size_t kLingerChunk = 16 * 1024;
   std::chrono::steady_clock::time_point linger_until_;

@@ -35,13 +35,14 @@ struct HttpsServerOptions {
   size_t max_connections = 1000;
   size_t max_connections_per_ip = 100;
   std::chrono::seconds client_timeout{60};  // nginx's client_header_timeout default
+  std::chrono::seconds handshake_timeout{10};  // from accept to a finished TLS handshake
   // For requests whose body should be streamed to a file (uploads): where to put it, or the
   // answer that refuses it before the body is stored (caller not authenticated, not enough
   // space). nullopt buffers the body in memory as usual. Called on the I/O thread with the
   // request's head (no body yet) and its Content-Length, if any; must not block.
   struct StreamTarget {
     std::string dir;
-    std::optional<HttpResponse> refusal;  // set: drain the body to /dev/null, then send this
+    std::optional<HttpResponse> refusal;  // set: answer this at once; the body is discarded, never stored
   };
   std::function<std::optional<StreamTarget>(const HttpRequest& head, std::optional<uint64_t> length)> stream_body_to;
   uint64_t max_streamed_body = uint64_t{64} << 30;

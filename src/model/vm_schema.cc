@@ -10,6 +10,7 @@
 #include "model/ip.h"
 #include "model/netdev.h"
 #include "model/property_string.h"
+#include "model/vm_device_formats.h"
 
 namespace hearth {
 namespace {
@@ -121,18 +122,6 @@ Result<std::string> CanonVga(std::string_view v) {
   return std::string(v);
 }
 
-Result<std::string> CanonCpu(std::string_view v) {
-  static const Pattern model("[a-zA-Z0-9_.\\-]+");
-  HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(CpuFormat(), v));
-  if (m.count("cputype") && !model.FullMatch(m["cputype"])) return Bad("invalid cpu type '" + m["cputype"] + "'");
-  if (m.count("flags")) {
-    static const Pattern flag("[+-][a-zA-Z0-9_\\-.]+");
-    for (const auto& fl : Split(m["flags"], ';'))
-      if (!flag.FullMatch(fl)) return Bad("invalid cpu flag '" + fl + "'");
-  }
-  return std::string(v);
-}
-
 Result<std::string> CanonMachine(std::string_view v) {
   static const Pattern re("((pc|pc-i440fx|q35|pc-q35)(-\\d+(\\.\\d+)+)?(\\+pve\\d+)?)(,viommu=(intel|virtio))?");
   if (v.size() > 64 || !re.FullMatch(v)) return Bad("invalid machine type '" + std::string(v) + "'");
@@ -204,8 +193,17 @@ Result<std::string> CanonCicustom(std::string_view v) {
   f.props = {{"user", PropType::kString}, {"network", PropType::kString}, {"meta", PropType::kString},
              {"vendor", PropType::kString}};
   HEARTH_ASSIGN_OR_RETURN(PropertyMap m, ParsePropertyString(f, v));
-  for (const auto& [k, vol] : m)
-    if (vol.find(':') == std::string::npos) return Bad("invalid volume '" + vol + "' for " + k);
+  // pve-volume-id: <storage id>:<volume name>. PVE finds a bad volume name only when it
+  // reads the snippet; a path that leaves the storage is refused here already.
+  for (const auto& [k, vol] : m) {
+    size_t colon = vol.find(':');
+    if (colon == std::string::npos || !CanonStorageId(std::string_view(vol).substr(0, colon)))
+      return Bad("format error\n" + k + ": unable to parse volume ID '" + vol + "'\n");
+    std::string name = vol.substr(colon + 1);
+    if (name.empty() || name[0] == '/' || name == ".." || StartsWith(name, "../") || EndsWith(name, "/..") ||
+        name.find("/../") != std::string::npos)
+      return Bad("format error\n" + k + ": volume name '" + name + "' leaves its storage\n");
+  }
   return std::string(v);
 }
 
@@ -281,6 +279,11 @@ VmKeySpec Internal(VmKeySpec s) {
   return s;
 }
 
+VmKeySpec WithPattern(VmKeySpec s, bool (*matches)(std::string_view)) {
+  s.matches = matches;
+  return s;
+}
+
 VmKeySpec MaxLength(VmKeySpec s, size_t n) {
   s.max_length = n;
   return s;
@@ -305,7 +308,7 @@ std::vector<VmKeySpec> MakeKeys() {
       Str("machine", "QEMU machine type.", CanonMachine),
       Enum("bios", {"seabios", "ovmf"}, "BIOS implementation."),
       Str("boot", "Boot order: order=<dev>[;<dev>...].", CanonBoot),
-      Str("bootdisk", "Deprecated boot disk."),
+      WithPattern(Str("bootdisk", "Deprecated boot disk.", CanonBootdisk), MatchesBootdiskPattern),
       Enum("scsihw", {"lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single", "megasas", "pvscsi"}, "SCSI controller."),
       Indexed(Str("ide", "IDE drive."), 3),
       Indexed(Str("sata", "SATA drive."), 5),
@@ -354,18 +357,18 @@ std::vector<VmKeySpec> MakeKeys() {
       Enum("arch", {"x86_64", "aarch64"}, "Virtual processor architecture."),
       Int("migrate_speed", 0, std::nullopt, "Max migration speed in MB/s."),
       Num("migrate_downtime", 0, 1e9, "Max migration downtime in seconds."),
-      Str("vmstatestorage", "Storage for VM state volumes."),
-      Str("startdate", "Initial RTC date."),
-      Str("watchdog", "Watchdog device."),
-      Str("rng0", "VirtIO RNG device."),
-      Str("audio0", "Audio device."),
+      Str("vmstatestorage", "Storage for VM state volumes.", CanonStorageId),
+      WithPattern(Str("startdate", "Initial RTC date: now, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS."), MatchesStartdatePattern),
+      Str("watchdog", "Watchdog device: [model=]<i6300esb|ib700>[,action=...].", CanonWatchdog),
+      Str("rng0", "VirtIO RNG device: [source=]<path>[,max_bytes=...][,period=...].", CanonRng),
+      Str("audio0", "Audio device: device=<ich9-intel-hda|intel-hda|AC97>[,driver=...].", CanonAudio),
       Str("ivshmem", "Inter-VM shared memory."),
       Str("spice_enhancements", "SPICE enhancements."),
       Str("amd-sev", "AMD SEV."),
       Indexed(Str("hostpci", "PCI passthrough."), 15),
       Indexed(Str("usb", "USB device."), 13),
-      Indexed(Str("virtiofs", "virtiofs share."), 9),
-      Indexed(Str("numa", "NUMA topology."), 7),
+      Indexed(Str("virtiofs", "virtiofs share: [dirid=]<mapping>[,cache=...].", CanonVirtiofs), 9),
+      Indexed(Str("numa", "NUMA node: cpus=<list>[,hostnodes=...][,memory=...][,policy=...].", CanonNuma), 7),
       Indexed(Str("parallel", "Parallel port."), 2),
       Internal(Bool("template", "The VM is a template.")),
       Internal(Str("lock", "Lock held by an operation.")),
@@ -394,33 +397,10 @@ const PropertyFormat& AgentFormat() {
   return f;
 }
 
-const PropertyFormat& CpuFormat() {
-  static const PropertyFormat f = [] {
-    PropertyFormat p;
-    p.default_key = "cputype";
-    p.props = {{"cputype", PropType::kString}, {"flags", PropType::kString}, {"hidden", PropType::kBoolean},
-               {"hv-vendor-id", PropType::kString}, {"phys-bits", PropType::kString},
-               {"reported-model", PropType::kString}};
-    return p;
-  }();
-  return f;
-}
-
 const PropertyFormat& IpConfigFormat() {
   static const PropertyFormat f = [] {
     PropertyFormat p;
     p.props = {{"ip", PropType::kString}, {"gw", PropType::kString}, {"ip6", PropType::kString}, {"gw6", PropType::kString}};
-    return p;
-  }();
-  return f;
-}
-
-const PropertyFormat& RngFormat() {
-  static const PropertyFormat f = [] {
-    PropertyFormat p;
-    p.default_key = "source";
-    p.props = {{"source", PropType::kEnum, {"/dev/urandom", "/dev/random", "/dev/hwrng"}},
-               {"max_bytes", PropType::kInteger}, {"period", PropType::kInteger}};
     return p;
   }();
   return f;
@@ -504,6 +484,7 @@ Result<std::string> CanonicalVmValue(std::string_view key, std::string_view valu
   } else if (spec->canon) {
     out = spec->canon(v);
   }
+  if (out && spec->matches && !spec->matches(*out)) return fail("value does not match the regex pattern");
   if (!out) {
     // A value that fails its format reads as in Proxmox: "invalid format - <why>\n", and a
     // property string's inner failures name "<key>.<property>".

@@ -13,6 +13,7 @@
 
 #include "core/result.h"
 #include "model/property_string.h"
+#include "model/vm_device_formats.h"
 
 namespace hearth {
 
@@ -27,6 +28,9 @@ struct VmKeySpec {
   // Validates an already type-checked value and returns its canonical form, or an error
   // message naming what is wrong. Null: any single-line string is fine.
   Result<std::string> (*canon)(std::string_view value) = nullptr;
+  // Proxmox's `pattern`, checked after the format: a mismatch reads "value does not match
+  // the regex pattern" (no "invalid format - ").
+  bool (*matches)(std::string_view value) = nullptr;
   bool internal = false;  // set by hearth only (template, lock, meta, ...): rejected from users
   std::string description;
   // Longest accepted value in characters, checked before any parsing. Proxmox's own
@@ -68,9 +72,7 @@ bool IsCloudInitKey(std::string_view key);
 // Formats of property-string keys that validation and their consumers (argv builder,
 // cloud-init renderer) both need: one definition each.
 const PropertyFormat& AgentFormat();
-const PropertyFormat& CpuFormat();
 const PropertyFormat& IpConfigFormat();
-const PropertyFormat& RngFormat();
 // `agent: 1`, `enabled=1,...`, in any key order.
 bool AgentEnabled(std::string_view value);
 

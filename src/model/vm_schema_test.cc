@@ -126,4 +126,51 @@ TEST(VmSchema, FormatErrorsReadAsProxmox) {
   EXPECT_EQ(CanonicalVmValue("description", "\nlead\n\ninner").value_or(""), "\nlead\n\ninner");
 }
 
+// Device and firmware keys take only what Proxmox's schema takes (issue: any string passed).
+TEST(VmSchema, DeviceKeysFollowProxmoxFormats) {
+  auto err = [](const char* k, const char* v) {
+    auto r = CanonicalVmValue(k, v);
+    return r ? std::string("ok") : r.error().fields.at(k);
+  };
+  for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
+           {"audio0", "device=ich9-intel-hda,driver=none"}, {"watchdog", "i6300esb,action=reset"},
+           {"watchdog", "model=ib700"}, {"rng0", "/dev/urandom,max_bytes=1024,period=1000"},
+           {"virtiofs3", "share1,cache=never,direct-io=1"}, {"numa0", "cpus=0-1;4,memory=512,policy=bind"},
+           {"bootdisk", "scsi0"}, {"startdate", "now"}, {"startdate", "2024-1-2T3:04:05"},
+           {"vmstatestorage", "local"}, {"cpu", "x86-64-v2-AES,flags=+aes;-pcid,hidden=1"}, {"cpu", "host"},
+           {"cpu", "Skylake-Client-v4,phys-bits=host"}})
+    EXPECT_EQ(err(k, v), "ok") << k << "=" << v;
+  EXPECT_EQ(err("audio0", "ich9-intel-hda"),
+            "invalid format - value without key, but schema does not define a default key\n");
+  EXPECT_EQ(err("audio0", "device=foo"),
+            "invalid format - format error\naudio0.device: value 'foo' does not have a value in the enumeration "
+            "'ich9-intel-hda, intel-hda, AC97'\n");
+  EXPECT_EQ(err("watchdog", "model=i6300esb,action=${jndi}"),
+            "invalid format - format error\nwatchdog.action: value '${jndi}' does not have a value in the enumeration "
+            "'reset, shutdown, poweroff, pause, debug, none'\n");
+  EXPECT_EQ(err("rng0", "max_bytes=5"), "invalid format - format error\nrng0.source: property is missing and it is not optional\n");
+  EXPECT_NE(err("numa0", "cpus=0-999999;x"), "ok");
+  EXPECT_NE(err("numa0", "memory=5"), "ok");
+  EXPECT_NE(err("virtiofs0", "zz;rm -rf"), "ok");
+  EXPECT_EQ(err("bootdisk", "zz"), "invalid format - invalid boot disk 'zz'\n");
+  EXPECT_EQ(err("bootdisk", "ide7"), "invalid format - invalid boot disk 'ide7'\n");
+  EXPECT_EQ(err("bootdisk", "efidisk0"), "value does not match the regex pattern");
+  EXPECT_EQ(err("startdate", "zz"), "value does not match the regex pattern");
+  EXPECT_EQ(err("vmstatestorage", "a"), "invalid format - storage ID 'a' cannot be shorter than 2 characters\n");
+  EXPECT_EQ(err("vmstatestorage", "no such"), "invalid format - storage ID 'no such' contains illegal characters\n");
+  EXPECT_EQ(err("cpu", "-1"), "invalid format - Built-in cputype '-1' is not defined (missing 'custom-' prefix?)\n");
+  EXPECT_EQ(err("cpu", "custom-fast"), "invalid format - Custom cputype 'fast' not found\n");
+  EXPECT_EQ(err("cpu", "host,flags=+avx512"),
+            "invalid format - VM-specific CPU flags must be a subset of: aes, amd-no-ssb, amd-ssbd, hv-evmcs, "
+            "hv-tlbflush, ibpb, md-clear, nested-virt, pcid, pdpe1gb, spec-ctrl, ssbd, virt-ssbd\n");
+  EXPECT_EQ(err("cpu", "host,reported-model=kvm64"),
+            "invalid format - Property 'reported-model' not allowed in VM-specific CPU config.\n");
+  EXPECT_EQ(err("cicustom", "user=local:snippets/../../../etc/shadow"),
+            "invalid format - format error\ncicustom.user: volume name 'snippets/../../../etc/shadow' leaves its storage\n");
+  EXPECT_EQ(err("cicustom", "user=local:snippets/u.yaml,network=local:snippets/n.yaml"), "ok");
+  EXPECT_NE(err("cicustom", "user=/etc/shadow"), "ok");
+  EXPECT_NE(err("cpu", "host,phys-bits=7"), "ok");
+  EXPECT_NE(err("cpu", "host,hv-vendor-id=waytoolongvendor"), "ok");
+}
+
 }  // namespace hearth

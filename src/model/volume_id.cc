@@ -1,5 +1,7 @@
 #include "model/volume_id.h"
 
+#include <cctype>
+
 #include "core/pattern.h"
 #include "core/strings.h"
 
@@ -81,6 +83,28 @@ Result<DirVolume> ParseImage(std::string_view owner, std::string_view file, cons
 }
 
 }  // namespace
+
+std::string NormalizeContentFilename(std::string_view client_name) {
+  std::string name(client_name);
+  while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();  // Perl's chomp
+  size_t slash = name.find_last_of("/\\");
+  if (slash != std::string::npos) name = name.substr(slash + 1);
+  for (auto& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '_';
+  return name;
+}
+
+Status CheckUploadFileName(ContentType content, std::string_view name) {
+  auto bad = [](const std::string& why) { return Fail(FieldError("filename", why)); };
+  static const Pattern iso(".+\\.([iI][sS][oO]|[iI][mM][gG])");
+  static const Pattern vztmpl(".+\\.([tT][aA][rR]|[tT][aA][rR]\\.([gG][zZ]|[xX][zZ]|[zZ][sS][tT]|[bB][zZ]2))");
+  static const Pattern import("[a-zA-Z0-9\\-.+=_]+\\.(ova|qcow2|raw|vmdk)");
+  if (content == ContentType::kIso && !iso.FullMatch(name)) return bad("wrong file extension");
+  if (content == ContentType::kVztmpl && !vztmpl.FullMatch(name)) return bad("wrong file extension");
+  if (content == ContentType::kImport && !import.FullMatch(name)) return bad("invalid filename or wrong extension");
+  if (!IsSafeFileName(name)) return bad("invalid file name '" + std::string(name) + "' (no leading '.', at most 255 characters)");
+  return Ok();
+}
 
 Result<DirVolume> ParseDirVolname(std::string_view volname) {
   std::string original(volname);

@@ -40,6 +40,18 @@ struct DirVolume {
 // ("..", absolute paths, hidden files, unexpected characters).
 Result<DirVolume> ParseDirVolname(std::string_view volname);
 
+// The name an uploaded file is stored under, as pve-storage's normalize_content_filename:
+// the part after the last '/' or '\\', every character but [a-zA-Z0-9_.-] replaced by '_'.
+std::string NormalizeContentFilename(std::string_view client_name);
+
+// Whether a (normalised) upload name fits its content type, checked before the upload's
+// task starts, with pve-storage's texts (API2/Storage/Status.pm upload): ISOs end in
+// .iso/.img, container templates in .tar[.gz|.xz|.zst|.bz2], imports are
+// [a-zA-Z0-9-.+=_]+.(ova|qcow2|raw|vmdk) ("invalid filename or wrong extension"); and, as
+// for every stored file, a safe name (no leading '.', at most 255 bytes). Errors name
+// `filename`.
+Status CheckUploadFileName(ContentType content, std::string_view name);
+
 // "vm-100-disk-0" style disk name check: returns the vmid and disk index.
 struct DiskName {
   bool base = false;

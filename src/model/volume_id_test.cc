@@ -51,3 +51,29 @@ TEST(DiskName, Parse) {
 }
 
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+TEST(UploadNames, NormalisedAndCheckedAsPveStorage) {
+  EXPECT_EQ(NormalizeContentFilename("C:\\isos\\a b.iso"), "a_b.iso");
+  EXPECT_EQ(NormalizeContentFilename("../../etc/x.iso\n"), "x.iso");
+  EXPECT_EQ(NormalizeContentFilename("\xc3\xbc.iso"), "__.iso");
+  auto err = [](ContentType ct, const char* n) {
+    auto st = CheckUploadFileName(ct, n);
+    return st ? std::string("ok") : st.error().fields.at("filename");
+  };
+  EXPECT_EQ(err(ContentType::kIso, "debian.ISO"), "ok");
+  EXPECT_EQ(err(ContentType::kIso, "noext"), "wrong file extension");
+  EXPECT_EQ(err(ContentType::kIso, ".."), "wrong file extension");
+  EXPECT_NE(err(ContentType::kIso, ".hidden.iso"), "ok");
+  EXPECT_NE(err(ContentType::kIso, (std::string(300, 'a') + ".iso").c_str()), "ok");
+  EXPECT_EQ(err(ContentType::kVztmpl, "debian-12.tar.zst"), "ok");
+  EXPECT_EQ(err(ContentType::kVztmpl, "debian-12.zip"), "wrong file extension");
+  EXPECT_EQ(err(ContentType::kImport, "disk.qcow2"), "ok");
+  EXPECT_EQ(err(ContentType::kImport, "d.txt"), "invalid filename or wrong extension");
+  EXPECT_EQ(err(ContentType::kSnippets, "user-data.yaml"), "ok");
+}
+
+}  // namespace
+}  // namespace hearth

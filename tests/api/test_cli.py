@@ -2,7 +2,10 @@
 import json
 import os
 import select
+import socket
+import ssl
 import subprocess
+import threading
 import time
 
 from harness import HEARTH_BIN
@@ -86,6 +89,54 @@ def test_login_keeps_a_ticket_for_later_calls(hearth, tmp_path):
     assert r.returncode != 0 and "authentication failure" in r.stderr
 
 
+def test_a_saved_ticket_goes_only_to_the_server_that_issued_it(hearth, tmp_path):
+    session = tmp_path / "session.json"
+    env = dict(os.environ, HEARTH_SESSION=str(session), HEARTH_FINGERPRINT=hearth.fingerprint())
+    env.pop("HEARTH_TOKEN", None)
+    env.pop("HEARTH_URL", None)
+    r = subprocess.run([HEARTH_BIN, "--url", f"https://127.0.0.1:{hearth.port}", "login", "--user", "admin@pve",
+                        "--password-stdin"], input="hearth-test-pw\n", capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    # Another server (any TLS listener) records what the CLI sends it.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(hearth.dir, "priv", "hearth.crt"), os.path.join(hearth.dir, "priv", "hearth.key"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen = []
+
+    def serve():
+        conn, _ = listener.accept()
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            seen.append(data.decode(errors="replace"))
+            body = b'{"data":null}'
+            tls.sendall(b"HTTP/1.1 401 authentication failure\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    other = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    r = subprocess.run([HEARTH_BIN, "--url", other, "api", "get", "/version"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    t.join(30)
+    listener.close()
+    assert seen and "GET /api2/json/version" in seen[0]
+    assert "PVEAuthCookie" not in seen[0] and "CSRF" not in seen[0]
+    assert r.returncode != 0 and f"not logged in to {other}" in r.stderr
+    # The issuing server still gets it.
+    r = subprocess.run([HEARTH_BIN, "api", "get", "/version"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    # A malformed token is reported here, not sent.
+    r = subprocess.run([HEARTH_BIN, "api", "get", "/version"], capture_output=True, text=True,
+                       env=dict(env, HEARTH_TOKEN="garbage"), timeout=60)
+    assert r.returncode != 0 and "HEARTH_TOKEN must look like user@realm!tokenid=secret" in r.stderr
+
+
 # --- the CLI checks whom it talks to (issue 6.8) --------------------------------------------
 
 def untrusting_env(hearth, tmp_path, **extra):
@@ -163,3 +214,26 @@ def test_lists_read_as_people_expect_and_as_json_for_scripts(hearth):
     json.loads(cli(hearth, "-o", "json", "storage", "list").stdout)
     json.loads(cli(hearth, "-o", "json", "storage", "content", "local").stdout)
     cli(hearth, "vm", "destroy", "906")
+
+
+def test_admin_verbs_never_overwrite_or_invent_state(hearth, tmp_path):
+    def admin(*args, stdin=None):
+        return subprocess.run([HEARTH_BIN, *args], input=stdin, capture_output=True, text=True, timeout=60)
+    # A typo in --data-dir gets an error, not a new empty install with a useless ticket.
+    r = admin("ticket", "root@pam", "--data-dir", str(tmp_path / "typo"))
+    assert r.returncode != 0 and "no hearth data dir" in r.stderr and not (tmp_path / "typo").exists()
+    # Existing users and tokens are not silently replaced (PVE: "already exists").
+    d = ["--data-dir", hearth.dir]
+    assert admin("user", "add", "carol@pve", "--password-stdin", *d, stdin="c-pw-1").returncode == 0
+    r = admin("user", "add", "carol@pve", "--admin", "--password-stdin", *d, stdin="other")
+    assert r.returncode != 0 and "user 'carol@pve' already exists" in r.stderr and "--update" in r.stderr
+    hearth.login("carol@pve", "c-pw-1")  # the password did not change
+    first = admin("token", "add", "carol@pve!ci", *d)
+    assert first.returncode == 0
+    r = admin("token", "add", "carol@pve!ci", *d)
+    assert r.returncode != 0 and "already exists" in r.stderr and "--replace" in r.stderr
+    secret = first.stdout.strip()
+    ok = hearth.request("GET", "/version", headers={"Authorization": "PVEAPIToken=" + secret}, auth=None)
+    assert ok.status_code == 200  # the first secret still works
+    assert admin("user", "add", "carol@pve", "--update", "--password-stdin", *d, stdin="c-pw-2").returncode == 0
+    hearth.login("carol@pve", "c-pw-2")

@@ -230,6 +230,26 @@ def test_slow_and_idle_clients_are_dropped_and_one_address_cannot_take_all_conne
         h.close()
 
 
+def test_connections_that_never_start_tls_lose_their_place_quickly():
+    """With the default 60 s client timeout, connections that never start a TLS handshake
+    still go after the 10 s handshake deadline, so one address cannot lock itself (or, from
+    many addresses, everyone) out for a minute."""
+    h = Hearth().start()
+    try:
+        idle = [socket.create_connection(("127.0.0.1", h.port)) for _ in range(100)]
+        extra = socket.create_connection(("127.0.0.1", h.port))
+        assert closed_within(extra, 2)  # the address is at its quota
+        t0 = time.monotonic()
+        assert closed_within(idle[0], 30)
+        assert time.monotonic() - t0 < 25, "handshake deadline not applied"
+        for c in idle:
+            c.close()
+        wait_for("served again", lambda: requests.get(h.url + "/version", verify=False, timeout=5,
+                                                      headers={"Authorization": "PVEAPIToken=" + h.token}).ok, 30)
+    finally:
+        h.close()
+
+
 def cpu_seconds(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")

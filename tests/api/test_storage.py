@@ -63,10 +63,20 @@ def test_upload_rejects_path_tricks(hearth, iso_file):
     hearth.wait_task(r.json()["data"])
     assert os.path.exists(os.path.join(hearth.dir, "iso", "evil.iso"))
     assert not os.path.exists("/etc/evil.iso")
+    # Other characters become '_', as pve-storage's normalize_content_filename does.
     r = upload(hearth, iso_file, "bad name.iso")
     assert r.status_code == 200
-    st = hearth.wait_task(r.json()["data"], ok=False)
-    assert "invalid file name" in st["exitstatus"]
+    hearth.wait_task(r.json()["data"])
+    assert os.path.exists(os.path.join(hearth.dir, "iso", "bad_name.iso"))
+    # Names that do not fit are refused before any task, naming the field (PVE's texts).
+    for name, why in [("noext", "wrong file extension"), ("..", "wrong file extension"),
+                      (".hidden.iso", "invalid file name"), ("a" * 300 + ".iso", "invalid file name")]:
+        r = upload(hearth, iso_file, name)
+        assert r.status_code == 400 and why in r.json()["errors"]["filename"], (name, r.text)
+    r = upload(hearth, iso_file, "disk.txt", content="import")
+    assert r.status_code == 400 and r.json()["errors"]["filename"] == "invalid filename or wrong extension"
+    r = upload(hearth, iso_file, "y.iso", checksum="00", **{"checksum-algorithm": "crc32"})
+    assert r.status_code == 400 and "checksum-algorithm" in r.json()["errors"]
     r = upload(hearth, iso_file, "x.iso", content="images")
     assert r.status_code == 400 and "content" in r.json()["errors"]
 

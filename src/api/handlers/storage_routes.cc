@@ -1,6 +1,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "api/handlers/handlers.h"
@@ -228,6 +229,10 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            if (c.params.Has("compression"))
              return Fail(FieldError("compression", "decompressing downloads is not supported yet"));
            std::string checksum = c.params.GetOr("checksum", ""), algo = c.params.GetOr("checksum-algorithm", "");
+           static const std::vector<std::string> algorithms = {"md5", "sha1", "sha224", "sha256", "sha384", "sha512"};
+           if (!algo.empty() && std::find(algorithms.begin(), algorithms.end(), algo) == algorithms.end())
+             return Fail(FieldError("checksum-algorithm", "value '" + algo + "' does not have a value in the enumeration '" +
+                                                              Join(algorithms, ", ") + "'"));
            if (checksum.empty() != algo.empty())
              return Fail(FieldError("checksum", "'checksum' and 'checksum-algorithm' go together"));
            auto content = *ParseContentType(*c.params.Get("content"));
@@ -299,11 +304,16 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            for (const auto& f : form.files)
              if (f.field == "filename") file = &f;
            if (!file) return Fail(FieldError("filename", "property is missing and it is not optional"));
-           std::string name = form.fields.count("filename") ? form.fields["filename"] : file->filename;
-           if (name.find('/') != std::string::npos) name = name.substr(name.rfind('/') + 1);
+           std::string name =
+               NormalizeContentFilename(form.fields.count("filename") ? form.fields["filename"] : file->filename);
+           HEARTH_TRY(CheckUploadFileName(*ct, name));  // before the task, as PVE
            std::string checksum = form.fields.count("checksum") ? std::string(Trim(form.fields["checksum"])) : c.params.GetOr("checksum", "");
            std::string algo = form.fields.count("checksum-algorithm") ? std::string(Trim(form.fields["checksum-algorithm"]))
                                                                       : c.params.GetOr("checksum-algorithm", "");
+           static const std::vector<std::string> algorithms = {"md5", "sha1", "sha224", "sha256", "sha384", "sha512"};
+           if (!algo.empty() && std::find(algorithms.begin(), algorithms.end(), algo) == algorithms.end())
+             return Fail(FieldError("checksum-algorithm", "value '" + algo + "' does not have a value in the enumeration '" +
+                                                              Join(algorithms, ", ") + "'"));
            if (checksum.empty() != algo.empty())
              return Fail(FieldError("checksum", "'checksum' and 'checksum-algorithm' go together"));
            // The server deletes the spooled body after this handler; the task gets its own copy,
