@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 
 #include "core/strings.h"
 #include "core/units.h"
@@ -93,6 +94,7 @@ Status VmService::Init() {
     std::shared_lock lock(mu_);
     for (const auto& [id, e] : vms_) ids.push_back(id);
   }
+  for (int vmid : ids) AdoptUnreferencedVolumes(vmid);
   int adopted = 0;
   for (int vmid : ids) {
     if (auto pid = qemu_.Pid(vmid)) {
@@ -122,6 +124,50 @@ Status VmService::Init() {
     }
   });
   return Ok();
+}
+
+namespace {
+
+// "local:100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2" and "local:101/vm-101-disk-0.qcow2"
+// name one file: the storage and the last two parts of the volume name.
+std::string VolumeFileKey(const std::string& volid) {
+  size_t colon = volid.find(':');
+  if (colon == std::string::npos) return volid;
+  std::string volname = volid.substr(colon + 1);
+  size_t last = volname.rfind('/');
+  size_t before = last == std::string::npos || last == 0 ? std::string::npos : volname.rfind('/', last - 1);
+  return volid.substr(0, colon + 1) + (before == std::string::npos ? volname : volname.substr(before + 1));
+}
+
+}  // namespace
+
+void VmService::AdoptUnreferencedVolumes(int vmid) {
+  auto cfg = GetConfig(vmid);
+  if (!cfg) return;
+  std::set<std::string> referenced;
+  for (const auto& v : ReferencedVolumes(*cfg, /*include_cdroms=*/true)) referenced.insert(VolumeFileKey(v));
+  std::vector<std::string> orphans;
+  for (StoragePlugin* st : storage_.All()) {
+    auto vols = st->List(ContentType::kImages, vmid);
+    if (!vols) continue;
+    for (const auto& v : *vols)
+      if (v.vmid == vmid && !referenced.count(VolumeFileKey(v.volid))) orphans.push_back(v.volid);
+  }
+  for (const auto& volid : orphans) {
+    if (volid.find("/vm-" + std::to_string(vmid) + "-cloudinit.") != std::string::npos) {
+      spdlog::warn("VM {}: freeing cloud-init volume {} that its config does not name", vmid, volid);
+      (void)storage_.Free(volid);
+      continue;
+    }
+    auto st = Mutate(vmid, [&](VmConfig& c) -> Status {
+      std::string key = NextUnusedKey(c);
+      if (key.empty()) return Fail(Internal("too many unused volumes"));
+      c.values[key] = volid;
+      spdlog::warn("VM {}: volume {} was not in its config (an operation cut short?): added as {}", vmid, volid, key);
+      return Ok();
+    });
+    if (!st) spdlog::error("VM {}: could not add volume {} to its config: {}", vmid, volid, st.error().message);
+  }
 }
 
 void VmService::StopPoller() {

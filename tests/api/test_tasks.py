@@ -2,6 +2,7 @@
 import os
 import signal
 import sqlite3
+import subprocess
 import urllib.parse
 
 from harness import Hearth, wait_for
@@ -84,5 +85,29 @@ def test_a_destroy_cut_short_is_finished_at_the_next_start():
         r = h.request("GET", h.vm_path(160) + "/config")
         assert r.status_code == 500 and r.reason.endswith("does not exist")
         assert not os.path.exists(disk)
+    finally:
+        h.close()
+
+
+def test_volumes_a_crash_left_out_of_the_config_become_unused_at_the_next_start():
+    """A disk allocated by a task that kill -9 cut short is on the storage but not in the
+    config: at the next start it is added as unusedN (as `qm rescan` does), so the user sees
+    it and a destroy frees it; an orphaned cloud-init volume (generated data) is freed."""
+    h = Hearth().start()
+    try:
+        h.create_vm(161, memory="128", scsi0="local:1")
+        linked_dir = os.path.join(h.dir, "images", "161")
+        h.kill9()
+        stray = os.path.join(linked_dir, "vm-161-disk-1.qcow2")
+        seed = os.path.join(linked_dir, "vm-161-cloudinit.qcow2")
+        for path in (stray, seed):
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", path, "1M"], check=True)
+        h.start()
+        cfg = h.get(h.vm_path(161) + "/config")
+        assert cfg["unused0"] == "local:161/vm-161-disk-1.qcow2"
+        assert cfg["scsi0"].startswith("local:161/vm-161-disk-0.qcow2")
+        assert not os.path.exists(seed)
+        h.wait_task(h.delete(h.vm_path(161)))
+        assert not os.path.exists(stray)
     finally:
         h.close()
