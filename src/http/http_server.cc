@@ -138,6 +138,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code ec) {
     if (ec == http::error::header_limit) return RefuseMidRequest(MakeError(414, "request header too large"));
+    // A request that does not parse (a bad or doubled Content-Length, Content-Length with
+    // Transfer-Encoding, a broken request line) gets a 400 rather than a silent close.
+    if (ec && ec.category() == http::make_error_code(http::error::bad_version).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message)
+      return RefuseMidRequest(MakeError(400, "bad request - " + ec.message()));
     if (ec) {
       if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::ssl::error::stream_truncated)
         spdlog::debug("read header: {}", ec.message());

@@ -438,3 +438,16 @@ def test_values_of_any_length_get_400_and_the_daemon_lives(hearth):
     assert r.status_code == 400
     assert hearth.proc.poll() is None and hearth.get("/version")["version"].startswith("8.")
     hearth.wait_task(hearth.delete(hearth.vm_path(187)))
+
+
+def test_requests_that_do_not_parse_get_400_not_a_silent_close(hearth):
+    heads = [b"Content-Length: -5\r\n", b"Content-Length: 99999999999999999999999\r\n",
+             b"Content-Length: 3\r\nContent-Length: 4\r\n", b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n"]
+    for extra in heads:
+        s = tls_connect(hearth.port)
+        s.sendall(b"POST /api2/json/access/ticket HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\nabc")
+        s.settimeout(30)
+        answer = s.recv(64)
+        assert answer.startswith(b"HTTP/1.1 400"), (extra, answer)
+        s.close()
+    assert hearth.get("/version")["version"]
