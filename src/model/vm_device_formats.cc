@@ -12,11 +12,6 @@ namespace {
 
 Result<std::string> Bad(std::string msg) { return Fail(InvalidArgument(std::move(msg))); }
 
-// A value that fails inside a property string reads "format error\n<sub-key>: <why>\n".
-Result<std::string> SubKeyError(const std::string& sub, const std::string& why) {
-  return Bad("format error\n" + sub + ": " + why + "\n");
-}
-
 // Proxmox's CPU-list pattern for numaN's cpus and hostnodes: "0-3;8;10-11".
 std::string CheckCpuList(std::string_view v) {
   static const Pattern re("\\d+(-\\d+)?(;\\d+(-\\d+)?)*");
