@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -52,8 +53,10 @@ Result<std::unique_ptr<ApiClient>> Connect(const Global& g) {
   if (!creds.token.empty()) {
     // user@realm!tokenid=secret, checked here so that a typo is not sent to the server.
     size_t at = creds.token.find('@'), bang = creds.token.find('!'), eq = creds.token.find('=');
-    if (at == std::string::npos || bang == std::string::npos || eq == std::string::npos || !(at < bang && bang < eq) ||
-        at == 0 || eq + 1 == creds.token.size())
+    bool printable = std::all_of(creds.token.begin(), creds.token.end(),
+                                 [](unsigned char c) { return c > 0x20 && c < 0x7f; });  // no spaces, no CR/LF
+    if (!printable || at == std::string::npos || bang == std::string::npos || eq == std::string::npos ||
+        !(at < bang && bang < eq) || at == 0 || eq + 1 == creds.token.size())
       return Fail(InvalidArgument("HEARTH_TOKEN must look like user@realm!tokenid=secret (as `hearth token add` prints it)"));
     if (url.empty()) url = kDefaultUrl;
     creds.hint_401 = "the server refused HEARTH_TOKEN: check the token id and secret";

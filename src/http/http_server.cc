@@ -136,18 +136,26 @@ class Session : public std::enable_shared_from_this<Session> {
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
+  // A request that does not parse (a bad or doubled Content-Length, Content-Length with
+  // Transfer-Encoding, a bad chunk, a line longer than the read buffer) gets a 400 rather
+  // than a silent close; end of stream and timeouts are just closed.
+  static bool IsParseError(beast::error_code ec) {
+    return ec && ec.category() == http::make_error_code(http::error::bad_version).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message;
+  }
+
   void OnHeader(beast::error_code ec) {
     if (ec == http::error::header_limit) return RefuseMidRequest(MakeError(414, "request header too large"));
-    // A request that does not parse (a bad or doubled Content-Length, Content-Length with
-    // Transfer-Encoding, a broken request line) gets a 400 rather than a silent close.
-    if (ec && ec.category() == http::make_error_code(http::error::bad_version).category() &&
-        ec != http::error::end_of_stream && ec != http::error::partial_message)
-      return RefuseMidRequest(MakeError(400, "bad request - " + ec.message()));
+    if (IsParseError(ec)) return RefuseMidRequest(MakeError(400, "bad request - " + ec.message()));
     if (ec) {
       if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::ssl::error::stream_truncated)
         spdlog::debug("read header: {}", ec.message());
       return Close();
     }
+    // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no
+    // knowable length.
+    if (header_parser_->get().count(http::field::transfer_encoding) && !header_parser_->chunked())
+      return RefuseMidRequest(MakeError(400, "bad Transfer-Encoding"));
     std::optional<HttpsServerOptions::StreamTarget> stream;
     if (opts_.stream_body_to) {
       std::optional<uint64_t> length;
@@ -218,6 +226,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnStringBody(beast::error_code ec) {
     if (ec == http::error::body_limit) return RefuseMidRequest(MakeError(413, "request body too large"));
+    if (IsParseError(ec)) return RefuseMidRequest(MakeError(400, "bad request - " + ec.message()));
     if (ec) return Close();
     auto& req = string_parser_->get();
     HttpRequest r = Convert(req);
@@ -233,6 +242,7 @@ class Session : public std::enable_shared_from_this<Session> {
       ::unlink(file_path_.c_str());
       file_path_.clear();
       if (ec == http::error::body_limit) return RefuseMidRequest(MakeError(413, "upload too large"));
+      if (IsParseError(ec)) return RefuseMidRequest(MakeError(400, "bad request - " + ec.message()));
       return Close();
     }
     HttpRequest r = Convert(req);
@@ -402,7 +412,10 @@ class Session : public std::enable_shared_from_this<Session> {
   const HttpsServer::Handler& handler_;
   std::shared_ptr<void> slot_;  // releases this connection's place when the session ends
   std::shared_ptr<std::atomic<bool>> stopped_;
-  beast::flat_buffer buffer_;
+  // Bounded, so that a chunk-size line that never ends cannot grow it without limit: the
+  // header (64 KiB) fits, bodies pass through it in pieces.
+  beast::flat_buffer buffer_{kReadBufferLimit};
+  static constexpr size_t kReadBufferLimit = 1 << 20;
   std::optional<http::request_parser<http::empty_body>> header_parser_;
   std::optional<http::request_parser<http::string_body>> string_parser_;
   std::optional<http::request_parser<http::file_body>> file_parser_;

@@ -36,6 +36,12 @@ class BeastClient final : public HttpsClient {
   }
 
   Result<HttpResponse> Send(const HttpRequest& request) override {
+    // A CR or LF in a header or the target would start a header of its own (injection).
+    auto has_line_break = [](std::string_view v) { return v.find_first_of("\r\n") != std::string_view::npos; };
+    if (has_line_break(request.target) || has_line_break(request.method))
+      return Fail(InvalidArgument("request target contains a line break"));
+    for (const auto& [k, v] : request.headers)
+      if (has_line_break(k) || has_line_break(v)) return Fail(InvalidArgument("header '" + k + "' contains a line break"));
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (!stream_) {
         auto st = Open();

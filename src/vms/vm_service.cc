@@ -1,6 +1,7 @@
 #include "vms/vm_service.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -150,8 +151,15 @@ void VmService::AdoptUnreferencedVolumes(int vmid) {
   for (StoragePlugin* st : storage_.All()) {
     auto vols = st->List(ContentType::kImages, vmid);
     if (!vols) continue;
-    for (const auto& v : *vols)
-      if (v.vmid == vmid && !referenced.count(VolumeFileKey(v.volid))) orphans.push_back(v.volid);
+    for (const auto& v : *vols) {
+      if (v.vmid != vmid || referenced.count(VolumeFileKey(v.volid))) continue;
+      struct stat lst {};
+      if (::lstat(v.path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        spdlog::warn("VM {}: {} is a symbolic link, not a volume hearth made: left alone", vmid, v.path);
+        continue;
+      }
+      orphans.push_back(v.volid);
+    }
   }
   for (const auto& volid : orphans) {
     if (volid.find("/vm-" + std::to_string(vmid) + "-cloudinit.") != std::string::npos) {

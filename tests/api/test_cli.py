@@ -135,6 +135,10 @@ def test_a_saved_ticket_goes_only_to_the_server_that_issued_it(hearth, tmp_path)
     r = subprocess.run([HEARTH_BIN, "api", "get", "/version"], capture_output=True, text=True,
                        env=dict(env, HEARTH_TOKEN="garbage"), timeout=60)
     assert r.returncode != 0 and "HEARTH_TOKEN must look like user@realm!tokenid=secret" in r.stderr
+    for bad in ["admin@pve!tt=a\r\nX-Evil: 1", "admin@pve!tt=4f49 extra", " admin@pve!tt=x", "admin@pve!tt=a\tb"]:
+        r = subprocess.run([HEARTH_BIN, "api", "get", "/version"], capture_output=True, text=True,
+                           env=dict(env, HEARTH_TOKEN=bad), timeout=60)
+        assert r.returncode != 0 and "HEARTH_TOKEN must look like" in r.stderr, bad
 
 
 # --- the CLI checks whom it talks to (issue 6.8) --------------------------------------------
