@@ -5,13 +5,12 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import textwrap
 
 import pytest
 
-from harness import ADMIN_PASSWORD, Hearth, tiny_iso, upload
-from netns import NetNs
+from harness import ADMIN_PASSWORD
+from lab import bridged_hearth
 
 PLAYBOOK = """
 - hosts: localhost
@@ -65,34 +64,23 @@ PLAYBOOK = """
 
 
 @pytest.mark.skipif(shutil.which("ansible-playbook") is None, reason="Debian's ansible is not installed")
-def test_proxmox_kvm_playbook():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: network namespaces")
-    iso = tiny_iso()
-    with NetNs(f"hearth-ans-{os.getpid()}") as ns:
-        ns.ip("link", "add", "vmbr0", "type", "bridge")
-        ns.ip("link", "set", "vmbr0", "up")
-        h = Hearth().start()
-        work = tempfile.mkdtemp()
-        try:
-            h.wait_task(upload(h, iso, "tiny.iso").json()["data"])
-            out = os.path.join(work, "out.json")
-            book = os.path.join(work, "play.yml")
-            with open(book, "w") as f:
-                f.write(textwrap.dedent(PLAYBOOK).format(port=h.port, password=ADMIN_PASSWORD, node=h.node, out=out))
-            env = dict(os.environ, ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3", ANSIBLE_NOCOLOR="1",
-                       ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-                       HOME=work)
-            r = subprocess.run(["ansible-playbook", book], capture_output=True, text=True, env=env, timeout=900)
-            assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-            res = json.load(open(out))
-            assert res["created"]["changed"] and res["created"]["mac"]["net0"].startswith("BC:24:11:")
-            assert not res["again"]["changed"]
-            assert res["current"]["status"] == "stopped"
-            assert not [v for v in h.get(f"/nodes/{h.node}/qemu") if v["name"] in ("ans1", "ans2")]
-            # Every step ran as hearth tasks, in the order the module drives them.
-            tasks = h.get(f"/nodes/{h.node}/tasks", params={"limit": 100})
-            assert {"qmcreate", "qmstart", "qmshutdown", "qmclone", "qmdestroy"} <= {t["type"] for t in tasks}
-        finally:
-            h.close()
-            shutil.rmtree(work, ignore_errors=True)
+def test_proxmox_kvm_playbook(tmp_path):
+    work = str(tmp_path)
+    with bridged_hearth("ans") as h:
+        out = os.path.join(work, "out.json")
+        book = os.path.join(work, "play.yml")
+        with open(book, "w") as f:
+            f.write(textwrap.dedent(PLAYBOOK).format(port=h.port, password=ADMIN_PASSWORD, node=h.node, out=out))
+        env = dict(os.environ, ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3", ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+                   HOME=work)
+        r = subprocess.run(["ansible-playbook", book], capture_output=True, text=True, env=env, timeout=900)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        res = json.load(open(out))
+        assert res["created"]["changed"] and res["created"]["mac"]["net0"].startswith("BC:24:11:")
+        assert not res["again"]["changed"]
+        assert res["current"]["status"] == "stopped"
+        assert not [v for v in h.get(f"/nodes/{h.node}/qemu") if v["name"] in ("ans1", "ans2")]
+        # Every step ran as hearth tasks, in the order the module drives them.
+        tasks = h.get(f"/nodes/{h.node}/tasks", params={"limit": 100})
+        assert {"qmcreate", "qmstart", "qmshutdown", "qmclone", "qmdestroy"} <= {t["type"] for t in tasks}

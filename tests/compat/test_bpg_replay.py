@@ -12,8 +12,7 @@ import urllib.parse
 import pytest
 import requests
 
-from harness import Hearth, tiny_iso, upload
-from netns import NetNs
+from lab import bridged_hearth
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM5YSxhIRowx858BcCj24jfsMXqibW+NfhTUGaWaWrvP user@host"
 
@@ -85,21 +84,11 @@ def check_config_types(c):
 
 @pytest.fixture(scope="module")
 def lab():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: network namespaces")
-    iso = tiny_iso()
-    with NetNs(f"hearth-bpg-{os.getpid()}") as ns:
-        ns.ip("link", "add", "vmbr0", "type", "bridge")
-        ns.ip("link", "set", "vmbr0", "up")
-        h = Hearth().start()
-        try:
-            h.wait_task(upload(h, iso, "tiny.iso").json()["data"])
-            h.create_vm(9000, name="tmpl", memory="current=256", scsi0="local:2", net0="virtio,bridge=vmbr0",
-                        ide0="local:iso/tiny.iso,media=cdrom", boot="order=ide0", serial0="socket", agent="1")
-            h.wait_task(h.post(h.vm_path(9000) + "/template"))
-            yield h
-        finally:
-            h.close()
+    with bridged_hearth("bpg") as h:
+        h.create_vm(9000, name="tmpl", memory="current=256", scsi0="local:2", net0="virtio,bridge=vmbr0",
+                    ide0="local:iso/tiny.iso,media=cdrom", boot="order=ide0", serial0="socket", agent="1")
+        h.wait_task(h.post(h.vm_path(9000) + "/template"))
+        yield h
 
 
 def test_bpg_clone_configure_start_update_destroy(lab):

@@ -5,15 +5,14 @@ proxmox-clone from that template with its cloud-init settings, which removes the
 the running VM and adds it back to the new template.
 
 The guest is the tiny ISO (it powers off on ACPI), on a bridge in a network namespace."""
-import os
 import time
 import urllib.parse
 
 import pytest
 import requests
 
-from harness import ADMIN_PASSWORD, Hearth, tiny_iso, upload
-from netns import NetNs
+from harness import ADMIN_PASSWORD
+from lab import bridged_hearth
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM5YSxhIRowx858BcCj24jfsMXqibW+NfhTUGaWaWrvP packer"
 # boot_command "<esc><wait>linux ks=http://10.0.0.1:8080/ks.cfg<enter>" through the plugin's key table.
@@ -72,18 +71,8 @@ class Packer:
 
 @pytest.fixture(scope="module")
 def lab():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: network namespaces")
-    iso = tiny_iso()
-    with NetNs(f"hearth-pk-{os.getpid()}") as ns:
-        ns.ip("link", "add", "vmbr0", "type", "bridge")
-        ns.ip("link", "set", "vmbr0", "up")
-        h = Hearth().start()
-        try:
-            h.wait_task(upload(h, iso, "tiny.iso").json()["data"])
-            yield h
-        finally:
-            h.close()
+    with bridged_hearth("pk") as h:
+        yield h
 
 
 def test_proxmox_iso_then_proxmox_clone(lab):

@@ -5,15 +5,14 @@ way Go's url.Values and the client's hand-built fragment encode them; the ticket
 `Authorization: PVEAuthCookie=` with the CSRF header on every request, GETs included.
 
 The guest is the tiny ISO (it honours ACPI), on a bridge in a network namespace."""
-import os
 import time
 import urllib.parse
 
 import pytest
 import requests
 
-from harness import ADMIN_PASSWORD, Hearth, tiny_iso, upload, wait_for
-from netns import NetNs
+from harness import ADMIN_PASSWORD
+from lab import bridged_hearth
 
 PRIVS = ["Datastore.AllocateSpace", "Datastore.Audit", "Pool.Allocate", "Pool.Audit", "Sys.Audit", "Sys.Console",
          "Sys.Modify", "VM.Allocate", "VM.Audit", "VM.Clone", "VM.Config.CDROM", "VM.Config.Cloudinit",
@@ -86,23 +85,12 @@ def pending_clean(pending):
 
 @pytest.fixture(scope="module")
 def lab():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: network namespaces")
-    iso = tiny_iso()
-    with NetNs(f"hearth-tm-{os.getpid()}") as ns:
-        ns.ip("link", "add", "vmbr0", "type", "bridge")
-        ns.ip("link", "set", "vmbr0", "up")
-        h = Hearth().start()
-        try:
-            r = upload(h, iso, "tiny.iso")
-            h.wait_task(r.json()["data"])
-            h.create_vm(9000, name="ubuntu-tmpl", memory="256", scsihw="virtio-scsi-pci", scsi0="local:1",
-                        ide0="local:iso/tiny.iso,media=cdrom", net0="virtio=BC:24:11:AA:BB:CC,bridge=vmbr0",
-                        boot="order=ide0", serial0="socket")
-            h.wait_task(h.post(h.vm_path(9000) + "/template"))
-            yield h
-        finally:
-            h.close()
+    with bridged_hearth("tm") as h:
+        h.create_vm(9000, name="ubuntu-tmpl", memory="256", scsihw="virtio-scsi-pci", scsi0="local:1",
+                    ide0="local:iso/tiny.iso,media=cdrom", net0="virtio=BC:24:11:AA:BB:CC,bridge=vmbr0",
+                    boot="order=ide0", serial0="socket")
+        h.wait_task(h.post(h.vm_path(9000) + "/template"))
+        yield h
 
 
 def test_telmate_clone_configure_start_refresh_update_destroy(lab):
