@@ -129,14 +129,17 @@ std::optional<HttpResponse> ApiServer::RefuseUpload(const HttpRequest& head) {
   if (auto refusal = Admit(head, route, api_path, who)) return refusal;
   // Uploads skip the CSRF check (HTML forms cannot send the header), so, as in PVE's
   // HTTPServer.pm, the upload privilege is checked before a byte of the body is stored.
-  if (!route.privilege.empty()) {
-    Params path_params;
-    for (const auto& [k, v] : match->second) path_params.Set(k, v);
-    std::string perm_path = FillPath(route.permission_path.empty() ? "/" : route.permission_path, path_params);
-    if (!access_.AllowedAny(who, perm_path, route.privilege))
-      return ErrorResponse(PermissionDenied("Permission check failed (" + perm_path + ", " + route.privilege + ")"));
-  }
+  Params path_params;
+  for (const auto& [k, v] : match->second) path_params.Set(k, v);
+  if (auto st = CheckPrivilege(route, path_params, who); !st) return ErrorResponse(st.error());
   return std::nullopt;
+}
+
+Status ApiServer::CheckPrivilege(const Route& route, const Params& params, const Identity& who) const {
+  if (route.privilege.empty()) return Ok();
+  std::string perm_path = FillPath(route.permission_path.empty() ? "/" : route.permission_path, params);
+  if (access_.AllowedAny(who, perm_path, route.privilege)) return Ok();
+  return Fail(PermissionDenied("Permission check failed (" + perm_path + ", " + route.privilege + ")"));
 }
 
 std::optional<HttpResponse> ApiServer::Admit(const HttpRequest& req, const Route& route, const std::string& api_path,
@@ -248,11 +251,8 @@ void ApiServer::Handle(HttpRequest request, HttpsServer::Responder respond) {
     return respond(ErrorResponse(Internal("hostname lookup '" + *node + "' failed - failed to get address info for: " +
                                           *node + ": Name or service not known")));
   }
-  if (route.needs_auth && !route.privilege.empty()) {
-    std::string perm_path = FillPath(route.permission_path.empty() ? "/" : route.permission_path, ctx.params);
-    if (!access_.AllowedAny(call->who, perm_path, route.privilege))
-      return respond(ErrorResponse(PermissionDenied("Permission check failed (" + perm_path + ", " + route.privilege + ")")));
-  }
+  if (route.needs_auth)
+    if (auto st = CheckPrivilege(route, ctx.params, call->who); !st) return respond(ErrorResponse(st.error()));
   if (route.needs_auth && route.authorize)
     if (auto st = route.authorize(ctx); !st) return respond(ErrorResponse(st.error()));
 

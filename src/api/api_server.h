@@ -50,6 +50,8 @@ class ApiServer {
  private:
   struct Call;
   // Authentication and the CSRF check: nullopt and `who` set, or the refusing answer.
+  // The route's privilege on its permission path (filled from `params`): any one suffices.
+  Status CheckPrivilege(const Route& route, const Params& params, const Identity& who) const;
   std::optional<HttpResponse> Admit(const HttpRequest& request, const Route& route, const std::string& api_path,
                                     Identity& who);
   Result<Identity> Authenticate(const HttpRequest& request, const Route& route, const std::string& api_path);
