@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "core/strings.h"
@@ -95,7 +96,7 @@ Status VmService::Init() {
     std::shared_lock lock(mu_);
     for (const auto& [id, e] : vms_) ids.push_back(id);
   }
-  for (int vmid : ids) AdoptUnreferencedVolumes(vmid);
+  AdoptUnreferencedVolumes();
   int adopted = 0;
   for (int vmid : ids) {
     if (auto pid = qemu_.Pid(vmid)) {
@@ -142,24 +143,29 @@ std::string VolumeFileKey(const std::string& volid) {
 
 }  // namespace
 
-void VmService::AdoptUnreferencedVolumes(int vmid) {
+void VmService::AdoptUnreferencedVolumes() {
+  // One listing of each storage for all VMs (not one per VM: that is quadratic in VMs).
+  std::map<int, std::vector<VolumeInfo>> by_vmid;
+  for (StoragePlugin* st : storage_.All())
+    if (auto vols = st->List(ContentType::kImages, 0))
+      for (auto& v : *vols) by_vmid[v.vmid].push_back(std::move(v));
+  for (const auto& [vmid, vols] : by_vmid) AdoptUnreferencedVolumes(vmid, vols);
+}
+
+void VmService::AdoptUnreferencedVolumes(int vmid, const std::vector<VolumeInfo>& volumes) {
   auto cfg = GetConfig(vmid);
-  if (!cfg) return;
+  if (!cfg) return;  // no such VM (here)
   std::set<std::string> referenced;
   for (const auto& v : ReferencedVolumes(*cfg, /*include_cdroms=*/true)) referenced.insert(VolumeFileKey(v));
   std::vector<std::string> orphans;
-  for (StoragePlugin* st : storage_.All()) {
-    auto vols = st->List(ContentType::kImages, vmid);
-    if (!vols) continue;
-    for (const auto& v : *vols) {
-      if (v.vmid != vmid || referenced.count(VolumeFileKey(v.volid))) continue;
-      struct stat lst {};
-      if (::lstat(v.path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
-        spdlog::warn("VM {}: {} is a symbolic link, not a volume hearth made: left alone", vmid, v.path);
-        continue;
-      }
-      orphans.push_back(v.volid);
+  for (const auto& v : volumes) {
+    if (referenced.count(VolumeFileKey(v.volid))) continue;
+    struct stat lst {};
+    if (::lstat(v.path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+      spdlog::warn("VM {}: {} is a symbolic link, not a volume hearth made: left alone", vmid, v.path);
+      continue;
     }
+    orphans.push_back(v.volid);
   }
   for (const auto& volid : orphans) {
     if (volid.find("/vm-" + std::to_string(vmid) + "-cloudinit.") != std::string::npos) {

@@ -254,7 +254,8 @@ class VmService {
   // At start: a volume of a VM that its config does not name (an allocation a crash cut
   // short) is added as unusedN, as `qm rescan` does, so that the user sees it and a destroy
   // frees it; an orphaned cloud-init volume (generated data) is freed.
-  void AdoptUnreferencedVolumes(int vmid);
+  void AdoptUnreferencedVolumes();
+  void AdoptUnreferencedVolumes(int vmid, const std::vector<VolumeInfo>& volumes);
   Result<NoCloudSeed> RenderSeed(int vmid, const std::map<std::string, std::string>& values);
   Status WriteSeed(int vmid, const std::map<std::string, std::string>& values, TaskContext* ctx);
   // Checks for a second cloud-init drive and hashes a clear-text cipassword (in place).
