@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/auth_header.h"
 #include "core/pattern.h"
 #include "core/strings.h"
 
@@ -20,33 +21,6 @@ int StatusFor(const Error& e) {
     // as 500 with the message, and clients match on the message — so do we.
     default: return 500;
   }
-}
-
-// The value of `name` in a Cookie or Authorization header, PVE-style: the name at the start
-// or after whitespace/';', then '=' or a space, value up to ';', as sent (still
-// percent-encoded if the client encoded it; see Candidates).
-std::optional<std::string> ExtractAuthValue(const std::string& header, const std::string& name) {
-  size_t pos = 0;
-  while ((pos = header.find(name, pos)) != std::string::npos) {
-    bool at_start = pos == 0 || header[pos - 1] == ' ' || header[pos - 1] == ';' || header[pos - 1] == '\t';
-    size_t after = pos + name.size();
-    if (at_start && after < header.size() && (header[after] == '=' || header[after] == ' ')) {
-      size_t end = header.find(';', after + 1);
-      return std::string(Trim(header.substr(after + 1, end == std::string::npos ? std::string::npos : end - after - 1)));
-    }
-    pos = after;
-  }
-  return std::nullopt;
-}
-
-// A credential as sent and, if that differs, percent-decoded once (browsers encode the
-// cookie, proxmoxer and curl do not). Each candidate must verify on its own — a ticket's
-// signature covers its exact text — so trying both never turns one user into another.
-std::vector<std::string> Candidates(const std::string& raw) {
-  std::vector<std::string> out = {raw};
-  if (raw.find('%') != std::string::npos)
-    if (auto decoded = PercentDecode(raw, false); decoded && *decoded != raw) out.push_back(*decoded);
-  return out;
 }
 
 std::string FillPath(const std::string& tmpl, const Params& params) {
@@ -162,13 +136,13 @@ Result<Identity> ApiServer::Authenticate(const HttpRequest& req, const Route& ro
   std::optional<std::string> ticket = ExtractAuthValue(cookie, "PVEAuthCookie");
   if (!ticket) ticket = ExtractAuthValue(authz, "PVEAuthCookie");
   if (ticket) {
-    for (const auto& t : Candidates(*ticket))
+    for (const auto& t : CredentialCandidates(*ticket))
       if (auto id = access_.FromTicket(t)) return id;
     return Fail(Unauthenticated("Authentication failed!"));
   }
   if (auto raw_token = ExtractAuthValue(authz, "PVEAPIToken")) {
     Result<Identity> id = Fail(Unauthenticated("Authentication failed!"));
-    for (const auto& token : Candidates(*raw_token)) {
+    for (const auto& token : CredentialCandidates(*raw_token)) {
       size_t eq = token.rfind('=');
       if (eq == std::string::npos) continue;
       id = access_.FromToken(token.substr(0, eq), token.substr(eq + 1));

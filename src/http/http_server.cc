@@ -1,5 +1,6 @@
 #include "http/http_server.h"
 
+#include "http/beast_request.h"
 #include "sys/random_source.h"
 
 #include <boost/asio.hpp>
@@ -128,7 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadHeader() {
     header_parser_.emplace();
-    header_parser_->header_limit(64 * 1024);
+    header_parser_->header_limit(kMaxRequestHeaderBytes);
     // Body limits depend on the route (uploads are large); they are applied in OnHeader.
     header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     Deadline();
@@ -208,14 +209,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   template <class Req>
   HttpRequest Convert(Req& req) {
-    HttpRequest r;
-    r.method = std::string(req.method_string());
-    r.target = std::string(req.target());
-    for (const auto& f : req) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      r.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
+    HttpRequest r = RequestHead(req);
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) r.peer = ep.address().to_string();

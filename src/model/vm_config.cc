@@ -72,7 +72,9 @@ Result<VmConfig> ParseConfFile(std::string_view text) {
   auto flush_description = [&] {
     if (!description.empty()) {
       description.pop_back();  // trailing '\n'
-      (*section)["description"] = *PercentDecode(description, false);
+      // We write '%' as %25; a hand-edited file may hold a bare '%': keep such text as it is.
+      auto decoded = PercentDecode(description, false);
+      (*section)["description"] = decoded ? *decoded : description;
       description.clear();
     }
   };

@@ -19,6 +19,15 @@ TEST(VmConfigFile, RoundTripWithPendingAndDescription) {
   EXPECT_EQ(back->pending_delete, c.pending_delete);
 }
 
+// Found by fuzz/vm_config: a hand-edited description with a bare '%' dereferenced an empty
+// optional (a crash at daemon start). Such text is kept as written.
+TEST(VmConfigFile, BarePercentInADescriptionIsKept) {
+  auto c = ParseConfFile("#50% done, %zz\nmemory: 512\n");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->values.at("description"), "50% done, %zz");
+  EXPECT_EQ(c->values.at("memory"), "512");
+}
+
 TEST(VmConfigFile, DigestIsSha1OfText) {
   EXPECT_EQ(ConfDigest(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
   EXPECT_EQ(ConfDigest("cores: 1\n").size(), 40u);

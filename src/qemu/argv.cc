@@ -332,7 +332,7 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
   for (const auto& [k, v] : cfg) {
     auto dk = DriveKey::Parse(k);
     if (!dk || dk->bus == DriveBus::kUnused || dk->bus == DriveBus::kEfidisk || dk->bus == DriveBus::kTpmstate) continue;
-    HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, v).map_error([&](Error e) { return FieldError(k, e.message); }));
+    HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, v).map_error([&key = k](Error e) { return FieldError(key, e.message); }));
     const DriveBinding* bind = nullptr;
     if (auto it = L.drives.find(k); it != L.drives.end()) bind = &it->second;
     if (!bind && d.file != "none")
@@ -383,7 +383,7 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
     if (!StartsWith(k, "net")) continue;
     auto idx = ParseInt(k.substr(3));
     if (!idx) continue;
-    HEARTH_ASSIGN_OR_RETURN(NetDev nic, ParseNetDev(v).map_error([&](Error e) { return FieldError(k, e.message); }));
+    HEARTH_ASSIGN_OR_RETURN(NetDev nic, ParseNetDev(v).map_error([&key = k](Error e) { return FieldError(key, e.message); }));
     if (nic.macaddr.empty()) return Fail(FieldError(k, "NIC has no MAC address"));
     std::string netdev;
     auto tap = L.taps.find(static_cast<int>(*idx));

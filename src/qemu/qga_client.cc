@@ -1,20 +1,9 @@
 #include "qemu/qga_client.h"
 
-#include "core/strings.h"
+#include "qemu/replies.h"
 #include "sys/random_source.h"
 
 namespace hearth {
-namespace {
-
-// Lines may carry 0xFF delimiter bytes from the sync; drop them.
-std::string StripDelimiters(const std::string& line) {
-  std::string out;
-  for (char c : line)
-    if (static_cast<unsigned char>(c) != 0xFF) out += c;
-  return out;
-}
-
-}  // namespace
 
 Result<QgaClient> QgaClient::Connect(const std::string& path, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -28,8 +17,7 @@ Result<QgaClient> QgaClient::Connect(const std::string& path, std::chrono::milli
     if (left.count() <= 0) return Fail(Unavailable(kAgentNotRunning));
     auto line = sock->ReadLine(left);
     if (!line) return Fail(Unavailable(kAgentNotRunning));
-    auto reply = nlohmann::json::parse(StripDelimiters(*line), nullptr, false);
-    if (reply.is_object() && reply.contains("return") && reply["return"] == id) return QgaClient(std::move(*sock));
+    if (IsQgaSyncReply(*line, id)) return QgaClient(std::move(*sock));
     // Anything else is a stale reply meant for an earlier client.
   }
 }
@@ -43,12 +31,7 @@ Result<nlohmann::json> QgaClient::Execute(const std::string& command, const nloh
   auto line = sock_.ReadLine(timeout);
   if (!line) return Fail(Unavailable("guest agent command '" + command + "' failed - got timeout"));
   // The agent runs inside the guest: its reply is untrusted input.
-  std::string text = StripDelimiters(*line);
-  auto reply = JsonDepthAtMost(text, 32) ? nlohmann::json::parse(text, nullptr, false) : nlohmann::json();
-  if (!reply.is_object()) return Fail(Internal("guest agent command '" + command + "': malformed reply"));
-  if (reply.contains("error"))
-    return Fail(Internal("guest agent command '" + command + "' failed - " + reply["error"].value("desc", "error")));
-  return reply.value("return", nlohmann::json(nullptr));
+  return ReadQgaReply(*line, command);
 }
 
 }  // namespace hearth

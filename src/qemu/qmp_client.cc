@@ -1,5 +1,7 @@
 #include "qemu/qmp_client.h"
 
+#include "qemu/replies.h"
+
 namespace hearth {
 
 Result<QmpClient> QmpClient::Connect(const std::string& path, std::chrono::milliseconds timeout) {
@@ -21,14 +23,11 @@ Result<nlohmann::json> QmpClient::Execute(const std::string& command, const nloh
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return Fail(Unavailable("QMP command '" + command + "' got timeout"));
     HEARTH_ASSIGN_OR_RETURN(std::string line, sock_.ReadLine(left));
-    nlohmann::json reply = nlohmann::json::parse(line, nullptr, false);
-    if (reply.is_discarded()) continue;
-    if (reply.contains("event")) continue;
-    if (reply.contains("return")) return reply["return"];
-    if (reply.contains("error")) {
-      std::string desc = reply["error"].value("desc", "unknown error");
-      return Fail(Internal("QMP command '" + command + "' failed: " + desc));
-    }
+    QmpLine reply = ReadQmpLine(line);
+    if (reply.kind == QmpLine::Kind::kReturn) return std::move(reply.value);
+    if (reply.kind == QmpLine::Kind::kError)
+      return Fail(Internal("QMP command '" + command + "' failed: " + reply.error));
+    // Events and anything unreadable are skipped.
   }
 }
 

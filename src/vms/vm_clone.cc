@@ -5,6 +5,7 @@
 #include "model/drive.h"
 #include "model/netdev.h"
 #include "vms/vm_service.h"
+#include "sys/crash_point.h"
 
 namespace hearth {
 
@@ -87,6 +88,7 @@ Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only
     c.values["lock"] = "template";
     return Ok();
   }));
+  CrashPoint("template.locked");
   Reverter undo;
   undo.Add([&] { RepairInterruptedTemplate(vmid); });
   std::map<std::string, std::string> renamed;  // drive key -> new value
@@ -106,6 +108,7 @@ Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only
     d->file = id.storage + ":" + base;
     renamed[k] = PrintDrive(dk->bus, *d);
     ctx.Log(k + ": " + vol + " is now the base image " + d->file);
+    CrashPoint("template.disk-renamed");
   }
   HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
     for (const auto& [k, v] : renamed) c.values[k] = v;
@@ -113,6 +116,7 @@ Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only
     c.values.erase("lock");
     return Ok();
   }));
+  CrashPoint("template.configured");
   undo.Commit();
   ctx.Log("VM " + std::to_string(vmid) + " is now a template");
   return Ok();
@@ -155,9 +159,9 @@ Result<std::string> VmService::Clone(const CloneRequest& req) {
 }
 
 Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) {
+  std::vector<std::string> made;  // before `undo`: its steps read it when they run
   Reverter undo;
   undo.Add([&] { ForgetVm(req.newid); });
-  std::vector<std::string> made;
   undo.Add([&] {
     for (const auto& v : made) (void)storage_.Free(v);
   });
@@ -203,6 +207,7 @@ Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) 
       volid = target + ":" + vn;
     }
     made.push_back(volid);
+    CrashPoint("clone.disk-made");
     d->file = volid;
     d->opts.erase("format");
     out.values[k] = PrintDrive(dk->bus, *d);
@@ -223,6 +228,7 @@ Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) 
     c = out;
     return Ok();
   }));
+  CrashPoint("clone.configured");
   undo.Commit();
   ctx.Log("VM " + std::to_string(req.newid) + " created");
   return Ok();

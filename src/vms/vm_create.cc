@@ -10,6 +10,7 @@
 #include "model/netdev.h"
 #include "model/vm_schema.h"
 #include "vms/vm_service.h"
+#include "sys/crash_point.h"
 
 namespace hearth {
 namespace {
@@ -235,6 +236,7 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
                             }).map_error([&](Error e) { return e.WithContext(k); }));
     std::string volid = storage_id + ":" + volname;
     allocated.push_back(volid);
+    CrashPoint("alloc.disk");  // between two disks of one create or config change
     d.file = volid;
     d.opts.erase("format");  // PVE drops format for allocated disks
     d.opts["size"] = FormatSize(size);
@@ -271,16 +273,18 @@ Result<std::string> VmService::Create(const CreateRequest& req_in) {
 }
 
 Status VmService::DoCreate(TaskContext& ctx, const CreateRequest& req) {
+  std::vector<std::string> allocated;  // before `undo`: its steps read it when they run
   Reverter undo;
   undo.Add([&] { ForgetVm(req.vmid); });
-  std::vector<std::string> allocated;
   undo.Add([&] {
     for (const auto& v : allocated) (void)storage_.Free(v);
   });
   std::map<std::string, std::string> drives;
   for (const auto& [k, v] : req.config)
     if (DriveKey::Parse(k)) drives[k] = v;
+  CrashPoint("create.reserved");
   HEARTH_ASSIGN_OR_RETURN(auto resolved, AllocateDrives(&ctx, req.vmid, drives, req.storage, allocated));
+  CrashPoint("create.disks-allocated");
   VmConfig final_cfg;
   final_cfg.values = req.config;
   for (const auto& [k, v] : resolved) final_cfg.values[k] = v;
@@ -288,6 +292,7 @@ Status VmService::DoCreate(TaskContext& ctx, const CreateRequest& req) {
     c = final_cfg;
     return Ok();
   }));
+  CrashPoint("create.configured");
   ctx.Log("VM " + std::to_string(req.vmid) + " created");
   undo.Commit();
   if (req.start) {
@@ -332,6 +337,7 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
     HEARTH_ASSIGN_OR_RETURN(VmConfig now, GetConfig(req.vmid));
     if (req.authorize) HEARTH_TRY(req.authorize(now));
     HEARTH_ASSIGN_OR_RETURN(auto resolved, AllocateDrives(ctx, req.vmid, req.set, "", allocated, &now));
+    CrashPoint("update.disks-allocated");
     ConfigChange change;
     change.set = req.set;
     for (const auto& [k, v] : resolved) change.set[k] = v;
@@ -414,6 +420,7 @@ Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreference
     c.values["lock"] = "destroyed";
     return Ok();
   }));
+  CrashPoint("destroy.locked");
   // Own volumes attached as cdroms (the cloud-init drive) go too; ISOs and other VMs'
   // volumes (a shared ISO, a template's base image) are never removed.
   std::vector<std::string> volumes = ReferencedVolumes(cfg, /*include_cdroms=*/true);
@@ -422,6 +429,7 @@ Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreference
     if (!info || info->content != ContentType::kImages || info->vmid != vmid) continue;
     ctx.Log("removing volume " + vol);
     if (auto st = storage_.Free(vol); !st) ctx.Warn("could not remove " + vol + ": " + st.error().message);
+    CrashPoint("destroy.volume-freed");
   }
   if (destroy_unreferenced) {
     for (StoragePlugin* st : storage_.All()) {
@@ -434,6 +442,7 @@ Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreference
     }
   }
   HEARTH_TRY(store_.DeleteVm(vmid));
+  CrashPoint("destroy.deleted");
   {
     WriteLock lock(*this);
     vms_.erase(vmid);

@@ -7,6 +7,7 @@
 #include "model/netdev.h"
 #include "sys/files.h"
 #include "vms/vm_service.h"
+#include "sys/crash_point.h"
 
 namespace hearth {
 namespace {
@@ -97,6 +98,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
   for (const auto& w : warnings) ctx.Warn(w);
   auto launch_timeout = std::chrono::seconds(timeout > 0 ? timeout : 120);
   HEARTH_ASSIGN_OR_RETURN(int pid, qemu_.Launch(vmid, argv, launch_timeout));
+  CrashPoint("start.launched");
 
   for (const auto& [k, v] : cfg.values) {
     if (!StartsWith(k, "net")) continue;

@@ -4,6 +4,7 @@
 #include "core/units.h"
 #include "model/drive.h"
 #include "vms/vm_service.h"
+#include "sys/crash_point.h"
 
 namespace hearth {
 
@@ -50,6 +51,7 @@ Result<std::string> VmService::Resize(int vmid, const std::string& disk, const s
       HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(id.storage));
       HEARTH_TRY(st->ResizeImage(id.volname, target));
     }
+    CrashPoint("resize.grown");
     return Mutate(vmid, [&](VmConfig& cc) -> Status {
       auto cur = cc.Get(disk);
       if (!cur) return Ok();

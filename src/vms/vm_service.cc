@@ -13,6 +13,7 @@
 #include "model/drive.h"
 #include "model/netdev.h"
 #include "model/vm_schema.h"
+#include "qemu/replies.h"
 #include "sys/files.h"
 
 namespace hearth {
@@ -110,8 +111,8 @@ Status VmService::Init() {
         rt.started_at = st ? clock_.UnixSeconds() - static_cast<int64_t>(boot_uptime - double(st->start_ticks) / hz)
                            : clock_.UnixSeconds();
       });
-      if (auto s = qemu_.Qmp(vmid, "query-status"); s && s->contains("status"))
-        SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = (*s)["status"].get<std::string>(); });
+      if (auto s = qemu_.Qmp(vmid, "query-status"); s && !QmpRunState(*s).empty())
+        SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = QmpRunState(*s); });
       ++adopted;
     } else {
       CleanupAfterExit(vmid);
@@ -238,14 +239,8 @@ void VmService::PollOnce() {
     std::optional<std::pair<uint64_t, uint64_t>> disk;
     auto now = std::chrono::steady_clock::now();
     if (now - rt.last_blockstats >= std::chrono::seconds(5)) {
-      if (auto stats = qemu_.Qmp(vmid, "query-blockstats", nullptr, std::chrono::seconds(2)); stats && stats->is_array()) {
-        uint64_t rd = 0, wr = 0;
-        for (const auto& dev : *stats) {
-          rd += dev["stats"].value("rd_bytes", uint64_t{0});
-          wr += dev["stats"].value("wr_bytes", uint64_t{0});
-        }
-        disk = std::make_pair(rd, wr);
-      }
+      if (auto stats = qemu_.Qmp(vmid, "query-blockstats", nullptr, std::chrono::seconds(2)))
+        if (auto t = SumBlockStats(*stats)) disk = std::make_pair(t->rd_bytes, t->wr_bytes);
     }
     SetRuntime(vmid, [&](Runtime& r) {
       r.netin = netin;
@@ -403,8 +398,8 @@ Result<VmStatusInfo> VmService::CurrentStatus(int vmid) {
   }
   if (found->status == "running") {
     // Live run state (paused, suspended...) straight from QEMU.
-    if (auto st = qemu_.Qmp(vmid, "query-status", nullptr, std::chrono::seconds(2)); st && st->contains("status")) {
-      found->qmpstatus = (*st)["status"].get<std::string>();
+    if (auto st = qemu_.Qmp(vmid, "query-status", nullptr, std::chrono::seconds(2)); st && !QmpRunState(*st).empty()) {
+      found->qmpstatus = QmpRunState(*st);
       SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = found->qmpstatus; });
     }
   }

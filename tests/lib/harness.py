@@ -3,6 +3,7 @@
 Every test talks HTTPS to the real daemon; VMs are real QEMU processes. Waits are for
 events (files, task states, serial markers) with generous deadlines, never fixed sleeps.
 """
+import base64
 import hashlib
 import json
 import os
@@ -23,6 +24,34 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 HEARTH_BIN = os.environ.get("HEARTH_BIN", os.path.join(os.path.dirname(__file__), "../../build/hearth"))
 SRC = os.environ.get("HEARTH_SRC", os.path.join(os.path.dirname(__file__), "../.."))
 ADMIN_PASSWORD = "hearth-test-pw"
+# What AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer and ThreadSanitizer print
+# (sanitizer builds: docs/hardening.md), from the first line to the end of the report.
+SANITIZER_REPORT = re.compile(r"^(?:==\d+==ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|[^\n]*runtime error: ).*?"
+                              r"(?:^SUMMARY: .*?$|\Z)", re.M | re.S)
+
+
+# HEARTH_RECORD_REQUESTS=<file>: every request the tests send (and UPIDs they get back) is
+# appended as a JSON line; fuzz/make_corpus.py turns the recording into seed corpora.
+RECORD = os.environ.get("HEARTH_RECORD_REQUESTS")
+
+
+def record_exchange(r):
+    req = r.request
+    body = req.body or b""
+    if isinstance(body, str):
+        body = body.encode()
+    if not isinstance(body, bytes) or len(body) > 65536:
+        body = b""
+    entry = {"method": req.method, "target": req.path_url, "headers": dict(req.headers),
+             "body": base64.b64encode(body).decode(), "status": r.status_code}
+    try:
+        data = r.json().get("data")
+        if isinstance(data, str) and data.startswith("UPID:"):
+            entry["upid"] = data
+    except ValueError:
+        pass
+    with open(RECORD, "a") as f:
+        f.write(json.dumps(entry) + "\n")
 
 
 def wait_for(what, fn, timeout=60.0, interval=0.05):
@@ -45,6 +74,7 @@ class Hearth:
         self.dir = data_dir or tempfile.mkdtemp(prefix="hearth-test-")
         self.extra_args = list(extra_args)
         self.wrapper = []  # e.g. ["prlimit", "--nofile=64:64"]
+        self.env = {}  # extra environment for the daemon, e.g. HEARTH_TEST_CRASH_AT
         self.proc = None
         self.port = None
         self.token = None
@@ -61,7 +91,7 @@ class Hearth:
         self.proc = subprocess.Popen(
             self.wrapper + [HEARTH_BIN, "serve", "--data-dir", self.dir, "--listen", "127.0.0.1:0", "--node", self.node,
              "--accel", self.accel] + self.extra_args,
-            stdout=self.log, stderr=self.log)
+            stdout=self.log, stderr=self.log, env={**os.environ, **self.env})
         wait_for("hearth API ready", lambda: self.proc.poll() is not None or os.path.exists(port_file), 30)
         if self.proc.poll() is not None:
             raise AssertionError("hearth exited at start:\n" + self.read_log())
@@ -79,6 +109,7 @@ class Hearth:
         r = subprocess.run([HEARTH_BIN, *args, "--data-dir", self.dir], input=stdin, capture_output=True, text=True,
                            timeout=60)
         assert r.returncode == 0, r.stderr
+        assert not SANITIZER_REPORT.search(r.stderr), r.stderr
         return r.stdout
 
     def kill9(self):
@@ -102,6 +133,11 @@ class Hearth:
             self.log.close()
             self.log = None
 
+    def sanitizer_reports(self):
+        """Reports a sanitizer build (ASan, UBSan, TSan) wrote to the daemon's log."""
+        log = self.read_log()
+        return [m.group(0) for m in SANITIZER_REPORT.finditer(log)]
+
     def kill_vms(self):
         """Kills every QEMU of this data dir (tests must not leave VMs behind)."""
         run = os.path.join(self.dir, "run")
@@ -121,6 +157,9 @@ class Hearth:
         self.stop()
         self.kill_vms()
         self.session.close()
+        reports = self.sanitizer_reports()
+        if reports:  # the log stays for the CI artifacts; the report fails the test
+            raise AssertionError(f"sanitizer report in {self.dir}/hearth.log:\n" + "\n".join(reports))
         if self.own_dir and not os.environ.get("HEARTH_KEEP_TEST_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -147,7 +186,10 @@ class Hearth:
             h["Cookie"] = "PVEAuthCookie=" + auth["ticket"]
             if method != "GET":
                 h["CSRFPreventionToken"] = auth["CSRFPreventionToken"]
-        return self.session.request(method, self.url + path, params=params, data=data, headers=h, timeout=30, **kw)
+        r = self.session.request(method, self.url + path, params=params, data=data, headers=h, timeout=30, **kw)
+        if RECORD:
+            record_exchange(r)
+        return r
 
     def call(self, method, path, **kw):
         """Returns `data`, asserting a 2xx answer."""

@@ -28,9 +28,25 @@ const Simple kSimple[] = {
     {"suspend-hybrid", "POST", "VM.PowerMgmt"},
 };
 
-std::string DecodeB64(const nlohmann::json& v) {
-  if (!v.is_string()) return "";
-  return Base64Decode(v.get<std::string>()).value_or("");
+// Members of an agent's reply. The guest is untrusted: any member may be missing or of
+// another type (nlohmann's value() would throw), and the reply may not be an object.
+const nlohmann::json* Member(const nlohmann::json& o, const char* key) {
+  if (!o.is_object()) return nullptr;
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : &*it;
+}
+int64_t IntMember(const nlohmann::json& o, const char* key, int64_t fallback = 0) {
+  const auto* v = Member(o, key);
+  return v && v->is_number_integer() ? v->get<int64_t>() : fallback;
+}
+bool BoolMember(const nlohmann::json& o, const char* key, bool fallback) {
+  const auto* v = Member(o, key);
+  return v && v->is_boolean() ? v->get<bool>() : fallback;
+}
+std::string B64Member(const nlohmann::json& o, const char* key) {
+  const auto* v = Member(o, key);
+  if (!v || !v->is_string()) return "";
+  return Base64Decode(v->get<std::string>()).value_or("");
 }
 
 }  // namespace
@@ -71,7 +87,7 @@ void RegisterAgentRoutes(Router& r, ApiServices& s) {
            args["arg"] = std::vector<std::string>(argv.begin() + 1, argv.end());
            if (auto in = c.params.Get("input-data")) args["input-data"] = Base64Encode(*in);
            HEARTH_ASSIGN_OR_RETURN(auto ret, s.vms.AgentCommand(Vmid(c), "guest-exec", args));
-           return Data({{"pid", ret.value("pid", 0)}});
+           return Data({{"pid", IntMember(ret, "pid")}});
          },
          "Guest agent: run a program in the guest; poll exec-status with the returned pid."});
 
@@ -79,13 +95,13 @@ void RegisterAgentRoutes(Router& r, ApiServices& s) {
          false, "VM.GuestAgent.Unrestricted", vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(auto ret, s.vms.AgentCommand(Vmid(c), "guest-exec-status", {{"pid", c.params.Int("pid")}}));
-           nlohmann::json out = {{"exited", ret.value("exited", false) ? 1 : 0}};
-           if (ret.contains("exitcode")) out["exitcode"] = ret["exitcode"];
-           if (ret.contains("signal")) out["signal"] = ret["signal"];
-           if (ret.contains("out-data")) out["out-data"] = DecodeB64(ret["out-data"]);
-           if (ret.contains("err-data")) out["err-data"] = DecodeB64(ret["err-data"]);
-           if (ret.value("out-truncated", false)) out["out-truncated"] = 1;
-           if (ret.value("err-truncated", false)) out["err-truncated"] = 1;
+           nlohmann::json out = {{"exited", BoolMember(ret, "exited", false) ? 1 : 0}};
+           if (Member(ret, "exitcode")) out["exitcode"] = IntMember(ret, "exitcode");
+           if (Member(ret, "signal")) out["signal"] = IntMember(ret, "signal");
+           if (Member(ret, "out-data")) out["out-data"] = B64Member(ret, "out-data");
+           if (Member(ret, "err-data")) out["err-data"] = B64Member(ret, "err-data");
+           if (BoolMember(ret, "out-truncated", false)) out["out-truncated"] = 1;
+           if (BoolMember(ret, "err-truncated", false)) out["err-truncated"] = 1;
            return Data(out);
          },
          "Guest agent: status and output of a program started with exec."});
@@ -104,8 +120,8 @@ void RegisterAgentRoutes(Router& r, ApiServices& s) {
                (void)s.vms.AgentCommand(vmid, "guest-file-close", {{"handle", handle}});
                return Fail(chunk.error());
              }
-             content += DecodeB64((*chunk)["buf-b64"]);
-             if (chunk->value("eof", true)) break;
+             content += B64Member(*chunk, "buf-b64");
+             if (BoolMember(*chunk, "eof", true)) break;
              if (content.size() >= kMax) {
                truncated = true;
                break;

@@ -11,6 +11,7 @@
 #include "core/units.h"
 #include "sys/files.h"
 #include "sys/random_source.h"
+#include "sys/crash_point.h"
 
 namespace hearth {
 namespace {
@@ -275,6 +276,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
                unlink(staged.c_str());
                return Fail(volid.error());
              }
+             CrashPoint("download.imported");
              ctx.Log("stored as " + *volid);
              return Ok();
            });
@@ -320,6 +322,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            // punched out of the body as it goes (the server checked the space up front).
            std::string staged = TempPath(st->TempDir(), "staged");
            HEARTH_TRY(CopyFileRange(c.request->body_file, file->offset, file->size, staged, /*punch_source=*/true));
+           CrashPoint("upload.staged");
            TaskSpec spec{"imgcopy", "", c.who->AuthId()};
            uint64_t size = file->size;
            auto upid = s.tasks.Start(spec, [st, staged, name, ct, checksum, algo, size](TaskContext& ctx) -> Status {
@@ -341,6 +344,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
                unlink(staged.c_str());
                return Fail(volid.error());
              }
+             CrashPoint("upload.imported");
              ctx.Log("stored as " + *volid);
              return Ok();
            });

@@ -182,7 +182,9 @@ TEST(SqliteStoreFullDisk, AcknowledgedWritesAreExactlyTheStoredOnes) {
   auto reopened = SqliteStore::Open(mnt + "/hearth.db");
   ASSERT_TRUE(reopened) << reopened.error().message;
   std::set<int> stored;
-  for (const auto& vm : *(*reopened)->ListVms()) stored.insert(vm.vmid);
+  auto vms = (*reopened)->ListVms();  // named: a range-for over *temporary would dangle
+  ASSERT_TRUE(vms);
+  for (const auto& vm : *vms) stored.insert(vm.vmid);
   EXPECT_EQ(stored, acked);
 }
 

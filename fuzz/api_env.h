@@ -1,0 +1,79 @@
+// The real route table with real services over a throw-away data dir, for fuzz targets that
+// validate parameters against the routes' schemas. Handlers are never called, so nothing
+// here runs QEMU or touches the host beyond the temp dir. Built once per fuzz process.
+#pragma once
+
+#include <stdlib.h>
+
+#include <memory>
+#include <string>
+
+#include "access/pam.h"
+#include "api/handlers/handlers.h"
+#include "daemon/daemon.h"
+#include "fuzz_common.h"
+#include "net/netlink/netlink_backend.h"
+#include "qemu/supervisor.h"
+#include "storage/dir/dir_storage.h"
+#include "sys/files.h"
+#include "sys/posix/posix_process.h"
+
+namespace hearth::fuzz {
+
+class NoPam final : public PamAuthenticator {
+ public:
+  bool Authenticate(const std::string&, const std::string&) override { return false; }
+};
+
+struct ApiEnv {
+  std::string dir;
+  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<TicketAuthority> tickets;
+  SystemClock clock;
+  PosixProcessRunner runner;
+  NoPam pam;
+  std::unique_ptr<AccessService> access;
+  std::unique_ptr<TaskManager> tasks;
+  StorageManager storage;
+  AccelState accel;
+  std::unique_ptr<QemuSupervisor> qemu;
+  NetlinkBackend net;
+  std::unique_ptr<VmService> vms;
+  std::unique_ptr<ImageBuilder> images;
+  std::unique_ptr<ApiServices> services;
+  Router router;
+
+  ApiEnv() {
+    char tmpl[] = "/dev/shm/hearth-fuzz-XXXXXX";
+    FUZZ_CHECK(mkdtemp(tmpl), "temp dir");
+    dir = tmpl;
+    auto s = OpenStore(dir);
+    FUZZ_CHECK(s, "store");
+    store = std::move(*s);
+    auto t = LoadOrCreateTicketAuthority(dir);
+    FUZZ_CHECK(t, "tickets");
+    tickets = std::move(*t);
+    access = std::make_unique<AccessService>(*store, clock, *tickets, pam);
+    tasks = std::make_unique<TaskManager>(*store, clock, "fuzz", dir + "/tasks", 1);
+    FUZZ_CHECK(MakeDirs(dir + "/images"), "images dir");
+    storage.Add(std::make_unique<DirStorage>("local", dir, std::vector<ContentType>{ContentType::kImages, ContentType::kIso},
+                                             runner));
+    accel.Set(false, "fuzzing");
+    qemu = std::make_unique<QemuSupervisor>(runner, dir + "/run");
+    VmServiceOptions vopt;
+    vopt.node = "fuzz";
+    vms = std::make_unique<VmService>(*store, *tasks, storage, *qemu, net, runner, clock, accel, vopt,
+                                      [] { return std::array<uint8_t, 3>{1, 2, 3}; });
+    images = std::make_unique<ImageBuilder>(runner, dir + "/cache");
+    services.reset(new ApiServices{*access, *tasks, *vms, storage, *images, NodeFacts{}});
+    services->facts.node = "fuzz";
+    RegisterAllRoutes(router, *services);
+  }
+};
+
+inline ApiEnv& Env() {
+  static ApiEnv* env = new ApiEnv();  // never destroyed: fuzzers exit without tearing down
+  return *env;
+}
+
+}  // namespace hearth::fuzz

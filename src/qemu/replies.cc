@@ -1,0 +1,90 @@
+#include "qemu/replies.h"
+
+#include "core/strings.h"
+
+namespace hearth {
+namespace {
+
+// Agent lines may carry 0xFF delimiter bytes from the sync; drop them.
+std::string StripDelimiters(std::string_view line) {
+  std::string out;
+  out.reserve(line.size());
+  for (char c : line)
+    if (static_cast<unsigned char>(c) != 0xFF) out += c;
+  return out;
+}
+
+nlohmann::json ParseBounded(std::string_view text) {
+  if (!JsonDepthAtMost(text, kQemuJsonMaxDepth)) return nlohmann::json::value_t::discarded;
+  return nlohmann::json::parse(text, nullptr, false);
+}
+
+// The "desc" of an {"error": {...}} member, whatever shape the member has.
+std::string ErrorDesc(const nlohmann::json& error, const char* fallback) {
+  if (error.is_object()) {
+    auto it = error.find("desc");
+    if (it != error.end() && it->is_string()) return it->get<std::string>();
+  }
+  return fallback;
+}
+
+}  // namespace
+
+QmpLine ReadQmpLine(std::string_view line) {
+  QmpLine out;
+  nlohmann::json msg = ParseBounded(line);
+  if (!msg.is_object()) return out;
+  if (msg.contains("event")) {
+    out.kind = QmpLine::Kind::kEvent;
+    out.value = std::move(msg);
+  } else if (auto it = msg.find("return"); it != msg.end()) {
+    out.kind = QmpLine::Kind::kReturn;
+    out.value = std::move(*it);
+  } else if (auto err = msg.find("error"); err != msg.end()) {
+    out.kind = QmpLine::Kind::kError;
+    out.error = ErrorDesc(*err, "unknown error");
+  }
+  return out;
+}
+
+bool IsQgaSyncReply(std::string_view line, int64_t id) {
+  nlohmann::json reply = ParseBounded(StripDelimiters(line));
+  if (!reply.is_object()) return false;
+  auto it = reply.find("return");
+  return it != reply.end() && it->is_number_integer() && it->get<int64_t>() == id;
+}
+
+Result<nlohmann::json> ReadQgaReply(std::string_view line, const std::string& command) {
+  nlohmann::json reply = ParseBounded(StripDelimiters(line));
+  if (!reply.is_object()) return Fail(Internal("guest agent command '" + command + "': malformed reply"));
+  if (auto err = reply.find("error"); err != reply.end())
+    return Fail(Internal("guest agent command '" + command + "' failed - " + ErrorDesc(*err, "error")));
+  auto it = reply.find("return");
+  if (it == reply.end()) return nlohmann::json(nullptr);
+  return std::move(*it);
+}
+
+std::string QmpRunState(const nlohmann::json& ret) {
+  if (!ret.is_object()) return "";
+  auto it = ret.find("status");
+  return it != ret.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::optional<BlockIoTotals> SumBlockStats(const nlohmann::json& ret) {
+  if (!ret.is_array()) return std::nullopt;
+  BlockIoTotals t;
+  auto counter = [](const nlohmann::json& stats, const char* key) -> uint64_t {
+    auto it = stats.find(key);
+    return it != stats.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+  };
+  for (const auto& dev : ret) {
+    if (!dev.is_object()) continue;
+    auto stats = dev.find("stats");
+    if (stats == dev.end() || !stats->is_object()) continue;
+    t.rd_bytes += counter(*stats, "rd_bytes");
+    t.wr_bytes += counter(*stats, "wr_bytes");
+  }
+  return t;
+}
+
+}  // namespace hearth

@@ -1,0 +1,44 @@
+// Readers for one line of QMP or guest-agent (QGA) output. Both channels carry input hearth
+// does not control (QEMU; for QGA the guest itself), so these never throw, bound the JSON
+// nesting depth before parsing, and accept any JSON shape: a member of the wrong type is
+// a malformed reply, not an exception. Pure functions (no I/O), fuzzed in fuzz/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+
+namespace hearth {
+
+// Deepest JSON nesting accepted from QEMU or a guest.
+constexpr size_t kQemuJsonMaxDepth = 64;
+
+struct QmpLine {
+  enum class Kind { kNoise, kEvent, kReturn, kError };
+  Kind kind = Kind::kNoise;  // kNoise: not JSON, too deep, or none of the members below
+  nlohmann::json value;      // kReturn: the "return" member; kEvent: the whole message
+  std::string error;         // kError: QEMU's "desc" (or "unknown error")
+};
+QmpLine ReadQmpLine(std::string_view line);
+
+// True if `line` (0xFF delimiter bytes allowed) is the reply {"return": id} to guest-sync.
+bool IsQgaSyncReply(std::string_view line, int64_t id);
+// A guest agent command's "return" value (null if absent); an "error" member, a line that
+// is not a JSON object, or one nested deeper than kQemuJsonMaxDepth is an error naming `command`.
+Result<nlohmann::json> ReadQgaReply(std::string_view line, const std::string& command);
+
+// Typed readings of QMP "return" values hearth uses, for any shape QEMU may send.
+// query-status: the run state ("running", "paused", ...), or "" if the reply has none.
+std::string QmpRunState(const nlohmann::json& ret);
+// query-blockstats: bytes read and written, summed over all block devices.
+struct BlockIoTotals {
+  uint64_t rd_bytes = 0, wr_bytes = 0;
+};
+std::optional<BlockIoTotals> SumBlockStats(const nlohmann::json& ret);
+
+}  // namespace hearth

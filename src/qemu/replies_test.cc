@@ -1,0 +1,72 @@
+#include "qemu/replies.h"
+
+#include <gtest/gtest.h>
+
+namespace hearth {
+namespace {
+
+TEST(QmpLine, ReturnsErrorsAndEvents) {
+  auto r = ReadQmpLine(R"({"return": {"status": "running"}})");
+  EXPECT_EQ(r.kind, QmpLine::Kind::kReturn);
+  EXPECT_EQ(r.value["status"], "running");
+  auto e = ReadQmpLine(R"({"error": {"class": "GenericError", "desc": "no such device"}})");
+  EXPECT_EQ(e.kind, QmpLine::Kind::kError);
+  EXPECT_EQ(e.error, "no such device");
+  EXPECT_EQ(ReadQmpLine(R"({"event": "SHUTDOWN", "data": {}})").kind, QmpLine::Kind::kEvent);
+  EXPECT_EQ(ReadQmpLine("not json").kind, QmpLine::Kind::kNoise);
+  EXPECT_EQ(ReadQmpLine("[1,2]").kind, QmpLine::Kind::kNoise);
+}
+
+// Shapes that made nlohmann's value() throw before the readers existed.
+TEST(QmpLine, ErrorOfAnyShapeIsAnError) {
+  for (const char* line : {R"({"error": "boom"})", R"({"error": 5})", R"({"error": {"desc": 7}})", R"({"error": null})"}) {
+    auto e = ReadQmpLine(line);
+    EXPECT_EQ(e.kind, QmpLine::Kind::kError) << line;
+    EXPECT_EQ(e.error, "unknown error") << line;
+  }
+}
+
+TEST(QmpLine, DeepNestingIsRefusedBeforeParsing) {
+  std::string deep = R"({"return": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_EQ(ReadQmpLine(deep).kind, QmpLine::Kind::kNoise);
+}
+
+TEST(QgaReply, MalformedRepliesAreErrorsNotExceptions) {
+  EXPECT_FALSE(ReadQgaReply(R"({"error": "string, not object"})", "guest-ping"));
+  EXPECT_EQ(ReadQgaReply(R"({"error": "x"})", "guest-ping").error().message,
+            "guest agent command 'guest-ping' failed - error");
+  EXPECT_EQ(ReadQgaReply("42", "guest-ping").error().message, "guest agent command 'guest-ping': malformed reply");
+  EXPECT_FALSE(ReadQgaReply(std::string(5000, '[') + std::string(5000, ']'), "guest-info"));
+  EXPECT_TRUE(ReadQgaReply("{}", "guest-ping")->is_null());
+  EXPECT_EQ(*ReadQgaReply("\xFF{\"return\": {\"pid\": 9}}", "guest-exec"), nlohmann::json({{"pid", 9}}));
+}
+
+TEST(QgaReply, SyncReplyMatchesOnlyItsIntegerId) {
+  EXPECT_TRUE(IsQgaSyncReply("\xFF\xFF{\"return\": 12345}", 12345));
+  EXPECT_FALSE(IsQgaSyncReply(R"({"return": 12344})", 12345));
+  EXPECT_FALSE(IsQgaSyncReply(R"({"return": "12345"})", 12345));
+  EXPECT_FALSE(IsQgaSyncReply(R"({"return": 12345.0})", 12345));
+  EXPECT_FALSE(IsQgaSyncReply("garbage", 12345));
+}
+
+}  // namespace
+}  // namespace hearth
+
+namespace hearth {
+namespace {
+
+TEST(QmpReturns, RunStateAndBlockStatsOfAnyShape) {
+  EXPECT_EQ(QmpRunState(nlohmann::json::parse(R"({"status": "paused", "running": false})")), "paused");
+  EXPECT_EQ(QmpRunState(nlohmann::json::parse(R"({"status": 3})")), "");
+  EXPECT_EQ(QmpRunState(nlohmann::json::parse("[]")), "");
+  auto t = SumBlockStats(nlohmann::json::parse(
+      R"([{"device": "drive-scsi0", "stats": {"rd_bytes": 100, "wr_bytes": 7}}, {"stats": {"rd_bytes": 5}}, {"device": "x"},
+          {"stats": "bad"}, 17, {"stats": {"rd_bytes": -4, "wr_bytes": "9"}}])"));
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->rd_bytes, 105u);
+  EXPECT_EQ(t->wr_bytes, 7u);
+  EXPECT_FALSE(SumBlockStats(nlohmann::json::parse(R"({"stats": {}})")));
+}
+
+}  // namespace
+}  // namespace hearth
