@@ -111,6 +111,10 @@ int RunDaemon(const DaemonOptions& opt) {
   StorageManager storage;
   for (const char* sub : {"images", "iso", "snippets", "import", "dump", "template", "tmp"})
     (void)MakeDirs(data_dir + "/" + sub);
+  // Spooled upload bodies and staged uploads belong to requests and tasks that died with the
+  // previous process (a crash or kill -9 mid-upload): nothing else can ever finish them.
+  if (auto n = RemoveFilesIn(data_dir + "/tmp"); n && *n)
+    spdlog::info("removed {} leftover temporary upload file(s) in {}/tmp", *n, data_dir);
   storage.Add(std::make_unique<DirStorage>(
       "local", data_dir,
       std::vector<ContentType>{ContentType::kImages, ContentType::kIso, ContentType::kSnippets, ContentType::kImport,

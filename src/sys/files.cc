@@ -114,6 +114,19 @@ Result<size_t> RestrictTree(const std::string& root) {
   return changed;
 }
 
+Result<size_t> RemoveFilesIn(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  size_t removed = 0;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    struct stat st;
+    if (lstat(it->path().c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+    if (unlink(it->path().c_str()) == 0) ++removed;
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) return Fail(Internal("listing '" + dir + "': " + ec.message()));
+  return removed;
+}
+
 Result<std::string> ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return Fail(NotFound(ErrnoText("open", path)));

@@ -18,6 +18,10 @@ Status MakeDirs(const std::string& path, int mode = 0700);
 // not followed), so an install made under a looser umask becomes private. Returns how
 // many entries changed.
 Result<size_t> RestrictTree(const std::string& root);
+// Removes the regular files directly in `dir` (not below it; symlinks are removed, never
+// followed). For scratch directories whose content cannot outlive the process that wrote
+// it. Returns how many went; a missing `dir` is 0.
+Result<size_t> RemoveFilesIn(const std::string& dir);
 // `path` resolved (symlinks followed) if it is a character device under /dev, else an
 // error saying why. QEMU opens serial and parallel devices as root, so nothing else may pass.
 Result<std::string> ResolveCharDevice(const std::string& path);

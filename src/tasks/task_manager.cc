@@ -16,7 +16,22 @@ TaskContext::~TaskContext() {
 
 void TaskContext::Log(const std::string& line) {
   std::lock_guard lock(mu_);
-  if (log_fd_ >= 0) (void)TaskLogDir::AppendTo(log_fd_, line);
+  if (log_fd_ < 0 || log_truncated_) return;
+  std::string_view text = line;
+  if (text.size() > kMaxTaskLogLine) text = text.substr(0, kMaxTaskLogLine);
+  if (log_bytes_ + text.size() + 1 > max_log_bytes_) {
+    log_truncated_ = true;
+    (void)TaskLogDir::AppendTo(log_fd_, "task log truncated: it reached " + std::to_string(max_log_bytes_ >> 10) +
+                                            " KiB; further output is dropped");
+    return;
+  }
+  log_bytes_ += text.size() + 1;
+  (void)TaskLogDir::AppendTo(log_fd_, std::string(text));
+}
+
+void TaskContext::LogFinal(const std::string& line) {
+  std::lock_guard lock(mu_);
+  if (log_fd_ >= 0) (void)TaskLogDir::AppendTo(log_fd_, line.substr(0, kMaxTaskLogLine));
 }
 
 void TaskContext::Warn(const std::string& line) {
@@ -106,7 +121,7 @@ Result<std::string> TaskManager::Start(const TaskSpec& spec, Work work) {
 
 void TaskManager::Run(std::string upid, int log_fd, TaskSpec spec, Work work,
                       std::shared_ptr<std::atomic<bool>> cancelled) {
-  TaskContext ctx(log_fd, upid, *cancelled);
+  TaskContext ctx(log_fd, upid, *cancelled, max_log_bytes_);
   Status result = Ok();
   {
     std::set<int> vmids(spec.also_lock.begin(), spec.also_lock.end());
@@ -131,10 +146,10 @@ void TaskManager::Run(std::string upid, int log_fd, TaskSpec spec, Work work,
   if (result) {
     if (ctx.warnings() > 0) {
       exitstatus = "WARNINGS: " + std::to_string(ctx.warnings());
-      ctx.Log("TASK WARNINGS: " + std::to_string(ctx.warnings()));
+      ctx.LogFinal("TASK WARNINGS: " + std::to_string(ctx.warnings()));
     } else {
       exitstatus = "OK";
-      ctx.Log("TASK OK");
+      ctx.LogFinal("TASK OK");
     }
   } else {
     // A field-level error (from validation inside the work) names the field in the log.
@@ -147,7 +162,7 @@ void TaskManager::Run(std::string upid, int log_fd, TaskSpec spec, Work work,
     for (char& c : msg)
       if (c == '\n') c = ' ';
     exitstatus = msg;
-    ctx.Log("TASK ERROR: " + msg);
+    ctx.LogFinal("TASK ERROR: " + msg);
   }
   (void)store_.FinishTask(upid, clock_.UnixSeconds(), exitstatus);
   std::lock_guard lock(mu_);

@@ -27,16 +27,25 @@
 
 namespace hearth {
 
+// A task log holds at most this much: a task with runaway output (a tool printing progress
+// forever, a guest's output echoed line by line) cannot fill the disk. Past it, one line says
+// so and further lines are dropped; the final TASK line is always written. Lines are cut
+// at kMaxTaskLogLine bytes.
+constexpr size_t kMaxTaskLogBytes = 16 << 20;
+constexpr size_t kMaxTaskLogLine = 16 << 10;
+
 class TaskContext {
  public:
   // `log_fd`: the task log, open for appending; the context closes it.
-  TaskContext(int log_fd, std::string upid, std::atomic<bool>& cancelled)
-      : log_fd_(log_fd), upid_(std::move(upid)), cancelled_(cancelled) {}
+  TaskContext(int log_fd, std::string upid, std::atomic<bool>& cancelled, size_t max_log_bytes = kMaxTaskLogBytes)
+      : log_fd_(log_fd), upid_(std::move(upid)), cancelled_(cancelled), max_log_bytes_(max_log_bytes) {}
   ~TaskContext();
   TaskContext(const TaskContext&) = delete;
   TaskContext& operator=(const TaskContext&) = delete;
-  // Appends one line to the task log (newlines are flattened). Thread-safe.
+  // Appends one line to the task log (newlines are flattened; bounded as above). Thread-safe.
   void Log(const std::string& line);
+  // The task's last line (TASK OK / TASK ERROR: ...), written even past the size bound.
+  void LogFinal(const std::string& line);
   void Warn(const std::string& line);
   int warnings() const { return warnings_; }
   const std::string& upid() const { return upid_; }
@@ -47,8 +56,11 @@ class TaskContext {
   int log_fd_;
   std::string upid_;
   std::atomic<bool>& cancelled_;
+  size_t max_log_bytes_;
   std::mutex mu_;
-  int warnings_ = 0;
+  int warnings_ = 0;          // GUARDED_BY(mu_)
+  size_t log_bytes_ = 0;      // GUARDED_BY(mu_)
+  bool log_truncated_ = false;  // GUARDED_BY(mu_)
 };
 
 struct TaskSpec {
@@ -93,6 +105,8 @@ class TaskManager {
   bool WaitIdleFor(std::chrono::milliseconds timeout);
   size_t running() const { return running_; }
   VmLocks& vm_locks() { return locks_; }
+  // For tests: a smaller task log bound than kMaxTaskLogBytes. Call before starting tasks.
+  void set_max_log_bytes(size_t n) { max_log_bytes_ = n; }
 
  private:
   void Run(std::string upid, int log_fd, TaskSpec spec, Work work, std::shared_ptr<std::atomic<bool>> cancelled);
@@ -106,6 +120,7 @@ class TaskManager {
   std::string node_;
   TaskLogDir logs_;
   uint64_t pstart_;
+  size_t max_log_bytes_ = kMaxTaskLogBytes;
   VmLocks locks_;
   std::atomic<size_t> running_{0};
   std::mutex mu_;

@@ -148,6 +148,42 @@ TEST_F(TaskManagerTest, PruneKeepsRecentAndNewestTasks) {
   EXPECT_EQ(tasks_->ReadLog(upids[4], 0, 0)->first.back(), "TASK OK");
 }
 
+// A task with runaway output cannot fill the disk: the log stops at its bound, says so,
+// and still ends with the task's result.
+TEST_F(TaskManagerTest, RunawayOutputIsBoundedAndTheResultStillLogged) {
+  tasks_->set_max_log_bytes(64 << 10);
+  auto upid = tasks_->Start({"qmimport", "100", "root@pam", 100}, [&](TaskContext& ctx) {
+    for (int i = 0; i < 100000; ++i) ctx.Log("progress line " + std::to_string(i));
+    ctx.Log(std::string(1 << 20, 'x'));  // one enormous line
+    return Fail(Internal("it failed at the end"));
+  });
+  ASSERT_TRUE(upid);
+  tasks_->WaitIdle();
+  auto log = tasks_->ReadLog(*upid, 0, 0);
+  ASSERT_TRUE(log);
+  const auto& lines = log->first;
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines.back(), "TASK ERROR: it failed at the end");
+  EXPECT_EQ(lines[lines.size() - 2], "task log truncated: it reached 64 KiB; further output is dropped");
+  EXPECT_EQ(lines[0], "progress line 0");
+  size_t bytes = 0;
+  for (const auto& l : lines) bytes += l.size() + 1;
+  EXPECT_LT(bytes, (64u << 10) + 200);
+  EXPECT_EQ(tasks_->Get(*upid)->record.exitstatus, "it failed at the end");
+}
+
+TEST_F(TaskManagerTest, LongLinesAreCut) {
+  auto upid = tasks_->Start({"qmimport", "100", "root@pam", 100}, [&](TaskContext& ctx) {
+    ctx.Log(std::string(100000, 'y'));
+    return Ok();
+  });
+  tasks_->WaitIdle();
+  auto log = tasks_->ReadLog(*upid, 0, 0);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->first[0].size(), kMaxTaskLogLine);
+  EXPECT_EQ(log->first.back(), "TASK OK");
+}
+
 TEST_F(TaskManagerTest, UnknownTaskIsAFieldError) {
   auto r = tasks_->Get("UPID:node1:00000009:0000002A:6553F100:qmstart:100:root@pam:");
   ASSERT_FALSE(r);

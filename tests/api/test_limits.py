@@ -1,0 +1,131 @@
+"""Resource limits against hostile clients (huge headers, endless bodies, floods of
+connections): each limit answers or drops the offender, and the daemon keeps serving others.
+Slow clients (slowloris), per-address quotas and fd exhaustion are in test_security.py; the
+task-log bound is a unit test (tasks/task_manager_test.cc)."""
+import os
+import resource
+import socket
+import ssl
+import threading
+import time
+
+import requests
+
+from harness import wait_for
+
+
+def tls(port, source="127.0.0.1"):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0)))
+
+
+def status_line(sock):
+    data = b""
+    while b"\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\r\n")[0].decode(errors="replace")
+
+
+def version_ok(h, source="127.0.0.2"):
+    s = tls(h.port, source)
+    s.sendall(b"GET /api2/json/version HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken=" + h.token.encode() +
+              b"\r\nConnection: close\r\n\r\n")
+    line = status_line(s)
+    s.close()
+    return line.startswith("HTTP/1.1 200")
+
+
+def test_huge_request_head_gets_414(hearth):
+    s = tls(hearth.port)
+    head = b"GET /api2/json/version HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-Filler-%d: %s\r\n" % (i, b"a" * 1000) for i in range(100)) + b"\r\n"
+    try:
+        s.sendall(head)
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        pass  # the answer may come before we finished sending
+    assert status_line(s) == "HTTP/1.1 414 request header too large"
+    s.close()
+    assert version_ok(hearth)
+
+
+def test_oversized_body_is_refused_before_it_is_read(hearth):
+    s = tls(hearth.port)
+    s.sendall(b"POST /api2/json/nodes/%s/qemu HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken=%s\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000000\r\n\r\n"
+              % (hearth.node.encode(), hearth.token.encode()))
+    assert status_line(s) == "HTTP/1.1 413 request body too large"
+    s.close()
+
+
+def test_endless_chunked_body_is_cut_at_the_body_limit(hearth):
+    s = tls(hearth.port)
+    s.sendall(b"POST /api2/json/nodes/%s/qemu HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken=%s\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+              % (hearth.node.encode(), hearth.token.encode()))
+    chunk = b"10000\r\n" + b"a" * 0x10000 + b"\r\n"
+    sent = 0
+    answer = {}
+
+    def read():
+        answer["line"] = status_line(s)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        while sent < (64 << 20) and reader.is_alive():  # the server gives up long before 64 MiB
+            s.sendall(chunk)
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
+        pass
+    reader.join(30)
+    assert answer.get("line") == "HTTP/1.1 413 request body too large", answer
+    assert sent < (16 << 20), f"the server read {sent} bytes of an endless body"
+    s.close()
+    assert version_ok(hearth)
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_ten_thousand_connections_do_not_take_the_daemon_down(hearth):
+    """10,000 connections from 100 addresses, none of which ever speaks: the daemon holds at
+    most its global cap (1,000), drops idle ones at the handshake deadline, and a real client
+    is served again within it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+    socks = []
+    try:
+        for i in range(10000):
+            c = socket.socket()
+            c.setblocking(False)
+            c.bind((f"127.0.1.{i % 100 + 1}", 0))
+            try:
+                c.connect(("127.0.0.1", hearth.port))
+            except BlockingIOError:
+                pass
+            socks.append(c)
+        time.sleep(1)  # let the daemon accept what it will
+        pid = hearth.proc.pid
+        assert open_fds(pid) < 1200, f"the daemon holds {open_fds(pid)} descriptors"
+        t0 = time.monotonic()
+        wait_for("a real client served during the flood", lambda: _try(version_ok, hearth), 60, 0.5)
+        assert time.monotonic() - t0 < 45
+        assert hearth.proc.poll() is None
+    finally:
+        for c in socks:
+            c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    wait_for("served after the flood", lambda: _try(version_ok, hearth), 30, 0.5)
+
+
+def _try(fn, *a):
+    try:
+        return fn(*a)
+    except (OSError, ssl.SSLError):
+        return False
