@@ -91,6 +91,7 @@ int RunDaemon(const DaemonOptions& opt) {
   std::string node = opt.node.empty() ? DefaultNodeName() : opt.node;
   for (const auto& d : {data_dir, run_dir, data_dir + "/tasks"})
     if (auto st = MakeDirs(d); !st) return fail(st.error());
+  if (auto st = HoldLockFile(data_dir + "/hearth.lock"); !st) return fail(st.error());
 
   auto listen = ParseListen(opt.listen);
   if (!listen) return fail(listen.error());

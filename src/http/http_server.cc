@@ -33,14 +33,36 @@ using tcp = asio::ip::tcp;
 
 std::string TempName(const std::string& dir) { return dir + "/.upload-" + RandomHex(16); }
 
+class ConnectionLimiter;
+
+// One connection's place in the limiter; released when the session (its only owner) ends.
+// A connection is idle while it has not finished its TLS handshake or is waiting for (or
+// still receiving) a request header: at the global cap the oldest idle one is closed to make
+// room, so a flood of connections that never speak cannot lock everyone else out.
+class ConnectionSlot {
+ public:
+  ~ConnectionSlot();
+  // Called on the session's strand. `close` must be safe to call from any thread.
+  void SetIdle(bool idle);
+  void SetCloser(std::function<void()> close);
+
+ private:
+  friend class ConnectionLimiter;
+  std::shared_ptr<ConnectionLimiter> owner_;
+  std::string ip_;
+  uint64_t idle_seq_ = 0;  // GUARDED_BY(owner_->mu_); 0: not idle
+  bool evicted_ = false;   // GUARDED_BY(owner_->mu_): closed by MakeRoomOrPause
+  std::function<void()> close_;  // GUARDED_BY(owner_->mu_)
+};
+
 // Counts connections in all and per address. Shared with every session, so a session that
 // outlives the server (its destructor runs when the io_context goes) touches only this.
 class ConnectionLimiter {
  public:
   ConnectionLimiter(size_t max_total, size_t max_per_ip) : max_total_(max_total), max_per_ip_(max_per_ip) {}
 
-  // A slot releases itself when destroyed. Null when `ip` is at its limit.
-  std::shared_ptr<void> Acquire(const std::string& ip, const std::shared_ptr<ConnectionLimiter>& self) {
+  // Null when `ip` is at its limit.
+  std::shared_ptr<ConnectionSlot> Acquire(const std::string& ip, const std::shared_ptr<ConnectionLimiter>& self) {
     std::lock_guard lock(mu_);
     size_t& n = per_ip_[ip];
     if (n >= max_per_ip_) {
@@ -49,25 +71,34 @@ class ConnectionLimiter {
     }
     ++n;
     ++total_;
-    struct Slot {
-      std::shared_ptr<ConnectionLimiter> owner;
-      std::string ip;
-      ~Slot() {
-        if (owner) owner->Release(ip);
-      }
-    };
-    auto slot = std::make_shared<Slot>();
-    slot->owner = self;
-    slot->ip = ip;
+    auto slot = std::make_shared<ConnectionSlot>();
+    slot->owner_ = self;
+    slot->ip_ = ip;
     return slot;
   }
 
-  // At the total cap: remember that accepting paused, so that a release resumes it.
-  bool PauseIfFull() {
-    std::lock_guard lock(mu_);
-    if (total_ < max_total_) return false;
-    paused_ = true;
-    return true;
+  // At the total cap: closes the oldest idle connection to make room (the caller may go on
+  // accepting: the closed one leaves within milliseconds), or, when every connection is
+  // busy with a request, remembers that accepting paused so that a release resumes it.
+  // Returns true if accepting must pause.
+  bool MakeRoomOrPause() {
+    std::function<void()> close;
+    {
+      std::lock_guard lock(mu_);
+      if (total_ < max_total_ + evicting_) return false;
+      if (idle_.empty()) {
+        paused_ = true;
+        return true;
+      }
+      ConnectionSlot* oldest = idle_.begin()->second;
+      idle_.erase(idle_.begin());
+      oldest->idle_seq_ = 0;
+      oldest->evicted_ = true;
+      close = std::move(oldest->close_);
+      ++evicting_;
+    }
+    if (close) close();
+    return false;
   }
 
   void SetResume(std::function<void()> resume) {
@@ -76,11 +107,30 @@ class ConnectionLimiter {
   }
 
  private:
-  void Release(const std::string& ip) {
+  friend class ConnectionSlot;
+
+  void SetIdle(ConnectionSlot& slot, bool idle) {
+    std::lock_guard lock(mu_);
+    if (slot.idle_seq_) idle_.erase(slot.idle_seq_);
+    slot.idle_seq_ = 0;
+    if (idle) {
+      slot.idle_seq_ = ++seq_;
+      idle_[slot.idle_seq_] = &slot;
+    }
+  }
+
+  void SetCloser(ConnectionSlot& slot, std::function<void()> close) {
+    std::lock_guard lock(mu_);
+    slot.close_ = std::move(close);
+  }
+
+  void Release(ConnectionSlot& slot) {
     std::function<void()> resume;
     {
       std::lock_guard lock(mu_);
-      if (auto it = per_ip_.find(ip); it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+      if (slot.idle_seq_) idle_.erase(slot.idle_seq_);
+      if (slot.evicted_) --evicting_;
+      if (auto it = per_ip_.find(slot.ip_); it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
       --total_;
       if (paused_ && total_ < max_total_) {
         paused_ = false;
@@ -92,16 +142,25 @@ class ConnectionLimiter {
 
   const size_t max_total_, max_per_ip_;
   std::mutex mu_;
-  std::map<std::string, size_t> per_ip_;  // GUARDED_BY(mu_)
-  size_t total_ = 0;                      // GUARDED_BY(mu_)
-  bool paused_ = false;                   // GUARDED_BY(mu_)
-  std::function<void()> resume_;          // GUARDED_BY(mu_)
+  std::map<std::string, size_t> per_ip_;        // GUARDED_BY(mu_)
+  std::map<uint64_t, ConnectionSlot*> idle_;    // GUARDED_BY(mu_), oldest first
+  uint64_t seq_ = 0;                            // GUARDED_BY(mu_)
+  size_t total_ = 0;                            // GUARDED_BY(mu_)
+  size_t evicting_ = 0;                         // GUARDED_BY(mu_): closed for room, not yet gone
+  bool paused_ = false;                         // GUARDED_BY(mu_)
+  std::function<void()> resume_;                // GUARDED_BY(mu_)
 };
+
+ConnectionSlot::~ConnectionSlot() {
+  if (owner_) owner_->Release(*this);
+}
+void ConnectionSlot::SetIdle(bool idle) { owner_->SetIdle(*this, idle); }
+void ConnectionSlot::SetCloser(std::function<void()> close) { owner_->SetCloser(*this, std::move(close)); }
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, ssl::context& ctx, const HttpsServerOptions& opts, const HttpsServer::Handler& handler,
-          std::shared_ptr<void> slot, std::shared_ptr<std::atomic<bool>> stopped)
+          std::shared_ptr<ConnectionSlot> slot, std::shared_ptr<std::atomic<bool>> stopped)
       : stream_(std::move(socket), ctx), delay_(stream_.get_executor()), opts_(opts), handler_(handler),
         slot_(std::move(slot)), stopped_(std::move(stopped)) {}
 
@@ -110,6 +169,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Run() {
+    // At the connection cap the limiter may close this connection while it is idle.
+    slot_->SetCloser([weak = weak_from_this(), executor = stream_.get_executor()] {
+      asio::post(executor, [weak] {
+        if (auto self = weak.lock()) self->Abort();
+      });
+    });
+    slot_->SetIdle(true);
     // A TLS handshake takes milliseconds; a connection that does not start one holds a
     // place of its address's quota, so it gets much less time than a request.
     beast::get_lowest_layer(stream_).expires_after(std::min(opts_.handshake_timeout, opts_.client_timeout));
@@ -128,6 +194,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadHeader() {
+    slot_->SetIdle(true);
     header_parser_.emplace();
     header_parser_->header_limit(kMaxRequestHeaderBytes);
     // Body limits depend on the route (uploads are large); they are applied in OnHeader.
@@ -146,6 +213,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnHeader(beast::error_code ec) {
+    slot_->SetIdle(false);  // a request is under way: never closed to make room
     if (ec == http::error::header_limit) return RefuseMidRequest(MakeError(414, "request header too large"));
     if (IsParseError(ec)) return RefuseMidRequest(MakeError(400, "bad request - " + ec.message()));
     if (ec) {
@@ -404,7 +472,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer delay_;
   const HttpsServerOptions& opts_;
   const HttpsServer::Handler& handler_;
-  std::shared_ptr<void> slot_;  // releases this connection's place when the session ends
+  std::shared_ptr<ConnectionSlot> slot_;  // releases this connection's place when the session ends
   std::shared_ptr<std::atomic<bool>> stopped_;
   // Bounded, so that a chunk-size line that never ends cannot grow it without limit: the
   // header (64 KiB) fits, bodies pass through it in pieces.
@@ -486,8 +554,9 @@ class BeastServer final : public HttpsServer {
         LogRateLimited("too many connections from " + ip + "; closing the new one");
         socket.close(ignored);
       }
-      if (limiter_->PauseIfFull()) {
-        LogRateLimited("connection limit (" + std::to_string(opts_.max_connections) + ") reached; accepting again when one closes");
+      if (limiter_->MakeRoomOrPause()) {
+        LogRateLimited("connection limit (" + std::to_string(opts_.max_connections) +
+                       ") reached with every connection busy; accepting again when one closes");
         return;  // a closing connection resumes accepting
       }
       Accept();

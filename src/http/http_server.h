@@ -7,8 +7,9 @@
 // later (exactly once, from any thread). Like PVE, the connection is closed after any
 // response with status >= 400.
 //
-// Defences: at most `max_connections` connections in all (accepting pauses at the cap and
-// resumes when one closes) and `max_connections_per_ip` from one address (more are closed at
+// Defences: at most `max_connections` connections in all (at the cap the oldest idle one,
+// still in its TLS handshake or waiting for a request header, is closed to make room; if
+// every connection is busy, accepting pauses until one closes) and `max_connections_per_ip` from one address (more are closed at
 // once); accept errors (out of file descriptors) back off instead of spinning; a client must
 // finish its TLS handshake, each request header and each body chunk within `client_timeout`,
 // and is dropped when idle that long between requests.

@@ -1,8 +1,10 @@
 #include "sys/files.h"
 
+#include "core/strings.h"
 #include "sys/random_source.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -112,6 +114,27 @@ Result<size_t> RestrictTree(const std::string& root) {
     restrict_one(it->path());
   if (ec) return Fail(Internal("walking '" + root + "': " + ec.message()));
   return changed;
+}
+
+Status HoldLockFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Fail(Internal(ErrnoText("open", path)));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    if (err != EWOULDBLOCK) return Fail(Internal("lock '" + path + "': " + strerror(err)));
+    std::string pid = n > 0 ? std::string(Trim(std::string_view(buf, static_cast<size_t>(n)))) : "?";
+    return Fail(FailedPrecondition("another hearth daemon (pid " + pid + ") is using this data dir (" + path +
+                                   " is locked): stop it first"));
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    close(fd);
+    return Fail(Internal(ErrnoText("write", path)));
+  }
+  return Ok();  // fd stays open (and locked) until the process exits
 }
 
 Result<size_t> RemoveFilesIn(const std::string& dir) {

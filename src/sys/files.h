@@ -18,6 +18,12 @@ Status MakeDirs(const std::string& path, int mode = 0700);
 // not followed), so an install made under a looser umask becomes private. Returns how
 // many entries changed.
 Result<size_t> RestrictTree(const std::string& root);
+// Takes `path` (created 0600 if missing) as an exclusive advisory lock (flock) for the rest of
+// the process's life and writes our pid into it, so that two daemons never manage one data
+// dir. The kernel drops the lock when the process dies, kill -9 included; the descriptor is
+// close-on-exec, so QEMUs started by the daemon never hold it. FailedPrecondition naming the
+// holder's pid if another process has it.
+Status HoldLockFile(const std::string& path);
 // Removes the regular files directly in `dir` (not below it; symlinks are removed, never
 // followed). For scratch directories whose content cannot outlive the process that wrote
 // it. Returns how many went; a missing `dir` is 0.

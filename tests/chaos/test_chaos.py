@@ -10,6 +10,7 @@ purpose. The random phase adds kills from outside at arbitrary moments.
 CHAOS_OPS (default 1000) sets the random phase's number of operations.
 """
 import concurrent.futures
+import faulthandler
 import functools
 import glob
 import http.server
@@ -29,6 +30,9 @@ import requests
 from harness import SRC, Hearth, upload, wait_for
 
 
+faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pytest>` shows where every thread is
+
+
 def crash_points():
     names = set()
     for f in glob.glob(os.path.join(SRC, "src/**/*.cc"), recursive=True):
@@ -42,7 +46,7 @@ def volumes_of(cfg):
     """Volume ids a config references (drives and unusedN), without ISOs and cdrom 'none'."""
     vols = set()
     for k, v in cfg.items():
-        if re.fullmatch(r"(scsi|virtio|sata|ide)\d+|efidisk0|tpmstate0|unused\d+", k):
+        if isinstance(v, str) and re.fullmatch(r"(scsi|virtio|sata|ide)\d+|efidisk0|tpmstate0|unused\d+", k):
             vol = v.split(",")[0]
             if ":" in vol and ":iso/" not in vol and "media=cdrom" not in v:
                 vols.add(vol)
@@ -78,6 +82,8 @@ def check_invariants(h, running=(), interrupted=()):
             problems.append(f"VM {vmid} references {vol}, which does not exist")
             continue
         for k, v in cfg.items():
+            if not isinstance(v, str):
+                continue
             m = re.search(r"(?:^|,)size=([^,]+)", v)
             if v.split(",")[0] == vol and m and size_bytes(m.group(1)) > images[vol]["size"]:
                 problems.append(f"VM {vmid} {k}: config says {m.group(1)}, the disk has {images[vol]['size']} bytes")
@@ -205,6 +211,7 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
         for spec in (point, point + "@2") if point in ("alloc.disk", "destroy.volume-freed", "template.disk-renamed",
                                                        "clone.disk-made") else (point,):
             vmid += 10
+            h.stop()  # the daemon of the previous round (a data dir has one daemon: hearth.lock)
             h.env = {"HEARTH_TEST_CRASH_AT": spec}
             h.start()
             crashes = h.read_log().count("HEARTH_TEST_CRASH_AT reached")
@@ -225,8 +232,18 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
 
 # --- phase 2: random operations by several clients, killed from outside at random moments
 
+MAX_RUNNING = 3   # TCG guests are expensive: a few run at a time
+MAX_VMS = 40
+
+
 class Chaos:
     def __init__(self, h, iso, seed):
+        # The killer pauses the clients between a kill and the end of the checks, so the
+        # checks see only what the crash left (operations cut off by the kill are the chaos).
+        self.cond = threading.Condition()
+        self.paused = False
+        self.inflight = 0
+        self.kinds = {}
         self.h = h
         self.iso = iso
         self.rnd = random.Random(seed)
@@ -239,68 +256,97 @@ class Chaos:
             self.next_vmid += 1
             return self.next_vmid
 
-    def pick_vm(self, want=None):
-        try:
-            vms = self.h.get(f"/nodes/{self.h.node}/qemu")
-        except Exception:
-            return None
-        vms = [v for v in vms if v["vmid"] >= 5000 and (want is None or want(v))]
-        return self.rnd.choice(vms)["vmid"] if vms else None
-
     def one(self):
+        """One random operation; returns its kind, or None if there was nothing to do it on."""
         h, rnd = self.h, self.rnd
+        vms = [v for v in h.get(f"/nodes/{h.node}/qemu") if v["vmid"] >= 5000]
+
+        def pick(want):
+            match = [v["vmid"] for v in vms if want(v)]
+            return rnd.choice(match) if match else None
+
+        stopped_vm = lambda v: v["status"] == "stopped" and not v.get("template")
         kind = rnd.choice(["create", "create", "clone", "config", "config-digest", "resize", "template", "start",
                            "stop", "delete", "upload", "poll"])
+        if kind in ("create", "clone") and len(vms) >= MAX_VMS:
+            kind = "delete"
+        if kind == "start" and sum(v["status"] == "running" for v in vms) >= MAX_RUNNING:
+            kind = "stop"
         if kind == "create":
             h.post(f"/nodes/{h.node}/qemu", data={"vmid": self.new_vmid(), "memory": 64, "serial0": "socket",
                                                    "scsi0": "local:1", **({"scsi1": "local:1"} if rnd.random() < .5 else {})})
         elif kind == "clone":
-            src = self.pick_vm(lambda v: v.get("template"))
-            if src:
-                h.post(h.vm_path(src) + "/clone", data={"newid": self.new_vmid()})
+            src = pick(lambda v: v.get("template"))
+            if not src:
+                return None
+            h.request("POST", h.vm_path(src) + "/clone", data={"newid": self.new_vmid(), "full": rnd.randint(0, 1)})
         elif kind in ("config", "config-digest"):
-            vmid = self.pick_vm(lambda v: not v.get("template"))
-            if vmid:
-                data = {"description": f"chaos {rnd.random()}", "cores": rnd.randint(1, 2)}
-                if rnd.random() < .3:
-                    data["scsi3"] = "local:1"
-                if kind == "config-digest":
-                    data["digest"] = h.get(h.vm_path(vmid) + "/config")["digest"]
-                h.request("POST", h.vm_path(vmid) + "/config", data=data)
+            vmid = pick(lambda v: not v.get("template"))
+            if not vmid:
+                return None
+            data = {"description": f"chaos {rnd.random()}", "cores": rnd.randint(1, 2)}
+            if rnd.random() < .3:
+                data["scsi3"] = "local:1"
+            if kind == "config-digest":
+                data["digest"] = h.get(h.vm_path(vmid) + "/config")["digest"]
+            h.request("POST", h.vm_path(vmid) + "/config", data=data)
         elif kind == "resize":
-            vmid = self.pick_vm(lambda v: not v.get("template"))
-            if vmid:
-                h.request("PUT", h.vm_path(vmid) + "/resize", data={"disk": "scsi0", "size": "+256M"})
-        elif kind == "template":
-            vmid = self.pick_vm(lambda v: v["status"] == "stopped" and not v.get("template"))
-            if vmid:
-                h.request("POST", h.vm_path(vmid) + "/template")
-        elif kind == "start":
-            vmid = self.pick_vm(lambda v: v["status"] == "stopped" and not v.get("template"))
-            if vmid:
-                h.request("POST", h.vm_path(vmid) + "/status/start")
+            vmid = pick(lambda v: not v.get("template"))
+            if not vmid:
+                return None
+            h.request("PUT", h.vm_path(vmid) + "/resize", data={"disk": "scsi0", "size": "+256M"})
+        elif kind in ("template", "start"):
+            vmid = pick(stopped_vm)
+            if not vmid:
+                return None
+            h.request("POST", h.vm_path(vmid) + ("/template" if kind == "template" else "/status/start"))
         elif kind == "stop":
-            vmid = self.pick_vm(lambda v: v["status"] == "running")
-            if vmid:
-                h.request("POST", h.vm_path(vmid) + "/status/stop")
+            vmid = pick(lambda v: v["status"] == "running")
+            if not vmid:
+                return None
+            h.request("POST", h.vm_path(vmid) + "/status/stop")
         elif kind == "delete":
-            vmid = self.pick_vm(lambda v: v["status"] == "stopped")
-            if vmid:
-                h.request("DELETE", h.vm_path(vmid), params={"purge": 1})
+            vmid = pick(lambda v: v["status"] == "stopped")  # a template with clones is refused
+            if not vmid:
+                return None
+            h.request("DELETE", h.vm_path(vmid), params={"purge": 1})
         elif kind == "upload":
             upload(h, self.iso, f"chaos{rnd.randint(0, 5)}.iso")
         else:
             h.get(f"/nodes/{h.node}/tasks", params={"limit": 50})
             h.get("/cluster/resources")
+        return kind
 
     def client(self, stop):
         while not stop.is_set():
+            with self.cond:
+                while self.paused and not stop.is_set():
+                    self.cond.wait(1)
+                self.inflight += 1
             try:
-                self.one()
+                kind = self.one()
+                failed = False
             except (requests.ConnectionError, requests.Timeout, AssertionError, ValueError, KeyError):
-                time.sleep(0.05)  # the daemon is down: the killer restarts it
-            with self.lock:
-                self.done += 1
+                kind, failed = None, True  # the daemon is down: not counted
+            with self.cond:
+                self.inflight -= 1
+                if kind:
+                    self.done += 1
+                    self.kinds[kind] = self.kinds.get(kind, 0) + 1
+                self.cond.notify_all()
+            if failed:
+                time.sleep(0.05)
+
+    def pause(self):
+        with self.cond:
+            self.paused = True
+            while self.inflight:
+                self.cond.wait()
+
+    def resume(self):
+        with self.cond:
+            self.paused = False
+            self.cond.notify_all()
 
 
 def test_random_operations_with_random_kills(lab):
@@ -310,34 +356,54 @@ def test_random_operations_with_random_kills(lab):
         h.start()
     total = int(os.environ.get("CHAOS_OPS", "1000"))
     chaos = Chaos(h, iso, seed=int(os.environ.get("CHAOS_SEED", "1")))
-    kills = 0
     stop = threading.Event()
+    deadline = time.monotonic() + float(os.environ.get("CHAOS_MINUTES", "25")) * 60
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         workers = [pool.submit(chaos.client, stop) for _ in range(4)]
-        while chaos.done < total:
-            time.sleep(chaos.rnd.uniform(0.5, 4))
-            # Running VMs (with their QEMU pid) before the kill must still run after it.
-            try:
-                before = {v["vmid"] for v in h.get(f"/nodes/{h.node}/qemu") if v["status"] == "running"}
-            except Exception:
-                before = set()
-            h.kill9()
-            kills += 1
-            h.start()
-            running = [v for v in before if os.path.exists(f"/proc/{qemu_pid_of(h, v)}")]
-            check_invariants(h, running=running)
-        stop.set()
+        try:
+            kills = drive_kills(h, chaos, total, deadline)
+        finally:
+            stop.set()  # also when a check failed: the clients must end for the test to end
         for w in workers:
             w.result()
     h.kill9()
     h.start()
     check_invariants(h)
-    print(f"chaos: {chaos.done} operations, {kills} kills, all invariants held")
-    assert kills >= 5
+    print(f"chaos: {chaos.done} operations ({chaos.kinds}), {kills} kills, all invariants held")
+    assert kills >= total // 60
 
 
-def qemu_pid_of(h, vmid):
+def drive_kills(h, chaos, total, deadline):
+    kills = 0
+    next_kill = chaos.rnd.randint(10, 60)
+    while chaos.done < total:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {chaos.done} of {total} operations in the time allowed ({kills} kills)")
+        if chaos.done < next_kill:  # a kill every 10-60 operations, at whatever moment that is
+            time.sleep(0.05)
+            continue
+        h.kill9()  # whatever the clients are doing right now is cut off
+        kills += 1
+        chaos.pause()  # their calls fail at once; no new ones until the checks are done
+        # VMs whose QEMU outlived the daemon must be adopted as running.
+        running = [vmid for vmid in vm_ids_with_pid_files(h) if qemu_alive(h, vmid)]
+        h.start()
+        check_invariants(h, running=running)
+        chaos.resume()
+        print(f"chaos: kill {kills} after {chaos.done} operations; invariants hold", flush=True)
+        next_kill = chaos.done + chaos.rnd.randint(10, 60)
+    return kills
+
+
+def vm_ids_with_pid_files(h):
+    run = os.path.join(h.dir, "run")
+    return [int(f[:-4]) for f in os.listdir(run) if f.endswith(".pid") and f[:-4].isdigit()]
+
+
+def qemu_alive(h, vmid):
+    """True if the QEMU of `vmid` (by its pid file) is alive and is that VM's QEMU."""
     try:
-        return int(open(os.path.join(h.dir, "run", f"{vmid}.pid")).read().strip())
+        pid = int(open(os.path.join(h.dir, "run", f"{vmid}.pid")).read().strip())
+        return f"{h.dir}/run/{vmid}.qmp".encode() in open(f"/proc/{pid}/cmdline", "rb").read()
     except (OSError, ValueError):
-        return 0
+        return False

@@ -84,6 +84,7 @@ class Hearth:
 
     # --- lifecycle
     def start(self):
+        assert self.proc is None or self.proc.poll() is not None, "the previous daemon still runs: stop it first"
         port_file = os.path.join(self.dir, "run", "api-port")
         if os.path.exists(port_file):
             os.unlink(port_file)

@@ -1,0 +1,37 @@
+#include "sys/files.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "core/testing/temp_dir.h"
+
+namespace hearth {
+namespace {
+
+TEST(HoldLockFile, SecondHolderIsRefusedWithThePid) {
+  TempDir dir;
+  std::string path = dir.Sub("hearth.lock");
+  ASSERT_TRUE(HoldLockFile(path));
+  auto again = HoldLockFile(path);  // a second open file description: flock conflicts
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(again.error().message.find("(pid " + std::to_string(getpid()) + ")"), std::string::npos)
+      << again.error().message;
+}
+
+TEST(RemoveFilesIn, RemovesFilesNotDirectoriesAndToleratesAMissingDir) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.Sub("a"), "x"));
+  ASSERT_TRUE(WriteFileAtomic(dir.Sub(".upload-1"), "x"));
+  ASSERT_TRUE(MakeDirs(dir.Sub("keep")));
+  ASSERT_EQ(symlink("/etc/passwd", dir.Sub("link").c_str()), 0);
+  auto n = RemoveFilesIn(dir.path().string());
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 3u);
+  EXPECT_TRUE(PathExists(dir.Sub("keep")));
+  EXPECT_TRUE(PathExists("/etc/passwd"));
+  EXPECT_EQ(*RemoveFilesIn(dir.Sub("missing")), 0u);
+}
+
+}  // namespace
+}  // namespace hearth
