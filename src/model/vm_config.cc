@@ -113,6 +113,30 @@ std::string ConfDigest(std::string_view text) {
   return HexEncode(std::string_view(reinterpret_cast<const char*>(md), sizeof md));
 }
 
+namespace {
+
+// A disk that only a pending value names and that the change drops (replaced, deleted or
+// reverted) becomes unusedN, as qemu-server's vmconfig_register_unused_drive does for the
+// old pending drive; otherwise nothing would ever free it (found by the chaos test: a
+// destroy freed only what the config still named).
+void ParkPendingVolume(VmConfig& cfg, const std::string& key, const std::string& new_value) {
+  auto it = cfg.pending.find(key);
+  if (it == cfg.pending.end()) return;
+  auto dk = DriveKey::Parse(key);
+  if (!dk || dk->bus == DriveBus::kUnused) return;
+  std::string vol = DriveVolume(key, it->second);
+  if (vol.empty() || vol == DriveVolume(key, new_value)) return;
+  auto d = ParseDrive(dk->bus, it->second);
+  if (!d || d->IsCdrom()) return;
+  for (const auto* m : {&cfg.values, &cfg.pending})
+    for (const auto& [k, v] : *m)
+      if (k != key && DriveVolume(k, v) == vol) return;  // still named elsewhere
+  std::string unused = NextUnusedKey(cfg);
+  if (!unused.empty()) cfg.values[unused] = vol;
+}
+
+}  // namespace
+
 Status StageChange(VmConfig& cfg, const ConfigChange& change) {
   for (const auto& k : change.del) {
     if (!FindVmKey(k)) return Fail(FieldError("delete", "unknown option '" + k + "'"));
@@ -125,14 +149,17 @@ Status StageChange(VmConfig& cfg, const ConfigChange& change) {
       return Fail(FieldError("revert", "you can't use '-" + k + "' and '-revert " + k + "' at the same time"));
   }
   for (const auto& k : change.revert) {
+    ParkPendingVolume(cfg, k, "");
     cfg.pending.erase(k);
     cfg.pending_delete.erase(k);
   }
   for (const auto& k : change.del) {
+    ParkPendingVolume(cfg, k, "");
     cfg.pending.erase(k);
     if (cfg.values.count(k)) cfg.pending_delete[k] = change.force;
   }
   for (const auto& [k, v] : change.set) {
+    ParkPendingVolume(cfg, k, v);
     cfg.pending_delete.erase(k);
     if (cfg.Get(k) == v) {
       cfg.pending.erase(k);  // setting the current value is no change

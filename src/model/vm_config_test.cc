@@ -63,6 +63,23 @@ TEST(VmConfigPending, OnlyHotKeysApplyWhileRunning) {
   EXPECT_EQ(c.pending.at("cores"), "2");
 }
 
+// Found by the chaos test: a disk added while the VM ran (pending) and then replaced by
+// another pending disk was named by nothing, so destroying the VM left it behind.
+TEST(VmConfigPending, ADroppedPendingDiskBecomesUnused) {
+  VmConfig c;
+  c.values = {{"scsi0", "local:100/vm-100-disk-0.qcow2,size=1G"}};
+  ASSERT_TRUE(StageChange(c, {{{"scsi3", "local:100/vm-100-disk-1.qcow2,size=1G"}}, {}, false, {}}));
+  ASSERT_TRUE(StageChange(c, {{{"scsi3", "local:100/vm-100-disk-2.qcow2,size=1G"}}, {}, false, {}}));
+  EXPECT_EQ(c.values.at("unused0"), "local:100/vm-100-disk-1.qcow2");
+  EXPECT_EQ(c.pending.at("scsi3"), "local:100/vm-100-disk-2.qcow2,size=1G");
+  ASSERT_TRUE(StageChange(c, {{}, {"scsi3"}, false, {}}));  // deleting the pending disk parks it too
+  EXPECT_EQ(c.values.at("unused1"), "local:100/vm-100-disk-2.qcow2");
+  // Setting the same volume again (other options) is no drop.
+  ASSERT_TRUE(StageChange(c, {{{"scsi4", "local:100/vm-100-disk-3.qcow2,size=1G"}}, {}, false, {}}));
+  ASSERT_TRUE(StageChange(c, {{{"scsi4", "local:100/vm-100-disk-3.qcow2,size=1G,iothread=1"}}, {}, false, {}}));
+  EXPECT_FALSE(c.values.count("unused2"));
+}
+
 TEST(VmConfigPending, DeletedDiskBecomesUnusedUnlessForced) {
   VmConfig c;
   c.values = {{"scsi0", "local:100/vm-100-disk-0.qcow2,size=4G"},

@@ -415,6 +415,12 @@ Result<std::string> VmService::Destroy(int vmid, const std::string& user, bool p
 Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced) {
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   if (qemu_.Pid(vmid)) return Fail(FailedPrecondition("VM " + std::to_string(vmid) + " is running - destroy failed"));
+  // Again under the VM's lock: a linked clone may have been made between the request's
+  // check and now (clones lock their source). Found by the chaos test: the template went and
+  // left its base images to the clone.
+  if (auto user = LinkedCloneUser(vmid))
+    return Fail(FailedPrecondition("base volume '" + user->first + "' is still in use by linked cloned VM " +
+                                   std::to_string(user->second)));
   // Mark it first so nothing else starts or edits it while the volumes go.
   HEARTH_TRY(Mutate(vmid, [](VmConfig& c) -> Status {
     c.values["lock"] = "destroyed";
