@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from harness import SRC, Hearth, wait_for
+from harness import Hearth, wait_for
 
 
 def task_url(h, upid):
@@ -255,12 +255,13 @@ def cpu_seconds(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.skipif("UBSAN_OPTIONS" in os.environ, reason=(
+    "sanitizer build: UBSan's vptr check validates memory through a pipe(2), so with no "
+    "descriptor left it reports valid objects as 'invalid vptr' and aborts; scripts/test.sh "
+    "runs this file on the release build too"))
 def test_out_of_file_descriptors_does_not_spin():
     h = Hearth(extra_args=["--client-timeout", "5"])
     h.wrapper = ["prlimit", "--nofile=64:64"]
-    if "UBSAN_OPTIONS" in os.environ:  # sanitizer build: see the file for why
-        h.env["UBSAN_OPTIONS"] = os.environ["UBSAN_OPTIONS"] + ":suppressions=" + os.path.join(
-            SRC, "contrib/sanitizers/ubsan-out-of-fds.supp")
     h.start()
     try:
         conns = [socket.create_connection(("127.0.0.1", h.port)) for _ in range(80)]  # more than it has fds
