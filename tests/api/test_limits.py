@@ -9,16 +9,7 @@ import socket
 import ssl
 import time
 
-import requests
-
-from harness import wait_for
-
-
-def tls(port, source="127.0.0.1"):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0)))
+from harness import tls_connect, wait_for
 
 
 def status_line(sock):
@@ -32,7 +23,7 @@ def status_line(sock):
 
 
 def version_ok(h, source="127.0.0.2"):
-    s = tls(h.port, source)
+    s = tls_connect(h.port, source)
     s.sendall(b"GET /api2/json/version HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken=" + h.token.encode() +
               b"\r\nConnection: close\r\n\r\n")
     line = status_line(s)
@@ -41,7 +32,7 @@ def version_ok(h, source="127.0.0.2"):
 
 
 def test_huge_request_head_gets_414(hearth):
-    s = tls(hearth.port)
+    s = tls_connect(hearth.port)
     head = b"GET /api2/json/version HTTP/1.1\r\nHost: x\r\n" + b"".join(
         b"X-Filler-%d: %s\r\n" % (i, b"a" * 1000) for i in range(100)) + b"\r\n"
     try:
@@ -54,7 +45,7 @@ def test_huge_request_head_gets_414(hearth):
 
 
 def test_oversized_body_is_refused_before_it_is_read(hearth):
-    s = tls(hearth.port)
+    s = tls_connect(hearth.port)
     s.sendall(b"POST /api2/json/nodes/%s/qemu HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken=%s\r\n"
               b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000000\r\n\r\n"
               % (hearth.node.encode(), hearth.token.encode()))
@@ -63,7 +54,7 @@ def test_oversized_body_is_refused_before_it_is_read(hearth):
 
 
 def test_endless_chunked_body_is_cut_at_the_body_limit(hearth):
-    s = tls(hearth.port)
+    s = tls_connect(hearth.port)
     s.sendall(b"POST /api2/json/nodes/%s/qemu HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken=%s\r\n"
               b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
               % (hearth.node.encode(), hearth.token.encode()))

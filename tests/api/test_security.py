@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from harness import Hearth, wait_for
+from harness import Hearth, tls_connect, wait_for
 
 
 def task_url(h, upid):
@@ -175,14 +175,6 @@ def test_version_stays_fast_while_agent_and_url_calls_hang(hearth):
 
 
 # --- 4. connection limits, accept errors, slow clients --------------------------------------
-
-def tls_connect(port, source="127.0.0.1"):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    raw = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
-    return ctx.wrap_socket(raw)
-
 
 def closed_within(sock, seconds):
     """True if the peer closes `sock` within `seconds`."""

@@ -13,7 +13,6 @@ in CI yet: docs/hardening.md).
 """
 import concurrent.futures
 import faulthandler
-import functools
 import glob
 import http.server
 import os
@@ -24,12 +23,11 @@ import socketserver
 import tempfile
 import threading
 import time
-import urllib.parse
 
 import pytest
 import requests
 
-from harness import SRC, Hearth, upload, wait_for
+from harness import SRC, Hearth, upload
 
 
 faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pytest>` shows where every thread is

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from harness import Hearth, upload, wait_for
+from harness import Hearth, upload
 
 CLIENTS = 8
 ROUNDS = 4

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import shutil
 import ssl
 import subprocess
@@ -269,6 +270,15 @@ def tiny_iso():
     out = subprocess.run([os.path.join(SRC, "scripts/build-tiny-iso.sh")], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().splitlines()[-1]
+
+
+def tls_connect(port, source="127.0.0.1"):
+    """A raw TLS connection to the daemon from `source` (127.0.0.x), certificate unchecked."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
+    return ctx.wrap_socket(raw)
 
 
 def upload(h, path, name, content="iso", storage="local", **fields):
