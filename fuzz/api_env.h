@@ -16,6 +16,8 @@
 #include "qemu/supervisor.h"
 #include "storage/dir/dir_storage.h"
 #include "sys/files.h"
+#include "sys/posix/posix_file_system.h"
+#include "sys/posix/proc_host_stats.h"
 #include "sys/posix/posix_process.h"
 
 namespace hearth::fuzz {
@@ -31,6 +33,8 @@ struct ApiEnv {
   std::unique_ptr<TicketAuthority> tickets;
   SystemClock clock;
   PosixProcessRunner runner;
+  PosixFileSystem fs;
+  ProcHostStats host;
   NoPam pam;
   std::unique_ptr<AccessService> access;
   std::unique_ptr<TaskManager> tasks;
@@ -50,22 +54,22 @@ struct ApiEnv {
     auto s = OpenStore(dir);
     FUZZ_CHECK(s, "store");
     store = std::move(*s);
-    auto t = LoadOrCreateTicketAuthority(dir);
+    auto t = LoadOrCreateTicketAuthority(fs, dir);
     FUZZ_CHECK(t, "tickets");
     tickets = std::move(*t);
     access = std::make_unique<AccessService>(*store, clock, *tickets, pam);
-    tasks = std::make_unique<TaskManager>(*store, clock, "fuzz", dir + "/tasks", 1);
+    tasks = std::make_unique<TaskManager>(*store, fs, clock, "fuzz", dir + "/tasks", 1);
     FUZZ_CHECK(MakeDirs(dir + "/images"), "images dir");
     storage.Add(std::make_unique<DirStorage>("local", dir, std::vector<ContentType>{ContentType::kImages, ContentType::kIso},
                                              runner));
     accel.Set(false, "fuzzing");
-    qemu = std::make_unique<QemuSupervisor>(runner, dir + "/run");
+    qemu = std::make_unique<QemuSupervisor>(runner, host, dir + "/run");
     VmServiceOptions vopt;
     vopt.node = "fuzz";
-    vms = std::make_unique<VmService>(*store, *tasks, storage, *qemu, net, runner, clock, accel, vopt,
+    vms = std::make_unique<VmService>(*store, *tasks, storage, *qemu, net, runner, fs, host, clock, accel, vopt,
                                       [] { return std::array<uint8_t, 3>{1, 2, 3}; });
-    images = std::make_unique<ImageBuilder>(runner, dir + "/cache");
-    services.reset(new ApiServices{*access, *tasks, *vms, storage, *images, NodeFacts{}});
+    images = std::make_unique<ImageBuilder>(runner, fs, dir + "/cache");
+    services.reset(new ApiServices{*access, *tasks, *vms, storage, *images, host, NodeFacts{}});
     services->facts.node = "fuzz";
     RegisterAllRoutes(router, *services);
   }

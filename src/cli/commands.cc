@@ -16,6 +16,7 @@
 #include "model/upid.h"
 #include "sys/console.h"
 #include "sys/files.h"
+#include "sys/posix/posix_file_system.h"
 
 namespace hearth {
 namespace {
@@ -160,7 +161,8 @@ void AddClientCommands(CLI::App& app, int& rc) {
                               {"csrf", (*r)["CSRFPreventionToken"]}};
     std::string path = SessionPath();
     (void)MakeDirs(path.substr(0, path.rfind('/')), 0700);
-    if (auto st = WriteFileAtomic(path, session.dump(), 0600); !st) return void(rc = ReportError(st.error()));
+    PosixFileSystem fs;
+    if (auto st = WriteFileAtomic(fs, path, session.dump(), 0600); !st) return void(rc = ReportError(st.error()));
     std::cerr << "logged in as " << login_user << " (ticket valid for 2 hours)\n";
   });
 

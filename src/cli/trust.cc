@@ -8,6 +8,7 @@
 
 #include "core/strings.h"
 #include "sys/files.h"
+#include "sys/posix/posix_file_system.h"
 
 namespace hearth {
 namespace {
@@ -36,7 +37,8 @@ void Remember(const std::string& host_port, const std::string& fingerprint) {
   if (!text.empty() && text.back() != '\n') text += '\n';
   text += host_port + " " + fingerprint + "\n";
   (void)MakeDirs(path.substr(0, path.rfind('/')), 0700);
-  if (auto st = WriteFileAtomic(path, text, 0600); !st)
+  PosixFileSystem fs;
+  if (auto st = WriteFileAtomic(fs, path, text, 0600); !st)
     std::cerr << "warning: could not remember the certificate in " << path << ": " << st.error().message << "\n";
   else
     std::cerr << "Remembered " << host_port << " in " << path << ".\n";

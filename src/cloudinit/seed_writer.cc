@@ -4,12 +4,13 @@
 
 #include <filesystem>
 
+#include "sys/file_system.h"
 #include "sys/files.h"
 #include "sys/random_source.h"
 
 namespace hearth {
 
-Status WriteNoCloudSeed(ProcessRunner& runner, const NoCloudSeed& seed, const std::string& dest_path,
+Status WriteNoCloudSeed(ProcessRunner& runner, FileSystem& fs, const NoCloudSeed& seed, const std::string& dest_path,
                         const std::string& dest_format, const std::string& tmp_dir) {
   std::string work = tmp_dir + "/.cidata-" + RandomHex(16);
   HEARTH_TRY(MakeDirs(work + "/files", 0700));
@@ -21,11 +22,11 @@ Status WriteNoCloudSeed(ProcessRunner& runner, const NoCloudSeed& seed, const st
     }
   } cleanup{work};
   std::vector<std::string> files = {"user-data", "meta-data", "network-config"};
-  HEARTH_TRY(WriteFileAtomic(work + "/files/user-data", seed.user_data, 0600));
-  HEARTH_TRY(WriteFileAtomic(work + "/files/meta-data", seed.meta_data, 0600));
-  HEARTH_TRY(WriteFileAtomic(work + "/files/network-config", seed.network_config, 0600));
+  HEARTH_TRY(WriteFileAtomic(fs, work + "/files/user-data", seed.user_data, 0600));
+  HEARTH_TRY(WriteFileAtomic(fs, work + "/files/meta-data", seed.meta_data, 0600));
+  HEARTH_TRY(WriteFileAtomic(fs, work + "/files/network-config", seed.network_config, 0600));
   if (!seed.vendor_data.empty()) {
-    HEARTH_TRY(WriteFileAtomic(work + "/files/vendor-data", seed.vendor_data, 0600));
+    HEARTH_TRY(WriteFileAtomic(fs, work + "/files/vendor-data", seed.vendor_data, 0600));
     files.push_back("vendor-data");
   }
   std::string iso = work + "/seed.iso";

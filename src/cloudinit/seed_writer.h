@@ -6,13 +6,14 @@
 
 #include "core/result.h"
 #include "model/cloudinit.h"
+#include "sys/file_system.h"
 #include "sys/process.h"
 
 namespace hearth {
 
 // Builds the ISO with xorriso in `tmp_dir` and converts it to `dest_format` at `dest_path`
 // (replaced atomically: a failure leaves the old seed in place).
-Status WriteNoCloudSeed(ProcessRunner& runner, const NoCloudSeed& seed, const std::string& dest_path,
+Status WriteNoCloudSeed(ProcessRunner& runner, FileSystem& fs, const NoCloudSeed& seed, const std::string& dest_path,
                         const std::string& dest_format, const std::string& tmp_dir);
 
 }  // namespace hearth

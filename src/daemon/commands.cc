@@ -11,6 +11,7 @@
 #include "sys/clock.h"
 #include "sys/console.h"
 #include "sys/files.h"
+#include "sys/posix/posix_file_system.h"
 
 namespace hearth {
 namespace {
@@ -24,7 +25,8 @@ int WithAccess(const std::string& data_dir, const std::function<Status(AccessSer
                                 "/hearth.db does not exist): pass the --data-dir your daemon uses"));
   auto store = OpenStore(data_dir);
   if (!store) return ReportError(store.error());
-  auto tickets = LoadOrCreateTicketAuthority(data_dir);
+  PosixFileSystem fs;
+  auto tickets = LoadOrCreateTicketAuthority(fs, data_dir);
   if (!tickets) return ReportError(tickets.error());
   SystemClock clock;
   LibPamAuthenticator pam;

@@ -24,6 +24,8 @@
 #include "qemu/supervisor.h"
 #include "storage/dir/dir_storage.h"
 #include "sys/files.h"
+#include "sys/posix/posix_file_system.h"
+#include "sys/posix/proc_host_stats.h"
 #include "sys/posix/posix_process.h"
 #include "tasks/task_manager.h"
 #include "vms/vm_service.h"
@@ -37,14 +39,6 @@
 
 namespace hearth {
 namespace {
-
-uint64_t ProcessStartTicks() {
-  auto stat = ReadFile("/proc/self/stat");
-  if (!stat) return 0;
-  size_t p = stat->rfind(')');
-  auto fields = SplitAny(stat->substr(p + 2), " ");
-  return fields.size() > 19 ? std::stoull(fields[19]) : 0;
-}
 
 Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
   size_t colon = listen.rfind(':');
@@ -97,16 +91,19 @@ int RunDaemon(const DaemonOptions& opt) {
   if (!listen) return fail(listen.error());
   auto store = OpenStore(data_dir);
   if (!store) return fail(store.error());
-  auto tickets = LoadOrCreateTicketAuthority(data_dir);
+  PosixFileSystem fs;
+  ProcHostStats host_stats;
+  auto tickets = LoadOrCreateTicketAuthority(fs, data_dir);
   if (!tickets) return fail(tickets.error());
   std::string cert = data_dir + "/priv/hearth.crt", key = data_dir + "/priv/hearth.key";
-  if (auto st = EnsureSelfSignedCertificate(cert, key, node); !st) return fail(st.error());
+  if (auto st = EnsureSelfSignedCertificate(fs, cert, key, node); !st) return fail(st.error());
 
   SystemClock clock;
   PosixProcessRunner runner;
   LibPamAuthenticator pam;
   AccessService access(**store, clock, **tickets, pam);
-  TaskManager tasks(**store, clock, node, data_dir + "/tasks", ProcessStartTicks());
+  TaskManager tasks(**store, fs, clock, node, data_dir + "/tasks", 
+                    host_stats.Process(getpid()).value_or(ProcessStat{}).start_ticks);
   if (auto st = tasks.RecoverUnfinished(); !st) return fail(st.error());
 
   StorageManager storage;
@@ -130,7 +127,7 @@ int RunDaemon(const DaemonOptions& opt) {
     accel.Set(true, "");
   } else {
     probe = std::thread([&] {
-      KvmProbeResult r = ProbeKvm(runner, opt.qemu_binary, run_dir);
+      KvmProbeResult r = ProbeKvm(runner, fs, opt.qemu_binary, run_dir);
       if (r.usable) {
         spdlog::info("KVM is usable (probe guest: {:.2f} s with KVM, {:.2f} s with TCG)", r.kvm_seconds, r.tcg_seconds);
       } else {
@@ -152,12 +149,12 @@ int RunDaemon(const DaemonOptions& opt) {
                    opt.qemu_user);
     }
   }
-  QemuSupervisor qemu(runner, run_dir);
+  QemuSupervisor qemu(runner, host_stats, run_dir);
   NetlinkBackend net;
   VmServiceOptions vopt;
   vopt.node = node;
   vopt.host = host;
-  VmService vms(**store, tasks, storage, qemu, net, runner, clock, accel, vopt, RandomBytes);
+  VmService vms(**store, tasks, storage, qemu, net, runner, fs, host_stats, clock, accel, vopt, RandomBytes);
   if (auto st = vms.Init(); !st) return fail(st.error());
 
   NodeFacts facts;
@@ -169,8 +166,8 @@ int RunDaemon(const DaemonOptions& opt) {
   facts.accel = &accel;
   std::string image_cache = opt.image_cache.empty() ? data_dir + "/cache/images" : opt.image_cache;
   if (auto st = MakeDirs(image_cache); !st) return fail(st.error());
-  ImageBuilder images(runner, image_cache);
-  ApiServices services{access, tasks, vms, storage, images, facts};
+  ImageBuilder images(runner, fs, image_cache);
+  ApiServices services{access, tasks, vms, storage, images, host_stats, facts};
   Router router;
   RegisterAllRoutes(router, services);
   ApiServer api(router, access, node);
@@ -208,7 +205,7 @@ int RunDaemon(const DaemonOptions& opt) {
   auto server = HttpsServer::Start(
       hopt, [&](HttpRequest req, HttpsServer::Responder respond) { api.Handle(std::move(req), std::move(respond)); });
   if (!server) return fail(server.error());
-  (void)WriteFileAtomic(run_dir + "/api-port", std::to_string((*server)->port()) + "\n");
+  (void)WriteFileAtomic(fs, run_dir + "/api-port", std::to_string((*server)->port()) + "\n");
   double ready_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("hearth {} on node '{}': API ready on https://{}:{}/api2/json ({:.0f} ms)", HEARTH_VERSION, node,
                listen->first, (*server)->port(), ready_ms);

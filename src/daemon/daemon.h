@@ -8,6 +8,7 @@
 #include "access/access_service.h"
 #include "core/result.h"
 #include "state/sqlite/sqlite_store.h"
+#include "sys/file_system.h"
 
 namespace hearth {
 
@@ -29,7 +30,7 @@ int RunDaemon(const DaemonOptions& options);
 
 // Pieces shared with the local admin verbs, which work on the data dir directly.
 Result<std::unique_ptr<SqliteStore>> OpenStore(const std::string& data_dir);
-Result<std::unique_ptr<TicketAuthority>> LoadOrCreateTicketAuthority(const std::string& data_dir);
+Result<std::unique_ptr<TicketAuthority>> LoadOrCreateTicketAuthority(FileSystem& fs, const std::string& data_dir);
 std::string DefaultNodeName();
 
 }  // namespace hearth

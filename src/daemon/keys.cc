@@ -17,21 +17,21 @@ Result<std::unique_ptr<SqliteStore>> OpenStore(const std::string& data_dir) {
   return SqliteStore::Open(data_dir + "/hearth.db");
 }
 
-Result<std::unique_ptr<TicketAuthority>> LoadOrCreateTicketAuthority(const std::string& data_dir) {
+Result<std::unique_ptr<TicketAuthority>> LoadOrCreateTicketAuthority(FileSystem& fs, const std::string& data_dir) {
   std::string priv = data_dir + "/priv";
-  HEARTH_TRY(MakeDirs(priv, 0700));
+  HEARTH_TRY(fs.MakeDirs(priv, 0700));
   std::string key_path = priv + "/authkey.pem", csrf_path = priv + "/csrf.key";
-  if (!PathExists(key_path)) {
+  if (!fs.Exists(key_path)) {
     HEARTH_ASSIGN_OR_RETURN(std::string pem, TicketAuthority::GenerateKeyPem());
-    HEARTH_TRY(WriteFileAtomic(key_path, pem, 0600));
+    HEARTH_TRY(WriteFileAtomic(fs, key_path, pem, 0600));
   }
-  if (!PathExists(csrf_path)) {
+  if (!fs.Exists(csrf_path)) {
     unsigned char secret[32];
     RAND_bytes(secret, sizeof secret);
-    HEARTH_TRY(WriteFileAtomic(csrf_path, Base64Encode(std::string_view(reinterpret_cast<char*>(secret), 32)), 0600));
+    HEARTH_TRY(WriteFileAtomic(fs, csrf_path, Base64Encode(std::string_view(reinterpret_cast<char*>(secret), 32)), 0600));
   }
-  HEARTH_ASSIGN_OR_RETURN(std::string pem, ReadFile(key_path));
-  HEARTH_ASSIGN_OR_RETURN(std::string csrf, ReadFile(csrf_path));
+  HEARTH_ASSIGN_OR_RETURN(std::string pem, fs.Read(key_path, 64 << 10));
+  HEARTH_ASSIGN_OR_RETURN(std::string csrf, fs.Read(csrf_path, 64 << 10));
   return TicketAuthority::Create(pem, std::string(Trim(csrf)));
 }
 

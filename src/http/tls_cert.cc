@@ -21,9 +21,9 @@ std::string BioString(BIO* bio) {
 
 }  // namespace
 
-Status EnsureSelfSignedCertificate(const std::string& cert_path, const std::string& key_path,
+Status EnsureSelfSignedCertificate(FileSystem& fs, const std::string& cert_path, const std::string& key_path,
                                    const std::string& hostname) {
-  if (PathExists(cert_path) && PathExists(key_path)) return Ok();
+  if (fs.Exists(cert_path) && fs.Exists(key_path)) return Ok();
   EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
   if (!key) return Fail(Internal("cannot generate TLS key"));
   X509* cert = X509_new();
@@ -62,8 +62,8 @@ Status EnsureSelfSignedCertificate(const std::string& cert_path, const std::stri
   BIO_free(cb);
   X509_free(cert);
   EVP_PKEY_free(key);
-  HEARTH_TRY(WriteFileAtomic(key_path, key_pem, 0600));
-  return WriteFileAtomic(cert_path, cert_pem, 0644);
+  HEARTH_TRY(WriteFileAtomic(fs, key_path, key_pem, 0600));
+  return WriteFileAtomic(fs, cert_path, cert_pem, 0644);
 }
 
 Result<std::string> CertificateFingerprint(const std::string& cert_path) {

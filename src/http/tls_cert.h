@@ -5,10 +5,11 @@
 #include <string>
 
 #include "core/result.h"
+#include "sys/file_system.h"
 
 namespace hearth {
 
-Status EnsureSelfSignedCertificate(const std::string& cert_path, const std::string& key_path,
+Status EnsureSelfSignedCertificate(FileSystem& fs, const std::string& cert_path, const std::string& key_path,
                                    const std::string& hostname);
 // "AB:CD:..." SHA-256 fingerprint of the PEM certificate (/nodes ssl_fingerprint).
 Result<std::string> CertificateFingerprint(const std::string& cert_path);

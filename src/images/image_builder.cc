@@ -20,13 +20,13 @@ namespace {
 
 constexpr uint64_t kPartitionOffset = kMiB;  // partition 1 starts at sector 2048
 
-Status WriteInto(const std::string& rootfs, const std::string& rel, const std::string& content, int mode = 0644) {
+Status WriteInto(FileSystem& files, const std::string& rootfs, const std::string& rel, const std::string& content, int mode = 0644) {
   std::string path = rootfs + "/" + rel;
   // Directories of the guest's file system: world-readable as in any Debian system, and
   // existing ones keep their modes.
   std::string dir = path.substr(0, path.rfind('/'));
   if (!PathExists(dir)) HEARTH_TRY(MakeDirs(dir, 0755));
-  return WriteFileAtomic(path, content, mode);
+  return WriteFileAtomic(files, path, content, mode);
 }
 
 }  // namespace
@@ -66,7 +66,7 @@ Result<std::string> ImageBuilder::Ensure(const ImageRecipe& recipe, const LogFn&
     ::unlink((out + ".new").c_str());
     return Fail(st.error());
   }
-  HEARTH_TRY(WriteFileAtomic(dir + "/recipe.txt", recipe.Canonical()));
+  HEARTH_TRY(WriteFileAtomic(fs_, dir + "/recipe.txt", recipe.Canonical()));
   if (::rename((out + ".new").c_str(), out.c_str()) != 0) return Fail(Internal("cannot store " + out));
   if (built) *built = true;
   if (log) {
@@ -102,33 +102,33 @@ Status ImageBuilder::Customize(const ImageRecipe& recipe, const std::string& roo
   (void)Run({"chroot", root, "dpkg", "--purge", "usrmerge", "libfile-find-rule-perl", "libnumber-compare-perl",
              "libtext-glob-perl", "perl"}, nullptr, std::chrono::minutes(5));
   // Every clone must be unique: no machine id, host keys or host name baked in.
-  HEARTH_TRY(WriteFileAtomic(root + "/etc/machine-id", "", 0644));
+  HEARTH_TRY(WriteFileAtomic(fs_, root + "/etc/machine-id", "", 0644));
   for (const auto& e : fs::directory_iterator(root + "/etc/ssh"))
     if (StartsWith(e.path().filename().string(), "ssh_host_")) fs::remove(e.path());
   ::unlink((root + "/etc/resolv.conf").c_str());
-  HEARTH_TRY(WriteInto(root, "etc/hostname", "debian\n"));
-  HEARTH_TRY(WriteInto(root, "etc/fstab", "LABEL=debroot / ext4 defaults,errors=remount-ro 0 1\n"));
-  HEARTH_TRY(WriteInto(root, "etc/default/locale", "LANG=" + recipe.locale + "\n"));
+  HEARTH_TRY(WriteInto(fs_, root, "etc/hostname", "debian\n"));
+  HEARTH_TRY(WriteInto(fs_, root, "etc/fstab", "LABEL=debroot / ext4 defaults,errors=remount-ro 0 1\n"));
+  HEARTH_TRY(WriteInto(fs_, root, "etc/default/locale", "LANG=" + recipe.locale + "\n"));
   if (recipe.locale != "C.UTF-8") {
-    HEARTH_TRY(WriteInto(root, "etc/locale.gen", recipe.locale + " UTF-8\n"));
+    HEARTH_TRY(WriteInto(fs_, root, "etc/locale.gen", recipe.locale + " UTF-8\n"));
     HEARTH_TRY(Run({"chroot", root, "locale-gen"}, log, std::chrono::minutes(5)));
   }
   std::string layout = recipe.keyboard.substr(0, recipe.keyboard.find('-'));
   std::string variant = recipe.keyboard.find('-') == std::string::npos ? "" : recipe.keyboard.substr(recipe.keyboard.find('-') + 1);
-  HEARTH_TRY(WriteInto(root, "etc/default/keyboard",
+  HEARTH_TRY(WriteInto(fs_, root, "etc/default/keyboard",
                        "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"" + layout + "\"\nXKBVARIANT=\"" + variant + "\"\nXKBOPTIONS=\"\"\n"));
   if (!PathExists(root + "/usr/share/zoneinfo/" + recipe.timezone))
     return Fail(FieldError("timezone", "unknown time zone '" + recipe.timezone + "'"));
   ::unlink((root + "/etc/localtime").c_str());
   if (::symlink(("/usr/share/zoneinfo/" + recipe.timezone).c_str(), (root + "/etc/localtime").c_str()) != 0)
     return Fail(Internal("cannot set the time zone"));
-  HEARTH_TRY(WriteInto(root, "etc/timezone", recipe.timezone + "\n"));
+  HEARTH_TRY(WriteInto(fs_, root, "etc/timezone", recipe.timezone + "\n"));
   // Hardened sshd, as homelabs run it: keys only, no root login, the chosen port. A drop-in
   // comes first in Debian's sshd_config, so it wins over later edits.
-  HEARTH_TRY(WriteInto(root, "etc/ssh/sshd_config.d/10-hearth.conf",
+  HEARTH_TRY(WriteInto(fs_, root, "etc/ssh/sshd_config.d/10-hearth.conf",
                        "Port " + std::to_string(recipe.ssh_port) +
                            "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\n"));
-  HEARTH_TRY(WriteInto(root, "etc/cloud/cloud.cfg.d/90-hearth.cfg",
+  HEARTH_TRY(WriteInto(fs_, root, "etc/cloud/cloud.cfg.d/90-hearth.cfg",
                        "datasource_list: [ NoCloud, ConfigDrive, None ]\n"
                        "ssh_genkeytypes: [ ed25519, ecdsa ]\n"
                        "disable_root: true\n"));
@@ -150,7 +150,7 @@ Status ImageBuilder::MakeBootableDisk(const ImageRecipe& recipe, const std::stri
     if (StartsWith(n, "initrd.img-")) initrd = n;
   }
   if (kernel.empty() || initrd.empty()) return Fail(Internal("image build: no kernel or initrd in the root filesystem"));
-  HEARTH_TRY(WriteInto(root, "boot/extlinux/extlinux.conf",
+  HEARTH_TRY(WriteInto(fs_, root, "boot/extlinux/extlinux.conf",
                        "DEFAULT debian\nTIMEOUT 1\nSERIAL 0 115200\nLABEL debian\n  LINUX /boot/" + kernel +
                            "\n  INITRD /boot/" + initrd +
                            "\n  APPEND root=LABEL=debroot rw console=tty0 console=ttyS0,115200\n"));

@@ -15,6 +15,7 @@
 
 #include "core/result.h"
 #include "model/image_recipe.h"
+#include "sys/file_system.h"
 #include "sys/process.h"
 
 namespace hearth {
@@ -30,7 +31,8 @@ struct CachedImage {
 class ImageBuilder {
  public:
   using LogFn = std::function<void(const std::string&)>;
-  ImageBuilder(ProcessRunner& runner, std::string cache_dir) : runner_(runner), cache_dir_(std::move(cache_dir)) {}
+  ImageBuilder(ProcessRunner& runner, FileSystem& fs, std::string cache_dir)
+      : runner_(runner), fs_(fs), cache_dir_(std::move(cache_dir)) {}
 
   // The cached image for `recipe` (qcow2 path), building it first if needed (minutes).
   // `built` tells whether this call built it.
@@ -46,6 +48,7 @@ class ImageBuilder {
              const std::string& stdin_data = "");
 
   ProcessRunner& runner_;
+  FileSystem& fs_;
   std::string cache_dir_;
   std::mutex build_mu_;
 };

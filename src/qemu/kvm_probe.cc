@@ -46,7 +46,7 @@ Run RunGuest(ProcessRunner& runner, const std::string& qemu, const std::string& 
 
 }  // namespace
 
-KvmProbeResult ProbeKvm(ProcessRunner& runner, const std::string& qemu, const std::string& work_dir,
+KvmProbeResult ProbeKvm(ProcessRunner& runner, FileSystem& fs, const std::string& qemu, const std::string& work_dir,
                         std::chrono::seconds limit) {
   KvmProbeResult res;
   int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -56,13 +56,13 @@ KvmProbeResult ProbeKvm(ProcessRunner& runner, const std::string& qemu, const st
   }
   close(fd);
   std::string image = work_dir + "/kvm-probe.img";
-  if (auto st = WriteFileAtomic(image, std::string_view(reinterpret_cast<const char*>(kKvmProbeGuest), sizeof kKvmProbeGuest)); !st) {
+  if (auto st = WriteFileAtomic(fs, image, std::string_view(reinterpret_cast<const char*>(kKvmProbeGuest), sizeof kKvmProbeGuest)); !st) {
     res.reason = st.error().message;
     return res;
   }
   Run kvm = RunGuest(runner, qemu, image, "kvm", limit);
   Run tcg = RunGuest(runner, qemu, image, "tcg", limit);
-  ::unlink(image.c_str());
+  (void)fs.Remove(image);
   res.kvm_seconds = kvm.seconds;
   res.tcg_seconds = tcg.seconds;
   if (!kvm.ok) {

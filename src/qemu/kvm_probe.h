@@ -8,6 +8,7 @@
 #include <string>
 
 #include "sys/process.h"
+#include "sys/file_system.h"
 
 namespace hearth {
 
@@ -17,7 +18,7 @@ struct KvmProbeResult {
   double kvm_seconds = 0, tcg_seconds = 0;
 };
 
-KvmProbeResult ProbeKvm(ProcessRunner& runner, const std::string& qemu_binary, const std::string& work_dir,
+KvmProbeResult ProbeKvm(ProcessRunner& runner, FileSystem& fs, const std::string& qemu_binary, const std::string& work_dir,
                         std::chrono::seconds limit = std::chrono::seconds(10));
 
 }  // namespace hearth

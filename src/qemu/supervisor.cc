@@ -47,17 +47,12 @@ std::optional<int> QemuSupervisor::Pid(int vmid) const {
   if (!text) return std::nullopt;
   auto pid = ParseInt(Trim(*text));
   if (!pid || *pid <= 1) return std::nullopt;
-  auto cmdline = ReadFile("/proc/" + std::to_string(*pid) + "/cmdline");
+  auto cmdline = host_.CommandLine(static_cast<int>(*pid));
   if (!cmdline) return std::nullopt;
   // Guard against pid reuse: the process must be the QEMU with this VM's monitor socket.
   if (cmdline->find("path=" + EscapeQemuOpt(paths.qmp) + ",") == std::string::npos) return std::nullopt;
   // A zombie (exited, not yet reaped by init) is not running.
-  auto stat = ReadFile("/proc/" + std::to_string(*pid) + "/stat");
-  if (stat) {
-    size_t close_paren = stat->rfind(')');
-    if (close_paren != std::string::npos && close_paren + 2 < stat->size() && (*stat)[close_paren + 2] == 'Z')
-      return std::nullopt;
-  }
+  if (auto stat = host_.Process(static_cast<int>(*pid)); stat && stat->state == 'Z') return std::nullopt;
   return static_cast<int>(*pid);
 }
 
@@ -73,13 +68,8 @@ bool QemuSupervisor::WaitExit(int pid, std::chrono::milliseconds timeout) const 
     bool alive = kill(pid, 0) == 0;
     if (alive) {
       // Zombies count as gone.
-      auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-      if (stat) {
-        size_t p = stat->rfind(')');
-        if (p != std::string::npos && p + 2 < stat->size() && (*stat)[p + 2] == 'Z') alive = false;
-      } else {
-        alive = false;
-      }
+      auto stat = host_.Process(pid);
+      alive = stat && stat->state != 'Z';
     }
     if (!alive) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -93,24 +83,6 @@ void QemuSupervisor::CleanupRuntime(int vmid) const {
   RuntimePaths p = Paths(vmid);
   for (const auto& f : {p.qmp, p.pid, p.qga}) ::unlink(f.c_str());
   for (int n = 0; n <= 3; ++n) ::unlink(p.Serial(n).c_str());
-}
-
-std::optional<ProcStats> QemuSupervisor::Stats(int pid) const {
-  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return std::nullopt;
-  size_t p = stat->rfind(')');
-  if (p == std::string::npos) return std::nullopt;
-  std::istringstream in(stat->substr(p + 2));
-  std::vector<std::string> f;
-  std::string tok;
-  while (in >> tok) f.push_back(tok);
-  // Fields after the command: state(0) ... utime(11) stime(12) ... starttime(19) vsize(20) rss(21)
-  if (f.size() < 22) return std::nullopt;
-  ProcStats s;
-  s.cpu_ticks = std::stoull(f[11]) + std::stoull(f[12]);
-  s.start_ticks = std::stoull(f[19]);
-  s.rss_bytes = std::stoull(f[21]) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  return s;
 }
 
 }  // namespace hearth

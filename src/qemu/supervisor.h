@@ -15,19 +15,15 @@
 
 #include "core/result.h"
 #include "qemu/argv.h"
+#include "sys/host_stats.h"
 #include "sys/process.h"
 
 namespace hearth {
 
-struct ProcStats {
-  uint64_t cpu_ticks = 0;   // utime + stime
-  uint64_t rss_bytes = 0;
-  uint64_t start_ticks = 0;  // since boot
-};
-
 class QemuSupervisor {
  public:
-  QemuSupervisor(ProcessRunner& runner, std::string run_dir) : runner_(runner), run_dir_(std::move(run_dir)) {}
+  QemuSupervisor(ProcessRunner& runner, const HostStats& host, std::string run_dir)
+      : runner_(runner), host_(host), run_dir_(std::move(run_dir)) {}
 
   // Runs `argv` (which daemonizes) and returns the VM's pid once QEMU finished initialising.
   // QEMU's own error text (bad option, missing file, tap busy) comes back in the Error.
@@ -39,12 +35,13 @@ class QemuSupervisor {
   void Kill(int pid) const;
   // Removes sockets and the pid file (serial logs stay for post-mortems).
   void CleanupRuntime(int vmid) const;
-  std::optional<ProcStats> Stats(int pid) const;
+  std::optional<ProcessStat> Stats(int pid) const { return host_.Process(pid); }
   RuntimePaths Paths(int vmid) const { return RuntimePathsFor(run_dir_, vmid); }
   const std::string& run_dir() const { return run_dir_; }
 
  private:
   ProcessRunner& runner_;
+  const HostStats& host_;
   std::string run_dir_;
 };
 

@@ -1,7 +1,7 @@
 #include "sys/files.h"
 
 #include "core/strings.h"
-#include "sys/random_source.h"
+#include "sys/file_system.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -19,45 +19,8 @@
 
 namespace hearth {
 
-// The directory holding `path`, for fsyncing a rename into it.
-static std::string ParentDir(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
 static std::string ErrnoText(const std::string& what, const std::string& path) {
   return what + " '" + path + "': " + strerror(errno);
-}
-
-Status WriteFileAtomic(const std::string& path, std::string_view content, int mode) {
-  std::string tmp = path + ".tmp." + RandomHex(16);
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return Fail(Internal(ErrnoText("create", tmp)));
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t w = write(fd, content.data() + off, content.size() - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      auto e = Internal(ErrnoText("write", tmp));
-      close(fd);
-      unlink(tmp.c_str());
-      return Fail(e);
-    }
-    off += w;
-  }
-  if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
-    auto e = Internal(ErrnoText("fsync", tmp));
-    close(fd);
-    unlink(tmp.c_str());
-    return Fail(e);
-  }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    auto e = Internal(ErrnoText("rename", path));
-    unlink(tmp.c_str());
-    return Fail(e);
-  }
-  return SyncDir(ParentDir(path));
 }
 
 Result<std::string> ResolveCharDevice(const std::string& path) {

@@ -8,8 +8,7 @@
 
 namespace hearth {
 
-// Writes a temp file with `mode`, fsyncs it, renames it over `path` and fsyncs the directory.
-Status WriteFileAtomic(const std::string& path, std::string_view content, int mode = 0600);
+// (Atomic writes: WriteFileAtomic in sys/file_system.h, over the FileSystem seam.)
 Result<std::string> ReadFile(const std::string& path);
 // Creates missing directories and sets `path`'s mode (also if it existed; there a refused
 // chmod is not an error).

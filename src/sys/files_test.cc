@@ -1,4 +1,5 @@
 #include "sys/files.h"
+#include "sys/posix/posix_file_system.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -21,8 +22,9 @@ TEST(HoldLockFile, SecondHolderIsRefusedWithThePid) {
 
 TEST(RemoveFilesIn, RemovesFilesNotDirectoriesAndToleratesAMissingDir) {
   TempDir dir;
-  ASSERT_TRUE(WriteFileAtomic(dir.Sub("a"), "x"));
-  ASSERT_TRUE(WriteFileAtomic(dir.Sub(".upload-1"), "x"));
+  PosixFileSystem fs;
+  ASSERT_TRUE(WriteFileAtomic(fs, dir.Sub("a"), "x"));
+  ASSERT_TRUE(WriteFileAtomic(fs, dir.Sub(".upload-1"), "x"));
   ASSERT_TRUE(MakeDirs(dir.Sub("keep")));
   ASSERT_EQ(symlink("/etc/passwd", dir.Sub("link").c_str()), 0);
   auto n = RemoveFilesIn(dir.path().string());

@@ -1,14 +1,6 @@
 #include "tasks/task_log.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-
 #include "core/strings.h"
-#include "sys/files.h"
 
 namespace hearth {
 
@@ -19,57 +11,61 @@ std::string TaskLogDir::PathFor(const std::string& upid) const {
   return root_ + "/" + bucket + "/" + upid;
 }
 
-Result<int> TaskLogDir::Create(const std::string& upid) const {
+Result<std::unique_ptr<WritableFile>> TaskLogDir::Create(const std::string& upid) const {
   std::string path = PathFor(upid);
   // The 16 bucket directories are made once, not checked on every task.
   std::call_once(*buckets_made_, [&] {
     for (const char* b : {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"})
-      (void)MakeDirs(root_ + "/" + b);
+      (void)fs_.MakeDirs(root_ + "/" + b);
   });
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == ENOENT) {  // removed behind our back: make it again
-    HEARTH_TRY(MakeDirs(path.substr(0, path.rfind('/'))));
-    fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  auto file = fs_.Open(path, OpenMode::kAppend);
+  if (!file && file.error().code == ErrorCode::kNotFound) {  // removed behind our back: make it again
+    HEARTH_TRY(fs_.MakeDirs(ParentDir(path)));
+    file = fs_.Open(path, OpenMode::kAppend);
   }
-  if (fd < 0) return Fail(Internal("create task log '" + path + "': " + strerror(errno)));
-  return fd;
+  if (!file) return Fail(file.error().WithContext("task log"));
+  return std::move(*file);
 }
 
-Status TaskLogDir::AppendTo(int fd, const std::string& line) {
+Status TaskLogDir::AppendTo(WritableFile& file, const std::string& line) {
   // One write per line so concurrent readers never see half a line's worth of a record.
   std::string text;
   text.reserve(line.size() + 1);
   for (char c : line) text += (c == '\n' || c == '\r') ? ' ' : c;
   text += '\n';
-  ssize_t w = write(fd, text.data(), text.size());
-  if (w != static_cast<ssize_t>(text.size())) return Fail(Internal("write task log: short write"));
-  return Ok();
+  return file.Append(text);
 }
 
 Status TaskLogDir::Append(const std::string& upid, const std::string& line) const {
   std::string path = PathFor(upid);
-  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return Fail(Internal("open task log '" + path + "': " + strerror(errno)));
-  Status st = AppendTo(fd, line);
-  close(fd);
-  return st;
+  if (!fs_.Exists(path)) return Fail(NotFound("no task log '" + path + "'"));
+  HEARTH_ASSIGN_OR_RETURN(auto file, fs_.Open(path, OpenMode::kAppend));
+  HEARTH_TRY(AppendTo(*file, line));
+  return file->Close();
 }
 
 Result<std::pair<std::vector<std::string>, size_t>> TaskLogDir::Read(const std::string& upid, size_t start,
                                                                      size_t limit) const {
-  std::ifstream f(PathFor(upid));
-  if (!f) return Fail(NotFound("no such task"));
+  // Logs are bounded (kMaxTaskLogBytes plus the final line), so reading one whole is fine;
+  // the bound here only guards against a file someone else made huge.
+  auto text = fs_.Read(PathFor(upid), 64 << 20);
+  if (!text) {
+    if (text.error().code == ErrorCode::kNotFound) return Fail(NotFound("no such task"));
+    return Fail(text.error());
+  }
   std::vector<std::string> lines;
-  std::string line;
   size_t total = 0;
-  while (std::getline(f, line)) {
-    if (total >= start && (limit == 0 || lines.size() < limit)) lines.push_back(line);
+  for (size_t pos = 0; pos < text->size();) {
+    size_t nl = text->find('\n', pos);
+    size_t end = nl == std::string::npos ? text->size() : nl;
+    if (total >= start && (limit == 0 || lines.size() < limit)) lines.push_back(text->substr(pos, end - pos));
     ++total;
+    pos = end + 1;
   }
   return std::make_pair(std::move(lines), total);
 }
 
-void TaskLogDir::Remove(const std::string& upid) const { ::unlink(PathFor(upid).c_str()); }
+void TaskLogDir::Remove(const std::string& upid) const { (void)fs_.Remove(PathFor(upid)); }
 
 std::string ExitStatusFromLastLine(const std::string& line) {
   if (line == "TASK OK") return "OK";

@@ -10,24 +10,27 @@
 #include <vector>
 
 #include "core/result.h"
+#include "sys/file_system.h"
 
 namespace hearth {
 
+// Thread-safe; files go through `fs` (so tests can make the disk fail under a task).
 class TaskLogDir {
  public:
-  explicit TaskLogDir(std::string root) : root_(std::move(root)) {}
+  TaskLogDir(FileSystem& fs, std::string root) : fs_(fs), root_(std::move(root)) {}
   // <root>/<last hex digit of the UPID's start time>/<UPID>
   std::string PathFor(const std::string& upid) const;
-  // Creates the log; returns a descriptor open for appending (the caller closes it).
-  Result<int> Create(const std::string& upid) const;
+  // Creates the log, open for appending.
+  Result<std::unique_ptr<WritableFile>> Create(const std::string& upid) const;
   Status Append(const std::string& upid, const std::string& line) const;
-  // Appends one line through a descriptor from Create (one write(2), O_APPEND).
-  static Status AppendTo(int fd, const std::string& line);
+  // Appends one line to a log from Create (newlines flattened; one write, O_APPEND).
+  static Status AppendTo(WritableFile& file, const std::string& line);
   // Lines [start, start+limit) (limit 0 = all) and the total line count.
   Result<std::pair<std::vector<std::string>, size_t>> Read(const std::string& upid, size_t start, size_t limit) const;
   void Remove(const std::string& upid) const;
 
  private:
+  FileSystem& fs_;
   std::string root_;
   std::unique_ptr<std::once_flag> buckets_made_ = std::make_unique<std::once_flag>();
 };

@@ -1,7 +1,5 @@
 #include "tasks/task_manager.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <optional>
 #include <thread>
@@ -11,27 +9,27 @@
 namespace hearth {
 
 TaskContext::~TaskContext() {
-  if (log_fd_ >= 0) close(log_fd_);
+  if (log_) (void)log_->Close();
 }
 
 void TaskContext::Log(const std::string& line) {
   std::lock_guard lock(mu_);
-  if (log_fd_ < 0 || log_truncated_) return;
+  if (!log_ || log_truncated_) return;
   std::string_view text = line;
   if (text.size() > kMaxTaskLogLine) text = text.substr(0, kMaxTaskLogLine);
   if (log_bytes_ + text.size() + 1 > max_log_bytes_) {
     log_truncated_ = true;
-    (void)TaskLogDir::AppendTo(log_fd_, "task log truncated: it reached " + std::to_string(max_log_bytes_ >> 10) +
+    (void)TaskLogDir::AppendTo(*log_, "task log truncated: it reached " + std::to_string(max_log_bytes_ >> 10) +
                                             " KiB; further output is dropped");
     return;
   }
   log_bytes_ += text.size() + 1;
-  (void)TaskLogDir::AppendTo(log_fd_, std::string(text));
+  (void)TaskLogDir::AppendTo(*log_, std::string(text));
 }
 
 void TaskContext::LogFinal(const std::string& line) {
   std::lock_guard lock(mu_);
-  if (log_fd_ >= 0) (void)TaskLogDir::AppendTo(log_fd_, line.substr(0, kMaxTaskLogLine));
+  if (log_) (void)TaskLogDir::AppendTo(*log_, line.substr(0, kMaxTaskLogLine));
 }
 
 void TaskContext::Warn(const std::string& line) {
@@ -42,8 +40,9 @@ void TaskContext::Warn(const std::string& line) {
   Log("WARN: " + line);
 }
 
-TaskManager::TaskManager(Store& store, const Clock& clock, std::string node, std::string log_root, uint64_t pstart)
-    : store_(store), clock_(clock), node_(std::move(node)), logs_(std::move(log_root)), pstart_(pstart) {}
+TaskManager::TaskManager(Store& store, FileSystem& fs, const Clock& clock, std::string node, std::string log_root,
+                         uint64_t pstart)
+    : store_(store), clock_(clock), node_(std::move(node)), logs_(fs, std::move(log_root)), pstart_(pstart) {}
 
 TaskManager::~TaskManager() {
   WaitIdle();
@@ -101,10 +100,10 @@ Result<std::string> TaskManager::Start(const TaskSpec& spec, Work work) {
   }
   Upid u{node_, seq, pstart_, clock_.UnixSeconds(), spec.type, spec.id, spec.user};
   std::string upid = u.ToString();
-  HEARTH_ASSIGN_OR_RETURN(int log_fd, logs_.Create(upid));
+  HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<WritableFile> log, logs_.Create(upid));
   TaskRecord rec{upid, node_, spec.type, spec.id, spec.user, u.starttime, 0, "", spec.vmid};
   if (auto st = store_.InsertTask(rec); !st) {
-    close(log_fd);
+    (void)log->Close();
     return Fail(st.error());
   }
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
@@ -113,15 +112,15 @@ Result<std::string> TaskManager::Start(const TaskSpec& spec, Work work) {
     active_[upid] = Active{spec, cancelled};
   }
   ++running_;
-  Dispatch([this, upid, log_fd, spec, work = std::move(work), cancelled]() mutable {
-    Run(upid, log_fd, spec, std::move(work), cancelled);
+  Dispatch([this, upid, log, spec, work = std::move(work), cancelled]() mutable {
+    Run(upid, std::move(log), spec, std::move(work), cancelled);
   });
   return upid;
 }
 
-void TaskManager::Run(std::string upid, int log_fd, TaskSpec spec, Work work,
+void TaskManager::Run(std::string upid, std::shared_ptr<WritableFile> log, TaskSpec spec, Work work,
                       std::shared_ptr<std::atomic<bool>> cancelled) {
-  TaskContext ctx(log_fd, upid, *cancelled, max_log_bytes_);
+  TaskContext ctx(std::move(log), upid, *cancelled, max_log_bytes_);
   Status result = Ok();
   {
     std::set<int> vmids(spec.also_lock.begin(), spec.also_lock.end());

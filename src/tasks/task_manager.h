@@ -36,9 +36,11 @@ constexpr size_t kMaxTaskLogLine = 16 << 10;
 
 class TaskContext {
  public:
-  // `log_fd`: the task log, open for appending; the context closes it.
-  TaskContext(int log_fd, std::string upid, std::atomic<bool>& cancelled, size_t max_log_bytes = kMaxTaskLogBytes)
-      : log_fd_(log_fd), upid_(std::move(upid)), cancelled_(cancelled), max_log_bytes_(max_log_bytes) {}
+  // `log`: the task log, open for appending (null: no log). A line that cannot be written
+  // (a full disk) is lost; the task goes on and its status is still recorded.
+  TaskContext(std::shared_ptr<WritableFile> log, std::string upid, std::atomic<bool>& cancelled,
+              size_t max_log_bytes = kMaxTaskLogBytes)
+      : log_(std::move(log)), upid_(std::move(upid)), cancelled_(cancelled), max_log_bytes_(max_log_bytes) {}
   ~TaskContext();
   TaskContext(const TaskContext&) = delete;
   TaskContext& operator=(const TaskContext&) = delete;
@@ -53,7 +55,7 @@ class TaskContext {
   bool cancelled() const { return cancelled_; }
 
  private:
-  int log_fd_;
+  std::shared_ptr<WritableFile> log_;
   std::string upid_;
   std::atomic<bool>& cancelled_;
   size_t max_log_bytes_;
@@ -83,7 +85,8 @@ class TaskManager {
  public:
   using Work = std::function<Status(TaskContext&)>;
 
-  TaskManager(Store& store, const Clock& clock, std::string node, std::string log_root, uint64_t pstart);
+  TaskManager(Store& store, FileSystem& fs, const Clock& clock, std::string node, std::string log_root,
+              uint64_t pstart);
   ~TaskManager();
 
   Result<std::string> Start(const TaskSpec& spec, Work work);
@@ -109,7 +112,7 @@ class TaskManager {
   void set_max_log_bytes(size_t n) { max_log_bytes_ = n; }
 
  private:
-  void Run(std::string upid, int log_fd, TaskSpec spec, Work work, std::shared_ptr<std::atomic<bool>> cancelled);
+  void Run(std::string upid, std::shared_ptr<WritableFile> log, TaskSpec spec, Work work, std::shared_ptr<std::atomic<bool>> cancelled);
   // Task threads are reused: an ended task's thread waits a while for the next one, so a
   // burst of short tasks (creates, clones) does not create and destroy a thread each.
   void Dispatch(std::function<void()> job);

@@ -8,7 +8,9 @@
 
 #include "core/testing/temp_dir.h"
 #include "state/sqlite/sqlite_store.h"
+#include "sys/posix/posix_file_system.h"
 #include "sys/testing/fake_clock.h"
+#include "sys/testing/fault_file_system.h"
 
 namespace hearth {
 namespace {
@@ -17,7 +19,7 @@ class TaskManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = std::move(*SqliteStore::Open(dir_.Sub("db")));
-    tasks_ = std::make_unique<TaskManager>(*store_, clock_, "node1", dir_.Sub("tasks"), 42);
+    tasks_ = std::make_unique<TaskManager>(*store_, fs_, clock_, "node1", dir_.Sub("tasks"), 42);
   }
   void TearDown() override {
     tasks_.reset();
@@ -25,6 +27,8 @@ class TaskManagerTest : public ::testing::Test {
   }
   FakeClock clock_;
   TempDir dir_;
+  PosixFileSystem posix_;
+  FaultFileSystem fs_{posix_};  // passes everything through unless a test plans a fault
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<TaskManager> tasks_;
 };
@@ -99,7 +103,7 @@ TEST_F(TaskManagerTest, TwoQuickStartsNeverShareOneIdleThread) {
   // thread, two Starts in a row need two threads.
   for (int round = 0; round < 10; ++round) {
     tasks_.reset();  // a fresh pool with exactly one thread
-    tasks_ = std::make_unique<TaskManager>(*store_, clock_, "node1", dir_.Sub("tasks"), 42);
+    tasks_ = std::make_unique<TaskManager>(*store_, fs_, clock_, "node1", dir_.Sub("tasks"), 42);
     ASSERT_TRUE(tasks_->Start({"qmconfig", "100", "u@pve", 100}, [](TaskContext&) { return Ok(); }));
     tasks_->WaitIdle();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the pool thread park (not needed to pass)
@@ -188,6 +192,57 @@ TEST_F(TaskManagerTest, UnknownTaskIsAFieldError) {
   auto r = tasks_->Get("UPID:node1:00000009:0000002A:6553F100:qmstart:100:root@pam:");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().fields.at("upid"), "no such task");
+}
+
+TEST_F(TaskManagerTest, AFullDiskLosesLogLinesButNotTheTaskOrItsStatus) {
+  // ENOSPC on every log write after the first: the work still runs, its result is recorded
+  // in the task list, and the log keeps what was written before the disk filled up.
+  fs_.FailNext(FaultFileSystem::Op::kAppend, ENOSPC, /*skip=*/1, /*count=*/1000);
+  auto upid = tasks_->Start({"qmconfig", "100", "u@pve", 100}, [](TaskContext& ctx) -> Status {
+    ctx.Log("first line");
+    ctx.Log("second line");
+    return Fail(Internal("it failed"));
+  });
+  ASSERT_TRUE(upid);
+  tasks_->WaitIdle();
+  auto rec = tasks_->Get(*upid);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->record.exitstatus, "it failed");
+  auto log = tasks_->ReadLog(*upid, 0, 0);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->first, std::vector<std::string>{"first line"});
+}
+
+TEST_F(TaskManagerTest, ALogThatCannotBeCreatedRefusesTheTaskWithTheReason) {
+  fs_.FailNext(FaultFileSystem::Op::kOpen, EIO);
+  bool ran = false;
+  auto upid = tasks_->Start({"qmconfig", "100", "u@pve", 100}, [&](TaskContext&) {
+    ran = true;
+    return Ok();
+  });
+  ASSERT_FALSE(upid);
+  EXPECT_NE(upid.error().message.find("Input/output error"), std::string::npos) << upid.error().message;
+  tasks_->WaitIdle();
+  EXPECT_FALSE(ran);
+}
+
+TEST_F(TaskManagerTest, AShortWriteLeavesWholeLinesForTheNextReader) {
+  // A line cut short by a full disk is the log's last line; the lines before it read back
+  // intact and a reader never fails on it.
+  auto upid = tasks_->Start({"qmconfig", "100", "u@pve", 100}, [&](TaskContext& ctx) -> Status {
+    ctx.Log("complete");
+    fs_.ShortWriteNext(4);
+    ctx.Log("cut short here");
+    return Ok();
+  });
+  ASSERT_TRUE(upid);
+  tasks_->WaitIdle();
+  auto log = tasks_->ReadLog(*upid, 0, 0);
+  ASSERT_TRUE(log);
+  ASSERT_GE(log->first.size(), 2u);
+  EXPECT_EQ(log->first[0], "complete");
+  EXPECT_EQ(log->first[1].substr(0, 4), "cut ");
+  EXPECT_EQ(tasks_->Get(*upid)->record.exitstatus, "OK");
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ Status VmService::WriteSeed(int vmid, const std::map<std::string, std::string>& 
   HEARTH_ASSIGN_OR_RETURN(NoCloudSeed seed, RenderSeed(vmid, values));
   std::string vol = DriveVolume(key, values.at(key));
   HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(vol).map_error([&](Error e) { return e.WithContext(key); }));
-  HEARTH_TRY(WriteNoCloudSeed(runner_, seed, info.path, info.format, qemu_.run_dir()));
+  HEARTH_TRY(WriteNoCloudSeed(runner_, fs_, seed, info.path, info.format, qemu_.run_dir()));
   if (ctx) ctx->Log("cloud-init: wrote the NoCloud seed to " + vol);
   return Ok();
 }

@@ -85,7 +85,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
   if (cfg.Get("bios").value_or("seabios") == "ovmf" && !launch.drives.count("efidisk0") && !options_.host.ovmf_dir.empty()) {
     std::string vars = qemu_.run_dir() + "/" + std::to_string(vmid) + ".efivars";
     HEARTH_ASSIGN_OR_RETURN(std::string data, ReadFile(options_.host.ovmf_dir + "/" + OvmfVarsFile("2m", false)));
-    HEARTH_TRY(WriteFileAtomic(vars, data, 0600));
+    HEARTH_TRY(WriteFileAtomic(fs_, vars, data, 0600));
     launch.drives["efidisk0"] = {vars, "raw"};
     ctx.Warn("no efidisk configured! Using temporary efivars disk.");
   }

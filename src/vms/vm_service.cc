@@ -42,9 +42,11 @@ std::string AccelState::Reason() const {
 }
 
 VmService::VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
-                     ProcessRunner& runner, const Clock& clock, AccelState& accel, VmServiceOptions options,
-                     std::function<std::array<uint8_t, 3>()> random_bytes)
-    : store_(store), tasks_(tasks), storage_(storage), qemu_(qemu), net_(net), runner_(runner), clock_(clock), accel_(accel),
+                     ProcessRunner& runner, FileSystem& fs, const HostStats& host, const Clock& clock,
+                     AccelState& accel,
+                     VmServiceOptions options, std::function<std::array<uint8_t, 3>()> random_bytes)
+    : store_(store), tasks_(tasks), storage_(storage), qemu_(qemu), net_(net), runner_(runner), fs_(fs), host_(host), clock_(clock),
+      accel_(accel),
       options_(std::move(options)), random_bytes_(std::move(random_bytes)) {}
 
 VmService::~VmService() { StopPoller(); }
@@ -105,9 +107,8 @@ Status VmService::Init() {
         rt.pid = *pid;
         rt.qmpstatus = "running";
         auto st = qemu_.Stats(*pid);
-        long hz = sysconf(_SC_CLK_TCK);
-        auto uptime_text = ReadFile("/proc/uptime");
-        double boot_uptime = uptime_text ? std::stod(*uptime_text) : 0;
+        long hz = host_.ClockTicksPerSecond();
+        double boot_uptime = host_.UptimeSeconds();
         rt.started_at = st ? clock_.UnixSeconds() - static_cast<int64_t>(boot_uptime - double(st->start_ticks) / hz)
                            : clock_.UnixSeconds();
       });
@@ -198,7 +199,7 @@ void VmService::PollOnce() {
     for (const auto& [id, e] : vms_)
       if (e.rt.pid && !e.rt.starting) running.emplace_back(id, e.rt);
   }
-  long hz = sysconf(_SC_CLK_TCK);
+  long hz = host_.ClockTicksPerSecond();
   for (auto& [vmid, rt] : running) {
     auto pid = qemu_.Pid(vmid);
     if (!pid || *pid != rt.pid) {

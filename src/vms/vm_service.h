@@ -30,6 +30,8 @@
 #include "state/store.h"
 #include "storage/storage_manager.h"
 #include "sys/clock.h"
+#include "sys/file_system.h"
+#include "sys/host_stats.h"
 #include "tasks/task_manager.h"
 
 namespace hearth {
@@ -134,7 +136,7 @@ struct VmServiceOptions {
 class VmService {
  public:
   VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
-            ProcessRunner& runner, const Clock& clock, AccelState& accel, VmServiceOptions options,
+            ProcessRunner& runner, FileSystem& fs, const HostStats& host, const Clock& clock, AccelState& accel, VmServiceOptions options,
             std::function<std::array<uint8_t, 3>()> random_bytes);
   ~VmService();
 
@@ -288,6 +290,8 @@ class VmService {
   QemuSupervisor& qemu_;
   NetBackend& net_;
   ProcessRunner& runner_;
+  FileSystem& fs_;
+  const HostStats& host_;
   const Clock& clock_;
   AccelState& accel_;
   VmServiceOptions options_;

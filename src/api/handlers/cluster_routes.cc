@@ -1,4 +1,4 @@
-#include <unistd.h>
+#include <cstdio>
 
 #include "api/api_server.h"
 #include "api/handlers/handlers.h"
@@ -9,19 +9,16 @@
 namespace hearth {
 namespace {
 
-nlohmann::json NodeEntry(const NodeFacts& f) {
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  uint64_t total = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
-  uint64_t avail = static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+nlohmann::json NodeEntry(const NodeFacts& f, const HostStats& host) {
+  int ncpu = host.OnlineCpus();
+  HostMemory mem = host.Memory();
   auto disk = FilesystemSpace(f.data_dir).value_or(FsSpace{});
-  double uptime = 0;
-  if (auto t = ReadFile("/proc/uptime")) uptime = std::stod(*t);
-  double load = 0;
-  if (auto t = ReadFile("/proc/loadavg")) load = std::stod(*t);
+  double load = host.LoadAverage()[0];
   nlohmann::json j = {{"node", f.node}, {"id", "node/" + f.node}, {"type", "node"}, {"status", "online"},
-                      {"level", ""}, {"cpu", std::min(1.0, load / std::max<long>(1, ncpu))}, {"maxcpu", ncpu},
-                      {"mem", total - avail}, {"maxmem", total}, {"disk", disk.used}, {"maxdisk", disk.total},
-                      {"uptime", static_cast<int64_t>(uptime)}};
+                      {"level", ""}, {"cpu", std::min(1.0, load / std::max(1, ncpu))}, {"maxcpu", ncpu},
+                      {"mem", mem.total - std::min(mem.total, mem.available)}, {"maxmem", mem.total},
+                      {"disk", disk.used}, {"maxdisk", disk.total},
+                      {"uptime", static_cast<int64_t>(host.UptimeSeconds())}};
   if (!f.ssl_fingerprint.empty()) j["ssl_fingerprint"] = f.ssl_fingerprint;
   return j;
 }
@@ -68,7 +65,7 @@ void RegisterClusterRoutes(Router& r, ApiServices& s) {
                    out.push_back(VmResourceJson(vm, s.facts.node));
              }
              if ((type.empty() || type == "node") && s.access.Allowed(*c.who, "/nodes/" + s.facts.node, "Sys.Audit")) {
-               nlohmann::json n = NodeEntry(s.facts);
+               nlohmann::json n = NodeEntry(s.facts, s.host);
                n["cgroup-mode"] = 2;
                out.push_back(n);
              }
@@ -133,7 +130,7 @@ void RegisterClusterRoutes(Router& r, ApiServices& s) {
          "Storage configuration."});
 
   r.Add({"GET", "/nodes", {}, false, "", "", true, true, false,
-         [&s](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array({NodeEntry(s.facts)})); },
+         [&s](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array({NodeEntry(s.facts, s.host)})); },
          "Cluster nodes."});
 }
 
@@ -149,23 +146,17 @@ void RegisterNodeRoutes(Router& r, ApiServices& s) {
 
   r.Add({"GET", "/nodes/{node}/status", {NodeParam()}, false, "Sys.Audit", "/nodes/{node}", true, true, false,
          [&s](ApiContext&) -> Result<ApiReply> {
-           nlohmann::json n = NodeEntry(s.facts);
-           long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-           std::string model = "unknown";
-           if (auto info = ReadFile("/proc/cpuinfo")) {
-             size_t p = info->find("model name");
-             if (p != std::string::npos) {
-               size_t colon = info->find(':', p), nl = info->find('\n', p);
-               model = std::string(Trim(info->substr(colon + 1, nl - colon - 1)));
-             }
-           }
+           nlohmann::json n = NodeEntry(s.facts, s.host);
+           int ncpu = s.host.OnlineCpus();
+           std::string model = s.host.CpuModel();
+           // PVE sends the load averages as strings, as /proc/loadavg writes them ("0.15").
            std::vector<std::string> load;
-           if (auto t = ReadFile("/proc/loadavg")) {
-             auto parts = SplitAny(*t, " ");
-             for (size_t i = 0; i < 3 && i < parts.size(); ++i) load.push_back(parts[i]);
+           for (double l : s.host.LoadAverage()) {
+             char buf[32];
+             snprintf(buf, sizeof buf, "%.2f", l);
+             load.push_back(buf);
            }
-           std::string kversion;
-           if (auto t = ReadFile("/proc/version")) kversion = std::string(Trim(*t));
+           std::string kversion = s.host.KernelVersion();
            uint64_t total = n["maxmem"], used = n["mem"];
            auto disk = FilesystemSpace(s.facts.data_dir).value_or(FsSpace{});
            auto kvm = s.facts.accel ? s.facts.accel->Kvm() : std::nullopt;

@@ -9,6 +9,7 @@
 #include "api/response_cache.h"
 #include "api/router.h"
 #include "images/image_builder.h"
+#include "sys/host_stats.h"
 #include "storage/storage_manager.h"
 #include "tasks/task_manager.h"
 #include "vms/vm_service.h"
@@ -33,6 +34,7 @@ struct ApiServices {
   VmService& vms;
   StorageManager& storage;
   ImageBuilder& images;
+  const HostStats& host;
   NodeFacts facts;
   ResponseCache cache;
 };

@@ -1,0 +1,68 @@
+#include "sys/posix/proc_host_stats.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "core/strings.h"
+#include "sys/files.h"
+
+namespace hearth {
+namespace {
+
+// The first number of a /proc file ("12345.67 ..."), 0 if there is none.
+double LeadingNumber(const std::string& path) {
+  auto text = ReadFile(path);
+  return text ? std::strtod(text->c_str(), nullptr) : 0;
+}
+
+}  // namespace
+
+int ProcHostStats::OnlineCpus() const { return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))); }
+
+HostMemory ProcHostStats::Memory() const {
+  uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return {static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * page, static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * page};
+}
+
+double ProcHostStats::UptimeSeconds() const { return LeadingNumber("/proc/uptime"); }
+
+std::array<double, 3> ProcHostStats::LoadAverage() const {
+  std::array<double, 3> load{};
+  if (auto text = ReadFile("/proc/loadavg")) {
+    auto parts = SplitAny(*text, " ");
+    for (size_t i = 0; i < 3 && i < parts.size(); ++i) load[i] = std::strtod(parts[i].c_str(), nullptr);
+  }
+  return load;
+}
+
+std::string ProcHostStats::CpuModel() const {
+  auto info = ReadFile("/proc/cpuinfo");
+  if (!info) return "unknown";
+  size_t p = info->find("model name");
+  if (p == std::string::npos) return "unknown";
+  size_t colon = info->find(':', p), nl = info->find('\n', p);
+  if (colon == std::string::npos || colon > nl) return "unknown";
+  return std::string(Trim(info->substr(colon + 1, nl - colon - 1)));
+}
+
+std::string ProcHostStats::KernelVersion() const {
+  auto text = ReadFile("/proc/version");
+  return text ? std::string(Trim(*text)) : "";
+}
+
+long ProcHostStats::ClockTicksPerSecond() const { return sysconf(_SC_CLK_TCK); }
+
+std::optional<ProcessStat> ProcHostStats::Process(int pid) const {
+  auto text = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) return std::nullopt;
+  return ParseProcStat(*text, static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
+}
+
+std::optional<std::string> ProcHostStats::CommandLine(int pid) const {
+  auto text = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!text) return std::nullopt;
+  return *text;
+}
+
+}  // namespace hearth
