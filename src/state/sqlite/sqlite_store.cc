@@ -453,26 +453,43 @@ Status SqliteStore::PutMeta(const std::string& key, const std::string& value) {
   });
 }
 
+// Durable like PutMeta: a caller may hand the stored value out (a key, a secret), so a power
+// cut must not replace it with another.
 Result<std::string> SqliteStore::PutMetaIfAbsent(const std::string& key, const std::string& value) {
-  std::lock_guard lock(w_.mu);
-  Stmt ins(w_, "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)");
-  if (ins.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return Fail(SqlError(w_.db, "put meta"));
-  Stmt s(w_, "SELECT value FROM meta WHERE key = ?");
-  if (s.Bind(1, key).Step() != SQLITE_ROW) return Fail(SqlError(w_.db, "get meta"));
-  return s.Text(0);
+  std::string stored;
+  HEARTH_TRY(Durable([&]() -> Status {
+    Stmt ins(w_, "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)");
+    if (ins.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return Fail(SqlError(w_.db, "put meta"));
+    Stmt s(w_, "SELECT value FROM meta WHERE key = ?");
+    if (s.Bind(1, key).Step() != SQLITE_ROW) return Fail(SqlError(w_.db, "get meta"));
+    stored = s.Text(0);
+    return Ok();
+  }));
+  return stored;
 }
 
+// Durable, so that no number is handed out twice, even across a power cut. Durable() also
+// makes a failed commit fail the call: with RETURNING, the first step returns the row before
+// the statement ends, so in autocommit mode the commit would run only in the Stmt's
+// sqlite3_reset, whose error nobody sees, and after an I/O error or on a full disk the next
+// call would hand the same numbers out again. Hence, too, the second step to the end.
 Result<uint64_t> SqliteStore::NextSequence(const std::string& name, uint64_t count) {
-  std::lock_guard lock(w_.mu);
   std::string key = "seq:" + name;
-  // The stored value is the last number handed out.
-  Stmt s(w_,
-         "INSERT INTO meta (key, value) VALUES (?1, CAST(?2 AS TEXT)) "
-         "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?2 RETURNING value");
-  if (s.Bind(1, key).Bind(2, static_cast<int64_t>(count)).Step() != SQLITE_ROW) return Fail(SqlError(w_.db, "sequence"));
-  auto last = ParseUint(s.Text(0));
-  if (!last) return Fail(Internal("sequence '" + name + "' holds a non-number"));
-  return *last - count + 1;
+  uint64_t first = 0;
+  HEARTH_TRY(Durable([&]() -> Status {
+    // The stored value is the last number handed out.
+    Stmt s(w_,
+           "INSERT INTO meta (key, value) VALUES (?1, CAST(?2 AS TEXT)) "
+           "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?2 RETURNING value");
+    if (s.Bind(1, key).Bind(2, static_cast<int64_t>(count)).Step() != SQLITE_ROW)
+      return Fail(SqlError(w_.db, "sequence"));
+    auto last = ParseUint(s.Text(0));
+    if (s.Step() != SQLITE_DONE) return Fail(SqlError(w_.db, "sequence"));
+    if (!last) return Fail(Internal("sequence '" + name + "' holds a non-number"));
+    first = *last - count + 1;
+    return Ok();
+  }));
+  return first;
 }
 
 }  // namespace hearth
