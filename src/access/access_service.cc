@@ -1,12 +1,12 @@
 #include "access/access_service.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "access/passwords.h"
 #include "access/userid.h"
 #include "core/strings.h"
+#include "sys/random_source.h"
 
 namespace hearth {
 namespace {
@@ -19,7 +19,7 @@ std::string Sha256Hex(const std::string& s) {
 
 std::string RandomUuid() {
   unsigned char b[16];
-  RAND_bytes(b, sizeof b);
+  RandomFill(b, sizeof b);
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   std::string h = HexEncode(std::string_view(reinterpret_cast<char*>(b), 16));

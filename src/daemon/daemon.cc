@@ -1,6 +1,5 @@
 #include "daemon/daemon.h"
 
-#include <openssl/rand.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -29,6 +28,7 @@
 #include "sys/posix/posix_process.h"
 #include "tasks/task_manager.h"
 #include "vms/vm_service.h"
+#include "sys/random_source.h"
 
 #ifndef HEARTH_VERSION
 #define HEARTH_VERSION "0.1.0"
@@ -52,7 +52,7 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) 
 
 std::array<uint8_t, 3> RandomBytes() {
   std::array<uint8_t, 3> b;
-  RAND_bytes(b.data(), 3);
+  RandomFill(b.data(), b.size());
   return b;
 }
 

@@ -1,10 +1,10 @@
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include "core/strings.h"
 #include "daemon/daemon.h"
 #include "sys/files.h"
+#include "sys/random_source.h"
 
 namespace hearth {
 
@@ -27,7 +27,7 @@ Result<std::unique_ptr<TicketAuthority>> LoadOrCreateTicketAuthority(FileSystem&
   }
   if (!fs.Exists(csrf_path)) {
     unsigned char secret[32];
-    RAND_bytes(secret, sizeof secret);
+    RandomFill(secret, sizeof secret);
     HEARTH_TRY(WriteFileAtomic(fs, csrf_path, Base64Encode(std::string_view(reinterpret_cast<char*>(secret), 32)), 0600));
   }
   HEARTH_ASSIGN_OR_RETURN(std::string pem, fs.Read(key_path, 64 << 10));

@@ -2,13 +2,13 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <cstdio>
 
 #include "sys/files.h"
+#include "sys/random_source.h"
 
 namespace hearth {
 namespace {
@@ -29,7 +29,7 @@ Status EnsureSelfSignedCertificate(FileSystem& fs, const std::string& cert_path,
   X509* cert = X509_new();
   X509_set_version(cert, 2);
   unsigned char serial[16];
-  RAND_bytes(serial, sizeof serial);
+  RandomFill(serial, sizeof serial);
   serial[0] &= 0x7f;
   BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
   BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert));

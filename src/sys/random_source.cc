@@ -7,18 +7,22 @@
 
 namespace hearth {
 
-uint64_t RandomU64() {
-  uint64_t v = 0;
-  auto* p = reinterpret_cast<unsigned char*>(&v);
+void RandomFill(void* out, size_t size) {
+  auto* p = static_cast<unsigned char*>(out);
   size_t got = 0;
-  while (got < sizeof v) {
-    ssize_t n = getrandom(p + got, sizeof v - got, 0);
+  while (got < size) {
+    ssize_t n = getrandom(p + got, size - got, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       std::abort();  // no kernel randomness: nothing sensible can continue
     }
     got += static_cast<size_t>(n);
   }
+}
+
+uint64_t RandomU64() {
+  uint64_t v = 0;
+  RandomFill(&v, sizeof v);
   return v;
 }
 

@@ -1,6 +1,8 @@
-// The project's one source of randomness for names and ids (temp files, staging files,
-// multipart boundaries, QGA sync ids): the kernel's CSPRNG through getrandom(2).
-// Thread-safe; never blocks after early boot. Key material uses OpenSSL's RAND_bytes.
+// The project's one source of randomness, for names, ids and key material alike (temp
+// files, multipart boundaries, QGA sync ids, MAC addresses, UUIDs, the CSRF secret,
+// certificate serials): the kernel's CSPRNG through getrandom(2), which is also what
+// OpenSSL seeds from. Thread-safe; never blocks after early boot; aborts the process if the
+// kernel has no randomness to give (no caller can go on safely with predictable bytes).
 #pragma once
 
 #include <cstdint>
@@ -8,6 +10,7 @@
 
 namespace hearth {
 
+void RandomFill(void* out, size_t n);
 uint64_t RandomU64();
 // `n` lowercase hex digits of randomness, for unique file names.
 std::string RandomHex(size_t n = 16);

@@ -212,8 +212,8 @@ Status VmService::DoShutdown(TaskContext& ctx, const StopRequest& req) {
     ctx.Log("asking the guest to power off (ACPI), waiting up to " + std::to_string(timeout) + " s");
     if (auto r = qemu_.Qmp(vmid, "system_powerdown"); !r) return Fail(r.error().WithContext("shutdown"));
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
-  while (std::chrono::steady_clock::now() < deadline) {
+  auto deadline = clock_.Monotonic() + std::chrono::seconds(timeout);
+  while (clock_.Monotonic() < deadline) {
     if (qemu_.WaitExit(*pid, std::chrono::milliseconds(250))) {
       CleanupAfterExit(vmid);
       ctx.Log("VM " + std::to_string(vmid) + " shut down");

@@ -238,7 +238,7 @@ void VmService::PollOnce() {
     }
     // Disks: QEMU's block statistics, every few seconds (one QMP round trip per VM).
     std::optional<std::pair<uint64_t, uint64_t>> disk;
-    auto now = std::chrono::steady_clock::now();
+    auto now = clock_.Monotonic();
     if (now - rt.last_blockstats >= std::chrono::seconds(5)) {
       if (auto stats = qemu_.Qmp(vmid, "query-blockstats", nullptr, std::chrono::seconds(2)))
         if (auto t = SumBlockStats(*stats)) disk = std::make_pair(t->rd_bytes, t->wr_bytes);
@@ -251,7 +251,7 @@ void VmService::PollOnce() {
         r.diskwrite = disk->second;
         r.last_blockstats = now;
       }
-      auto now = std::chrono::steady_clock::now();
+      auto now = clock_.Monotonic();
       if (r.last_ticks && r.last_sample.time_since_epoch().count()) {
         // CPUs' worth of time used per second; List() divides by the VM's vCPUs.
         double secs = std::chrono::duration<double>(now - r.last_sample).count();
