@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "qemu/qmp_types.h"
 
 namespace hearth {
 
@@ -35,10 +36,6 @@ Result<nlohmann::json> ReadQgaReply(std::string_view line, const std::string& co
 // Typed readings of QMP "return" values hearth uses, for any shape QEMU may send.
 // query-status: the run state ("running", "paused", ...), or "" if the reply has none.
 std::string QmpRunState(const nlohmann::json& ret);
-// query-blockstats: bytes read and written, summed over all block devices.
-struct BlockIoTotals {
-  uint64_t rd_bytes = 0, wr_bytes = 0;
-};
 std::optional<BlockIoTotals> SumBlockStats(const nlohmann::json& ret);
 
 }  // namespace hearth

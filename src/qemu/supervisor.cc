@@ -3,15 +3,32 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "core/strings.h"
 #include "qemu/qmp_client.h"
+#include "qemu/replies.h"
 #include "sys/files.h"
 
 namespace hearth {
+
+namespace {
+
+Result<nlohmann::json> Qmp(const std::string& socket, const std::string& command, const nlohmann::json& args = nullptr,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  HEARTH_ASSIGN_OR_RETURN(QmpClient c, QmpClient::Connect(socket, timeout));
+  return c.Execute(command, args, timeout);
+}
+
+Status Done(Result<nlohmann::json> r) {
+  if (!r) return Fail(r.error());
+  return Ok();
+}
+
+}  // namespace
 
 Result<int> QemuSupervisor::Launch(int vmid, const std::vector<std::string>& argv, std::chrono::seconds timeout) {
   RuntimePaths paths = Paths(vmid);
@@ -30,7 +47,7 @@ Result<int> QemuSupervisor::Launch(int vmid, const std::vector<std::string>& arg
       if (log.size() > 2000) log = "..." + log.substr(log.size() - 2000);
       return Fail(Internal("start failed: QEMU exited" + (log.empty() ? std::string() : ": " + log)));
     }
-    auto status = Qmp(vmid, "query-status", nullptr, std::chrono::seconds(2));
+    auto status = Qmp(paths.qmp, "query-status", nullptr, std::chrono::seconds(2));
     if (status) return pid;
     last_error = status.error().message;
     std::this_thread::sleep_for(pause);
@@ -56,11 +73,52 @@ std::optional<int> QemuSupervisor::Pid(int vmid) const {
   return static_cast<int>(*pid);
 }
 
-Result<nlohmann::json> QemuSupervisor::Qmp(int vmid, const std::string& command, const nlohmann::json& args,
-                                           std::chrono::milliseconds timeout) {
-  HEARTH_ASSIGN_OR_RETURN(QmpClient c, QmpClient::Connect(Paths(vmid).qmp, timeout));
-  return c.Execute(command, args, timeout);
+Result<std::string> QemuSupervisor::QueryRunState(int vmid, std::chrono::milliseconds timeout) {
+  HEARTH_ASSIGN_OR_RETURN(nlohmann::json ret, Qmp(Paths(vmid).qmp, "query-status", nullptr, timeout));
+  std::string state = QmpRunState(ret);
+  if (state.empty()) return Fail(Unavailable("query-status: QEMU's reply has no run state"));
+  return state;
 }
+
+Result<BlockIoTotals> QemuSupervisor::QueryBlockStats(int vmid, std::chrono::milliseconds timeout) {
+  HEARTH_ASSIGN_OR_RETURN(nlohmann::json ret, Qmp(Paths(vmid).qmp, "query-blockstats", nullptr, timeout));
+  auto totals = SumBlockStats(ret);
+  if (!totals) return Fail(Unavailable("query-blockstats: QEMU's reply is not a list of devices"));
+  return *totals;
+}
+
+Status QemuSupervisor::SendKey(int vmid, const std::vector<std::string>& keys) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& k : keys) {
+    if (StartsWith(k, "0x")) {
+      unsigned code = 0;
+      auto [end, ec] = std::from_chars(k.data() + 2, k.data() + k.size(), code, 16);
+      if (ec != std::errc() || end != k.data() + k.size() || k.size() == 2 || code > 0xffff)
+        return Fail(InvalidArgument("invalid scancode '" + k + "'"));
+      list.push_back({{"type", "number"}, {"data", code}});
+    } else {
+      list.push_back({{"type", "qcode"}, {"data", k}});
+    }
+  }
+  return Done(Qmp(Paths(vmid).qmp, "send-key", {{"keys", list}}, std::chrono::seconds(5)));
+}
+
+Status QemuSupervisor::SetLink(int vmid, const std::string& id, bool up) {
+  return Done(Qmp(Paths(vmid).qmp, "set_link", {{"name", id}, {"up", up}}));
+}
+
+Status QemuSupervisor::BlockResize(int vmid, const std::string& node_name, uint64_t bytes) {
+  return Done(Qmp(Paths(vmid).qmp, "block_resize", {{"node-name", node_name}, {"size", bytes}}));
+}
+
+Status QemuSupervisor::Quit(int vmid, std::chrono::milliseconds timeout) {
+  return Done(Qmp(Paths(vmid).qmp, "quit", nullptr, timeout));
+}
+
+Status QemuSupervisor::SystemPowerdown(int vmid) { return Done(Qmp(Paths(vmid).qmp, "system_powerdown")); }
+Status QemuSupervisor::SystemReset(int vmid) { return Done(Qmp(Paths(vmid).qmp, "system_reset")); }
+Status QemuSupervisor::Stop(int vmid) { return Done(Qmp(Paths(vmid).qmp, "stop")); }
+Status QemuSupervisor::Cont(int vmid) { return Done(Qmp(Paths(vmid).qmp, "cont")); }
 
 bool QemuSupervisor::WaitExit(int pid, std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -11,10 +11,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "core/result.h"
 #include "qemu/argv.h"
+#include "qemu/qmp_types.h"
 #include "sys/host_stats.h"
 #include "sys/process.h"
 
@@ -29,8 +28,23 @@ class QemuSupervisor {
   // QEMU's own error text (bad option, missing file, tap busy) comes back in the Error.
   Result<int> Launch(int vmid, const std::vector<std::string>& argv, std::chrono::seconds timeout);
   std::optional<int> Pid(int vmid) const;
-  Result<nlohmann::json> Qmp(int vmid, const std::string& command, const nlohmann::json& args = nullptr,
-                             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  // QMP commands, one connection each (QEMU's words in the errors). `timeout` bounds the
+  // connect and the reply.
+  // query-status: "running", "paused", "suspended", ... (Unavailable if QEMU gave none).
+  Result<std::string> QueryRunState(int vmid, std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  Result<BlockIoTotals> QueryBlockStats(int vmid, std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  // send-key; each key a QEMU qcode ("ctrl", "alt", "delete") or a scancode ("0x1d").
+  Status SendKey(int vmid, const std::vector<std::string>& keys);
+  // set_link on the NIC device `id` (net0, ...).
+  Status SetLink(int vmid, const std::string& id, bool up);
+  // block_resize of the block node `node_name` to `bytes`.
+  Status BlockResize(int vmid, const std::string& node_name, uint64_t bytes);
+  Status Quit(int vmid, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  Status SystemPowerdown(int vmid);
+  Status SystemReset(int vmid);
+  Status Stop(int vmid);  // pause the vCPUs
+  Status Cont(int vmid);  // resume them
   bool WaitExit(int pid, std::chrono::milliseconds timeout) const;
   void Kill(int pid) const;
   // Removes sockets and the pid file (serial logs stay for post-mortems).

@@ -14,18 +14,13 @@ Status VmService::SendKey(int vmid, const std::string& key) {
   // command line (PVE passes it to HMP `sendkey` verbatim).
   static const Pattern name("[a-z0-9_]{1,32}|0x[0-9a-fA-F]{1,4}");
   if (key.empty() || key.size() > 128) return Fail(FieldError("key", "invalid key '" + key.substr(0, 64) + "'"));
-  nlohmann::json keys = nlohmann::json::array();
-  for (const auto& part : Split(key, '-')) {
+  std::vector<std::string> keys = Split(key, '-');
+  for (const auto& part : keys)
     if (!name.FullMatch(part)) return Fail(Internal("invalid parameter: " + part));
-    if (StartsWith(part, "0x"))
-      keys.push_back({{"type", "number"}, {"data", std::stoi(part.substr(2), nullptr, 16)}});
-    else
-      keys.push_back({{"type", "qcode"}, {"data", part}});
-  }
   HEARTH_ASSIGN_OR_RETURN(auto guard, LockForCall(vmid));
   if (!Exists(vmid)) return Fail(Internal(ConfigNotFound(vmid)));
   if (!qemu_.Pid(vmid)) return Fail(Internal("VM " + std::to_string(vmid) + " not running"));
-  auto r = qemu_.Qmp(vmid, "send-key", {{"keys", keys}}, std::chrono::seconds(5));
+  auto r = qemu_.SendKey(vmid, keys);
   if (!r) {
     // QEMU: "Parameter 'keys.0.data' does not accept value 'xyz'" -> PVE's HMP wording.
     if (r.error().message.find("does not accept value") != std::string::npos)

@@ -104,7 +104,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
     if (!StartsWith(k, "net")) continue;
     auto nic = ParseNetDev(v);
     if (nic && nic->LinkDown()) {
-      auto r = qemu_.Qmp(vmid, "set_link", {{"name", k}, {"up", false}});
+      auto r = qemu_.SetLink(vmid, k, false);
       if (!r) ctx.Warn(k + ": could not set link down: " + r.error().message);
     }
   }
@@ -152,7 +152,7 @@ Status VmService::DoStop(TaskContext& ctx, int vmid, int timeout_seconds) {
     return Ok();
   }
   auto wait = std::chrono::seconds(timeout_seconds > 0 ? timeout_seconds : 60);
-  if (auto r = qemu_.Qmp(vmid, "quit", nullptr, std::chrono::seconds(5)); !r)
+  if (auto r = qemu_.Quit(vmid); !r)
     ctx.Log("QMP quit failed (" + r.error().message + "), killing QEMU");
   if (!qemu_.WaitExit(*pid, wait)) {
     ctx.Log("QEMU did not exit within " + std::to_string(wait.count()) + " s, killing it");
@@ -210,7 +210,7 @@ Status VmService::DoShutdown(TaskContext& ctx, const StopRequest& req) {
   }
   if (!asked) {
     ctx.Log("asking the guest to power off (ACPI), waiting up to " + std::to_string(timeout) + " s");
-    if (auto r = qemu_.Qmp(vmid, "system_powerdown"); !r) return Fail(r.error().WithContext("shutdown"));
+    if (auto r = qemu_.SystemPowerdown(vmid); !r) return Fail(r.error().WithContext("shutdown"));
   }
   auto deadline = clock_.Monotonic() + std::chrono::seconds(timeout);
   while (clock_.Monotonic() < deadline) {
@@ -244,7 +244,7 @@ Result<std::string> VmService::Reset(int vmid, const std::string& user, bool ski
   HEARTH_TRY(CheckLock(cfg, skiplock));
   return StartTask("qmreset", vmid, user, [this, vmid](TaskContext& ctx) -> Status {
     if (!qemu_.Pid(vmid)) return Fail(FailedPrecondition(NotRunning(vmid)));
-    HEARTH_TRY(qemu_.Qmp(vmid, "system_reset"));
+    HEARTH_TRY(qemu_.SystemReset(vmid));
     ctx.Log("VM " + std::to_string(vmid) + " reset");
     return Ok();
   });
@@ -256,7 +256,7 @@ Result<std::string> VmService::Suspend(int vmid, const std::string& user, bool t
   if (todisk) return Fail(FieldError("todisk", "suspend to disk is not supported yet"));
   return StartTask("qmpause", vmid, user, [this, vmid](TaskContext& ctx) -> Status {
     if (!qemu_.Pid(vmid)) return Fail(FailedPrecondition(NotRunning(vmid)));
-    HEARTH_TRY(qemu_.Qmp(vmid, "stop"));
+    HEARTH_TRY(qemu_.Stop(vmid));
     SetRuntime(vmid, [](Runtime& rt) { rt.qmpstatus = "paused"; });
     ctx.Log("VM " + std::to_string(vmid) + " paused");
     return Ok();
@@ -268,7 +268,7 @@ Result<std::string> VmService::Resume(int vmid, const std::string& user, bool sk
   HEARTH_TRY(CheckLock(cfg, skiplock));
   return StartTask("qmresume", vmid, user, [this, vmid](TaskContext& ctx) -> Status {
     if (!qemu_.Pid(vmid)) return Fail(FailedPrecondition(NotRunning(vmid)));
-    HEARTH_TRY(qemu_.Qmp(vmid, "cont"));
+    HEARTH_TRY(qemu_.Cont(vmid));
     SetRuntime(vmid, [](Runtime& rt) { rt.qmpstatus = "running"; });
     ctx.Log("VM " + std::to_string(vmid) + " resumed");
     return Ok();

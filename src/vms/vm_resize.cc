@@ -45,7 +45,7 @@ Result<std::string> VmService::Resize(int vmid, const std::string& disk, const s
     }
     ctx.Log(disk + ": growing " + vol + " from " + FormatSize(info.size) + " to " + FormatSize(target));
     if (qemu_.Pid(vmid)) {
-      HEARTH_TRY(qemu_.Qmp(vmid, "block_resize", {{"node-name", "drive-" + disk}, {"size", target}}));
+      HEARTH_TRY(qemu_.BlockResize(vmid, "drive-" + disk, target));
     } else {
       HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(vol));
       HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(id.storage));

@@ -112,8 +112,7 @@ Status VmService::Init() {
         rt.started_at = st ? clock_.UnixSeconds() - static_cast<int64_t>(boot_uptime - double(st->start_ticks) / hz)
                            : clock_.UnixSeconds();
       });
-      if (auto s = qemu_.Qmp(vmid, "query-status"); s && !QmpRunState(*s).empty())
-        SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = QmpRunState(*s); });
+      if (auto s = qemu_.QueryRunState(vmid)) SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = *s; });
       ++adopted;
     } else {
       CleanupAfterExit(vmid);
@@ -240,8 +239,7 @@ void VmService::PollOnce() {
     std::optional<std::pair<uint64_t, uint64_t>> disk;
     auto now = clock_.Monotonic();
     if (now - rt.last_blockstats >= std::chrono::seconds(5)) {
-      if (auto stats = qemu_.Qmp(vmid, "query-blockstats", nullptr, std::chrono::seconds(2)))
-        if (auto t = SumBlockStats(*stats)) disk = std::make_pair(t->rd_bytes, t->wr_bytes);
+      if (auto t = qemu_.QueryBlockStats(vmid)) disk = std::make_pair(t->rd_bytes, t->wr_bytes);
     }
     SetRuntime(vmid, [&](Runtime& r) {
       r.netin = netin;
@@ -399,8 +397,8 @@ Result<VmStatusInfo> VmService::CurrentStatus(int vmid) {
   }
   if (found->status == "running") {
     // Live run state (paused, suspended...) straight from QEMU.
-    if (auto st = qemu_.Qmp(vmid, "query-status", nullptr, std::chrono::seconds(2)); st && !QmpRunState(*st).empty()) {
-      found->qmpstatus = QmpRunState(*st);
+    if (auto st = qemu_.QueryRunState(vmid)) {
+      found->qmpstatus = *st;
       SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = found->qmpstatus; });
     }
   }
