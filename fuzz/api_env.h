@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,7 @@
 #include "sys/files.h"
 #include "sys/posix/posix_file_system.h"
 #include "sys/posix/proc_host_stats.h"
+#include "sys/random_source.h"
 #include "sys/posix/posix_process.h"
 
 namespace hearth::fuzz {
@@ -35,6 +37,10 @@ struct ApiEnv {
   PosixProcessRunner runner;
   PosixFileSystem fs;
   ProcHostStats host;
+  // The same bytes every time: an input found by fuzzing must replay alone exactly.
+  struct FixedRandom final : Random {
+    void Fill(void* out, size_t n) override { memset(out, 0x5a, n); }
+  } random;
   NoPam pam;
   std::unique_ptr<AccessService> access;
   std::unique_ptr<TaskManager> tasks;
@@ -67,7 +73,7 @@ struct ApiEnv {
     VmServiceOptions vopt;
     vopt.node = "fuzz";
     vms = std::make_unique<VmService>(*store, *tasks, storage, *qemu, net, runner, fs, host, clock, accel, vopt,
-                                      [] { return std::array<uint8_t, 3>{1, 2, 3}; });
+                                      random);
     images = std::make_unique<ImageBuilder>(runner, fs, dir + "/cache");
     services.reset(new ApiServices{*access, *tasks, *vms, storage, *images, host, NodeFacts{}});
     services->facts.node = "fuzz";

@@ -50,12 +50,6 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) 
   return std::make_pair(addr, static_cast<uint16_t>(*port));
 }
 
-std::array<uint8_t, 3> RandomBytes() {
-  std::array<uint8_t, 3> b;
-  RandomFill(b.data(), b.size());
-  return b;
-}
-
 std::string FindOvmf() { return PathExists("/usr/share/OVMF/OVMF_CODE_4M.fd") ? "/usr/share/OVMF" : ""; }
 
 }  // namespace
@@ -154,7 +148,8 @@ int RunDaemon(const DaemonOptions& opt) {
   VmServiceOptions vopt;
   vopt.node = node;
   vopt.host = host;
-  VmService vms(**store, tasks, storage, qemu, net, runner, fs, host_stats, clock, accel, vopt, RandomBytes);
+  SystemRandom random;
+  VmService vms(**store, tasks, storage, qemu, net, runner, fs, host_stats, clock, accel, vopt, random);
   if (auto st = vms.Init(); !st) return fail(st.error());
 
   NodeFacts facts;

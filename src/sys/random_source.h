@@ -11,6 +11,19 @@
 namespace hearth {
 
 void RandomFill(void* out, size_t n);
+
+// The same source behind an interface, for code whose tests want repeatable values (MAC
+// addresses, UUIDs): the fuzz targets inject a fixed one (fuzz/api_env.h).
+class Random {
+ public:
+  virtual ~Random() = default;
+  virtual void Fill(void* out, size_t n) = 0;  // thread-safe
+};
+
+class SystemRandom final : public Random {
+ public:
+  void Fill(void* out, size_t n) override { RandomFill(out, n); }
+};
 uint64_t RandomU64();
 // `n` lowercase hex digits of randomness, for unique file names.
 std::string RandomHex(size_t n = 16);

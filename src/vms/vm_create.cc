@@ -108,11 +108,9 @@ void VmService::ForgetVm(int vmid) {
 }
 
 std::string VmService::NewUuid() {
-  std::string hex;
-  for (int i = 0; i < 6; ++i) {
-    auto b = random_bytes_();
-    hex += HexEncode(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
-  }
+  char b[16];
+  random_.Fill(b, sizeof b);
+  std::string hex = HexEncode(std::string_view(b, sizeof b));
   // RFC 4122 version 4 layout.
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-4" + hex.substr(13, 3) + "-a" + hex.substr(17, 3) + "-" +
          hex.substr(20, 12);

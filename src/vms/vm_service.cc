@@ -44,10 +44,10 @@ std::string AccelState::Reason() const {
 VmService::VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
                      ProcessRunner& runner, FileSystem& fs, const HostStats& host, const Clock& clock,
                      AccelState& accel,
-                     VmServiceOptions options, std::function<std::array<uint8_t, 3>()> random_bytes)
+                     VmServiceOptions options, Random& random)
     : store_(store), tasks_(tasks), storage_(storage), qemu_(qemu), net_(net), runner_(runner), fs_(fs), host_(host), clock_(clock),
       accel_(accel),
-      options_(std::move(options)), random_bytes_(std::move(random_bytes)) {}
+      options_(std::move(options)), random_(random) {}
 
 VmService::~VmService() { StopPoller(); }
 
@@ -462,7 +462,11 @@ Result<std::pair<std::string, uint64_t>> VmService::SerialLog(int vmid, int n, u
   return std::make_pair(data, size);
 }
 
-std::string VmService::NewMac() { return MakeMac(random_bytes_()); }
+std::string VmService::NewMac() {
+  std::array<uint8_t, 3> b;
+  random_.Fill(b.data(), b.size());
+  return MakeMac(b);
+}
 
 Result<std::string> VmService::StartTask(const std::string& type, int vmid, const std::string& user,
                                          std::function<Status(TaskContext&)> work) {

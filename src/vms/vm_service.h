@@ -32,6 +32,7 @@
 #include "sys/clock.h"
 #include "sys/file_system.h"
 #include "sys/host_stats.h"
+#include "sys/random_source.h"
 #include "tasks/task_manager.h"
 
 namespace hearth {
@@ -137,7 +138,7 @@ class VmService {
  public:
   VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
             ProcessRunner& runner, FileSystem& fs, const HostStats& host, const Clock& clock, AccelState& accel, VmServiceOptions options,
-            std::function<std::array<uint8_t, 3>()> random_bytes);
+            Random& random);
   ~VmService();
 
   // Loads VMs, undoes creates interrupted by a crash, re-adopts running QEMUs and starts the
@@ -295,7 +296,7 @@ class VmService {
   const Clock& clock_;
   AccelState& accel_;
   VmServiceOptions options_;
-  std::function<std::array<uint8_t, 3>()> random_bytes_;
+  Random& random_;
 
   // Exclusive access to vms_ that bumps the generation when released.
   class WriteLock {
