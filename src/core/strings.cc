@@ -250,15 +250,38 @@ bool JsonDepthAtMost(std::string_view json, size_t max_depth) {
 }
 
 bool IsValidUtf8(std::string_view s) {
+  // RFC 3629 (the table in its section 4): no overlong forms, no surrogates, nothing above
+  // U+10FFFF. JSON writers (nlohmann's dump) refuse the rest, so a value let in here must be
+  // one they can write. NUL is refused too (C strings, config files).
   size_t i = 0;
   while (i < s.size()) {
-    unsigned char c = s[i];
+    auto c = static_cast<unsigned char>(s[i]);
     if (c == 0) return false;
-    int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
-    if (n < 0 || i + n >= s.size()) return false;
-    for (int k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    i += n + 1;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong below U+0800
+      if (c == 0xED) hi = 0x9F;  // surrogates U+D800..U+DFFF
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong below U+10000
+      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return false;  // a continuation byte, C0/C1 (overlong), F5..FF
+    }
+    if (s.size() - i < len) return false;
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if (c1 < lo || c1 > hi) return false;
+    for (size_t k = 2; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += len;
   }
   return true;
 }

@@ -55,6 +55,23 @@ TEST(Strings, Utf8Validation) {
   EXPECT_FALSE(IsValidUtf8("\xc3"));
   EXPECT_FALSE(IsValidUtf8(std::string("a\0b", 3)));
   EXPECT_FALSE(IsValidUtf8("\xff"));
+  // The edges of RFC 3629's table (found by fuzzing cloud-init: the API let "\xc1\xa9" in, and
+  // the YAML quoting threw on it).
+  EXPECT_TRUE(IsValidUtf8("\xc2\x80"));          // U+0080
+  EXPECT_TRUE(IsValidUtf8("\xe0\xa0\x80"));      // U+0800
+  EXPECT_TRUE(IsValidUtf8("\xed\x9f\xbf"));      // U+D7FF
+  EXPECT_TRUE(IsValidUtf8("\xf0\x90\x80\x80"));  // U+10000
+  EXPECT_TRUE(IsValidUtf8("\xf4\x8f\xbf\xbf"));  // U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xc1\xa9"));          // overlong
+  EXPECT_FALSE(IsValidUtf8("\xc0\x80"));          // overlong NUL
+  EXPECT_FALSE(IsValidUtf8("\xe0\x9f\xbf"));      // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf0\x8f\xbf\xbf"));  // overlong
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xf5\x80\x80\x80"));
+  EXPECT_FALSE(IsValidUtf8("\x80"));              // a lone continuation byte
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));          // cut short
+  EXPECT_FALSE(IsValidUtf8("\xe2\x28\xa1"));      // a bad continuation
 }
 
 }  // namespace hearth

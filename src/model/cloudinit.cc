@@ -59,6 +59,11 @@ std::string CloudInitDriveKey(const std::map<std::string, std::string>& config) 
 
 Result<NoCloudSeed> RenderNoCloud(int vmid, const std::map<std::string, std::string>& c,
                                   const std::map<std::string, std::string>& custom) {
+  // The API accepts only UTF-8, but a config file edited by hand may hold anything, and the
+  // YAML quoting (JSON escaping) cannot represent other bytes. Found by fuzzing.
+  for (const auto& [k, v] : c)
+    if ((IsCloudInitKey(k) || k == "name" || StartsWith(k, "net")) && !IsValidUtf8(v))
+      return Fail(FieldError(k, "value must be valid UTF-8"));
   std::string citype = Get(c, "citype", "nocloud");
   if (citype != "nocloud") return Fail(FieldError("citype", "citype '" + citype + "' is not supported yet (use nocloud)"));
   NoCloudSeed seed;

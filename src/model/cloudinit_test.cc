@@ -111,6 +111,19 @@ TEST(CloudInit, HostileValuesCannotChangeTheDocumentStructure) {
   }
 }
 
+TEST(CloudInit, BytesThatAreNotUtf8AreAnErrorNamingTheKey) {
+  // A hand-edited config (the API refuses such values) reached the YAML quoting, which threw.
+  auto c = Base();
+  c["ciuser"] = "\xc1\xa9ch";
+  auto seed = RenderNoCloud(100, c, {});
+  ASSERT_FALSE(seed);
+  EXPECT_EQ(seed.error().fields.at("ciuser"), "value must be valid UTF-8");
+  c["ciuser"] = "j\xc3\xbcrgen";  // valid UTF-8 is kept as it is
+  EXPECT_TRUE(RenderNoCloud(100, c, {}));
+  c["description"] = "\xff";  // not rendered: no reason to refuse
+  EXPECT_TRUE(RenderNoCloud(100, c, {}));
+}
+
 TEST(CloudInit, CustomSnippetsReplaceGeneratedParts) {
   auto seed = RenderNoCloud(100, Base(), {{"user", "#cloud-config\nruncmd: [[touch, /x]]\n"}, {"vendor", "v"}});
   ASSERT_TRUE(seed);

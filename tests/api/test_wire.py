@@ -34,6 +34,20 @@ def test_parameter_errors_name_the_field(hearth):
     assert "not defined in schema" in body["errors"]["bogus"]
 
 
+def test_values_that_are_not_strict_utf8_are_refused(hearth):
+    # An overlong "\xc1\xa9" was let in, stored, and made the cloud-init renderer throw at
+    # the next start (found by fuzzing). Surrogates and NUL are refused the same way.
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for raw in ("%C1%A9ch", "%ED%A0%80", "a%00b"):
+        r = hearth.request("POST", f"/nodes/{hearth.node}/qemu", data=f"vmid=151&ciuser={raw}", headers=form)
+        assert r.status_code == 400, raw
+        assert r.json()["errors"]["ciuser"] == "value must be valid UTF-8 without NUL bytes"
+    r = hearth.request("POST", f"/nodes/{hearth.node}/qemu", data="vmid=151&ciuser=j%C3%BCrgen", headers=form)
+    assert r.status_code == 200
+    hearth.wait_task(r.json()["data"])
+    assert hearth.get(hearth.vm_path(151) + "/config")["ciuser"] == "jürgen"
+
+
 def test_booleans_are_0_or_1_only(hearth):
     r = hearth.request("GET", f"/cluster/resources", params={"type": "nonsense"})
     assert r.status_code == 400 and "type" in r.json()["errors"]
