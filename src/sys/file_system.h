@@ -58,8 +58,10 @@ std::string ParentDir(const std::string& path);
 
 // Replaces `path` with `content` so that readers, a crash or a power cut see the old or the
 // new content, never a mix or nothing: a temporary file beside it (mode `perms`), Append,
-// Sync, Rename over `path`, SyncDir. On failure the temporary file is removed (best effort)
-// and `path` is untouched; a crash in between may leave a "<path>.tmp.<random>" file beside it.
+// Sync, Rename over `path`, SyncDir. On a failure before the rename the temporary file is
+// removed (best effort) and `path` is untouched; if only the final SyncDir fails, `path` has
+// the new content but a power cut may still undo it. A crash in between may leave a
+// "<path>.tmp.<random>" file beside it.
 Status WriteFileAtomic(FileSystem& fs, const std::string& path, std::string_view content, int perms = 0600);
 
 }  // namespace hearth

@@ -14,7 +14,7 @@ namespace hearth {
 
 struct HostMemory {
   uint64_t total = 0;      // bytes
-  uint64_t available = 0;  // bytes the kernel could give without swapping
+  uint64_t available = 0;  // bytes the kernel could give without swapping (MemAvailable)
 };
 
 // One process, from /proc/<pid>/stat.

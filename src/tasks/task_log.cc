@@ -27,10 +27,10 @@ Result<std::unique_ptr<WritableFile>> TaskLogDir::Create(const std::string& upid
   return std::move(*file);
 }
 
-Status TaskLogDir::AppendTo(WritableFile& file, const std::string& line) {
+Status TaskLogDir::AppendTo(WritableFile& file, const std::string& line, bool new_line_first) {
   // One write per line so concurrent readers never see half a line's worth of a record.
-  std::string text;
-  text.reserve(line.size() + 1);
+  std::string text = new_line_first ? "\n" : "";
+  text.reserve(line.size() + 2);
   for (char c : line) text += (c == '\n' || c == '\r') ? ' ' : c;
   text += '\n';
   return file.Append(text);
@@ -38,9 +38,10 @@ Status TaskLogDir::AppendTo(WritableFile& file, const std::string& line) {
 
 Status TaskLogDir::Append(const std::string& upid, const std::string& line) const {
   std::string path = PathFor(upid);
-  if (!fs_.Exists(path)) return Fail(NotFound("no task log '" + path + "'"));
+  // Used for the verdict of a task a crash cut off: its last line may be cut off too.
+  HEARTH_ASSIGN_OR_RETURN(std::string text, fs_.Read(path, 64 << 20));
   HEARTH_ASSIGN_OR_RETURN(auto file, fs_.Open(path, OpenMode::kAppend));
-  HEARTH_TRY(AppendTo(*file, line));
+  HEARTH_TRY(AppendTo(*file, line, !text.empty() && text.back() != '\n'));
   return file->Close();
 }
 

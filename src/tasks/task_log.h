@@ -23,8 +23,9 @@ class TaskLogDir {
   // Creates the log, open for appending.
   Result<std::unique_ptr<WritableFile>> Create(const std::string& upid) const;
   Status Append(const std::string& upid, const std::string& line) const;
-  // Appends one line to a log from Create (newlines flattened; one write, O_APPEND).
-  static Status AppendTo(WritableFile& file, const std::string& line);
+  // Appends one line to a log from Create (newlines flattened; one write, O_APPEND);
+  // `new_line_first` ends a line that a failed write left unfinished.
+  static Status AppendTo(WritableFile& file, const std::string& line, bool new_line_first = false);
   // Lines [start, start+limit) (limit 0 = all) and the total line count.
   Result<std::pair<std::vector<std::string>, size_t>> Read(const std::string& upid, size_t start, size_t limit) const;
   void Remove(const std::string& upid) const;

@@ -19,17 +19,24 @@ void TaskContext::Log(const std::string& line) {
   if (text.size() > kMaxTaskLogLine) text = text.substr(0, kMaxTaskLogLine);
   if (log_bytes_ + text.size() + 1 > max_log_bytes_) {
     log_truncated_ = true;
-    (void)TaskLogDir::AppendTo(*log_, "task log truncated: it reached " + std::to_string(max_log_bytes_ >> 10) +
-                                            " KiB; further output is dropped");
+    Write("task log truncated: it reached " + std::to_string(max_log_bytes_ >> 10) +
+          " KiB; further output is dropped");
     return;
   }
   log_bytes_ += text.size() + 1;
-  (void)TaskLogDir::AppendTo(*log_, std::string(text));
+  Write(std::string(text));
 }
 
 void TaskContext::LogFinal(const std::string& line) {
   std::lock_guard lock(mu_);
-  if (log_) (void)TaskLogDir::AppendTo(*log_, line.substr(0, kMaxTaskLogLine));
+  if (log_) Write(line.substr(0, kMaxTaskLogLine));
+}
+
+void TaskContext::Write(const std::string& line) {
+  // After a failed write (a full disk) part of the line may be in the file without its
+  // newline: start on a fresh line so the next one, the verdict above all, is not glued to it.
+  Status st = TaskLogDir::AppendTo(*log_, line, log_torn_);
+  log_torn_ = !st;
 }
 
 void TaskContext::Warn(const std::string& line) {

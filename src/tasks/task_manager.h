@@ -55,6 +55,7 @@ class TaskContext {
   bool cancelled() const { return cancelled_; }
 
  private:
+  void Write(const std::string& line);  // mu_ held
   std::shared_ptr<WritableFile> log_;
   std::string upid_;
   std::atomic<bool>& cancelled_;
@@ -63,6 +64,7 @@ class TaskContext {
   int warnings_ = 0;          // GUARDED_BY(mu_)
   size_t log_bytes_ = 0;      // GUARDED_BY(mu_)
   bool log_truncated_ = false;  // GUARDED_BY(mu_)
+  bool log_torn_ = false;       // GUARDED_BY(mu_): the last write failed
 };
 
 struct TaskSpec {

@@ -108,11 +108,12 @@ void VmService::ForgetVm(int vmid) {
 }
 
 std::string VmService::NewUuid() {
-  char b[16];
+  unsigned char b[16];
   random_.Fill(b, sizeof b);
-  std::string hex = HexEncode(std::string_view(b, sizeof b));
-  // RFC 4122 version 4 layout.
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-4" + hex.substr(13, 3) + "-a" + hex.substr(17, 3) + "-" +
+  b[6] = (b[6] & 0x0f) | 0x40;  // RFC 4122 version 4
+  b[8] = (b[8] & 0x3f) | 0x80;  // and variant
+  std::string hex = HexEncode(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
          hex.substr(20, 12);
 }
 

@@ -112,7 +112,7 @@ Status VmService::Init() {
         rt.started_at = st ? clock_.UnixSeconds() - static_cast<int64_t>(boot_uptime - double(st->start_ticks) / hz)
                            : clock_.UnixSeconds();
       });
-      if (auto s = qemu_.QueryRunState(vmid)) SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = *s; });
+      if (auto s = qemu_.QueryRunState(vmid, std::chrono::seconds(10))) SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = *s; });
       ++adopted;
     } else {
       CleanupAfterExit(vmid);

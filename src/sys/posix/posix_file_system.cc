@@ -31,6 +31,7 @@ class PosixWritableFile final : public WritableFile {
         if (errno == EINTR) continue;
         return Fail(ErrnoError("write", path_, errno));
       }
+      if (w == 0) return Fail(ErrnoError("write", path_, EIO));  // no progress: do not spin
       data.remove_prefix(static_cast<size_t>(w));  // a short write: the rest goes next round
     }
     return Ok();
@@ -61,7 +62,7 @@ Result<std::unique_ptr<WritableFile>> PosixFileSystem::Open(const std::string& p
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
   flags |= mode == OpenMode::kCreateNew ? O_EXCL : mode == OpenMode::kTruncate ? O_TRUNC : O_APPEND;
   int fd = ::open(path.c_str(), flags, perms);
-  if (fd < 0) return Fail(ErrnoError("create", path, errno));
+  if (fd < 0) return Fail(ErrnoError(mode == OpenMode::kCreateNew ? "create" : "open", path, errno));
   // The umask must not widen or narrow a file we create as new (0600 keys, 0644 certificates).
   if (mode == OpenMode::kCreateNew && ::fchmod(fd, perms) != 0) {
     int err = errno;

@@ -21,8 +21,17 @@ double LeadingNumber(const std::string& path) {
 int ProcHostStats::OnlineCpus() const { return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))); }
 
 HostMemory ProcHostStats::Memory() const {
+  // MemAvailable (what PVE's read_meminfo subtracts for "used"); sysconf's free pages only
+  // if the kernel does not say (before 3.14).
+  HostMemory m;
   uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  return {static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * page, static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * page};
+  m.total = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * page;
+  m.available = static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * page;
+  if (auto info = ReadFile("/proc/meminfo")) {
+    size_t p = info->find("\nMemAvailable:");
+    if (p != std::string::npos) m.available = std::strtoull(info->c_str() + p + 14, nullptr, 10) * 1024;
+  }
+  return m;
 }
 
 double ProcHostStats::UptimeSeconds() const { return LeadingNumber("/proc/uptime"); }

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 namespace hearth {
 
@@ -21,27 +22,34 @@ const char* OpName(FaultFileSystem::Op op) {
 class FaultWritableFile final : public WritableFile {
  public:
   FaultWritableFile(FaultFileSystem& fs, std::unique_ptr<WritableFile> base, std::string path)
-      : fs_(fs), base_(std::move(base)), path_(std::move(path)) {}
+      : fs_(fs), base_(std::move(base)), path_(std::move(path)) {}  // registered by Open
+  ~FaultWritableFile() override {
+    (void)Close();
+    std::lock_guard lock(fs_.mu_);
+    fs_.open_.erase(this);
+  }
 
   Status Append(std::string_view data) override {
     std::lock_guard lock(fs_.mu_);
+    if (dead_) return Errno("write", path_, EIO);
     if (auto err = fs_.Inject(FaultFileSystem::Op::kAppend)) return *err;
     if (fs_.short_write_) {
       size_t n = std::min(*fs_.short_write_, data.size());
       fs_.short_write_.reset();
-      if (base_->Append(data.substr(0, n))) fs_.Appended(path_, n);
+      if (base_->Append(data.substr(0, n))) Appended(n);
       return Errno("write", path_, ENOSPC);
     }
     HEARTH_TRY(base_->Append(data));
-    fs_.Appended(path_, data.size());
+    Appended(data.size());
     return Ok();
   }
 
   Status Sync() override {
     std::lock_guard lock(fs_.mu_);
+    if (dead_) return Errno("fsync", path_, EIO);
     if (auto err = fs_.Inject(FaultFileSystem::Op::kSync)) return *err;
     HEARTH_TRY(base_->Sync());
-    fs_.Synced(path_);
+    if (!path_.empty()) fs_.Synced(path_);
     return Ok();
   }
 
@@ -49,19 +57,31 @@ class FaultWritableFile final : public WritableFile {
     std::lock_guard lock(fs_.mu_);
     if (closed_) return Ok();
     closed_ = true;
-    // A crashed process closes nothing on purpose, but the kernel closes its descriptors:
+    // The kernel closes the descriptor whatever happens (also for a process that crashed):
     // the base file is closed either way; only the result is injected.
     Status st = base_->Close();
+    if (dead_) return Ok();
     if (auto err = fs_.Inject(FaultFileSystem::Op::kClose)) return *err;
     return st;
   }
 
  private:
+  friend class FaultFileSystem;
+  void Appended(uint64_t n) {  // fs_.mu_ held
+    if (!path_.empty()) fs_.Appended(path_, n);
+  }
   FaultFileSystem& fs_;
   std::unique_ptr<WritableFile> base_;
-  std::string path_;
-  bool closed_ = false;
+  std::string path_;     // GUARDED_BY(fs_.mu_): its name now ("" once removed)
+  bool closed_ = false;  // GUARDED_BY(fs_.mu_)
+  bool dead_ = false;    // GUARDED_BY(fs_.mu_): the power went while it was open
 };
+
+std::string FaultFileSystem::Normal(const std::string& path) {
+  std::string p = std::filesystem::path(path).lexically_normal().string();
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
 
 void FaultFileSystem::FailNext(Op op, int err, int skip, int count) {
   std::lock_guard lock(mu_);
@@ -106,42 +126,49 @@ void FaultFileSystem::Appended(const std::string& path, uint64_t bytes) { files_
 void FaultFileSystem::Synced(const std::string& path) {
   auto& f = files_[path];
   f.synced_size = f.size;
-  f.before.reset();
+}
+
+std::optional<std::string> FaultFileSystem::DurableContent(const std::string& path) {
+  auto content = base_.Read(path);
+  if (!content) return std::nullopt;
+  if (auto it = files_.find(path); it != files_.end() && it->second.synced_size < content->size())
+    content->resize(it->second.synced_size);
+  return std::move(*content);
 }
 
 Result<std::unique_ptr<WritableFile>> FaultFileSystem::Open(const std::string& path, OpenMode mode, int perms) {
   std::lock_guard lock(mu_);
   if (auto err = Inject(Op::kOpen)) return Fail(err->error());
-  bool existed = base_.Exists(path);
-  std::optional<std::string> old;
-  if (existed && mode != OpenMode::kCreateNew) {
-    auto content = base_.Read(path);
-    if (content) old = std::move(*content);
-  }
-  HEARTH_ASSIGN_OR_RETURN(auto file, base_.Open(path, mode, perms));
-  if (!existed) dir_changes_.push_back({'c', path, "", std::nullopt});
-  auto [it, fresh] = files_.try_emplace(path);
+  std::string p = Normal(path);
+  bool existed = base_.Exists(p);
+  std::optional<uint64_t> old_size;
+  if (existed && mode == OpenMode::kAppend)
+    if (auto content = base_.Read(p)) old_size = content->size();
+  HEARTH_ASSIGN_OR_RETURN(auto file, base_.Open(p, mode, perms));
+  if (!existed) dir_changes_.push_back({'c', p, "", std::nullopt});
+  auto [it, fresh] = files_.try_emplace(p);
   if (mode == OpenMode::kTruncate) {
-    // The old content is what a power cut before the next Sync leaves (ext4's
-    // auto_da_alloc makes that likely; an empty file is the other outcome).
-    if (!it->second.before) it->second.before = old.value_or("");
-    it->second.size = 0;
-  } else if (fresh && old) {
-    it->second.size = it->second.synced_size = old->size();  // what was there is durable
+    // The truncation may reach the disk before the new data does: until the next Sync, a
+    // power cut leaves the file empty (the worst case; ext4's auto_da_alloc often saves
+    // the old content, XFS does not).
+    it->second = FileState{};
+  } else if (fresh && old_size) {
+    it->second.size = it->second.synced_size = *old_size;  // what was there is durable
   }
-  return std::unique_ptr<WritableFile>(std::make_unique<FaultWritableFile>(*this, std::move(file), path));
+  auto wrapped = std::make_unique<FaultWritableFile>(*this, std::move(file), p);
+  open_.insert(wrapped.get());
+  return std::unique_ptr<WritableFile>(std::move(wrapped));
 }
 
 Result<std::string> FaultFileSystem::Read(const std::string& path, size_t max_bytes) {
   return base_.Read(path, max_bytes);
 }
 
-Status FaultFileSystem::Rename(const std::string& from, const std::string& to) {
+Status FaultFileSystem::Rename(const std::string& from_path, const std::string& to_path) {
   std::lock_guard lock(mu_);
   if (auto err = Inject(Op::kRename)) return *err;
-  std::optional<std::string> replaced;
-  if (base_.Exists(to))
-    if (auto content = base_.Read(to)) replaced = std::move(*content);
+  std::string from = Normal(from_path), to = Normal(to_path);
+  std::optional<std::string> replaced = DurableContent(to);
   HEARTH_TRY(base_.Rename(from, to));
   dir_changes_.push_back({'r', from, to, std::move(replaced)});
   files_.erase(to);
@@ -149,30 +176,32 @@ Status FaultFileSystem::Rename(const std::string& from, const std::string& to) {
     node.key() = to;
     files_.insert(std::move(node));
   }
+  for (FaultWritableFile* f : open_) {
+    if (f->path_ == to) f->path_.clear();  // the replaced file lives on, nameless, until closed
+    if (f->path_ == from) f->path_ = to;
+  }
   return Ok();
 }
 
 Status FaultFileSystem::Remove(const std::string& path) {
   std::lock_guard lock(mu_);
   if (auto err = Inject(Op::kRemove)) return *err;
-  std::optional<std::string> content;
-  if (auto c = base_.Read(path)) {
-    content = std::move(*c);
-    // A power cut brings back the file as it was on disk: without what was never synced.
-    if (auto it = files_.find(path); it != files_.end())
-      content = it->second.before ? *it->second.before : content->substr(0, it->second.synced_size);
-  }
-  HEARTH_TRY(base_.Remove(path));
-  dir_changes_.push_back({'d', path, "", std::move(content)});
-  files_.erase(path);
+  std::string p = Normal(path);
+  std::optional<std::string> content = DurableContent(p);  // what a power cut brings back
+  HEARTH_TRY(base_.Remove(p));
+  dir_changes_.push_back({'d', p, "", std::move(content)});
+  files_.erase(p);
+  for (FaultWritableFile* f : open_)
+    if (f->path_ == p) f->path_.clear();
   return Ok();
 }
 
 Status FaultFileSystem::SyncDir(const std::string& dir) {
   std::lock_guard lock(mu_);
   if (auto err = Inject(Op::kSyncDir)) return *err;
-  HEARTH_TRY(base_.SyncDir(dir));
-  std::erase_if(dir_changes_, [&](const DirChange& c) { return ParentDir(c.kind == 'r' ? c.to : c.path) == dir; });
+  std::string d = Normal(dir);
+  HEARTH_TRY(base_.SyncDir(d));
+  std::erase_if(dir_changes_, [&](const DirChange& c) { return ParentDir(c.kind == 'r' ? c.to : c.path) == d; });
   return Ok();
 }
 
@@ -192,13 +221,11 @@ void FaultFileSystem::PowerCut() {
       (void)(*f)->Close();
     }
   };
+  for (FaultWritableFile* f : open_) f->dead_ = true;
   // File data first (at the files' current names), then the directory changes, newest first.
   for (const auto& [path, f] : files_) {
-    if (f.before) {
-      write(path, *f.before);
-    } else if (f.size > f.synced_size) {
+    if (f.size > f.synced_size)
       if (auto content = base_.Read(path)) write(path, content->substr(0, f.synced_size));
-    }
   }
   for (auto it = dir_changes_.rbegin(); it != dir_changes_.rend(); ++it) {
     switch (it->kind) {

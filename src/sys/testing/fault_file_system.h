@@ -7,16 +7,20 @@
 //    nothing, as if the process had died right there (reads still work);
 //  - PowerCut(): make the disk look as after a power cut, in the worst case the kernel
 //    allows: every file written through it loses what was not fsynced since (cut back to its
-//    last synced size, or to its old content if it was opened with kTruncate), and every
-//    create, rename and remove in a directory not SyncDir'ed since is undone (newest first).
-// What it does not model: torn sectors inside a synced range, and partial survival of
-// unsynced data (real disks may keep some; losing all of it is the case that breaks code).
-// Thread-safe (one mutex).
+//    last synced size; a file emptied by kTruncate and not synced since stays empty), and
+//    every create, rename and remove in a directory not SyncDir'ed since is undone (newest
+//    first). Files still open are dead afterwards (their process died): every call fails.
+// What it does not model: torn sectors inside a synced range, partial survival of unsynced
+// data (real disks may keep some; losing all of it is the case that breaks code), and the
+// durability of directories made by MakeDirs (they count as durable at once).
+// Paths are compared after lexical normalisation ("d/", "./d" and "d" are one directory).
+// Thread-safe (one mutex, held during the base file system's calls too).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +28,8 @@
 #include "sys/file_system.h"
 
 namespace hearth {
+
+class FaultWritableFile;
 
 class FaultFileSystem final : public FileSystem {
  public:
@@ -53,12 +59,12 @@ class FaultFileSystem final : public FileSystem {
 
  private:
   friend class FaultWritableFile;
+  static std::string Normal(const std::string& path);
   // Counts one mutating call of `op`; returns the error it must fail with, if any.
   std::optional<Status> Inject(Op op);  // mu_ held
   struct FileState {
-    uint64_t size = 0;                  // bytes in the file now (as written through us)
-    uint64_t synced_size = 0;           // at the last Sync
-    std::optional<std::string> before;  // content before a kTruncate open, until the first Sync
+    uint64_t size = 0;         // bytes in the file now (as written through us)
+    uint64_t synced_size = 0;  // at the last Sync (0 after a kTruncate until the next one)
   };
   // A directory change not yet made durable by SyncDir: kind 'c'reate, 'r'ename, 'd'elete.
   struct DirChange {
@@ -68,6 +74,8 @@ class FaultFileSystem final : public FileSystem {
   };
   void Appended(const std::string& path, uint64_t bytes);  // mu_ held
   void Synced(const std::string& path);                    // mu_ held
+  // What of `path` would be on the disk after a power cut now (its data to the last Sync).
+  std::optional<std::string> DurableContent(const std::string& path);  // mu_ held
 
   FileSystem& base_;
   mutable std::mutex mu_;
@@ -77,6 +85,7 @@ class FaultFileSystem final : public FileSystem {
   uint64_t mutations_ = 0;                  // GUARDED_BY(mu_)
   std::map<std::string, FileState> files_;  // GUARDED_BY(mu_)
   std::vector<DirChange> dir_changes_;      // GUARDED_BY(mu_): oldest first
+  std::set<FaultWritableFile*> open_;       // GUARDED_BY(mu_)
 };
 
 }  // namespace hearth
