@@ -29,6 +29,16 @@ std::map<std::string, std::string> VmConfig::WithPending() const {
 
 namespace {
 
+// The VM a disk volume belongs to, by its name: "local:100/vm-100-disk-0.qcow2" and the
+// linked clone "local:100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2" (owner 101); 0 for
+// a name that is not a VM disk's.
+int VolumeOwner(const std::string& volid) {
+  size_t slash = volid.rfind('/');
+  std::string file = volid.substr(slash == std::string::npos ? volid.find(':') + 1 : slash + 1);
+  auto dn = ParseDiskName(file.substr(0, file.rfind('.')));
+  return dn ? dn->vmid : 0;
+}
+
 // Description lines are stored as comments; escape what would break the line format.
 std::string EscapeCommentLine(std::string_view line) {
   std::string out;
@@ -119,7 +129,7 @@ namespace {
 // reverted) becomes unusedN, as qemu-server's vmconfig_register_unused_drive does for the
 // old pending drive; otherwise nothing would ever free it (found by the chaos test: a
 // destroy freed only what the config still named).
-void ParkPendingVolume(VmConfig& cfg, const std::string& key, const std::string& new_value) {
+void ParkPendingVolume(VmConfig& cfg, int vmid, const std::string& key, const std::string& new_value) {
   auto it = cfg.pending.find(key);
   if (it == cfg.pending.end()) return;
   auto dk = DriveKey::Parse(key);
@@ -131,13 +141,14 @@ void ParkPendingVolume(VmConfig& cfg, const std::string& key, const std::string&
   for (const auto* m : {&cfg.values, &cfg.pending})
     for (const auto& [k, v] : *m)
       if (k != key && DriveVolume(k, v) == vol) return;  // still named elsewhere
+  if (VolumeOwner(vol) != vmid) return;  // another VM's disk: only the reference goes
   std::string unused = NextUnusedKey(cfg);
   if (!unused.empty()) cfg.values[unused] = vol;
 }
 
 }  // namespace
 
-Status StageChange(VmConfig& cfg, const ConfigChange& change) {
+Status StageChange(VmConfig& cfg, int vmid, const ConfigChange& change) {
   for (const auto& k : change.del) {
     if (!FindVmKey(k)) return Fail(FieldError("delete", "unknown option '" + k + "'"));
     if (change.set.count(k))
@@ -149,17 +160,17 @@ Status StageChange(VmConfig& cfg, const ConfigChange& change) {
       return Fail(FieldError("revert", "you can't use '-" + k + "' and '-revert " + k + "' at the same time"));
   }
   for (const auto& k : change.revert) {
-    ParkPendingVolume(cfg, k, "");
+    ParkPendingVolume(cfg, vmid, k, "");
     cfg.pending.erase(k);
     cfg.pending_delete.erase(k);
   }
   for (const auto& k : change.del) {
-    ParkPendingVolume(cfg, k, "");
+    ParkPendingVolume(cfg, vmid, k, "");
     cfg.pending.erase(k);
     if (cfg.values.count(k)) cfg.pending_delete[k] = change.force;
   }
   for (const auto& [k, v] : change.set) {
-    ParkPendingVolume(cfg, k, v);
+    ParkPendingVolume(cfg, vmid, k, v);
     cfg.pending_delete.erase(k);
     if (cfg.Get(k) == v) {
       cfg.pending.erase(k);  // setting the current value is no change
@@ -209,12 +220,16 @@ std::string NextUnusedKey(const VmConfig& cfg) {
 namespace {
 
 // A disk volume (not a cdrom) that goes away from a drive key becomes unusedN, unless forced.
-void DetachVolume(VmConfig& cfg, const std::string& key, const std::string& old_value, bool force,
+void DetachVolume(VmConfig& cfg, int vmid, const std::string& key, const std::string& old_value, bool force,
                   CommitResult& result) {
   auto dk = DriveKey::Parse(key);
   if (!dk) return;
   std::string vol = DriveVolume(key, old_value);
   if (vol.empty()) return;
+  // Another VM's disk attached here is never freed nor kept as unusedN, only forgotten
+  // (qemu-server's try_deallocate_drive and vmconfig_register_unused_drive check
+  // vm_is_volid_owner): deleting it here deleted the owner's disk (found by a break-it pass).
+  if (VolumeOwner(vol) != vmid) return;
   if (dk->bus == DriveBus::kUnused) {
     result.destroy_volumes.push_back(vol);
     return;
@@ -240,7 +255,7 @@ void DetachVolume(VmConfig& cfg, const std::string& key, const std::string& old_
 
 }  // namespace
 
-CommitResult CommitPending(VmConfig& cfg, const std::function<bool(const std::string&)>& apply_now) {
+CommitResult CommitPending(VmConfig& cfg, int vmid, const std::function<bool(const std::string&)>& apply_now) {
   CommitResult result;
   for (auto it = cfg.pending_delete.begin(); it != cfg.pending_delete.end();) {
     const auto [key, forced] = *it;
@@ -251,7 +266,7 @@ CommitResult CommitPending(VmConfig& cfg, const std::function<bool(const std::st
     if (auto old = cfg.values.find(key); old != cfg.values.end()) {
       std::string old_value = old->second;
       cfg.values.erase(old);
-      DetachVolume(cfg, key, old_value, forced, result);
+      DetachVolume(cfg, vmid, key, old_value, forced, result);
     }
     result.applied.push_back(key);
     it = cfg.pending_delete.erase(it);
@@ -268,7 +283,7 @@ CommitResult CommitPending(VmConfig& cfg, const std::function<bool(const std::st
     if (old != cfg.values.end()) old_value = old->second;
     cfg.values[key] = new_value;
     if (old_value && DriveVolume(key, *old_value) != DriveVolume(key, new_value))
-      DetachVolume(cfg, key, *old_value, false, result);
+      DetachVolume(cfg, vmid, key, *old_value, false, result);
     result.applied.push_back(key);
     it = cfg.pending.erase(it);
   }

@@ -47,18 +47,19 @@ struct ConfigChange {
   std::vector<std::string> revert;
 };
 
-// Records `change` in the pending section. Fails (naming the field) if a key is both set and
-// deleted, or a deleted/reverted key is not a known option.
-Status StageChange(VmConfig& config, const ConfigChange& change);
+// Records `change` in the pending section of VM `vmid`'s config. Fails (naming the field) if a
+// key is both set and deleted, or a deleted/reverted key is not a known option.
+Status StageChange(VmConfig& config, int vmid, const ConfigChange& change);
 
 struct CommitResult {
   std::vector<std::string> destroy_volumes;  // no longer referenced, to be freed by the caller
   std::vector<std::string> applied;          // keys applied
 };
 
-// Applies pending entries whose key satisfies `apply_now`. Replaced or deleted disks become
-// unusedN (forced deletes and deleted unusedN are returned for destruction).
-CommitResult CommitPending(VmConfig& config, const std::function<bool(const std::string&)>& apply_now);
+// Applies pending entries whose key satisfies `apply_now`. Replaced or deleted disks of VM
+// `vmid` become unusedN (forced deletes and deleted unusedN are returned for destruction);
+// another VM's disks are only forgotten, as qemu-server does (vm_is_volid_owner).
+CommitResult CommitPending(VmConfig& config, int vmid, const std::function<bool(const std::string&)>& apply_now);
 
 // Volume ids referenced by drive keys (values and pending), excluding cdrom media and
 // "none"/"cdrom"/paths. Used for destroy and for "is this volume in use".

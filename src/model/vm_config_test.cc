@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace hearth {
 
 TEST(VmConfigFile, RoundTripWithPendingAndDescription) {
@@ -39,14 +41,14 @@ TEST(VmConfigPending, StageAndCommit) {
   ConfigChange ch;
   ch.set = {{"cores", "4"}, {"name", "a"}};
   ch.del = {"name"};
-  EXPECT_FALSE(StageChange(c, ch));  // set and delete the same key
+  EXPECT_FALSE(StageChange(c, 100, ch));  // set and delete the same key
 
   ch.del = {};
-  ASSERT_TRUE(StageChange(c, ch));
+  ASSERT_TRUE(StageChange(c, 100, ch));
   EXPECT_EQ(c.pending.size(), 1u);  // setting the same name is no change
   EXPECT_EQ(c.WithPending().at("cores"), "4");
 
-  CommitPending(c, [](const std::string&) { return true; });
+  CommitPending(c, 100, [](const std::string&) { return true; });
   EXPECT_EQ(c.values.at("cores"), "4");
   EXPECT_FALSE(c.HasPending());
 }
@@ -56,8 +58,8 @@ TEST(VmConfigPending, OnlyHotKeysApplyWhileRunning) {
   c.values = {{"cores", "1"}, {"name", "a"}};
   ConfigChange ch;
   ch.set = {{"cores", "2"}, {"name", "b"}};
-  ASSERT_TRUE(StageChange(c, ch));
-  CommitPending(c, [](const std::string& k) { return k == "name"; });
+  ASSERT_TRUE(StageChange(c, 100, ch));
+  CommitPending(c, 100, [](const std::string& k) { return k == "name"; });
   EXPECT_EQ(c.values.at("name"), "b");
   EXPECT_EQ(c.values.at("cores"), "1");
   EXPECT_EQ(c.pending.at("cores"), "2");
@@ -68,15 +70,15 @@ TEST(VmConfigPending, OnlyHotKeysApplyWhileRunning) {
 TEST(VmConfigPending, ADroppedPendingDiskBecomesUnused) {
   VmConfig c;
   c.values = {{"scsi0", "local:100/vm-100-disk-0.qcow2,size=1G"}};
-  ASSERT_TRUE(StageChange(c, {{{"scsi3", "local:100/vm-100-disk-1.qcow2,size=1G"}}, {}, false, {}}));
-  ASSERT_TRUE(StageChange(c, {{{"scsi3", "local:100/vm-100-disk-2.qcow2,size=1G"}}, {}, false, {}}));
+  ASSERT_TRUE(StageChange(c, 100, {{{"scsi3", "local:100/vm-100-disk-1.qcow2,size=1G"}}, {}, false, {}}));
+  ASSERT_TRUE(StageChange(c, 100, {{{"scsi3", "local:100/vm-100-disk-2.qcow2,size=1G"}}, {}, false, {}}));
   EXPECT_EQ(c.values.at("unused0"), "local:100/vm-100-disk-1.qcow2");
   EXPECT_EQ(c.pending.at("scsi3"), "local:100/vm-100-disk-2.qcow2,size=1G");
-  ASSERT_TRUE(StageChange(c, {{}, {"scsi3"}, false, {}}));  // deleting the pending disk parks it too
+  ASSERT_TRUE(StageChange(c, 100, {{}, {"scsi3"}, false, {}}));  // deleting the pending disk parks it too
   EXPECT_EQ(c.values.at("unused1"), "local:100/vm-100-disk-2.qcow2");
   // Setting the same volume again (other options) is no drop.
-  ASSERT_TRUE(StageChange(c, {{{"scsi4", "local:100/vm-100-disk-3.qcow2,size=1G"}}, {}, false, {}}));
-  ASSERT_TRUE(StageChange(c, {{{"scsi4", "local:100/vm-100-disk-3.qcow2,size=1G,iothread=1"}}, {}, false, {}}));
+  ASSERT_TRUE(StageChange(c, 100, {{{"scsi4", "local:100/vm-100-disk-3.qcow2,size=1G"}}, {}, false, {}}));
+  ASSERT_TRUE(StageChange(c, 100, {{{"scsi4", "local:100/vm-100-disk-3.qcow2,size=1G,iothread=1"}}, {}, false, {}}));
   EXPECT_FALSE(c.values.count("unused2"));
 }
 
@@ -87,8 +89,8 @@ TEST(VmConfigPending, DeletedDiskBecomesUnusedUnlessForced) {
               {"ide2", "local:iso/x.iso,media=cdrom"}};
   ConfigChange ch;
   ch.del = {"scsi0", "ide2"};
-  ASSERT_TRUE(StageChange(c, ch));
-  auto r = CommitPending(c, [](const std::string&) { return true; });
+  ASSERT_TRUE(StageChange(c, 100, ch));
+  auto r = CommitPending(c, 100, [](const std::string&) { return true; });
   EXPECT_TRUE(r.destroy_volumes.empty());
   EXPECT_EQ(c.values.at("unused0"), "local:100/vm-100-disk-0.qcow2");
   EXPECT_FALSE(c.values.count("unused1"));  // cdrom media is never turned into unusedN
@@ -96,15 +98,44 @@ TEST(VmConfigPending, DeletedDiskBecomesUnusedUnlessForced) {
   ConfigChange forced;
   forced.del = {"scsi1"};
   forced.force = true;
-  ASSERT_TRUE(StageChange(c, forced));
-  r = CommitPending(c, [](const std::string&) { return true; });
+  ASSERT_TRUE(StageChange(c, 100, forced));
+  r = CommitPending(c, 100, [](const std::string&) { return true; });
   EXPECT_EQ(r.destroy_volumes, std::vector<std::string>{"local:100/vm-100-disk-1.qcow2"});
 
   ConfigChange drop_unused;
   drop_unused.del = {"unused0"};
-  ASSERT_TRUE(StageChange(c, drop_unused));
-  r = CommitPending(c, [](const std::string&) { return true; });
+  ASSERT_TRUE(StageChange(c, 100, drop_unused));
+  r = CommitPending(c, 100, [](const std::string&) { return true; });
   EXPECT_EQ(r.destroy_volumes, std::vector<std::string>{"local:100/vm-100-disk-0.qcow2"});
+}
+
+TEST(VmConfigPending, AnotherVmsDiskIsOnlyForgottenNeverFreedNorUnused) {
+  // VM 201 with VM 200's disk attached: deleting it (forced or not), replacing it, or
+  // dropping a stale unusedN naming it must leave VM 200's disk alone (found by a break-it
+  // pass: the owner's disk was deleted).
+  VmConfig c;
+  c.values = {{"scsi0", "local:201/vm-201-disk-0.qcow2,size=1G"},
+              {"scsi1", "local:200/vm-200-disk-0.qcow2,size=1G"},
+              {"scsi2", "local:200/vm-200-disk-1.qcow2,size=1G"},
+              {"unused0", "local:200/vm-200-disk-2.qcow2"},
+              {"scsi3", "local:100/base-100-disk-0.qcow2/201/vm-201-disk-1.qcow2,size=1G"}};
+  ConfigChange del;
+  del.del = {"scsi1", "unused0"};
+  del.force = true;
+  ASSERT_TRUE(StageChange(c, 201, del));
+  auto r = CommitPending(c, 201, [](const std::string&) { return true; });
+  EXPECT_TRUE(r.destroy_volumes.empty());
+  ConfigChange replace;
+  replace.set = {{"scsi2", "local:201/vm-201-disk-2.qcow2,size=1G"}};
+  replace.del = {"scsi3"};
+  ASSERT_TRUE(StageChange(c, 201, replace));
+  r = CommitPending(c, 201, [](const std::string&) { return true; });
+  EXPECT_TRUE(r.destroy_volumes.empty());
+  std::set<std::string> unused;
+  for (const auto& [k, v] : c.values)
+    if (k.rfind("unused", 0) == 0) unused.insert(v);
+  // A linked clone's own disk (named after its base) is this VM's: it becomes unusedN.
+  EXPECT_EQ(unused, std::set<std::string>{"local:100/base-100-disk-0.qcow2/201/vm-201-disk-1.qcow2"});
 }
 
 TEST(VmConfigPending, RevertDropsPendingChange) {
@@ -112,14 +143,14 @@ TEST(VmConfigPending, RevertDropsPendingChange) {
   c.values = {{"cores", "1"}};
   ConfigChange ch;
   ch.set = {{"cores", "2"}};
-  ASSERT_TRUE(StageChange(c, ch));
+  ASSERT_TRUE(StageChange(c, 100, ch));
   ConfigChange rv;
   rv.revert = {"cores"};
-  ASSERT_TRUE(StageChange(c, rv));
+  ASSERT_TRUE(StageChange(c, 100, rv));
   EXPECT_FALSE(c.HasPending());
   ConfigChange bad;
   bad.revert = {"nonsense"};
-  EXPECT_EQ(StageChange(c, bad).error().fields.at("revert"), "unknown option 'nonsense'");
+  EXPECT_EQ(StageChange(c, 100, bad).error().fields.at("revert"), "unknown option 'nonsense'");
 }
 
 TEST(VmConfig, ReferencedVolumes) {

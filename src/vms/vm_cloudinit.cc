@@ -79,8 +79,8 @@ Result<std::string> VmService::CloudInitDump(int vmid, const std::string& type, 
 Status VmService::RegenerateCloudInit(int vmid) {
   HEARTH_ASSIGN_OR_RETURN(auto guard, LockForCall(vmid));
   // Pending cloud-init changes apply now (like PVE's PUT …/cloudinit).
-  HEARTH_TRY(Mutate(vmid, [](VmConfig& c) -> Status {
-    CommitPending(c, [](const std::string& k) { return IsCloudInitKey(k); });
+  HEARTH_TRY(Mutate(vmid, [vmid](VmConfig& c) -> Status {
+    CommitPending(c, vmid, [](const std::string& k) { return IsCloudInitKey(k); });
     return Ok();
   }));
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));

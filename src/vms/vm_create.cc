@@ -361,8 +361,8 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
             if (c.Has("bootdisk") && std::find(change.del.begin(), change.del.end(), "bootdisk") == change.del.end())
               change.del.push_back("bootdisk");
           }
-          HEARTH_TRY(StageChange(c, change));
-          committed = CommitPending(c, [&](const std::string& k) { return !running || IsHotApplicable(k); });
+          HEARTH_TRY(StageChange(c, req.vmid, change));
+          committed = CommitPending(c, req.vmid, [&](const std::string& k) { return !running || IsHotApplicable(k); });
           if (c.Has("boot") && change.set.count("boot") == 0 && !committed.applied.empty()) {
             // A removed device disappears from the boot order.
             std::string boot = *c.Get("boot");

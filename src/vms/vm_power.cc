@@ -133,7 +133,7 @@ Result<std::string> VmService::Stop(const StopRequest& req) {
 Status VmService::ApplyPending(int vmid, TaskContext* ctx) {
   CommitResult committed;
   HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
-    committed = CommitPending(c, [](const std::string&) { return true; });
+    committed = CommitPending(c, vmid, [](const std::string&) { return true; });
     return Ok();
   }));
   // Detached cloud-init drives and forced deletes go; other disks became unusedN.

@@ -2,14 +2,16 @@
 connections): each limit answers or drops the offender, and the daemon keeps serving others.
 Slow clients (slowloris), per-address quotas and fd exhaustion are in test_security.py; the
 task-log bound is a unit test (tasks/task_manager_test.cc)."""
+import concurrent.futures
 import os
 import resource
 import select
 import socket
 import ssl
+import threading
 import time
 
-from harness import tls_connect, wait_for
+from harness import Hearth, tls_connect, wait_for
 
 
 def status_line(sock):
@@ -120,6 +122,41 @@ def test_ten_thousand_connections_do_not_take_the_daemon_down(hearth):
             c.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     wait_for("served after the flood", lambda: _try(version_ok, hearth), 30, 0.5)
+
+
+def test_slow_bodies_cannot_lock_clients_out():
+    """1,045 connections (95 from each of 11 addresses: under the per-address cap, over the
+    global one) each send a login request announcing a 1 MB body and then only one byte of
+    it. Such connections are closed to make room for new ones, so a real client is served at
+    once, not when their read deadline frees them (before, it waited for that: found by a
+    break-it pass). The daemon gets a 10-minute client timeout so that the flood, not the
+    deadline, decides."""
+    h = Hearth(extra_args=("--client-timeout", "600")).start()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+    socks, lock = [], threading.Lock()
+
+    def slow_login(i):
+        try:
+            c = tls_connect(h.port, f"127.0.2.{i % 11 + 1}")
+            c.sendall(b"POST /api2/json/access/ticket HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+                      b"Content-Type: application/x-www-form-urlencoded\r\n\r\nu")
+        except (OSError, ssl.SSLError):
+            return  # at the cap, a newer connection may already have displaced this one
+        with lock:
+            socks.append(c)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(slow_login, range(1045)))
+        assert len(socks) > 900, f"only {len(socks)} slow connections were made"
+        wait_for("a real client served while the slow bodies hang", lambda: _try(version_ok, h), 60, 0.5)
+        assert h.proc.poll() is None
+    finally:
+        for c in socks:
+            c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        h.close()
 
 
 def _try(fn, *a):

@@ -261,3 +261,22 @@ def test_uefi_vm_with_efidisk(hearth):
     hearth.vm_action(104, "stop")
     hearth.wait_task(hearth.delete(hearth.vm_path(104)))
     assert hearth.get(f"/nodes/{hearth.node}/storage/local/content", params={"vmid": 104}) == []
+
+
+def test_deleting_another_vms_disk_only_detaches_it(hearth):
+    """A disk of VM 260 attached to VM 261 and then deleted there (forced, or via unusedN)
+    stays VM 260's: qemu-server frees only volumes the VM owns (vm_is_volid_owner). Before,
+    VM 260's disk was deleted while its config still named it (found by a break-it pass)."""
+    h = hearth
+    h.create_vm(260, memory=64, scsi0="local:1")
+    h.create_vm(261, memory=64)
+    disk = h.get(h.vm_path(260) + "/config")["scsi0"].split(",")[0]
+    h.request("PUT", h.vm_path(261) + "/config", data={"scsi1": disk})
+    r = h.request("PUT", h.vm_path(261) + "/config", data={"delete": "scsi1", "force": 1})
+    assert r.status_code == 200, r.text
+    h.request("PUT", h.vm_path(261) + "/config", data={"scsi2": disk})
+    h.request("PUT", h.vm_path(261) + "/config", data={"delete": "scsi2"})
+    assert not [k for k in h.get(h.vm_path(261) + "/config") if k.startswith("unused")]
+    volids = [c["volid"] for c in h.get(f"/nodes/{h.node}/storage/local/content", params={"content": "images"})]
+    assert disk in volids
+    assert h.get(h.vm_path(260) + "/config")["scsi0"].startswith(disk)
