@@ -114,7 +114,7 @@ TEST(CloudInit, HostileValuesCannotChangeTheDocumentStructure) {
 TEST(CloudInit, BytesThatAreNotUtf8AreAnErrorNamingTheKey) {
   // A hand-edited config (the API refuses such values) reached the YAML quoting, which threw.
   auto c = Base();
-  c["ciuser"] = "\xc1\xa9ch";
+  c["ciuser"] = "\xc1\xa9" "ch";
   auto seed = RenderNoCloud(100, c, {});
   ASSERT_FALSE(seed);
   EXPECT_EQ(seed.error().fields.at("ciuser"), "value must be valid UTF-8");
