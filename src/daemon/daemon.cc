@@ -197,8 +197,9 @@ int RunDaemon(const DaemonOptions& opt) {
     // its own size free plus one chunk of slack.
     auto space = FilesystemSpace(t.dir);
     if (space && *length + (16ull << 20) > space->avail)
-      return refuse("not enough space on storage 'local' for a " + std::to_string(*length >> 20) + "M upload (" +
-                    std::to_string(space->avail >> 20) + "M free)");
+      return refuse("not enough space on storage 'local' for a " + std::to_string(*length >> 20) + "M upload: " +
+                    std::to_string((*length + (16ull << 20) + (1 << 20) - 1) >> 20) + "M needed (16M kept free), " +
+                    std::to_string(space->avail >> 20) + "M free");
     return t;
   };
   auto server = HttpsServer::Start(

@@ -14,7 +14,12 @@ Result<std::unique_ptr<SqliteStore>> OpenStore(const std::string& data_dir) {
   HEARTH_TRY(MakeDirs(data_dir, 0700));
   HEARTH_ASSIGN_OR_RETURN(size_t fixed, RestrictTree(data_dir));
   if (fixed) spdlog::warn("made {} file(s) and directories under {} private (group/other access removed)", fixed, data_dir);
-  return SqliteStore::Open(data_dir + "/hearth.db");
+  std::string path = data_dir + "/hearth.db";
+  HEARTH_ASSIGN_OR_RETURN(auto store, SqliteStore::Open(path));
+  if (auto st = store->QuickCheck(); !st)
+    return Fail(Internal(path + ": " + st.error().message +
+                         " - stop here and restore it from a backup (sqlite3 .recover can salvage what is left)"));
+  return store;
 }
 
 Result<std::unique_ptr<TicketAuthority>> LoadOrCreateTicketAuthority(FileSystem& fs, const std::string& data_dir) {

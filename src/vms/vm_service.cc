@@ -151,6 +151,17 @@ void VmService::AdoptUnreferencedVolumes() {
     if (auto vols = st->List(ContentType::kImages, 0))
       for (auto& v : *vols) by_vmid[v.vmid].push_back(std::move(v));
   for (const auto& [vmid, vols] : by_vmid) AdoptUnreferencedVolumes(vmid, vols);
+  // The other way round: a config naming a disk that is gone (files removed behind our back,
+  // a storage not mounted) is said at start, not first at the VM's next start.
+  std::vector<std::pair<int, VmConfig>> configs;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [id, e] : vms_) configs.emplace_back(id, e.config);
+  }
+  for (const auto& [vmid, cfg] : configs)
+    for (const auto& vol : ReferencedVolumes(cfg))
+      if (auto id = ParseVolumeId(vol); id && storage_.Get(id->storage) && !storage_.InfoOf(vol))
+        spdlog::warn("VM {}: its config names {}, which does not exist", vmid, vol);
 }
 
 void VmService::AdoptUnreferencedVolumes(int vmid, const std::vector<VolumeInfo>& volumes) {

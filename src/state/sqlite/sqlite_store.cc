@@ -112,6 +112,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   return store;
 }
 
+Status SqliteStore::QuickCheck() {
+  std::lock_guard lock(r_.mu);
+  Stmt s(r_, "PRAGMA quick_check(1)");
+  int rc = s.Step();
+  if (rc != SQLITE_ROW) return Fail(Internal(std::string("the database is damaged: ") + sqlite3_errmsg(r_.db)));
+  std::string verdict = s.Text(0);
+  if (verdict != "ok") return Fail(Internal("the database is damaged: " + verdict));
+  return Ok();
+}
+
 SqliteStore::~SqliteStore() {
   for (Conn* c : {&w_, &r_}) {
     for (auto& [sql, st] : c->stmts) sqlite3_finalize(st);

@@ -28,6 +28,10 @@ namespace hearth {
 class SqliteStore final : public Store {
  public:
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  // PRAGMA quick_check: an error naming SQLite's first complaint if the file is damaged (a
+  // disk error, a copy taken mid-write). Milliseconds for a homelab's database; the daemon
+  // runs it at start, so damage is reported there rather than as failed logins later.
+  Status QuickCheck();
   ~SqliteStore() override;
 
   Result<std::vector<VmRecord>> ListVms() override;

@@ -46,6 +46,26 @@ TEST_F(SqliteStoreTest, SurvivesReopen) {
   EXPECT_TRUE(store_->GetUser("alice@pve")->value().admin);
 }
 
+TEST_F(SqliteStoreTest, QuickCheckFindsADamagedFile) {
+  // Found by a break-it pass: a damaged users table made every login fail as "authentication
+  // failure" with nothing logged; the daemon now checks at start and says what is wrong.
+  for (int i = 0; i < 200; ++i)
+    ASSERT_TRUE(store_->PutUser({"user" + std::to_string(i) + "@pve", true, false, std::string(200, 'h')}));
+  EXPECT_TRUE(store_->QuickCheck());
+  store_.reset();  // checkpoints the WAL into the main file
+  {
+    std::fstream f(dir_.Sub("hearth.db"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2 * 4096 + 8);  // into the b-tree pages after the schema
+    std::string junk(1024, '\xde');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto reopened = SqliteStore::Open(dir_.Sub("hearth.db"));
+  ASSERT_TRUE(reopened);
+  auto st = (*reopened)->QuickCheck();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("damaged"), std::string::npos) << st.error().message;
+}
+
 TEST_F(SqliteStoreTest, GroupCommitKeepsEveryAcknowledgedWriteAndOnlyThose) {
   // Many threads' durable writes share commits; a failing write (a duplicate id, a stale
   // update) must not undo the others in its batch, and every Ok must survive a reopen.
