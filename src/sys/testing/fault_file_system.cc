@@ -105,11 +105,6 @@ uint64_t FaultFileSystem::mutations() const {
   return mutations_;
 }
 
-bool FaultFileSystem::crashed() const {
-  std::lock_guard lock(mu_);
-  return crash_at_ && mutations_ > *crash_at_;
-}
-
 std::optional<Status> FaultFileSystem::Inject(Op op) {
   uint64_t n = mutations_++;
   if (crash_at_ && n >= *crash_at_) return Errno(OpName(op), "after the crash", EIO);

@@ -45,7 +45,6 @@ class FaultFileSystem final : public FileSystem {
   void CrashAt(uint64_t n);
   // Mutating calls so far (Open, Append, Sync, Close, Rename, Remove, SyncDir, MakeDirs).
   uint64_t mutations() const;
-  bool crashed() const;
   // Undoes what a power cut would (see above) and clears the crash: the "machine" reboots.
   void PowerCut();
 
