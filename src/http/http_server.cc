@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -215,6 +216,17 @@ class Session : public std::enable_shared_from_this<Session> {
            ec != http::error::end_of_stream && ec != http::error::partial_message;
   }
 
+  // Errors of the upload's file body (beast's file writer reports errno as it is), as
+  // opposed to the socket's.
+  static bool IsFileWriteError(beast::error_code ec) {
+    if (ec.category() != boost::system::system_category() && ec.category() != boost::system::generic_category())
+      return false;
+    switch (ec.value()) {
+      case ENOSPC: case EDQUOT: case EFBIG: case EIO: case EROFS: return true;
+      default: return false;
+    }
+  }
+
   void OnHeader(beast::error_code ec) {
     slot_->SetIdle(false);  // a request is under way: never closed to make room
     if (ec == http::error::header_limit) return RefuseMidRequest(MakeError(414, "request header too large"));
@@ -310,6 +322,10 @@ class Session : public std::enable_shared_from_this<Session> {
       file_path_.clear();
       if (ec == http::error::body_limit) return RefuseMidRequest(MakeError(413, "upload too large"));
       if (IsParseError(ec)) return RefuseMidRequest(MakeError(400, "bad request - " + ec.message()));
+      // The disk failed, not the client: say so (an answer, not a dropped connection).
+      if (IsFileWriteError(ec))
+        return RefuseMidRequest(MakeError(500, "writing the upload failed: " + ec.message() +
+                                                   " (free space on the storage, then upload again)"));
       return Close();
     }
     HttpRequest r = Convert(req);

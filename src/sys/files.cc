@@ -79,25 +79,56 @@ Result<size_t> RestrictTree(const std::string& root) {
   return changed;
 }
 
+namespace {
+
+// The pid the holder wrote into `path`, or "?".
+std::string LockHolderPid(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return "?";
+  char buf[32] = {};
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  close(fd);
+  return n > 0 ? std::string(Trim(std::string_view(buf, static_cast<size_t>(n)))) : "?";
+}
+
+Status HolderError(const std::string& path) {
+  return Fail(FailedPrecondition("another hearth daemon (pid " + LockHolderPid(path) +
+                                 ") is using this data dir (" + path + " is locked): stop it first"));
+}
+
+}  // namespace
+
 Status HoldLockFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Fail(Internal(ErrnoText("open", path)));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  // The directory is the lock that counts: a lock file can be deleted while its holder runs
+  // (and a second daemon would then lock a new file), a directory with our data in it cannot.
+  std::string dir = ParentDir(path);
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Fail(Internal(ErrnoText("open", dir)));
+  if (flock(dfd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
-    char buf[32] = {};
-    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(dfd);
+    if (err != EWOULDBLOCK) return Fail(Internal("lock '" + dir + "': " + strerror(err)));
+    return HolderError(path);
+  }
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    close(dfd);
+    return Fail(Internal(ErrnoText("open", path)));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {  // a holder from before the directory lock existed
+    int err = errno;
     close(fd);
+    close(dfd);
     if (err != EWOULDBLOCK) return Fail(Internal("lock '" + path + "': " + strerror(err)));
-    std::string pid = n > 0 ? std::string(Trim(std::string_view(buf, static_cast<size_t>(n)))) : "?";
-    return Fail(FailedPrecondition("another hearth daemon (pid " + pid + ") is using this data dir (" + path +
-                                   " is locked): stop it first"));
+    return HolderError(path);
   }
   std::string pid = std::to_string(getpid()) + "\n";
   if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     close(fd);
+    close(dfd);
     return Fail(Internal(ErrnoText("write", path)));
   }
-  return Ok();  // fd stays open (and locked) until the process exits
+  return Ok();  // both descriptors stay open (and locked) until the process exits
 }
 
 Result<size_t> RemoveFilesIn(const std::string& dir) {

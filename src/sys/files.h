@@ -17,9 +17,9 @@ Status MakeDirs(const std::string& path, int mode = 0700);
 // not followed), so an install made under a looser umask becomes private. Returns how
 // many entries changed.
 Result<size_t> RestrictTree(const std::string& root);
-// Takes `path` (created 0600 if missing) as an exclusive advisory lock (flock) for the rest of
-// the process's life and writes our pid into it, so that two daemons never manage one data
-// dir. The kernel drops the lock when the process dies, kill -9 included; the descriptor is
+// Takes the directory holding `path`, and `path` (created 0600 if missing), as exclusive
+// advisory locks (flock) for the rest of the process's life and writes our pid into `path`, so
+// that two daemons never manage one data dir, even if someone deletes the lock file. The kernel drops the lock when the process dies, kill -9 included; the descriptor is
 // close-on-exec, so QEMUs started by the daemon never hold it. FailedPrecondition naming the
 // holder's pid if another process has it.
 Status HoldLockFile(const std::string& path);

@@ -20,6 +20,17 @@ TEST(HoldLockFile, SecondHolderIsRefusedWithThePid) {
       << again.error().message;
 }
 
+TEST(HoldLockFile, DeletingTheLockFileDoesNotLetASecondHolderIn) {
+  TempDir dir;
+  std::string path = dir.Sub("hearth.lock");
+  ASSERT_TRUE(HoldLockFile(path));
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  auto again = HoldLockFile(path);  // the directory is still locked
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(again.error().message.find("another hearth daemon"), std::string::npos) << again.error().message;
+}
+
 TEST(RemoveFilesIn, RemovesFilesNotDirectoriesAndToleratesAMissingDir) {
   TempDir dir;
   PosixFileSystem fs;

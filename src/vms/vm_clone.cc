@@ -74,13 +74,37 @@ Result<std::string> VmService::Template(int vmid, const std::string& user, const
   if (cfg.IsTemplate()) return Fail(FailedPrecondition("you can't convert a template to a template"));
   if (IsRunning(vmid)) return Fail(FailedPrecondition("you can't convert a VM to template if VM is running"));
   if (!disk.empty() && !cfg.Has(disk)) return Fail(FieldError("disk", "no such disk '" + disk + "'"));
+  HEARTH_TRY(CheckTemplateDisks(cfg, vmid, disk));
   return StartTask("qmtemplate", vmid, user, [this, vmid, disk](TaskContext& ctx) { return DoTemplate(ctx, vmid, disk); });
+}
+
+// A template's disks must become base images, and only a VM's own disks can: another VM's
+// disk attached here would stay writable by its owner under every linked clone (PVE would
+// rename it under its owner's feet). Refused, naming the disk and its owner; another
+// template's base image is immutable already and fine.
+Status VmService::CheckTemplateDisks(const VmConfig& cfg, int vmid, const std::string& only_disk) {
+  for (const auto& [k, v] : cfg.values) {
+    auto dk = DriveKey::Parse(k);
+    if (!dk || !dk->IsDisk() || (!only_disk.empty() && k != only_disk)) continue;
+    std::string vol = DriveVolume(k, v);
+    auto d = ParseDrive(dk->bus, v);
+    if (vol.empty() || !d || d->IsCdrom()) continue;
+    auto id = ParseVolumeId(vol);
+    auto info = storage_.InfoOf(vol);
+    if (!id || !info || info->content != ContentType::kImages) continue;  // checked again in the task
+    if (info->vmid == vmid || id->volname.find("/base-") != std::string::npos) continue;
+    return Fail(FailedPrecondition("unable to convert VM " + std::to_string(vmid) + " to a template: disk '" + k +
+                                   "' (" + vol + ") belongs to VM " + std::to_string(info->vmid) +
+                                   "; detach it or move it to this VM first"));
+  }
+  return Ok();
 }
 
 Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only_disk) {
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   if (cfg.IsTemplate()) return Fail(FailedPrecondition("you can't convert a template to a template"));
   if (qemu_.Pid(vmid)) return Fail(FailedPrecondition("you can't convert a VM to template if VM is running"));
+  HEARTH_TRY(CheckTemplateDisks(cfg, vmid, only_disk));  // the config may have changed since
   // Intent first: if hearth dies between renaming disks and writing the config, the next
   // start sees lock=template and undoes the renames (see RepairInterruptedTemplate).
   HEARTH_TRY(Mutate(vmid, [](VmConfig& c) -> Status {

@@ -252,6 +252,7 @@ class VmService {
   Status DoShutdown(TaskContext& ctx, const StopRequest& req);
   Status DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced);
   Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
+  Status CheckTemplateDisks(const VmConfig& cfg, int vmid, const std::string& only_disk);
   // A template conversion cut short (crash or error): its disks go back to vm-* names.
   void RepairInterruptedTemplate(int vmid);
   // At start: a volume of a VM that its config does not name (an allocation a crash cut

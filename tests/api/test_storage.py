@@ -119,6 +119,42 @@ def test_full_disk_gives_clear_errors_and_leaves_nothing():
         assert r.reason.startswith("not enough space on storage 'local'"), r.reason
         assert not os.path.exists(os.path.join(mnt, "iso", "big.iso"))
         assert os.listdir(os.path.join(mnt, "tmp")) == []
+        # the space is checked before the body, but the disk can fill up during it (another
+        # writer): the client still gets an answer saying so, and nothing is left behind
+        boundary = "hearthboundary"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\niso\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"filename\"; filename=\"late.iso\"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        filler = os.path.join(mnt, "filler")
+
+        class FillsTheDiskMidway:  # a body of known length (hearth wants one, as PVE)
+            def __init__(self):
+                self.parts = [head, os.urandom(1 << 20), None] + [os.urandom(1 << 20)] * 3 + [tail]
+
+            def __len__(self):
+                return len(head) + (4 << 20) + len(tail)
+
+            def read(self, n=-1):
+                if not self.parts:
+                    return b""
+                part = self.parts.pop(0)
+                if part is None:  # the first MiB is in: now someone else fills the disk
+                    with open(filler, "wb", buffering=0) as f:
+                        try:
+                            while True:
+                                f.write(b"\0" * (1 << 20))
+                        except OSError:
+                            pass
+                    return self.read(n)
+                return part
+        r = h.request("POST", f"/nodes/{h.node}/storage/local/upload", data=FillsTheDiskMidway(),
+                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        os.unlink(filler)
+        assert r.status_code == 500, r.text
+        assert r.reason.startswith("writing the upload failed: No space left on device"), r.reason
+        assert not os.path.exists(os.path.join(mnt, "iso", "late.iso"))
+        assert os.listdir(os.path.join(mnt, "tmp")) == []
         # a raw disk needs its full size up front
         r = h.request("POST", f"/nodes/{h.node}/qemu", data={"vmid": 100, "scsi0": "local:1,format=raw"})
         st = h.wait_task(r.json()["data"], ok=False)

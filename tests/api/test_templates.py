@@ -172,3 +172,25 @@ def test_interrupted_template_conversion_is_undone_at_restart():
         assert h.get(h.vm_path(770) + "/config")["template"] == 1
     finally:
         h.close()
+
+
+def test_template_refuses_another_vms_disk(hearth):
+    """VM 711 has VM 710's disk attached: converting 711 to a template would leave that disk
+    writable by 710 under every linked clone (found by a break-it pass: the conversion
+    succeeded and left the disk as it was). Refused before the task, naming disk and owner."""
+    h = hearth
+    h.create_vm(710, memory=64, scsi0="local:1")
+    h.create_vm(711, memory=64, scsi0="local:1")
+    disk = h.get(h.vm_path(710) + "/config")["scsi0"].split(",")[0]
+    h.request("PUT", h.vm_path(711) + "/config", data={"scsi1": disk})
+    r = h.request("POST", h.vm_path(711) + "/template")
+    assert r.status_code == 500
+    assert r.reason == (f"unable to convert VM 711 to a template: disk 'scsi1' ({disk}) belongs to VM 710; "
+                        "detach it or move it to this VM first"), r.reason
+    c = h.get(h.vm_path(711) + "/config")
+    assert "template" not in c and "lock" not in c
+    assert c["scsi0"].startswith("local:711/vm-711-disk-0")
+    # only the own disk asked for: fine
+    assert h.wait_task(h.post(h.vm_path(711) + "/template", data={"disk": "scsi0"}))["exitstatus"] == "OK"
+    assert h.get(h.vm_path(711) + "/config")["scsi0"].startswith("local:711/base-711-disk-0")
+    assert h.get(h.vm_path(710) + "/config")["scsi0"].startswith(disk)

@@ -11,6 +11,7 @@
 
 #include "core/strings.h"
 #include "core/units.h"
+#include "sys/file_system.h"
 #include "sys/files.h"
 
 namespace hearth {
@@ -247,6 +248,13 @@ Status DirStorage::FreeVolume(const std::string& volname) {
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
     return Fail(Internal("remove '" + path + "': " + strerror(errno)));
+  if (auto v = ParseDirVolname(volname); v && v->content == ContentType::kImages) {
+    // The VM's last disk takes its images/<vmid> dir along (Proxmox leaves them, one per VM
+    // ever made); rmdir fails harmlessly while other disks remain. Under alloc_mu_ because
+    // allocations make the dir and then the file in it.
+    std::lock_guard lock(alloc_mu_);
+    (void)::rmdir(ParentDir(path).c_str());
+  }
   return Ok();
 }
 

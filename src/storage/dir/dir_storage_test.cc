@@ -43,6 +43,18 @@ TEST_F(DirStorageTest, AllocatesLowestFreeIndexAndReportsVirtualSize) {
   EXPECT_EQ(*storage_->AllocImage(100, "qcow2", kGiB, "", nullptr), "100/vm-100-disk-0.qcow2");
 }
 
+TEST_F(DirStorageTest, TheLastFreedDiskTakesItsVmDirAlong) {
+  auto a = storage_->AllocImage(100, "qcow2", kGiB, "", nullptr);
+  auto b = storage_->AllocImage(100, "qcow2", kGiB, "", nullptr);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(storage_->FreeVolume(*a));
+  EXPECT_TRUE(std::filesystem::exists(root_ / "images" / "100"));  // disk-1 is still there
+  ASSERT_TRUE(storage_->FreeVolume(*b));
+  EXPECT_FALSE(std::filesystem::exists(root_ / "images" / "100"));
+  EXPECT_TRUE(std::filesystem::exists(root_ / "images"));
+  EXPECT_EQ(*storage_->AllocImage(100, "qcow2", kGiB, "", nullptr), "100/vm-100-disk-0.qcow2");  // made again
+}
+
 TEST_F(DirStorageTest, ListsByContentAndVmid) {
   ASSERT_TRUE(storage_->AllocImage(100, "qcow2", kGiB, "", nullptr));
   ASSERT_TRUE(storage_->AllocImage(101, "qcow2", kGiB, "", nullptr));
