@@ -29,6 +29,15 @@ class WritableFile {
   virtual Status Close() = 0;
 };
 
+// A file read from start to end in pieces (a task log of up to 16 MiB per poll, read with a
+// bounded buffer instead of whole).
+class SequentialFile {
+ public:
+  virtual ~SequentialFile() = default;
+  // Replaces `*out` with the next up to `n` bytes; empty at the end of the file.
+  virtual Status Read(size_t n, std::string* out) = 0;
+};
+
 enum class OpenMode {
   kCreateNew,  // O_CREAT|O_EXCL: AlreadyExists if the path exists
   kTruncate,   // created or emptied
@@ -42,6 +51,8 @@ class FileSystem {
   virtual Result<std::unique_ptr<WritableFile>> Open(const std::string& path, OpenMode mode, int perms = 0600) = 0;
   // The whole file; NotFound if it does not exist, InvalidArgument if it is larger than `max_bytes`.
   virtual Result<std::string> Read(const std::string& path, size_t max_bytes = 64 << 20) = 0;
+  // NotFound if it does not exist.
+  virtual Result<std::unique_ptr<SequentialFile>> OpenSequential(const std::string& path) = 0;
   // rename(2): replaces `to` atomically. Durable only after SyncDir of `to`'s directory.
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   // NotFound if `path` does not exist.

@@ -97,6 +97,39 @@ Result<std::string> PosixFileSystem::Read(const std::string& path, size_t max_by
   return out;
 }
 
+namespace {
+
+class PosixSequentialFile final : public SequentialFile {
+ public:
+  PosixSequentialFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixSequentialFile() override { ::close(fd_); }
+  Status Read(size_t n, std::string* out) override {
+    out->resize(n);
+    for (;;) {
+      ssize_t got = ::read(fd_, out->data(), n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) {
+        out->clear();
+        return Fail(ErrnoError("read", path_, errno));
+      }
+      out->resize(static_cast<size_t>(got));
+      return Ok();
+    }
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SequentialFile>> PosixFileSystem::OpenSequential(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Fail(ErrnoError("open", path, errno));
+  return std::unique_ptr<SequentialFile>(std::make_unique<PosixSequentialFile>(fd, path));
+}
+
 Status PosixFileSystem::Rename(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) return Fail(ErrnoError("rename to", to, errno));
   return Ok();

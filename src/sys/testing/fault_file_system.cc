@@ -159,6 +159,10 @@ Result<std::string> FaultFileSystem::Read(const std::string& path, size_t max_by
   return base_.Read(path, max_bytes);
 }
 
+Result<std::unique_ptr<SequentialFile>> FaultFileSystem::OpenSequential(const std::string& path) {
+  return base_.OpenSequential(path);  // reads are not faulted (see the header)
+}
+
 Status FaultFileSystem::Rename(const std::string& from_path, const std::string& to_path) {
   std::lock_guard lock(mu_);
   if (auto err = Inject(Op::kRename)) return *err;

@@ -50,6 +50,7 @@ class FaultFileSystem final : public FileSystem {
 
   Result<std::unique_ptr<WritableFile>> Open(const std::string& path, OpenMode mode, int perms = 0600) override;
   Result<std::string> Read(const std::string& path, size_t max_bytes = 64 << 20) override;
+  Result<std::unique_ptr<SequentialFile>> OpenSequential(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to) override;
   Status Remove(const std::string& path) override;
   Status SyncDir(const std::string& dir) override;
