@@ -101,7 +101,8 @@ def check_invariants(h, running=(), interrupted=()):
     for vmid in running:
         st = h.get(h.vm_path(vmid) + "/status/current")
         if st["status"] != "running" or not st.get("pid"):
-            problems.append(f"VM {vmid} was running before the crash and is {st['status']} after it")
+            problems.append(f"VM {vmid} was running before the crash and is {st['status']} after it\n"
+                            + vm_history(h, vmid))
     active = h.get(f"/nodes/{h.node}/tasks", params={"source": "active", "limit": 1000})
     # Tasks started after the restart may be running; tasks from before it must be over.
     for upid in interrupted:
@@ -413,6 +414,25 @@ def drive_kills(h, chaos, total, deadline):
         print(f"chaos: kill {kills} after {chaos.done} operations; invariants hold", flush=True)
         next_kill = chaos.done + chaos.rnd.randint(10, 60)
     return kills
+
+
+def vm_history(h, vmid):
+    """What a reader of a failure needs (CI keeps no data dir): the VM's recent tasks with
+    their logs' tails, QEMU's own log, and the daemon's lines about the VM."""
+    out = []
+    for t in h.get(f"/nodes/{h.node}/tasks", params={"vmid": vmid, "limit": 8, "source": "all"}):
+        out.append(f"  task {t['upid']} {t.get('status')} {t.get('exitstatus', '')!r}")
+        try:
+            out += ["    " + line for line in h.task_log(t["upid"])[-4:]]
+        except Exception as e:  # noqa: BLE001 - a diagnostic must not hide the failure
+            out.append(f"    (log: {e})")
+    try:
+        qemu_log = open(os.path.join(h.dir, "run", f"{vmid}.log"), errors="replace").read()[-1500:]
+        out.append("  QEMU log: " + (qemu_log.strip() or "(empty)"))
+    except OSError:
+        out.append("  QEMU log: (none)")
+    out += ["  daemon: " + line for line in h.read_log().splitlines() if f"VM {vmid}" in line][-10:]
+    return "\n".join(out)
 
 
 def vm_ids_with_pid_files(h):
