@@ -98,11 +98,13 @@ def check_invariants(h, running=(), interrupted=()):
             m = re.search(r"(?:^|,)size=([^,]+)", v)
             if v.split(",")[0] == vol and m and size_bytes(m.group(1)) > images[vol]["size"]:
                 problems.append(f"VM {vmid} {k}: config says {m.group(1)}, the disk has {images[vol]['size']} bytes")
+    running_pids = running if isinstance(running, dict) else {}
     for vmid in running:
         st = h.get(h.vm_path(vmid) + "/status/current")
         if st["status"] != "running" or not st.get("pid"):
-            problems.append(f"VM {vmid} was running before the crash and is {st['status']} after it\n"
-                            + vm_history(h, vmid))
+            still = "still alive" if qemu_pid_alive(h, vmid, running_pids.get(vmid)) else "gone"
+            problems.append(f"VM {vmid} was running before the crash and is {st['status']} after it "
+                            f"(its QEMU, pid {running_pids.get(vmid)}, is {still})\n" + vm_history(h, vmid))
     active = h.get(f"/nodes/{h.node}/tasks", params={"source": "active", "limit": 1000})
     # Tasks started after the restart may be running; tasks from before it must be over.
     for upid in interrupted:
@@ -406,7 +408,8 @@ def drive_kills(h, chaos, total, deadline):
         kills += 1
         chaos.pause()  # their calls fail at once; no new ones until the checks are done
         # VMs whose QEMU outlived the daemon must be adopted as running.
-        running = [vmid for vmid in vm_ids_with_pid_files(h) if qemu_alive(h, vmid) and vmid not in chaos.stopping]
+        running = {vmid: qemu_pid(h, vmid) for vmid in vm_ids_with_pid_files(h)
+                   if qemu_alive(h, vmid) and vmid not in chaos.stopping}
         h.start()
         check_invariants(h, running=running)
         chaos.stopping.clear()
@@ -438,6 +441,21 @@ def vm_history(h, vmid):
 def vm_ids_with_pid_files(h):
     run = os.path.join(h.dir, "run")
     return [int(f[:-4]) for f in os.listdir(run) if f.endswith(".pid") and f[:-4].isdigit()]
+
+
+def qemu_pid(h, vmid):
+    try:
+        return int(open(os.path.join(h.dir, "run", f"{vmid}.pid")).read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def qemu_pid_alive(h, vmid, pid):
+    """True if `pid` is still the QEMU of `vmid` (whatever the pid file says now)."""
+    try:
+        return pid is not None and f"{h.dir}/run/{vmid}.qmp".encode() in open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return False
 
 
 def qemu_alive(h, vmid):
