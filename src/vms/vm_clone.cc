@@ -78,6 +78,12 @@ Result<std::string> VmService::Template(int vmid, const std::string& user, const
   return StartTask("qmtemplate", vmid, user, [this, vmid, disk](TaskContext& ctx) { return DoTemplate(ctx, vmid, disk); });
 }
 
+// "100/base-100-disk-0.qcow2" is one; a linked clone's own disk
+// "100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2" is not (only its backing file is).
+static bool IsBaseImage(const std::string& volname) {
+  return volname.compare(volname.rfind('/') + 1, 5, "base-") == 0;
+}
+
 // A template's disks must become base images, and only a VM's own disks can: another VM's
 // disk attached here would stay writable by its owner under every linked clone (PVE would
 // rename it under its owner's feet). Refused, naming the disk and its owner; another
@@ -92,7 +98,13 @@ Status VmService::CheckTemplateDisks(const VmConfig& cfg, int vmid, const std::s
     auto id = ParseVolumeId(vol);
     auto info = storage_.InfoOf(vol);
     if (!id || !info || info->content != ContentType::kImages) continue;  // checked again in the task
-    if (info->vmid == vmid || id->volname.find("/base-") != std::string::npos) continue;
+    if (IsBaseImage(id->volname)) continue;
+    if (info->vmid == vmid) {
+      if (info->parent.empty()) continue;
+      return Fail(FailedPrecondition("unable to convert VM " + std::to_string(vmid) + " to a template: disk '" + k +
+                                     "' (" + vol + ") is a linked clone of " + info->parent +
+                                     "; make a full clone of the VM and convert that"));
+    }
     return Fail(FailedPrecondition("unable to convert VM " + std::to_string(vmid) + " to a template: disk '" + k +
                                    "' (" + vol + ") belongs to VM " + std::to_string(info->vmid) +
                                    "; detach it or move it to this VM first"));
@@ -126,7 +138,7 @@ Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only
     HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(vol));
     HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(vol));
     if (info.vmid != vmid || info.content != ContentType::kImages) continue;  // someone else's volume
-    if (id.volname.find("/base-") != std::string::npos) continue;           // already a base image
+    if (IsBaseImage(id.volname)) continue;                                   // already a base image
     HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(id.storage));
     HEARTH_ASSIGN_OR_RETURN(std::string base, st->RenameToBase(id.volname).map_error([&](Error e) { return e.WithContext(k); }));
     d->file = id.storage + ":" + base;

@@ -194,3 +194,20 @@ def test_template_refuses_another_vms_disk(hearth):
     assert h.wait_task(h.post(h.vm_path(711) + "/template", data={"disk": "scsi0"}))["exitstatus"] == "OK"
     assert h.get(h.vm_path(711) + "/config")["scsi0"].startswith("local:711/base-711-disk-0")
     assert h.get(h.vm_path(710) + "/config")["scsi0"].startswith(disk)
+
+
+def test_template_of_a_linked_clone_is_refused_with_what_to_do(hearth):
+    """A linked clone's disk is an overlay on its template's base image: it cannot become a
+    base image itself here. Before, the conversion skipped it (its volume id contains
+    '/base-') and marked the VM a template with a writable disk."""
+    h = hearth
+    h.create_vm(713, memory=64, scsi0="local:1")
+    assert h.wait_task(h.post(h.vm_path(713) + "/template"))["exitstatus"] == "OK"
+    h.wait_task(h.post(h.vm_path(713) + "/clone", data={"newid": 714, "full": 0}))
+    disk = h.get(h.vm_path(714) + "/config")["scsi0"].split(",")[0]
+    assert disk == "local:713/base-713-disk-0.qcow2/714/vm-714-disk-0.qcow2"
+    r = h.request("POST", h.vm_path(714) + "/template")
+    assert r.status_code == 500
+    assert r.reason == (f"unable to convert VM 714 to a template: disk 'scsi0' ({disk}) is a linked clone of "
+                        "local:713/base-713-disk-0.qcow2; make a full clone of the VM and convert that"), r.reason
+    assert "template" not in h.get(h.vm_path(714) + "/config")
