@@ -64,6 +64,9 @@ int RunDaemon(const DaemonOptions& opt) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (ulimit -f, systemd LimitFSIZE=) must fail the write that crosses it
+  // with EFBIG (an upload then gets its 500), not kill the daemon (found by a break-it pass).
+  signal(SIGXFSZ, SIG_IGN);
   // glibc gives each busy thread its own arena (up to 8 per core) and each keeps its high-water
   // mark; a few shared arenas keep the daemon's memory close to what it uses (soak test).
   mallopt(M_ARENA_MAX, 4);

@@ -82,13 +82,17 @@ Result<size_t> RestrictTree(const std::string& root) {
 namespace {
 
 // The pid the holder wrote into `path`, or "?".
+// Non-blocking (the path may be a FIFO someone put there); only digits count as a pid.
 std::string LockHolderPid(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return "?";
+  struct stat st;
   char buf[32] = {};
-  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? pread(fd, buf, sizeof buf - 1, 0) : -1;
   close(fd);
-  return n > 0 ? std::string(Trim(std::string_view(buf, static_cast<size_t>(n)))) : "?";
+  std::string pid = n > 0 ? std::string(Trim(std::string_view(buf, static_cast<size_t>(n)))) : "";
+  if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return "?";
+  return pid;
 }
 
 Status HolderError(const std::string& path) {
@@ -110,10 +114,15 @@ Status HoldLockFile(const std::string& path) {
     if (err != EWOULDBLOCK) return Fail(Internal("lock '" + dir + "': " + strerror(err)));
     return HolderError(path);
   }
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
   if (fd < 0) {
     close(dfd);
     return Fail(Internal(ErrnoText("open", path)));
+  }
+  if (struct stat st; fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    close(dfd);
+    return Fail(FailedPrecondition(path + " is not a regular file: remove it, then start hearth again"));
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {  // a holder from before the directory lock existed
     int err = errno;

@@ -89,7 +89,11 @@ static bool IsBaseImage(const std::string& volname) {
 // rename it under its owner's feet). Refused, naming the disk and its owner; another
 // template's base image is immutable already and fine.
 Status VmService::CheckTemplateDisks(const VmConfig& cfg, int vmid, const std::string& only_disk) {
-  for (const auto& [k, v] : cfg.values) {
+  // Pending values too: a disk change waiting for the next start is applied to the template
+  // at its next config write (found by a break-it pass).
+  std::vector<std::pair<std::string, std::string>> drives(cfg.values.begin(), cfg.values.end());
+  drives.insert(drives.end(), cfg.pending.begin(), cfg.pending.end());
+  for (const auto& [k, v] : drives) {
     auto dk = DriveKey::Parse(k);
     if (!dk || !dk->IsDisk() || (!only_disk.empty() && k != only_disk)) continue;
     std::string vol = DriveVolume(k, v);

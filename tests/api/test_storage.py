@@ -168,3 +168,26 @@ def test_full_disk_gives_clear_errors_and_leaves_nothing():
             h.close()
         subprocess.run(["umount", mnt], check=False)
         os.rmdir(mnt)
+
+
+def test_a_file_size_limit_fails_the_upload_not_the_daemon():
+    """Under `ulimit -f` (systemd LimitFSIZE=) the write that crosses the limit raised
+    SIGXFSZ and killed the daemon mid-upload (found by a break-it pass): now it is EFBIG, the
+    client gets a 500 saying so, and the daemon keeps serving."""
+    h = Hearth()
+    h.wrapper = ["prlimit", f"--fsize={6 << 20}", "--"]
+    h.start()
+    try:
+        big = os.path.join(tempfile.mkdtemp(), "big.iso")
+        with open(big, "wb") as f:
+            f.write(os.urandom(8 << 20))
+        r = upload(h, big, "big.iso")
+        assert r.status_code == 500, r.text
+        assert r.reason.startswith("writing the upload failed: File too large"), r.reason
+        assert h.proc.poll() is None, "the daemon died"
+        assert h.get("/version")["version"]
+        assert os.listdir(os.path.join(h.dir, "tmp")) == []
+        assert not os.path.exists(os.path.join(h.dir, "iso", "big.iso"))
+        os.unlink(big)
+    finally:
+        h.close()

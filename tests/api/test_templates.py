@@ -211,3 +211,26 @@ def test_template_of_a_linked_clone_is_refused_with_what_to_do(hearth):
     assert r.reason == (f"unable to convert VM 714 to a template: disk 'scsi0' ({disk}) is a linked clone of "
                         "local:713/base-713-disk-0.qcow2; make a full clone of the VM and convert that"), r.reason
     assert "template" not in h.get(h.vm_path(714) + "/config")
+
+
+def test_template_disk_must_name_a_drive_and_pending_disks_count(hearth):
+    """`disk` is Proxmox's enum of drive names (before, any string converted nothing and
+    still marked the VM a template). Another VM's disk waiting in [PENDING] (the VM's QEMU
+    died before a stop applied it) would land in the template at its next config write:
+    refused like an applied one (both found by a break-it pass)."""
+    h = hearth
+    h.create_vm(716, memory=64, scsi0="local:1")
+    h.create_vm(717, memory=64, scsi0="local:1")
+    for bad in ("name", "unused0", "scsi31"):
+        r = h.request("POST", h.vm_path(717) + "/template", data={"disk": bad})
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["errors"]["disk"].startswith(f"value '{bad}' does not have a value in the enumeration 'ide0, ide1,")
+    other = h.get(h.vm_path(716) + "/config")["scsi0"].split(",")[0]
+    h.vm_action(717, "start")
+    h.put(h.vm_path(717) + "/config", data={"scsi1": other})
+    assert {e["key"]: e for e in h.get(h.vm_path(717) + "/pending")}["scsi1"]["pending"].startswith(other)
+    os.kill(h.get(h.vm_path(717) + "/status/current")["pid"], 9)
+    wait_for("VM 717 to be seen as stopped", lambda: h.get(h.vm_path(717) + "/status/current")["status"] == "stopped", 30)
+    r = h.request("POST", h.vm_path(717) + "/template")
+    assert r.status_code == 500
+    assert r.reason.startswith(f"unable to convert VM 717 to a template: disk 'scsi1' ({other}) belongs to VM 716"), r.reason

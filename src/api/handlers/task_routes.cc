@@ -2,6 +2,8 @@
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
 
+#include <algorithm>
+
 namespace hearth {
 namespace {
 
@@ -102,9 +104,10 @@ void RegisterTaskRoutes(Router& r, ApiServices& s) {
            nlohmann::json out = nlohmann::json::array();
            size_t n = start;
            for (const auto& l : lines.first) out.push_back({{"n", ++n}, {"t", l}});
+           // PVE's dump_logfile adds this line for ExtJS and counts it in the total.
            if (lines.second == 0) out.push_back({{"n", 1}, {"t", "no content"}});
            ApiReply reply = Data(out);
-           reply.total = static_cast<int64_t>(lines.second);
+           reply.total = static_cast<int64_t>(std::max<size_t>(lines.second, 1));
            return reply;
          },
          "Task log lines {n, t}."});

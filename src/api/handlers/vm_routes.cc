@@ -19,6 +19,17 @@ std::map<std::string, std::string> ConfigKeys(const ApiContext& c, const std::ve
   return out;
 }
 
+// qemu-server's valid_drive_names, in its order (the `disk` enum of template and resize).
+std::vector<std::string> DriveNames() {
+  std::vector<std::string> names;
+  const std::pair<const char*, int> buses[] = {{"ide", 4}, {"sata", 6}, {"scsi", 31}, {"virtio", 16}};
+  for (const auto& [bus, count] : buses)
+    for (int i = 0; i < count; ++i) names.push_back(std::string(bus) + std::to_string(i));
+  names.push_back("efidisk0");
+  names.push_back("tpmstate0");
+  return names;
+}
+
 std::vector<std::string> ListParam(const ApiContext& c, const std::string& name) {
   std::vector<std::string> out;
   for (const auto& v : c.params.GetAll(name))
@@ -371,7 +382,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
          },
          "Grow a disk (returns a task, as PVE 8)."});
 
-  r.Add({"POST", "/nodes/{node}/qemu/{vmid}/template", {NodeParam(), VmidParam(), PString("disk")}, false,
+  r.Add({"POST", "/nodes/{node}/qemu/{vmid}/template", {NodeParam(), VmidParam(), PEnum("disk", DriveNames())}, false,
          "VM.Allocate", vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            return UpidReply(s.vms.Template(Vmid(c), User(c), c.params.GetOr("disk", "")));
