@@ -20,6 +20,13 @@ def test_task_status_fields(hearth):
     assert st["exitstatus"] == "OK"
     log = hearth.get(f"/nodes/{hearth.node}/tasks/{upid}/log")
     assert log[-1] == {"n": len(log), "t": "TASK OK"}
+    # An empty log (emptied on disk): PVE's dump_logfile answers one "no content" line and
+    # counts it in the total.
+    path = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(hearth.dir, "tasks")) for f in fs if f == upid]
+    assert len(path) == 1
+    open(path[0], "w").close()
+    r = hearth.request("GET", f"/nodes/{hearth.node}/tasks/{upid}/log")
+    assert r.json()["data"] == [{"n": 1, "t": "no content"}] and r.json()["total"] == 1
 
 
 def test_task_list_and_filters(hearth):
