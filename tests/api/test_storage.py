@@ -10,6 +10,14 @@ import pytest
 from harness import Hearth, upload
 
 
+def random_file(size, name="big.iso"):
+    """`size` random bytes in a new temporary directory; returns the path."""
+    path = os.path.join(tempfile.mkdtemp(), name)
+    with open(path, "wb") as f:
+        f.write(os.urandom(size))
+    return path
+
+
 @pytest.fixture(scope="module")
 def iso_file():
     d = tempfile.mkdtemp()
@@ -111,9 +119,7 @@ def test_full_disk_gives_clear_errors_and_leaves_nothing():
     h = None
     try:
         h = Hearth(data_dir=mnt).start()
-        big = os.path.join(tempfile.mkdtemp(), "big.iso")
-        with open(big, "wb") as f:
-            f.write(os.urandom(30 << 20))
+        big = random_file(30 << 20)
         r = upload(h, big, "big.iso")
         assert r.status_code == 500, r.text
         assert r.reason.startswith("not enough space on storage 'local'"), r.reason
@@ -178,9 +184,7 @@ def test_a_file_size_limit_fails_the_upload_not_the_daemon():
     h.wrapper = ["prlimit", f"--fsize={6 << 20}", "--"]
     h.start()
     try:
-        big = os.path.join(tempfile.mkdtemp(), "big.iso")
-        with open(big, "wb") as f:
-            f.write(os.urandom(8 << 20))
+        big = random_file(8 << 20)
         r = upload(h, big, "big.iso")
         assert r.status_code == 500, r.text
         assert r.reason.startswith("writing the upload failed: File too large"), r.reason
