@@ -12,8 +12,58 @@
 namespace hearth {
 namespace {
 
-// A YAML double-quoted scalar: JSON string escaping is a valid subset.
-std::string Q(const std::string& s) { return nlohmann::json(s).dump(-1, ' ', true); }
+// A YAML double-quoted scalar (YAML 1.2 section 5.7 escapes), written in ASCII only.
+// JSON escaping is not enough: it writes a character above U+FFFF as a UTF-16 surrogate
+// pair (\ud83d\ude00), which YAML reads as two invalid code points (yaml-cpp refuses the
+// document, PyYAML builds a string cloud-init cannot encode). Found by fuzzing. So every
+// control character is written as \xNN, other non-ASCII as \uXXXX or \UXXXXXXXX (which
+// also keeps out what YAML forbids raw: C1 controls, U+2028/9, U+FEFF). The input is valid
+// UTF-8 (RenderNoCloud checks first); a stray byte would be written as U+FFFD.
+std::string Q(const std::string& s) {
+  static const char* kHex = "0123456789ABCDEF";
+  auto hex = [&](std::string& out, uint32_t v, int digits) {
+    for (int d = digits - 1; d >= 0; --d) out += kHex[(v >> (4 * d)) & 15];
+  };
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20 || c == 0x7F) {
+        out += "\\x";
+        hex(out, c, 2);
+      } else {
+        out += static_cast<char>(c);
+      }
+      continue;
+    }
+    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    uint32_t cp = len == 4 ? c & 0x07 : len == 3 ? c & 0x0F : c & 0x1F;
+    bool ok = len > 1 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      ok = (b & 0xC0) == 0x80;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if (!ok) {
+      cp = 0xFFFD;
+      len = 1;
+    }
+    i += len;
+    if (cp > 0xFFFF) {
+      out += "\\U";
+      hex(out, cp, 8);
+    } else {
+      out += "\\u";
+      hex(out, cp, 4);
+    }
+  }
+  out += '"';
+  return out;
+}
 
 std::string Get(const std::map<std::string, std::string>& c, const std::string& k, const std::string& d = "") {
   auto it = c.find(k);

@@ -111,6 +111,31 @@ TEST(CloudInit, HostileValuesCannotChangeTheDocumentStructure) {
   }
 }
 
+TEST(CloudInit, EveryCharacterRoundTripsThroughTheYaml) {
+  // Fuzzing found a ciuser with an emoji: JSON-style quoting wrote it as a UTF-16 surrogate
+  // pair, which YAML reads as invalid code points, so cloud-init got no user-data at all.
+  const std::vector<std::string> values = {
+      "\f\f\U0001F600 +",       // the fuzz find: form feeds and a character above U+FFFF
+      "\U0010FFFF\U00010000",    // the highest and lowest 4-byte characters
+      "\x01\x1b[31m\x7f",         // C0 controls and DEL
+      "\u0085\u009f\u00a0",       // C1 controls (not allowed raw in YAML) and NBSP
+      "\u2028\u2029\ufeff\uffff",  // line/paragraph separators, BOM, a noncharacter
+      "back\\slash \"quote\" \u00e9\u4e2d"};
+  for (const auto& v : values) {
+    auto c = Base();
+    c["ciuser"] = v;
+    c["cipassword"] = v;
+    auto seed = RenderNoCloud(100, c);
+    ASSERT_TRUE(seed) << v;
+    for (char ch : seed->user_data)  // only escapes reach the file: nothing a YAML reader may refuse raw
+      ASSERT_TRUE(ch == '\n' || (ch >= 0x20 && ch < 0x7f)) << v;
+    YAML::Node u;
+    ASSERT_NO_THROW(u = YAML::Load(seed->user_data)) << seed->user_data;
+    EXPECT_EQ(u["user"].as<std::string>(), v);
+    EXPECT_EQ(u["password"].as<std::string>(), v);
+  }
+}
+
 TEST(CloudInit, BytesThatAreNotUtf8AreAnErrorNamingTheKey) {
   // A hand-edited config (the API refuses such values) reached the YAML quoting, which threw.
   auto c = Base();
