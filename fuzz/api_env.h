@@ -16,6 +16,7 @@
 #include "net/netlink/netlink_backend.h"
 #include "qemu/supervisor.h"
 #include "storage/dir/dir_storage.h"
+#include "storage/storage_configs.h"
 #include "sys/files.h"
 #include "sys/posix/posix_file_system.h"
 #include "sys/posix/proc_host_stats.h"
@@ -44,7 +45,9 @@ struct ApiEnv {
   NoPam pam;
   std::unique_ptr<AccessService> access;
   std::unique_ptr<TaskManager> tasks;
-  StorageManager storage;
+  StorageManager storage{"fuzz"};
+  StorageRegistry registry;
+  std::unique_ptr<StorageConfigs> storage_configs;
   AccelState accel;
   std::unique_ptr<QemuSupervisor> qemu;
   NetlinkBackend net;
@@ -65,9 +68,9 @@ struct ApiEnv {
     tickets = std::move(*t);
     access = std::make_unique<AccessService>(*store, clock, *tickets, pam);
     tasks = std::make_unique<TaskManager>(*store, fs, clock, "fuzz", dir + "/tasks", 1);
-    FUZZ_CHECK(MakeDirs(dir + "/images"), "images dir");
-    storage.Add(std::make_unique<DirStorage>("local", dir, std::vector<ContentType>{ContentType::kImages, ContentType::kIso},
-                                             runner));
+    RegisterDirStorage(registry);
+    storage_configs = std::make_unique<StorageConfigs>(*store, registry, storage, StorageDeps{&runner, "fuzz", dir});
+    FUZZ_CHECK(storage_configs->Load(nullptr), "storages");
     accel.Set(false, "fuzzing");
     qemu = std::make_unique<QemuSupervisor>(runner, host, dir + "/run");
     VmServiceOptions vopt;
@@ -75,7 +78,7 @@ struct ApiEnv {
     vms = std::make_unique<VmService>(*store, *tasks, storage, *qemu, net, runner, fs, host, clock, accel, vopt,
                                       random);
     images = std::make_unique<ImageBuilder>(runner, fs, dir + "/cache");
-    services.reset(new ApiServices{*access, *tasks, *vms, storage, *images, host, NodeFacts{}});
+    services.reset(new ApiServices{*access, *tasks, *vms, storage, *storage_configs, *images, host, NodeFacts{}});
     services->facts.node = "fuzz";
     RegisterAllRoutes(router, *services);
   }

@@ -8,9 +8,11 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <filesystem>
 #include <thread>
 
 #include "api/api_server.h"
@@ -23,6 +25,7 @@
 #include "qemu/kvm_probe.h"
 #include "qemu/supervisor.h"
 #include "storage/dir/dir_storage.h"
+#include "storage/storage_configs.h"
 #include "sys/files.h"
 #include "sys/posix/posix_file_system.h"
 #include "sys/posix/proc_host_stats.h"
@@ -81,7 +84,9 @@ int RunDaemon(const DaemonOptions& opt) {
     spdlog::critical("{}", e.message);
     return 1;
   };
-  std::string data_dir = opt.data_dir;
+  // Absolute and without a trailing '/': it is also storage `local`'s path.
+  std::string data_dir = std::filesystem::absolute(opt.data_dir).lexically_normal().string();
+  while (data_dir.size() > 1 && data_dir.back() == '/') data_dir.pop_back();
   std::string run_dir = opt.run_dir.empty() ? data_dir + "/run" : opt.run_dir;
   std::string node = opt.node.empty() ? DefaultNodeName() : opt.node;
   for (const auto& d : {data_dir, run_dir, data_dir + "/tasks"})
@@ -107,18 +112,25 @@ int RunDaemon(const DaemonOptions& opt) {
                     host_stats.Process(getpid()).value_or(ProcessStat{}).start_ticks);
   if (auto st = tasks.RecoverUnfinished(); !st) return fail(st.error());
 
-  StorageManager storage;
-  for (const char* sub : {"images", "iso", "snippets", "import", "dump", "template", "tmp"})
-    (void)MakeDirs(data_dir + "/" + sub);
+  // Storages come from their records in the store (`local`, the data dir, written at first
+  // start); each type's driver is registered here, the only place that links them.
+  StorageRegistry registry;
+  RegisterDirStorage(registry);
+  StorageManager storage(node);
+  StorageConfigs storage_configs(**store, registry, storage, StorageDeps{&runner, node, data_dir});
+  {
+    std::vector<std::string> warnings;
+    if (auto st = storage_configs.Load(&warnings); !st) return fail(st.error());
+    for (const auto& w : warnings) spdlog::warn("{}", w);
+  }
   // Spooled upload bodies and staged uploads belong to requests and tasks that died with the
   // previous process (a crash or kill -9 mid-upload): nothing else can ever finish them.
-  if (auto n = RemoveFilesIn(data_dir + "/tmp"); n && *n)
-    spdlog::info("removed {} leftover temporary upload file(s) in {}/tmp", *n, data_dir);
-  storage.Add(std::make_unique<DirStorage>(
-      "local", data_dir,
-      std::vector<ContentType>{ContentType::kImages, ContentType::kIso, ContentType::kSnippets, ContentType::kImport,
-                               ContentType::kBackup, ContentType::kVztmpl},
-      runner));
+  (void)MakeDirs(data_dir + "/tmp");
+  std::vector<std::string> temp_dirs = {data_dir + "/tmp"};
+  for (const auto& st : storage.All())
+    if (std::find(temp_dirs.begin(), temp_dirs.end(), st->TempDir()) == temp_dirs.end()) temp_dirs.push_back(st->TempDir());
+  for (const auto& dir : temp_dirs)
+    if (auto n = RemoveFilesIn(dir); n && *n) spdlog::info("removed {} leftover temporary upload file(s) in {}", *n, dir);
 
   AccelState accel;
   std::thread probe;
@@ -169,7 +181,7 @@ int RunDaemon(const DaemonOptions& opt) {
   std::string image_cache = opt.image_cache.empty() ? data_dir + "/cache/images" : opt.image_cache;
   if (auto st = MakeDirs(image_cache); !st) return fail(st.error());
   ImageBuilder images(runner, fs, image_cache);
-  ApiServices services{access, tasks, vms, storage, images, host_stats, facts};
+  ApiServices services{access, tasks, vms, storage, storage_configs, images, host_stats, facts};
   Router router;
   RegisterAllRoutes(router, services);
   ApiServer api(router, access, node);

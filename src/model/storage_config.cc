@@ -326,6 +326,27 @@ const std::vector<std::string_view>& StorageTypeNames() {
   return names;
 }
 
+const std::vector<std::string_view>& StorageOptionNames() {
+  static const std::vector<std::string_view> names = [] {
+    std::set<std::string_view> all;
+    for (const auto& s : Specs()) all.insert(s.options.begin(), s.options.end());
+    return std::vector<std::string_view>(all.begin(), all.end());
+  }();
+  return names;
+}
+
+bool StorageOptionFixedEverywhere(std::string_view key) {
+  // Proxmox's list, not computed from hearth's types: `pool` and `server` are fixed in every
+  // type hearth has, but not in rbd and pbs, so Proxmox's update schema keeps them.
+  return key == "path" || key == "export" || key == "vgname" || key == "thinpool";
+}
+
+bool StorageOptionIsNumeric(std::string_view key) {
+  return key == "disable" || key == "shared" || key == "mkdir" || key == "create-base-path" ||
+         key == "create-subdirs" || key == "sparse" || key == "nocow" || key == "snapshot-as-volume-chain" ||
+         key == "max-protected-backups";
+}
+
 Status CheckStorageId(std::string_view id) {
   std::string quoted = "storage ID '" + std::string(id.substr(0, 80)) + "'";
   if (id.size() < 2) return Fail(FormatError("storage", quoted + " cannot be shorter than 2 characters"));

@@ -31,6 +31,14 @@ struct StorageTypeSpec {
   bool always_shared = false;             // network storage (nfs): shared without saying so
 };
 
+// Every option any type takes, sorted (the unified schema of POST /storage).
+const std::vector<std::string_view>& StorageOptionNames();
+// Options fixed in every type that has them: not in PUT /storage/{storage}'s schema at all
+// (Proxmox's updateSchema): path, export, vgname, thinpool.
+bool StorageOptionFixedEverywhere(std::string_view key);
+// Options written as JSON numbers in GET /storage (booleans as 0/1, integers).
+bool StorageOptionIsNumeric(std::string_view key);
+
 // Null for a type hearth does not know.
 const StorageTypeSpec* FindStorageType(std::string_view type);
 // "btrfs, dir, lvmthin, nfs, zfspool"

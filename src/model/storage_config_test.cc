@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace hearth {
 namespace {
 
@@ -157,6 +159,21 @@ TEST(UpdateStorageConfig, FixedRequiredAndDeleteRules) {
   auto enabled = UpdateStorageConfig(*ok, {}, {"disable"}, nullptr);
   EXPECT_TRUE(enabled->EnabledOn("n1"));
   EXPECT_FALSE(enabled->EnabledOn("n3"));
+}
+
+TEST(StorageOptions, TheUnifiedSchemaAndWhatUpdateLeavesOut) {
+  const auto& names = StorageOptionNames();
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  for (auto k : {"path", "content", "pool", "thinpool", "server", "export", "blocksize", "prune-backups"})
+    EXPECT_NE(std::find(names.begin(), names.end(), k), names.end()) << k;
+  // Fixed in every Proxmox type that has them (its updateSchema drops them); `pool`, `server`
+  // and `snapshot-as-volume-chain` are fixed only in some of Proxmox's types and stay.
+  for (auto k : {"path", "export", "vgname", "thinpool"}) EXPECT_TRUE(StorageOptionFixedEverywhere(k)) << k;
+  for (auto k : {"content", "disable", "nodes", "server", "pool", "snapshot-as-volume-chain"})
+    EXPECT_FALSE(StorageOptionFixedEverywhere(k)) << k;
+  EXPECT_TRUE(StorageOptionIsNumeric("disable"));
+  EXPECT_TRUE(StorageOptionIsNumeric("max-protected-backups"));
+  EXPECT_FALSE(StorageOptionIsNumeric("is_mountpoint"));  // a boolean or a path
 }
 
 TEST(StorageCfg, PrintsAsProxmoxAndParsesBack) {

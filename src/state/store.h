@@ -18,6 +18,13 @@ struct VmRecord {
   std::string conf;  // the config file text (model/vm_config.h)
 };
 
+// One configured storage: its id and its section in Proxmox's storage.cfg format
+// (model/storage_config.h PrintStorageSection), so an export is a valid storage.cfg.
+struct StorageRecord {
+  std::string id;       // "local", "tank"
+  std::string section;  // "dir: local\n\tpath /var/lib/hearth\n..."
+};
+
 struct UserRecord {
   std::string userid;  // "alice@pve"
   bool enabled = true;
@@ -72,6 +79,14 @@ class Store {
   // (kAborted otherwise) — the optimistic check behind `digest`.
   virtual Status UpdateVm(const VmRecord& vm, const std::optional<std::string>& expected_conf) = 0;
   virtual Status DeleteVm(int vmid) = 0;
+
+  // Storages, in id order. Create fails with kAlreadyExists; Update with kNotFound, or with
+  // kAborted when `expected_section` is given and the stored text differs (the `digest`
+  // check); Delete with kNotFound. All durable when they return.
+  virtual Result<std::vector<StorageRecord>> ListStorages() = 0;
+  virtual Status CreateStorage(const StorageRecord& storage) = 0;
+  virtual Status UpdateStorage(const StorageRecord& storage, const std::optional<std::string>& expected_section) = 0;
+  virtual Status DeleteStorage(const std::string& id) = 0;
 
   virtual Result<std::optional<UserRecord>> GetUser(const std::string& userid) = 0;
   virtual Result<std::vector<UserRecord>> ListUsers() = 0;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "model/storage_config.h"
 #include "model/volume_id.h"
 
 namespace hearth {
@@ -45,6 +46,14 @@ class StoragePlugin {
   virtual std::string type() const = 0;
   virtual bool Supports(ContentType content) const = 0;
   virtual Result<StorageStatus> Usage() = 0;
+  // Proxmox's activate_storage: makes the storage usable on this node (directories made,
+  // mounts checked) or fails saying why, e.g. "unable to activate storage 'x' - directory
+  // '/p' does not exist or is unreachable". Idempotent; cheap when already active.
+  virtual Status Activate() = 0;
+  // Takes changed options of the same storage (PUT /storage/{storage}: content, disable,
+  // nodes, ...; the fixed ones such as `path` never change). The object stays the same so
+  // that operations in flight keep their locks.
+  virtual void Reconfigure(const StorageConfig& config) = 0;
 
   // Allocates a new image for `vmid`: "vm-<vmid>-disk-<n>" with the lowest free n, or `name`
   // if given (e.g. "vm-100-cloudinit"). Returns the volname.
@@ -70,6 +79,7 @@ class StoragePlugin {
   virtual Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                          const std::string& temp_path) = 0;
   // Where temporary files for this storage should be written (same filesystem: rename works).
+  // It may not exist yet; whatever is in it when the daemon starts is a leftover.
   virtual std::string TempDir() const = 0;
 };
 

@@ -143,7 +143,7 @@ Status VmService::DoTemplate(TaskContext& ctx, int vmid, const std::string& only
     HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(vol));
     if (info.vmid != vmid || info.content != ContentType::kImages) continue;  // someone else's volume
     if (IsBaseImage(id.volname)) continue;                                   // already a base image
-    HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(id.storage));
+    HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
     HEARTH_ASSIGN_OR_RETURN(std::string base, st->RenameToBase(id.volname).map_error([&](Error e) { return e.WithContext(k); }));
     d->file = id.storage + ":" + base;
     renamed[k] = PrintDrive(dk->bus, *d);
@@ -232,14 +232,14 @@ Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) 
     HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(vol).map_error([&](Error e) { return e.WithContext(k); }));
     std::string volid;
     if (!full) {
-      HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(id.storage));
+      HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
       HEARTH_ASSIGN_OR_RETURN(std::string vn, st->CloneLinked(id.volname, req.newid).map_error([&](Error e) { return e.WithContext(k); }));
       volid = id.storage + ":" + vn;
       ctx.Log(k + ": linked clone " + volid);
     } else {
       std::string target = req.storage.empty() ? id.storage : req.storage;
       std::string format = req.format.empty() ? (info.format == "raw" || info.format == "vmdk" ? info.format : "qcow2") : req.format;
-      HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(target));
+      HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(target));
       ctx.Log(k + ": copying " + vol + " (" + FormatSize(info.size) + ") to '" + target + "' as " + format);
       HEARTH_ASSIGN_OR_RETURN(std::string vn, st->CopyImage(info.path, info.format, req.newid, format,
                                                             [&](const std::string& l) { ctx.Log(k + ": " + l); })

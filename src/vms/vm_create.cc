@@ -149,7 +149,7 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
       }
       std::string storage_id = alloc->storage.empty() ? default_storage : alloc->storage;
       if (storage_id.empty()) return Fail(FieldError(k, "no storage given for '" + d.file + "'"));
-      HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(storage_id));
+      HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(storage_id));
       std::string format = d.opts.count("format") ? d.opts["format"] : "qcow2";
       if (ctx) ctx->Log(k + ": importing " + source);
       HEARTH_ASSIGN_OR_RETURN(std::string volname,
@@ -182,7 +182,7 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
     }
     std::string storage_id = alloc->storage.empty() ? default_storage : alloc->storage;
     if (storage_id.empty()) return Fail(FieldError(k, "no storage given for allocation '" + d.file + "'"));
-    HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(storage_id));
+    HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(storage_id));
     if (dk->bus == DriveBus::kEfidisk) {
       // UEFI variables: a copy of OVMF's template (the size in the request is ignored, as PVE).
       if (options_.host.ovmf_dir.empty()) return Fail(FieldError(k, "efidisk needs OVMF firmware (install the 'ovmf' package)"));
@@ -437,7 +437,7 @@ Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreference
     CrashPoint("destroy.volume-freed");
   }
   if (destroy_unreferenced) {
-    for (StoragePlugin* st : storage_.All()) {
+    for (const auto& st : storage_.All()) {
       auto vols = st->List(ContentType::kImages, vmid);
       if (!vols) continue;
       for (const auto& v : *vols) {

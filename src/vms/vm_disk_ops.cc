@@ -48,7 +48,7 @@ Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
   HEARTH_ASSIGN_OR_RETURN(VolumeInfo old_info, storage_.InfoOf(old_volid));
   if (old_id.storage == req.storage && (req.format.empty() || req.format == old_info.format))
     return Fail(Internal("you can't move to the same storage with same format"));
-  HEARTH_ASSIGN_OR_RETURN(StoragePlugin * target, storage_.Get(req.storage));
+  HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> target, storage_.Get(req.storage));
   if (!target->Supports(ContentType::kImages))
     return Fail(FieldError("storage", "storage '" + req.storage + "' does not support vm images"));
   if (IsRunning(req.vmid))
@@ -59,7 +59,7 @@ Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
     if (!now.Has(req.disk) || DriveVolume(req.disk, *now.Get(req.disk)) != old_volid)
       return Fail(Internal("disk '" + req.disk + "' changed while the move waited; try again"));
     if (qemu_.Pid(req.vmid)) return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) + " is running"));
-    HEARTH_ASSIGN_OR_RETURN(StoragePlugin * target, storage_.Get(req.storage));
+    HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> target, storage_.Get(req.storage));
     std::string format = req.format.empty() ? (old_info.format == "img" ? "raw" : old_info.format) : req.format;
     ctx.Log("copying volume '" + old_volid + "' from current storage to target storage '" + req.storage + "'");
     HEARTH_ASSIGN_OR_RETURN(std::string volname,

@@ -48,7 +48,7 @@ Result<std::string> VmService::Resize(int vmid, const std::string& disk, const s
       HEARTH_TRY(qemu_.BlockResize(vmid, "drive-" + disk, target));
     } else {
       HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(vol));
-      HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, storage_.Get(id.storage));
+      HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
       HEARTH_TRY(st->ResizeImage(id.volname, target));
     }
     CrashPoint("resize.grown");

@@ -80,7 +80,7 @@ Status VmService::Init() {
   // Creates and clones that a crash interrupted: remove the half-made VM and its volumes.
   for (int vmid : interrupted) {
     spdlog::warn("VM {}: removing a create, clone or destroy that was interrupted by a restart", vmid);
-    for (StoragePlugin* st : storage_.All()) {
+    for (const auto& st : storage_.All()) {
       auto vols = st->List(ContentType::kImages, vmid);
       if (!vols) continue;
       for (const auto& v : *vols) (void)storage_.Free(v.volid);
@@ -147,7 +147,7 @@ std::string VolumeFileKey(const std::string& volid) {
 void VmService::AdoptUnreferencedVolumes() {
   // One listing of each storage for all VMs (not one per VM: that is quadratic in VMs).
   std::map<int, std::vector<VolumeInfo>> by_vmid;
-  for (StoragePlugin* st : storage_.All())
+  for (const auto& st : storage_.All())
     if (auto vols = st->List(ContentType::kImages, 0))
       for (auto& v : *vols) by_vmid[v.vmid].push_back(std::move(v));
   for (const auto& [vmid, vols] : by_vmid) AdoptUnreferencedVolumes(vmid, vols);

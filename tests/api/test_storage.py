@@ -37,7 +37,7 @@ def test_storage_list_and_status(hearth):
     st = hearth.get(f"/nodes/{hearth.node}/storage/local/status")
     assert st["type"] == "dir" and st["total"] == local["total"]
     r = hearth.request("GET", f"/nodes/{hearth.node}/storage/nosuch/status")
-    assert r.status_code == 500 and r.reason == "storage 'nosuch' does not exist"
+    assert r.status_code == 400 and r.json()["errors"]["storage"] == "No such storage."  # pve-storage Status.pm
 
 
 def test_upload_with_checksum(hearth, iso_file):

@@ -23,13 +23,13 @@ nlohmann::json NodeEntry(const NodeFacts& f, const HostStats& host) {
   return j;
 }
 
-nlohmann::json StorageEntry(StoragePlugin* st, const std::string& node) {
+nlohmann::json StorageResourceJson(const StorageEntry& e, const std::string& node) {
+  const auto& st = e.plugin;
   auto u = st->Usage().value_or(StorageStatus{});
-  std::vector<std::string> content;
-  for (auto c : u.content) content.push_back(ContentTypeName(c));
-  return {{"id", "storage/" + node + "/" + st->id()}, {"storage", st->id()}, {"node", node}, {"type", "storage"},
-          {"plugintype", st->type()}, {"status", u.active ? "available" : "unknown"}, {"shared", u.shared ? 1 : 0},
-          {"content", Join(content, ",")}, {"disk", u.used}, {"maxdisk", u.total}};
+  return {{"id", "storage/" + node + "/" + e.config.id}, {"storage", e.config.id}, {"node", node}, {"type", "storage"},
+          {"plugintype", e.config.type}, {"status", u.active ? "available" : "unknown"},
+          {"shared", e.config.Shared() ? 1 : 0}, {"content", e.config.Get("content", "none")},
+          {"disk", u.used}, {"maxdisk", u.total}};
 }
 
 }  // namespace
@@ -70,9 +70,10 @@ void RegisterClusterRoutes(Router& r, ApiServices& s) {
                out.push_back(n);
              }
              if (type.empty() || type == "storage")
-               for (StoragePlugin* st : s.storage.All())
-                 if (s.access.Allowed(*c.who, "/storage/" + st->id(), "Datastore.Audit"))
-                   out.push_back(StorageEntry(st, s.facts.node));
+               for (const auto& e : s.storage.Entries())  // as pve-manager: the storages enabled here
+                 if (e.config.EnabledOn(s.facts.node) &&
+                     s.access.Allowed(*c.who, "/storage/" + e.config.id, "Datastore.Audit"))
+                   out.push_back(StorageResourceJson(e, s.facts.node));
              return SerializeData(out);
            });
            return reply;
@@ -114,20 +115,6 @@ void RegisterClusterRoutes(Router& r, ApiServices& s) {
            return Data(nlohmann::json::array());
          },
          "Resource pools (none yet)."});
-
-  r.Add({"GET", "/storage", {PString("type")}, false, "", "", true, true, false,
-         [&s](ApiContext& c) -> Result<ApiReply> {
-           nlohmann::json out = nlohmann::json::array();
-           for (StoragePlugin* st : s.storage.All()) {
-             if (c.params.Has("type") && *c.params.Get("type") != st->type()) continue;
-             auto u = st->Usage().value_or(StorageStatus{});
-             std::vector<std::string> content;
-             for (auto ct : u.content) content.push_back(ContentTypeName(ct));
-             out.push_back({{"storage", st->id()}, {"type", st->type()}, {"content", Join(content, ",")}, {"shared", 0}});
-           }
-           return Data(out);
-         },
-         "Storage configuration."});
 
   r.Add({"GET", "/nodes", {}, false, "", "", true, true, false,
          [&s](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array({NodeEntry(s.facts, s.host)})); },

@@ -2,6 +2,7 @@
 #include <ctime>
 
 #include "core/strings.h"
+#include "model/storage_config.h"
 #include "model/vm_schema.h"
 
 namespace hearth {
@@ -46,7 +47,8 @@ nlohmann::json VmResourceJson(const VmStatusInfo& s, const std::string& node) {
 
 uint64_t ListingVersion(const ApiServices& s) {
   uint64_t now = static_cast<uint64_t>(std::time(nullptr));
-  return (s.vms.Generation() & ((uint64_t{1} << 40) - 1)) | (now << 40);
+  // Both counters only grow, so their sum changes whenever either does.
+  return ((s.vms.Generation() + s.storage.Generation()) & ((uint64_t{1} << 40) - 1)) | (now << 40);
 }
 
 ApiReply Data(nlohmann::json data) {
@@ -66,6 +68,15 @@ ParamSpec NodeParam() {
 }
 
 ParamSpec VmidParam() { return Required(PInt("vmid", 100, 999999999)); }
+
+ParamSpec StorageParam() {
+  ParamSpec p = Required(PString("storage", "The storage identifier."));
+  p.check = [](const std::string& v) -> std::string {
+    auto st = CheckStorageId(v);
+    return st ? "" : st.error().fields.begin()->second;
+  };
+  return p;
+}
 
 Status CheckNetworkAccess(const ApiServices& s, const Identity& who, const std::string& node) {
   if ((s.access.Allowed(who, "/", "Sys.Audit") && s.access.Allowed(who, "/", "Sys.Modify")) ||

@@ -10,6 +10,7 @@
 #include "api/router.h"
 #include "images/image_builder.h"
 #include "sys/host_stats.h"
+#include "storage/storage_configs.h"
 #include "storage/storage_manager.h"
 #include "tasks/task_manager.h"
 #include "vms/vm_service.h"
@@ -33,6 +34,7 @@ struct ApiServices {
   TaskManager& tasks;
   VmService& vms;
   StorageManager& storage;
+  StorageConfigs& storage_configs;
   ImageBuilder& images;
   const HostStats& host;
   NodeFacts facts;
@@ -49,6 +51,7 @@ void RegisterNodeRoutes(Router& r, ApiServices& s);
 void RegisterTaskRoutes(Router& r, ApiServices& s);
 void RegisterVmRoutes(Router& r, ApiServices& s);
 void RegisterStorageRoutes(Router& r, ApiServices& s);
+void RegisterStorageConfigRoutes(Router& r, ApiServices& s);
 void RegisterAgentRoutes(Router& r, ApiServices& s);
 void RegisterImageRoutes(Router& r, ApiServices& s);
 
@@ -62,6 +65,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterTaskRoutes(r, s);
   RegisterVmRoutes(r, s);
   RegisterStorageRoutes(r, s);
+  RegisterStorageConfigRoutes(r, s);
   RegisterAgentRoutes(r, s);
   RegisterImageRoutes(r, s);
   RegisterIntrospectionRoutes(r);
@@ -73,6 +77,8 @@ nlohmann::json VmResourceJson(const VmStatusInfo& s, const std::string& node);
 ApiReply Data(nlohmann::json data);
 ParamSpec NodeParam();
 ParamSpec VmidParam();
+// pve-storage-id, required (CheckStorageId: "invalid format - storage ID 'x' ...").
+ParamSpec StorageParam();
 // The per-key privilege checks of a VM create (current == null) or config change, for
 // users other than root@pam: 403 for a missing privilege, 500 "only root can set 'X'
 // config" for keys that reach the host (args, serial devices, PCI, ...), as Proxmox.

@@ -9,6 +9,7 @@
 #include "http/downloader.h"
 #include "core/strings.h"
 #include "core/units.h"
+#include "model/storage_config.h"
 #include "sys/files.h"
 #include "sys/random_source.h"
 #include "sys/crash_point.h"
@@ -22,12 +23,33 @@ nlohmann::json ContentList(const std::vector<ContentType>& content) {
   return Join(names, ",");
 }
 
-nlohmann::json StatusJson(StoragePlugin* st) {
-  auto u = st->Usage().value_or(StorageStatus{});
-  nlohmann::json j = {{"storage", st->id()}, {"type", st->type()}, {"content", ContentList(u.content)},
-                      {"active", u.active ? 1 : 0}, {"enabled", u.enabled ? 1 : 0}, {"shared", u.shared ? 1 : 0},
-                      {"total", u.total}, {"used", u.used}, {"avail", u.avail}};
-  if (u.total) j["used_fraction"] = double(u.used) / double(u.total);
+// One storage as PVE::Storage::storage_info reports it: disabled storages and those not
+// allowed on this node are never queried (enabled 0, active 0, zeros). Usage is a statvfs;
+// activation happened at start, create or update, not here (this runs on an I/O thread).
+nlohmann::json StorageInfoJson(const StorageEntry& e, const std::string& node, bool with_format) {
+  const StorageConfig& c = e.config;
+  bool enabled = c.EnabledOn(node);
+  nlohmann::json j = {{"storage", c.id}, {"type", c.type}, {"content", c.Get("content", "none")},
+                      {"shared", c.Shared() ? 1 : 0}, {"enabled", enabled ? 1 : 0}, {"active", 0},
+                      {"total", 0}, {"used", 0}, {"avail", 0}};
+  if (!enabled) return j;
+  if (with_format)
+    if (const StorageTypeSpec* spec = FindStorageType(c.type); spec && !spec->formats.empty()) {
+      std::vector<std::string> supported(spec->formats.begin(), spec->formats.end());
+      std::sort(supported.begin(), supported.end());
+      std::string def = c.Get("format", std::string(spec->formats.front()));
+      nlohmann::json legacy = nlohmann::json::object();
+      for (const auto& f : supported) legacy[f] = 1;
+      j["formats"] = {{"supported", supported}, {"default", def}};
+      j["format"] = nlohmann::json::array({legacy, def});
+    }
+  auto u = e.plugin->Usage();
+  if (u && u->active) {
+    j["active"] = 1;
+    j["total"] = u->total;
+    j["used"] = u->used;
+    j["avail"] = u->avail;
+  }
   return j;
 }
 
@@ -86,24 +108,54 @@ std::string TempPath(const std::string& dir, const std::string& tag) { return di
 }  // namespace
 
 void RegisterStorageRoutes(Router& r, ApiServices& s) {
-  auto storage_param = [] { return Required(PString("storage")); };
+  auto storage_param = [] { return StorageParam(); };
 
+  // pve-storage PVE/API2/Storage/Status.pm index (docs/reference/pve-storage.md 4.2).
+  ParamSpec content_filter = PString("content");
+  content_filter.check = [](const std::string& v) -> std::string {
+    for (const auto& ct : SplitAny(v, ",; "))
+      if (!ct.empty() && !ParseContentType(ct)) return "invalid format - invalid content type '" + ct + "'";
+    return "";
+  };
+  ParamSpec storage_filter = StorageParam();
+  storage_filter.optional = true;
+  ParamSpec target = NodeParam();
+  target.name = "target";
+  target.optional = true;
   r.Add({"GET", "/nodes/{node}/storage",
-         {NodeParam(), PString("content"), PBool("enabled"), PString("storage"), PString("target"), PBool("format")},
+         {NodeParam(), content_filter, PBool("enabled"), storage_filter, target, PBool("format")},
          false, "", "", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
+           const std::string& node = s.facts.node;
+           std::vector<ContentType> wanted;
+           for (const auto& ct : SplitAny(c.params.GetOr("content", ""), ",; "))
+             if (auto t = ParseContentType(ct)) wanted.push_back(*t);
+           auto want_id = c.params.Get("storage");
+           std::string target = c.params.GetOr("target", "");
+           bool only_enabled = c.params.Bool("enabled"), with_format = c.params.Bool("format");
            nlohmann::json out = nlohmann::json::array();
-           for (StoragePlugin* st : s.storage.All()) {
-             if (!s.access.AllowedAny(*c.who, "/storage/" + st->id(), "Datastore.Audit|Datastore.AllocateSpace")) continue;
-             if (auto want = c.params.Get("storage"); want && *want != st->id()) continue;
-             if (auto content = c.params.Get("content")) {
-               bool ok = true;
-               for (const auto& ct : SplitAny(*content, ","))
-                 if (auto t = ParseContentType(ct); !t || !st->Supports(*t)) ok = false;
-               if (!ok) continue;
+           bool found = false;
+           for (const auto& e : s.storage.Entries()) {
+             // storage_info: with a content filter, only enabled storages holding one of them.
+             if (!wanted.empty()) {
+               bool holds = false;
+               for (auto t : wanted) holds = holds || e.plugin->Supports(t);
+               if (!holds || !e.config.EnabledOn(node)) continue;
              }
-             out.push_back(StatusJson(st));
+             if (want_id && *want_id == e.config.id) found = true;
+             if (!s.access.AllowedAny(*c.who, "/storage/" + e.config.id, "Datastore.Audit|Datastore.AllocateSpace"))
+               continue;
+             if (want_id && *want_id != e.config.id) continue;
+             if (only_enabled && e.config.Disabled()) continue;  // Proxmox looks at `disable` only
+             if (!target.empty() && target != node && target != "localhost" &&
+                 !(e.config.Shared() && e.config.EnabledOn(node) && e.config.EnabledOn(target)))
+               continue;
+             nlohmann::json j = StorageInfoJson(e, node, with_format);
+             if (j["total"].get<uint64_t>() > 0)
+               j["used_fraction"] = j["used"].get<double>() / j["total"].get<double>();
+             out.push_back(std::move(j));
            }
+           if (want_id && !found) return Fail(FieldError("storage", "No such storage."));
            return Data(out);
          },
          "Storages of this node with usage."});
@@ -120,8 +172,10 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
   r.Add({"GET", "/nodes/{node}/storage/{storage}/status", {NodeParam(), storage_param()}, false, "Datastore.Audit|Datastore.AllocateSpace",
          "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
-           nlohmann::json j = StatusJson(st);
+           // Every storage, disabled ones too (storage_info without a content filter).
+           auto e = s.storage.Find(*c.params.Get("storage"));
+           if (!e) return Fail(FieldError("storage", "No such storage."));
+           nlohmann::json j = StorageInfoJson(*e, s.facts.node, false);
            j.erase("storage");
            return Data(j);
          },
@@ -131,7 +185,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          {NodeParam(), storage_param(), PString("content"), PInt("vmid", 100, 999999999)}, false, "Datastore.Audit|Datastore.AllocateSpace",
          "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
+           HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, s.storage.Get(*c.params.Get("storage")));
            std::optional<ContentType> content;
            if (auto ct = c.params.Get("content")) {
              content = ParseContentType(*ct);
@@ -176,7 +230,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
           Required(PString("size")), PEnum("format", {"raw", "qcow2", "subvol", "vmdk"})},
          false, "Datastore.AllocateSpace", "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
+           HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, s.storage.Get(*c.params.Get("storage")));
            std::string size_text = *c.params.Get("size");
            // PVE: "\d+[MG]?" where a bare number means KiB.
            std::optional<uint64_t> size;
@@ -224,7 +278,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
           PBool("verify-certificates")},
          false, "Datastore.AllocateTemplate", "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
+           HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, s.storage.Get(*c.params.Get("storage")));
            std::string url = *c.params.Get("url");
            HEARTH_TRY(ParseHttpUrl(url));
            if (c.params.Has("compression"))
@@ -292,7 +346,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
           PString("tmpfilename")},
          false, "Datastore.AllocateTemplate", "/storage/{storage}", true, true, /*csrf_exempt=*/true,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           HEARTH_ASSIGN_OR_RETURN(StoragePlugin * st, s.storage.Get(*c.params.Get("storage")));
+           HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, s.storage.Get(*c.params.Get("storage")));
            if (c.request->body_file.empty()) return Fail(InvalidArgument("upload must be a multipart/form-data POST"));
            HEARTH_ASSIGN_OR_RETURN(MultipartForm form,
                                    ParseMultipartFile(c.request->body_file, c.request->Header("content-type")));
@@ -320,6 +374,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
              return Fail(FieldError("checksum", "'checksum' and 'checksum-algorithm' go together"));
            // The server deletes the spooled body after this handler; the task gets its own copy,
            // punched out of the body as it goes (the server checked the space up front).
+           HEARTH_TRY(MakeDirs(st->TempDir()));
            std::string staged = TempPath(st->TempDir(), "staged");
            HEARTH_TRY(CopyFileRange(c.request->body_file, file->offset, file->size, staged, /*punch_source=*/true));
            CrashPoint("upload.staged");

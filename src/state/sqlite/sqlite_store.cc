@@ -27,6 +27,9 @@ const std::vector<const char*> kMigrations = {
     CREATE INDEX tasks_by_vmid ON tasks (vmid, starttime DESC);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     )sql",
+    R"sql(
+    CREATE TABLE storages (id TEXT PRIMARY KEY, section TEXT NOT NULL);
+    )sql",
 };
 
 Error SqlError(sqlite3* db, const std::string& what) {
@@ -260,6 +263,50 @@ Status SqliteStore::DeleteVm(int vmid) {
   return Durable([&]() -> Status {
     Stmt s(w_, "DELETE FROM vms WHERE vmid = ?");
     if (s.Bind(1, int64_t{vmid}).Step() != SQLITE_DONE) return Fail(SqlError(w_.db, "delete vm"));
+    return Ok();
+  });
+}
+
+Result<std::vector<StorageRecord>> SqliteStore::ListStorages() {
+  std::lock_guard lock(r_.mu);
+  Stmt s(r_, "SELECT id, section FROM storages ORDER BY id");
+  std::vector<StorageRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1)});
+  if (rc != SQLITE_DONE) return Fail(SqlError(r_.db, "list storages"));
+  return out;
+}
+
+Status SqliteStore::CreateStorage(const StorageRecord& st) {
+  return Durable([&]() -> Status {
+    Stmt s(w_, "INSERT INTO storages (id, section) VALUES (?, ?)");
+    int rc = s.Bind(1, st.id).Bind(2, st.section).Step();
+    if (rc == SQLITE_CONSTRAINT) return Fail(AlreadyExists("storage ID '" + st.id + "' already defined"));
+    if (rc != SQLITE_DONE) return Fail(SqlError(w_.db, "create storage"));
+    return Ok();
+  });
+}
+
+Status SqliteStore::UpdateStorage(const StorageRecord& st, const std::optional<std::string>& expected) {
+  return Durable([&]() -> Status {
+    Stmt s(w_, expected ? "UPDATE storages SET section = ? WHERE id = ? AND section = ?"
+                         : "UPDATE storages SET section = ? WHERE id = ?");
+    s.Bind(1, st.section).Bind(2, st.id);
+    if (expected) s.Bind(3, *expected);
+    if (s.Step() != SQLITE_DONE) return Fail(SqlError(w_.db, "update storage"));
+    if (sqlite3_changes(w_.db) > 0) return Ok();
+    Stmt e(w_, "SELECT 1 FROM storages WHERE id = ?");
+    if (e.Bind(1, st.id).Step() == SQLITE_ROW)
+      return Fail(Aborted("storage '" + st.id + "' was changed concurrently"));
+    return Fail(NotFound("storage '" + st.id + "' does not exist"));
+  });
+}
+
+Status SqliteStore::DeleteStorage(const std::string& id) {
+  return Durable([&]() -> Status {
+    Stmt s(w_, "DELETE FROM storages WHERE id = ?");
+    if (s.Bind(1, id).Step() != SQLITE_DONE) return Fail(SqlError(w_.db, "delete storage"));
+    if (sqlite3_changes(w_.db) == 0) return Fail(NotFound("storage '" + id + "' does not exist"));
     return Ok();
   });
 }

@@ -39,6 +39,11 @@ class SqliteStore final : public Store {
   Status UpdateVm(const VmRecord& vm, const std::optional<std::string>& expected_conf) override;
   Status DeleteVm(int vmid) override;
 
+  Result<std::vector<StorageRecord>> ListStorages() override;
+  Status CreateStorage(const StorageRecord& storage) override;
+  Status UpdateStorage(const StorageRecord& storage, const std::optional<std::string>& expected_section) override;
+  Status DeleteStorage(const std::string& id) override;
+
   Result<std::optional<UserRecord>> GetUser(const std::string& userid) override;
   Result<std::vector<UserRecord>> ListUsers() override;
   Status PutUser(const UserRecord& user) override;

@@ -1,6 +1,7 @@
 #include "state/sqlite/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -35,6 +36,51 @@ TEST_F(SqliteStoreTest, VmCreateIsUniqueAndUpdateChecksExpectedText) {
   EXPECT_EQ(store_->ListVms()->at(0).conf, "cores: 2\n");
   ASSERT_TRUE(store_->DeleteVm(100));
   EXPECT_TRUE(store_->ListVms()->empty());
+}
+
+TEST_F(SqliteStoreTest, StoragesAreUniqueOrderedAndUpdateChecksExpectedText) {
+  ASSERT_TRUE(store_->CreateStorage({"tank", "btrfs: tank\n\tpath /mnt/tank\n"}));
+  ASSERT_TRUE(store_->CreateStorage({"local", "dir: local\n\tpath /var/lib/hearth\n"}));
+  auto dup = store_->CreateStorage({"tank", "dir: tank\n\tpath /x\n"});
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(dup.error().message, "storage ID 'tank' already defined");
+  auto list = *store_->ListStorages();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id, "local");
+  EXPECT_EQ(list[1].section, "btrfs: tank\n\tpath /mnt/tank\n");
+
+  EXPECT_TRUE(store_->UpdateStorage({"tank", "btrfs: tank\n\tpath /mnt/t2\n"}, std::string("btrfs: tank\n\tpath /mnt/tank\n")));
+  auto stale = store_->UpdateStorage({"tank", "x"}, std::string("btrfs: tank\n\tpath /mnt/tank\n"));
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, ErrorCode::kAborted);
+  auto missing = store_->UpdateStorage({"nope", "x"}, std::nullopt);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListStorages()->at(1).section, "btrfs: tank\n\tpath /mnt/t2\n");
+
+  ASSERT_TRUE(store_->DeleteStorage("tank"));
+  EXPECT_EQ(store_->DeleteStorage("tank").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListStorages()->size(), 1u);
+}
+
+TEST(SqliteStoreMigration, AVersionOneDatabaseGainsStoragesAndKeepsItsRecords) {
+  // What a data dir of the releases before storage records holds: schema 1, some VMs.
+  TempDir dir;
+  std::string path = dir.Sub("hearth.db");
+  {
+    auto store = std::move(*SqliteStore::Open(path));
+    ASSERT_TRUE(store->CreateVm({100, "n1", "cores: 1\n"}));
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE storages; PRAGMA user_version=1;", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  auto store = std::move(*SqliteStore::Open(path));
+  EXPECT_EQ(store->ListVms()->at(0).conf, "cores: 1\n");
+  EXPECT_TRUE(store->ListStorages()->empty());
+  EXPECT_TRUE(store->CreateStorage({"local", "dir: local\n\tpath /x\n"}));
 }
 
 TEST_F(SqliteStoreTest, SurvivesReopen) {

@@ -11,6 +11,8 @@
 
 #include "core/strings.h"
 #include "core/units.h"
+#include "storage/registry.h"
+#include "model/property_string.h"
 #include "sys/file_system.h"
 #include "sys/files.h"
 
@@ -48,20 +50,114 @@ std::string Qcow2BackingFile(const std::string& path) {
   return out;
 }
 
-DirStorage::DirStorage(std::string id, std::string root, std::vector<ContentType> content, ProcessRunner& runner)
-    : id_(std::move(id)), root_(std::move(root)), content_(std::move(content)), runner_(runner) {}
+std::string DirLayout::Subdir(ContentType content) const {
+  switch (content) {
+    case ContentType::kImages: return "images";
+    case ContentType::kRootdir: return "private";
+    case ContentType::kIso: return iso;
+    case ContentType::kVztmpl: return vztmpl;
+    case ContentType::kBackup: return "dump";
+    case ContentType::kSnippets: return "snippets";
+    case ContentType::kImport: return "import";
+  }
+  return "";
+}
+
+DirStorage::DirStorage(std::string id, std::string root, std::vector<ContentType> content, ProcessRunner& runner,
+                       DirLayout layout)
+    : id_(std::move(id)), root_(std::move(root)), layout_(std::move(layout)), content_(std::move(content)),
+      runner_(runner) {}
+
+DirStorage::DirStorage(const StorageConfig& config, ProcessRunner& runner, DirLayout layout)
+    : id_(config.id), root_(config.Get("path")), layout_(std::move(layout)), runner_(runner) {
+  Reconfigure(config);
+}
+
+void DirStorage::Reconfigure(const StorageConfig& config) {
+  // pve-storage Plugin.pm config_aware_base_mkdir / get_subdir-creation: the new options
+  // win over the deprecated `mkdir`, and everything defaults to on.
+  std::string mkdir = config.Get("mkdir", "1");
+  std::lock_guard lock(config_mu_);
+  content_ = config.Content();
+  create_base_path_ = config.Get("create-base-path", mkdir) == "1";
+  create_subdirs_ = config.Get("create-subdirs", mkdir) == "1";
+  is_mountpoint_ = config.Get("is_mountpoint");
+}
+
+std::vector<ContentType> DirStorage::Content() const {
+  std::lock_guard lock(config_mu_);
+  return content_;
+}
 
 bool DirStorage::Supports(ContentType c) const {
+  std::lock_guard lock(config_mu_);
   return std::find(content_.begin(), content_.end(), c) != content_.end();
+}
+
+std::string DirStorage::FileOf(const DirVolume& v) const {
+  if (v.content == ContentType::kImages) return root_ + "/images/" + std::to_string(v.vmid) + "/" + v.name;
+  return root_ + "/" + layout_.Subdir(v.content) + "/" + v.name;
+}
+
+namespace {
+
+// Whether `path` is the root of a mounted file system (its parent is on another device,
+// or it is "/").
+bool IsMountPoint(const std::string& path) {
+  struct stat self, parent;
+  if (::stat(path.c_str(), &self) != 0 || !S_ISDIR(self.st_mode)) return false;
+  if (::stat((path + "/..").c_str(), &parent) != 0) return false;
+  return self.st_dev != parent.st_dev || self.st_ino == parent.st_ino;
+}
+
+}  // namespace
+
+Status DirStorage::Activate() {
+  std::vector<ContentType> content;
+  bool base, subdirs;
+  std::string mountpoint;
+  {
+    std::lock_guard lock(config_mu_);
+    content = content_;
+    base = create_base_path_;
+    subdirs = create_subdirs_;
+    mountpoint = is_mountpoint_;
+  }
+  std::string prefix = "unable to activate storage '" + id_ + "' - ";
+  // pve-storage DirPlugin activate_storage: `is_mountpoint` is a boolean (the path itself)
+  // or the mount point's path.
+  if (!mountpoint.empty()) {
+    auto yes = ParseBooleanWord(mountpoint);
+    std::string mp = yes ? (*yes ? root_ : "") : mountpoint;
+    if (!mp.empty() && !IsMountPoint(mp))
+      return Fail(FailedPrecondition(prefix + "directory is expected to be a mount point but is not mounted: '" + mp + "'"));
+  }
+  if (base) (void)MakeDirs(root_);
+  struct stat st;
+  if (::stat(root_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Fail(FailedPrecondition(prefix + "directory '" + root_ + "' does not exist or is unreachable"));
+  if (!subdirs) return Ok();
+  std::vector<std::string> made;
+  for (ContentType c : content) {
+    std::string dir = root_ + "/" + layout_.Subdir(c);
+    if (std::find(made.begin(), made.end(), dir) != made.end()) continue;
+    if (auto r = MakeDirs(dir); !r)
+      return Fail(FailedPrecondition("failed to create content directory '" + dir + "' for content '" +
+                                     ContentTypeName(c) + "' - " + r.error().message +
+                                     " - ensure that you have read and write access to your storage!"));
+    made.push_back(dir);
+  }
+  return Ok();
 }
 
 Result<StorageStatus> DirStorage::Usage() {
   StorageStatus s;
   s.storage = id_;
   s.type = "dir";
-  s.content = content_;
+  s.content = Content();
+  struct stat st;
   auto space = FilesystemSpace(root_);
-  if (!space) {
+  if (::stat(root_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || !space) {
     s.active = false;
     return s;
   }
@@ -140,7 +236,7 @@ Result<std::string> DirStorage::RenameToBase(const std::string& volname) {
   if (!v.base_volname.empty())
     return Fail(FailedPrecondition("'" + volname + "' is a linked clone; make a full clone before converting it"));
   std::string base_name = "base-" + v.name.substr(3);  // vm-100-disk-0.qcow2 -> base-100-disk-0.qcow2
-  std::string from = root_ + "/" + v.RelativePath();
+  std::string from = FileOf(v);
   std::string to = root_ + "/images/" + std::to_string(v.vmid) + "/" + base_name;
   if (auto st = RenameNoReplace(from, to); !st) {
     if (st.error().code == ErrorCode::kAlreadyExists)
@@ -158,7 +254,7 @@ Result<std::string> DirStorage::UndoBase(const std::string& base_volname) {
   if (!LinkedClonesOf(base_volname).empty())
     return Fail(FailedPrecondition("base volume '" + id_ + ":" + base_volname + "' has linked clones"));
   std::string vm_name = "vm-" + v.name.substr(5);  // base-100-disk-0.qcow2 -> vm-100-disk-0.qcow2
-  std::string from = root_ + "/" + v.RelativePath();
+  std::string from = FileOf(v);
   std::string to = root_ + "/images/" + std::to_string(v.vmid) + "/" + vm_name;
   ::chmod(from.c_str(), 0600);
   HEARTH_TRY(RenameNoReplace(from, to));
@@ -226,7 +322,7 @@ Status DirStorage::ResizeImage(const std::string& volname, uint64_t new_size) {
   HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
   if (v.content != ContentType::kImages) return Fail(InvalidArgument("'" + volname + "' is not a disk image"));
   if (v.is_base) return Fail(FailedPrecondition("'" + volname + "' is a template's base image and cannot change"));
-  std::string path = root_ + "/" + v.RelativePath();
+  std::string path = FileOf(v);
   auto r = runner_.Run({"qemu-img", "resize", "-q", "-f", v.format, path, std::to_string(new_size)}, {});
   if (!r) return Fail(r.error());
   if (r->exit_code != 0) return Fail(Internal("resize: " + DescribeFailure({"qemu-img"}, *r)));
@@ -235,7 +331,7 @@ Status DirStorage::ResizeImage(const std::string& volname, uint64_t new_size) {
 
 Result<std::string> DirStorage::Path(const std::string& volname) {
   HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
-  return root_ + "/" + v.RelativePath();
+  return FileOf(v);
 }
 
 Status DirStorage::FreeVolume(const std::string& volname) {
@@ -259,7 +355,7 @@ Status DirStorage::FreeVolume(const std::string& volname) {
 }
 
 Result<VolumeInfo> DirStorage::InfoAt(const std::string& volname, const DirVolume& v) {
-  std::string path = root_ + "/" + v.RelativePath();
+  std::string path = FileOf(v);
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return Fail(NotFound("volume '" + id_ + ":" + volname + "' does not exist"));
   VolumeInfo info;
@@ -316,11 +412,11 @@ Result<std::vector<VolumeInfo>> DirStorage::List(std::optional<ContentType> cont
       scan_dir("images/" + owner, owner + "/");
     }
   }
-  if (want(ContentType::kIso) && !vmid) scan_dir("iso", "iso/");
-  if (want(ContentType::kSnippets) && !vmid) scan_dir("snippets", "snippets/");
-  if (want(ContentType::kImport) && !vmid) scan_dir("import", "import/");
-  if (want(ContentType::kBackup)) scan_dir("dump", "backup/");
-  if (want(ContentType::kVztmpl) && !vmid) scan_dir("template", "vztmpl/");
+  if (want(ContentType::kIso) && !vmid) scan_dir(layout_.Subdir(ContentType::kIso), "iso/");
+  if (want(ContentType::kSnippets) && !vmid) scan_dir(layout_.Subdir(ContentType::kSnippets), "snippets/");
+  if (want(ContentType::kImport) && !vmid) scan_dir(layout_.Subdir(ContentType::kImport), "import/");
+  if (want(ContentType::kBackup)) scan_dir(layout_.Subdir(ContentType::kBackup), "backup/");
+  if (want(ContentType::kVztmpl) && !vmid) scan_dir(layout_.Subdir(ContentType::kVztmpl), "vztmpl/");
   std::sort(out.begin(), out.end(), [](const VolumeInfo& a, const VolumeInfo& b) { return ToLower(a.volid) < ToLower(b.volid); });
   return out;
 }
@@ -335,7 +431,7 @@ Result<std::string> DirStorage::ImportFile(ContentType content, const std::strin
   std::string volname = dir_name + "/" + file_name;
   auto parsed = ParseDirVolname(volname);
   if (!parsed) return Fail(FieldError("filename", "invalid file name '" + file_name + "'"));
-  std::string dest = root_ + "/" + parsed->RelativePath();
+  std::string dest = FileOf(*parsed);
   HEARTH_TRY(MakeDirs(dest.substr(0, dest.rfind('/'))));
   // Durable first, then moved in atomically: of two imports with one name, exactly one wins.
   HEARTH_TRY(SyncFile(temp_path));
@@ -345,6 +441,15 @@ Result<std::string> DirStorage::ImportFile(ContentType content, const std::strin
     return Fail(st.error().WithContext("move upload into place"));
   }
   return id_ + ":" + volname;
+}
+
+void RegisterDirStorage(StorageRegistry& registry) {
+  registry.Register("dir", [](const StorageConfig& config, const StorageDeps& deps) -> Result<std::shared_ptr<StoragePlugin>> {
+    if (!deps.runner) return Fail(Internal("dir storage without a process runner"));
+    // The data dir predates configurable storages: its ISOs are in iso/, not template/iso/.
+    bool data_dir = !deps.data_dir.empty() && config.Get("path") == deps.data_dir;
+    return std::make_shared<DirStorage>(config, *deps.runner, data_dir ? DirLayout::HearthDataDir() : DirLayout{});
+  });
 }
 
 }  // namespace hearth

@@ -8,17 +8,35 @@
 
 namespace hearth {
 
+// Where each content type lives under a directory storage's path.
+struct DirLayout {
+  std::string iso = "template/iso", vztmpl = "template/cache";  // Proxmox's (DirPlugin)
+  // Staged uploads (same file system, so they rename into place); hidden, so a directory
+  // that Proxmox also uses shows nothing new.
+  std::string tmp = ".hearth-tmp";
+  // hearth's data dir as storage `local` has always laid it out: iso/, template/, tmp/.
+  static DirLayout HearthDataDir() { return {"iso", "template", "tmp"}; }
+  std::string Subdir(ContentType content) const;  // "images", "template/iso", "dump", ...
+};
+
 // A directory storage, laid out like Proxmox's `dir` type:
-//   images/<vmid>/vm-<vmid>-disk-<n>.<fmt>   iso/   snippets/   import/   dump/   template/
+//   images/<vmid>/vm-<vmid>-disk-<n>.<fmt>   template/iso/   template/cache/   snippets/
+//   import/   dump/   (hearth's own data dir: iso/ and template/, see DirLayout)
 // Images are created with qemu-img. Sizes are read from the qcow2 header (no process per
 // volume), so listing a thousand volumes stays fast.
 class DirStorage final : public StoragePlugin {
  public:
-  DirStorage(std::string id, std::string root, std::vector<ContentType> content, ProcessRunner& runner);
+  DirStorage(std::string id, std::string root, std::vector<ContentType> content, ProcessRunner& runner,
+             DirLayout layout = DirLayout::HearthDataDir());
+  // From a stored configuration (type dir): path, content, create-base-path/create-subdirs/
+  // mkdir, is_mountpoint.
+  DirStorage(const StorageConfig& config, ProcessRunner& runner, DirLayout layout);
   const std::string& id() const override { return id_; }
   std::string type() const override { return "dir"; }
   bool Supports(ContentType content) const override;
   Result<StorageStatus> Usage() override;
+  Status Activate() override;
+  void Reconfigure(const StorageConfig& config) override;
   Result<std::string> AllocImage(int vmid, const std::string& format, uint64_t size, const std::string& name,
                                  const ProgressFn& progress) override;
   Status FreeVolume(const std::string& volname) override;
@@ -33,23 +51,34 @@ class DirStorage final : public StoragePlugin {
   Status ResizeImage(const std::string& volname, uint64_t new_size) override;
   Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                  const std::string& temp_path) override;
-  std::string TempDir() const override { return root_ + "/tmp"; }
+  std::string TempDir() const override { return root_ + "/" + layout_.tmp; }
 
   // Space an image of this format and size needs up front (raw: all of it; qcow2: metadata).
   static uint64_t InitialFootprint(const std::string& format, uint64_t size);
 
  private:
   Result<VolumeInfo> InfoAt(const std::string& volname, const DirVolume& parsed);
+  // The file of a parsed volname under this storage's layout.
+  std::string FileOf(const DirVolume& v) const;
+  std::vector<ContentType> Content() const;
   // Picks the next free "vm-<vmid>-disk-<n>.<format>" under images/<vmid>/; call with
   // alloc_mu_ held.
   Result<std::string> NextDiskFile(int vmid, const std::string& format);
   // Linked clones (anywhere on this storage) whose backing file is `base_volname`.
   std::vector<std::string> LinkedClonesOf(const std::string& base_volname);
   std::string id_, root_;
+  DirLayout layout_;
+  mutable std::mutex config_mu_;  // guards the options below (Reconfigure)
   std::vector<ContentType> content_;
+  bool create_base_path_ = true, create_subdirs_ = true;
+  std::string is_mountpoint_;  // "", "0"/"1"/"no"/"yes"..., or the mount point's path
   ProcessRunner& runner_;
   std::mutex alloc_mu_;  // picks disk indexes one at a time
 };
+
+// Registers type "dir" (a storage at the daemon's data dir keeps hearth's DirLayout).
+class StorageRegistry;
+void RegisterDirStorage(StorageRegistry& registry);
 
 // Reads the virtual size from a qcow2 header; nullopt if the file is not qcow2.
 std::optional<uint64_t> Qcow2VirtualSize(const std::string& path);
