@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from harness import Hearth, upload
+from harness import Hearth, upload, wait_for
 
 
 def random_file(size, name="big.iso"):
@@ -145,7 +145,11 @@ def test_full_disk_gives_clear_errors_and_leaves_nothing():
                 if not self.parts:
                     return b""
                 part = self.parts.pop(0)
-                if part is None:  # the first MiB is in: now someone else fills the disk
+                if part is None:  # the first MiB is sent: now someone else fills the disk
+                    # ... once the server has taken the head and opened its spool file: the
+                    # client writes ahead into socket buffers, and filling before the head is
+                    # read would get the up-front "not enough space" (seen on a loaded machine).
+                    wait_for("the upload's spool file", lambda: os.listdir(os.path.join(mnt, "tmp")), 30)
                     with open(filler, "wb", buffering=0) as f:
                         try:
                             while True:
