@@ -14,6 +14,7 @@ BUILD_PKGS=(
 RUN_PKGS=(
   qemu-system-x86 qemu-utils ovmf xorriso iproute2 sqlite3
   mmdebstrap extlinux syslinux-common fdisk e2fsprogs util-linux
+  btrfs-progs  # the btrfs storage driver (subvolumes, snapshots, send/receive)
 )
 # The tiny demo ISO is made from Debian's packages: a kernel (downloaded, not installed),
 # a static busybox for the initramfs and isolinux to boot it.

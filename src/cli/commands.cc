@@ -463,7 +463,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
     with_api([&](ApiClient& api, const std::string& node) {
       auto r = api.Call("GET", "/nodes/" + node + "/storage");
       if (!r) return ReportError(r.error());
-      PrintList(*r, {{"storage"}, {"type"}, {"content"}, {"total", "", CellFormat::kBytes},
+      PrintList(*r, {{"storage"}, {"type"}, {"content"}, {"enabled"}, {"active"}, {"total", "", CellFormat::kBytes},
                      {"used", "", CellFormat::kBytes}, {"avail", "", CellFormat::kBytes}});
       return 0;
     });

@@ -24,6 +24,7 @@
 #include "net/netlink/netlink_backend.h"
 #include "qemu/kvm_probe.h"
 #include "qemu/supervisor.h"
+#include "storage/btrfs/btrfs_storage.h"
 #include "storage/dir/dir_storage.h"
 #include "storage/storage_configs.h"
 #include "sys/files.h"
@@ -116,6 +117,7 @@ int RunDaemon(const DaemonOptions& opt) {
   // start); each type's driver is registered here, the only place that links them.
   StorageRegistry registry;
   RegisterDirStorage(registry);
+  RegisterBtrfsStorage(registry);
   StorageManager storage(node);
   StorageConfigs storage_configs(**store, registry, storage, StorageDeps{&runner, node, data_dir});
   {

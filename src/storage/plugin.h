@@ -45,6 +45,10 @@ class StoragePlugin {
   virtual const std::string& id() const = 0;
   virtual std::string type() const = 0;
   virtual bool Supports(ContentType content) const = 0;
+  // The image format new disks get when none is asked for: the storage's `format` option, else
+  // the type's (hearth's dir: qcow2, btrfs: raw). PVE::Storage storage_default_format.
+  virtual std::string DefaultFormat() const = 0;
+  virtual bool SupportsFormat(const std::string& format) const = 0;
   virtual Result<StorageStatus> Usage() = 0;
   // Proxmox's activate_storage: makes the storage usable on this node (directories made,
   // mounts checked) or fails saying why, e.g. "unable to activate storage 'x' - directory

@@ -238,8 +238,11 @@ Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) 
       ctx.Log(k + ": linked clone " + volid);
     } else {
       std::string target = req.storage.empty() ? id.storage : req.storage;
-      std::string format = req.format.empty() ? (info.format == "raw" || info.format == "vmdk" ? info.format : "qcow2") : req.format;
       HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(target));
+      // The source's format where the target can hold it, else the target's default.
+      std::string format = !req.format.empty()           ? req.format
+                           : st->SupportsFormat(info.format) ? info.format
+                                                             : st->DefaultFormat();
       ctx.Log(k + ": copying " + vol + " (" + FormatSize(info.size) + ") to '" + target + "' as " + format);
       HEARTH_ASSIGN_OR_RETURN(std::string vn, st->CopyImage(info.path, info.format, req.newid, format,
                                                             [&](const std::string& l) { ctx.Log(k + ": " + l); })

@@ -150,7 +150,7 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
       std::string storage_id = alloc->storage.empty() ? default_storage : alloc->storage;
       if (storage_id.empty()) return Fail(FieldError(k, "no storage given for '" + d.file + "'"));
       HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(storage_id));
-      std::string format = d.opts.count("format") ? d.opts["format"] : "qcow2";
+      std::string format = d.opts.count("format") ? d.opts["format"] : st->DefaultFormat();
       if (ctx) ctx->Log(k + ": importing " + source);
       HEARTH_ASSIGN_OR_RETURN(std::string volname,
                               st->CopyImage(src_path, src_format, vmid, format, [&](const std::string& l) {
@@ -204,7 +204,7 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
     if (alloc->cloudinit) {
       // The seed is written into it at start (and by PUT …/cloudinit). Like PVE on a file
       // storage, the volume is named after its format: vm-<vmid>-cloudinit.<format>.
-      std::string format = d.opts.count("format") ? d.opts["format"] : "qcow2";
+      std::string format = d.opts.count("format") ? d.opts["format"] : st->DefaultFormat();
       std::string name = "vm-" + std::to_string(vmid) + "-cloudinit";
       std::string volid = storage_id + ":" + std::to_string(vmid) + "/" + name + "." + format;
       Drive ci = d;
@@ -225,7 +225,7 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
       out[k] = PrintDrive(dk->bus, ci);
       continue;
     }
-    std::string format = d.opts.count("format") ? d.opts["format"] : "qcow2";
+    std::string format = d.opts.count("format") ? d.opts["format"] : st->DefaultFormat();
     uint64_t size = std::max<uint64_t>(alloc->size_bytes, kMiB);
     size = (size + kKiB - 1) / kKiB * kKiB;
     if (ctx) ctx->Log(k + ": allocating " + FormatSize(size) + " " + format + " on '" + storage_id + "'");

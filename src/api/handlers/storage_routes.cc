@@ -241,7 +241,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            if (!size || *size == 0) return Fail(FieldError("size", "invalid size '" + size_text + "'"));
            int vmid = static_cast<int>(c.params.Int("vmid"));
            std::string filename = *c.params.Get("filename");
-           std::string format = c.params.GetOr("format", "qcow2");
+           std::string format = c.params.GetOr("format", st->DefaultFormat());
            std::string name;
            if (auto dot = filename.rfind('.'); dot != std::string::npos) {
              format = filename.substr(dot + 1);

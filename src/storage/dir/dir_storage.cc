@@ -82,6 +82,17 @@ void DirStorage::Reconfigure(const StorageConfig& config) {
   create_base_path_ = config.Get("create-base-path", mkdir) == "1";
   create_subdirs_ = config.Get("create-subdirs", mkdir) == "1";
   is_mountpoint_ = config.Get("is_mountpoint");
+  format_ = config.Get("format");
+  nocow_ = config.Get("nocow") == "1";
+}
+
+std::string DirStorage::DefaultFormat() const {
+  std::lock_guard lock(config_mu_);
+  return format_.empty() || !SupportsFormat(format_) ? "qcow2" : format_;
+}
+
+bool DirStorage::SupportsFormat(const std::string& format) const {
+  return format == "raw" || format == "qcow2" || format == "vmdk";
 }
 
 std::vector<ContentType> DirStorage::Content() const {
@@ -210,9 +221,11 @@ Result<std::string> DirStorage::NextDiskFile(int vmid, const std::string& format
   std::string dir = root_ + "/images/" + std::to_string(vmid);
   for (int n = 0; n < 10000; ++n) {
     bool taken = false;
-    for (const char* prefix : {"vm-", "base-"})
-      for (const char* ext : {"raw", "qcow2", "vmdk"})
-        taken |= PathExists(dir + "/" + prefix + std::to_string(vmid) + "-disk-" + std::to_string(n) + "." + ext);
+    for (const char* prefix : {"vm-", "base-"}) {
+      std::string stem = dir + "/" + prefix + std::to_string(vmid) + "-disk-" + std::to_string(n);
+      taken |= PathExists(stem);
+      for (const char* ext : {"raw", "qcow2", "vmdk"}) taken |= PathExists(stem + "." + ext);
+    }
     if (!taken) return "vm-" + std::to_string(vmid) + "-disk-" + std::to_string(n) + "." + format;
   }
   return Fail(FailedPrecondition("no free disk name for VM " + std::to_string(vmid)));
@@ -296,6 +309,15 @@ Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std
     ::close(fd);
   }
   std::string path = dir + "/" + file;
+  if (auto st = ConvertImage(src_path, src_format, path, format, progress); !st) {
+    ::unlink(path.c_str());
+    return Fail(st.error());
+  }
+  return std::to_string(vmid) + "/" + file;
+}
+
+Status DirStorage::ConvertImage(const std::string& src_path, const std::string& src_format, const std::string& dst_path,
+                                const std::string& format, const ProgressFn& progress) {
   ProcessOptions opt;
   opt.timeout = std::chrono::hours(24);
   int last_reported = -10;
@@ -310,12 +332,10 @@ Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std
     }
   };
   std::string in_fmt = src_format == "qcow2" || src_format == "vmdk" ? src_format : "raw";
-  auto r = runner_.Run({"qemu-img", "convert", "-p", "-U", "-f", in_fmt, "-O", format, src_path, path}, opt);
-  if (!r || r->exit_code != 0) {
-    ::unlink(path.c_str());
-    return Fail(r ? Internal("copy disk: " + DescribeFailure({"qemu-img"}, *r)) : r.error());
-  }
-  return std::to_string(vmid) + "/" + file;
+  auto r = runner_.Run({"qemu-img", "convert", "-p", "-U", "-f", in_fmt, "-O", format, src_path, dst_path}, opt);
+  if (!r) return Fail(r.error());
+  if (r->exit_code != 0) return Fail(Internal("copy disk: " + DescribeFailure({"qemu-img"}, *r)));
+  return Ok();
 }
 
 Status DirStorage::ResizeImage(const std::string& volname, uint64_t new_size) {

@@ -24,7 +24,9 @@ struct DirLayout {
 //   import/   dump/   (hearth's own data dir: iso/ and template/, see DirLayout)
 // Images are created with qemu-img. Sizes are read from the qcow2 header (no process per
 // volume), so listing a thousand volumes stays fast.
-class DirStorage final : public StoragePlugin {
+// Not final: the btrfs driver is a DirStorage whose raw images are subvolumes (as Proxmox's
+// BTRFSPlugin derives from DirPlugin); everything that is not a raw image is shared.
+class DirStorage : public StoragePlugin {
  public:
   DirStorage(std::string id, std::string root, std::vector<ContentType> content, ProcessRunner& runner,
              DirLayout layout = DirLayout::HearthDataDir());
@@ -34,6 +36,8 @@ class DirStorage final : public StoragePlugin {
   const std::string& id() const override { return id_; }
   std::string type() const override { return "dir"; }
   bool Supports(ContentType content) const override;
+  std::string DefaultFormat() const override;
+  bool SupportsFormat(const std::string& format) const override;
   Result<StorageStatus> Usage() override;
   Status Activate() override;
   void Reconfigure(const StorageConfig& config) override;
@@ -56,12 +60,16 @@ class DirStorage final : public StoragePlugin {
   // Space an image of this format and size needs up front (raw: all of it; qcow2: metadata).
   static uint64_t InitialFootprint(const std::string& format, uint64_t size);
 
- private:
+ protected:
+  // qemu-img convert with progress in tens of percent; `dst_path` may exist (it is rewritten).
+  Status ConvertImage(const std::string& src_path, const std::string& src_format, const std::string& dst_path,
+                      const std::string& format, const ProgressFn& progress);
   Result<VolumeInfo> InfoAt(const std::string& volname, const DirVolume& parsed);
   // The file of a parsed volname under this storage's layout.
   std::string FileOf(const DirVolume& v) const;
   std::vector<ContentType> Content() const;
-  // Picks the next free "vm-<vmid>-disk-<n>.<format>" under images/<vmid>/; call with
+  // Picks the next free "vm-<vmid>-disk-<n>.<format>" under images/<vmid>/ (taken: any
+  // format, base- too, and a bare directory of that name: a btrfs subvolume); call with
   // alloc_mu_ held.
   Result<std::string> NextDiskFile(int vmid, const std::string& format);
   // Linked clones (anywhere on this storage) whose backing file is `base_volname`.
@@ -72,6 +80,8 @@ class DirStorage final : public StoragePlugin {
   std::vector<ContentType> content_;
   bool create_base_path_ = true, create_subdirs_ = true;
   std::string is_mountpoint_;  // "", "0"/"1"/"no"/"yes"..., or the mount point's path
+  std::string format_;         // the `format` option: default image format ("" = the type's)
+  bool nocow_ = false;         // btrfs: chattr +C on new raw images
   ProcessRunner& runner_;
   std::mutex alloc_mu_;  // picks disk indexes one at a time
 };

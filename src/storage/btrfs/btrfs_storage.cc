@@ -1,0 +1,334 @@
+#include "storage/btrfs/btrfs_storage.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "core/strings.h"
+#include "core/units.h"
+#include "storage/registry.h"
+#include "sys/file_system.h"
+#include "sys/files.h"
+
+namespace hearth {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr long kBtrfsMagic = 0x9123683e;  // statfs f_type (linux/magic.h BTRFS_SUPER_MAGIC)
+
+// Proxmox's snapshot names (pve-guest-common: pve-configid, at most 40 characters).
+bool IsSnapshotName(const std::string& s) {
+  if (s.empty() || s.size() > 40 || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// "vm-100-disk-0", "base-100-disk-0", "vm-100-cloudinit": the subvolume stems of raw images.
+bool IsImageStem(const std::string& name) { return ParseDiskName(name).has_value(); }
+
+}  // namespace
+
+BtrfsStorage::BtrfsStorage(const StorageConfig& config, ProcessRunner& runner) : DirStorage(config, runner, DirLayout{}) {}
+
+Status BtrfsStorage::Btrfs(std::vector<std::string> args) {
+  args.insert(args.begin(), {"btrfs", "-q"});
+  auto r = runner_.Run(args, {});
+  if (!r) return Fail(r.error());
+  if (r->exit_code != 0) {
+    std::string shown = Join(std::vector<std::string>(args.begin() + 2, args.end()), " ");
+    return Fail(Internal("command 'btrfs " + shown + "' failed: " + DescribeFailure({"btrfs"}, *r)));
+  }
+  return Ok();
+}
+
+Status BtrfsStorage::Activate() {
+  bool base;
+  {
+    std::lock_guard lock(config_mu_);
+    base = create_base_path_;
+  }
+  if (base) (void)MakeDirs(root_);
+  struct statfs sf;
+  if (::statfs(root_.c_str(), &sf) == 0 && static_cast<long>(sf.f_type) != kBtrfsMagic)
+    return Fail(FailedPrecondition("'" + root_ + "' is not a btrfs file system"));
+  HEARTH_TRY(DirStorage::Activate());
+  // A rollback cut short (crash between the exchange and the delete) leaves its swapped-out
+  // subvolume as <stem>.tmp.<pid>: nothing names it, so it goes now.
+  std::error_code ec;
+  for (const auto& owner : fs::directory_iterator(root_ + "/images", ec))
+    for (const auto& e : fs::directory_iterator(owner.path(), ec)) {
+      std::string name = e.path().filename().string();
+      size_t tmp = name.find(".tmp.");
+      if (tmp != std::string::npos && IsImageStem(name.substr(0, tmp)) && IsDir(e.path().string()))
+        (void)Btrfs({"subvolume", "delete", "--", e.path().string()});
+    }
+  return Ok();
+}
+
+Result<BtrfsStorage::RawImage> BtrfsStorage::Raw(const std::string& volname) const {
+  HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
+  if (v.content != ContentType::kImages || v.format != "raw" || !v.base_volname.empty())
+    return Fail(InvalidArgument("'" + volname + "' is not a raw disk image"));
+  std::string stem = v.name.substr(0, v.name.size() - 4);  // without ".raw"
+  return RawImage{v, root_ + "/images/" + std::to_string(v.vmid) + "/" + stem};
+}
+
+Status BtrfsStorage::MakeImageSubvolume(const std::string& subvol, uint64_t size) {
+  HEARTH_TRY(Btrfs({"subvolume", "create", "--", subvol}));
+  auto undo = [&](Error e) {
+    (void)Btrfs({"subvolume", "delete", "--", subvol});
+    return Fail(std::move(e));
+  };
+  std::string file = subvol + "/disk.raw";
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return undo(Internal("create " + file + ": " + strerror(errno)));
+  bool nocow;
+  {
+    std::lock_guard lock(config_mu_);
+    nocow = nocow_;
+  }
+  // NOCOW only takes on an empty file (chattr +C): before the size is set, as Proxmox.
+  int flags = 0;
+  if (nocow && ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+    flags |= FS_NOCOW_FL;
+    (void)::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+  }
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    int err = errno;
+    ::close(fd);
+    return undo(Internal("size " + file + ": " + strerror(err)));
+  }
+  ::close(fd);
+  return Ok();
+}
+
+Result<std::string> BtrfsStorage::AllocImage(int vmid, const std::string& format, uint64_t size,
+                                             const std::string& name, const ProgressFn& progress) {
+  if (format != "raw")
+    return Fail(FieldError("format", "unsupported format '" + format + "' for storage '" + id_ +
+                                         "' (btrfs storages hold raw images: snapshots and clones are the file system's)"));
+  std::lock_guard lock(alloc_mu_);
+  std::string dir = root_ + "/images/" + std::to_string(vmid);
+  HEARTH_TRY(MakeDirs(dir));
+  std::string file;
+  if (!name.empty()) {
+    file = name + ".raw";
+    if (PathExists(dir + "/" + name) || PathExists(dir + "/" + file))
+      return Fail(AlreadyExists("volume '" + id_ + ":" + std::to_string(vmid) + "/" + file + "' already exists"));
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(file, NextDiskFile(vmid, "raw"));
+  }
+  // Sparse, like a qcow2 on a dir storage: thin provisioning, said when it overcommits.
+  if (auto space = FilesystemSpace(root_); space && size > space->avail && progress)
+    progress("WARN: thin provisioning: " + std::to_string(size / kMiB) + "M requested, " +
+             std::to_string(space->avail / kMiB) + "M free on '" + id_ + "'");
+  std::string stem = file.substr(0, file.size() - 4);
+  HEARTH_TRY(MakeImageSubvolume(dir + "/" + stem, (size + 511) / 512 * 512));
+  return std::to_string(vmid) + "/" + file;
+}
+
+Result<std::vector<std::string>> BtrfsStorage::VolumeSnapshots(const std::string& volname) {
+  HEARTH_ASSIGN_OR_RETURN(RawImage img, Raw(volname));
+  std::string prefix = img.subvol.substr(img.subvol.rfind('/') + 1) + "@";
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(ParentDir(img.subvol), ec)) {
+    std::string name = e.path().filename().string();
+    if (StartsWith(name, prefix) && IsSnapshotName(name.substr(prefix.size())) && IsDir(e.path().string()))
+      out.push_back(name.substr(prefix.size()));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status BtrfsStorage::FreeVolume(const std::string& volname) {
+  auto img = Raw(volname);
+  if (!img) return DirStorage::FreeVolume(volname);
+  if (!IsDir(img->subvol)) return Ok();  // already gone: freeing is idempotent
+  std::vector<std::string> args = {"subvolume", "delete", "--"};
+  HEARTH_ASSIGN_OR_RETURN(auto snaps, VolumeSnapshots(volname));
+  for (const auto& s : snaps) args.push_back(img->subvol + "@" + s);
+  args.push_back(img->subvol);
+  HEARTH_TRY(Btrfs(args));
+  std::lock_guard lock(alloc_mu_);
+  (void)::rmdir(ParentDir(img->subvol).c_str());  // the VM's last disk takes its directory along
+  return Ok();
+}
+
+Result<std::string> BtrfsStorage::Path(const std::string& volname) {
+  if (auto img = Raw(volname)) return img->subvol + "/disk.raw";
+  return DirStorage::Path(volname);
+}
+
+Result<VolumeInfo> BtrfsStorage::Info(const std::string& volname) {
+  auto img = Raw(volname);
+  if (!img) return DirStorage::Info(volname);
+  std::string path = img->subvol + "/disk.raw";
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Fail(NotFound("volume '" + id_ + ":" + volname + "' does not exist"));
+  VolumeInfo info;
+  info.volid = id_ + ":" + volname;
+  info.content = ContentType::kImages;
+  info.format = "raw";
+  info.vmid = img->vol.vmid;
+  info.size = static_cast<uint64_t>(st.st_size);
+  info.used = static_cast<uint64_t>(st.st_blocks) * 512;
+  info.ctime = st.st_ctime;
+  info.path = path;
+  return info;
+}
+
+Result<std::vector<VolumeInfo>> BtrfsStorage::List(std::optional<ContentType> content, int vmid) {
+  // The dir listing finds everything but raw images (those are directories here).
+  HEARTH_ASSIGN_OR_RETURN(auto out, DirStorage::List(content, vmid));
+  if ((!content || *content == ContentType::kImages) && Supports(ContentType::kImages)) {
+    std::error_code ec;
+    for (const auto& d : fs::directory_iterator(root_ + "/images", ec)) {
+      std::string owner = d.path().filename().string();
+      if (vmid && owner != std::to_string(vmid)) continue;
+      for (const auto& e : fs::directory_iterator(d.path(), ec)) {
+        std::string name = e.path().filename().string();
+        // Snapshots (@), leftovers (.tmp.) and foreign files are not volumes.
+        if (name.find('@') != std::string::npos || name.find('.') != std::string::npos) continue;
+        if (!IsDir(e.path().string())) continue;
+        if (auto info = Info(owner + "/" + name + ".raw")) out.push_back(*info);
+      }
+    }
+    std::sort(out.begin(), out.end(),
+              [](const VolumeInfo& a, const VolumeInfo& b) { return ToLower(a.volid) < ToLower(b.volid); });
+  }
+  return out;
+}
+
+Result<std::string> BtrfsStorage::RenameToBase(const std::string& volname) {
+  auto img = Raw(volname);
+  if (!img) return DirStorage::RenameToBase(volname);
+  if (img->vol.is_base) return Fail(InvalidArgument("'" + volname + "' is already a base image"));
+  std::string stem = img->subvol.substr(img->subvol.rfind('/') + 1);
+  if (!StartsWith(stem, "vm-")) return Fail(InvalidArgument("'" + volname + "' is not a VM disk"));
+  std::string base_stem = "base-" + stem.substr(3);
+  std::string base = ParentDir(img->subvol) + "/" + base_stem;
+  HEARTH_TRY(RenameNoReplace(img->subvol, base));
+  if (auto st = Btrfs({"property", "set", base, "ro", "true"}); !st) {
+    (void)::rename(base.c_str(), img->subvol.c_str());
+    return Fail(st.error());
+  }
+  return std::to_string(img->vol.vmid) + "/" + base_stem + ".raw";
+}
+
+Result<std::string> BtrfsStorage::UndoBase(const std::string& base_volname) {
+  auto img = Raw(base_volname);
+  if (!img) return DirStorage::UndoBase(base_volname);
+  std::string stem = img->subvol.substr(img->subvol.rfind('/') + 1);
+  if (!StartsWith(stem, "base-")) return Fail(InvalidArgument("'" + base_volname + "' is not a base image"));
+  std::string vm_stem = "vm-" + stem.substr(5);
+  HEARTH_TRY(Btrfs({"property", "set", img->subvol, "ro", "false"}));
+  HEARTH_TRY(RenameNoReplace(img->subvol, ParentDir(img->subvol) + "/" + vm_stem));
+  return std::to_string(img->vol.vmid) + "/" + vm_stem + ".raw";
+}
+
+Result<std::string> BtrfsStorage::CloneLinked(const std::string& base_volname, int vmid) {
+  auto img = Raw(base_volname);
+  if (!img) return DirStorage::CloneLinked(base_volname, vmid);
+  if (!img->vol.is_base)
+    return Fail(FailedPrecondition("'" + base_volname + "' is not a base image (convert the VM to a template first)"));
+  std::lock_guard lock(alloc_mu_);
+  std::string dir = root_ + "/images/" + std::to_string(vmid);
+  HEARTH_TRY(MakeDirs(dir));
+  HEARTH_ASSIGN_OR_RETURN(std::string file, NextDiskFile(vmid, "raw"));
+  std::string stem = file.substr(0, file.size() - 4);
+  HEARTH_TRY(Btrfs({"subvolume", "snapshot", "--", img->subvol, dir + "/" + stem}));
+  return std::to_string(vmid) + "/" + file;
+}
+
+Result<std::string> BtrfsStorage::CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
+                                            const std::string& format, const ProgressFn& progress) {
+  if (format != "raw")
+    return Fail(FieldError("format", "unsupported format '" + format + "' for storage '" + id_ +
+                                         "' (btrfs storages hold raw images)"));
+  std::string dir = root_ + "/images/" + std::to_string(vmid), subvol;
+  {
+    // The subvolume (with an empty disk.raw, NOCOW if asked) reserves the name before the
+    // slow copy, so parallel copies pick different names.
+    std::lock_guard lock(alloc_mu_);
+    HEARTH_TRY(MakeDirs(dir));
+    HEARTH_ASSIGN_OR_RETURN(std::string file, NextDiskFile(vmid, "raw"));
+    subvol = dir + "/" + file.substr(0, file.size() - 4);
+    HEARTH_TRY(MakeImageSubvolume(subvol, 0));
+  }
+  if (auto st = ConvertImage(src_path, src_format, subvol + "/disk.raw", "raw", progress); !st) {
+    (void)Btrfs({"subvolume", "delete", "--", subvol});
+    return Fail(st.error());
+  }
+  return std::to_string(vmid) + "/" + subvol.substr(subvol.rfind('/') + 1) + ".raw";
+}
+
+Status BtrfsStorage::ResizeImage(const std::string& volname, uint64_t new_size) {
+  auto img = Raw(volname);
+  if (!img) return DirStorage::ResizeImage(volname, new_size);
+  if (img->vol.is_base) return Fail(FailedPrecondition("'" + volname + "' is a template's base image and cannot change"));
+  std::string path = img->subvol + "/disk.raw";
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Fail(NotFound("volume '" + id_ + ":" + volname + "' does not exist"));
+  if (new_size < static_cast<uint64_t>(st.st_size)) return Fail(InvalidArgument("shrinking disks is not supported"));
+  if (::truncate(path.c_str(), static_cast<off_t>(new_size)) != 0)
+    return Fail(Internal("resize " + path + ": " + strerror(errno)));
+  return Ok();
+}
+
+Status BtrfsStorage::VolumeSnapshot(const std::string& volname, const std::string& snap) {
+  HEARTH_ASSIGN_OR_RETURN(RawImage img, Raw(volname));
+  if (!IsSnapshotName(snap)) return Fail(FieldError("snapname", "invalid format - invalid configuration ID '" + snap + "'"));
+  if (!IsDir(img.subvol)) return Fail(NotFound("volume '" + id_ + ":" + volname + "' does not exist"));
+  if (PathExists(img.subvol + "@" + snap))
+    return Fail(AlreadyExists("snapshot '" + snap + "' of volume '" + id_ + ":" + volname + "' already exists"));
+  return Btrfs({"subvolume", "snapshot", "-r", "--", img.subvol, img.subvol + "@" + snap});
+}
+
+Status BtrfsStorage::VolumeSnapshotRollback(const std::string& volname, const std::string& snap) {
+  HEARTH_ASSIGN_OR_RETURN(RawImage img, Raw(volname));
+  if (!IsSnapshotName(snap) || !IsDir(img.subvol + "@" + snap))
+    return Fail(NotFound("snapshot '" + snap + "' of volume '" + id_ + ":" + volname + "' does not exist"));
+  std::string tmp = img.subvol + ".tmp." + std::to_string(::getpid());
+  HEARTH_TRY(Btrfs({"subvolume", "snapshot", "--", img.subvol + "@" + snap, tmp}));
+  // One atomic step: a crash leaves either the old disk in place (and tmp, removed at the
+  // next activation) or the rolled-back one (and the old one as tmp, removed likewise).
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, img.subvol.c_str(), RENAME_EXCHANGE) != 0) {
+    int err = errno;
+    (void)Btrfs({"subvolume", "delete", "--", tmp});
+    return Fail(Internal("failed to rotate '" + tmp + "' into place at '" + img.subvol + "' - " + strerror(err)));
+  }
+  (void)Btrfs({"subvolume", "delete", "--", tmp});  // the old state; a failure leaves it for the next start
+  return Ok();
+}
+
+Status BtrfsStorage::VolumeSnapshotDelete(const std::string& volname, const std::string& snap) {
+  HEARTH_ASSIGN_OR_RETURN(RawImage img, Raw(volname));
+  if (!IsSnapshotName(snap) || !IsDir(img.subvol + "@" + snap))
+    return Fail(NotFound("snapshot '" + snap + "' of volume '" + id_ + ":" + volname + "' does not exist"));
+  return Btrfs({"subvolume", "delete", "--", img.subvol + "@" + snap});
+}
+
+void RegisterBtrfsStorage(StorageRegistry& registry) {
+  registry.Register("btrfs", [](const StorageConfig& config, const StorageDeps& deps) -> Result<std::shared_ptr<StoragePlugin>> {
+    if (!deps.runner) return Fail(Internal("btrfs storage without a process runner"));
+    return std::make_shared<BtrfsStorage>(config, *deps.runner);
+  });
+}
+
+}  // namespace hearth

@@ -1,0 +1,72 @@
+// A btrfs storage laid out as Proxmox's BTRFSPlugin (pve-storage src/PVE/Storage/
+// BTRFSPlugin.pm; docs/reference/pve-storage.md section 6): everything a dir storage holds,
+// except that a raw disk image is a subvolume with one file in it,
+//   images/<vmid>/vm-<vmid>-disk-<n>/disk.raw        volid <id>:<vmid>/vm-<vmid>-disk-<n>.raw
+//   images/<vmid>/vm-<vmid>-disk-<n>@<snap>/          its read-only snapshots
+//   images/<vmid>/base-<vmid>-disk-<n>/               a template's disk (subvolume ro=true)
+// so clones (linked or full) are writable subvolume snapshots sharing every extent, and volume
+// snapshots are read-only subvolume snapshots. Copy-on-write stays on (checksums and
+// compression keep working) unless the `nocow` option asks for chattr +C on new images.
+//
+// Every btrfs command runs as `btrfs -q <args> -- <paths>` through the ProcessRunner (no
+// shell). Thread-safe as DirStorage; snapshot operations on one volume are serialised by the
+// caller (the VM's lock).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "storage/dir/dir_storage.h"
+
+namespace hearth {
+
+class BtrfsStorage final : public DirStorage {
+ public:
+  BtrfsStorage(const StorageConfig& config, ProcessRunner& runner);
+  std::string type() const override { return "btrfs"; }
+  std::string DefaultFormat() const override { return "raw"; }
+  bool SupportsFormat(const std::string& format) const override { return format == "raw"; }
+  // Besides the dir checks: the path must be on btrfs ("'<path>' is not a btrfs file system").
+  Status Activate() override;
+  Result<std::string> AllocImage(int vmid, const std::string& format, uint64_t size, const std::string& name,
+                                 const ProgressFn& progress) override;
+  // Deletes the subvolume and all its snapshots in one `btrfs subvolume delete`.
+  Status FreeVolume(const std::string& volname) override;
+  Result<std::string> Path(const std::string& volname) override;
+  Result<VolumeInfo> Info(const std::string& volname) override;
+  Result<std::vector<VolumeInfo>> List(std::optional<ContentType> content, int vmid) override;
+  // vm-… -> base-…, then the subvolume is made read-only.
+  Result<std::string> RenameToBase(const std::string& volname) override;
+  Result<std::string> UndoBase(const std::string& base_volname) override;
+  // A writable snapshot of the base subvolume: instant, shares every extent, and independent of
+  // the base afterwards (its volid has no base part, as Proxmox's).
+  Result<std::string> CloneLinked(const std::string& base_volname, int vmid) override;
+  Result<std::string> CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
+                                const std::string& format, const ProgressFn& progress) override;
+  Status ResizeImage(const std::string& volname, uint64_t new_size) override;
+
+  // Volume snapshots (Proxmox's volume_snapshot, volume_snapshot_rollback,
+  // volume_snapshot_delete). Names as Proxmox's snapshot names ([a-zA-Z][a-zA-Z0-9_-]*).
+  Status VolumeSnapshot(const std::string& volname, const std::string& snap);
+  // Any snapshot, not only the newest: the current subvolume is swapped atomically
+  // (renameat2 RENAME_EXCHANGE) with a writable snapshot of <snap>, then the old one goes.
+  Status VolumeSnapshotRollback(const std::string& volname, const std::string& snap);
+  Status VolumeSnapshotDelete(const std::string& volname, const std::string& snap);
+  // The volume's snapshot names, sorted.
+  Result<std::vector<std::string>> VolumeSnapshots(const std::string& volname);
+
+ private:
+  struct RawImage {
+    DirVolume vol;
+    std::string subvol;  // images/<vmid>/<name without .raw>
+  };
+  // The subvolume of a raw image volname; fails for anything else.
+  Result<RawImage> Raw(const std::string& volname) const;
+  Status Btrfs(std::vector<std::string> args);
+  // Creates the subvolume with an empty, sized disk.raw in it; removes it again on failure.
+  Status MakeImageSubvolume(const std::string& subvol, uint64_t size);
+};
+
+void RegisterBtrfsStorage(StorageRegistry& registry);
+
+}  // namespace hearth
