@@ -50,6 +50,15 @@ std::string EscapeCommentLine(std::string_view line) {
   return out;
 }
 
+// pve-configid, as qemu-server's parser takes snapshot headers: [a-z][a-z0-9_-]+ (any case),
+// at most 40 characters; "pending" in any case is the pending section's, never a snapshot.
+bool IsSnapshotSectionName(const std::string& name) {
+  if (name.size() < 2 || name.size() > 40 || !std::isalpha(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return ToLower(name) != "pending";
+}
+
 void AppendSection(std::string& out, const std::map<std::string, std::string>& values) {
   if (auto d = values.find("description"); d != values.end())
     for (const auto& line : Split(d->second, '\n')) out += "#" + EscapeCommentLine(line) + "\n";
@@ -70,6 +79,10 @@ std::string FormatConfFile(const VmConfig& config) {
       out += "delete: " + Join(dels, ",") + "\n";
     }
     AppendSection(out, config.pending);
+  }
+  for (const auto& [name, section] : config.snapshots) {
+    out += "\n[" + name + "]\n";
+    AppendSection(out, section);
   }
   return out;
 }
@@ -98,6 +111,14 @@ Result<VmConfig> ParseConfFile(std::string_view text) {
       flush_description();
       section = &cfg.pending;
       in_pending = true;
+      continue;
+    }
+    if (line[0] == '[' && line.back() == ']' && IsSnapshotSectionName(line.substr(1, line.size() - 2))) {
+      flush_description();
+      std::string name = line.substr(1, line.size() - 2);
+      if (cfg.snapshots.count(name)) return Fail(Internal("duplicate snapshot section '" + line + "'"));
+      section = &cfg.snapshots[name];
+      in_pending = false;
       continue;
     }
     if (line[0] == '[') return Fail(Internal("unsupported config section '" + line + "'"));
@@ -206,6 +227,7 @@ std::vector<std::string> ReferencedVolumes(const VmConfig& cfg, bool include_cdr
   };
   scan(cfg.values);
   scan(cfg.pending);
+  for (const auto& [name, section] : cfg.snapshots) scan(section);
   return {vols.begin(), vols.end()};
 }
 
@@ -230,6 +252,12 @@ void DetachVolume(VmConfig& cfg, int vmid, const std::string& key, const std::st
   // (qemu-server's try_deallocate_drive and vmconfig_register_unused_drive check
   // vm_is_volid_owner): deleting it here deleted the owner's disk (found by a break-it pass).
   if (VolumeOwner(vol) != vmid) return;
+  // A snapshot still holds it: never destroyed here (a rollback brings it back; destroying the
+  // VM frees it), as qemu-server's is_volume_in_use check.
+  bool in_snapshot = false;
+  for (const auto& [name, section] : cfg.snapshots)
+    for (const auto& [k, v] : section) in_snapshot = in_snapshot || (DriveKey::Parse(k) && DriveVolume(k, v) == vol);
+  if (in_snapshot && (force || dk->bus == DriveBus::kUnused)) return;
   if (dk->bus == DriveBus::kUnused) {
     result.destroy_volumes.push_back(vol);
     return;
@@ -237,7 +265,7 @@ void DetachVolume(VmConfig& cfg, int vmid, const std::string& key, const std::st
   // A cloud-init drive is generated data: removing it destroys it (never an unusedN).
   std::string file = vol.substr(vol.rfind('/') == std::string::npos ? vol.find(':') + 1 : vol.rfind('/') + 1);
   if (auto dn = ParseDiskName(file.substr(0, file.rfind('.'))); dn && dn->cloudinit) {
-    result.destroy_volumes.push_back(vol);
+    if (!in_snapshot) result.destroy_volumes.push_back(vol);
     return;
   }
   auto d = ParseDrive(dk->bus, old_value);

@@ -8,6 +8,11 @@
 //   [PENDING]
 //   delete: net1,!scsi1           <- '!' marks a forced delete
 //   memory: 2048
+//
+//   [before-upgrade]              <- one section per snapshot, sorted by name
+//   #snapshot comment
+//   cores: 2
+//   snaptime: 1764572400
 #pragma once
 
 #include <functional>
@@ -25,6 +30,9 @@ struct VmConfig {
   std::map<std::string, std::string> values;
   std::map<std::string, std::string> pending;
   std::map<std::string, bool> pending_delete;  // key -> forced
+  // Snapshot sections by name (model/vm_snapshot.h): the applied values at snapshot time
+  // plus parent, snaptime, snapstate, description.
+  std::map<std::string, std::map<std::string, std::string>> snapshots;
 
   std::optional<std::string> Get(std::string_view key) const;
   bool Has(std::string_view key) const { return values.count(std::string(key)) > 0; }
@@ -61,8 +69,8 @@ struct CommitResult {
 // another VM's disks are only forgotten, as qemu-server does (vm_is_volid_owner).
 CommitResult CommitPending(VmConfig& config, int vmid, const std::function<bool(const std::string&)>& apply_now);
 
-// Volume ids referenced by drive keys (values and pending), excluding cdrom media and
-// "none"/"cdrom"/paths. Used for destroy and for "is this volume in use".
+// Volume ids referenced by drive keys (values, pending and snapshot sections), excluding
+// cdrom media and "none"/"cdrom"/paths. Used for destroy and for "is this volume in use".
 std::vector<std::string> ReferencedVolumes(const VmConfig& config, bool include_cdroms = false);
 
 // The storage volume of one drive value, or "" if it has none (none, cdrom, paths).

@@ -111,6 +111,16 @@ Status QemuSupervisor::BlockResize(int vmid, const std::string& node_name, uint6
   return Done(Qmp(Paths(vmid).qmp, "block_resize", {{"node-name", node_name}, {"size", bytes}}));
 }
 
+Status QemuSupervisor::SnapshotInternal(int vmid, const std::string& device, const std::string& name) {
+  return Done(Qmp(Paths(vmid).qmp, "blockdev-snapshot-internal-sync", {{"device", device}, {"name", name}},
+                  std::chrono::seconds(60)));
+}
+
+Status QemuSupervisor::DeleteInternalSnapshot(int vmid, const std::string& device, const std::string& name) {
+  return Done(Qmp(Paths(vmid).qmp, "blockdev-snapshot-delete-internal-sync", {{"device", device}, {"name", name}},
+                  std::chrono::seconds(60)));
+}
+
 Status QemuSupervisor::Quit(int vmid, std::chrono::milliseconds timeout) {
   return Done(Qmp(Paths(vmid).qmp, "quit", nullptr, timeout));
 }

@@ -40,6 +40,11 @@ class QemuSupervisor {
   Status SetLink(int vmid, const std::string& id, bool up);
   // block_resize of the block node `node_name` to `bytes`.
   Status BlockResize(int vmid, const std::string& node_name, uint64_t bytes);
+  // Internal qcow2 snapshots of the block node `device` ("drive-scsi0") of a running VM, as
+  // qemu-server's qemu_volume_snapshot: blockdev-snapshot-internal-sync and
+  // blockdev-snapshot-delete-internal-sync. Synchronous in QEMU; 60 s bound.
+  Status SnapshotInternal(int vmid, const std::string& device, const std::string& name);
+  Status DeleteInternalSnapshot(int vmid, const std::string& device, const std::string& name);
   Status Quit(int vmid, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   Status SystemPowerdown(int vmid);
   Status SystemReset(int vmid);

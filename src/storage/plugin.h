@@ -82,6 +82,17 @@ class StoragePlugin {
   // Moves a finished temporary file into the storage as `file_name` of `content` (uploads).
   virtual Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                          const std::string& temp_path) = 0;
+  // Volume snapshots, Proxmox's volume_snapshot / volume_snapshot_rollback /
+  // volume_snapshot_delete. CanSnapshot is volume_has_feature('snapshot'): dir only for qcow2
+  // ("snapshot feature is not available" otherwise), btrfs for raw. SnapshotByQemu is
+  // volume_qemu_snapshot_method == 'qemu': while the VM runs, QEMU takes the snapshot (QMP,
+  // internal qcow2); otherwise the storage does, the VM paused. Snapshot names are checked by
+  // the caller (pve-snapshot-name).
+  virtual bool CanSnapshot(const std::string& volname) const = 0;
+  virtual bool SnapshotByQemu(const std::string& volname) const = 0;
+  virtual Status VolumeSnapshot(const std::string& volname, const std::string& snap) = 0;
+  virtual Status VolumeSnapshotRollback(const std::string& volname, const std::string& snap) = 0;
+  virtual Status VolumeSnapshotDelete(const std::string& volname, const std::string& snap) = 0;
   // Where temporary files for this storage should be written (same filesystem: rename works).
   // It may not exist yet; whatever is in it when the daemon starts is a leftover.
   virtual std::string TempDir() const = 0;

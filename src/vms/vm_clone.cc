@@ -73,6 +73,7 @@ Result<std::string> VmService::Template(int vmid, const std::string& user, const
   HEARTH_TRY(CheckLock(cfg, false));
   if (cfg.IsTemplate()) return Fail(FailedPrecondition("you can't convert a template to a template"));
   if (IsRunning(vmid)) return Fail(FailedPrecondition("you can't convert a VM to template if VM is running"));
+  if (!cfg.snapshots.empty()) return Fail(Internal("unable to create template, because VM contains snapshots"));
   if (!disk.empty() && !cfg.Has(disk)) return Fail(FieldError("disk", "no such disk '" + disk + "'"));
   HEARTH_TRY(CheckTemplateDisks(cfg, vmid, disk));
   return StartTask("qmtemplate", vmid, user, [this, vmid, disk](TaskContext& ctx) { return DoTemplate(ctx, vmid, disk); });

@@ -57,7 +57,7 @@ std::string VmService::ConfigNotFound(int vmid) const {
 
 Status VmService::Init() {
   HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListVms());
-  std::vector<int> interrupted, interrupted_templates;
+  std::vector<int> interrupted, interrupted_templates, interrupted_snapshots;
   {
     WriteLock lock(*this);
     for (const auto& r : records) {
@@ -74,6 +74,8 @@ Status VmService::Init() {
       // A destroy cut short (lock=destroyed) is finished the same way: the VM was going anyway.
       if (lock_name == "create" || lock_name == "clone" || lock_name == "destroyed") interrupted.push_back(r.vmid);
       if (lock_name == "template") interrupted_templates.push_back(r.vmid);
+      if (lock_name == "snapshot" || lock_name == "snapshot-delete" || lock_name == "rollback")
+        interrupted_snapshots.push_back(r.vmid);
       vms_[r.vmid] = std::move(e);
     }
   }
@@ -119,6 +121,7 @@ Status VmService::Init() {
     }
   }
   if (adopted) spdlog::info("re-adopted {} running VM(s)", adopted);
+  for (int vmid : interrupted_snapshots) RepairInterruptedSnapshot(vmid);
   poller_ = std::thread([this] {
     while (!stop_poller_) {
       PollOnce();

@@ -189,6 +189,17 @@ class VmService {
   // becomes unusedN or, with delete_source, is removed. Running VMs are refused for now.
   Result<std::string> MoveDisk(const MoveDiskRequest& req);
 
+  // Snapshots (vm_snapshot.cc; Proxmox's qmsnapshot, qmdelsnapshot, qmrollback tasks). Disk
+  // only: `vmstate` is refused (501) until RAM snapshots exist.
+  Result<std::string> Snapshot(int vmid, const std::string& name, const std::string& description, bool vmstate,
+                               const std::string& user);
+  Result<std::string> DeleteSnapshot(int vmid, const std::string& name, bool force, const std::string& user);
+  // Stops a running VM hard first; `start` starts it again afterwards (a separate qmstart task).
+  Result<std::string> Rollback(int vmid, const std::string& name, bool start, const std::string& user);
+  Status SetSnapshotDescription(int vmid, const std::string& name, const std::string& description);
+  // The whole config, snapshot sections included.
+  Result<VmConfig> FullConfig(int vmid);
+
   Result<std::string> Start(int vmid, const std::string& user, int timeout, bool skiplock);
   Result<std::string> Stop(const StopRequest& req);
   Result<std::string> Shutdown(const StopRequest& req);
@@ -252,6 +263,19 @@ class VmService {
   Status DoShutdown(TaskContext& ctx, const StopRequest& req);
   Status DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced);
   Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
+  Status DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description);
+  // Snapshots `drives` (key, volid) as `name`; `done` gets those that were made.
+  Status SnapshotVolumes(TaskContext& ctx, int vmid, const std::string& name,
+                         const std::vector<std::pair<std::string, std::string>>& drives,
+                         std::vector<std::pair<std::string, std::string>>& done);
+  // With `force`, failures are warnings (to `ctx`, or the daemon log when null).
+  Status DeleteVolumeSnapshots(TaskContext* ctx, int vmid, const std::string& name,
+                               const std::vector<std::pair<std::string, std::string>>& drives, bool force);
+  // At start: a snapshot create cut short is undone, a snapshot delete or rollback finished.
+  void RepairInterruptedSnapshot(int vmid);
+  // Rolls every volume of snapshot `name` back and applies its config (lock: rollback set).
+  Status FinishRollback(TaskContext* ctx, int vmid, const std::string& name);
+  static std::string RollbackMetaKey(int vmid);
   Status CheckTemplateDisks(const VmConfig& cfg, int vmid, const std::string& only_disk);
   // A template conversion cut short (crash or error): its disks go back to vm-* names.
   void RepairInterruptedTemplate(int vmid);

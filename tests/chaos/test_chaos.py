@@ -82,6 +82,9 @@ def check_invariants(h, running=(), interrupted=()):
         cfg = r.json()["data"]
         if "lock" in cfg:
             problems.append(f"VM {vmid} is still locked ({cfg['lock']})")
+        for snap in h.get(h.vm_path(vmid) + "/snapshot"):
+            if "snapstate" in snap:  # a create not undone, a delete not finished
+                problems.append(f"VM {vmid}: snapshot {snap['name']} left in state {snap['snapstate']}")
         pairs = drive_values(h, vmid)
         for vol in volumes_of(pairs):
             referenced[vol] = (vmid, pairs)
@@ -203,6 +206,14 @@ def trigger(h, point, iso, files, vmid):
         vm_with_disks(h, vmid, 1)
         act = lambda: h.post(h.vm_path(vmid) + "/status/start")
         running = [vmid]
+    elif op in ("snapshot", "delsnapshot", "rollback"):
+        vm_with_disks(h, vmid)
+        snap = h.vm_path(vmid) + "/snapshot"
+        if op != "snapshot":
+            h.wait_task(h.post(snap, data={"snapname": "s1"}))
+        act = {"snapshot": lambda: h.post(snap, data={"snapname": "s1"}),
+               "delsnapshot": lambda: h.delete(snap + "/s1"),
+               "rollback": lambda: h.post(snap + "/s1/rollback")}[op]
     elif op == "upload":
         act = lambda: (lambda r: r.json()["data"] if r.status_code == 200 else None)(upload(h, iso, f"up{vmid}.iso"))
     elif op == "download":
@@ -222,7 +233,8 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
         # Points inside a loop crash on their first pass, and for two-disk operations also
         # between the two disks.
         for spec in (point, point + "@2") if point in ("alloc.disk", "destroy.volume-freed", "template.disk-renamed",
-                                                       "clone.disk-made") else (point,):
+                                                       "clone.disk-made", "snapshot.volume",
+                                                       "rollback.volume") else (point,):
             vmid += 10
             h.stop()  # the daemon of the previous round (a data dir has one daemon: hearth.lock)
             h.env = {"HEARTH_TEST_CRASH_AT": spec}

@@ -52,6 +52,7 @@ void RegisterTaskRoutes(Router& r, ApiServices& s);
 void RegisterVmRoutes(Router& r, ApiServices& s);
 void RegisterStorageRoutes(Router& r, ApiServices& s);
 void RegisterStorageConfigRoutes(Router& r, ApiServices& s);
+void RegisterVmSnapshotRoutes(Router& r, ApiServices& s);
 void RegisterAgentRoutes(Router& r, ApiServices& s);
 void RegisterImageRoutes(Router& r, ApiServices& s);
 
@@ -64,6 +65,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterNodeRoutes(r, s);
   RegisterTaskRoutes(r, s);
   RegisterVmRoutes(r, s);
+  RegisterVmSnapshotRoutes(r, s);
   RegisterStorageRoutes(r, s);
   RegisterStorageConfigRoutes(r, s);
   RegisterAgentRoutes(r, s);

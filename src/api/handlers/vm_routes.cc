@@ -180,7 +180,18 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
   r.Add({"GET", "/nodes/{node}/qemu/{vmid}/config", {NodeParam(), VmidParam(), PBool("current"), PString("snapshot")},
          false, "VM.Audit", vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           if (c.params.Has("snapshot")) return Fail(Internal("snapshot '" + *c.params.Get("snapshot") + "' does not exist"));
+           if (auto name = c.params.Get("snapshot")) {
+             // AbstractConfig load_snapshot_config: the section, with the VM config's digest.
+             if (c.params.Has("current"))
+               return Fail(FieldError("snapshot", "cannot use 'snapshot' parameter with 'current'"));
+             HEARTH_ASSIGN_OR_RETURN(VmConfig full, s.vms.FullConfig(Vmid(c)));
+             auto it = full.snapshots.find(*name);
+             if (it == full.snapshots.end()) return Fail(Internal("snapshot '" + *name + "' does not exist"));
+             nlohmann::json out = nlohmann::json::object();
+             for (const auto& [k, v] : it->second) out[k] = k == "cipassword" ? "**********" : ConfigValueJson(k, v);
+             out["digest"] = ConfDigest(FormatConfFile(full));
+             return Data(out);
+           }
            HEARTH_ASSIGN_OR_RETURN(ConfigView view, s.vms.Config(Vmid(c), c.params.Bool("current")));
            nlohmann::json out = nlohmann::json::object();
            for (const auto& [k, v] : view.values) {

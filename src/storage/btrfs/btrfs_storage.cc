@@ -291,7 +291,16 @@ Status BtrfsStorage::ResizeImage(const std::string& volname, uint64_t new_size) 
   return Ok();
 }
 
+bool BtrfsStorage::CanSnapshot(const std::string& volname) const {
+  return Raw(volname) ? true : DirStorage::CanSnapshot(volname);
+}
+
+bool BtrfsStorage::SnapshotByQemu(const std::string& volname) const {
+  return Raw(volname) ? false : DirStorage::SnapshotByQemu(volname);
+}
+
 Status BtrfsStorage::VolumeSnapshot(const std::string& volname, const std::string& snap) {
+  if (!Raw(volname)) return DirStorage::VolumeSnapshot(volname, snap);
   HEARTH_ASSIGN_OR_RETURN(RawImage img, Raw(volname));
   if (!IsSnapshotName(snap)) return Fail(FieldError("snapname", "invalid format - invalid configuration ID '" + snap + "'"));
   if (!IsDir(img.subvol)) return Fail(NotFound("volume '" + id_ + ":" + volname + "' does not exist"));
@@ -301,6 +310,7 @@ Status BtrfsStorage::VolumeSnapshot(const std::string& volname, const std::strin
 }
 
 Status BtrfsStorage::VolumeSnapshotRollback(const std::string& volname, const std::string& snap) {
+  if (!Raw(volname)) return DirStorage::VolumeSnapshotRollback(volname, snap);
   HEARTH_ASSIGN_OR_RETURN(RawImage img, Raw(volname));
   if (!IsSnapshotName(snap) || !IsDir(img.subvol + "@" + snap))
     return Fail(NotFound("snapshot '" + snap + "' of volume '" + id_ + ":" + volname + "' does not exist"));
@@ -318,6 +328,7 @@ Status BtrfsStorage::VolumeSnapshotRollback(const std::string& volname, const st
 }
 
 Status BtrfsStorage::VolumeSnapshotDelete(const std::string& volname, const std::string& snap) {
+  if (!Raw(volname)) return DirStorage::VolumeSnapshotDelete(volname, snap);
   HEARTH_ASSIGN_OR_RETURN(RawImage img, Raw(volname));
   if (!IsSnapshotName(snap) || !IsDir(img.subvol + "@" + snap))
     return Fail(NotFound("snapshot '" + snap + "' of volume '" + id_ + ":" + volname + "' does not exist"));

@@ -47,11 +47,14 @@ class BtrfsStorage final : public DirStorage {
 
   // Volume snapshots (Proxmox's volume_snapshot, volume_snapshot_rollback,
   // volume_snapshot_delete). Names as Proxmox's snapshot names ([a-zA-Z][a-zA-Z0-9_-]*).
-  Status VolumeSnapshot(const std::string& volname, const std::string& snap);
+  // Raw images: read-only subvolume snapshots; anything else as a dir storage.
+  bool CanSnapshot(const std::string& volname) const override;
+  bool SnapshotByQemu(const std::string& volname) const override;
+  Status VolumeSnapshot(const std::string& volname, const std::string& snap) override;
   // Any snapshot, not only the newest: the current subvolume is swapped atomically
   // (renameat2 RENAME_EXCHANGE) with a writable snapshot of <snap>, then the old one goes.
-  Status VolumeSnapshotRollback(const std::string& volname, const std::string& snap);
-  Status VolumeSnapshotDelete(const std::string& volname, const std::string& snap);
+  Status VolumeSnapshotRollback(const std::string& volname, const std::string& snap) override;
+  Status VolumeSnapshotDelete(const std::string& volname, const std::string& snap) override;
   // The volume's snapshot names, sorted.
   Result<std::vector<std::string>> VolumeSnapshots(const std::string& volname);
 

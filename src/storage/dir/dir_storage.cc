@@ -338,6 +338,36 @@ Status DirStorage::ConvertImage(const std::string& src_path, const std::string& 
   return Ok();
 }
 
+bool DirStorage::CanSnapshot(const std::string& volname) const {
+  auto v = ParseDirVolname(volname);
+  return v && v->content == ContentType::kImages && v->format == "qcow2";
+}
+
+Status DirStorage::QemuImgSnapshot(const std::string& volname, const char* op, const std::string& snap,
+                                   const char* refusal) {
+  HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
+  if (v.content != ContentType::kImages || v.format != "qcow2") return Fail(FailedPrecondition(refusal));
+  std::string path = FileOf(v);
+  if (!PathExists(path)) return Fail(NotFound("volume '" + id_ + ":" + volname + "' does not exist"));
+  auto r = runner_.Run({"qemu-img", "snapshot", op, snap, path}, {});
+  if (!r) return Fail(r.error());
+  if (r->exit_code != 0) return Fail(Internal("qemu-img snapshot " + std::string(op) + " " + snap + ": " +
+                                              DescribeFailure({"qemu-img"}, *r)));
+  return Ok();
+}
+
+Status DirStorage::VolumeSnapshot(const std::string& volname, const std::string& snap) {
+  return QemuImgSnapshot(volname, "-c", snap, "can't snapshot this image format");
+}
+
+Status DirStorage::VolumeSnapshotRollback(const std::string& volname, const std::string& snap) {
+  return QemuImgSnapshot(volname, "-a", snap, "can't rollback snapshot this image format");
+}
+
+Status DirStorage::VolumeSnapshotDelete(const std::string& volname, const std::string& snap) {
+  return QemuImgSnapshot(volname, "-d", snap, "can't delete snapshot for this image format");
+}
+
 Status DirStorage::ResizeImage(const std::string& volname, uint64_t new_size) {
   HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
   if (v.content != ContentType::kImages) return Fail(InvalidArgument("'" + volname + "' is not a disk image"));

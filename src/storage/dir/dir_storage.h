@@ -56,11 +56,19 @@ class DirStorage : public StoragePlugin {
   Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                  const std::string& temp_path) override;
   std::string TempDir() const override { return root_ + "/" + layout_.tmp; }
+  // Internal qcow2 snapshots (qemu-img snapshot -c/-a/-d), as Proxmox's Plugin.pm.
+  bool CanSnapshot(const std::string& volname) const override;
+  bool SnapshotByQemu(const std::string& volname) const override { return CanSnapshot(volname); }
+  Status VolumeSnapshot(const std::string& volname, const std::string& snap) override;
+  Status VolumeSnapshotRollback(const std::string& volname, const std::string& snap) override;
+  Status VolumeSnapshotDelete(const std::string& volname, const std::string& snap) override;
 
   // Space an image of this format and size needs up front (raw: all of it; qcow2: metadata).
   static uint64_t InitialFootprint(const std::string& format, uint64_t size);
 
  protected:
+  // `qemu-img snapshot <op> <snap> <file>` on a qcow2 image; `what` names the failure.
+  Status QemuImgSnapshot(const std::string& volname, const char* op, const std::string& snap, const char* refusal);
   // qemu-img convert with progress in tens of percent; `dst_path` may exist (it is rewritten).
   Status ConvertImage(const std::string& src_path, const std::string& src_format, const std::string& dst_path,
                       const std::string& format, const ProgressFn& progress);

@@ -1,0 +1,47 @@
+// VM snapshots as config changes, after pve-guest-common AbstractConfig.pm (snapshot_create,
+// snapshot_delete, snapshot_rollback) and qemu-server QemuConfig.pm; docs/reference/
+// pve-snapshots.md sections 3 and 4. Pure functions over a VmConfig: the VM service runs the
+// volume operations between them and writes the config after each step, so a crash leaves a
+// `lock` (snapshot, snapshot-delete, rollback) and a `snapstate` that say what was going on.
+// Errors use Proxmox's texts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "model/vm_config.h"
+
+namespace hearth {
+
+// pve-snapshot-name for a new snapshot: the format (field "snapname"), then the reserved
+// names "current" and "pending" ("unable to use snapshot name 'current' (reserved name)").
+Status CheckNewSnapshotName(const std::string& name);
+
+// The drive keys and volumes a snapshot section holds (cdroms and unusedN left out).
+std::vector<std::pair<std::string, std::string>> SnapshotDrives(const std::map<std::string, std::string>& section);
+
+// snapshot_create's prepare step: template and lock checks, the duplicate check, the stale
+// parent guard (returns its warnings in `warnings`), then `lock: snapshot` and a section with
+// the applied values, snapstate "prepare", snaptime and the description.
+Status PrepareSnapshot(VmConfig& config, const std::string& name, const std::string& description, int64_t now,
+                       std::vector<std::string>* warnings);
+// The commit step: lock and state checked, snapstate and lock removed, parent = name.
+Status CommitSnapshot(VmConfig& config, const std::string& name);
+// Drops a snapshot that `PrepareSnapshot` made (create failed): the config as before.
+void AbandonSnapshot(VmConfig& config, const std::string& name);
+
+// snapshot_delete's first step: lock checks, then `lock: snapshot-delete`, snapstate "delete".
+Status PrepareSnapshotDelete(VmConfig& config, const std::string& name);
+// The last step: children re-parented, section and lock removed.
+Status FinishSnapshotDelete(VmConfig& config, const std::string& name);
+
+// snapshot_rollback's prepare checks (template, existence, snapstate, lock); the caller then
+// stops the VM and sets `lock: rollback`.
+Status CheckRollback(const VmConfig& config, const std::string& name);
+// The commit: the snapshot's values become the config (description and unusedN kept, disks
+// only the current config names become unusedN, pending dropped), parent = name, no lock.
+Status ApplyRollback(VmConfig& config, const std::string& name);
+
+}  // namespace hearth

@@ -1,0 +1,268 @@
+// VM snapshots (qmsnapshot, qmrollback, qmdelsnapshot), after pve-guest-common
+// AbstractConfig.pm and qemu-server QemuConfig.pm / QemuServer.pm (qemu_volume_snapshot);
+// docs/reference/pve-snapshots.md. The config steps are model/vm_snapshot.h; this file runs
+// the volume operations between them. Disk-only: RAM state (vmstate) is refused for now.
+//
+// While the VM runs, it is paused for the disk snapshots (Proxmox's savevm-start without a
+// state file pauses it the same way), after a guest-agent fsfreeze when an agent is
+// configured: qcow2 volumes are snapshotted by QEMU (blockdev-snapshot-internal-sync), others
+// by their storage (btrfs: a read-only subvolume snapshot).
+#include <spdlog/spdlog.h>
+
+#include "core/strings.h"
+#include "model/vm_snapshot.h"
+#include "sys/crash_point.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+namespace {
+
+// agent: 1 / enabled=1, unless freeze-fs=0 (qemu-server Agent.pm guest_fs_freeze_applicable).
+bool WantsFreeze(const VmConfig& cfg) {
+  std::string agent = cfg.Get("agent").value_or("0");
+  bool enabled = agent == "1" || StartsWith(agent, "1,") || agent.find("enabled=1") != std::string::npos;
+  return enabled && agent.find("freeze-fs=0") == std::string::npos;
+}
+
+}  // namespace
+
+Result<VmConfig> VmService::FullConfig(int vmid) { return GetConfig(vmid); }
+
+Result<std::string> VmService::Snapshot(int vmid, const std::string& name, const std::string& description, bool vmstate,
+                                        const std::string& user) {
+  HEARTH_TRY(CheckNewSnapshotName(name));
+  if (!Exists(vmid)) return Fail(Internal(ConfigNotFound(vmid)));
+  if (vmstate)
+    return Fail(MakeError(ErrorCode::kNotImplemented, "snapshots with RAM (vmstate=1) are not supported yet; take a disk-only snapshot "
+                               "(vmstate=0), with the guest agent configured for a consistent file system"));
+  return StartTask("qmsnapshot", vmid, user,
+                   [this, vmid, name, description](TaskContext& ctx) { return DoSnapshot(ctx, vmid, name, description); });
+}
+
+Status VmService::SnapshotVolumes(TaskContext& ctx, int vmid, const std::string& name,
+                                  const std::vector<std::pair<std::string, std::string>>& drives,
+                                  std::vector<std::pair<std::string, std::string>>& done) {
+  bool running = qemu_.Pid(vmid).has_value();
+  for (const auto& [key, volid] : drives) {
+    HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(volid));
+    HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
+    if (running && st->SnapshotByQemu(id.volname)) {
+      ctx.Log(key + ": internal qemu snapshot of " + volid);
+      HEARTH_TRY(qemu_.SnapshotInternal(vmid, "drive-" + key, name).map_error([&](Error e) { return e.WithContext(key); }));
+    } else {
+      ctx.Log(key + ": snapshot of " + volid + " on storage '" + id.storage + "'");
+      HEARTH_TRY(st->VolumeSnapshot(id.volname, name).map_error([&](Error e) { return e.WithContext(key); }));
+    }
+    done.emplace_back(key, volid);
+    CrashPoint("snapshot.volume");
+  }
+  return Ok();
+}
+
+Status VmService::DeleteVolumeSnapshots(TaskContext* ctx, int vmid, const std::string& name,
+                                        const std::vector<std::pair<std::string, std::string>>& drives, bool force) {
+  auto cfg = GetConfig(vmid);
+  bool running = qemu_.Pid(vmid).has_value();
+  for (const auto& [key, volid] : drives) {
+    auto one = [&]() -> Status {
+      HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(volid));
+      HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
+      // QEMU holds an attached qcow2 open: it deletes the internal snapshot itself.
+      std::string attached;
+      if (running && cfg)
+        for (const auto& [k, v] : SnapshotDrives(cfg->values))
+          if (v == volid) attached = k;
+      if (!attached.empty() && st->SnapshotByQemu(id.volname))
+        return qemu_.DeleteInternalSnapshot(vmid, "drive-" + attached, name);
+      return st->VolumeSnapshotDelete(id.volname, name);
+    };
+    if (ctx) ctx->Log(key + ": deleting snapshot '" + name + "' of " + volid);
+    if (auto st = one(); !st) {
+      if (!force) return Fail(std::move(st.error()).WithContext(key));
+      std::string w = key + ": " + st.error().message;
+      if (ctx) ctx->Warn(w);
+      else spdlog::warn("VM {}: {}", vmid, w);
+    }
+  }
+  return Ok();
+}
+
+Status VmService::DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description) {
+  std::vector<std::string> warnings;
+  std::vector<std::pair<std::string, std::string>> drives;
+  HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
+    HEARTH_TRY(PrepareSnapshot(c, name, description, clock_.UnixSeconds(), &warnings));
+    drives = SnapshotDrives(c.snapshots.at(name));
+    for (const auto& [key, volid] : drives) {  // has_feature('snapshot'), before anything is written
+      auto id = ParseVolumeId(volid);
+      auto st = id ? storage_.Get(id->storage) : Result<std::shared_ptr<StoragePlugin>>(Fail(id.error()));
+      if (!st) return Fail(st.error());
+      if (!(*st)->CanSnapshot(id->volname)) return Fail(Internal("snapshot feature is not available"));
+    }
+    return Ok();
+  }));
+  for (const auto& w : warnings) ctx.Warn(w);
+  CrashPoint("snapshot.prepared");
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  bool running = qemu_.Pid(vmid).has_value();
+  bool frozen = false, paused = false;
+  if (running && WantsFreeze(cfg)) {
+    if (auto r = AgentCommand(vmid, "guest-fsfreeze-freeze", nullptr, std::chrono::seconds(60)); r) {
+      frozen = true;
+      ctx.Log("guest file systems frozen");
+    } else {
+      ctx.Warn("skipping guest filesystem freeze - " + r.error().message);
+    }
+  }
+  if (running) {
+    auto state = qemu_.QueryRunState(vmid);
+    if (state && *state == "running") {
+      if (auto st = qemu_.Stop(vmid); st) paused = true;
+      else ctx.Warn("could not pause the VM for the snapshot: " + st.error().message);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> done;
+  Status made = SnapshotVolumes(ctx, vmid, name, drives, done);
+  if (paused)
+    if (auto st = qemu_.Cont(vmid); !st) ctx.Warn("resuming the VM failed: " + st.error().message);
+  if (frozen)
+    if (auto r = AgentCommand(vmid, "guest-fsfreeze-thaw", nullptr, std::chrono::seconds(60)); !r)
+      ctx.Warn("guest-fsfreeze-thaw problems - " + r.error().message);
+  if (!made) {
+    ctx.Warn("snapshot create failed: starting cleanup");
+    (void)DeleteVolumeSnapshots(&ctx, vmid, name, done, /*force=*/true);
+    if (auto st = Mutate(vmid, [&](VmConfig& c) -> Status {
+          AbandonSnapshot(c, name);
+          return Ok();
+        });
+        !st)
+      ctx.Warn("cleanup: " + st.error().message);
+    return made;
+  }
+  HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) { return CommitSnapshot(c, name); }));
+  ctx.Log("snapshot '" + name + "' of VM " + std::to_string(vmid) + " created (" + std::to_string(drives.size()) +
+          " disk(s))");
+  return Ok();
+}
+
+Result<std::string> VmService::DeleteSnapshot(int vmid, const std::string& name, bool force, const std::string& user) {
+  if (!Exists(vmid)) return Fail(Internal(ConfigNotFound(vmid)));
+  return StartTask("qmdelsnapshot", vmid, user, [this, vmid, name, force](TaskContext& ctx) -> Status {
+    std::vector<std::pair<std::string, std::string>> drives;
+    HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
+      HEARTH_TRY(PrepareSnapshotDelete(c, name));
+      drives = SnapshotDrives(c.snapshots.at(name));
+      return Ok();
+    }));
+    CrashPoint("delsnapshot.prepared");
+    // Without force, a failure leaves `lock: snapshot-delete` (as Proxmox): the snapshot is
+    // half gone and must not be rolled back to; a delete with force finishes it.
+    HEARTH_TRY(DeleteVolumeSnapshots(&ctx, vmid, name, drives, force));
+    HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) { return FinishSnapshotDelete(c, name); }));
+    ctx.Log("snapshot '" + name + "' deleted");
+    return Ok();
+  });
+}
+
+Result<std::string> VmService::Rollback(int vmid, const std::string& name, bool start, const std::string& user) {
+  if (!Exists(vmid)) return Fail(Internal(ConfigNotFound(vmid)));
+  return StartTask("qmrollback", vmid, user, [this, vmid, name, start, user](TaskContext& ctx) -> Status {
+    HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+    HEARTH_TRY(CheckRollback(cfg, name));
+    if (qemu_.Pid(vmid)) {
+      ctx.Log("stopping VM " + std::to_string(vmid) + " for the rollback");
+      HEARTH_TRY(DoStop(ctx, vmid, 5));  // a hard stop, as Proxmox's vm_stop(timeout 5)
+    }
+    // The target is remembered beside the lock (Proxmox's `lock: rollback` does not say
+    // which snapshot), so that a rollback cut short is finished at the next start.
+    HEARTH_TRY(store_.PutMeta(RollbackMetaKey(vmid), name));
+    HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
+      HEARTH_TRY(CheckRollback(c, name));
+      c.values["lock"] = "rollback";
+      return Ok();
+    }));
+    CrashPoint("rollback.locked");
+    HEARTH_TRY(FinishRollback(&ctx, vmid, name));
+    ctx.Log("VM " + std::to_string(vmid) + " rolled back to '" + name + "'");
+    if (start) {
+      auto upid = Start(vmid, user, 0, false);
+      if (!upid) return Fail(upid.error().WithContext("start after rollback"));
+      ctx.Log("starting the VM: " + *upid);
+    }
+    return Ok();
+  });
+}
+
+std::string VmService::RollbackMetaKey(int vmid) { return "rollback-target:" + std::to_string(vmid); }
+
+Status VmService::FinishRollback(TaskContext* ctx, int vmid, const std::string& name) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  auto it = cfg.snapshots.find(name);
+  if (it == cfg.snapshots.end()) return Fail(Internal("snapshot '" + name + "' does not exist"));
+  // Rolling a volume back twice gives the same disk: safe to repeat after a crash.
+  for (const auto& [key, volid] : SnapshotDrives(it->second)) {
+    HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(volid));
+    HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
+    if (ctx) ctx->Log(key + ": rolling " + volid + " back to '" + name + "'");
+    HEARTH_TRY(st->VolumeSnapshotRollback(id.volname, name).map_error([&](Error e) { return e.WithContext(key); }));
+    CrashPoint("rollback.volume");
+  }
+  HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) { return ApplyRollback(c, name); }));
+  (void)store_.PutMeta(RollbackMetaKey(vmid), "");
+  return Ok();
+}
+
+Status VmService::SetSnapshotDescription(int vmid, const std::string& name, const std::string& description) {
+  HEARTH_ASSIGN_OR_RETURN(auto guard, LockForCall(vmid));
+  return Mutate(vmid, [&](VmConfig& c) -> Status {
+    HEARTH_TRY(CheckLock(c, false));
+    auto it = c.snapshots.find(name);
+    if (it == c.snapshots.end()) return Fail(Internal("snapshot '" + name + "' does not exist"));
+    if (description.empty()) it->second.erase("description");
+    else it->second["description"] = description;
+    return Ok();
+  });
+}
+
+void VmService::RepairInterruptedSnapshot(int vmid) {
+  auto cfg = GetConfig(vmid);
+  if (!cfg) return;
+  std::string lock = cfg->Lock();
+  if (lock == "rollback") {
+    auto target = store_.GetMeta(RollbackMetaKey(vmid));
+    std::string name = target && *target ? **target : "";
+    if (name.empty() || qemu_.Pid(vmid)) {
+      spdlog::warn("VM {}: a snapshot rollback was interrupted and cannot be finished here; its disks may be partly "
+                   "rolled back. Unlock it (PUT config delete=lock skiplock=1, as root@pam) and roll back again",
+                   vmid);
+      return;
+    }
+    spdlog::warn("VM {}: finishing the rollback to snapshot '{}' that was interrupted by a restart", vmid, name);
+    if (auto st = FinishRollback(nullptr, vmid, name); !st)
+      spdlog::error("VM {}: the interrupted rollback failed again: {}", vmid, st.error().message);
+    return;
+  }
+  for (const auto& [name, section] : cfg->snapshots) {
+    auto state = section.find("snapstate");
+    if (state == section.end()) continue;
+    auto drives = SnapshotDrives(section);
+    if (lock == "snapshot" && state->second == "prepare") {
+      // Cut short while the disks were being snapshotted: undone, as a failed create is.
+      spdlog::warn("VM {}: undoing snapshot '{}' that was interrupted by a restart", vmid, name);
+      (void)DeleteVolumeSnapshots(nullptr, vmid, name, drives, /*force=*/true);
+      (void)Mutate(vmid, [&](VmConfig& c) -> Status {
+        AbandonSnapshot(c, name);
+        return Ok();
+      });
+      return;
+    }
+    if (lock == "snapshot-delete" && state->second == "delete") {
+      spdlog::warn("VM {}: finishing the deletion of snapshot '{}' that was interrupted by a restart", vmid, name);
+      (void)DeleteVolumeSnapshots(nullptr, vmid, name, drives, /*force=*/true);
+      (void)Mutate(vmid, [&](VmConfig& c) { return FinishSnapshotDelete(c, name); });
+      return;
+    }
+  }
+}
+
+}  // namespace hearth
