@@ -189,7 +189,11 @@ Result<std::map<std::string, std::string>> VmService::AllocateDrives(TaskContext
       std::string efitype = d.opts.count("efitype") ? d.opts["efitype"] : "2m";
       bool keys = d.opts.count("pre-enrolled-keys") && d.opts["pre-enrolled-keys"] == "1";
       std::string vars = options_.host.ovmf_dir + "/" + OvmfVarsFile(efitype, keys);
-      HEARTH_ASSIGN_OR_RETURN(std::string volname, st->CopyImage(vars, "raw", vmid, "raw", nullptr).map_error([&](Error e) {
+      // In the storage's default format, as qemu-server's create_efidisk: qcow2 on a dir
+      // storage, so that a UEFI VM can be snapshotted; raw on btrfs.
+      std::string format = d.opts.count("format") && st->SupportsFormat(d.opts["format"]) ? d.opts["format"]
+                                                                                          : st->DefaultFormat();
+      HEARTH_ASSIGN_OR_RETURN(std::string volname, st->CopyImage(vars, "raw", vmid, format, nullptr).map_error([&](Error e) {
         return e.WithContext(k);
       }));
       allocated.push_back(storage_id + ":" + volname);

@@ -86,6 +86,14 @@ def test_stopped_qcow2_vm_snapshot_change_rollback_delete(node):
     node.wait_task(node.delete(node.vm_path(400)))
 
 
+def test_a_uefi_vm_snapshots_its_efi_vars_too(node):
+    node.create_vm(403, memory="256", bios="ovmf", machine="q35", efidisk0="local:1,efitype=4m", scsi0="local:1")
+    snapshot(node, 403, "s1")
+    efi = disk_path(node, 403, "efidisk0")
+    assert efi.endswith(".qcow2") and internal_snapshots(efi) == ["s1"]
+    node.wait_task(node.delete(node.vm_path(403)))
+
+
 def test_errors_come_as_proxmoxs(node):
     node.create_vm(401, memory="128", scsi0="local:1,format=raw")
     r = node.request("POST", snap_url(node, 401), data={"snapname": "current"})

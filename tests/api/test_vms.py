@@ -255,7 +255,8 @@ def test_uefi_vm_with_efidisk(hearth):
                      scsi0="local:1", serial0="socket")
     c = hearth.get(hearth.vm_path(104) + "/config")
     # A copy of OVMF's 4m variable store, not a 1 GiB disk.
-    assert c["efidisk0"] == "local:104/vm-104-disk-0.raw,efitype=4m,pre-enrolled-keys=1,size=528K"
+    # qcow2 on a dir storage, as Proxmox (create_efidisk takes the storage's default format)
+    assert c["efidisk0"] == "local:104/vm-104-disk-0.qcow2,efitype=4m,pre-enrolled-keys=1,size=528K"
     hearth.vm_action(104, "start")  # QEMU accepts the flash pair only if code and vars match
     assert hearth.get(hearth.vm_path(104) + "/status/current")["status"] == "running"
     hearth.vm_action(104, "stop")
