@@ -137,6 +137,12 @@ Status ApplyRollback(VmConfig& cfg, const std::string& name) {
   for (const auto& [k, v] : snap)
     if (!NotCopied(k)) restored[k] = v;
   restored["parent"] = name;
+  // An unusedN naming a disk the snapshot attaches again goes (qemu-server's
+  // write_vm_config drops unused entries a drive uses).
+  std::set<std::string> attached;
+  for (const auto& [k, vol] : SnapshotDrives(restored)) attached.insert(vol);
+  for (auto it = restored.begin(); it != restored.end();)
+    it = StartsWith(it->first, "unused") && attached.count(it->second) ? restored.erase(it) : std::next(it);
   cfg.values = std::move(restored);
   cfg.pending.clear();
   cfg.pending_delete.clear();

@@ -113,6 +113,18 @@ TEST(VmSnapshot, RollbackRestoresValuesKeepsDescriptionAndParksNewDisks) {
   EXPECT_EQ(c.snapshots.size(), 1u);
 }
 
+TEST(VmSnapshot, RollbackReattachesADiskRemovedSinceAndDropsItsUnusedEntry) {
+  VmConfig c = Base();
+  ASSERT_TRUE(Snap(c, "s1", 1));
+  c.pending_delete["scsi0"] = false;  // removed after the snapshot: it becomes unused0
+  CommitPending(c, 100, [](const std::string&) { return true; });
+  ASSERT_EQ(c.values.at("unused0"), "local:100/vm-100-disk-0.qcow2");
+  c.values["lock"] = "rollback";
+  ASSERT_TRUE(ApplyRollback(c, "s1"));
+  EXPECT_EQ(c.values.at("scsi0"), "local:100/vm-100-disk-0.qcow2,size=1G");
+  EXPECT_FALSE(c.values.count("unused0"));
+}
+
 TEST(VmSnapshot, ADiskASnapshotHoldsIsNeverDestroyedByAConfigChange) {
   VmConfig c = Base();
   ASSERT_TRUE(Snap(c, "s1", 1));
