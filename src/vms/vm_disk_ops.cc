@@ -44,6 +44,12 @@ Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
   if (!drive || old_volid.empty()) return Fail(Internal("disk '" + req.disk + "' has no associated volume"));
   // A cloud-init drive may move; other cdrom media may not.
   if (drive->IsCdrom() && CloudInitDriveKey(cfg.values) != req.disk) return Fail(Internal("you can't move a cdrom"));
+  // A snapshot still needs the source (qemu-server: is_volume_in_use with snapshots).
+  if (req.delete_source)
+    for (const auto& [name, section] : cfg.snapshots)
+      for (const auto& [k, v] : section)
+        if (DriveKey::Parse(k) && DriveVolume(k, v) == old_volid)
+          return Fail(Internal("you can't move a disk with snapshots and delete the source"));
   HEARTH_ASSIGN_OR_RETURN(VolumeId old_id, ParseVolumeId(old_volid));
   HEARTH_ASSIGN_OR_RETURN(VolumeInfo old_info, storage_.InfoOf(old_volid));
   if (old_id.storage == req.storage && (req.format.empty() || req.format == old_info.format))

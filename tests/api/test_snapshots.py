@@ -81,6 +81,9 @@ def test_stopped_qcow2_vm_snapshot_change_rollback_delete(node):
     assert set(snaps) == {"s2", "current"} and "parent" not in snaps["s2"]
     node.put(snap_url(node, 400, "s2", "config"), data={"description": "kept"})
     assert node.get(snap_url(node, 400, "s2", "config"))["description"] == "kept"
+    r = node.request("POST", node.vm_path(400) + "/move_disk", data={"disk": "scsi0", "storage": "local",
+                                                                      "format": "raw", "delete": 1})
+    assert (r.status_code, r.reason) == (500, "you can't move a disk with snapshots and delete the source")
     r = node.request("POST", node.vm_path(400) + "/template")
     assert r.status_code == 500 and r.reason == "unable to create template, because VM contains snapshots"
     node.wait_task(node.delete(node.vm_path(400)))
