@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <vector>
 #include <string_view>
 
 #include "core/strings.h"
@@ -115,8 +116,27 @@ Status CopyFileRange(const std::string& src, uint64_t offset, uint64_t size, con
   Status result = Ok();
   while (left > 0) {
     loff_t chunk_start = off_in;
-    ssize_t n = copy_file_range(in, &off_in, out, nullptr, std::min<uint64_t>(left, 8 << 20), 0);
+    size_t want = std::min<uint64_t>(left, 8 << 20);
+    ssize_t n = copy_file_range(in, &off_in, out, nullptr, want, 0);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)) {
+      // Another file system (a storage on its own disk): kernels since 5.19 refuse
+      // copy_file_range across file system types, so copy through a buffer.
+      static thread_local std::vector<char> buf(1 << 20);
+      ssize_t r = pread(in, buf.data(), std::min(want, buf.size()), off_in);
+      if (r < 0 && errno == EINTR) continue;
+      n = r;
+      for (ssize_t done = 0; r > 0 && done < r;) {
+        ssize_t w = write(out, buf.data() + done, static_cast<size_t>(r - done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+          n = -1;
+          break;
+        }
+        done += w;
+      }
+      if (n > 0) off_in += n;
+    }
     if (n <= 0) {
       result = Fail(Internal("copy upload: " + std::string(n < 0 ? strerror(errno) : "short copy")));
       break;

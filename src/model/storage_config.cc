@@ -426,6 +426,12 @@ Result<StorageConfig> UpdateStorageConfig(const StorageConfig& current, const st
     if (Contains(spec->fixed, key)) return Fail(Internal("unable to delete fixed option '" + key + "'"));
     cfg.options.erase(key);
   }
+  if (!cfg.options.count("content")) {  // deleted: the type's default, as Proxmox reads it back
+    std::vector<std::string> names;
+    for (ContentType c : spec->default_content) names.push_back(ContentTypeName(c));
+    std::sort(names.begin(), names.end());
+    cfg.options["content"] = Join(names, ",");
+  }
   return cfg;
 }
 

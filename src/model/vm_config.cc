@@ -258,6 +258,11 @@ void DetachVolume(VmConfig& cfg, int vmid, const std::string& key, const std::st
   for (const auto& [name, section] : cfg.snapshots)
     for (const auto& [k, v] : section) in_snapshot = in_snapshot || (DriveKey::Parse(k) && DriveVolume(k, v) == vol);
   if (in_snapshot && (force || dk->bus == DriveBus::kUnused)) return;
+  // Still named by another key (moved between keys, or an unusedN beside the drive that uses
+  // it): nothing to detach, and never to destroy (found by a break-it pass: deleting such an
+  // unusedN destroyed the live disk).
+  for (const auto& [k, v] : cfg.values)
+    if (k != key && DriveKey::Parse(k) && DriveVolume(k, v) == vol) return;
   if (dk->bus == DriveBus::kUnused) {
     result.destroy_volumes.push_back(vol);
     return;
@@ -270,9 +275,6 @@ void DetachVolume(VmConfig& cfg, int vmid, const std::string& key, const std::st
   }
   auto d = ParseDrive(dk->bus, old_value);
   if (d && d->IsCdrom()) return;
-  // Still referenced elsewhere (e.g. moved between keys)? Then nothing to detach.
-  for (const auto& [k, v] : cfg.values)
-    if (k != key && DriveVolume(k, v) == vol) return;
   if (force) {
     result.destroy_volumes.push_back(vol);
   } else {

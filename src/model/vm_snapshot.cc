@@ -81,8 +81,11 @@ void AbandonSnapshot(VmConfig& cfg, const std::string& name) {
   if (cfg.Lock() == "snapshot") cfg.values.erase("lock");
 }
 
-Status PrepareSnapshotDelete(VmConfig& cfg, const std::string& name) {
-  if (!cfg.Lock().empty()) return Fail(Plain("VM is locked (" + cfg.Lock() + ")"));
+Status PrepareSnapshotDelete(VmConfig& cfg, const std::string& name, bool force) {
+  // A delete that failed half-way left its lock and state: `force` finishes it.
+  bool resume = force && cfg.Lock() == "snapshot-delete" && cfg.snapshots.count(name) &&
+                cfg.snapshots.at(name).count("snapstate") && cfg.snapshots.at(name).at("snapstate") == "delete";
+  if (!cfg.Lock().empty() && !resume) return Fail(Plain("VM is locked (" + cfg.Lock() + ")"));
   if (cfg.IsTemplate()) return Fail(Plain("you can't delete a snapshot if vm is a template"));
   auto it = cfg.snapshots.find(name);
   if (it == cfg.snapshots.end()) return Fail(Plain("snapshot '" + name + "' does not exist"));
@@ -105,8 +108,20 @@ Status FinishSnapshotDelete(VmConfig& cfg, const std::string& name) {
   reparent(cfg.values);
   for (auto& [other, section] : cfg.snapshots)
     if (other != name) reparent(section);
+  auto drives = SnapshotDrives(it->second);
   cfg.snapshots.erase(it);
   cfg.values.erase("lock");
+  // A disk only this snapshot still held becomes unusedN (AbstractConfig snapshot_delete's
+  // add_unused_volume), or nothing would ever free it.
+  for (const auto& [key, vol] : drives) {
+    bool named = false;
+    for (const auto& [k, v] : cfg.values) named = named || (DriveKey::Parse(k) && DriveVolume(k, v) == vol);
+    for (const auto& [k, v] : cfg.pending) named = named || (DriveKey::Parse(k) && DriveVolume(k, v) == vol);
+    for (const auto& [other, section] : cfg.snapshots)
+      for (const auto& [k, v] : section) named = named || (DriveKey::Parse(k) && DriveVolume(k, v) == vol);
+    std::string unused = NextUnusedKey(cfg);
+    if (!named && !unused.empty()) cfg.values[unused] = vol;
+  }
   return Ok();
 }
 

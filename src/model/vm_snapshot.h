@@ -33,8 +33,10 @@ Status CommitSnapshot(VmConfig& config, const std::string& name);
 void AbandonSnapshot(VmConfig& config, const std::string& name);
 
 // snapshot_delete's first step: lock checks, then `lock: snapshot-delete`, snapstate "delete".
-Status PrepareSnapshotDelete(VmConfig& config, const std::string& name);
-// The last step: children re-parented, section and lock removed.
+// With `force`, a delete of the same snapshot that failed half-way is taken up again.
+Status PrepareSnapshotDelete(VmConfig& config, const std::string& name, bool force = false);
+// The last step: children re-parented, section and lock removed; a disk only this snapshot
+// held becomes unusedN.
 Status FinishSnapshotDelete(VmConfig& config, const std::string& name);
 
 // snapshot_rollback's prepare checks (template, existence, snapstate, lock); the caller then

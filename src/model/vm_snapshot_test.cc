@@ -125,6 +125,40 @@ TEST(VmSnapshot, RollbackReattachesADiskRemovedSinceAndDropsItsUnusedEntry) {
   EXPECT_FALSE(c.values.count("unused0"));
 }
 
+TEST(VmSnapshot, DeletingTheLastSnapshotOfARemovedDiskParksItAsUnused) {
+  VmConfig c = Base();
+  c.values["scsi1"] = "local:100/vm-100-disk-1.qcow2,size=1G";
+  ASSERT_TRUE(Snap(c, "s1", 1));
+  c.pending_delete["scsi1"] = false;
+  CommitPending(c, 100, [](const std::string&) { return true; });  // -> unused0
+  c.pending_delete["unused0"] = false;                               // forgotten: the snapshot holds it
+  auto r = CommitPending(c, 100, [](const std::string&) { return true; });
+  EXPECT_TRUE(r.destroy_volumes.empty());
+  EXPECT_FALSE(c.values.count("unused0"));
+  ASSERT_TRUE(PrepareSnapshotDelete(c, "s1"));
+  ASSERT_TRUE(FinishSnapshotDelete(c, "s1"));
+  EXPECT_EQ(c.values.at("unused0"), "local:100/vm-100-disk-1.qcow2");  // reachable again, so freeable
+}
+
+TEST(VmSnapshot, ForceTakesUpADeleteThatFailedHalfway) {
+  VmConfig c = Base();
+  ASSERT_TRUE(Snap(c, "s1", 1));
+  ASSERT_TRUE(PrepareSnapshotDelete(c, "s1"));  // ... then a volume failed: lock and state stay
+  EXPECT_EQ(PrepareSnapshotDelete(c, "s1").error().message, "VM is locked (snapshot-delete)");
+  ASSERT_TRUE(PrepareSnapshotDelete(c, "s1", /*force=*/true));
+  ASSERT_TRUE(FinishSnapshotDelete(c, "s1"));
+  EXPECT_EQ(c.Lock(), "");
+}
+
+TEST(VmConfig, DeletingAnUnusedEntryBesideTheDriveThatUsesItKeepsTheDisk) {
+  VmConfig c = Base();
+  c.values["unused0"] = "local:100/vm-100-disk-0.qcow2";  // the same disk as scsi0
+  c.pending_delete["unused0"] = false;
+  auto r = CommitPending(c, 100, [](const std::string&) { return true; });
+  EXPECT_TRUE(r.destroy_volumes.empty());
+  EXPECT_FALSE(c.values.count("unused0"));
+}
+
 TEST(VmSnapshot, ADiskASnapshotHoldsIsNeverDestroyedByAConfigChange) {
   VmConfig c = Base();
   ASSERT_TRUE(Snap(c, "s1", 1));

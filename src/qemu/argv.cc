@@ -249,7 +249,9 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
     a.insert(a.end(), {"-drive", "if=pflash,unit=0,format=raw,readonly=on,file=" +
                                      EscapeQemuOpt(host.ovmf_dir + "/" + OvmfCodeFile(efitype))});
     if (auto it = L.drives.find("efidisk0"); it != L.drives.end())
-      a.insert(a.end(), {"-drive", "if=pflash,unit=1,format=" + it->second.format + ",file=" + EscapeQemuOpt(it->second.path)});
+      // id=drive-efidisk0 as qemu-server: QMP commands (internal snapshots) name it so.
+      a.insert(a.end(), {"-drive", "if=pflash,unit=1,id=drive-efidisk0,format=" + it->second.format +
+                                       ",file=" + EscapeQemuOpt(it->second.path)});
   }
 
   // Identity and clock.

@@ -1,5 +1,7 @@
 #include "storage/storage_configs.h"
 
+#include <filesystem>
+
 #include "model/vm_config.h"
 
 namespace hearth {
@@ -82,6 +84,21 @@ Result<StorageConfig> StorageConfigs::Create(const std::string& id, const std::s
   if (!plugin) return Fail(Prefixed(kWhat, plugin.error()));
   std::lock_guard lock(change_mu_);
   if (manager_.Find(id)) return Fail(AlreadyExists(std::string(kWhat) + ": storage ID '" + id + "' already defined"));
+  // Two storages on one directory would show every disk twice, and hearth's start-up rescan
+  // would adopt each as an unusedN of the other: refused (Proxmox allows it; its rescan is
+  // manual).
+  if (auto path = config->Get("path"); !path.empty()) {
+    std::error_code ec;
+    auto real = std::filesystem::weakly_canonical(path, ec);
+    for (const auto& e : manager_.Entries()) {
+      std::string other = e.config.Get("path");
+      if (other.empty()) continue;
+      auto other_real = std::filesystem::weakly_canonical(other, ec);
+      if (real == other_real)
+        return Fail(FailedPrecondition(std::string(kWhat) + ": path '" + path + "' is already storage '" +
+                                       e.config.id + "' (" + other + ")"));
+    }
+  }
   // Activated before anything is written: a storage that cannot work here is not stored.
   if (config->EnabledOn(deps_.node))
     if (auto st = (*plugin)->Activate(); !st) return Fail(Prefixed(kWhat, st.error()));

@@ -435,7 +435,14 @@ Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreference
   std::vector<std::string> volumes = ReferencedVolumes(cfg, /*include_cdroms=*/true);
   for (const auto& vol : volumes) {
     auto info = storage_.InfoOf(vol);
-    if (!info || info->content != ContentType::kImages || info->vmid != vmid) continue;
+    if (!info) {
+      // Its storage gone, disabled or unmounted: said, not silently left (Proxmox's words).
+      std::string id = std::to_string(vmid);
+      if (vol.find("/vm-" + id + "-") != std::string::npos || vol.find("/base-" + id + "-") != std::string::npos)
+        ctx.Warn("Could not remove disk '" + vol + "', check manually: " + info.error().message);
+      continue;
+    }
+    if (info->content != ContentType::kImages || info->vmid != vmid) continue;
     ctx.Log("removing volume " + vol);
     if (auto st = storage_.Free(vol); !st) ctx.Warn("could not remove " + vol + ": " + st.error().message);
     CrashPoint("destroy.volume-freed");

@@ -276,6 +276,7 @@ class VmService {
   // Rolls every volume of snapshot `name` back and applies its config (lock: rollback set).
   Status FinishRollback(TaskContext* ctx, int vmid, const std::string& name);
   static std::string RollbackMetaKey(int vmid);
+  static std::string PausedMetaKey(int vmid);
   Status CheckTemplateDisks(const VmConfig& cfg, int vmid, const std::string& only_disk);
   // A template conversion cut short (crash or error): its disks go back to vm-* names.
   void RepairInterruptedTemplate(int vmid);

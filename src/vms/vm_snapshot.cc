@@ -117,14 +117,18 @@ Status VmService::DoSnapshot(TaskContext& ctx, int vmid, const std::string& name
   if (running) {
     auto state = qemu_.QueryRunState(vmid);
     if (state && *state == "running") {
+      // Remembered, so that a crash while it is paused resumes it at the next start.
+      (void)store_.PutMeta(PausedMetaKey(vmid), "1");
       if (auto st = qemu_.Stop(vmid); st) paused = true;
       else ctx.Warn("could not pause the VM for the snapshot: " + st.error().message);
     }
   }
   std::vector<std::pair<std::string, std::string>> done;
   Status made = SnapshotVolumes(ctx, vmid, name, drives, done);
-  if (paused)
+  if (paused) {
     if (auto st = qemu_.Cont(vmid); !st) ctx.Warn("resuming the VM failed: " + st.error().message);
+    (void)store_.PutMeta(PausedMetaKey(vmid), "");
+  }
   if (frozen)
     if (auto r = AgentCommand(vmid, "guest-fsfreeze-thaw", nullptr, std::chrono::seconds(60)); !r)
       ctx.Warn("guest-fsfreeze-thaw problems - " + r.error().message);
@@ -150,7 +154,7 @@ Result<std::string> VmService::DeleteSnapshot(int vmid, const std::string& name,
   return StartTask("qmdelsnapshot", vmid, user, [this, vmid, name, force](TaskContext& ctx) -> Status {
     std::vector<std::pair<std::string, std::string>> drives;
     HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
-      HEARTH_TRY(PrepareSnapshotDelete(c, name));
+      HEARTH_TRY(PrepareSnapshotDelete(c, name, force));
       drives = SnapshotDrives(c.snapshots.at(name));
       return Ok();
     }));
@@ -169,6 +173,16 @@ Result<std::string> VmService::Rollback(int vmid, const std::string& name, bool 
   return StartTask("qmrollback", vmid, user, [this, vmid, name, start, user](TaskContext& ctx) -> Status {
     HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
     HEARTH_TRY(CheckRollback(cfg, name));
+    // Every volume's storage must be usable and the volume there before anything happens
+    // (Proxmox's __snapshot_activate_storages and volume_rollback_is_possible run before the
+    // stop): a rollback that cannot finish must not stop the VM or leave it half rolled back.
+    for (const auto& [key, volid] : SnapshotDrives(cfg.snapshots.at(name))) {
+      auto info = storage_.InfoOf(volid);
+      if (!info) return Fail(std::move(info.error()).WithContext(key));
+      HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(volid));
+      HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
+      if (!st->CanSnapshot(id.volname)) return Fail(Internal(key + ": snapshot feature is not available"));
+    }
     if (qemu_.Pid(vmid)) {
       ctx.Log("stopping VM " + std::to_string(vmid) + " for the rollback");
       HEARTH_TRY(DoStop(ctx, vmid, 5));  // a hard stop, as Proxmox's vm_stop(timeout 5)
@@ -194,6 +208,7 @@ Result<std::string> VmService::Rollback(int vmid, const std::string& name, bool 
 }
 
 std::string VmService::RollbackMetaKey(int vmid) { return "rollback-target:" + std::to_string(vmid); }
+std::string VmService::PausedMetaKey(int vmid) { return "snapshot-paused:" + std::to_string(vmid); }
 
 Status VmService::FinishRollback(TaskContext* ctx, int vmid, const std::string& name) {
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
@@ -207,7 +222,13 @@ Status VmService::FinishRollback(TaskContext* ctx, int vmid, const std::string& 
     HEARTH_TRY(st->VolumeSnapshotRollback(id.volname, name).map_error([&](Error e) { return e.WithContext(key); }));
     CrashPoint("rollback.volume");
   }
-  HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) { return ApplyRollback(c, name); }));
+  HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
+    HEARTH_TRY(ApplyRollback(c, name));
+    // The guest must see that it went back in time (qemu-server __snapshot_rollback_hook):
+    // Windows and AD domain controllers rely on a new VM generation id.
+    if (c.values.count("vmgenid")) c.values["vmgenid"] = NewUuid();
+    return Ok();
+  }));
   (void)store_.PutMeta(RollbackMetaKey(vmid), "");
   return Ok();
 }
@@ -227,6 +248,15 @@ Status VmService::SetSnapshotDescription(int vmid, const std::string& name, cons
 void VmService::RepairInterruptedSnapshot(int vmid) {
   auto cfg = GetConfig(vmid);
   if (!cfg) return;
+  if (auto paused = store_.GetMeta(PausedMetaKey(vmid)); paused && *paused && **paused == "1") {
+    // hearth paused it for the disk snapshots and then died: the guest runs on.
+    if (qemu_.Pid(vmid)) {
+      spdlog::warn("VM {}: resuming the guest that a cut-short snapshot had paused", vmid);
+      (void)qemu_.Cont(vmid);
+      SetRuntime(vmid, [](Runtime& rt) { rt.qmpstatus = "running"; });
+    }
+    (void)store_.PutMeta(PausedMetaKey(vmid), "");
+  }
   std::string lock = cfg->Lock();
   if (lock == "rollback") {
     auto target = store_.GetMeta(RollbackMetaKey(vmid));

@@ -94,6 +94,10 @@ def test_a_uefi_vm_snapshots_its_efi_vars_too(node):
     snapshot(node, 403, "s1")
     efi = disk_path(node, 403, "efidisk0")
     assert efi.endswith(".qcow2") and internal_snapshots(efi) == ["s1"]
+    node.vm_action(403, "start")  # running: QEMU snapshots the EFI vars too (drive-efidisk0)
+    snapshot(node, 403, "s2")
+    assert internal_snapshots(efi) == ["s1", "s2"]
+    node.vm_action(403, "stop")
     node.wait_task(node.delete(node.vm_path(403)))
 
 
@@ -204,6 +208,58 @@ def test_a_snapshot_cut_short_by_kill9_is_undone_at_the_next_start():
         snapshot(h, 420, "s1")  # and the name is free again
     finally:
         h.close()
+
+
+def test_a_rollback_that_cannot_finish_leaves_the_vm_running_and_unlocked(node, tmp_path):
+    node.post("/storage", data={"storage": "gone", "type": "dir", "path": str(tmp_path), "content": "images"})
+    node.create_vm(430, memory="128", scsi0="local:1", scsi1="gone:1,format=qcow2")
+    snapshot(node, 430, "s1")
+    node.vm_action(430, "start")
+    node.delete("/storage/gone")
+    st = node.wait_task(node.post(snap_url(node, 430, "s1", "rollback")), ok=False)
+    assert st["exitstatus"] == "scsi1: storage 'gone' does not exist"
+    assert node.get(node.vm_path(430) + "/status/current")["status"] == "running"  # checked before the stop
+    assert "lock" not in node.get(node.vm_path(430) + "/config")
+    node.vm_action(430, "stop")
+    # Destroying says what it could not remove instead of finishing silently.
+    upid = node.delete(node.vm_path(430))
+    assert node.wait_task(upid, ok=False)["exitstatus"] == "WARNINGS: 1"
+    assert any(l.startswith("WARN: Could not remove disk 'gone:430/vm-430-disk-0.qcow2', check manually")
+               for l in node.task_log(upid))
+
+
+def test_a_running_vm_paused_by_a_cut_short_snapshot_runs_again_after_the_restart():
+    h = Hearth()
+    h.env = {"HEARTH_TEST_CRASH_AT": "snapshot.volume"}
+    h.start()
+    try:
+        h.create_vm(440, memory="128", scsi0="local:1", serial0="socket")
+        h.vm_action(440, "start")
+        h.post(snap_url(h, 440), data={"snapname": "s1"})
+        h.proc.wait(timeout=120)
+        h.kill9()
+        h.env = {}
+        h.start()
+        assert h.get(h.vm_path(440) + "/status/current")["qmpstatus"] == "running"
+        assert "lock" not in h.get(h.vm_path(440) + "/config")
+        h.vm_action(440, "stop")
+    finally:
+        h.close()
+
+
+def test_force_finishes_a_delete_that_failed(node, btrfs_storage):
+    node.create_vm(450, memory="128", scsi0="tank:1")
+    snapshot(node, 450, "s1")
+    subprocess.run(["btrfs", "-q", "subvolume", "delete",
+                    os.path.join(btrfs_storage, "images", "450", "vm-450-disk-0@s1")], check=True)
+    st = node.wait_task(node.delete(snap_url(node, 450, "s1")), ok=False)
+    assert "does not exist" in st["exitstatus"]
+    assert node.get(node.vm_path(450) + "/config")["lock"] == "snapshot-delete"
+    st = node.wait_task(node.delete(snap_url(node, 450, "s1"), params={"force": 1}), ok=False)
+    assert st["exitstatus"] == "WARNINGS: 1"  # the missing volume snapshot, said and passed over
+    assert "lock" not in node.get(node.vm_path(450) + "/config")
+    assert [s["name"] for s in node.get(snap_url(node, 450))] == ["current"]
+    node.wait_task(node.delete(node.vm_path(450)))
 
 
 def disk_path_from_dir(data_dir, vmid, n):

@@ -146,6 +146,35 @@ def test_disabled_and_other_node_storages_are_listed_but_refuse_work(node, place
     node.delete("/storage/cold")
 
 
+def test_a_missing_mount_point_makes_the_storage_inactive_and_refuse_disks(node, place):
+    node.post("/storage", data={"storage": "usb", "type": "dir", "path": place, "content": "images,iso"})
+    node.put("/storage/usb", data={"is_mountpoint": "yes"})  # the disk is not mounted there
+    entry = by_id(node.get(f"/nodes/{node.node}/storage"))["usb"]
+    assert (entry["enabled"], entry["active"], entry["total"]) == (1, 0, 0)
+    st = node.wait_task(node.create_vm(313, wait=False, memory="128", scsi0="usb:1"), ok=False)
+    assert st["exitstatus"].endswith(f"unable to activate storage 'usb' - directory is expected to be a mount "
+                                     f"point but is not mounted: '{place}'")
+    assert not os.path.exists(os.path.join(place, "images", "313"))  # nothing written on the wrong disk
+    node.put("/storage/usb", data={"delete": "is_mountpoint"})
+    assert by_id(node.get(f"/nodes/{node.node}/storage"))["usb"]["active"] == 1
+    node.delete("/storage/usb")
+
+
+def test_one_directory_is_one_storage_and_uploads_need_the_content_type(node, place):
+    r = node.request("POST", "/storage", data={"storage": "again", "type": "dir", "path": node.dir + "/"})
+    assert (r.status_code, r.reason) == (500, f"create storage failed: path '{node.dir}' is already storage "
+                                              f"'local' ({node.dir})")
+    node.post("/storage", data={"storage": "vms", "type": "dir", "path": place, "content": "images"})
+    iso = os.path.join(tempfile.mkdtemp(), "a.iso")
+    with open(iso, "wb") as f:
+        f.write(b"\0" * 4096)
+    r = upload(node, iso, "a.iso", storage="vms")
+    assert r.status_code == 400 and r.json()["errors"]["content"] == "storage 'vms' does not support 'iso' content"
+    node.put("/storage/vms", data={"delete": "content"})  # back to the type's default, as Proxmox reads it
+    assert node.get("/storage/vms")["content"] == "images,rootdir"
+    node.delete("/storage/vms")
+
+
 def test_deleting_a_storage_leaves_its_volumes(node, place):
     node.post("/storage", data={"storage": "keep", "type": "dir", "path": place, "content": "images"})
     node.create_vm(312, memory="128", scsi0="keep:1")
@@ -195,6 +224,15 @@ def test_btrfs_storage_disks_templates_and_clones_are_subvolumes(node, btrfs_mou
     node.post("/storage", data={"storage": "tank", "type": "btrfs", "path": path})
     cfg = node.get("/storage/tank")
     assert cfg["type"] == "btrfs" and cfg["content"] == "images,rootdir"  # the type's default, as Proxmox
+    # An upload to another file system than the data dir's (copied, not renamed across).
+    node.put("/storage/tank", data={"content": "images,rootdir,iso"})
+    iso = os.path.join(place, "b.iso")
+    with open(iso, "wb") as f:
+        f.write(os.urandom(3 << 20))
+    node.wait_task(upload(node, iso, "b.iso", storage="tank").json()["data"])
+    assert os.path.getsize(os.path.join(path, "template", "iso", "b.iso")) == 3 << 20
+    assert node.get(f"/nodes/{node.node}/storage", params={"format": 1, "storage": "tank"})[0]["formats"] == \
+        {"supported": ["raw", "subvol"], "default": "raw"}
     node.create_vm(320, memory="128", scsi0="tank:1")
     assert node.get(node.vm_path(320) + "/config")["scsi0"].startswith("tank:320/vm-320-disk-0.raw,")
     sub = os.path.join(path, "images", "320", "vm-320-disk-0")
@@ -215,7 +253,7 @@ def test_btrfs_storage_disks_templates_and_clones_are_subvolumes(node, btrfs_mou
     # btrfs clones share extents but not fate: the template can go first.
     node.wait_task(node.delete(node.vm_path(320)))
     assert not os.path.exists(base) and os.path.exists(os.path.join(clone, "disk.raw"))
-    vols = node.get(f"/nodes/{node.node}/storage/tank/content")
+    vols = node.get(f"/nodes/{node.node}/storage/tank/content", params={"content": "images"})
     assert [v["volid"] for v in vols] == ["tank:321/vm-321-disk-0.raw"]
     node.wait_task(node.delete(node.vm_path(321)))
     assert os.listdir(os.path.join(path, "images")) == []

@@ -37,7 +37,7 @@ nlohmann::json StorageInfoJson(const StorageEntry& e, const std::string& node, b
     if (const StorageTypeSpec* spec = FindStorageType(c.type); spec && !spec->formats.empty()) {
       std::vector<std::string> supported(spec->formats.begin(), spec->formats.end());
       std::sort(supported.begin(), supported.end());
-      std::string def = c.Get("format", std::string(spec->formats.front()));
+      std::string def = e.plugin->DefaultFormat();
       nlohmann::json legacy = nlohmann::json::object();
       for (const auto& f : supported) legacy[f] = 1;
       j["formats"] = {{"supported", supported}, {"default", def}};
@@ -356,6 +356,8 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            if (!ct || (*ct != ContentType::kIso && *ct != ContentType::kVztmpl && *ct != ContentType::kImport &&
                        *ct != ContentType::kSnippets))
              return Fail(FieldError("content", "value '" + content + "' does not have a value in the enumeration 'iso, vztmpl, import, snippets'"));
+           if (!st->Supports(*ct))
+             return Fail(FieldError("content", "storage '" + st->id() + "' does not support '" + content + "' content"));
            const MultipartFile* file = nullptr;
            for (const auto& f : form.files)
              if (f.field == "filename") file = &f;

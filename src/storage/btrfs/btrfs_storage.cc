@@ -62,10 +62,12 @@ Status BtrfsStorage::Activate() {
     std::lock_guard lock(config_mu_);
     base = create_base_path_;
   }
-  if (base) (void)MakeDirs(root_);
-  struct statfs sf;
-  if (::statfs(root_.c_str(), &sf) == 0 && static_cast<long>(sf.f_type) != kBtrfsMagic)
-    return Fail(FailedPrecondition("'" + root_ + "' is not a btrfs file system"));
+  std::string mountpoint;
+  {
+    std::lock_guard lock(config_mu_);
+    mountpoint = is_mountpoint_;
+  }
+  if (base && mountpoint.empty()) (void)MakeDirs(root_);
   HEARTH_TRY(DirStorage::Activate());
   // A rollback cut short (crash between the exchange and the delete) leaves its swapped-out
   // subvolume as <stem>.tmp.<pid>: nothing names it, so it goes now.
@@ -77,6 +79,15 @@ Status BtrfsStorage::Activate() {
       if (tmp != std::string::npos && IsImageStem(name.substr(0, tmp)) && IsDir(e.path().string()))
         (void)Btrfs({"subvolume", "delete", "--", e.path().string()});
     }
+  return Ok();
+}
+
+Status BtrfsStorage::Ready() const {
+  HEARTH_TRY(DirStorage::Ready());
+  // An unmounted file system leaves an empty directory on another one: never written to.
+  struct statfs sf;
+  if (::statfs(root_.c_str(), &sf) != 0 || static_cast<long>(sf.f_type) != kBtrfsMagic)
+    return Fail(FailedPrecondition("'" + root_ + "' is not a btrfs file system"));
   return Ok();
 }
 
@@ -122,6 +133,7 @@ Result<std::string> BtrfsStorage::AllocImage(int vmid, const std::string& format
   if (format != "raw")
     return Fail(FieldError("format", "unsupported format '" + format + "' for storage '" + id_ +
                                          "' (btrfs storages hold raw images: snapshots and clones are the file system's)"));
+  HEARTH_TRY(Ready());
   std::lock_guard lock(alloc_mu_);
   std::string dir = root_ + "/images/" + std::to_string(vmid);
   HEARTH_TRY(MakeDirs(dir));
@@ -247,6 +259,7 @@ Result<std::string> BtrfsStorage::CloneLinked(const std::string& base_volname, i
   if (!img) return DirStorage::CloneLinked(base_volname, vmid);
   if (!img->vol.is_base)
     return Fail(FailedPrecondition("'" + base_volname + "' is not a base image (convert the VM to a template first)"));
+  HEARTH_TRY(Ready());
   std::lock_guard lock(alloc_mu_);
   std::string dir = root_ + "/images/" + std::to_string(vmid);
   HEARTH_TRY(MakeDirs(dir));
@@ -261,6 +274,7 @@ Result<std::string> BtrfsStorage::CopyImage(const std::string& src_path, const s
   if (format != "raw")
     return Fail(FieldError("format", "unsupported format '" + format + "' for storage '" + id_ +
                                          "' (btrfs storages hold raw images)"));
+  HEARTH_TRY(Ready());
   std::string dir = root_ + "/images/" + std::to_string(vmid), subvol;
   {
     // The subvolume (with an empty disk.raw, NOCOW if asked) reserves the name before the

@@ -28,6 +28,7 @@ class BtrfsStorage final : public DirStorage {
   bool SupportsFormat(const std::string& format) const override { return format == "raw"; }
   // Besides the dir checks: the path must be on btrfs ("'<path>' is not a btrfs file system").
   Status Activate() override;
+  Status Ready() const override;
   Result<std::string> AllocImage(int vmid, const std::string& format, uint64_t size, const std::string& name,
                                  const ProgressFn& progress) override;
   // Deletes the subvolume and all its snapshots in one `btrfs subvolume delete`.

@@ -190,11 +190,11 @@ TEST_F(BtrfsStorageTest, FullCopiesConvertIntoANewSubvolume) {
 
 TEST_F(BtrfsStorageTest, ActivationRefusesOtherFileSystemsAndClearsRollbackLeftovers) {
   // A rollback cut short between its exchange and its delete leaves a subvolume nothing names.
-  auto vol = *storage_->AllocImage(400, "raw", kMiB, "", nullptr);
+  auto leftover_vol = *storage_->AllocImage(400, "raw", kMiB, "", nullptr);
   ASSERT_EQ(std::system(("btrfs -q subvolume create " + Images("400/vm-400-disk-0.tmp.4242")).c_str()), 0);
   ASSERT_TRUE(storage_->Activate());
   EXPECT_FALSE(fs::exists(Images("400/vm-400-disk-0.tmp.4242")));
-  EXPECT_TRUE(fs::exists(*storage_->Path(vol)));
+  EXPECT_TRUE(fs::exists(*storage_->Path(leftover_vol)));
 
   StorageConfig other = config_;
   other.options["path"] = dir_.Sub("plain");  // the test's temp dir: not btrfs
@@ -202,6 +202,12 @@ TEST_F(BtrfsStorageTest, ActivationRefusesOtherFileSystemsAndClearsRollbackLefto
   auto st = plain.Activate();
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().message, "'" + dir_.Sub("plain") + "' is not a btrfs file system");
+  // Nothing is ever written there (an unmounted file system leaves such a directory).
+  auto vol = plain.AllocImage(100, "raw", kMiB, "", nullptr);
+  ASSERT_FALSE(vol);
+  EXPECT_EQ(vol.error().message, "'" + dir_.Sub("plain") + "' is not a btrfs file system");
+  EXPECT_FALSE(plain.Usage()->active);
+  EXPECT_FALSE(fs::exists(dir_.Sub("plain") + "/images/100"));
 }
 
 TEST_F(BtrfsStorageTest, NocowMarksNewImages) {

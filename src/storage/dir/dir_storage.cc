@@ -123,15 +123,10 @@ bool IsMountPoint(const std::string& path) {
 
 }  // namespace
 
-Status DirStorage::Activate() {
-  std::vector<ContentType> content;
-  bool base, subdirs;
+Status DirStorage::Ready() const {
   std::string mountpoint;
   {
     std::lock_guard lock(config_mu_);
-    content = content_;
-    base = create_base_path_;
-    subdirs = create_subdirs_;
     mountpoint = is_mountpoint_;
   }
   std::string prefix = "unable to activate storage '" + id_ + "' - ";
@@ -143,10 +138,28 @@ Status DirStorage::Activate() {
     if (!mp.empty() && !IsMountPoint(mp))
       return Fail(FailedPrecondition(prefix + "directory is expected to be a mount point but is not mounted: '" + mp + "'"));
   }
-  if (base) (void)MakeDirs(root_);
   struct stat st;
   if (::stat(root_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Fail(FailedPrecondition(prefix + "directory '" + root_ + "' does not exist or is unreachable"));
+  return Ok();
+}
+
+Status DirStorage::Activate() {
+  std::vector<ContentType> content;
+  bool base, subdirs;
+  std::string mountpoint;
+  {
+    std::lock_guard lock(config_mu_);
+    content = content_;
+    base = create_base_path_;
+    subdirs = create_subdirs_;
+    mountpoint = is_mountpoint_;
+  }
+  // The base path is not made below a mount point that is missing (it would land on the
+  // root file system).
+  bool expects_mount = !mountpoint.empty() && ParseBooleanWord(mountpoint) != std::optional<bool>(false);
+  if (base && !expects_mount) (void)MakeDirs(root_);
+  HEARTH_TRY(Ready());
   if (!subdirs) return Ok();
   std::vector<std::string> made;
   for (ContentType c : content) {
@@ -166,9 +179,8 @@ Result<StorageStatus> DirStorage::Usage() {
   s.storage = id_;
   s.type = "dir";
   s.content = Content();
-  struct stat st;
   auto space = FilesystemSpace(root_);
-  if (::stat(root_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || !space) {
+  if (!Ready() || !space) {
     s.active = false;
     return s;
   }
@@ -187,6 +199,7 @@ Result<std::string> DirStorage::AllocImage(int vmid, const std::string& format, 
                                            const std::string& name, const ProgressFn& progress) {
   if (format != "raw" && format != "qcow2" && format != "vmdk")
     return Fail(FieldError("format", "unsupported format '" + format + "' for storage '" + id_ + "'"));
+  HEARTH_TRY(Ready());
   std::lock_guard lock(alloc_mu_);
   std::string dir = root_ + "/images/" + std::to_string(vmid);
   HEARTH_TRY(MakeDirs(dir));
@@ -279,6 +292,7 @@ Result<std::string> DirStorage::CloneLinked(const std::string& base_volname, int
   if (!base.is_base) return Fail(FailedPrecondition("'" + base_volname + "' is not a base image (convert the VM to a template first)"));
   if (base.format != "qcow2")
     return Fail(FailedPrecondition("linked clones need a qcow2 base image; '" + base_volname + "' is " + base.format));
+  HEARTH_TRY(Ready());
   std::lock_guard lock(alloc_mu_);
   std::string dir = root_ + "/images/" + std::to_string(vmid);
   HEARTH_TRY(MakeDirs(dir));
@@ -297,6 +311,7 @@ Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std
                                           const std::string& format, const ProgressFn& progress) {
   if (format != "raw" && format != "qcow2" && format != "vmdk")
     return Fail(FieldError("format", "unsupported format '" + format + "'"));
+  HEARTH_TRY(Ready());
   std::string file;
   std::string dir = root_ + "/images/" + std::to_string(vmid);
   {
@@ -475,6 +490,7 @@ Result<std::string> DirStorage::ImportFile(ContentType content, const std::strin
                                            const std::string& temp_path) {
   if (!Supports(content))
     return Fail(FieldError("content", "storage '" + id_ + "' does not support content type '" + ContentTypeName(content) + "'"));
+  HEARTH_TRY(Ready());
   std::string dir_name = content == ContentType::kIso ? "iso" : content == ContentType::kSnippets ? "snippets"
                        : content == ContentType::kImport ? "import" : content == ContentType::kVztmpl ? "vztmpl" : "";
   if (dir_name.empty()) return Fail(FieldError("content", std::string("cannot upload content type '") + ContentTypeName(content) + "'"));

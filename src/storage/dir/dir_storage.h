@@ -40,6 +40,10 @@ class DirStorage : public StoragePlugin {
   bool SupportsFormat(const std::string& format) const override;
   Result<StorageStatus> Usage() override;
   Status Activate() override;
+  // Activation's checks, creating nothing: the mount point mounted (is_mountpoint), the
+  // directory there (btrfs: on btrfs). Usage() reports inactive and allocations, copies,
+  // clones and imports fail while it fails, as Proxmox activates before each of them.
+  virtual Status Ready() const;
   void Reconfigure(const StorageConfig& config) override;
   Result<std::string> AllocImage(int vmid, const std::string& format, uint64_t size, const std::string& name,
                                  const ProgressFn& progress) override;
