@@ -8,18 +8,16 @@ table; asserts nothing. Needs a built build/hearth, root, btrfs-progs.
 """
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "lib"))
 for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
     os.environ.pop(var, None)
 
-from harness import Hearth  # noqa: E402
+from harness import BtrfsLoop, Hearth  # noqa: E402
 
 
 def timed_task(h, method, path, **data):
@@ -47,13 +45,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--data-mib", type=int, default=256)
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="hearth-snapbench-")
-    img, mnt = os.path.join(work, "btrfs.img"), os.path.join(work, "mnt")
-    os.mkdir(mnt)
-    with open(img, "wb") as f:
-        f.truncate(8 << 30)
-    subprocess.run(["mkfs.btrfs", "-q", img], check=True, capture_output=True)
-    subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
+    fs = BtrfsLoop(8 << 30).__enter__()
+    mnt = fs.mnt
     h = Hearth().start()
     try:
         h.post("/storage", data={"storage": "tank", "type": "btrfs", "path": mnt})
@@ -77,8 +70,7 @@ def main():
         h.delete("/storage/tank")
     finally:
         h.close()
-        subprocess.run(["umount", "-l", mnt], check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        fs.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,12 @@
 qemu-img when stopped and by QEMU over QMP when running) and on btrfs (subvolume snapshots),
 with the disks' contents checked, and a restart in the middle of a snapshot."""
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 
 import pytest
 
-from harness import Hearth
+from harness import BtrfsLoop, Hearth
 
 
 @pytest.fixture(scope="module")
@@ -140,20 +138,12 @@ def test_running_vm_is_snapshotted_by_qemu_and_rollback_stops_it(node):
 
 @pytest.fixture
 def btrfs_storage(node):
-    if os.geteuid() != 0 or not shutil.which("mkfs.btrfs"):
+    if not BtrfsLoop.available():
         pytest.skip("needs root and btrfs-progs to mount a btrfs loop device")
-    d = tempfile.mkdtemp(prefix="hearth-btrfs-")
-    img, mnt = os.path.join(d, "fs.img"), os.path.join(d, "mnt")
-    os.mkdir(mnt)
-    with open(img, "wb") as f:
-        f.truncate(512 << 20)
-    subprocess.run(["mkfs.btrfs", "-q", img], check=True, capture_output=True)
-    subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
-    node.post("/storage", data={"storage": "tank", "type": "btrfs", "path": mnt})
-    yield mnt
-    node.delete("/storage/tank")
-    subprocess.run(["umount", "-l", mnt], check=False)
-    shutil.rmtree(d, ignore_errors=True)
+    with BtrfsLoop() as fs:
+        node.post("/storage", data={"storage": "tank", "type": "btrfs", "path": fs.mnt})
+        yield fs.mnt
+        node.delete("/storage/tank")
 
 
 def raw_write(path, data, offset=1 << 20):

@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from harness import Hearth, upload
+from harness import BtrfsLoop, Hearth, upload
 
 
 @pytest.fixture(scope="module")
@@ -202,19 +202,10 @@ def test_only_datastore_allocate_changes_storages(node, place):
 
 @pytest.fixture
 def btrfs_mount():
-    """A btrfs file system on a loop device (root and btrfs-progs: scripts/install-deps.sh)."""
-    if os.geteuid() != 0 or not shutil.which("mkfs.btrfs"):
+    if not BtrfsLoop.available():
         pytest.skip("needs root and btrfs-progs to mount a btrfs loop device")
-    d = tempfile.mkdtemp(prefix="hearth-btrfs-")
-    img, mnt = os.path.join(d, "fs.img"), os.path.join(d, "mnt")
-    os.mkdir(mnt)
-    with open(img, "wb") as f:
-        f.truncate(512 << 20)
-    subprocess.run(["mkfs.btrfs", "-q", img], check=True, capture_output=True)
-    subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
-    yield mnt
-    subprocess.run(["umount", "-l", mnt], check=False)
-    shutil.rmtree(d, ignore_errors=True)
+    with BtrfsLoop() as fs:
+        yield fs.mnt
 
 
 def test_btrfs_storage_disks_templates_and_clones_are_subvolumes(node, btrfs_mount, place):

@@ -281,6 +281,32 @@ def tls_connect(port, source="127.0.0.1"):
     return ctx.wrap_socket(raw)
 
 
+class BtrfsLoop:
+    """A btrfs file system of `size` bytes on a loop device, mounted at `.mnt` while in the
+    `with` block (root and btrfs-progs needed: scripts/install-deps.sh installs them)."""
+
+    def __init__(self, size=512 << 20):
+        self.size = size
+
+    @staticmethod
+    def available():
+        return os.geteuid() == 0 and shutil.which("mkfs.btrfs") is not None
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="hearth-btrfs-")
+        img, self.mnt = os.path.join(self.dir, "fs.img"), os.path.join(self.dir, "mnt")
+        os.mkdir(self.mnt)
+        with open(img, "wb") as f:
+            f.truncate(self.size)
+        subprocess.run(["mkfs.btrfs", "-q", img], check=True, capture_output=True)
+        subprocess.run(["mount", "-o", "loop", img, self.mnt], check=True)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", "-l", self.mnt], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def upload(h, path, name, content="iso", storage="local", **fields):
     with open(path, "rb") as f:
         r = h.request("POST", f"/nodes/{h.node}/storage/{storage}/upload",

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -41,6 +40,13 @@ bool WriteAt(const std::string& path, off_t offset, const std::string& data) {
   return ok;
 }
 
+// Test set-up commands, argv only (no shell), through the same runner the driver uses.
+bool RunArgv(const std::vector<std::string>& argv) {
+  PosixProcessRunner runner;
+  auto r = runner.Run(argv, {});
+  return r && r->exit_code == 0;
+}
+
 bool IsSubvolume(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == 256;  // btrfs subvolume roots
@@ -50,16 +56,15 @@ class BtrfsStorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a btrfs loop device";
-    if (std::system("command -v mkfs.btrfs >/dev/null && command -v btrfs >/dev/null") != 0)
+    if (!RunArgv({"btrfs", "--version"}) || !RunArgv({"mkfs.btrfs", "--version"}))
       GTEST_SKIP() << "btrfs-progs is not installed (scripts/install-deps.sh installs it)";
     std::string img = dir_.Sub("btrfs.img");
     mnt_ = dir_.Sub("mnt");
     fs::create_directories(mnt_);
     { std::ofstream(img).close(); }
     fs::resize_file(img, 320 * kMiB);
-    ASSERT_EQ(std::system(("mkfs.btrfs -q " + img + " >/dev/null 2>&1").c_str()), 0);
-    if (std::system(("mount -o loop " + img + " " + mnt_ + " 2>/dev/null").c_str()) != 0)
-      GTEST_SKIP() << "cannot mount a loop device here";
+    ASSERT_TRUE(RunArgv({"mkfs.btrfs", "-q", img}));
+    if (!RunArgv({"mount", "-o", "loop", img, mnt_})) GTEST_SKIP() << "cannot mount a loop device here";
     mounted_ = true;
     config_.id = "tank";
     config_.type = "btrfs";
@@ -176,8 +181,8 @@ TEST_F(BtrfsStorageTest, TemplatesAreReadOnlyAndClonesShareTheirDataButNotTheirF
 
 TEST_F(BtrfsStorageTest, FullCopiesConvertIntoANewSubvolume) {
   std::string src = dir_.Sub("src.qcow2");
-  ASSERT_EQ(std::system(("qemu-img create -q -f qcow2 " + src + " 8M").c_str()), 0);
-  ASSERT_EQ(std::system(("qemu-io -f qcow2 -c 'write -P 0x61 1M 4k' " + src + " >/dev/null").c_str()), 0);
+  ASSERT_TRUE(RunArgv({"qemu-img", "create", "-q", "-f", "qcow2", src, "8M"}));
+  ASSERT_TRUE(RunArgv({"qemu-io", "-f", "qcow2", "-c", "write -P 0x61 1M 4k", src}));
   std::vector<std::string> seen;
   auto vol = storage_->CopyImage(src, "qcow2", 300, "raw", [&](const std::string& l) { seen.push_back(l); });
   ASSERT_TRUE(vol) << vol.error().message;
@@ -191,7 +196,7 @@ TEST_F(BtrfsStorageTest, FullCopiesConvertIntoANewSubvolume) {
 TEST_F(BtrfsStorageTest, ActivationRefusesOtherFileSystemsAndClearsRollbackLeftovers) {
   // A rollback cut short between its exchange and its delete leaves a subvolume nothing names.
   auto leftover_vol = *storage_->AllocImage(400, "raw", kMiB, "", nullptr);
-  ASSERT_EQ(std::system(("btrfs -q subvolume create " + Images("400/vm-400-disk-0.tmp.4242")).c_str()), 0);
+  ASSERT_TRUE(RunArgv({"btrfs", "-q", "subvolume", "create", Images("400/vm-400-disk-0.tmp.4242")}));
   ASSERT_TRUE(storage_->Activate());
   EXPECT_FALSE(fs::exists(Images("400/vm-400-disk-0.tmp.4242")));
   EXPECT_TRUE(fs::exists(*storage_->Path(leftover_vol)));
