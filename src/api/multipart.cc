@@ -120,7 +120,7 @@ Status CopyFileRange(const std::string& src, uint64_t offset, uint64_t size, con
     ssize_t n = copy_file_range(in, &off_in, out, nullptr, want, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)) {
-      // Another file system (a storage on its own disk): kernels since 5.19 refuse
+      // Another kind of file system, such as a storage on its own disk: kernels since 5.19 refuse
       // copy_file_range across file system types, so copy through a buffer.
       static thread_local std::vector<char> buf(1 << 20);
       ssize_t r = pread(in, buf.data(), std::min(want, buf.size()), off_in);

@@ -137,14 +137,7 @@ Result<std::string> BtrfsStorage::AllocImage(int vmid, const std::string& format
   std::lock_guard lock(alloc_mu_);
   std::string dir = root_ + "/images/" + std::to_string(vmid);
   HEARTH_TRY(MakeDirs(dir));
-  std::string file;
-  if (!name.empty()) {
-    file = name + ".raw";
-    if (PathExists(dir + "/" + name) || PathExists(dir + "/" + file))
-      return Fail(AlreadyExists("volume '" + id_ + ":" + std::to_string(vmid) + "/" + file + "' already exists"));
-  } else {
-    HEARTH_ASSIGN_OR_RETURN(file, NextDiskFile(vmid, "raw"));
-  }
+  HEARTH_ASSIGN_OR_RETURN(std::string file, ImageFileName(vmid, "raw", name));
   // Sparse, like a qcow2 on a dir storage: thin provisioning, said when it overcommits.
   if (auto space = FilesystemSpace(root_); space && size > space->avail && progress)
     progress("WARN: thin provisioning: " + std::to_string(size / kMiB) + "M requested, " +

@@ -112,7 +112,7 @@ std::string DirStorage::FileOf(const DirVolume& v) const {
 
 namespace {
 
-// Whether `path` is the root of a mounted file system (its parent is on another device,
+// Whether `path` is the root of a mount (its parent is on another device,
 // or it is "/").
 bool IsMountPoint(const std::string& path) {
   struct stat self, parent;
@@ -203,13 +203,7 @@ Result<std::string> DirStorage::AllocImage(int vmid, const std::string& format, 
   std::lock_guard lock(alloc_mu_);
   std::string dir = root_ + "/images/" + std::to_string(vmid);
   HEARTH_TRY(MakeDirs(dir));
-  std::string file;
-  if (!name.empty()) {
-    file = name + "." + format;
-    if (PathExists(dir + "/" + file)) return Fail(AlreadyExists("volume '" + id_ + ":" + std::to_string(vmid) + "/" + file + "' already exists"));
-  } else {
-    HEARTH_ASSIGN_OR_RETURN(file, NextDiskFile(vmid, format));
-  }
+  HEARTH_ASSIGN_OR_RETURN(std::string file, ImageFileName(vmid, format, name));
   HEARTH_ASSIGN_OR_RETURN(FsSpace space, FilesystemSpace(root_));
   uint64_t need = InitialFootprint(format, size);
   if (space.avail < need)
@@ -228,6 +222,14 @@ Result<std::string> DirStorage::AllocImage(int vmid, const std::string& format, 
                   : r.error().WithContext("allocating " + file));
   }
   return std::to_string(vmid) + "/" + file;
+}
+
+Result<std::string> DirStorage::ImageFileName(int vmid, const std::string& format, const std::string& name) {
+  if (name.empty()) return NextDiskFile(vmid, format);
+  std::string dir = root_ + "/images/" + std::to_string(vmid), file = name + "." + format;
+  if (PathExists(dir + "/" + name) || PathExists(dir + "/" + file))
+    return Fail(AlreadyExists("volume '" + id_ + ":" + std::to_string(vmid) + "/" + file + "' already exists"));
+  return file;
 }
 
 Result<std::string> DirStorage::NextDiskFile(int vmid, const std::string& format) {

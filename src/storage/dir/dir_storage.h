@@ -80,6 +80,9 @@ class DirStorage : public StoragePlugin {
   // The file of a parsed volname under this storage's layout.
   std::string FileOf(const DirVolume& v) const;
   std::vector<ContentType> Content() const;
+  // `name`.<format> if neither it nor a bare `name` directory exists, else the next free disk
+  // name (NextDiskFile); call with alloc_mu_ held.
+  Result<std::string> ImageFileName(int vmid, const std::string& format, const std::string& name);
   // Picks the next free "vm-<vmid>-disk-<n>.<format>" under images/<vmid>/ (taken: any
   // format, base- too, and a bare directory of that name: a btrfs subvolume); call with
   // alloc_mu_ held.
