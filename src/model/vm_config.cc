@@ -225,9 +225,18 @@ std::vector<std::string> ReferencedVolumes(const VmConfig& cfg, bool include_cdr
       if (!vol.empty()) vols.insert(vol);
     }
   };
+  // A snapshot's RAM state volume (and a hibernated VM's, in the config itself) is the VM's too.
+  auto state = [&](const std::map<std::string, std::string>& m) {
+    auto it = m.find("vmstate");
+    if (it != m.end() && it->second.find(':') != std::string::npos) vols.insert(it->second);
+  };
   scan(cfg.values);
+  state(cfg.values);
   scan(cfg.pending);
-  for (const auto& [name, section] : cfg.snapshots) scan(section);
+  for (const auto& [name, section] : cfg.snapshots) {
+    scan(section);
+    state(section);
+  }
   return {vols.begin(), vols.end()};
 }
 

@@ -69,8 +69,8 @@ struct CommitResult {
 // another VM's disks are only forgotten, as qemu-server does (vm_is_volid_owner).
 CommitResult CommitPending(VmConfig& config, int vmid, const std::function<bool(const std::string&)>& apply_now);
 
-// Volume ids referenced by drive keys (values, pending and snapshot sections), excluding
-// cdrom media and "none"/"cdrom"/paths. Used for destroy and for "is this volume in use".
+// Volume ids referenced by drive keys (values, pending and snapshot sections) and by
+// `vmstate` (RAM state volumes), excluding cdrom media and "none"/"cdrom"/paths. Used for destroy and for "is this volume in use".
 std::vector<std::string> ReferencedVolumes(const VmConfig& config, bool include_cdroms = false);
 
 // The storage volume of one drive value, or "" if it has none (none, cdrom, paths).

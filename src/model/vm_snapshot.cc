@@ -17,6 +17,12 @@ bool NotCopied(const std::string& key) {
 
 Error Plain(const std::string& text) { return Internal(text); }
 
+// What a snapshot with RAM records about the QEMU that saved it: used for the start after a
+// rollback, never put back into the config (qemu-server __snapshot_rollback_hook).
+bool RunningOnly(const std::string& key) {
+  return key == "runningmachine" || key == "runningcpu" || key == "running-nets-host-mtu";
+}
+
 }  // namespace
 
 Status CheckNewSnapshotName(const std::string& name) {
@@ -55,7 +61,7 @@ Status PrepareSnapshot(VmConfig& cfg, const std::string& name, const std::string
     }
   std::map<std::string, std::string> section;
   for (const auto& [k, v] : cfg.values)
-    if (!NotCopied(k)) section[k] = v;
+    if (!NotCopied(k) && !RunningOnly(k)) section[k] = v;
   section["snapstate"] = "prepare";
   section["snaptime"] = std::to_string(now);
   if (!description.empty()) section["description"] = description;
@@ -150,7 +156,7 @@ Status ApplyRollback(VmConfig& cfg, const std::string& name) {
   for (const auto& [k, v] : cfg.values)
     if (k == "description" || StartsWith(k, "unused")) restored[k] = v;
   for (const auto& [k, v] : snap)
-    if (!NotCopied(k)) restored[k] = v;
+    if (!NotCopied(k) && !RunningOnly(k)) restored[k] = v;
   restored["parent"] = name;
   // An unusedN naming a disk the snapshot attaches again goes (qemu-server's
   // write_vm_config drops unused entries a drive uses).

@@ -1,5 +1,7 @@
 #include "model/vm_snapshot.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 namespace hearth {
@@ -111,6 +113,27 @@ TEST(VmSnapshot, RollbackRestoresValuesKeepsDescriptionAndParksNewDisks) {
   EXPECT_EQ(c.Lock(), "");
   EXPECT_TRUE(c.pending.empty());
   EXPECT_EQ(c.snapshots.size(), 1u);
+}
+
+TEST(VmSnapshot, RamStateStaysInTheSnapshotAndCountsAsTheVmsVolume) {
+  VmConfig c = Base();
+  ASSERT_TRUE(PrepareSnapshot(c, "ram", "", 1, nullptr));
+  c.snapshots["ram"]["vmstate"] = "local:100/vm-100-state-ram.raw";
+  c.snapshots["ram"]["runningmachine"] = "pc-i440fx-7.2";
+  ASSERT_TRUE(CommitSnapshot(c, "ram"));
+  // The state volume is the VM's: not adopted as an orphan, freed with the VM.
+  auto refs = ReferencedVolumes(c);
+  EXPECT_NE(std::find(refs.begin(), refs.end(), "local:100/vm-100-state-ram.raw"), refs.end());
+  // Neither the state nor what the running QEMU was goes back into the config.
+  c.values["lock"] = "rollback";
+  ASSERT_TRUE(ApplyRollback(c, "ram"));
+  EXPECT_FALSE(c.values.count("vmstate"));
+  EXPECT_FALSE(c.values.count("runningmachine"));
+  EXPECT_EQ(c.snapshots.at("ram").at("vmstate"), "local:100/vm-100-state-ram.raw");
+  // A snapshot taken later does not copy a hibernated VM's running* keys.
+  c.values["runningmachine"] = "pc-i440fx-7.2";
+  ASSERT_TRUE(PrepareSnapshot(c, "later", "", 2, nullptr));
+  EXPECT_FALSE(c.snapshots.at("later").count("runningmachine"));
 }
 
 TEST(VmSnapshot, RollbackReattachesADiskRemovedSinceAndDropsItsUnusedEntry) {

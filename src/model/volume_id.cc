@@ -46,8 +46,10 @@ std::optional<DiskName> ParseDiskName(std::string_view name) {
   static const Pattern ci_re("vm-([1-9][0-9]{0,8})-cloudinit");
   // The patterns bound the digits, so the numbers always fit.
   if (auto m = disk_re.Capture(name))
-    return DiskName{(*m)[0] == "base", static_cast<int>(*ParseInt((*m)[1])), static_cast<int>(*ParseInt((*m)[2])), false};
-  if (auto m = ci_re.Capture(name)) return DiskName{false, static_cast<int>(*ParseInt((*m)[0])), 0, true};
+    return DiskName{(*m)[0] == "base", static_cast<int>(*ParseInt((*m)[1])), static_cast<int>(*ParseInt((*m)[2])), false, {}};
+  if (auto m = ci_re.Capture(name)) return DiskName{false, static_cast<int>(*ParseInt((*m)[0])), 0, true, {}};
+  static const Pattern state_re("vm-([1-9][0-9]{0,8})-state-([A-Za-z][A-Za-z0-9_\\-]{0,39})");
+  if (auto m = state_re.Capture(name)) return DiskName{false, static_cast<int>(*ParseInt((*m)[0])), 0, false, (*m)[1]};
   return std::nullopt;
 }
 

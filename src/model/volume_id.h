@@ -52,12 +52,15 @@ std::string NormalizeContentFilename(std::string_view client_name);
 // `filename`.
 Status CheckUploadFileName(ContentType content, std::string_view name);
 
-// "vm-100-disk-0" style disk name check: returns the vmid and disk index.
+// "vm-100-disk-0" style disk name check: returns the vmid and disk index. Also the other
+// names Proxmox gives a VM's volumes: "vm-100-cloudinit" and the RAM state of a snapshot,
+// "vm-100-state-<snapname>" (qemu-server QemuConfig.pm __snapshot_save_vmstate).
 struct DiskName {
   bool base = false;
   int vmid = 0;
   int index = 0;
   bool cloudinit = false;
+  std::string state;  // the snapshot name of a state volume, else ""
 };
 std::optional<DiskName> ParseDiskName(std::string_view file_name_without_ext);
 

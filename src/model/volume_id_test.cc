@@ -48,6 +48,16 @@ TEST(DiskName, Parse) {
   EXPECT_TRUE(ParseDiskName("base-100-disk-0")->base);
   EXPECT_TRUE(ParseDiskName("vm-100-cloudinit")->cloudinit);
   EXPECT_FALSE(ParseDiskName("vm-0100-disk-0"));
+  // Snapshot RAM state volumes, named as qemu-server names them.
+  auto st = ParseDiskName("vm-100-state-before_upgrade-2");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->vmid, 100);
+  EXPECT_EQ(st->state, "before_upgrade-2");
+  EXPECT_FALSE(st->cloudinit);
+  EXPECT_EQ(ParseDiskName("vm-100-disk-0")->state, "");
+  EXPECT_FALSE(ParseDiskName("vm-100-state-1snap"));  // a snapshot name starts with a letter
+  EXPECT_FALSE(ParseDiskName("vm-100-state-" + std::string(41, 'a')));
+  EXPECT_FALSE(ParseDiskName("vm-100-state-a.b"));
 }
 
 }  // namespace hearth

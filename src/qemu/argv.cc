@@ -1,5 +1,6 @@
 #include "qemu/argv.h"
 
+#include <cctype>
 #include <set>
 
 #include "core/strings.h"
@@ -69,6 +70,14 @@ using Args = std::vector<std::string>;
 std::string Get(const std::map<std::string, std::string>& c, const std::string& k, const std::string& dflt = "") {
   auto it = c.find(k);
   return it == c.end() ? dflt : it->second;
+}
+
+// A QEMU machine type name ("pc", "q35", "pc-i440fx-7.2"): it goes into -machine unescaped.
+bool IsMachineType(const std::string& m) {
+  if (m.empty() || m.size() > 64) return false;
+  for (char c : m)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') return false;
+  return true;
 }
 
 // The device that a boot order entry refers to gets bootindex = its position.
@@ -213,8 +222,9 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
   a.insert(a.end(), {"-pidfile", paths.pid, "-nodefaults", "-no-user-config", "-display", "none"});
 
   // Machine and accelerator.
-  std::string machine = Get(cfg, "machine", "pc");
+  std::string machine = L.force_machine.empty() ? Get(cfg, "machine", "pc") : L.force_machine;
   machine = machine.substr(0, machine.find(','));
+  if (!IsMachineType(machine)) return Fail(FieldError("machine", "invalid machine type '" + machine + "'"));
   if (size_t plus = machine.find("+pve"); plus != std::string::npos) machine = machine.substr(0, plus);
   bool q35 = StartsWith(machine, "q35") || StartsWith(machine, "pc-q35");
   bool kvm = host.kvm && Get(cfg, "kvm", "1") == "1";
@@ -262,7 +272,8 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
   if (auto sd = Get(cfg, "startdate"); !sd.empty() && sd != "now") rtc = "base=" + EscapeQemuOpt(sd);
   if (Get(cfg, "tdf") == "1") rtc += ",driftfix=slew";
   a.insert(a.end(), {"-rtc", rtc});
-  if (Get(cfg, "freeze") == "1") a.push_back("-S");
+  if (Get(cfg, "freeze") == "1" || L.incoming) a.push_back("-S");
+  if (L.incoming) a.insert(a.end(), {"-incoming", "defer"});
   if (Get(cfg, "reboot", "1") == "0") a.push_back("-no-reboot");
 
   // Display.

@@ -30,6 +30,11 @@ struct QemuLaunch {
   std::map<std::string, std::string> config;   // applied config values
   std::map<std::string, DriveBinding> drives;  // by drive key, for every drive with a volume
   std::map<int, std::string> taps;             // NIC index -> tap name; absent = user-mode networking
+  // Rollback to a snapshot with RAM: QEMU starts paused (-S) and waits for the saved state
+  // (-incoming defer, then QemuSupervisor::LoadState), as the machine type that saved it
+  // (`force_machine`, Proxmox's forcemachine from the snapshot's runningmachine).
+  bool incoming = false;
+  std::string force_machine;
 };
 
 struct RuntimePaths {

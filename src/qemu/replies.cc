@@ -87,4 +87,34 @@ std::optional<BlockIoTotals> SumBlockStats(const nlohmann::json& ret) {
   return t;
 }
 
+namespace {
+
+std::string StringMember(const nlohmann::json& obj, const char* name) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(name);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+std::string QmpEventName(const nlohmann::json& event) { return StringMember(event, "event"); }
+
+std::string MigrationEventStatus(const nlohmann::json& event) {
+  if (!event.is_object()) return "";
+  auto data = event.find("data");
+  return data == event.end() ? "" : StringMember(*data, "status");
+}
+
+std::string MigrationErrorDesc(const nlohmann::json& ret) { return StringMember(ret, "error-desc"); }
+
+std::string CurrentMachine(const nlohmann::json& ret) {
+  if (!ret.is_array()) return "";
+  for (const auto& m : ret) {
+    if (!m.is_object()) continue;
+    auto cur = m.find("is-current");
+    if (cur != m.end() && cur->is_boolean() && cur->get<bool>()) return StringMember(m, "name");
+  }
+  return "";
+}
+
 }  // namespace hearth

@@ -37,5 +37,14 @@ Result<nlohmann::json> ReadQgaReply(std::string_view line, const std::string& co
 // query-status: the run state ("running", "paused", ...), or "" if the reply has none.
 std::string QmpRunState(const nlohmann::json& ret);
 std::optional<BlockIoTotals> SumBlockStats(const nlohmann::json& ret);
+// An event message's "event" member, or "".
+std::string QmpEventName(const nlohmann::json& event);
+// A MIGRATION event's data.status ("setup", "active", "completed", "failed", ...), or "".
+std::string MigrationEventStatus(const nlohmann::json& event);
+// query-migrate: "error-desc" when the migration failed, or "".
+std::string MigrationErrorDesc(const nlohmann::json& ret);
+// query-machines: the name of the entry with "is-current": true (the concrete type an alias
+// such as "pc" resolved to, e.g. "pc-i440fx-7.2"), or "".
+std::string CurrentMachine(const nlohmann::json& ret);
 
 }  // namespace hearth

@@ -68,5 +68,22 @@ TEST(QmpReturns, RunStateAndBlockStatsOfAnyShape) {
   EXPECT_FALSE(SumBlockStats(nlohmann::json::parse(R"({"stats": {}})")));
 }
 
+TEST(QmpReaders, MigrationEventsAndCurrentMachine) {
+  auto ev = ReadQmpLine(R"({"timestamp": {"seconds": 1, "microseconds": 2}, "event": "MIGRATION", "data": {"status": "completed"}})");
+  EXPECT_EQ(QmpEventName(ev.value), "MIGRATION");
+  EXPECT_EQ(MigrationEventStatus(ev.value), "completed");
+  EXPECT_EQ(MigrationEventStatus(nlohmann::json::parse(R"({"event": "MIGRATION", "data": 5})")), "");
+  EXPECT_EQ(MigrationEventStatus(nlohmann::json::parse(R"({"event": "MIGRATION"})")), "");
+  EXPECT_EQ(QmpEventName(nlohmann::json::parse(R"({"event": 7})")), "");
+  EXPECT_EQ(MigrationErrorDesc(nlohmann::json::parse(R"({"status": "failed", "error-desc": "No space left"})")),
+            "No space left");
+  EXPECT_EQ(MigrationErrorDesc(nlohmann::json::parse("[]")), "");
+  auto machines = nlohmann::json::parse(R"([{"name": "pc-q35-7.2", "alias": "q35"},
+      {"name": "pc-i440fx-7.2", "alias": "pc", "is-current": true}, 3, {"is-current": "yes"}])");
+  EXPECT_EQ(CurrentMachine(machines), "pc-i440fx-7.2");
+  EXPECT_EQ(CurrentMachine(nlohmann::json::parse(R"([{"name": "x"}])")), "");
+  EXPECT_EQ(CurrentMachine(nlohmann::json::parse(R"({"name": "x"})")), "");
+}
+
 }  // namespace
 }  // namespace hearth

@@ -121,6 +121,60 @@ Status QemuSupervisor::DeleteInternalSnapshot(int vmid, const std::string& devic
                   std::chrono::seconds(60)));
 }
 
+namespace {
+
+constexpr char kStateFdName[] = "hearth-vmstate";
+
+// The MIGRATION event that ends a save or a load, then QEMU's reason when it failed.
+Status AwaitMigration(QmpClient& c, const char* what, std::chrono::steady_clock::time_point deadline) {
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto ev = c.WaitEvent("MIGRATION", std::max(left, std::chrono::milliseconds(1)));
+    if (!ev) {
+      (void)c.Execute("migrate_cancel", nullptr, std::chrono::seconds(5));
+      return Fail(Unavailable(std::string(what) + ": " + ev.error().message));
+    }
+    std::string status = MigrationEventStatus(*ev);
+    if (status == "completed") return Ok();
+    if (status == "failed" || status == "cancelled") {
+      std::string why;
+      if (auto q = c.Execute("query-migrate", nullptr, std::chrono::seconds(5)); q) why = MigrationErrorDesc(*q);
+      return Fail(Internal(std::string(what) + " - " + (why.empty() ? "migration " + status : why)));
+    }
+  }
+}
+
+}  // namespace
+
+Status QemuSupervisor::SaveState(int vmid, int fd, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  HEARTH_ASSIGN_OR_RETURN(QmpClient c, QmpClient::Connect(Paths(vmid).qmp));
+  HEARTH_TRY(c.Execute("migrate-set-capabilities",
+                       {{"capabilities", nlohmann::json::array({{{"capability", "events"}, {"state", true}}})}}));
+  // QEMU's default bandwidth cap (128 MiB/s) is for networks; a local file takes all it can.
+  HEARTH_TRY(c.Execute("migrate-set-parameters", {{"max-bandwidth", int64_t{1} << 40}}));
+  HEARTH_TRY(c.ExecuteWithFd("getfd", {{"fdname", kStateFdName}}, fd));
+  HEARTH_TRY(c.Execute("migrate", {{"uri", std::string("fd:") + kStateFdName}}));
+  return AwaitMigration(c, "unable to save VM state and RAM", deadline);
+}
+
+Status QemuSupervisor::LoadState(int vmid, int fd, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  HEARTH_ASSIGN_OR_RETURN(QmpClient c, QmpClient::Connect(Paths(vmid).qmp));
+  HEARTH_TRY(c.Execute("migrate-set-capabilities",
+                       {{"capabilities", nlohmann::json::array({{{"capability", "events"}, {"state", true}}})}}));
+  HEARTH_TRY(c.ExecuteWithFd("getfd", {{"fdname", kStateFdName}}, fd));
+  HEARTH_TRY(c.Execute("migrate-incoming", {{"uri", std::string("fd:") + kStateFdName}}));
+  return AwaitMigration(c, "unable to load VM state and RAM", deadline);
+}
+
+Result<std::string> QemuSupervisor::CurrentMachine(int vmid) {
+  HEARTH_ASSIGN_OR_RETURN(nlohmann::json ret, Qmp(Paths(vmid).qmp, "query-machines"));
+  std::string name = ::hearth::CurrentMachine(ret);
+  if (name.empty()) return Fail(Unavailable("query-machines: QEMU named no current machine"));
+  return name;
+}
+
 Status QemuSupervisor::Quit(int vmid, std::chrono::milliseconds timeout) {
   return Done(Qmp(Paths(vmid).qmp, "quit", nullptr, timeout));
 }

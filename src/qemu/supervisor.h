@@ -45,6 +45,18 @@ class QemuSupervisor {
   // blockdev-snapshot-delete-internal-sync. Synchronous in QEMU; 60 s bound.
   Status SnapshotInternal(int vmid, const std::string& device, const std::string& name);
   Status DeleteInternalSnapshot(int vmid, const std::string& device, const std::string& name);
+  // RAM and device state, for snapshots with RAM. QEMU's migration to a file descriptor
+  // (upstream QEMU has no equivalent of Proxmox's savevm-start patch): getfd passes `fd` (an
+  // open regular file, written from offset 0), then `migrate` to it, and the MIGRATION event
+  // says when it is done (no polling). The VM should be paused first so the state matches
+  // its disks; afterwards QEMU is in "postmigrate" and Cont resumes it. A "failed" event
+  // returns QEMU's error-desc ("No space left on device", ...). `timeout` bounds the whole save.
+  Status SaveState(int vmid, int fd, std::chrono::milliseconds timeout);
+  // Loads what SaveState wrote into a VM launched with QemuLaunch::incoming (QEMU waits in
+  // "inmigrate"); the VM is paused afterwards (launched with -S) until Cont.
+  Status LoadState(int vmid, int fd, std::chrono::milliseconds timeout);
+  // The concrete machine type the VM runs ("pc-i440fx-7.2" for "pc"), from query-machines.
+  Result<std::string> CurrentMachine(int vmid);
   Status Quit(int vmid, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   Status SystemPowerdown(int vmid);
   Status SystemReset(int vmid);

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -81,6 +82,37 @@ Status UnixLineSocket::Write(const std::string& data, std::chrono::milliseconds 
     return Fail(Unavailable(std::string("write: ") + strerror(errno)));
   }
   return Ok();
+}
+
+Status UnixLineSocket::WriteWithFd(const std::string& data, int fd, std::chrono::milliseconds timeout) {
+  if (data.empty()) return Fail(InvalidArgument("WriteWithFd: nothing to send the descriptor with"));
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  // The descriptor travels with the first chunk only; the rest is a plain write.
+  while (true) {
+    struct iovec iov = {const_cast<char*>(data.data()), data.size()};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    ssize_t w = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (w > 0) {
+      if (static_cast<size_t>(w) == data.size()) return Ok();
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      return Write(data.substr(w), std::max(left, std::chrono::milliseconds(1)));
+    }
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!WaitFd(fd_, POLLOUT, deadline)) return Fail(Unavailable("write: timeout"));
+      continue;
+    }
+    return Fail(Unavailable(std::string("write: ") + strerror(errno)));
+  }
 }
 
 Result<std::string> UnixLineSocket::ReadLine(std::chrono::milliseconds timeout) {

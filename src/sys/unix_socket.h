@@ -16,6 +16,10 @@ class UnixLineSocket {
   ~UnixLineSocket();
 
   Status Write(const std::string& data, std::chrono::milliseconds timeout);
+  // Writes `data` with a copy of the open descriptor `fd` attached to its first byte
+  // (SCM_RIGHTS), as QMP's getfd/add-fd expect: the receiver gets its own descriptor; ours
+  // stays open and is the caller's to close.
+  Status WriteWithFd(const std::string& data, int fd, std::chrono::milliseconds timeout);
   // Reads one line (without the terminator). kUnavailable on EOF, timeout, or a line longer
   // than kMaxLine bytes (guest agents answer with up to 16 MiB of base64 output).
   Result<std::string> ReadLine(std::chrono::milliseconds timeout);

@@ -23,14 +23,15 @@ Result<std::string> VmService::Start(int vmid, const std::string& user, int time
   return StartTask("qmstart", vmid, user, [this, vmid, timeout](TaskContext& ctx) { return DoStart(ctx, vmid, timeout); });
 }
 
-Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
+Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout, const SavedState* state) {
   if (qemu_.Pid(vmid)) return Fail(FailedPrecondition("VM " + std::to_string(vmid) + " already running"));
   HEARTH_ASSIGN_OR_RETURN(VmConfig before, GetConfig(vmid));
   HEARTH_TRY(CheckLock(before, false));
   if (before.IsTemplate()) return Fail(FailedPrecondition("you can't start a vm if it's a template"));
 
-  // Pending changes take effect now.
-  HEARTH_TRY(ApplyPending(vmid, &ctx));
+  // Pending changes take effect now (not when resuming saved RAM: the devices must be the
+  // ones that saved it).
+  if (!state) HEARTH_TRY(ApplyPending(vmid, &ctx));
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   if (!CloudInitDriveKey(cfg.values).empty()) HEARTH_TRY(WriteSeed(vmid, cfg.values, &ctx));
 
@@ -43,6 +44,10 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
   QemuLaunch launch;
   launch.vmid = vmid;
   launch.config = cfg.values;
+  if (state) {
+    launch.incoming = true;
+    launch.force_machine = state->machine;
+  }
   for (const auto& [k, v] : cfg.values) {
     auto dk = DriveKey::Parse(k);
     if (!dk || dk->bus == DriveBus::kUnused) continue;
@@ -99,6 +104,17 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
   auto launch_timeout = std::chrono::seconds(timeout > 0 ? timeout : 120);
   HEARTH_ASSIGN_OR_RETURN(int pid, qemu_.Launch(vmid, argv, launch_timeout));
   CrashPoint("start.launched");
+  if (state) {
+    ctx.Log("loading VM state and RAM from " + state->volid);
+    Status loaded = states_.Load(vmid, state->volid, VmStateVolumes::Deadline(CurrentMemoryMiB(cfg)));
+    if (loaded) loaded = qemu_.Cont(vmid);
+    if (!loaded) {
+      qemu_.Kill(pid);
+      qemu_.WaitExit(pid, std::chrono::seconds(10));
+      return loaded;
+    }
+    ctx.Log("VM state and RAM loaded; the guest continues from the snapshot");
+  }
 
   for (const auto& [k, v] : cfg.values) {
     if (!StartsWith(k, "net")) continue;
@@ -112,7 +128,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout) {
   SetRuntime(vmid, [&](Runtime& rt) {
     rt = Runtime{};
     rt.pid = pid;
-    rt.qmpstatus = cfg.Get("freeze").value_or("0") == "1" ? "prelaunch" : "running";
+    rt.qmpstatus = !state && cfg.Get("freeze").value_or("0") == "1" ? "prelaunch" : "running";
     rt.started_at = clock_.UnixSeconds();
   });
   ctx.Log("VM " + std::to_string(vmid) + " started with pid " + std::to_string(pid));

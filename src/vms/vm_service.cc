@@ -47,7 +47,7 @@ VmService::VmService(Store& store, TaskManager& tasks, StorageManager& storage, 
                      VmServiceOptions options, Random& random)
     : store_(store), tasks_(tasks), storage_(storage), qemu_(qemu), net_(net), runner_(runner), fs_(fs), host_(host), clock_(clock),
       accel_(accel),
-      options_(std::move(options)), random_(random) {}
+      options_(std::move(options)), random_(random), states_(storage, qemu) {}
 
 VmService::~VmService() { StopPoller(); }
 

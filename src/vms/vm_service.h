@@ -34,6 +34,7 @@
 #include "sys/host_stats.h"
 #include "sys/random_source.h"
 #include "tasks/task_manager.h"
+#include "vms/vm_state.h"
 
 namespace hearth {
 
@@ -189,12 +190,14 @@ class VmService {
   // becomes unusedN or, with delete_source, is removed. Running VMs are refused for now.
   Result<std::string> MoveDisk(const MoveDiskRequest& req);
 
-  // Snapshots (vm_snapshot.cc; Proxmox's qmsnapshot, qmdelsnapshot, qmrollback tasks). Disk
-  // only: `vmstate` is refused (501) until RAM snapshots exist.
+  // Snapshots (vm_snapshot.cc; Proxmox's qmsnapshot, qmdelsnapshot, qmrollback tasks).
+  // `vmstate` saves RAM too when the VM runs (ignored when it is stopped, as Proxmox); a
+  // rollback to such a snapshot starts the VM from that state.
   Result<std::string> Snapshot(int vmid, const std::string& name, const std::string& description, bool vmstate,
                                const std::string& user);
   Result<std::string> DeleteSnapshot(int vmid, const std::string& name, bool force, const std::string& user);
-  // Stops a running VM hard first; `start` starts it again afterwards (a separate qmstart task).
+  // Stops a running VM hard first; `start` starts it again afterwards (a separate qmstart task;
+  // no effect with RAM state: the rollback task resumes the VM itself).
   Result<std::string> Rollback(int vmid, const std::string& name, bool start, const std::string& user);
   Status SetSnapshotDescription(int vmid, const std::string& name, const std::string& description);
   // The whole config, snapshot sections included.
@@ -256,14 +259,22 @@ class VmService {
 
   // Task bodies.
   Status DoCreate(TaskContext& ctx, const CreateRequest& req);
-  Status DoStart(TaskContext& ctx, int vmid, int timeout);
+  // `state` set: resume from a snapshot's RAM state (volid and machine type); pending
+  // changes are not applied then, as qemu-server's vm_start with a statefile.
+  struct SavedState {
+    std::string volid, machine;
+  };
+  Status DoStart(TaskContext& ctx, int vmid, int timeout, const SavedState* state = nullptr);
   Status DoStop(TaskContext& ctx, int vmid, int timeout_seconds);
   // Commits every pending change (the VM is stopped) and frees what that detached.
   Status ApplyPending(int vmid, TaskContext* ctx);
   Status DoShutdown(TaskContext& ctx, const StopRequest& req);
   Status DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced);
   Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
-  Status DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description);
+  Status DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description,
+                    bool vmstate);
+  // Frees a snapshot's RAM state volume; with `force`, a failure is a warning.
+  Status FreeStateVolume(TaskContext* ctx, int vmid, const std::string& volid, bool force);
   // Snapshots `drives` (key, volid) as `name`; `done` gets those that were made.
   Status SnapshotVolumes(TaskContext& ctx, int vmid, const std::string& name,
                          const std::vector<std::pair<std::string, std::string>>& drives,
@@ -323,6 +334,7 @@ class VmService {
   AccelState& accel_;
   VmServiceOptions options_;
   Random& random_;
+  VmStateVolumes states_;
 
   // Exclusive access to vms_ that bumps the generation when released.
   class WriteLock {

@@ -1,15 +1,18 @@
 // VM snapshots (qmsnapshot, qmrollback, qmdelsnapshot), after pve-guest-common
 // AbstractConfig.pm and qemu-server QemuConfig.pm / QemuServer.pm (qemu_volume_snapshot);
 // docs/reference/pve-snapshots.md. The config steps are model/vm_snapshot.h; this file runs
-// the volume operations between them. Disk-only: RAM state (vmstate) is refused for now.
+// the volume operations between them.
 //
 // While the VM runs, it is paused for the disk snapshots (Proxmox's savevm-start without a
 // state file pauses it the same way), after a guest-agent fsfreeze when an agent is
-// configured: qcow2 volumes are snapshotted by QEMU (blockdev-snapshot-internal-sync), others
-// by their storage (btrfs: a read-only subvolume snapshot).
+// configured and no RAM is saved: qcow2 volumes are snapshotted by QEMU
+// (blockdev-snapshot-internal-sync), others by their storage (btrfs: a read-only subvolume
+// snapshot). With RAM (vmstate), the state is written to its volume (vm_state.h) while the
+// VM is still paused, so RAM and disks are of the same instant.
 #include <spdlog/spdlog.h>
 
 #include "core/strings.h"
+#include "core/units.h"
 #include "model/vm_snapshot.h"
 #include "sys/crash_point.h"
 #include "vms/vm_service.h"
@@ -32,11 +35,9 @@ Result<std::string> VmService::Snapshot(int vmid, const std::string& name, const
                                         const std::string& user) {
   HEARTH_TRY(CheckNewSnapshotName(name));
   if (!Exists(vmid)) return Fail(Internal(ConfigNotFound(vmid)));
-  if (vmstate)
-    return Fail(MakeError(ErrorCode::kNotImplemented, "snapshots with RAM (vmstate=1) are not supported yet; take a disk-only snapshot "
-                               "(vmstate=0), with the guest agent configured for a consistent file system"));
-  return StartTask("qmsnapshot", vmid, user,
-                   [this, vmid, name, description](TaskContext& ctx) { return DoSnapshot(ctx, vmid, name, description); });
+  return StartTask("qmsnapshot", vmid, user, [this, vmid, name, description, vmstate](TaskContext& ctx) {
+    return DoSnapshot(ctx, vmid, name, description, vmstate);
+  });
 }
 
 Status VmService::SnapshotVolumes(TaskContext& ctx, int vmid, const std::string& name,
@@ -87,7 +88,18 @@ Status VmService::DeleteVolumeSnapshots(TaskContext* ctx, int vmid, const std::s
   return Ok();
 }
 
-Status VmService::DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description) {
+Status VmService::FreeStateVolume(TaskContext* ctx, int vmid, const std::string& volid, bool force) {
+  if (ctx) ctx->Log("removing the RAM state volume " + volid);
+  Status st = storage_.Free(volid);
+  if (st || !force) return st;
+  std::string w = "vmstate: " + st.error().message;
+  if (ctx) ctx->Warn(w);
+  else spdlog::warn("VM {}: {}", vmid, w);
+  return Ok();
+}
+
+Status VmService::DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description,
+                             bool vmstate) {
   std::vector<std::string> warnings;
   std::vector<std::pair<std::string, std::string>> drives;
   HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
@@ -105,8 +117,47 @@ Status VmService::DoSnapshot(TaskContext& ctx, int vmid, const std::string& name
   CrashPoint("snapshot.prepared");
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   bool running = qemu_.Pid(vmid).has_value();
-  bool frozen = false, paused = false;
-  if (running && WantsFreeze(cfg)) {
+  // RAM is saved only from a running VM; for a stopped one vmstate is ignored, as Proxmox.
+  bool save_state = vmstate && running;
+  std::string state_volid;
+  bool state_allocated = false, frozen = false, paused = false;
+  std::vector<std::pair<std::string, std::string>> done;
+
+  // Whatever was made goes again, and the config is as before (snapshot_create's cleanup).
+  auto undo = [&](Status failed) -> Status {
+    ctx.Warn("snapshot create failed: starting cleanup");
+    (void)DeleteVolumeSnapshots(&ctx, vmid, name, done, /*force=*/true);
+    if (state_allocated) (void)FreeStateVolume(&ctx, vmid, state_volid, /*force=*/true);
+    if (auto st = Mutate(vmid, [&](VmConfig& c) -> Status {
+          AbandonSnapshot(c, name);
+          return Ok();
+        });
+        !st)
+      ctx.Warn("cleanup: " + st.error().message);
+    return failed;
+  };
+
+  if (save_state) {
+    state_volid = VmStateVolumes::VolumeIdFor(states_.ChooseStorage(cfg), vmid, name);
+    auto machine = qemu_.CurrentMachine(vmid);
+    if (!machine) return undo(Fail(machine.error().WithContext("vmstate")));
+    // Recorded before the volume exists: a crash in between leaves a name to clean up, never
+    // a volume nobody knows.
+    if (auto st = Mutate(vmid, [&](VmConfig& c) -> Status {
+          auto& section = c.snapshots.at(name);
+          section["vmstate"] = state_volid;
+          section["runningmachine"] = *machine;
+          return Ok();
+        });
+        !st)
+      return undo(st);
+    ctx.Log("allocating the RAM state volume " + state_volid);
+    if (auto st = states_.Allocate(state_volid, vmid, CurrentMemoryMiB(cfg)); !st) return undo(st);
+    state_allocated = true;
+    CrashPoint("snapshot.vmstate-allocated");
+  }
+
+  if (running && !save_state && WantsFreeze(cfg)) {
     if (auto r = AgentCommand(vmid, "guest-fsfreeze-freeze", nullptr, std::chrono::seconds(60)); r) {
       frozen = true;
       ctx.Log("guest file systems frozen");
@@ -123,8 +174,16 @@ Status VmService::DoSnapshot(TaskContext& ctx, int vmid, const std::string& name
       else ctx.Warn("could not pause the VM for the snapshot: " + st.error().message);
     }
   }
-  std::vector<std::pair<std::string, std::string>> done;
   Status made = SnapshotVolumes(ctx, vmid, name, drives, done);
+  if (made && save_state) {
+    // After the disk snapshots: a finished save leaves QEMU's block nodes inactive until
+    // the VM continues, and QEMU's own qcow2 snapshots need them active.
+    ctx.Log("saving VM state and RAM to " + state_volid);
+    auto saved = states_.Save(vmid, state_volid, VmStateVolumes::Deadline(CurrentMemoryMiB(cfg)));
+    if (saved) ctx.Log("VM state and RAM saved (" + FormatSize(*saved) + ")");
+    else made = Fail(saved.error());
+    CrashPoint("snapshot.vmstate-saved");
+  }
   if (paused) {
     if (auto st = qemu_.Cont(vmid); !st) ctx.Warn("resuming the VM failed: " + st.error().message);
     (void)store_.PutMeta(PausedMetaKey(vmid), "");
@@ -132,20 +191,10 @@ Status VmService::DoSnapshot(TaskContext& ctx, int vmid, const std::string& name
   if (frozen)
     if (auto r = AgentCommand(vmid, "guest-fsfreeze-thaw", nullptr, std::chrono::seconds(60)); !r)
       ctx.Warn("guest-fsfreeze-thaw problems - " + r.error().message);
-  if (!made) {
-    ctx.Warn("snapshot create failed: starting cleanup");
-    (void)DeleteVolumeSnapshots(&ctx, vmid, name, done, /*force=*/true);
-    if (auto st = Mutate(vmid, [&](VmConfig& c) -> Status {
-          AbandonSnapshot(c, name);
-          return Ok();
-        });
-        !st)
-      ctx.Warn("cleanup: " + st.error().message);
-    return made;
-  }
+  if (!made) return undo(made);
   HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) { return CommitSnapshot(c, name); }));
   ctx.Log("snapshot '" + name + "' of VM " + std::to_string(vmid) + " created (" + std::to_string(drives.size()) +
-          " disk(s))");
+          " disk(s)" + (save_state ? ", with RAM" : "") + ")");
   return Ok();
 }
 
@@ -153,12 +202,24 @@ Result<std::string> VmService::DeleteSnapshot(int vmid, const std::string& name,
   if (!Exists(vmid)) return Fail(Internal(ConfigNotFound(vmid)));
   return StartTask("qmdelsnapshot", vmid, user, [this, vmid, name, force](TaskContext& ctx) -> Status {
     std::vector<std::pair<std::string, std::string>> drives;
+    std::string state;
     HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
       HEARTH_TRY(PrepareSnapshotDelete(c, name, force));
       drives = SnapshotDrives(c.snapshots.at(name));
+      auto& section = c.snapshots.at(name);
+      if (auto it = section.find("vmstate"); it != section.end()) state = it->second;
       return Ok();
     }));
     CrashPoint("delsnapshot.prepared");
+    // The RAM state first, then the key (AbstractConfig snapshot_delete): a failure without
+    // force leaves both, and the lock, for a retry.
+    if (!state.empty()) {
+      HEARTH_TRY(FreeStateVolume(&ctx, vmid, state, force));
+      HEARTH_TRY(Mutate(vmid, [&](VmConfig& c) -> Status {
+        c.snapshots.at(name).erase("vmstate");
+        return Ok();
+      }));
+    }
     // Without force, a failure leaves `lock: snapshot-delete` (as Proxmox): the snapshot is
     // half gone and must not be rolled back to; a delete with force finishes it.
     HEARTH_TRY(DeleteVolumeSnapshots(&ctx, vmid, name, drives, force));
@@ -183,6 +244,13 @@ Result<std::string> VmService::Rollback(int vmid, const std::string& name, bool 
       HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
       if (!st->CanSnapshot(id.volname)) return Fail(Internal(key + ": snapshot feature is not available"));
     }
+    const auto& snap = cfg.snapshots.at(name);
+    SavedState state;
+    if (auto it = snap.find("vmstate"); it != snap.end()) {
+      state.volid = it->second;
+      if (auto info = storage_.InfoOf(state.volid); !info) return Fail(std::move(info.error()).WithContext("vmstate"));
+      if (auto m = snap.find("runningmachine"); m != snap.end()) state.machine = m->second;
+    }
     if (qemu_.Pid(vmid)) {
       ctx.Log("stopping VM " + std::to_string(vmid) + " for the rollback");
       HEARTH_TRY(DoStop(ctx, vmid, 5));  // a hard stop, as Proxmox's vm_stop(timeout 5)
@@ -198,6 +266,11 @@ Result<std::string> VmService::Rollback(int vmid, const std::string& name, bool 
     CrashPoint("rollback.locked");
     HEARTH_TRY(FinishRollback(&ctx, vmid, name));
     ctx.Log("VM " + std::to_string(vmid) + " rolled back to '" + name + "'");
+    if (!state.volid.empty()) {
+      // The snapshot has RAM: the VM goes on from that instant (start= has no effect).
+      ctx.Log("starting the VM from the RAM state in " + state.volid);
+      return DoStart(ctx, vmid, 0, &state);
+    }
     if (start) {
       auto upid = Start(vmid, user, 0, false);
       if (!upid) return Fail(upid.error().WithContext("start after rollback"));
@@ -280,6 +353,8 @@ void VmService::RepairInterruptedSnapshot(int vmid) {
       // Cut short while the disks were being snapshotted: undone, as a failed create is.
       spdlog::warn("VM {}: undoing snapshot '{}' that was interrupted by a restart", vmid, name);
       (void)DeleteVolumeSnapshots(nullptr, vmid, name, drives, /*force=*/true);
+      if (auto vs = section.find("vmstate"); vs != section.end() && storage_.InfoOf(vs->second))
+        (void)FreeStateVolume(nullptr, vmid, vs->second, /*force=*/true);
       (void)Mutate(vmid, [&](VmConfig& c) -> Status {
         AbandonSnapshot(c, name);
         return Ok();
@@ -288,6 +363,8 @@ void VmService::RepairInterruptedSnapshot(int vmid) {
     }
     if (lock == "snapshot-delete" && state->second == "delete") {
       spdlog::warn("VM {}: finishing the deletion of snapshot '{}' that was interrupted by a restart", vmid, name);
+      if (auto vs = section.find("vmstate"); vs != section.end() && storage_.InfoOf(vs->second))
+        (void)FreeStateVolume(nullptr, vmid, vs->second, /*force=*/true);
       (void)DeleteVolumeSnapshots(nullptr, vmid, name, drives, /*force=*/true);
       (void)Mutate(vmid, [&](VmConfig& c) { return FinishSnapshotDelete(c, name); });
       return;

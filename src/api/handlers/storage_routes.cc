@@ -17,12 +17,6 @@
 namespace hearth {
 namespace {
 
-nlohmann::json ContentList(const std::vector<ContentType>& content) {
-  std::vector<std::string> names;
-  for (auto c : content) names.push_back(ContentTypeName(c));
-  return Join(names, ",");
-}
-
 // One storage as PVE::Storage::storage_info reports it: disabled storages and those not
 // allowed on this node are never queried (enabled 0, active 0, zeros). Usage is a statvfs;
 // activation happened at start, create or update, not here (this runs on an I/O thread).
