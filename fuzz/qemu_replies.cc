@@ -11,7 +11,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (q.kind == QmpLine::Kind::kReturn) {
     (void)QmpRunState(q.value);
     (void)SumBlockStats(q.value);
+    (void)MigrationErrorDesc(q.value);
+    (void)CurrentMachine(q.value);
     (void)q.value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  if (q.kind == QmpLine::Kind::kEvent) {
+    (void)QmpEventName(q.value);
+    (void)MigrationEventStatus(q.value);
   }
   (void)IsQgaSyncReply(line, 12345);
   if (auto r = ReadQgaReply(line, "guest-exec-status"))
