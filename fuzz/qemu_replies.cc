@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)QmpRunState(q.value);
     (void)SumBlockStats(q.value);
     (void)MigrationErrorDesc(q.value);
-    (void)CurrentMachine(q.value);
+    (void)MachineTypeFromQom(q.value);
     (void)q.value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   if (q.kind == QmpLine::Kind::kEvent) {

@@ -107,14 +107,13 @@ std::string MigrationEventStatus(const nlohmann::json& event) {
 
 std::string MigrationErrorDesc(const nlohmann::json& ret) { return StringMember(ret, "error-desc"); }
 
-std::string CurrentMachine(const nlohmann::json& ret) {
-  if (!ret.is_array()) return "";
-  for (const auto& m : ret) {
-    if (!m.is_object()) continue;
-    auto cur = m.find("is-current");
-    if (cur != m.end() && cur->is_boolean() && cur->get<bool>()) return StringMember(m, "name");
-  }
-  return "";
+std::string MachineTypeFromQom(const nlohmann::json& ret) {
+  static constexpr std::string_view kSuffix = "-machine";
+  if (!ret.is_string()) return "";
+  const std::string& type = ret.get_ref<const std::string&>();
+  if (type.size() <= kSuffix.size() || type.compare(type.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0)
+    return "";
+  return type.substr(0, type.size() - kSuffix.size());
 }
 
 }  // namespace hearth

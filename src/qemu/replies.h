@@ -43,8 +43,9 @@ std::string QmpEventName(const nlohmann::json& event);
 std::string MigrationEventStatus(const nlohmann::json& event);
 // query-migrate: "error-desc" when the migration failed, or "".
 std::string MigrationErrorDesc(const nlohmann::json& ret);
-// query-machines: the name of the entry with "is-current": true (the concrete type an alias
-// such as "pc" resolved to, e.g. "pc-i440fx-7.2"), or "".
-std::string CurrentMachine(const nlohmann::json& ret);
+// qom-get of /machine's "type" ("pc-i440fx-7.2-machine"): the machine type name an alias
+// such as "pc" resolved to ("pc-i440fx-7.2"), or "". (query-machines marks the current one
+// only from QEMU 8 on.)
+std::string MachineTypeFromQom(const nlohmann::json& ret);
 
 }  // namespace hearth

@@ -68,7 +68,7 @@ TEST(QmpReturns, RunStateAndBlockStatsOfAnyShape) {
   EXPECT_FALSE(SumBlockStats(nlohmann::json::parse(R"({"stats": {}})")));
 }
 
-TEST(QmpReaders, MigrationEventsAndCurrentMachine) {
+TEST(QmpReaders, MigrationEventsAndMachineType) {
   auto ev = ReadQmpLine(R"({"timestamp": {"seconds": 1, "microseconds": 2}, "event": "MIGRATION", "data": {"status": "completed"}})");
   EXPECT_EQ(QmpEventName(ev.value), "MIGRATION");
   EXPECT_EQ(MigrationEventStatus(ev.value), "completed");
@@ -78,11 +78,11 @@ TEST(QmpReaders, MigrationEventsAndCurrentMachine) {
   EXPECT_EQ(MigrationErrorDesc(nlohmann::json::parse(R"({"status": "failed", "error-desc": "No space left"})")),
             "No space left");
   EXPECT_EQ(MigrationErrorDesc(nlohmann::json::parse("[]")), "");
-  auto machines = nlohmann::json::parse(R"([{"name": "pc-q35-7.2", "alias": "q35"},
-      {"name": "pc-i440fx-7.2", "alias": "pc", "is-current": true}, 3, {"is-current": "yes"}])");
-  EXPECT_EQ(CurrentMachine(machines), "pc-i440fx-7.2");
-  EXPECT_EQ(CurrentMachine(nlohmann::json::parse(R"([{"name": "x"}])")), "");
-  EXPECT_EQ(CurrentMachine(nlohmann::json::parse(R"({"name": "x"})")), "");
+  EXPECT_EQ(MachineTypeFromQom("pc-i440fx-7.2-machine"), "pc-i440fx-7.2");
+  EXPECT_EQ(MachineTypeFromQom("pc-q35-7.2-machine"), "pc-q35-7.2");
+  EXPECT_EQ(MachineTypeFromQom("-machine"), "");
+  EXPECT_EQ(MachineTypeFromQom("pc"), "");
+  EXPECT_EQ(MachineTypeFromQom(nlohmann::json::parse(R"({"type": "pc-machine"})")), "");
 }
 
 }  // namespace

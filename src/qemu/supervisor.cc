@@ -169,9 +169,10 @@ Status QemuSupervisor::LoadState(int vmid, int fd, std::chrono::milliseconds tim
 }
 
 Result<std::string> QemuSupervisor::CurrentMachine(int vmid) {
-  HEARTH_ASSIGN_OR_RETURN(nlohmann::json ret, Qmp(Paths(vmid).qmp, "query-machines"));
-  std::string name = ::hearth::CurrentMachine(ret);
-  if (name.empty()) return Fail(Unavailable("query-machines: QEMU named no current machine"));
+  HEARTH_ASSIGN_OR_RETURN(nlohmann::json ret,
+                          Qmp(Paths(vmid).qmp, "qom-get", {{"path", "/machine"}, {"property", "type"}}));
+  std::string name = MachineTypeFromQom(ret);
+  if (name.empty()) return Fail(Unavailable("qom-get /machine type: QEMU's reply names no machine type"));
   return name;
 }
 

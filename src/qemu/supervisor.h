@@ -55,7 +55,8 @@ class QemuSupervisor {
   // Loads what SaveState wrote into a VM launched with QemuLaunch::incoming (QEMU waits in
   // "inmigrate"); the VM is paused afterwards (launched with -S) until Cont.
   Status LoadState(int vmid, int fd, std::chrono::milliseconds timeout);
-  // The concrete machine type the VM runs ("pc-i440fx-7.2" for "pc"), from query-machines.
+  // The concrete machine type the VM runs ("pc-i440fx-7.2" for "pc"), from qom-get of
+  // /machine's type.
   Result<std::string> CurrentMachine(int vmid);
   Status Quit(int vmid, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   Status SystemPowerdown(int vmid);
