@@ -85,6 +85,9 @@ def check_invariants(h, running=(), interrupted=()):
         for snap in h.get(h.vm_path(vmid) + "/snapshot"):
             if "snapstate" in snap:  # a create not undone, a delete not finished
                 problems.append(f"VM {vmid}: snapshot {snap['name']} left in state {snap['snapstate']}")
+            if snap.get("vmstate"):  # its RAM state volume belongs to it
+                state = h.get(h.vm_path(vmid) + f"/snapshot/{snap['name']}/config")["vmstate"]
+                referenced[state] = (vmid, [])
         pairs = drive_values(h, vmid)
         for vol in volumes_of(pairs):
             referenced[vol] = (vmid, pairs)
@@ -206,6 +209,12 @@ def trigger(h, point, iso, files, vmid):
         vm_with_disks(h, vmid, 1)
         act = lambda: h.post(h.vm_path(vmid) + "/status/start")
         running = [vmid]
+    elif point.startswith("snapshot.vmstate"):
+        # RAM is saved from a running VM only; after the restart it must run on, not paused.
+        vm_with_disks(h, vmid)
+        h.vm_action(vmid, "start")
+        act = lambda: h.post(h.vm_path(vmid) + "/snapshot", data={"snapname": "ram", "vmstate": 1})
+        running = [vmid]
     elif op in ("snapshot", "delsnapshot", "rollback"):
         vm_with_disks(h, vmid)
         snap = h.vm_path(vmid) + "/snapshot"
@@ -252,6 +261,9 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
             h.start()
             check_invariants(h, running=running, interrupted=[upid] if upid and upid.startswith("UPID:") else [])
             for r in running:
+                if spec.startswith("snapshot."):  # a snapshot pauses the guest: the repair resumes it
+                    st = h.get(h.vm_path(r) + "/status/current")
+                    assert st["qmpstatus"] == "running", f"{spec}: VM {r} is {st['qmpstatus']} after the repair"
                 h.vm_action(r, "stop")
 
 
