@@ -183,7 +183,11 @@ int RunDaemon(const DaemonOptions& opt) {
   std::string image_cache = opt.image_cache.empty() ? data_dir + "/cache/images" : opt.image_cache;
   if (auto st = MakeDirs(image_cache); !st) return fail(st.error());
   ImageBuilder images(runner, fs, image_cache);
+  SnapshotScheduler snapshot_schedules(**store, tasks, vms, clock);
+  if (auto st = snapshot_schedules.Load(); !st) return fail(st.error());
+  snapshot_schedules.Start();
   ApiServices services{access, tasks, vms, storage, storage_configs, images, host_stats, facts};
+  services.snapshot_schedules = &snapshot_schedules;
   Router router;
   RegisterAllRoutes(router, services);
   ApiServer api(router, access, node);
@@ -261,6 +265,7 @@ int RunDaemon(const DaemonOptions& opt) {
   // Handlers still running on workers answer into a stopped server (ignored); they must be
   // done before the server and the services go away.
   api.StopWorkers();
+  snapshot_schedules.Stop();
   vms.StopPoller();
   if (probe.joinable()) probe.join();
   if (!tasks.WaitIdleFor(std::chrono::seconds(10))) {

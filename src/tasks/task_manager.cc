@@ -229,6 +229,17 @@ Result<size_t> TaskManager::Prune(int64_t max_age_seconds, size_t keep) {
   return gone.size();
 }
 
+Result<std::string> TaskManager::WaitFinished(const std::string& upid, std::chrono::milliseconds timeout) {
+  {
+    std::unique_lock lock(mu_);
+    // idle_cv_ is notified whenever any task ends.
+    if (!idle_cv_.wait_for(lock, timeout, [&] { return active_.count(upid) == 0; }))
+      return Fail(Unavailable("task " + upid + " did not end within " + std::to_string(timeout.count() / 1000) + " s"));
+  }
+  HEARTH_ASSIGN_OR_RETURN(TaskInfo info, Get(upid));
+  return info.record.exitstatus;
+}
+
 bool TaskManager::WaitIdleFor(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   return idle_cv_.wait_for(lock, timeout, [&] { return running_ == 0; });

@@ -104,6 +104,9 @@ class TaskManager {
   // Forgets finished tasks older than `max_age_seconds` beyond the newest `keep`, with their
   // logs. Returns how many went.
   Result<size_t> Prune(int64_t max_age_seconds, size_t keep);
+  // Blocks until task `upid` (started here) has ended and returns its exitstatus ("OK",
+  // "WARNINGS: n" or the error); Unavailable after `timeout`.
+  Result<std::string> WaitFinished(const std::string& upid, std::chrono::milliseconds timeout);
   // Blocks until no task runs (daemon shutdown, tests).
   void WaitIdle();
   // Like WaitIdle, but gives up after `timeout`; returns true if idle.

@@ -146,15 +146,18 @@ void RegisterNodeRoutes(Router& r, ApiServices& s) {
            std::string kversion = s.host.KernelVersion();
            uint64_t total = n["maxmem"], used = n["mem"];
            auto disk = FilesystemSpace(s.facts.data_dir).value_or(FsSpace{});
-           auto kvm = s.facts.accel ? s.facts.accel->Kvm() : std::nullopt;
+           // "probing" until decided; a plain int keeps gcc's optional<bool> false positive away.
+           int kvm = -1;
+           if (s.facts.accel)
+             if (auto k = s.facts.accel->Kvm()) kvm = *k ? 1 : 0;
            nlohmann::json out = {
                {"cpu", n["cpu"]}, {"uptime", n["uptime"]}, {"loadavg", load}, {"kversion", kversion},
                {"pveversion", "hearth/" + s.facts.hearth_version},
                {"cpuinfo", {{"cpus", ncpu}, {"cores", ncpu}, {"sockets", 1}, {"model", model}}},
                {"memory", {{"total", total}, {"used", used}, {"free", total - used}, {"available", total - used}}},
                {"rootfs", {{"total", disk.total}, {"used", disk.used}, {"avail", disk.avail}, {"free", disk.avail}}},
-               {"accel", !kvm ? "probing" : (*kvm ? "kvm" : "tcg")}};
-           if (kvm && !*kvm && s.facts.accel) out["accel-reason"] = s.facts.accel->Reason();
+               {"accel", kvm < 0 ? "probing" : (kvm ? "kvm" : "tcg")}};
+           if (kvm == 0) out["accel-reason"] = s.facts.accel->Reason();
            return Data(out);
          },
          "Node status; `accel` says whether VMs run with KVM or TCG."});

@@ -9,6 +9,7 @@
 #include "api/response_cache.h"
 #include "api/router.h"
 #include "images/image_builder.h"
+#include "jobs/snapshot_scheduler.h"
 #include "sys/host_stats.h"
 #include "storage/storage_configs.h"
 #include "storage/storage_manager.h"
@@ -39,6 +40,7 @@ struct ApiServices {
   const HostStats& host;
   NodeFacts facts;
   ResponseCache cache;
+  SnapshotScheduler* snapshot_schedules = nullptr;  // null: the routes answer 501
 };
 
 // The version a cached VM listing is valid for: VM state changes and the current second
@@ -55,6 +57,7 @@ void RegisterStorageConfigRoutes(Router& r, ApiServices& s);
 void RegisterVmSnapshotRoutes(Router& r, ApiServices& s);
 void RegisterAgentRoutes(Router& r, ApiServices& s);
 void RegisterImageRoutes(Router& r, ApiServices& s);
+void RegisterSnapshotScheduleRoutes(Router& r, ApiServices& s);
 
 // GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
 void RegisterIntrospectionRoutes(Router& r);
@@ -70,6 +73,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterStorageConfigRoutes(r, s);
   RegisterAgentRoutes(r, s);
   RegisterImageRoutes(r, s);
+  RegisterSnapshotScheduleRoutes(r, s);
   RegisterIntrospectionRoutes(r);
 }
 
