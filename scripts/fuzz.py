@@ -44,7 +44,8 @@ def run(build, name, args, work_root):
     seeds = os.path.join(CORPUS, name)
     os.makedirs(seeds, exist_ok=True)
     limit = [f"-max_total_time={args.seconds}"] if args.runs is None else [f"-runs={args.runs}"]
-    cmd = [exe, *limit, "-print_final_stats=1", "-max_len=65536", "-timeout=10", "-rss_limit_mb=2048",
+    cmd = [exe, *limit, "-print_final_stats=1", "-max_len=65536", f"-timeout={args.timeout}",
+           "-rss_limit_mb=2048",
            f"-artifact_prefix={work_root}/{name}-", work, seeds]
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
@@ -81,6 +82,9 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build-asan"))
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--runs", type=int)
+    # Seconds one input may take. Long runs at low priority on a busy machine may go
+    # unscheduled for more than 10 s (seen: "timeouts" on inputs that take 0.2 s alone).
+    ap.add_argument("--timeout", type=int, default=10)
     ap.add_argument("--merge", action="store_true")
     args = ap.parse_args()
     names = args.targets or targets(args.build)

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/api_client.h"
+#include "cli/client_context.h"
 #include "cli/output.h"
 #include "cli/trust.h"
 #include "core/strings.h"
@@ -89,15 +90,6 @@ Result<std::string> NodeName(ApiClient& api, const Global& g) {
   return nodes[0].value("node", "");
 }
 
-Result<KeyValues> ParseKeyValues(const std::vector<std::string>& args) {
-  KeyValues out;
-  for (const auto& a : args) {
-    size_t eq = a.find('=');
-    if (eq == std::string::npos || eq == 0) return Fail(InvalidArgument("expected key=value, got '" + a + "'"));
-    out.emplace_back(a.substr(0, eq), a.substr(eq + 1));
-  }
-  return out;
-}
 
 // Waits for a task, showing its log as it grows; exit code 0 only if it ended OK.
 int FollowTask(ApiClient& api, const std::string& upid, bool quiet = false) {
@@ -122,6 +114,16 @@ int PrintResult(const Result<nlohmann::json>& r) {
 }
 
 }  // namespace
+
+Result<KeyValues> ParseKeyValues(const std::vector<std::string>& args) {
+  KeyValues out;
+  for (const auto& a : args) {
+    size_t eq = a.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail(InvalidArgument("expected key=value, got '" + a + "'"));
+    out.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+  }
+  return out;
+}
 
 void AddClientCommands(CLI::App& app, int& rc) {
   static Global g;
@@ -207,6 +209,8 @@ void AddClientCommands(CLI::App& app, int& rc) {
     }
     return 0;
   };
+
+  AddSnapshotCommands(app, ClientContext{with_api, task_or_print});
 
   vm->add_subcommand("list", "List VMs")->callback([&] {
     with_api([&](ApiClient& api, const std::string& node) {

@@ -1,4 +1,4 @@
-// The API client verbs of the `hearth` command line (vm, task, storage, api, login). They
+// The API client verbs of the `hearth` command line (vm, snapshot, task, storage, api, login). They
 // reach the daemon only through its HTTP API.
 #pragma once
 

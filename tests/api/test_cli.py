@@ -241,3 +241,33 @@ def test_admin_verbs_never_overwrite_or_invent_state(hearth, tmp_path):
     assert ok.status_code == 200  # the first secret still works
     assert admin("user", "add", "carol@pve", "--update", "--password-stdin", *d, stdin="c-pw-2").returncode == 0
     hearth.login("carol@pve", "c-pw-2")
+
+
+def test_snapshot_verbs(hearth):
+    cli(hearth, "vm", "create", "910", "name=snapcli", "memory=128", "scsi0=local:1")
+    r = cli(hearth, "snapshot", "create", "910", "before-upgrade", "--description", "known good")
+    assert "TASK OK" in r.stderr
+    listed = cli(hearth, "snapshot", "list", "910").stdout
+    assert "before-upgrade" in listed and "known good" in listed
+    snaps = json.loads(cli(hearth, "-o", "json", "snapshot", "list", "910").stdout)
+    assert {s["name"] for s in snaps} == {"before-upgrade", "current"}
+    cli(hearth, "vm", "config", "910", "cores=4")
+    cli(hearth, "snapshot", "rollback", "910", "before-upgrade")
+    assert "cores: 4" not in cli(hearth, "vm", "config", "910").stdout
+    r = cli(hearth, "snapshot", "create", "910", "1bad", ok=False)
+    assert r.returncode != 0 and "snapname" in r.stderr
+
+    cli(hearth, "snapshot", "schedule", "add", "nightly", "schedule=mon..fri 02:00", "vmid=910", "keep-daily=7")
+    assert "nightly" in cli(hearth, "snapshot", "schedule", "list").stdout
+    cli(hearth, "snapshot", "schedule", "set", "nightly", "keep-last=2")
+    shown = cli(hearth, "snapshot", "schedule", "show", "nightly").stdout
+    assert "keep-last: 2" in shown and "keep-daily: 7" in shown
+    r = cli(hearth, "snapshot", "schedule", "run", "nightly")
+    assert "snapshot 'auto-nightly-" in r.stderr and "TASK OK" in r.stderr
+    assert any(s["name"].startswith("auto-nightly-")
+               for s in json.loads(cli(hearth, "-o", "json", "snapshot", "list", "910").stdout))
+    r = cli(hearth, "snapshot", "schedule", "add", "bad", "schedule=xyz", "vmid=910", ok=False)
+    assert r.returncode != 0 and "invalid calendar event 'xyz'" in r.stderr
+    cli(hearth, "snapshot", "schedule", "remove", "nightly")
+    cli(hearth, "snapshot", "delete", "910", "before-upgrade")
+    cli(hearth, "vm", "destroy", "910")

@@ -1,0 +1,34 @@
+// What the verbs of one CLI area need from the client core (commands.cc): a connected API
+// client for a call, a task followed to its end, key=value parsing. Lets each area live in
+// its own file.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/api_client.h"
+#include "core/result.h"
+
+namespace CLI {
+class App;
+}
+
+namespace hearth {
+
+struct ClientContext {
+  // Connects, finds the node, runs `fn`; the exit code goes where the verb reports it.
+  std::function<void(const std::function<int(ApiClient&, const std::string& node)>&)> with_api;
+  // A UPID result is followed to its end (or printed with --no-wait); other results: 0.
+  std::function<int(ApiClient&, const Result<nlohmann::json>&)> task_or_print;
+};
+
+// "key=value" arguments; an argument without '=' is an error naming it.
+Result<KeyValues> ParseKeyValues(const std::vector<std::string>& args);
+
+// `hearth snapshot ...` (snapshot_commands.cc).
+void AddSnapshotCommands(CLI::App& app, const ClientContext& ctx);
+
+}  // namespace hearth
