@@ -75,8 +75,11 @@ class StoragePlugin {
   // A linked clone of a base image for `vmid`: a copy-on-write overlay, no data copied.
   virtual Result<std::string> CloneLinked(const std::string& base_volname, int vmid) = 0;
   // A full, independent copy of `src_path` for `vmid` in `format`, reporting progress.
+  // `src_snapshot`: an internal qcow2 snapshot of the source to copy instead of its current
+  // state (SnapshotImageOf's internal_snapshot).
   virtual Result<std::string> CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
-                                        const std::string& format, const ProgressFn& progress) = 0;
+                                        const std::string& format, const ProgressFn& progress,
+                                        const std::string& src_snapshot = "") = 0;
   // Grows an image (not in use by a running QEMU) to `new_size` bytes.
   virtual Status ResizeImage(const std::string& volname, uint64_t new_size) = 0;
   // Moves a finished temporary file into the storage as `file_name` of `content` (uploads).
@@ -93,6 +96,18 @@ class StoragePlugin {
   virtual Status VolumeSnapshot(const std::string& volname, const std::string& snap) = 0;
   virtual Status VolumeSnapshotRollback(const std::string& volname, const std::string& snap) = 0;
   virtual Status VolumeSnapshotDelete(const std::string& volname, const std::string& snap) = 0;
+  // A volume as it was at snapshot `snap`, for a full copy (volume_has_feature 'copy' on a
+  // snapshot: dir for qcow2, btrfs for any): the file to read, its format, and the internal
+  // qcow2 snapshot qemu-img must select in it ("" when the file is the snapshot itself).
+  // Errors: "Full clone feature is not supported for a snapshot of '<storage>:<volname>'",
+  // "snapshot '<snap>' does not exist".
+  struct SnapshotImage {
+    std::string path, format, internal_snapshot;
+  };
+  virtual Result<SnapshotImage> SnapshotImageOf(const std::string& volname, const std::string& snap) = 0;
+  // A linked clone of the volume's snapshot `snap` for `vmid` (volume_has_feature 'clone' on
+  // a snapshot: btrfs raw only; dir: "Linked clone feature is not supported for a snapshot of ...").
+  virtual Result<std::string> CloneLinkedFromSnapshot(const std::string& volname, const std::string& snap, int vmid) = 0;
   // Where temporary files for this storage should be written (same filesystem: rename works).
   // It may not exist yet; whatever is in it when the daemon starts is a leftover.
   virtual std::string TempDir() const = 0;

@@ -170,10 +170,18 @@ Result<std::string> VmService::Clone(const CloneRequest& req) {
   if (!req.storage.empty()) HEARTH_TRY(storage_.Get(req.storage));
   std::string lock = src.Lock();
   if (!lock.empty()) return Fail(FailedPrecondition("VM is locked (" + lock + ")"));
+  if (!req.snapname.empty()) {
+    auto snap = src.snapshots.find(req.snapname);
+    if (snap == src.snapshots.end()) return Fail(Internal("snapshot '" + req.snapname + "' does not exist"));
+    if (snap->second.count("snapstate"))
+      return Fail(Internal("snapshot '" + req.snapname + "' is not complete (snapstate = " +
+                           snap->second.at("snapstate") + ")"));
+  }
   bool full = req.full.value_or(!src.IsTemplate());
   if (!full && !req.storage.empty()) return Fail(Internal("parameter 'storage' not allowed for linked clones"));
   if (!full && !req.format.empty()) return Fail(Internal("parameter 'format' not allowed for linked clones"));
-  if (!full && !src.IsTemplate()) {
+  // From a snapshot, a linked clone is up to each disk's storage (btrfs can); checked per disk.
+  if (!full && !src.IsTemplate() && req.snapname.empty()) {
     // Only base images can be shared; the first disk that is not one says so.
     for (const auto& [k, v] : src.values) {
       auto dk = DriveKey::Parse(k);
@@ -184,9 +192,11 @@ Result<std::string> VmService::Clone(const CloneRequest& req) {
       return Fail(Internal("Linked clone feature is not supported for '" + vol + "' (" + k + ")"));
     }
   }
-  if (IsRunning(req.vmid))
+  // A snapshot does not change while the VM runs (Proxmox copies it offline the same way).
+  if (IsRunning(req.vmid) && req.snapname.empty())
     return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) +
-                                   " is running: cloning a running VM is not supported yet, stop it first"));
+                                   " is running: cloning a running VM is not supported yet, stop it first "
+                                   "(or clone one of its snapshots: snapname=)"));
   HEARTH_TRY(ReserveVm(req.newid, "clone", "unable to create VM " + std::to_string(req.newid) + ": config file already exists"));
   TaskSpec spec;
   spec.type = "qmclone";
@@ -207,11 +217,20 @@ Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) 
     for (const auto& v : made) (void)storage_.Free(v);
   });
   HEARTH_ASSIGN_OR_RETURN(VmConfig src, GetConfig(req.vmid));
-  ctx.Log(std::string(full ? "full" : "linked") + " clone of VM " + std::to_string(req.vmid) + " as VM " +
-          std::to_string(req.newid));
+  ctx.Log(std::string(full ? "full" : "linked") + " clone of VM " + std::to_string(req.vmid) +
+          (req.snapname.empty() ? "" : " at snapshot '" + req.snapname + "'") + " as VM " + std::to_string(req.newid));
+  // From a snapshot, its section is the source config, without what only a snapshot has.
+  std::map<std::string, std::string> values = src.values;
+  if (!req.snapname.empty()) {
+    auto snap = src.snapshots.find(req.snapname);
+    if (snap == src.snapshots.end()) return Fail(Internal("snapshot '" + req.snapname + "' does not exist"));
+    values.clear();
+    for (const auto& [k, v] : snap->second)
+      if (k != "snapstate" && k != "snaptime" && k != "vmstate" && !StartsWith(k, "running")) values[k] = v;
+  }
   VmConfig out;
-  std::string ci_key = CloudInitDriveKey(src.values);
-  for (const auto& [k, v] : src.values) {
+  std::string ci_key = CloudInitDriveKey(values);
+  for (const auto& [k, v] : values) {
     if (k == ci_key) {
       // Never share the source's seed: the clone gets its own cloud-init drive.
       HEARTH_ASSIGN_OR_RETURN(VolumeId ci, ParseVolumeId(DriveVolume(k, v)));
@@ -234,7 +253,9 @@ Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) 
     std::string volid;
     if (!full) {
       HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
-      HEARTH_ASSIGN_OR_RETURN(std::string vn, st->CloneLinked(id.volname, req.newid).map_error([&](Error e) { return e.WithContext(k); }));
+      auto linked = req.snapname.empty() ? st->CloneLinked(id.volname, req.newid)
+                                         : st->CloneLinkedFromSnapshot(id.volname, req.snapname, req.newid);
+      HEARTH_ASSIGN_OR_RETURN(std::string vn, std::move(linked).map_error([&](Error e) { return e.WithContext(k); }));
       volid = id.storage + ":" + vn;
       ctx.Log(k + ": linked clone " + volid);
     } else {
@@ -244,9 +265,18 @@ Status VmService::DoClone(TaskContext& ctx, const CloneRequest& req, bool full) 
       std::string format = !req.format.empty()           ? req.format
                            : st->SupportsFormat(info.format) ? info.format
                                                              : st->DefaultFormat();
-      ctx.Log(k + ": copying " + vol + " (" + FormatSize(info.size) + ") to '" + target + "' as " + format);
-      HEARTH_ASSIGN_OR_RETURN(std::string vn, st->CopyImage(info.path, info.format, req.newid, format,
-                                                            [&](const std::string& l) { ctx.Log(k + ": " + l); })
+      StoragePlugin::SnapshotImage from{info.path, info.format, ""};
+      if (!req.snapname.empty()) {
+        HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> src_st, storage_.Get(id.storage));
+        HEARTH_ASSIGN_OR_RETURN(from, src_st->SnapshotImageOf(id.volname, req.snapname).map_error([&](Error e) {
+          return e.WithContext(k);
+        }));
+      }
+      ctx.Log(k + ": copying " + vol + (req.snapname.empty() ? "" : " at '" + req.snapname + "'") + " (" +
+              FormatSize(info.size) + ") to '" + target + "' as " + format);
+      HEARTH_ASSIGN_OR_RETURN(std::string vn, st->CopyImage(from.path, from.format, req.newid, format,
+                                                            [&](const std::string& l) { ctx.Log(k + ": " + l); },
+                                                            from.internal_snapshot)
                                                   .map_error([&](Error e) { return e.WithContext(k); }));
       volid = target + ":" + vn;
     }

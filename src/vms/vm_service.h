@@ -110,6 +110,7 @@ struct CloneRequest {
   std::string name, description;
   std::optional<bool> full;  // default: linked for templates, full otherwise
   std::string storage, format;  // full clones only
+  std::string snapname;         // clone the VM as it was at this snapshot
   std::string user;
 };
 

@@ -252,3 +252,48 @@ def test_force_finishes_a_delete_that_failed(node, btrfs_storage):
 
 def disk_path_from_dir(data_dir, vmid, n):
     return os.path.join(data_dir, "images", str(vmid), f"vm-{vmid}-disk-{n}.qcow2")
+
+
+def test_clone_from_a_snapshot_of_a_running_qcow2_vm(node):
+    node.create_vm(460, memory="128", scsi0="local:1", serial0="socket", cores="2")
+    path = disk_path(node, 460)
+    qcow2_write(path, "0x71")
+    snapshot(node, 460, "golden")
+    node.put(node.vm_path(460) + "/config", data={"cores": "4"})
+    qcow2_write(path, "0x72")
+    node.vm_action(460, "start")  # a snapshot does not move while the VM runs
+    # Linked clones of a qcow2 snapshot are not possible, as in Proxmox.
+    st = node.wait_task(node.post(node.vm_path(460) + "/clone", data={"newid": 461, "snapname": "golden", "full": 0}),
+                        ok=False)
+    assert "Linked clone feature is not supported for a snapshot of 'local:460/vm-460-disk-0.qcow2'" in st["exitstatus"]
+    r = node.request("POST", node.vm_path(460) + "/clone", data={"newid": 461, "snapname": "nope"})
+    assert (r.status_code, r.reason) == (500, "snapshot 'nope' does not exist")
+    node.wait_task(node.post(node.vm_path(460) + "/clone", data={"newid": 461, "snapname": "golden", "name": "gold"}))
+    cfg = node.get(node.vm_path(461) + "/config")
+    assert cfg["cores"] == 2 and cfg["name"] == "gold"  # the snapshot's config, not the current one
+    assert "parent" not in cfg and "snaptime" not in cfg
+    clone = disk_path(node, 461)
+    assert qcow2_holds(clone, "0x71") and internal_snapshots(clone) == []
+    assert qcow2_holds(path, "0x72")  # the source is untouched
+    node.vm_action(460, "stop")
+    for vmid in (461, 460):
+        node.wait_task(node.delete(node.vm_path(vmid)))
+
+
+def test_linked_and_full_clones_from_a_btrfs_snapshot(node, btrfs_storage):
+    node.create_vm(470, memory="128", scsi0="tank:1")
+    path = disk_path(node, 470)
+    raw_write(path, b"golden state")
+    snapshot(node, 470, "golden")
+    raw_write(path, b"later  state")
+    node.wait_task(node.post(node.vm_path(470) + "/clone", data={"newid": 471, "snapname": "golden", "full": 0}))
+    node.wait_task(node.post(node.vm_path(470) + "/clone", data={"newid": 472, "snapname": "golden",
+                                                                 "storage": "local", "format": "raw"}))
+    linked, full = disk_path(node, 471), disk_path(node, 472)
+    assert linked.endswith("images/471/vm-471-disk-0/disk.raw") and raw_read(linked, 12) == b"golden state"
+    assert full.endswith("images/472/vm-472-disk-0.raw") and raw_read(full, 12) == b"golden state"
+    # The linked clone is its own subvolume: the source's snapshot can go.
+    node.wait_task(node.delete(snap_url(node, 470, "golden")))
+    assert raw_read(linked, 12) == b"golden state"
+    for vmid in (471, 472, 470):
+        node.wait_task(node.delete(node.vm_path(vmid)))

@@ -408,7 +408,6 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
          [&s](ApiContext& c) -> Result<ApiReply> {
            if (auto t = c.params.Get("target"); t && *t != s.facts.node) return Fail(Internal("no such cluster node '" + *t + "'"));
            if (auto p = c.params.Get("pool")) return Fail(Internal("pool '" + *p + "' does not exist"));
-           if (c.params.Has("snapname")) return Fail(FieldError("snapname", "cloning from a snapshot is not supported yet"));
            if (auto name = c.params.Get("name"); name && !CanonicalVmValue("name", *name))
              return Fail(FieldError("name", "value does not look like a valid DNS name"));
            if (!s.access.Allowed(*c.who, "/vms/" + c.params.GetOr("newid", ""), "VM.Allocate"))
@@ -419,6 +418,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
            req.name = c.params.GetOr("name", "");
            req.description = c.params.GetOr("description", "");
            if (c.params.Has("full")) req.full = c.params.Bool("full");
+           req.snapname = c.params.GetOr("snapname", "");
            req.storage = c.params.GetOr("storage", "");
            req.format = c.params.GetOr("format", "");
            req.user = User(c);

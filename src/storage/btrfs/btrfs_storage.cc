@@ -263,7 +263,8 @@ Result<std::string> BtrfsStorage::CloneLinked(const std::string& base_volname, i
 }
 
 Result<std::string> BtrfsStorage::CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
-                                            const std::string& format, const ProgressFn& progress) {
+                                            const std::string& format, const ProgressFn& progress,
+                                            const std::string& src_snapshot) {
   if (format != "raw")
     return Fail(FieldError("format", "unsupported format '" + format + "' for storage '" + id_ +
                                          "' (btrfs storages hold raw images)"));
@@ -278,7 +279,7 @@ Result<std::string> BtrfsStorage::CopyImage(const std::string& src_path, const s
     subvol = dir + "/" + file.substr(0, file.size() - 4);
     HEARTH_TRY(MakeImageSubvolume(subvol, 0));
   }
-  if (auto st = ConvertImage(src_path, src_format, subvol + "/disk.raw", "raw", progress); !st) {
+  if (auto st = ConvertImage(src_path, src_format, subvol + "/disk.raw", "raw", progress, src_snapshot); !st) {
     (void)Btrfs({"subvolume", "delete", "--", subvol});
     return Fail(st.error());
   }
@@ -296,6 +297,31 @@ Status BtrfsStorage::ResizeImage(const std::string& volname, uint64_t new_size) 
   if (::truncate(path.c_str(), static_cast<off_t>(new_size)) != 0)
     return Fail(Internal("resize " + path + ": " + strerror(errno)));
   return Ok();
+}
+
+Result<StoragePlugin::SnapshotImage> BtrfsStorage::SnapshotImageOf(const std::string& volname, const std::string& snap) {
+  auto img = Raw(volname);
+  if (!img) return DirStorage::SnapshotImageOf(volname, snap);
+  if (!IsSnapshotName(snap) || !IsDir(img->subvol + "@" + snap))
+    return Fail(Internal("snapshot '" + snap + "' does not exist"));
+  // The read-only snapshot subvolume is the disk as it was: no selection inside the file.
+  return SnapshotImage{img->subvol + "@" + snap + "/disk.raw", "raw", ""};
+}
+
+Result<std::string> BtrfsStorage::CloneLinkedFromSnapshot(const std::string& volname, const std::string& snap, int vmid) {
+  auto img = Raw(volname);
+  if (!img) return DirStorage::CloneLinkedFromSnapshot(volname, snap, vmid);
+  if (!IsSnapshotName(snap) || !IsDir(img->subvol + "@" + snap))
+    return Fail(Internal("snapshot '" + snap + "' does not exist"));
+  HEARTH_TRY(Ready());
+  std::lock_guard lock(alloc_mu_);
+  std::string dir = root_ + "/images/" + std::to_string(vmid);
+  HEARTH_TRY(MakeDirs(dir));
+  HEARTH_ASSIGN_OR_RETURN(std::string file, NextDiskFile(vmid, "raw"));
+  std::string stem = file.substr(0, file.size() - 4);
+  // A writable snapshot of the read-only one, as BTRFSPlugin's clone_image with a snapname.
+  HEARTH_TRY(Btrfs({"subvolume", "snapshot", "--", img->subvol + "@" + snap, dir + "/" + stem}));
+  return std::to_string(vmid) + "/" + file;
 }
 
 bool BtrfsStorage::CanSnapshot(const std::string& volname) const {

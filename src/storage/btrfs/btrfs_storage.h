@@ -43,7 +43,10 @@ class BtrfsStorage final : public DirStorage {
   // the base afterwards (its volid has no base part, as Proxmox's).
   Result<std::string> CloneLinked(const std::string& base_volname, int vmid) override;
   Result<std::string> CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
-                                const std::string& format, const ProgressFn& progress) override;
+                                const std::string& format, const ProgressFn& progress,
+                                const std::string& src_snapshot = "") override;
+  Result<SnapshotImage> SnapshotImageOf(const std::string& volname, const std::string& snap) override;
+  Result<std::string> CloneLinkedFromSnapshot(const std::string& volname, const std::string& snap, int vmid) override;
   Status ResizeImage(const std::string& volname, uint64_t new_size) override;
 
   // Volume snapshots (Proxmox's volume_snapshot, volume_snapshot_rollback,

@@ -310,7 +310,8 @@ Result<std::string> DirStorage::CloneLinked(const std::string& base_volname, int
 }
 
 Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
-                                          const std::string& format, const ProgressFn& progress) {
+                                          const std::string& format, const ProgressFn& progress,
+                                          const std::string& src_snapshot) {
   if (format != "raw" && format != "qcow2" && format != "vmdk")
     return Fail(FieldError("format", "unsupported format '" + format + "'"));
   HEARTH_TRY(Ready());
@@ -326,7 +327,7 @@ Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std
     ::close(fd);
   }
   std::string path = dir + "/" + file;
-  if (auto st = ConvertImage(src_path, src_format, path, format, progress); !st) {
+  if (auto st = ConvertImage(src_path, src_format, path, format, progress, src_snapshot); !st) {
     ::unlink(path.c_str());
     return Fail(st.error());
   }
@@ -334,7 +335,7 @@ Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std
 }
 
 Status DirStorage::ConvertImage(const std::string& src_path, const std::string& src_format, const std::string& dst_path,
-                                const std::string& format, const ProgressFn& progress) {
+                                const std::string& format, const ProgressFn& progress, const std::string& src_snapshot) {
   ProcessOptions opt;
   opt.timeout = std::chrono::hours(24);
   int last_reported = -10;
@@ -349,10 +350,39 @@ Status DirStorage::ConvertImage(const std::string& src_path, const std::string& 
     }
   };
   std::string in_fmt = src_format == "qcow2" || src_format == "vmdk" ? src_format : "raw";
-  auto r = runner_.Run({"qemu-img", "convert", "-p", "-U", "-f", in_fmt, "-O", format, src_path, dst_path}, opt);
+  std::vector<std::string> argv = {"qemu-img", "convert", "-p", "-U", "-f", in_fmt, "-O", format};
+  // An internal snapshot (qemu-server's qemu_img_convert with a snapname on qcow2).
+  if (!src_snapshot.empty()) argv.insert(argv.end(), {"-l", "snapshot.name=" + src_snapshot});
+  argv.insert(argv.end(), {src_path, dst_path});
+  auto r = runner_.Run(argv, opt);
   if (!r) return Fail(r.error());
   if (r->exit_code != 0) return Fail(Internal("copy disk: " + DescribeFailure({"qemu-img"}, *r)));
   return Ok();
+}
+
+Result<StoragePlugin::SnapshotImage> DirStorage::SnapshotImageOf(const std::string& volname, const std::string& snap) {
+  HEARTH_ASSIGN_OR_RETURN(DirVolume v, ParseDirVolname(volname));
+  if (v.content != ContentType::kImages || v.format != "qcow2")
+    return Fail(Internal("Full clone feature is not supported for a snapshot of '" + id_ + ":" + volname + "'"));
+  HEARTH_ASSIGN_OR_RETURN(std::string path, Path(volname));
+  // `qemu-img snapshot` has no -f: the format is named through --image-opts (never probed).
+  std::string escaped;
+  for (char c : path) escaped += c == ',' ? std::string(",,") : std::string(1, c);
+  auto r = runner_.Run({"qemu-img", "snapshot", "-U", "-l", "--image-opts", "driver=qcow2,file.filename=" + escaped}, {});
+  if (!r || r->exit_code != 0)
+    return Fail(r ? Internal("listing snapshots of " + volname + ": " + DescribeFailure({"qemu-img"}, *r)) : r.error());
+  // The table's second column is the tag: "1         before-upgrade   0 B 2026-..."
+  bool found = false;
+  for (auto line : Split(r->out, '\n')) {
+    auto words = SplitAny(line, " \t");  // empty pieces dropped
+    if (words.size() >= 2 && words[1] == snap) found = true;
+  }
+  if (!found) return Fail(Internal("snapshot '" + snap + "' does not exist"));
+  return SnapshotImage{path, "qcow2", snap};
+}
+
+Result<std::string> DirStorage::CloneLinkedFromSnapshot(const std::string& volname, const std::string&, int) {
+  return Fail(Internal("Linked clone feature is not supported for a snapshot of '" + id_ + ":" + volname + "'"));
 }
 
 bool DirStorage::CanSnapshot(const std::string& volname) const {

@@ -55,7 +55,10 @@ class DirStorage : public StoragePlugin {
   Result<std::string> UndoBase(const std::string& base_volname) override;
   Result<std::string> CloneLinked(const std::string& base_volname, int vmid) override;
   Result<std::string> CopyImage(const std::string& src_path, const std::string& src_format, int vmid,
-                                const std::string& format, const ProgressFn& progress) override;
+                                const std::string& format, const ProgressFn& progress,
+                                const std::string& src_snapshot = "") override;
+  Result<SnapshotImage> SnapshotImageOf(const std::string& volname, const std::string& snap) override;
+  Result<std::string> CloneLinkedFromSnapshot(const std::string& volname, const std::string& snap, int vmid) override;
   Status ResizeImage(const std::string& volname, uint64_t new_size) override;
   Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                  const std::string& temp_path) override;
@@ -75,7 +78,7 @@ class DirStorage : public StoragePlugin {
   Status QemuImgSnapshot(const std::string& volname, const char* op, const std::string& snap, const char* refusal);
   // qemu-img convert with progress in tens of percent; `dst_path` may exist (it is rewritten).
   Status ConvertImage(const std::string& src_path, const std::string& src_format, const std::string& dst_path,
-                      const std::string& format, const ProgressFn& progress);
+                      const std::string& format, const ProgressFn& progress, const std::string& src_snapshot = "");
   Result<VolumeInfo> InfoAt(const std::string& volname, const DirVolume& parsed);
   // The file of a parsed volname under this storage's layout.
   std::string FileOf(const DirVolume& v) const;
