@@ -24,7 +24,7 @@ const std::vector<StorageTypeSpec>& Specs() {
   static const std::vector<StorageTypeSpec> specs = {
       {"btrfs",
        {"path", "nodes", "shared", "disable", "prune-backups", "max-protected-backups", "content", "format",
-        "is_mountpoint", "nocow", "mkdir", "create-base-path", "create-subdirs", "preallocation"},
+        "is_mountpoint", "nocow", "compress", "mkdir", "create-base-path", "create-subdirs", "preallocation"},
        {"path"},
        {"path"},
        kAllFileContent,
@@ -198,6 +198,11 @@ Result<std::string> CanonicalValue(const std::string& key, std::string_view v) {
     return std::to_string(*n);
   }
   if (key == "content") return ContentList(v);
+  if (key == "compress") {  // hearth's own (btrfs): the compression new disk images get
+    if (v != "zstd" && v != "lzo" && v != "zlib")
+      return Fail(FieldError(key, "value '" + std::string(v) + "' does not have a value in the enumeration 'zstd, lzo, zlib'"));
+    return std::string(v);
+  }
   if (key == "nodes") {
     std::set<std::string> nodes;
     for (const auto& n : SplitAny(std::string(v), ",; ")) {
@@ -384,6 +389,17 @@ std::string StorageConfig::Get(const std::string& key, std::string fallback) con
   return it == options.end() ? fallback : it->second;
 }
 
+namespace {
+
+// btrfs writes NOCOW files uncompressed: both at once would silently give neither.
+Status CheckCompression(const StorageConfig& cfg) {
+  if (cfg.options.count("compress") && cfg.Get("nocow") == "1")
+    return Fail(FieldError("compress", "cannot be used with nocow=1 (btrfs does not compress NOCOW files)"));
+  return Ok();
+}
+
+}  // namespace
+
 Result<StorageConfig> MakeStorageConfig(std::string_view id, std::string_view type,
                                         const std::map<std::string, std::string>& params,
                                         std::vector<std::string>* warnings) {
@@ -410,6 +426,7 @@ Result<StorageConfig> MakeStorageConfig(std::string_view id, std::string_view ty
     std::sort(names.begin(), names.end());
     cfg.options["content"] = Join(names, ",");
   }
+  HEARTH_TRY(CheckCompression(cfg));
   return cfg;
 }
 
@@ -432,6 +449,7 @@ Result<StorageConfig> UpdateStorageConfig(const StorageConfig& current, const st
     std::sort(names.begin(), names.end());
     cfg.options["content"] = Join(names, ",");
   }
+  HEARTH_TRY(CheckCompression(cfg));
   return cfg;
 }
 

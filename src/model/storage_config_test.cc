@@ -132,6 +132,20 @@ TEST(MakeStorageConfig, AFormatTheTypeCannotUseIsDropped) {
   EXPECT_EQ(warnings, std::vector<std::string>{"storage does not support format 'qcow2'"});
 }
 
+TEST(MakeStorageConfig, BtrfsCompressIsAnEnumAndExcludesNocow) {
+  auto ok = MakeStorageConfig("tank", "btrfs", {{"path", "/srv/tank"}, {"compress", "zstd"}}, nullptr);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->Get("compress"), "zstd");
+  EXPECT_EQ(MakeStorageConfig("tank", "btrfs", {{"path", "/srv/tank"}, {"compress", "lz4"}}, nullptr).error().fields.at("compress"),
+            "value 'lz4' does not have a value in the enumeration 'zstd, lzo, zlib'");
+  EXPECT_EQ(MakeStorageConfig("tank", "btrfs", {{"path", "/srv/tank"}, {"compress", "zstd"}, {"nocow", "1"}}, nullptr)
+                .error().fields.at("compress"),
+            "cannot be used with nocow=1 (btrfs does not compress NOCOW files)");
+  EXPECT_FALSE(MakeStorageConfig("d1", "dir", {{"path", "/srv/d"}, {"compress", "zstd"}}, nullptr));  // btrfs only
+  EXPECT_FALSE(UpdateStorageConfig(*ok, {{"nocow", "1"}}, {}, nullptr));
+  EXPECT_TRUE(UpdateStorageConfig(*ok, {{"nocow", "1"}}, {"compress"}, nullptr));
+}
+
 TEST(UpdateStorageConfig, FixedRequiredAndDeleteRules) {
   StorageConfig cur = *MakeStorageConfig("d1", "dir", {{"path", "/a"}, {"shared", "1"}}, nullptr);
   auto fixed = UpdateStorageConfig(cur, {{"path", "/b"}}, {}, nullptr);

@@ -105,6 +105,15 @@ Status BtrfsStorage::MakeImageSubvolume(const std::string& subvol, uint64_t size
     (void)Btrfs({"subvolume", "delete", "--", subvol});
     return Fail(std::move(e));
   };
+  std::string compress;
+  {
+    std::lock_guard lock(config_mu_);
+    compress = compress_;
+  }
+  // Set on the subvolume before disk.raw exists, so the file inherits it (btrfs compresses
+  // each extent written from then on; data that does not shrink is stored as it is).
+  if (!compress.empty())
+    if (auto st = Btrfs({"property", "set", "--", subvol, "compression", compress}); !st) return undo(st.error());
   std::string file = subvol + "/disk.raw";
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return undo(Internal("create " + file + ": " + strerror(errno)));

@@ -227,5 +227,22 @@ TEST_F(BtrfsStorageTest, NocowMarksNewImages) {
   EXPECT_TRUE(flags & FS_NOCOW_FL);
 }
 
+TEST_F(BtrfsStorageTest, CompressSetsTheCompressionOfNewImages) {
+  config_.options["compress"] = "zstd";
+  storage_->Reconfigure(config_);
+  auto vol = *storage_->AllocImage(501, "raw", kMiB, "", nullptr);
+  // The file inherited the property of its subvolume.
+  auto r = runner_.Run({"btrfs", "property", "get", *storage_->Path(vol), "compression"}, {});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->out, "compression=zstd\n");
+  // Without the option, none.
+  config_.options.erase("compress");
+  storage_->Reconfigure(config_);
+  auto plain = *storage_->AllocImage(501, "raw", kMiB, "", nullptr);
+  r = runner_.Run({"btrfs", "property", "get", *storage_->Path(plain), "compression"}, {});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->out, "");
+}
+
 }  // namespace
 }  // namespace hearth

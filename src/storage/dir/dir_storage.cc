@@ -84,6 +84,7 @@ void DirStorage::Reconfigure(const StorageConfig& config) {
   is_mountpoint_ = config.Get("is_mountpoint");
   format_ = config.Get("format");
   nocow_ = config.Get("nocow") == "1";
+  compress_ = config.Get("compress");
 }
 
 std::string DirStorage::DefaultFormat() const {

@@ -100,6 +100,7 @@ class DirStorage : public StoragePlugin {
   std::string is_mountpoint_;  // "", "0"/"1"/"no"/"yes"..., or the mount point's path
   std::string format_;         // the `format` option: default image format ("" = the type's)
   bool nocow_ = false;         // btrfs: chattr +C on new raw images
+  std::string compress_;       // btrfs: compression property of new image subvolumes ("" = none)
   ProcessRunner& runner_;
   std::mutex alloc_mu_;  // picks disk indexes one at a time
 };
