@@ -65,12 +65,16 @@ def test_a_new_dir_storage_holds_uploads_and_disks_and_survives_a_restart(node, 
     node.create_vm(310, memory="128", scsi0="tank:1", ide2="tank:iso/x.iso,media=cdrom")
     assert node.get(node.vm_path(310) + "/config")["scsi0"].startswith("tank:310/vm-310-disk-0.qcow2")
     assert os.path.exists(os.path.join(path, "images", "310", "vm-310-disk-0.qcow2"))
+    # Thin provisioning is visible: what the images may grow to, beside what they use.
+    node.wait_task(node.post(node.vm_path(310) + "/config", data={"scsi1": "tank:64"}))
+    status = node.get(f"/nodes/{node.node}/storage/tank/status")
+    assert status["provisioned"] == 65 << 30 and status["used"] < status["provisioned"]
 
     node.stop()
     node.start()
     assert by_id(node.get("/storage"))["tank"]["path"] == path
     assert [v["volid"] for v in node.get(f"/nodes/{node.node}/storage/tank/content", params={"content": "images"})] \
-        == ["tank:310/vm-310-disk-0.qcow2"]
+        == ["tank:310/vm-310-disk-0.qcow2", "tank:310/vm-310-disk-1.qcow2"]
     node.wait_task(node.delete(node.vm_path(310)))
     assert not os.path.exists(os.path.join(path, "images", "310"))
     assert node.delete("/storage/tank") is None

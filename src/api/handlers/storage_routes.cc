@@ -171,6 +171,14 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            if (!e) return Fail(FieldError("storage", "No such storage."));
            nlohmann::json j = StorageInfoJson(*e, s.facts.node, false);
            j.erase("storage");
+           // Beyond Proxmox: what the disk images could grow to (their virtual sizes), beside
+           // `used`, so thin overcommit is visible. Only here: it lists the images.
+           if (j["active"] == 1) {
+             uint64_t provisioned = 0;
+             if (auto vols = e->plugin->List(ContentType::kImages, 0))
+               for (const auto& v : *vols) provisioned += v.size;
+             j["provisioned"] = provisioned;
+           }
            return Data(j);
          },
          "Storage usage."});
