@@ -203,6 +203,10 @@ class VmService {
   Status SetSnapshotDescription(int vmid, const std::string& name, const std::string& description);
   // The whole config, snapshot sections included.
   Result<VmConfig> FullConfig(int vmid);
+  // GET …/feature (qemu-server QemuConfig has_feature): can every disk of the VM, or of its
+  // snapshot `snapname`, be snapshotted ("snapshot"), linked-cloned ("clone") or fully
+  // copied ("copy")? "snapshot 'x' does not exist" for a missing snapshot.
+  Result<bool> HasFeature(int vmid, const std::string& feature, const std::string& snapname);
 
   Result<std::string> Start(int vmid, const std::string& user, int timeout, bool skiplock);
   Result<std::string> Stop(const StopRequest& req);

@@ -31,6 +31,36 @@ bool WantsFreeze(const VmConfig& cfg) {
 
 Result<VmConfig> VmService::FullConfig(int vmid) { return GetConfig(vmid); }
 
+Result<bool> VmService::HasFeature(int vmid, const std::string& feature, const std::string& snapname) {
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  const std::map<std::string, std::string>* values = &cfg.values;
+  if (!snapname.empty()) {
+    auto it = cfg.snapshots.find(snapname);
+    if (it == cfg.snapshots.end()) return Fail(Internal("snapshot '" + snapname + "' does not exist"));
+    values = &it->second;
+  }
+  for (const auto& [key, volid] : SnapshotDrives(*values)) {
+    auto id = ParseVolumeId(volid);
+    if (!id) return false;
+    auto st = storage_.Get(id->storage);
+    if (!st) return false;
+    if (feature == "snapshot") {
+      if (!(*st)->CanSnapshot(id->volname)) return false;
+    } else if (feature == "copy") {
+      if (!snapname.empty() && !(*st)->SnapshotImageOf(id->volname, snapname)) return false;
+    } else if (feature == "clone") {
+      // Linked clones share a template's base images, or a btrfs snapshot's subvolume.
+      std::string file = id->volname.substr(id->volname.rfind('/') + 1);
+      if (snapname.empty() ? !StartsWith(file, "base-")
+                           : ((*st)->type() != "btrfs" || !EndsWith(file, ".raw")))
+        return false;
+    } else {
+      return Fail(FieldError("feature", "value '" + feature + "' does not have a value in the enumeration 'snapshot, clone, copy'"));
+    }
+  }
+  return true;
+}
+
 Result<std::string> VmService::Snapshot(int vmid, const std::string& name, const std::string& description, bool vmstate,
                                         const std::string& user) {
   HEARTH_TRY(CheckNewSnapshotName(name));

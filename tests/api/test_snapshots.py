@@ -105,6 +105,7 @@ def test_errors_come_as_proxmoxs(node):
     assert (r.status_code, r.reason) == (500, "unable to use snapshot name 'current' (reserved name)")
     r = node.request("POST", snap_url(node, 401), data={"snapname": "1st"})
     assert r.status_code == 400 and r.json()["errors"]["snapname"] == "invalid format - invalid configuration ID '1st'"
+    assert node.get(node.vm_path(401) + "/feature", params={"feature": "snapshot"})["hasFeature"] == 0
     st = snapshot(node, 401, "s1", ok=False)  # a raw disk on a dir storage cannot
     assert st["exitstatus"] == "snapshot feature is not available"
     cfg = node.get(node.vm_path(401) + "/config")
@@ -262,6 +263,13 @@ def test_clone_from_a_snapshot_of_a_running_qcow2_vm(node):
     node.put(node.vm_path(460) + "/config", data={"cores": "4"})
     qcow2_write(path, "0x72")
     node.vm_action(460, "start")  # a snapshot does not move while the VM runs
+    feature = lambda **p: node.get(node.vm_path(460) + "/feature", params=p)
+    assert feature(feature="snapshot") == {"hasFeature": 1, "nodes": [node.node]}
+    assert feature(feature="copy", snapname="golden")["hasFeature"] == 1
+    assert feature(feature="clone", snapname="golden")["hasFeature"] == 0  # qcow2 snapshots: no linked clones
+    assert feature(feature="clone")["hasFeature"] == 0  # not a template
+    r = node.request("GET", node.vm_path(460) + "/feature", params={"feature": "copy", "snapname": "nope"})
+    assert (r.status_code, r.reason) == (500, "snapshot 'nope' does not exist")
     # Linked clones of a qcow2 snapshot are not possible, as in Proxmox.
     st = node.wait_task(node.post(node.vm_path(460) + "/clone", data={"newid": 461, "snapname": "golden", "full": 0}),
                         ok=False)
@@ -286,6 +294,7 @@ def test_linked_and_full_clones_from_a_btrfs_snapshot(node, btrfs_storage):
     raw_write(path, b"golden state")
     snapshot(node, 470, "golden")
     raw_write(path, b"later  state")
+    assert node.get(node.vm_path(470) + "/feature", params={"feature": "clone", "snapname": "golden"})["hasFeature"] == 1
     node.wait_task(node.post(node.vm_path(470) + "/clone", data={"newid": 471, "snapname": "golden", "full": 0}))
     node.wait_task(node.post(node.vm_path(470) + "/clone", data={"newid": 472, "snapname": "golden",
                                                                  "storage": "local", "format": "raw"}))

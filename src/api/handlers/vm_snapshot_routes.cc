@@ -64,6 +64,17 @@ void RegisterVmSnapshotRoutes(Router& r, ApiServices& s) {
          },
          "List all snapshots."});
 
+  r.Add({"GET", "/nodes/{node}/qemu/{vmid}/feature",
+         {NodeParam(), VmidParam(), Required(PEnum("feature", {"snapshot", "clone", "copy"})),
+          MaxLen(PString("snapname", "The name of the snapshot."), 40)},
+         false, "VM.Audit", vm_path, true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(bool has, s.vms.HasFeature(SnapVmid(c), *c.params.Get("feature"),
+                                                              c.params.GetOr("snapname", "")));
+           return Data({{"hasFeature", has ? 1 : 0}, {"nodes", nlohmann::json::array({s.facts.node})}});
+         },
+         "Check if feature for virtual machine is available."});
+
   r.Add({"POST", "/nodes/{node}/qemu/{vmid}/snapshot",
          {NodeParam(), VmidParam(), SnapnameParam(), PBool("vmstate"), MaxLen(PString("description"), 8192)}, false,
          "VM.Snapshot", vm_path, true, true, false,
