@@ -261,13 +261,17 @@ Result<std::string> BtrfsStorage::CloneLinked(const std::string& base_volname, i
   if (!img) return DirStorage::CloneLinked(base_volname, vmid);
   if (!img->vol.is_base)
     return Fail(FailedPrecondition("'" + base_volname + "' is not a base image (convert the VM to a template first)"));
+  return WritableSnapshotFor(img->subvol, vmid);
+}
+
+Result<std::string> BtrfsStorage::WritableSnapshotFor(const std::string& source, int vmid) {
   HEARTH_TRY(Ready());
   std::lock_guard lock(alloc_mu_);
   std::string dir = root_ + "/images/" + std::to_string(vmid);
   HEARTH_TRY(MakeDirs(dir));
   HEARTH_ASSIGN_OR_RETURN(std::string file, NextDiskFile(vmid, "raw"));
   std::string stem = file.substr(0, file.size() - 4);
-  HEARTH_TRY(Btrfs({"subvolume", "snapshot", "--", img->subvol, dir + "/" + stem}));
+  HEARTH_TRY(Btrfs({"subvolume", "snapshot", "--", source, dir + "/" + stem}));
   return std::to_string(vmid) + "/" + file;
 }
 
@@ -322,15 +326,8 @@ Result<std::string> BtrfsStorage::CloneLinkedFromSnapshot(const std::string& vol
   if (!img) return DirStorage::CloneLinkedFromSnapshot(volname, snap, vmid);
   if (!IsSnapshotName(snap) || !IsDir(img->subvol + "@" + snap))
     return Fail(Internal("snapshot '" + snap + "' does not exist"));
-  HEARTH_TRY(Ready());
-  std::lock_guard lock(alloc_mu_);
-  std::string dir = root_ + "/images/" + std::to_string(vmid);
-  HEARTH_TRY(MakeDirs(dir));
-  HEARTH_ASSIGN_OR_RETURN(std::string file, NextDiskFile(vmid, "raw"));
-  std::string stem = file.substr(0, file.size() - 4);
   // A writable snapshot of the read-only one, as BTRFSPlugin's clone_image with a snapname.
-  HEARTH_TRY(Btrfs({"subvolume", "snapshot", "--", img->subvol + "@" + snap, dir + "/" + stem}));
-  return std::to_string(vmid) + "/" + file;
+  return WritableSnapshotFor(img->subvol + "@" + snap, vmid);
 }
 
 bool BtrfsStorage::CanSnapshot(const std::string& volname) const {

@@ -70,6 +70,8 @@ class BtrfsStorage final : public DirStorage {
   // The subvolume of a raw image volname; fails for anything else.
   Result<RawImage> Raw(const std::string& volname) const;
   Status Btrfs(std::vector<std::string> args);
+  // A writable snapshot of subvolume `source` as the next free disk of `vmid`; its volname.
+  Result<std::string> WritableSnapshotFor(const std::string& source, int vmid);
   // Creates the subvolume with an empty, sized disk.raw in it; removes it again on failure.
   Status MakeImageSubvolume(const std::string& subvol, uint64_t size);
 };
