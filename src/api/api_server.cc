@@ -87,7 +87,8 @@ HttpResponse DataResponse(const ApiReply& reply) {
 
 bool ApiServer::IsUpload(const std::string& method, const std::string& target) const {
   if (method != "POST") return false;
-  static const Pattern re("/api2/json/nodes/[^/]+/storage/[^/]+/upload/?(\\?.*)?");
+  // Storage uploads, and replication streams (the target's side of a replication job).
+  static const Pattern re("/api2/json/nodes/[^/]+/(storage/[^/]+/upload|hearth/replication/receive)/?(\\?.*)?");
   return re.FullMatch(target);
 }
 

@@ -186,8 +186,17 @@ int RunDaemon(const DaemonOptions& opt) {
   SnapshotScheduler snapshot_schedules(**store, tasks, vms, clock);
   if (auto st = snapshot_schedules.Load(); !st) return fail(st.error());
   snapshot_schedules.Start();
+  StorageDeps storage_deps{&runner, node, data_dir};
+  ReplicationScheduler replication(**store, vms, storage, fs, clock, node, data_dir,
+                                   [&](const StorageConfig& c) { return registry.Make(c, storage_deps); });
+  if (auto st = replication.Load(); !st) return fail(st.error());
+  replication.Start();
+  ReplicaReceiver replica_receiver([&](const std::string& id) { return storage.Get(id); },
+                                   [&](int vmid) { return vms.Exists(vmid); }, fs, data_dir + "/replica");
   ApiServices services{access, tasks, vms, storage, storage_configs, images, host_stats, facts};
   services.snapshot_schedules = &snapshot_schedules;
+  services.replication = &replication;
+  services.replica_receiver = &replica_receiver;
   Router router;
   RegisterAllRoutes(router, services);
   ApiServer api(router, access, node);

@@ -3,14 +3,25 @@
 #include "core/strings.h"
 #include "http/tls_cert.h"
 
+#include <fcntl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -35,13 +46,126 @@ class BeastClient final : public HttpsClient {
     ssl_.set_verify_mode(ssl::verify_peer);
   }
 
-  Result<HttpResponse> Send(const HttpRequest& request) override {
-    // A CR or LF in a header or the target would start a header of its own (injection).
+  // A CR or LF in a header or the target would start a header of its own (injection).
+  static Status CheckHead(const HttpRequest& request) {
     auto has_line_break = [](std::string_view v) { return v.find_first_of("\r\n") != std::string_view::npos; };
     if (has_line_break(request.target) || has_line_break(request.method))
       return Fail(InvalidArgument("request target contains a line break"));
     for (const auto& [k, v] : request.headers)
       if (has_line_break(k) || has_line_break(v)) return Fail(InvalidArgument("header '" + k + "' contains a line break"));
+    return Ok();
+  }
+
+  Result<HttpResponse> ReadResponse() {
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(uint64_t{1} << 30);
+    http::read(*stream_, buf, parser);
+    auto& res = parser.get();
+    HttpResponse out;
+    out.status = static_cast<int>(res.result_int());
+    out.reason = std::string(res.reason());
+    out.body = std::move(res.body());
+    for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    if (!res.keep_alive()) stream_.reset();
+    return out;
+  }
+
+  Result<HttpResponse> SendFile(const HttpRequest& head, const std::string& path, uint64_t rate_bps,
+                                const std::function<void(uint64_t)>& progress,
+                                std::chrono::seconds idle_timeout) override {
+    HEARTH_TRY(CheckHead(head));
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Fail(Internal("cannot open " + path + ": " + strerror(errno)));
+    struct FdCloser {
+      int fd;
+      ~FdCloser() { ::close(fd); }
+    } closer{fd};
+    struct stat sb;
+    if (::fstat(fd, &sb) != 0) return Fail(Internal("cannot stat " + path + ": " + strerror(errno)));
+    uint64_t size = static_cast<uint64_t>(sb.st_size);
+    if (!stream_) HEARTH_TRY(Open());
+
+    // The watchdog: blocking socket calls cannot time out by themselves, so a thread shuts
+    // the socket down (which wakes them) once nothing has moved for idle_timeout.
+    using Clock = std::chrono::steady_clock;
+    std::atomic<int64_t> last_move{Clock::now().time_since_epoch().count()};
+    std::atomic<bool> timed_out{false};
+    std::mutex mu;
+    std::condition_variable cv;
+    bool finished = false;
+    int sock = beast::get_lowest_layer(*stream_).socket().native_handle();
+    std::thread watchdog;
+    if (idle_timeout.count() > 0)
+      watchdog = std::thread([&] {
+        std::unique_lock lock(mu);
+        while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return finished; })) {
+          auto idle = Clock::now() - Clock::time_point(Clock::duration(last_move.load()));
+          if (idle > idle_timeout) {
+            timed_out = true;
+            ::shutdown(sock, SHUT_RDWR);
+            return;
+          }
+        }
+      });
+    auto stop_watchdog = [&] {
+      {
+        std::lock_guard lock(mu);
+        finished = true;
+      }
+      cv.notify_all();
+      if (watchdog.joinable()) watchdog.join();
+    };
+
+    Result<HttpResponse> out = Fail(Unavailable("request failed"));
+    try {
+      http::request<http::empty_body> req;
+      req.method_string(head.method);
+      req.target(head.target);
+      req.version(11);
+      req.set(http::field::host, host_);
+      for (const auto& [k, v] : head.headers) req.set(k, v);
+      req.content_length(size);
+      req.keep_alive(true);
+      http::request_serializer<http::empty_body> sr(req);
+      http::write_header(*stream_, sr);
+      size_t chunk = 1 << 20;
+      if (rate_bps > 0) chunk = static_cast<size_t>(std::clamp<uint64_t>(rate_bps / 10, 64 << 10, 1 << 20));
+      std::vector<char> buf(chunk);
+      uint64_t sent = 0;
+      auto t0 = Clock::now();
+      try {
+        while (sent < size) {
+          ssize_t n = ::read(fd, buf.data(), std::min<uint64_t>(chunk, size - sent));
+          if (n <= 0) throw std::runtime_error(path + " ended early (" + (n < 0 ? strerror(errno) : "short file") + ")");
+          asio::write(*stream_, asio::buffer(buf.data(), static_cast<size_t>(n)));
+          sent += static_cast<uint64_t>(n);
+          last_move = Clock::now().time_since_epoch().count();
+          if (progress) progress(sent);
+          if (rate_bps > 0) {
+            auto due = t0 + std::chrono::duration_cast<Clock::duration>(
+                                std::chrono::duration<double>(static_cast<double>(sent) / static_cast<double>(rate_bps)));
+            std::this_thread::sleep_until(due);
+            last_move = Clock::now().time_since_epoch().count();
+          }
+        }
+      } catch (const boost::system::system_error&) {
+        if (timed_out) throw;
+        // The server may have answered early (a refusal) and closed: its answer says why.
+      }
+      out = ReadResponse();
+    } catch (const std::exception& e) {
+      stream_.reset();
+      out = Fail(Unavailable(timed_out ? "no progress for " + std::to_string(idle_timeout.count()) +
+                                             " s: connection to " + host_ + ":" + port_ + " dropped"
+                                       : std::string("request failed: ") + e.what()));
+    }
+    stop_watchdog();
+    return out;
+  }
+
+  Result<HttpResponse> Send(const HttpRequest& request) override {
+    HEARTH_TRY(CheckHead(request));
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (!stream_) {
         auto st = Open();
@@ -58,18 +182,7 @@ class BeastClient final : public HttpsClient {
         req.keep_alive(true);
         req.prepare_payload();
         http::write(*stream_, req);
-        beast::flat_buffer buf;
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(uint64_t{1} << 30);
-        http::read(*stream_, buf, parser);
-        auto& res = parser.get();
-        HttpResponse out;
-        out.status = static_cast<int>(res.result_int());
-        out.reason = std::string(res.reason());
-        out.body = std::move(res.body());
-        for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-        if (!res.keep_alive()) stream_.reset();
-        return out;
+        return ReadResponse();
       } catch (const std::exception& e) {
         stream_.reset();
         if (attempt == 1) return Fail(Unavailable(std::string("request failed: ") + e.what()));

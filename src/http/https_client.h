@@ -1,4 +1,4 @@
-// A small blocking HTTPS client (Beast) for the CLI.
+// A small blocking HTTPS client (Beast) for the CLI and for replication to another node.
 //
 // Trust: a certificate that verifies against the system's CAs for the host name is
 // trusted. hearth's own certificate is self-signed, so otherwise the caller decides from
@@ -8,6 +8,7 @@
 // (tests only). Not thread-safe: one client per thread.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,6 +33,15 @@ class HttpsClient {
   // Sends one request on a kept-alive connection, reconnecting once if the server closed it.
   // Fails with Unavailable (naming the fingerprint) when the server is not trusted.
   virtual Result<HttpResponse> Send(const HttpRequest& request) = 0;
+  // Sends `head` (method, target, headers; its body is ignored) with the file at `path` as the
+  // body (Content-Length: the file's size), streamed from disk in chunks of at most 1 MiB, at
+  // most `rate_bps` bytes a second (0: no limit). `progress` gets the bytes sent so far after
+  // each chunk. When nothing moves for `idle_timeout` (sending, or waiting for the answer),
+  // the connection is dropped and the call fails with Unavailable. Not retried. A server that
+  // answers before taking the whole body (a refusal) gets its answer returned.
+  virtual Result<HttpResponse> SendFile(const HttpRequest& head, const std::string& path, uint64_t rate_bps,
+                                        const std::function<void(uint64_t)>& progress,
+                                        std::chrono::seconds idle_timeout) = 0;
 };
 
 }  // namespace hearth

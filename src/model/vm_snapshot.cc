@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "core/pattern.h"
 #include "core/strings.h"
 #include "model/drive.h"
 
@@ -24,6 +25,25 @@ bool RunningOnly(const std::string& key) {
 }
 
 }  // namespace
+
+std::string ReplicationSnapshotName(const std::string& jobid, int64_t time) {
+  return "__replicate_" + jobid + "_" + std::to_string(time) + "__";
+}
+
+std::optional<std::pair<std::string, int64_t>> ParseReplicationSnapshotName(const std::string& name) {
+  static const Pattern re("__replicate_([1-9][0-9]{2,8}-[0-9]{1,9})_([0-9]{1,12})__");
+  auto m = re.Capture(name);
+  if (!m) return std::nullopt;
+  auto t = ParseInt((*m)[1]);
+  if (!t) return std::nullopt;
+  return std::make_pair((*m)[0], *t);
+}
+
+bool WantsFsFreeze(const VmConfig& cfg) {
+  std::string agent = cfg.Get("agent").value_or("0");
+  bool enabled = agent == "1" || StartsWith(agent, "1,") || agent.find("enabled=1") != std::string::npos;
+  return enabled && agent.find("freeze-fs=0") == std::string::npos;
+}
 
 Status CheckNewSnapshotName(const std::string& name) {
   bool ok = name.size() >= 2 && std::isalpha(static_cast<unsigned char>(name[0]));

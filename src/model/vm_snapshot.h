@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,17 @@ namespace hearth {
 // pve-snapshot-name for a new snapshot: the format (field "snapname"), then the reserved
 // names "current" and "pending" ("unable to use snapshot name 'current' (reserved name)").
 Status CheckNewSnapshotName(const std::string& name);
+
+// Volume snapshots a replication job makes: "__replicate_<jobid>_<time>__" (pve-guest-common
+// ReplicationState.pm replication_snapshot_name). They are storage snapshots only, never
+// config sections, so they never clash with pve-snapshot-name (a letter first).
+std::string ReplicationSnapshotName(const std::string& jobid, int64_t time);
+// The job id and time of a name ReplicationSnapshotName makes, else nullopt.
+std::optional<std::pair<std::string, int64_t>> ParseReplicationSnapshotName(const std::string& name);
+
+// A running VM's file systems are frozen through its guest agent around a disk-only
+// snapshot: `agent` enabled, unless freeze-fs=0 (qemu-server Agent.pm guest_fs_freeze_applicable).
+bool WantsFsFreeze(const VmConfig& cfg);
 
 // The drive keys and volumes a snapshot section holds (cdroms and unusedN left out).
 std::vector<std::pair<std::string, std::string>> SnapshotDrives(const std::map<std::string, std::string>& section);

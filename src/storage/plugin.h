@@ -108,6 +108,34 @@ class StoragePlugin {
   // A linked clone of the volume's snapshot `snap` for `vmid` (volume_has_feature 'clone' on
   // a snapshot: btrfs raw only; dir: "Linked clone feature is not supported for a snapshot of ...").
   virtual Result<std::string> CloneLinkedFromSnapshot(const std::string& volname, const std::string& snap, int vmid) = 0;
+  // Replication (Proxmox's volume_has_feature 'replicate', volume_export and volume_import,
+  // in the storage's own stream format). Only btrfs raw images can (`btrfs send`/`receive`);
+  // the defaults say so with Proxmox's text.
+  virtual bool CanReplicate(const std::string& volname) const {
+    (void)volname;
+    return false;
+  }
+  // The volume's storage snapshots (config snapshots and replication snapshots alike), sorted.
+  virtual Result<std::vector<std::string>> VolumeSnapshotNames(const std::string& volname) {
+    return Fail(Internal("missing replicate feature on volume '" + id() + ":" + volname + "'"));
+  }
+  // Writes snapshot `snap` of the volume as a stream into the new file `out_path`, only the
+  // changes since snapshot `base` when it is given (one both sides hold). Returns the
+  // stream's size in bytes; on failure `out_path` is removed.
+  virtual Result<uint64_t> ExportVolume(const std::string& volname, const std::string& snap, const std::string& base,
+                                        const std::string& out_path) {
+    (void)snap, (void)base, (void)out_path;
+    return Fail(Internal("missing replicate feature on volume '" + id() + ":" + volname + "'"));
+  }
+  // Reads a stream ExportVolume wrote (hostile input: the file came over the network). On
+  // success the volume holds the data of `snap` and has `snap` among its snapshots; on
+  // failure nothing changed: the previous copy and its snapshots stay as they were.
+  virtual Status ImportVolume(const std::string& volname, const std::string& snap, const std::string& base,
+                              const std::string& in_path) {
+    (void)snap, (void)base, (void)in_path;
+    return Fail(Internal("storage '" + id() + "' is not replicatable (volume '" + volname + "')"));
+  }
+
   // Where temporary files for this storage should be written (same filesystem: rename works).
   // It may not exist yet; whatever is in it when the daemon starts is a leftover.
   virtual std::string TempDir() const = 0;

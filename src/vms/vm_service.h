@@ -208,6 +208,18 @@ class VmService {
   // copied ("copy")? "snapshot 'x' does not exist" for a missing snapshot.
   Result<bool> HasFeature(int vmid, const std::string& feature, const std::string& snapname);
 
+  // Replication's guest side (vm_replication.cc). The volumes a job copies, sorted: every
+  // disk of the config and its snapshots except CD-ROMs, `replicate=0` disks and volumes on
+  // shared storages (qemu-server get_replicatable_volumes); "missing replicate feature on
+  // volume '<volid>'" for one its storage cannot send, "unable to replicate local
+  // file/device '<path>'" for a host path.
+  Result<std::vector<std::string>> ReplicatableVolumes(int vmid);
+  // Storage snapshot `snap` of each volume, of one instant: a running VM is paused around it
+  // (after an agent fsfreeze when configured), under the VM's lock (waits up to
+  // kSyncLockWait). On failure the snapshots made are deleted again. `log` gets each step.
+  Status SnapshotForReplication(int vmid, const std::string& snap, const std::vector<std::string>& volids,
+                                const std::function<void(const std::string&)>& log);
+
   Result<std::string> Start(int vmid, const std::string& user, int timeout, bool skiplock);
   Result<std::string> Stop(const StopRequest& req);
   Result<std::string> Shutdown(const StopRequest& req);

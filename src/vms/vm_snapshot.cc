@@ -18,16 +18,6 @@
 #include "vms/vm_service.h"
 
 namespace hearth {
-namespace {
-
-// agent: 1 / enabled=1, unless freeze-fs=0 (qemu-server Agent.pm guest_fs_freeze_applicable).
-bool WantsFreeze(const VmConfig& cfg) {
-  std::string agent = cfg.Get("agent").value_or("0");
-  bool enabled = agent == "1" || StartsWith(agent, "1,") || agent.find("enabled=1") != std::string::npos;
-  return enabled && agent.find("freeze-fs=0") == std::string::npos;
-}
-
-}  // namespace
 
 Result<VmConfig> VmService::FullConfig(int vmid) { return GetConfig(vmid); }
 
@@ -187,7 +177,7 @@ Status VmService::DoSnapshot(TaskContext& ctx, int vmid, const std::string& name
     CrashPoint("snapshot.vmstate-allocated");
   }
 
-  if (running && !save_state && WantsFreeze(cfg)) {
+  if (running && !save_state && WantsFsFreeze(cfg)) {
     if (auto r = AgentCommand(vmid, "guest-fsfreeze-freeze", nullptr, std::chrono::seconds(60)); r) {
       frozen = true;
       ctx.Log("guest file systems frozen");

@@ -9,6 +9,8 @@
 #include "api/response_cache.h"
 #include "api/router.h"
 #include "images/image_builder.h"
+#include "jobs/replica_receiver.h"
+#include "jobs/replication_scheduler.h"
 #include "jobs/snapshot_scheduler.h"
 #include "sys/host_stats.h"
 #include "storage/storage_configs.h"
@@ -41,6 +43,8 @@ struct ApiServices {
   NodeFacts facts;
   ResponseCache cache;
   SnapshotScheduler* snapshot_schedules = nullptr;  // null: the routes answer 501
+  ReplicationScheduler* replication = nullptr;       // null: the routes answer 501
+  ReplicaReceiver* replica_receiver = nullptr;       // this node as a replication target
 };
 
 // The version a cached VM listing is valid for: VM state changes and the current second
@@ -58,6 +62,7 @@ void RegisterVmSnapshotRoutes(Router& r, ApiServices& s);
 void RegisterAgentRoutes(Router& r, ApiServices& s);
 void RegisterImageRoutes(Router& r, ApiServices& s);
 void RegisterSnapshotScheduleRoutes(Router& r, ApiServices& s);
+void RegisterReplicationRoutes(Router& r, ApiServices& s);
 
 // GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
 void RegisterIntrospectionRoutes(Router& r);
@@ -74,6 +79,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterAgentRoutes(r, s);
   RegisterImageRoutes(r, s);
   RegisterSnapshotScheduleRoutes(r, s);
+  RegisterReplicationRoutes(r, s);
   RegisterIntrospectionRoutes(r);
 }
 

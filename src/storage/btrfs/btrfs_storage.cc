@@ -15,6 +15,8 @@
 
 #include "core/strings.h"
 #include "core/units.h"
+#include "model/vm_snapshot.h"
+#include "storage/btrfs/send_stream.h"
 #include "storage/registry.h"
 #include "sys/file_system.h"
 #include "sys/files.h"
@@ -26,8 +28,10 @@ namespace fs = std::filesystem;
 
 constexpr long kBtrfsMagic = 0x9123683e;  // statfs f_type (linux/magic.h BTRFS_SUPER_MAGIC)
 
-// Proxmox's snapshot names (pve-guest-common: pve-configid, at most 40 characters).
+// Proxmox's snapshot names (pve-guest-common: pve-configid, at most 40 characters), and the
+// replication snapshots' "__replicate_<jobid>_<time>__".
 bool IsSnapshotName(const std::string& s) {
+  if (ParseReplicationSnapshotName(s)) return true;
   if (s.empty() || s.size() > 40 || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
@@ -156,7 +160,7 @@ Result<std::string> BtrfsStorage::AllocImage(int vmid, const std::string& format
   return std::to_string(vmid) + "/" + file;
 }
 
-Result<std::vector<std::string>> BtrfsStorage::VolumeSnapshots(const std::string& volname) {
+Result<std::vector<std::string>> BtrfsStorage::VolumeSnapshotNames(const std::string& volname) {
   HEARTH_ASSIGN_OR_RETURN(RawImage img, Raw(volname));
   std::string prefix = img.subvol.substr(img.subvol.rfind('/') + 1) + "@";
   std::vector<std::string> out;
@@ -175,7 +179,7 @@ Status BtrfsStorage::FreeVolume(const std::string& volname) {
   if (!img) return DirStorage::FreeVolume(volname);
   if (!IsDir(img->subvol)) return Ok();  // already gone: freeing is idempotent
   std::vector<std::string> args = {"subvolume", "delete", "--"};
-  HEARTH_ASSIGN_OR_RETURN(auto snaps, VolumeSnapshots(volname));
+  HEARTH_ASSIGN_OR_RETURN(auto snaps, VolumeSnapshotNames(volname));
   for (const auto& s : snaps) args.push_back(img->subvol + "@" + s);
   args.push_back(img->subvol);
   HEARTH_TRY(Btrfs(args));
@@ -353,17 +357,9 @@ Status BtrfsStorage::VolumeSnapshotRollback(const std::string& volname, const st
   HEARTH_ASSIGN_OR_RETURN(RawImage img, Raw(volname));
   if (!IsSnapshotName(snap) || !IsDir(img.subvol + "@" + snap))
     return Fail(NotFound("snapshot '" + snap + "' of volume '" + id_ + ":" + volname + "' does not exist"));
-  std::string tmp = img.subvol + ".tmp." + std::to_string(::getpid());
-  HEARTH_TRY(Btrfs({"subvolume", "snapshot", "--", img.subvol + "@" + snap, tmp}));
   // One atomic step: a crash leaves either the old disk in place (and tmp, removed at the
   // next activation) or the rolled-back one (and the old one as tmp, removed likewise).
-  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, img.subvol.c_str(), RENAME_EXCHANGE) != 0) {
-    int err = errno;
-    (void)Btrfs({"subvolume", "delete", "--", tmp});
-    return Fail(Internal("failed to rotate '" + tmp + "' into place at '" + img.subvol + "' - " + strerror(err)));
-  }
-  (void)Btrfs({"subvolume", "delete", "--", tmp});  // the old state; a failure leaves it for the next start
-  return Ok();
+  return SwapInWritableSnapshot(img.subvol + "@" + snap, img.subvol);
 }
 
 Status BtrfsStorage::VolumeSnapshotDelete(const std::string& volname, const std::string& snap) {
@@ -372,6 +368,91 @@ Status BtrfsStorage::VolumeSnapshotDelete(const std::string& volname, const std:
   if (!IsSnapshotName(snap) || !IsDir(img.subvol + "@" + snap))
     return Fail(NotFound("snapshot '" + snap + "' of volume '" + id_ + ":" + volname + "' does not exist"));
   return Btrfs({"subvolume", "delete", "--", img.subvol + "@" + snap});
+}
+
+bool BtrfsStorage::CanReplicate(const std::string& volname) const { return Raw(volname).has_value(); }
+
+Result<uint64_t> BtrfsStorage::ExportVolume(const std::string& volname, const std::string& snap, const std::string& base,
+                                            const std::string& out_path) {
+  auto img = Raw(volname);
+  if (!img) return DirStorage::ExportVolume(volname, snap, base, out_path);
+  auto missing = [&](const std::string& s) {
+    return Fail(NotFound("snapshot '" + s + "' of volume '" + id_ + ":" + volname + "' does not exist"));
+  };
+  if (!IsSnapshotName(snap) || !IsDir(img->subvol + "@" + snap)) return missing(snap);
+  std::vector<std::string> args = {"send", "-f", out_path};
+  if (!base.empty()) {
+    if (!IsSnapshotName(base) || !IsDir(img->subvol + "@" + base)) return missing(base);
+    args.insert(args.end(), {"-p", img->subvol + "@" + base});
+  }
+  args.insert(args.end(), {"--", img->subvol + "@" + snap});
+  if (auto st = Btrfs(args); !st) {
+    (void)::unlink(out_path.c_str());
+    return Fail(st.error());
+  }
+  struct stat st;
+  if (::stat(out_path.c_str(), &st) != 0) return Fail(Internal("btrfs send wrote no stream to " + out_path));
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Status BtrfsStorage::SwapInWritableSnapshot(const std::string& source, const std::string& subvol) {
+  std::string tmp = subvol + ".tmp." + std::to_string(::getpid());
+  if (IsDir(tmp)) (void)Btrfs({"subvolume", "delete", "--", tmp});
+  HEARTH_TRY(Btrfs({"subvolume", "snapshot", "--", source, tmp}));
+  if (!IsDir(subvol)) {
+    if (::rename(tmp.c_str(), subvol.c_str()) == 0) return Ok();
+  } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, subvol.c_str(), RENAME_EXCHANGE) == 0) {
+    (void)Btrfs({"subvolume", "delete", "--", tmp});  // the old state; else removed at the next start
+    return Ok();
+  }
+  int err = errno;
+  (void)Btrfs({"subvolume", "delete", "--", tmp});
+  return Fail(Internal("failed to rotate '" + tmp + "' into place at '" + subvol + "' - " + strerror(err)));
+}
+
+Status BtrfsStorage::ImportVolume(const std::string& volname, const std::string& snap, const std::string& base,
+                                  const std::string& in_path) {
+  auto img = Raw(volname);
+  if (!img) return DirStorage::ImportVolume(volname, snap, base, in_path);
+  if (img->vol.is_base) return Fail(FailedPrecondition("'" + volname + "' is a template's base image and cannot change"));
+  HEARTH_TRY(Ready());
+  if (!IsSnapshotName(snap)) return Fail(FieldError("snapshot", "invalid snapshot name '" + snap + "'"));
+  if (!base.empty() && (!IsSnapshotName(base) || !IsDir(img->subvol + "@" + base)))
+    return Fail(NotFound("base snapshot '" + base + "' of volume '" + id_ + ":" + volname +
+                         "' does not exist here: a full transfer is needed"));
+  if (PathExists(img->subvol + "@" + snap))
+    return Fail(AlreadyExists("snapshot '" + snap + "' of volume '" + id_ + ":" + volname + "' already exists"));
+  std::string dir = ParentDir(img->subvol), stem = img->subvol.substr(img->subvol.rfind('/') + 1);
+  // The stream names the subvolume it makes: only the expected one is accepted, and `-e`
+  // stops at the end of this first stream, so nothing else is made; -C confines the paths
+  // inside the stream to the directory.
+  std::string want = stem + "@" + snap;
+  {
+    std::string head(64 << 10, '\0');
+    int fd = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Fail(Internal("cannot open " + in_path + ": " + strerror(errno)));
+    ssize_t n = ::pread(fd, head.data(), head.size(), 0);
+    ::close(fd);
+    head.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    HEARTH_ASSIGN_OR_RETURN(SendStreamHead h, ParseSendStreamHead(head));
+    if (h.path != want || h.incremental != !base.empty())
+      return Fail(InvalidArgument("the replication stream makes " + std::string(h.incremental ? "a snapshot" : "a subvolume") +
+                                  " '" + h.path + "', not the expected " + (base.empty() ? "subvolume" : "snapshot") +
+                                  " '" + want + "'"));
+  }
+  {
+    std::lock_guard lock(alloc_mu_);
+    HEARTH_TRY(MakeDirs(dir));
+  }
+  std::string received = dir + "/" + want;
+  // A receive cut short leaves a writable, partial <image>@<snap>: it goes here, or (after a
+  // crash) as a stale snapshot at the job's next prepare.
+  Status st = Btrfs({"receive", "-e", "-E", "1", "-C", "-f", in_path, "--", dir});
+  if (!st && IsDir(received)) (void)Btrfs({"subvolume", "delete", "--", received});
+  HEARTH_TRY(st);
+  // A crash from here leaves the new snapshot and the old image: the next run sends from
+  // the new snapshot (or the source deletes it as stale) and the image is made again.
+  return SwapInWritableSnapshot(img->subvol + "@" + snap, img->subvol);
 }
 
 void RegisterBtrfsStorage(StorageRegistry& registry) {

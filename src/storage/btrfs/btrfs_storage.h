@@ -59,8 +59,17 @@ class BtrfsStorage final : public DirStorage {
   // (renameat2 RENAME_EXCHANGE) with a writable snapshot of <snap>, then the old one goes.
   Status VolumeSnapshotRollback(const std::string& volname, const std::string& snap) override;
   Status VolumeSnapshotDelete(const std::string& volname, const std::string& snap) override;
-  // The volume's snapshot names, sorted.
-  Result<std::vector<std::string>> VolumeSnapshots(const std::string& volname);
+  Result<std::vector<std::string>> VolumeSnapshotNames(const std::string& volname) override;
+  // Replication: raw images only. Export is `btrfs send [-p <base>] -f <out> <image>@<snap>`.
+  // Import first reads the stream's head (send_stream.h): it must make exactly <image>@<snap>
+  // (a snapshot of <image>@<base> when incremental); then `btrfs receive -e -C` beside the
+  // image, then a writable snapshot of it is swapped in as the image (RENAME_EXCHANGE), so a
+  // failure at any step leaves the previous copy whole (a partial receive is deleted).
+  bool CanReplicate(const std::string& volname) const override;
+  Result<uint64_t> ExportVolume(const std::string& volname, const std::string& snap, const std::string& base,
+                                const std::string& out_path) override;
+  Status ImportVolume(const std::string& volname, const std::string& snap, const std::string& base,
+                      const std::string& in_path) override;
 
  private:
   struct RawImage {
@@ -72,6 +81,9 @@ class BtrfsStorage final : public DirStorage {
   Status Btrfs(std::vector<std::string> args);
   // A writable snapshot of subvolume `source` as the next free disk of `vmid`; its volname.
   Result<std::string> WritableSnapshotFor(const std::string& source, int vmid);
+  // Replaces the image subvolume by a writable snapshot of `source` in one atomic step (or
+  // makes it, if there is none yet).
+  Status SwapInWritableSnapshot(const std::string& source, const std::string& subvol);
   // Creates the subvolume with an empty, sized disk.raw in it; removes it again on failure.
   Status MakeImageSubvolume(const std::string& subvol, uint64_t size);
 };

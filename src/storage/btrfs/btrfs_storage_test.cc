@@ -15,6 +15,7 @@
 
 #include "core/testing/temp_dir.h"
 #include "core/units.h"
+#include "model/vm_snapshot.h"
 #include "sys/posix/posix_process.h"
 
 namespace hearth {
@@ -126,7 +127,7 @@ TEST_F(BtrfsStorageTest, SnapshotsRollBackAndGoAwayWithTheVolume) {
   EXPECT_TRUE(IsSubvolume(Images("101/vm-101-disk-0@s1")));
   ASSERT_TRUE(WriteAt(file, kMiB, "after!"));
   ASSERT_TRUE(storage_->VolumeSnapshot(vol, "s2"));
-  EXPECT_EQ(*storage_->VolumeSnapshots(vol), (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(*storage_->VolumeSnapshotNames(vol), (std::vector<std::string>{"s1", "s2"}));
   EXPECT_EQ(storage_->VolumeSnapshot(vol, "s1").error().code, ErrorCode::kAlreadyExists);
   EXPECT_FALSE(storage_->VolumeSnapshot(vol, "1bad"));
   // Snapshots are read-only: nothing can change what was saved.
@@ -135,7 +136,7 @@ TEST_F(BtrfsStorageTest, SnapshotsRollBackAndGoAwayWithTheVolume) {
   ASSERT_TRUE(storage_->VolumeSnapshotRollback(vol, "s1"));  // not the newest: allowed, as Proxmox
   EXPECT_EQ(ReadAt(file, kMiB, 6), "before");
   ASSERT_TRUE(WriteAt(file, kMiB, "again!"));  // the rolled-back disk is writable
-  EXPECT_EQ(*storage_->VolumeSnapshots(vol), (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(*storage_->VolumeSnapshotNames(vol), (std::vector<std::string>{"s1", "s2"}));
   ASSERT_TRUE(storage_->VolumeSnapshotRollback(vol, "s2"));
   EXPECT_EQ(ReadAt(file, kMiB, 6), "after!");
   EXPECT_EQ(storage_->VolumeSnapshotRollback(vol, "nope").error().message,
@@ -144,7 +145,7 @@ TEST_F(BtrfsStorageTest, SnapshotsRollBackAndGoAwayWithTheVolume) {
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
 
   ASSERT_TRUE(storage_->VolumeSnapshotDelete(vol, "s2"));
-  EXPECT_EQ(*storage_->VolumeSnapshots(vol), std::vector<std::string>{"s1"});
+  EXPECT_EQ(*storage_->VolumeSnapshotNames(vol), std::vector<std::string>{"s1"});
   // The listing shows the disk once, never its snapshots.
   EXPECT_EQ(storage_->List(ContentType::kImages, 101)->size(), 1u);
   ASSERT_TRUE(storage_->FreeVolume(vol));
@@ -242,6 +243,70 @@ TEST_F(BtrfsStorageTest, CompressSetsTheCompressionOfNewImages) {
   r = runner_.Run({"btrfs", "property", "get", *storage_->Path(plain), "compression"}, {});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->out, "");
+}
+
+// Replication's storage half: a full send, then one of only the changes, received by a second
+// storage on the same file system (as the target node's would be); a stream cut short
+// changes nothing there.
+TEST_F(BtrfsStorageTest, ExportAndImportReplicateFullThenIncrementally) {
+  StorageConfig other = config_;
+  other.options["path"] = mnt_ + "/replica";
+  BtrfsStorage target(other, runner_);
+  ASSERT_TRUE(target.Activate());
+  auto vol = *storage_->AllocImage(600, "raw", 64 * kMiB, "", nullptr);
+  EXPECT_TRUE(storage_->CanReplicate(vol));
+  std::string file = *storage_->Path(vol), copy = mnt_ + "/replica/images/600/vm-600-disk-0/disk.raw";
+  ASSERT_TRUE(WriteAt(file, 8 * kMiB, "first"));
+  std::string s1 = ReplicationSnapshotName("600-0", 1000), s2 = ReplicationSnapshotName("600-0", 2000);
+  ASSERT_TRUE(storage_->VolumeSnapshot(vol, s1));
+  std::string stream = dir_.Sub("full.stream");
+  auto full = storage_->ExportVolume(vol, s1, "", stream);
+  ASSERT_TRUE(full) << full.error().message;
+  auto imported = target.ImportVolume(vol, s1, "", stream);
+  ASSERT_TRUE(imported) << imported.error().message;
+  EXPECT_EQ(ReadAt(copy, 8 * kMiB, 5), "first");
+  EXPECT_EQ(*target.VolumeSnapshotNames(vol), std::vector<std::string>{s1});
+  EXPECT_EQ(target.List(ContentType::kImages, 600)->size(), 1u);
+
+  // 4 MiB more of data: the incremental stream holds about that, not the whole disk.
+  ASSERT_TRUE(WriteAt(file, 8 * kMiB, std::string(4 * kMiB, 'x')));
+  ASSERT_TRUE(storage_->VolumeSnapshot(vol, s2));
+  std::string inc = dir_.Sub("inc.stream");
+  auto delta = storage_->ExportVolume(vol, s2, s1, inc);
+  ASSERT_TRUE(delta) << delta.error().message;
+  EXPECT_LT(*delta, 5 * kMiB);
+  // Cut short: the receive fails and the copy is as it was, with its snapshot.
+  fs::copy_file(inc, dir_.Sub("cut.stream"));
+  fs::resize_file(dir_.Sub("cut.stream"), *delta / 2);
+  EXPECT_FALSE(target.ImportVolume(vol, s2, s1, dir_.Sub("cut.stream")));
+  EXPECT_EQ(ReadAt(copy, 8 * kMiB, 5), "first");
+  EXPECT_EQ(*target.VolumeSnapshotNames(vol), std::vector<std::string>{s1});
+  for (const auto& e : fs::directory_iterator(mnt_ + "/replica/images/600"))
+    EXPECT_EQ(e.path().filename().string().find(".recv."), std::string::npos) << e.path();
+  // A base the target does not hold: refused before anything is read.
+  EXPECT_EQ(target.ImportVolume(vol, s2, ReplicationSnapshotName("600-0", 5), inc).error().code, ErrorCode::kNotFound);
+  // The whole stream: the changes arrive.
+  auto st = target.ImportVolume(vol, s2, s1, inc);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(ReadAt(copy, 8 * kMiB, 5), "xxxxx");
+  EXPECT_EQ(*target.VolumeSnapshotNames(vol), (std::vector<std::string>{s1, s2}));
+  // The same snapshot twice: refused, nothing changed.
+  EXPECT_EQ(target.ImportVolume(vol, s2, s1, inc).error().code, ErrorCode::kAlreadyExists);
+  // The copy is writable (a failover starts from it) and its snapshots are not.
+  EXPECT_TRUE(WriteAt(copy, 0, "boot"));
+  EXPECT_FALSE(WriteAt(mnt_ + "/replica/images/600/vm-600-disk-0@" + s2 + "/disk.raw", 0, "x"));
+  // Garbage is refused as a stream.
+  { std::ofstream(dir_.Sub("junk.stream")) << "not a btrfs stream"; }
+  EXPECT_FALSE(target.ImportVolume(vol, ReplicationSnapshotName("600-0", 3000), s2, dir_.Sub("junk.stream")));
+  EXPECT_EQ(*target.VolumeSnapshotNames(vol), (std::vector<std::string>{s1, s2}));
+}
+
+TEST_F(BtrfsStorageTest, OnlyRawImagesReplicate) {
+  EXPECT_TRUE(storage_->CanReplicate("601/vm-601-disk-0.raw"));
+  EXPECT_FALSE(storage_->CanReplicate("601/vm-601-disk-0.qcow2"));
+  EXPECT_FALSE(storage_->CanReplicate("iso/x.iso"));
+  EXPECT_EQ(storage_->ExportVolume("iso/x.iso", "s", "", dir_.Sub("x")).error().message,
+            "missing replicate feature on volume 'tank:iso/x.iso'");
 }
 
 }  // namespace
