@@ -39,24 +39,6 @@ std::string Cell(const nlohmann::json& item, const Column& c) {
 void SetOutputFormat(const std::string& format) { g_json = format == "json"; }
 bool JsonOutput() { return g_json; }
 
-std::string HumanBytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return std::to_string(bytes) + (bytes ? " B" : "");
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 5) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  // Whole MiB read as such ("512 MiB"); larger units get one decimal ("2.0 GiB").
-  if (u <= 2 && v == static_cast<double>(static_cast<uint64_t>(v)))
-    std::snprintf(buf, sizeof buf, "%.0f %s", v, units[u]);
-  else
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-  return buf;
-}
-
 std::string HumanDuration(int64_t s) {
   if (s <= 0) return "-";
   int64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60, sec = s % 60;

@@ -3,6 +3,8 @@
 // for scripts. Not thread-safe (the CLI is single-threaded).
 #pragma once
 
+#include "core/units.h"  // HumanBytes
+
 #include <string>
 #include <vector>
 
@@ -28,8 +30,6 @@ std::string JsonScalarText(const nlohmann::json& v);
 // Prints an object as "key: value" lines, sorted by key (or as JSON with --output json).
 void PrintKeyValues(const nlohmann::json& obj);
 
-// 536870912 -> "512 MiB", 2147483648 -> "2.0 GiB", 0 -> "0".
-std::string HumanBytes(uint64_t bytes);
 // 93784 -> "1d 2h", 3720 -> "1h 2m", 75 -> "1m 15s", 0 -> "-".
 std::string HumanDuration(int64_t seconds);
 

@@ -1,6 +1,7 @@
 #include "core/units.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "core/strings.h"
 
@@ -33,6 +34,24 @@ std::string FormatSize(uint64_t bytes) {
   for (const auto& u : units)
     if (bytes % u.unit == 0) return std::to_string(bytes / u.unit) + u.suffix;
   return std::to_string(bytes);
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return std::to_string(bytes) + (bytes ? " B" : "");
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  // Whole MiB read as such ("512 MiB"); larger units get one decimal ("2.0 GiB").
+  if (u <= 2 && v == static_cast<double>(static_cast<uint64_t>(v)))
+    std::snprintf(buf, sizeof buf, "%.0f %s", v, units[u]);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
 }
 
 }  // namespace hearth

@@ -38,12 +38,12 @@ Result<std::shared_ptr<StoragePlugin>> ReplicaReceiver::CheckVolume(int guest, c
   HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(volid));
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_(id.storage));
   auto v = ParseDirVolname(id.volname);
-  if (!v) return Fail(InvalidArgument("volume '" + volid + "' - " + v.error().message));
+  if (!v) return Fail(Internal("volume '" + volid + "' - " + v.error().message));
   if (v->content != ContentType::kImages)
-    return Fail(InvalidArgument("volume '" + volid + "' has wrong vtype (" + ContentTypeName(v->content) +
+    return Fail(Internal("volume '" + volid + "' has wrong vtype (" + ContentTypeName(v->content) +
                                 " != 'images')"));
-  if (v->vmid != guest) return Fail(InvalidArgument("volume '" + volid + "' has wrong owner"));
-  if (!st->CanReplicate(id.volname)) return Fail(InvalidArgument("storage '" + id.storage + "' is not replicatable"));
+  if (v->vmid != guest) return Fail(Internal("volume '" + volid + "' has wrong owner"));
+  if (!st->CanReplicate(id.volname)) return Fail(Internal("storage '" + id.storage + "' is not replicatable"));
   return st;
 }
 

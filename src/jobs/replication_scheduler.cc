@@ -38,6 +38,11 @@ class JobLog {
   ~JobLog() {
     if (fd_ >= 0) ::close(fd_);
   }
+  JobLog(const JobLog&) = delete;  // one owner of the descriptor: pass it as AsFunction()
+  JobLog& operator=(const JobLog&) = delete;
+  ReplicationLog AsFunction() const {
+    return [this](const std::string& msg) { (*this)(msg); };
+  }
   void operator()(const std::string& msg) const {
     if (fd_ < 0) return;
     time_t now = ::time(nullptr);
@@ -327,8 +332,20 @@ Result<std::unique_ptr<ReplicationTarget>> ReplicationScheduler::TargetFor(const
 }
 
 void ReplicationScheduler::RunOne(const ReplicationJob& job) {
-  JobLog log(LogPath(job.id), job.id);
+  JobLog job_log(LogPath(job.id), job.id);
+  ReplicationLog log = job_log.AsFunction();
   ReplicationState state;
+  {
+    // Runs are told apart by their start second (the snapshot names): a run right after the
+    // last one waits for the next second (bounded: a clock set back fails the run instead).
+    int64_t previous;
+    {
+      std::lock_guard lock(mu_);
+      const auto& s = state_[job.id];
+      previous = std::max(s.last_sync, s.last_try);
+    }
+    for (int i = 0; i < 30 && clock_.UnixSeconds() <= previous; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   int64_t start = clock_.UnixSeconds();
   {
     std::lock_guard lock(mu_);
@@ -357,7 +374,7 @@ void ReplicationScheduler::RunOne(const ReplicationJob& job) {
     };
     auto stats = replicator_.Run(job, state, **target, log, synced);
     if (stats)
-      log("sent " + FormatSize(stats->bytes) + " (" + std::to_string(stats->full) + " full, " +
+      log("sent " + HumanBytes(stats->bytes) + " (" + std::to_string(stats->full) + " full, " +
           std::to_string(stats->incremental) + " incremental)");
     else
       result = Fail(stats.error());

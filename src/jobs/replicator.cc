@@ -116,13 +116,13 @@ Result<ReplicationRunStats> Replicator::Run(const ReplicationJob& job, Replicati
     std::string stream = dir + "/replicate-" + job.id + "-" + std::to_string(start) + ".stream";
     auto size = (*st)->ExportVolume(id->volname, snap, base, stream);
     if (!size) return undo(std::move(size.error()).WithContext("export of " + volid));
-    log("send " + volid + ": " + FormatSize(*size) + " stream");
+    log("send " + volid + ": " + HumanBytes(*size) + " stream (" + std::to_string(*size) + " bytes)");
     int next_tenth = 1;
     auto t0 = std::chrono::steady_clock::now();
     auto progress = [&](uint64_t sent) {
       if (*size < (64u << 20)) return;
       while (next_tenth <= 9 && sent * 10 >= *size * static_cast<uint64_t>(next_tenth)) {
-        log(volid + ": " + FormatSize(sent) + " of " + FormatSize(*size) + " sent (" + std::to_string(next_tenth * 10) +
+        log(volid + ": " + HumanBytes(sent) + " of " + HumanBytes(*size) + " sent (" + std::to_string(next_tenth * 10) +
             "%)");
         ++next_tenth;
       }
@@ -131,7 +131,7 @@ Result<ReplicationRunStats> Replicator::Run(const ReplicationJob& job, Replicati
     ::unlink(stream.c_str());
     if (!got) return undo(std::move(got.error()).WithContext("transfer of " + volid));
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    log("received " + volid + " (" + FormatSize(*size) + " in " + Seconds(secs) + ")");
+    log("received " + volid + " (" + HumanBytes(*size) + " in " + Seconds(secs) + ")");
     stats.bytes += *size;
     ++(base.empty() ? stats.full : stats.incremental);
   }

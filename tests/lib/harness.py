@@ -74,7 +74,8 @@ class Hearth:
         self.own_dir = data_dir is None
         self.dir = data_dir or tempfile.mkdtemp(prefix="hearth-test-")
         self.extra_args = list(extra_args)
-        self.wrapper = []  # e.g. ["prlimit", "--nofile=64:64"]
+        self.wrapper = []  # e.g. ["prlimit", "--nofile=64:64"], or ["ip", "netns", "exec", "ns"]
+        self.listen = "127.0.0.1:0"  # host:port; port 0 = any free one
         self.env = {}  # extra environment for the daemon, e.g. HEARTH_TEST_CRASH_AT
         self.proc = None
         self.port = None
@@ -91,14 +92,15 @@ class Hearth:
             os.unlink(port_file)
         self.log = open(os.path.join(self.dir, "hearth.log"), "ab")
         self.proc = subprocess.Popen(
-            self.wrapper + [HEARTH_BIN, "serve", "--data-dir", self.dir, "--listen", "127.0.0.1:0", "--node", self.node,
+            self.wrapper + [HEARTH_BIN, "serve", "--data-dir", self.dir, "--listen", self.listen, "--node", self.node,
              "--accel", self.accel] + self.extra_args,
             stdout=self.log, stderr=self.log, env={**os.environ, **self.env})
         wait_for("hearth API ready", lambda: self.proc.poll() is not None or os.path.exists(port_file), 30)
         if self.proc.poll() is not None:
             raise AssertionError("hearth exited at start:\n" + self.read_log())
         self.port = int(open(port_file).read())
-        self.url = f"https://127.0.0.1:{self.port}/api2/json"
+        self.host = self.listen.rsplit(":", 1)[0]
+        self.url = f"https://{self.host}:{self.port}/api2/json"
         if self.token is None:
             self.admin("user", "add", "admin@pve", "--admin", "--password-stdin", stdin=ADMIN_PASSWORD)
             self.token = self.admin("token", "add", "admin@pve!test").strip()

@@ -33,6 +33,9 @@ ParamSpec JobIdParam() {
   return p;
 }
 
+// A replication remote's name in a path: {remote}, since {node} means this node to the router.
+ParamSpec RemoteParam() { return Required(MaxLen(PString("remote", "The target's node name."), 63)); }
+
 int GuestOf(const std::string& id) { return ParseReplicationJobId(id).value_or(std::make_pair(0, 0)).first; }
 
 // VM.Replicate (or VM.Audit for reads) on the job's guest, as Proxmox checks it.
@@ -223,13 +226,13 @@ void RegisterReplicationRoutes(Router& r, ApiServices& s) {
 
   // --- /cluster/hearth/replication-remotes
   auto remote_specs = [](bool create) {
-    std::vector<ParamSpec> out = {Required(MaxLen(PString("node", "The target node's name (its `--node`)."), 63)),
+    std::vector<ParamSpec> out = {create ? Required(MaxLen(PString("node", "The target node's name (its `--node`)."), 63))
+                                         : RemoteParam(),
                                   MaxLen(PString("host", "Its address or host name."), 255),
                                   PInt("port", 1, 65535),
                                   MaxLen(PString("fingerprint", "SHA-256 fingerprint of its TLS certificate."), 95),
                                   MaxLen(PString("apitoken", "An API token there: 'user@realm!name=secret'."), 512),
                                   MaxLen(PString("path", "Or: a directory on a btrfs file system of this host."), 4096)};
-    (void)create;
     return out;
   };
   auto remote_json = [](const ReplicationRemote& rm) { return rm.ToJson(/*with_secret=*/false); };
@@ -254,20 +257,20 @@ void RegisterReplicationRoutes(Router& r, ApiServices& s) {
          },
          "Add a replication target: another hearth node (host, fingerprint, apitoken) or a directory (path)."});
 
-  r.Add({"GET", "/cluster/hearth/replication-remotes/{node}", {NodeParam()}, false, "Sys.Audit", "/", true, true,
+  r.Add({"GET", "/cluster/hearth/replication-remotes/{remote}", {RemoteParam()}, false, "Sys.Audit", "/", true, true,
          false,
          [&s, remote_json](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(ReplicationScheduler * jobs, Jobs(s));
-           HEARTH_ASSIGN_OR_RETURN(ReplicationRemote rm, jobs->GetRemote(*c.params.Get("node")));
+           HEARTH_ASSIGN_OR_RETURN(ReplicationRemote rm, jobs->GetRemote(*c.params.Get("remote")));
            return Data(remote_json(rm));
          },
          "Read a replication target (never its token's secret)."});
 
-  r.Add({"PUT", "/cluster/hearth/replication-remotes/{node}", remote_specs(false), false, "Sys.Modify", "/", true,
+  r.Add({"PUT", "/cluster/hearth/replication-remotes/{remote}", remote_specs(false), false, "Sys.Modify", "/", true,
          true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(ReplicationScheduler * jobs, Jobs(s));
-           std::string node = *c.params.Get("node");
+           std::string node = *c.params.Get("remote");
            HEARTH_ASSIGN_OR_RETURN(ReplicationRemote current, jobs->GetRemote(node));
            nlohmann::json merged = current.ToJson(/*with_secret=*/true);
            for (const auto& [k, v] : Fields(c.params, ReplicationRemoteFields())) merged[k] = v;
@@ -279,11 +282,11 @@ void RegisterReplicationRoutes(Router& r, ApiServices& s) {
          },
          "Change a replication target (a new token, address or fingerprint)."});
 
-  r.Add({"DELETE", "/cluster/hearth/replication-remotes/{node}", {NodeParam()}, false, "Sys.Modify", "/", true, true,
+  r.Add({"DELETE", "/cluster/hearth/replication-remotes/{remote}", {RemoteParam()}, false, "Sys.Modify", "/", true, true,
          false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(ReplicationScheduler * jobs, Jobs(s));
-           HEARTH_TRY(jobs->DeleteRemote(*c.params.Get("node")));
+           HEARTH_TRY(jobs->DeleteRemote(*c.params.Get("remote")));
            return Data(nullptr);
          },
          "Remove a replication target (refused while a job targets it)."});
