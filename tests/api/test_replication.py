@@ -149,7 +149,10 @@ def test_first_run_is_full_and_the_copy_is_the_disk(pair):
     a, fa, fb = pair.a, pair.fa.mnt, pair.fb.mnt
     write(image(fa), b"first-generation", 8 * MiB)
     # A new job runs at once (its first schedule event is in the past), as in Proxmox.
-    a.post("/cluster/replication", data={"id": "100-0", "type": "local", "target": "nodeb", "comment": "offsite"})
+    # `yearly`: no scheduled run may come between the ones the test starts (a run that spans a
+    # schedule event is followed by another at once, as in Proxmox).
+    a.post("/cluster/replication", data={"id": "100-0", "type": "local", "target": "nodeb", "comment": "offsite",
+                                         "schedule": "yearly"})
     r = a.request("POST", "/cluster/replication", data={"id": "100-1", "type": "local", "target": "nodeb"})
     assert error_of(r)[0] == "replication job for guest '100' to target 'local/nodeb' already exists"
     s = pair.wait_run("100-0", 1)
@@ -232,7 +235,7 @@ def test_the_target_refuses_what_it_must_not_take(pair):
     # B has its own VM 101: a replica of A's 101 must not overwrite its disks.
     b.wait_task(b.create_vm(101, scsi0="tank:1", wait=False))
     a.wait_task(a.create_vm(101, scsi0="tank:1", wait=False))
-    a.post("/cluster/replication", data={"id": "101-0", "type": "local", "target": "nodeb"})
+    a.post("/cluster/replication", data={"id": "101-0", "type": "local", "target": "nodeb", "schedule": "yearly"})
     s = pair.wait_run("101-0", 1)
     assert s["fail_count"] == 1 and "guest '101' is on local node" in s["error"], s
     assert os.path.exists(image(pair.fb.mnt, 101))  # B's own disk untouched
@@ -263,7 +266,7 @@ def test_a_directory_target(pair):
     with BtrfsLoop(512 << 20) as usb:
         a.post("/cluster/hearth/replication-remotes", data={"node": "usb", "path": usb.mnt})
         write(image(pair.fa.mnt), b"for-the-usb-disk", 8 * MiB)
-        a.post("/cluster/replication", data={"id": "100-1", "type": "local", "target": "usb", "schedule": "daily"})
+        a.post("/cluster/replication", data={"id": "100-1", "type": "local", "target": "usb", "schedule": "yearly"})
         s = pair.wait_run("100-1", 1)
         assert s["fail_count"] == 0, pair.log("100-1")
         assert read(image(usb.mnt), 16, 8 * MiB) == b"for-the-usb-disk"
