@@ -10,6 +10,7 @@
 #include "core/units.h"
 #include "model/vm_snapshot.h"
 #include "model/volume_id.h"
+#include "sys/crash_point.h"
 #include "sys/files.h"
 
 namespace hearth {
@@ -137,8 +138,10 @@ Result<ReplicationRunStats> Replicator::Run(const ReplicationJob& job, Replicati
   }
 
   // 4. Recorded, then the old snapshots go on both sides.
+  CrashPoint("replicate.sent");
   state.last_sync = start;
   if (synced) synced(state);
+  CrashPoint("replicate.synced");
   DropSnapshots(job.id, volids, snap, log);
   auto cfg = vms_.FullConfig(job.guest);
   std::string conf = cfg ? FormatConfFile(*cfg) : "";

@@ -7,6 +7,7 @@
 #include "model/volume_id.h"
 #include "model/drive.h"
 #include "model/vm_snapshot.h"
+#include "sys/crash_point.h"
 #include "vms/vm_service.h"
 
 namespace hearth {
@@ -74,6 +75,7 @@ Status VmService::SnapshotForReplication(int vmid, const std::string& snap, cons
       break;
     }
     done.emplace_back(id->volname, *st);
+    CrashPoint("replicate.snapshot");  // the VM is paused here
   }
   if (paused) {
     (void)qemu_.Cont(vmid);

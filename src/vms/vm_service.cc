@@ -74,7 +74,10 @@ Status VmService::Init() {
       // A destroy cut short (lock=destroyed) is finished the same way: the VM was going anyway.
       if (lock_name == "create" || lock_name == "clone" || lock_name == "destroyed") interrupted.push_back(r.vmid);
       if (lock_name == "template") interrupted_templates.push_back(r.vmid);
-      if (lock_name == "snapshot" || lock_name == "snapshot-delete" || lock_name == "rollback")
+      // A replication snapshot pauses the VM without a lock: its paused mark says so.
+      auto paused = store_.GetMeta(PausedMetaKey(r.vmid));
+      if (lock_name == "snapshot" || lock_name == "snapshot-delete" || lock_name == "rollback" ||
+          (paused && *paused && **paused == "1"))
         interrupted_snapshots.push_back(r.vmid);
       vms_[r.vmid] = std::move(e);
     }

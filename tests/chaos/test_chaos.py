@@ -26,7 +26,7 @@ import time
 import pytest
 import requests
 
-from harness import SRC, Hearth, upload
+from harness import SRC, BtrfsLoop, Hearth, upload, wait_for
 
 
 faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pytest>` shows where every thread is
@@ -91,7 +91,8 @@ def check_invariants(h, running=(), interrupted=()):
         pairs = drive_values(h, vmid)
         for vol in volumes_of(pairs):
             referenced[vol] = (vmid, pairs)
-    images = {c["volid"]: c for c in h.get(f"/nodes/{h.node}/storage/local/content", params={"content": "images"})}
+    images = {c["volid"]: c for st in h.get(f"/nodes/{h.node}/storage", params={"content": "images"})
+              for c in h.get(f"/nodes/{h.node}/storage/{st['storage']}/content", params={"content": "images"})}
     for volid, c in images.items():
         if volid not in referenced:
             problems.append(f"volume {volid} (VM {c.get('vmid')}) is referenced by no config")
@@ -166,6 +167,8 @@ def lab():
     files.close()
     os.unlink(iso.name)
     h.close()
+    if getattr(h, "tank", None):  # the btrfs the replication crash points used
+        h.tank.__exit__(None, None, None)
 
 
 def quietly(fn):
@@ -223,6 +226,21 @@ def trigger(h, point, iso, files, vmid):
         act = {"snapshot": lambda: h.post(snap, data={"snapname": "s1"}),
                "delsnapshot": lambda: h.delete(snap + "/s1"),
                "rollback": lambda: h.post(snap + "/s1/rollback")}[op]
+    elif op == "replicate":
+        # A running VM on btrfs replicated to a btrfs directory: the snapshot pauses the guest.
+        if not BtrfsLoop.available():
+            pytest.skip("replication crash points need root and btrfs-progs")
+        if not getattr(h, "tank", None):
+            h.tank = BtrfsLoop(1 << 30).__enter__()
+        if not any(s["storage"] == "tank" for s in h.get("/storage")):
+            h.post("/storage", data={"storage": "tank", "type": "btrfs", "path": os.path.join(h.tank.mnt, "tank")})
+        if not any(r["node"] == "usb" for r in h.get("/cluster/hearth/replication-remotes")):
+            h.post("/cluster/hearth/replication-remotes", data={"node": "usb", "path": os.path.join(h.tank.mnt, "usb")})
+        h.create_vm(vmid, memory=64, scsi0="tank:1")
+        h.vm_action(vmid, "start")
+        act = lambda: h.post("/cluster/replication", data={"id": f"{vmid}-0", "type": "local", "target": "usb",
+                                                           "schedule": "yearly"})
+        running = [vmid]
     elif op == "upload":
         act = lambda: (lambda r: r.json()["data"] if r.status_code == 200 else None)(upload(h, iso, f"up{vmid}.iso"))
     elif op == "download":
@@ -237,6 +255,8 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
     h, iso, files = lab
     points = crash_points()
     assert len(points) >= 15, points
+    if os.environ.get("CHAOS_POINTS"):  # e.g. CHAOS_POINTS=replicate. : only the points starting so
+        points = [p for p in points if p.startswith(tuple(os.environ["CHAOS_POINTS"].split(",")))]
     vmid = 2000
     for point in points:
         # Points inside a loop crash on their first pass, and for two-disk operations also
@@ -261,9 +281,23 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
             h.start()
             check_invariants(h, running=running, interrupted=[upid] if upid and upid.startswith("UPID:") else [])
             for r in running:
-                if spec.startswith("snapshot."):  # a snapshot pauses the guest: the repair resumes it
+                if spec.startswith(("snapshot.", "replicate.")):  # the guest was paused: the repair resumes it
                     st = h.get(h.vm_path(r) + "/status/current")
                     assert st["qmpstatus"] == "running", f"{spec}: VM {r} is {st['qmpstatus']} after the repair"
+                if spec.startswith("replicate."):
+                    # The job's next run cleans up what the crash left and completes.
+                    job = f"{r}-0"
+                    base = f"/nodes/{h.node}/replication/{job}"
+                    before = h.get(base + "/status")["last_try"]
+                    h.post(base + "/schedule_now")
+                    st = wait_for(f"{spec}: job {job} to run again", lambda: (s := h.get(base + "/status"))
+                                  and s["last_try"] > before and "pid" not in s and s["next_sync"] != 1 and s, 120)
+                    log = "\n".join(l["t"] for l in h.get(base + "/log", params={"limit": 0}))
+                    assert st["fail_count"] == 0, f"{spec}: the run after the crash failed: {st.get('error')}\n{log}"
+                    snaps = [n for n in os.listdir(os.path.join(h.tank.mnt, "tank", "images", str(r)))
+                             if "@__replicate_" in n]
+                    assert snaps == [f"vm-{r}-disk-0@__replicate_{job}_{st['last_sync']}__"], (spec, snaps)
+                    h.delete(f"/cluster/replication/{job}", params={"force": 1})
                 h.vm_action(r, "stop")
 
 
