@@ -282,6 +282,22 @@ def test_a_directory_target(pair):
         a.delete("/cluster/hearth/replication-remotes/usb")
 
 
+def test_a_full_target_fails_clearly_and_keeps_nothing_half_made(pair):
+    a = pair.a
+    with BtrfsLoop(160 << 20) as tiny:  # about 100 MiB usable: less than the disk's data
+        write(image(pair.fa.mnt), os.urandom(160 * MiB), 256 * MiB)
+        a.post("/cluster/hearth/replication-remotes", data={"node": "tiny", "path": tiny.mnt})
+        a.post("/cluster/replication", data={"id": "100-2", "type": "local", "target": "tiny", "schedule": "yearly"})
+        s = pair.wait_run("100-2", 1)
+        assert s["fail_count"] == 1 and "No space left on device" in s["error"], s
+        assert s["last_sync"] == 0
+        # Nothing half-made there, and this run's snapshot is gone here.
+        assert not os.path.exists(image(tiny.mnt)) and replication_snapshots(tiny.mnt) == []
+        assert all("_100-2_" not in n for n in replication_snapshots(pair.fa.mnt))
+        a.delete("/cluster/replication/100-2", params={"force": 1})
+        a.delete("/cluster/hearth/replication-remotes/tiny")
+
+
 def test_removal_with_keep_leaves_the_copy(pair):
     a = pair.a
     a.delete("/cluster/replication/100-0", params={"keep": 1})
