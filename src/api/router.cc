@@ -1,6 +1,8 @@
 #include "api/router.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "core/strings.h"
 #include "model/vm_schema.h"
@@ -44,6 +46,13 @@ ParamSpec Required(ParamSpec p) {
 }
 
 Route& Router::Add(Route route) {
+  // The first of two equal routes would answer, silently shadowing the other (it happened: a
+  // placeholder list hid the real one). A programming error: stop at start, naming it.
+  for (const auto& r : routes_)
+    if (r.method == route.method && r.path == route.path) {
+      std::fprintf(stderr, "route registered twice: %s %s\n", route.method.c_str(), route.path.c_str());
+      std::abort();
+    }
   routes_.push_back(std::move(route));
   return routes_.back();
 }

@@ -71,4 +71,13 @@ TEST(Router, VmConfigKeysAreValidatedAndCanonicalised) {
 }
 
 }  // namespace
+TEST(RouterDeathTest, TheSameRouteTwiceStopsAtStart) {
+  Router r;
+  auto ok = [](ApiContext&) -> Result<ApiReply> { return ApiReply{}; };
+  r.Add({"GET", "/nodes/{node}/replication", {}, false, "", "", true, true, false, ok, ""});
+  r.Add({"POST", "/nodes/{node}/replication", {}, false, "", "", true, true, false, ok, ""});  // another method: fine
+  EXPECT_DEATH(r.Add({"GET", "/nodes/{node}/replication", {}, false, "", "", true, true, false, ok, ""}),
+               "route registered twice: GET /nodes/\\{node\\}/replication");
+}
+
 }  // namespace hearth

@@ -191,6 +191,7 @@ int RunDaemon(const DaemonOptions& opt) {
                                    [&](const StorageConfig& c) { return registry.Make(c, storage_deps); });
   if (auto st = replication.Load(); !st) return fail(st.error());
   replication.Start();
+  vms.SetDestroyCheck([&](int vmid, bool purge) { return replication.GuestDestroy(vmid, purge); });
   ReplicaReceiver replica_receiver([&](const std::string& id) { return storage.Get(id); },
                                    [&](int vmid) { return vms.Exists(vmid); }, fs, data_dir + "/replica");
   ApiServices services{access, tasks, vms, storage, storage_configs, images, host_stats, facts};

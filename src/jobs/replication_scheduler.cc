@@ -230,6 +230,26 @@ Status ReplicationScheduler::Delete(const std::string& id, bool keep, bool force
   return Ok();
 }
 
+Status ReplicationScheduler::GuestDestroy(int vmid, bool purge) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, job] : jobs_)
+    if (job.guest == vmid) ids.push_back(id);
+  if (ids.empty()) return Ok();
+  if (!purge)
+    return Fail(Internal("There is a replication job '" + ids.front() + "' for guest '" + std::to_string(vmid) +
+                         "' - Please remove that first."));
+  auto before = jobs_;
+  for (const auto& id : ids) jobs_.erase(id);
+  if (auto st = PersistJobsLocked(); !st) {
+    jobs_ = std::move(before);
+    return st;
+  }
+  for (const auto& id : ids) state_.erase(id);
+  (void)PersistStateLocked();
+  return Ok();
+}
+
 nlohmann::json ReplicationScheduler::StatusJsonLocked(const ReplicationJob& job) const {
   nlohmann::json j = job.ToJson();
   if (!j.contains("source")) j["source"] = node_;

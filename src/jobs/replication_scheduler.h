@@ -57,6 +57,11 @@ class ReplicationScheduler {
   // cleaned up.
   Status Delete(const std::string& id, bool keep, bool force);
 
+  // Before guest `vmid` is destroyed (VmService::SetDestroyCheck): refused while it has jobs
+  // ("There is a replication job '<id>' for guest '<vmid>' - Please remove that first."), or
+  // with `purge` its jobs are dropped (their copies stay on the targets), as Proxmox.
+  Status GuestDestroy(int vmid, bool purge);
+
   // --- this node's view (/nodes/{node}/replication)
   // The status objects of the jobs of this node's guests (all, or `guest`'s), sorted by id.
   nlohmann::json StatusList(std::optional<int> guest) const;

@@ -402,7 +402,6 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
 
 Result<std::string> VmService::Destroy(int vmid, const std::string& user, bool purge, bool destroy_unreferenced,
                                        bool skiplock) {
-  (void)purge;  // pools, replication and backup jobs do not exist yet: nothing else references a VM
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   HEARTH_TRY(CheckLock(cfg, skiplock));
   if (IsRunning(vmid)) return Fail(FailedPrecondition("VM " + std::to_string(vmid) + " is running - destroy failed"));
@@ -411,6 +410,7 @@ Result<std::string> VmService::Destroy(int vmid, const std::string& user, bool p
   if (auto user = LinkedCloneUser(vmid))
     return Fail(FailedPrecondition("base volume '" + user->first + "' is still in use by linked cloned VM " +
                                    std::to_string(user->second)));
+  if (destroy_check_) HEARTH_TRY(destroy_check_(vmid, purge));  // replication jobs (pools, backups: later)
   return StartTask("qmdestroy", vmid, user,
                    [this, vmid, destroy_unreferenced](TaskContext& ctx) { return DoDestroy(ctx, vmid, destroy_unreferenced); });
 }

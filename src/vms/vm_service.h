@@ -159,6 +159,10 @@ class VmService {
   // Synchronous (PUT) when `async` is false: returns nullopt. Asynchronous (POST): a UPID.
   Result<std::optional<std::string>> Update(const UpdateRequest& req, bool async);
   Result<std::string> Destroy(int vmid, const std::string& user, bool purge, bool destroy_unreferenced, bool skiplock);
+  // Asked before a destroy is accepted: what else references the VM (replication jobs) may
+  // refuse it or, with `purge`, drop those references (Proxmox's check_for_existing_jobs and
+  // remove_vmid_jobs). Set once at start, before the API serves.
+  void SetDestroyCheck(std::function<Status(int vmid, bool purge)> check) { destroy_check_ = std::move(check); }
 
   // Converts a stopped VM into a template: its disks become read-only base images.
   Result<std::string> Template(int vmid, const std::string& user, const std::string& disk);
@@ -264,6 +268,7 @@ class VmService {
     Runtime rt;
   };
 
+  std::function<Status(int, bool)> destroy_check_;
   Result<VmConfig> GetConfig(int vmid);
   VmStatusInfo MakeStatus(int vmid, const Entry& e) const;  // caller holds mu_
   // Applies `fn` to a copy of the config and persists it. `expect_digest` enforces the

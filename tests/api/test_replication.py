@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from harness import BtrfsLoop, Hearth, wait_for
+from harness import HEARTH_BIN, BtrfsLoop, Hearth, wait_for
 from netns import NetNs
 
 pytestmark = pytest.mark.skipif(not BtrfsLoop.available(), reason="needs root and btrfs-progs (loop-mounted btrfs)")
@@ -190,9 +190,30 @@ def test_later_runs_send_only_the_changes(pair):
     assert replication_snapshots(fa) == [new] and replication_snapshots(fb) == [new]
 
 
+def cli(h, *args):
+    env = dict(os.environ, HEARTH_URL=f"https://127.0.0.1:{h.port}", HEARTH_TOKEN=h.token,
+               HEARTH_FINGERPRINT=h.fingerprint())
+    r = subprocess.run([HEARTH_BIN, *args], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_the_cli_runs_a_job_and_follows_its_log(pair):
+    a = pair.a
+    write(image(pair.fa.mnt), b"cli-generation", 8 * MiB)
+    out = cli(a, "replicate", "run", "100-0")
+    assert "start replication job" in out and "incremental sync" in out and out.rstrip().endswith("end replication job")
+    assert read(image(pair.fb.mnt), 14, 8 * MiB) == b"cli-generation"
+    listing = cli(a, "replicate", "list")
+    assert "100-0" in listing and "nodeb" in listing, listing
+    remotes = cli(a, "replicate", "remote", "list")
+    assert "admin@pve!repl" in remotes and pair.b_token.split("=", 1)[1] not in remotes
+
+
 def test_an_interrupted_transfer_leaves_the_target_copy_whole(pair):
     a, b, fa, fb = pair.a, pair.b, pair.fa.mnt, pair.fb.mnt
     good = pair.status("100-0")["last_sync"]
+    copy_before = read(image(fb), 64, 8 * MiB)
     a.put("/cluster/replication/100-0", data={"rate": "1"})  # 1 MB/s: the transfer takes seconds
     write(image(fa), os.urandom(12 * MiB), 128 * MiB)
     write(image(fa), b"third-generation!", 8 * MiB)
@@ -206,7 +227,7 @@ def test_an_interrupted_transfer_leaves_the_target_copy_whole(pair):
     assert replication_snapshots(fa) == [f"__replicate_100-0_{good}__"]  # the failed run's snapshot went
     assert s["last_sync"] == good
     b.start()
-    assert read(image(fb), 17, 8 * MiB) == b"second-generation"  # the last good copy, whole
+    assert read(image(fb), 64, 8 * MiB) == copy_before  # the last good copy, whole
     assert replication_snapshots(fb) == [f"__replicate_100-0_{good}__"]
     # The next run (after the back-off, or now) picks up from the last good sync.
     a.put("/cluster/replication/100-0", data={"delete": "rate"})
@@ -300,6 +321,12 @@ def test_a_full_target_fails_clearly_and_keeps_nothing_half_made(pair):
 
 def test_removal_with_keep_leaves_the_copy(pair):
     a = pair.a
+    # A guest with jobs is not destroyed; with purge its jobs go too (Proxmox's words and rule).
+    r = a.request("DELETE", a.vm_path(100))
+    assert error_of(r)[0] == "There is a replication job '100-0' for guest '100' - Please remove that first."
+    a.post("/cluster/replication", data={"id": "101-0", "type": "local", "target": "nodeb", "schedule": "yearly"})
+    a.wait_task(a.delete(a.vm_path(101), params={"purge": 1}))
+    assert [j["id"] for j in a.get("/cluster/replication")] == ["100-0"]
     a.delete("/cluster/replication/100-0", params={"keep": 1})
     wait_for("job 100-0 removed", lambda: a.get("/cluster/replication") == [], 120)
     assert replication_snapshots(pair.fa.mnt) == []

@@ -168,7 +168,7 @@ void RegisterNodeRoutes(Router& r, ApiServices& s) {
          },
          "Version of this node."});
 
-  for (const char* empty_list : {"/nodes/{node}/lxc", "/nodes/{node}/replication", "/nodes/{node}/network"})
+  for (const char* empty_list : {"/nodes/{node}/lxc", "/nodes/{node}/network"})
     r.Add({"GET", empty_list, {NodeParam(), PString("type")}, false, "", "", true, true, false,
            [](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array()); },
            "Present for API clients; hearth has none of these yet."});
