@@ -93,6 +93,9 @@ TEST(ReplicationJob, SnapshotNamesRoundTrip) {
   EXPECT_EQ(p->second, 1700000000);
   EXPECT_FALSE(ParseReplicationSnapshotName("__replicate_100-0_17x__"));
   EXPECT_FALSE(ParseReplicationSnapshotName("snap1"));
+  // Found by fuzz_send_stream: leading zeros made a second name for the same job and time.
+  EXPECT_FALSE(ParseReplicationSnapshotName("__replicate_1001-07_00000000__"));
+  EXPECT_FALSE(ParseReplicationSnapshotName("__replicate_100-0_01700000000__"));
 }
 
 TEST(ReplicationRemote, NodeOrPathWithTheirChecks) {

@@ -31,7 +31,8 @@ std::string ReplicationSnapshotName(const std::string& jobid, int64_t time) {
 }
 
 std::optional<std::pair<std::string, int64_t>> ParseReplicationSnapshotName(const std::string& name) {
-  static const Pattern re("__replicate_([1-9][0-9]{2,8}-[0-9]{1,9})_([0-9]{1,12})__");
+  // Canonical numbers only (no leading zeros), so a name means one job and one time.
+  static const Pattern re("__replicate_([1-9][0-9]{2,8}-(?:0|[1-9][0-9]{0,8}))_([1-9][0-9]{0,11})__");
   auto m = re.Capture(name);
   if (!m) return std::nullopt;
   auto t = ParseInt((*m)[1]);
