@@ -227,8 +227,12 @@ int RunDaemon(const DaemonOptions& opt) {
     // The spooled body is turned into the stored file chunk by chunk, so an upload needs
     // its own size free plus one chunk of slack.
     auto space = FilesystemSpace(t.dir);
+    bool stream = head.target.find("/hearth/replication/receive") != std::string::npos;
     if (space && *length + (16ull << 20) > space->avail)
-      return refuse("not enough space on storage 'local' for a " + std::to_string(*length >> 20) + "M upload: " +
+      return refuse((stream ? "not enough space in '" + t.dir + "' (where the target spools it) for a " +
+                                  std::to_string(*length >> 20) + "M replication stream: "
+                            : "not enough space on storage 'local' for a " + std::to_string(*length >> 20) +
+                                  "M upload: ") +
                     std::to_string((*length + (16ull << 20) + (1 << 20) - 1) >> 20) + "M needed (16M kept free), " +
                     std::to_string(space->avail >> 20) + "M free");
     return t;

@@ -48,13 +48,23 @@ Result<std::shared_ptr<StoragePlugin>> ReplicaReceiver::CheckVolume(int guest, c
 }
 
 Result<std::map<std::string, std::vector<std::string>>> ReplicaReceiver::Prepare(
-    const std::string& jobid, const std::vector<std::string>& volids, int64_t last_sync, bool remove,
-    const std::function<void(const std::string&)>& log) {
+    const std::string& jobid, const std::vector<std::string>& volids, const std::vector<std::string>& scan,
+    int64_t last_sync, bool remove, const std::string& source, const std::function<void(const std::string&)>& log) {
   HEARTH_ASSIGN_OR_RETURN(int guest, GuestOf(jobid));
   if (volids.empty() && !remove) return Fail(InvalidArgument("no volumes specified"));
   if (is_local_guest_(guest)) return Fail(FailedPrecondition("guest '" + std::to_string(guest) + "' is on local node"));
+  // One source per guest: two nodes sending the same vmid here would overwrite each other.
+  std::string kept_path = config_dir_ + "/" + std::to_string(guest) + ".json";
+  nlohmann::json kept;
+  if (auto text = fs_.Read(kept_path, 1 << 22)) kept = nlohmann::json::parse(*text, nullptr, false);
+  if (kept.is_object() && kept.value("source", "") != "" && !source.empty() && kept.value("source", "") != source)
+    return Fail(FailedPrecondition("guest '" + std::to_string(guest) + "' is replicated here from node '" +
+                                   kept.value("source", "") + "' (job " + kept.value("jobid", "") +
+                                   "): remove that job's copies first"));
   std::map<std::string, std::vector<std::string>> out;
   std::map<std::string, std::shared_ptr<StoragePlugin>> storages;
+  for (const auto& id : scan)  // storages an earlier run used; gone or foreign ones are skipped
+    if (auto st = storage_(id)) storages[id] = *st;
   std::string keep = last_sync > 0 ? ReplicationSnapshotName(jobid, last_sync) : "";
   for (const auto& volid : volids) {
     HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, CheckVolume(guest, volid));
@@ -81,9 +91,10 @@ Result<std::map<std::string, std::vector<std::string>>> ReplicaReceiver::Prepare
     }
     out[volid] = mine;
   }
-  if (remove) return out;
-  // Volumes an earlier run sent that the guest no longer has (a disk removed or moved).
-  std::set<std::string> wanted(volids.begin(), volids.end());
+  // Volumes an earlier run sent that the guest no longer has (a disk removed or moved), or,
+  // when the job goes, every copy it made.
+  std::set<std::string> wanted;
+  if (!remove) wanted.insert(volids.begin(), volids.end());
   for (const auto& [id, st] : storages) {
     HEARTH_ASSIGN_OR_RETURN(auto images, st->List(ContentType::kImages, guest));
     for (const auto& img : images) {
@@ -95,6 +106,7 @@ Result<std::map<std::string, std::vector<std::string>>> ReplicaReceiver::Prepare
       HEARTH_TRY(st->FreeVolume(volname));
     }
   }
+  if (remove && kept.is_object() && kept.value("jobid", "") == jobid) (void)fs_.Remove(kept_path);
   return out;
 }
 
@@ -104,7 +116,7 @@ Status ReplicaReceiver::Receive(int guest, const std::string& volid, const std::
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, CheckVolume(guest, volid));
   auto p = ParseReplicationSnapshotName(snap);
   if (!p || (!base.empty() && !ParseReplicationSnapshotName(base)))
-    return Fail(FieldError("snap", "invalid format - not a replication snapshot name"));
+    return Fail(FieldError(p ? "base" : "snapshot", "invalid format - not a replication snapshot name"));
   return st->ImportVolume(volid.substr(volid.find(':') + 1), snap, base, stream_file);
 }
 

@@ -33,16 +33,20 @@ class ReplicaReceiver {
       : storage_(std::move(storage)), is_local_guest_(std::move(is_local_guest)), fs_(fs),
         config_dir_(std::move(config_dir)) {}
 
-  // Before a run. Checks every volume (owner `guest`, a disk image, a storage here that can
-  // receive it), then: with `remove` (the job is being deleted with its data) frees every
-  // listed volume that carries this job's snapshots; otherwise, when a volume has the
-  // snapshot of `last_sync`, deletes the job's other snapshots on it (stale ones of runs that
-  // failed) and frees the guest's volumes on those storages that carry this job's
-  // snapshots but are no longer replicated. Returns, per volume present here, the job's
-  // snapshots it still has.
+  // Before a run. Refuses a guest that another node replicates here ("guest '<vmid>' is
+  // replicated here from node '<x>'"). Checks every volume (owner `guest`, a disk image, a
+  // storage here that can receive it), then: with `remove` (the job is being deleted with its
+  // data) frees the guest's volumes on the listed and `scan` storages that carry this job's
+  // snapshots, and forgets the kept config; otherwise, when a volume has the snapshot of
+  // `last_sync`, deletes the job's other snapshots on it (stale ones of runs that failed) and
+  // frees the guest's volumes on those storages (and on `scan`: storages an earlier run used,
+  // Proxmox's --scan) that carry this job's snapshots but are no longer replicated. Returns,
+  // per volume present here, the job's snapshots it still has.
   Result<std::map<std::string, std::vector<std::string>>> Prepare(const std::string& jobid,
                                                                   const std::vector<std::string>& volids,
+                                                                  const std::vector<std::string>& scan,
                                                                   int64_t last_sync, bool remove,
+                                                                  const std::string& source,
                                                                   const std::function<void(const std::string&)>& log);
   // One volume's stream (a file ExportVolume wrote on the source: hostile input). `base` is
   // the snapshot it is incremental to ("" = full). Nothing changes on failure.

@@ -139,6 +139,7 @@ nlohmann::json ReplicationState::ToJson() const {
   if (!error.empty()) j["error"] = error;
   if (!volumes.empty()) j["volumes"] = volumes;
   if (schedule_now) j["schedule_now"] = 1;
+  if (running) j["running"] = 1;  // still set at the next start: the run was cut short
   return j;
 }
 
@@ -155,6 +156,7 @@ ReplicationState ReplicationState::FromJson(const nlohmann::json& j) {
     for (const auto& v : j["volumes"])
       if (v.is_string()) s.volumes.push_back(v.get<std::string>());
   s.schedule_now = num("schedule_now") != 0;
+  s.running = num("running") != 0;
   return s;
 }
 

@@ -45,7 +45,7 @@ struct ReplicationState {
   std::string error;               // of the last failed run
   std::vector<std::string> volumes;  // replicated by the last run (Proxmox keeps storeid_list)
   bool schedule_now = false;         // POST .../schedule_now: due at once
-  bool running = false;              // not stored: the scheduler sets it while a run goes
+  bool running = false;              // while a run goes (stored: found set at start, the run was cut short)
   nlohmann::json ToJson() const;
   static ReplicationState FromJson(const nlohmann::json& j);
 };

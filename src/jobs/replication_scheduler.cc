@@ -10,12 +10,15 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "core/strings.h"
 #include "core/units.h"
 
 namespace hearth {
 namespace {
+
+namespace fs = std::filesystem;
 
 // A multi-line message (an error with its cause) stays one entry: later lines are indented.
 std::string Indented(const std::string& msg) {
@@ -94,8 +97,16 @@ Status ReplicationScheduler::Load() {
     }
     jobs_[job->id] = std::move(*job);
   }
-  for (const auto& [id, s] : state.items())
-    if (jobs_.count(id)) state_[id] = ReplicationState::FromJson(s);  // purge_old_states
+  for (const auto& [id, s] : state.items()) {
+    if (!jobs_.count(id)) continue;  // purge_old_states
+    ReplicationState st = ReplicationState::FromJson(s);
+    if (st.running) {  // the daemon stopped during this run: it counts as failed, and retries
+      st.running = false;
+      ++st.fail_count;
+      st.error = "the run was cut short: the daemon stopped during it";
+    }
+    state_[id] = std::move(st);
+  }
   for (const auto& [node, r] : remotes.items()) {
     auto remote = ReplicationRemote::FromJson(r);
     if (!remote) {
@@ -311,8 +322,38 @@ Result<ReplicationRemote> ReplicationScheduler::GetRemote(const std::string& nod
   return it->second;
 }
 
+Status ReplicationScheduler::CheckPathTarget(const std::string& path) const {
+  // A directory target that is, holds or lies inside one of this node's storages (or the
+  // data dir) would receive onto, or on removal free, the very disks it copies.
+  std::error_code ec;
+  fs::path want = fs::weakly_canonical(path, ec);
+  if (ec) return Fail(FieldError("path", "cannot resolve '" + path + "': " + ec.message()));
+  auto overlaps = [&](const std::string& other) {
+    std::error_code e;
+    fs::path o = fs::weakly_canonical(other, e);
+    if (e) return false;
+    auto inside = [](const fs::path& a, const fs::path& b) {  // a is b or lies within it
+      std::string as = a.lexically_normal().string(), bs = b.lexically_normal().string();
+      while (as.size() > 1 && as.back() == '/') as.pop_back();
+      while (bs.size() > 1 && bs.back() == '/') bs.pop_back();
+      return as == bs || (as.size() > bs.size() && as.compare(0, bs.size(), bs) == 0 &&
+                          (bs == "/" || as[bs.size()] == '/'));
+    };
+    return inside(want, o) || inside(o, want);
+  };
+  if (overlaps(data_dir_))
+    return Fail(FieldError("path", "'" + path + "' overlaps hearth's data dir '" + data_dir_ +
+                                       "': a replication target needs a directory of its own"));
+  for (const auto& e : storage_.Entries())
+    if (auto p = e.config.options.find("path"); p != e.config.options.end() && overlaps(p->second))
+      return Fail(FieldError("path", "'" + path + "' overlaps storage '" + e.config.id + "' ('" + p->second +
+                                         "'): a replication target needs a directory of its own"));
+  return Ok();
+}
+
 Status ReplicationScheduler::PutRemote(ReplicationRemote remote, bool create) {
   if (remote.node == node_) return Fail(FieldError("node", "'" + node_ + "' is this node"));
+  if (remote.IsPath()) HEARTH_TRY(CheckPathTarget(remote.path));
   std::lock_guard lock(mu_);
   auto it = remotes_.find(remote.node);
   if (create && it != remotes_.end()) return Fail(Internal("replication remote '" + remote.node + "' already exists"));
@@ -347,7 +388,10 @@ Status ReplicationScheduler::DeleteRemote(const std::string& node) {
 
 Result<std::unique_ptr<ReplicationTarget>> ReplicationScheduler::TargetFor(const std::string& node) {
   HEARTH_ASSIGN_OR_RETURN(ReplicationRemote r, GetRemote(node));
-  if (r.IsPath()) return MakePathTarget(r, make_storage_, fs_);
+  if (r.IsPath()) {
+    HEARTH_TRY(CheckPathTarget(r.path));  // storages may have been added since
+    return MakePathTarget(r, make_storage_, fs_);
+  }
   return MakeNodeTarget(r);
 }
 

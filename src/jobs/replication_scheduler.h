@@ -87,6 +87,8 @@ class ReplicationScheduler {
   Status PersistRemotesLocked();
   nlohmann::json StatusJsonLocked(const ReplicationJob& job) const;
   Result<std::unique_ptr<ReplicationTarget>> TargetFor(const std::string& node);
+  // A directory target must not be, hold or lie in a storage of this node or the data dir.
+  Status CheckPathTarget(const std::string& path) const;
   void RunOne(const ReplicationJob& job);
   void Loop();
 

@@ -21,9 +21,11 @@ class PathTarget final : public ReplicationTarget {
   bool Remote() const override { return false; }
   Result<std::map<std::string, std::vector<std::string>>> Prepare(const std::string& jobid,
                                                                   const std::vector<std::string>& volids,
+                                                                  const std::vector<std::string>& scan,
                                                                   int64_t last_sync, bool remove,
+                                                                  const std::string& source,
                                                                   const ReplicationLog& log) override {
-    return receiver_.Prepare(jobid, volids, last_sync, remove, log);
+    return receiver_.Prepare(jobid, volids, scan, last_sync, remove, source, log);
   }
   Status Receive(int guest, const std::string& volid, const std::string& snap, const std::string& base,
                  const std::string& stream_file, uint64_t, const std::function<void(uint64_t)>&) override {
@@ -76,13 +78,17 @@ class NodeTarget final : public ReplicationTarget {
 
   Result<std::map<std::string, std::vector<std::string>>> Prepare(const std::string& jobid,
                                                                   const std::vector<std::string>& volids,
+                                                                  const std::vector<std::string>& scan,
                                                                   int64_t last_sync, bool remove,
+                                                                  const std::string& source,
                                                                   const ReplicationLog& log) override {
     HEARTH_ASSIGN_OR_RETURN(nlohmann::json data,
                             Call("prepare", {{"id", jobid},
                                              {"volumes", Join(volids, ",")},
+                                             {"scan", Join(scan, ",")},
                                              {"last_sync", std::to_string(last_sync)},
-                                             {"remove", remove ? "1" : "0"}}));
+                                             {"remove", remove ? "1" : "0"},
+                                             {"source", source}}));
     std::map<std::string, std::vector<std::string>> out;
     if (!data.is_object() || !data.contains("volumes") || !data["volumes"].is_object())
       return Fail(Internal(Describe() + ": unexpected answer to prepare"));

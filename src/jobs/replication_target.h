@@ -33,9 +33,12 @@ class ReplicationTarget {
   virtual std::string Describe() const = 0;
   // Whether the transfer goes over the network (the job's rate limit applies).
   virtual bool Remote() const = 0;
+  // ReplicaReceiver::Prepare on the target; `source` is this node's name.
   virtual Result<std::map<std::string, std::vector<std::string>>> Prepare(const std::string& jobid,
                                                                           const std::vector<std::string>& volids,
+                                                                          const std::vector<std::string>& scan,
                                                                           int64_t last_sync, bool remove,
+                                                                          const std::string& source,
                                                                           const ReplicationLog& log) = 0;
   // `progress` gets the bytes of `stream_file` sent so far; `rate_bps` 0 = no limit.
   virtual Status Receive(int guest, const std::string& volid, const std::string& snap, const std::string& base,

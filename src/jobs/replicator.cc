@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <set>
 
 #include "core/strings.h"
 #include "core/units.h"
@@ -31,6 +32,21 @@ std::string Seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f s", s);
   return buf;
+}
+
+// The storage ids of the volumes, sorted and once each.
+std::vector<std::string> StoragesOf(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::set<std::string> ids;
+  for (const auto* list : {&a, &b})
+    for (const auto& v : *list)
+      if (auto id = ParseVolumeId(v)) ids.insert(id->storage);
+  return std::vector<std::string>(ids.begin(), ids.end());
+}
+
+bool HasJobSnapshot(const std::vector<std::string>& snaps, const std::string& jobid) {
+  for (const auto& s : snaps)
+    if (auto p = ParseReplicationSnapshotName(s); p && p->first == jobid) return true;
+  return false;
 }
 
 }  // namespace
@@ -66,13 +82,17 @@ Result<ReplicationRunStats> Replicator::Run(const ReplicationJob& job, Replicati
   log("guest => VM " + std::to_string(job.guest) + ", running => " + (running ? "1" : "0"));
   log("volumes => " + Join(volids, ","));
   if (volids.empty()) return Fail(Internal("No replicatable volumes found"));
-  state.volumes = volids;
 
-  // 1. What both sides hold; stale snapshots of failed runs go on both.
+  // 1. What both sides hold; stale snapshots of failed runs go on both. The target scans
+  // the storages of this run and the last one (a disk moved to another storage).
   std::string last = state.last_sync > 0 ? ReplicationSnapshotName(job.id, state.last_sync) : "";
+  std::vector<std::string> previous = state.volumes;
+  state.volumes = volids;
   log("prepare " + target.Describe());
-  HEARTH_ASSIGN_OR_RETURN(auto remote, target.Prepare(job.id, volids, state.last_sync, false, log));
+  HEARTH_ASSIGN_OR_RETURN(auto remote, target.Prepare(job.id, volids, StoragesOf(volids, previous), state.last_sync,
+                                                      false, node_, log));
   std::map<std::string, bool> local_has_last;
+  std::vector<std::string> no_base;
   for (const auto& volid : volids) {
     HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(volid));
     HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
@@ -80,9 +100,25 @@ Result<ReplicationRunStats> Replicator::Run(const ReplicationJob& job, Replicati
     local_has_last[volid] = !last.empty() && Holds(snaps, last);
     if (local_has_last[volid]) {
       DropSnapshots(job.id, {volid}, last, log);
-    } else if (!last.empty()) {
+    } else if (!last.empty() && HasJobSnapshot(snaps, job.id)) {
       log("expected snapshot " + last + " not present for " + volid + ", not removing others");
     }
+    // On the target without the last synced snapshot: a full stream cannot replace it.
+    auto it = remote.find(volid);
+    if (it != remote.end() && !(local_has_last[volid] && Holds(it->second, last))) no_base.push_back(volid);
+  }
+  if (!no_base.empty())
+    return Fail(Internal("No common base snapshot on volume(s) " + Join(no_base, ",") +
+                         "\nPlease remove the problematic volume(s) from the replication target or delete and "
+                         "re-create the whole job " + job.id));
+  // Disks the job no longer sends (replicate=0, detached): its snapshots on them go.
+  if (auto all = vms_.ReplicatableVolumes(job.guest, /*cleanup=*/true)) {
+    std::vector<std::string> dropped;
+    for (const auto& v : *all)
+      if (!Holds(volids, v)) dropped.push_back(v);
+    for (const auto& v : previous)
+      if (!Holds(volids, v) && !Holds(dropped, v)) dropped.push_back(v);
+    DropSnapshots(job.id, dropped, "", log);
   }
 
   // 2. The snapshots of this run.
@@ -155,12 +191,12 @@ Status Replicator::Remove(const ReplicationJob& job, const ReplicationState& sta
   log("start job removal - mode '" + job.remove_job + "'");
   std::vector<std::string> volids = state.volumes;
   if (vms_.Exists(job.guest))
-    if (auto now = vms_.ReplicatableVolumes(job.guest))
+    if (auto now = vms_.ReplicatableVolumes(job.guest, /*cleanup=*/true))
       for (const auto& v : *now)
         if (!Holds(volids, v)) volids.push_back(v);
   if (job.remove_job == "full" && !volids.empty()) {
     if (!target) return Fail(Unavailable("the target of job '" + job.id + "' is unknown: cannot remove its copies"));
-    HEARTH_TRY(target->Prepare(job.id, volids, 1, true, log));
+    HEARTH_TRY(target->Prepare(job.id, volids, StoragesOf(volids, {}), 1, true, node_, log));
   }
   DropSnapshots(job.id, volids, "", log);
   log("job removed");

@@ -12,7 +12,7 @@
 
 namespace hearth {
 
-Result<std::vector<std::string>> VmService::ReplicatableVolumes(int vmid) {
+Result<std::vector<std::string>> VmService::ReplicatableVolumes(int vmid, bool cleanup) {
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   std::set<std::string> out;
   auto scan = [&](const std::map<std::string, std::string>& section) -> Status {
@@ -23,15 +23,24 @@ Result<std::vector<std::string>> VmService::ReplicatableVolumes(int vmid) {
       if (dk->IsDisk()) {
         auto d = ParseDrive(dk->bus, value);
         if (!d || d->IsCdrom()) continue;
-        if (auto r = d->opts.find("replicate"); r != d->opts.end() && ParseBooleanWord(r->second) == false) continue;
+        if (auto r = d->opts.find("replicate"); !cleanup && r != d->opts.end() && ParseBooleanWord(r->second) == false)
+          continue;
         volid = d->file;
       }
-      if (!volid.empty() && volid[0] == '/') return Fail(Internal("unable to replicate local file/device '" + volid + "'"));
+      if (!volid.empty() && volid[0] == '/') {
+        if (cleanup) continue;
+        return Fail(Internal("unable to replicate local file/device '" + volid + "'"));
+      }
       auto id = ParseVolumeId(volid);
       if (!id) continue;  // "none" and the like
-      HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id->storage));
-      if (auto u = st->Usage(); u && u->shared) continue;  // the other node sees it already
-      if (!st->CanReplicate(id->volname)) return Fail(Internal("missing replicate feature on volume '" + volid + "'"));
+      auto st = storage_.Get(id->storage);
+      if (!st && cleanup) continue;
+      if (!st) return Fail(st.error());
+      if (auto u = (*st)->Usage(); u && u->shared) continue;  // the other node sees it already
+      if (!(*st)->CanReplicate(id->volname)) {
+        if (cleanup) continue;
+        return Fail(Internal("missing replicate feature on volume '" + volid + "'"));
+      }
       out.insert(volid);
     }
     return Ok();

@@ -216,8 +216,9 @@ class VmService {
   // disk of the config and its snapshots except CD-ROMs, `replicate=0` disks and volumes on
   // shared storages (qemu-server get_replicatable_volumes); "missing replicate feature on
   // volume '<volid>'" for one its storage cannot send, "unable to replicate local
-  // file/device '<path>'" for a host path.
-  Result<std::vector<std::string>> ReplicatableVolumes(int vmid);
+  // file/device '<path>'" for a host path. `cleanup` (Proxmox's cleanup mode, to find a
+  // job's snapshots): `replicate=0` disks too, and volumes that cannot replicate are skipped.
+  Result<std::vector<std::string>> ReplicatableVolumes(int vmid, bool cleanup = false);
   // Storage snapshot `snap` of each volume, of one instant: a running VM is paused around it
   // (after an agent fsfreeze when configured), under the VM's lock (waits up to
   // kSyncLockWait). On failure the snapshots made are deleted again. `log` gets each step.

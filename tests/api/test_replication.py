@@ -277,9 +277,14 @@ def test_the_target_refuses_what_it_must_not_take(pair):
                   data={"id": "100-0", "volumes": "tank:101/vm-101-disk-0.raw"})
     assert r.status_code == 500 and "has wrong owner" in error_of(r)[0]
     r = b.request("POST", f"/nodes/{b.node}/hearth/replication/receive",
-                  params={"guest": 100, "volume": DISK, "snapshot": "__replicate_100-0_5__"},
+                  params={"guest": 100, "volume": "tank:100/vm-100-disk-7.raw", "snapshot": "__replicate_100-0_5__"},
                   data=b"not a btrfs stream", headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 400 and "not a btrfs send stream" in error_of(r)[0]
+    # A full stream never replaces a volume that is there.
+    r = b.request("POST", f"/nodes/{b.node}/hearth/replication/receive",
+                  params={"guest": 100, "volume": DISK, "snapshot": "__replicate_100-0_5__"},
+                  data=b"not a btrfs stream", headers={"Content-Type": "application/octet-stream"})
+    assert error_of(r)[0] == f"volume '{DISK}' already exists"
 
 
 def test_a_directory_target(pair):
@@ -319,6 +324,47 @@ def test_a_full_target_fails_clearly_and_keeps_nothing_half_made(pair):
         a.delete("/cluster/hearth/replication-remotes/tiny")
 
 
+def test_a_source_killed_mid_run_counts_it_as_failed(pair):
+    a = pair.a
+    a.put("/cluster/replication/100-0", data={"rate": "1"})
+    write(image(pair.fa.mnt), os.urandom(8 * MiB), 200 * MiB)
+    before = pair.status("100-0")["last_try"]
+    a.post(f"/nodes/{a.node}/replication/100-0/schedule_now")
+    wait_for("the stream to be on its way", lambda: f"send {DISK}:" in pair.log("100-0"), 120, interval=0.1)
+    a.kill9()
+    a.start()
+    s = pair.status("100-0")
+    assert s["last_try"] > before and s["fail_count"] == 1 and "cut short" in s["error"], s
+    a.put("/cluster/replication/100-0", data={"delete": "rate"})
+    s = pair.run_now("100-0")
+    assert s["fail_count"] == 0 and "incremental sync" in pair.log("100-0"), pair.log("100-0")
+    assert read(image(pair.fb.mnt), 8 * MiB, 200 * MiB) == read(image(pair.fa.mnt), 8 * MiB, 200 * MiB)
+    assert os.listdir(os.path.join(a.dir, "tmp")) == []
+
+
+def test_a_disk_left_out_goes_from_the_target_and_its_snapshots_here(pair):
+    a = pair.a
+    a.put(a.vm_path(100) + "/config", data={"scsi1": "tank:1"})
+    s = pair.run_now("100-0")
+    assert s["fail_count"] == 0, pair.log("100-0")
+    log = pair.log("100-0")
+    assert "full sync 'tank:100/vm-100-disk-1.raw'" in log and "incremental sync" in log
+    assert "not removing others" not in log  # a new disk has no snapshots to keep
+    assert os.path.exists(image(pair.fb.mnt, disk=1))
+    a.put(a.vm_path(100) + "/config", data={"scsi1": "tank:100/vm-100-disk-1.raw,replicate=0"})
+    s = pair.run_now("100-0")
+    assert s["fail_count"] == 0, pair.log("100-0")
+    assert "nodeb: delete stale volume 'tank:100/vm-100-disk-1.raw'" in pair.log("100-0")
+    assert not os.path.exists(image(pair.fb.mnt, disk=1))
+    assert replication_snapshots(pair.fa.mnt, disk=1) == []  # this job's snapshot on it went too
+    # A directory target inside one of this node's storages would copy onto (and free) its disks.
+    r = a.request("POST", "/cluster/hearth/replication-remotes", data={"node": "self", "path": pair.fa.mnt})
+    assert r.status_code == 400 and "overlaps storage 'tank'" in error_of(r)[1]["path"]
+    r = a.request("POST", "/cluster/hearth/replication-remotes",
+                  data={"node": "self", "path": os.path.join(pair.fa.mnt, "tank", "images", "x")})
+    assert r.status_code == 400 and "overlaps storage 'tank'" in error_of(r)[1]["path"]
+
+
 def test_removal_with_keep_leaves_the_copy(pair):
     a = pair.a
     # A guest with jobs is not destroyed; with purge its jobs go too (Proxmox's words and rule).
@@ -333,3 +379,8 @@ def test_removal_with_keep_leaves_the_copy(pair):
     assert os.path.exists(image(pair.fb.mnt))  # kept on the target
     r = a.request("GET", f"/nodes/{a.node}/replication/100-0/status")
     assert error_of(r)[0] == "no such replication job '100-0'"
+    # A new job finds the kept copy without a common snapshot: it is not overwritten.
+    a.post("/cluster/replication", data={"id": "100-0", "type": "local", "target": "nodeb", "schedule": "yearly"})
+    s = pair.wait_run("100-0", 1)
+    assert s["fail_count"] == 1 and s["error"].startswith(f"No common base snapshot on volume(s) {DISK}"), s
+    assert os.path.exists(image(pair.fb.mnt))

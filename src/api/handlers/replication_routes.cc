@@ -298,13 +298,18 @@ void RegisterReplicationRoutes(Router& r, ApiServices& s) {
   };
   std::string base = "/nodes/{node}/hearth/replication";
   r.Add({"POST", base + "/prepare",
-         {NodeParam(), JobIdParam(), Required(MaxLen(PString("volumes"), 65536)), PInt("last_sync", 0), PBool("remove")},
+         {NodeParam(), JobIdParam(), MaxLen(PString("volumes"), 65536), MaxLen(PString("scan"), 4096),
+          PInt("last_sync", 0), PBool("remove"), MaxLen(PString("source"), 64)},
          false, "Datastore.Allocate", "/storage", true, true, false,
          [receiver](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(ReplicaReceiver * rr, receiver());
            nlohmann::json log = nlohmann::json::array();
-           HEARTH_ASSIGN_OR_RETURN(auto held, rr->Prepare(*c.params.Get("id"), VolumeList(c.params),
+           std::vector<std::string> scan;
+           for (auto v : Split(c.params.GetOr("scan", ""), ','))
+             if (!v.empty()) scan.emplace_back(v);
+           HEARTH_ASSIGN_OR_RETURN(auto held, rr->Prepare(*c.params.Get("id"), VolumeList(c.params), scan,
                                                           c.params.Int("last_sync"), c.params.Bool("remove"),
+                                                          c.params.GetOr("source", ""),
                                                           [&](const std::string& l) { log.push_back(l); }));
            nlohmann::json vols = nlohmann::json::object();
            for (const auto& [volid, snaps] : held) vols[volid] = snaps;

@@ -422,6 +422,10 @@ Status BtrfsStorage::ImportVolume(const std::string& volname, const std::string&
                          "' does not exist here: a full transfer is needed"));
   if (PathExists(img->subvol + "@" + snap))
     return Fail(AlreadyExists("snapshot '" + snap + "' of volume '" + id_ + ":" + volname + "' already exists"));
+  // A full stream never replaces a volume that is here already (another guest's, or a copy
+  // whose history the source lost): as Proxmox's import, it is refused.
+  if (base.empty() && PathExists(img->subvol))
+    return Fail(AlreadyExists("volume '" + id_ + ":" + volname + "' already exists"));
   std::string dir = ParentDir(img->subvol), stem = img->subvol.substr(img->subvol.rfind('/') + 1);
   // The stream names the subvolume it makes: only the expected one is accepted, and `-e`
   // stops at the end of this first stream, so nothing else is made; -C confines the paths
@@ -448,11 +452,32 @@ Status BtrfsStorage::ImportVolume(const std::string& volname, const std::string&
   // A receive cut short leaves a writable, partial <image>@<snap>: it goes here, or (after a
   // crash) as a stale snapshot at the job's next prepare.
   Status st = Btrfs({"receive", "-e", "-E", "1", "-C", "-f", in_path, "--", dir});
+  if (st) st = CheckReceivedImage(received);
   if (!st && IsDir(received)) (void)Btrfs({"subvolume", "delete", "--", received});
   HEARTH_TRY(st);
   // A crash from here leaves the new snapshot and the old image: the next run sends from
   // the new snapshot (or the source deletes it as stale) and the image is made again.
   return SwapInWritableSnapshot(img->subvol + "@" + snap, img->subvol);
+}
+
+Status BtrfsStorage::CheckReceivedImage(const std::string& subvol) {
+  // What a hostile stream could leave besides a disk image: a symlink (QEMU and resize would
+  // follow it to a host file), a device node, a set-id file, other files or directories.
+  auto bad = [&](const std::string& what) {
+    return Fail(InvalidArgument("the replication stream holds " + what + ", not just a disk image: refused"));
+  };
+  std::error_code ec;
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(subvol, ec)) {
+    ++entries;
+    if (e.path().filename() != "disk.raw") return bad("'" + e.path().filename().string() + "'");
+  }
+  if (ec) return Fail(Internal("cannot read the received subvolume: " + ec.message()));
+  struct stat st;
+  if (entries != 1 || ::lstat((subvol + "/disk.raw").c_str(), &st) != 0) return bad("no disk.raw");
+  if (!S_ISREG(st.st_mode)) return bad("a disk.raw that is not a regular file");
+  if ((st.st_mode & (S_ISUID | S_ISGID | S_ISVTX)) != 0 || st.st_nlink != 1) return bad("a disk.raw with odd attributes");
+  return Ok();
 }
 
 void RegisterBtrfsStorage(StorageRegistry& registry) {

@@ -63,8 +63,10 @@ class BtrfsStorage final : public DirStorage {
   // Replication: raw images only. Export is `btrfs send [-p <base>] -f <out> <image>@<snap>`.
   // Import first reads the stream's head (send_stream.h): it must make exactly <image>@<snap>
   // (a snapshot of <image>@<base> when incremental); then `btrfs receive -e -C` beside the
-  // image, then a writable snapshot of it is swapped in as the image (RENAME_EXCHANGE), so a
-  // failure at any step leaves the previous copy whole (a partial receive is deleted).
+  // image, the received subvolume must hold only a regular disk.raw, then a writable snapshot
+  // of it is swapped in as the image (RENAME_EXCHANGE), so a failure at any step leaves the
+  // previous copy whole (a partial or refused receive is deleted). A full stream onto an
+  // existing image is refused ("volume '<volid>' already exists").
   bool CanReplicate(const std::string& volname) const override;
   Result<uint64_t> ExportVolume(const std::string& volname, const std::string& snap, const std::string& base,
                                 const std::string& out_path) override;
@@ -84,6 +86,9 @@ class BtrfsStorage final : public DirStorage {
   // Replaces the image subvolume by a writable snapshot of `source` in one atomic step (or
   // makes it, if there is none yet).
   Status SwapInWritableSnapshot(const std::string& source, const std::string& subvol);
+  // A received subvolume must hold exactly one regular file, disk.raw (no symlink, device,
+  // set-id bit, hard link or other entry).
+  static Status CheckReceivedImage(const std::string& subvol);
   // Creates the subvolume with an empty, sized disk.raw in it; removes it again on failure.
   Status MakeImageSubvolume(const std::string& subvol, uint64_t size);
 };

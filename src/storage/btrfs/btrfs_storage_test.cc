@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "core/testing/temp_dir.h"
@@ -299,6 +300,54 @@ TEST_F(BtrfsStorageTest, ExportAndImportReplicateFullThenIncrementally) {
   { std::ofstream(dir_.Sub("junk.stream")) << "not a btrfs stream"; }
   EXPECT_FALSE(target.ImportVolume(vol, ReplicationSnapshotName("600-0", 3000), s2, dir_.Sub("junk.stream")));
   EXPECT_EQ(*target.VolumeSnapshotNames(vol), (std::vector<std::string>{s1, s2}));
+}
+
+// Found by a break-test: a stream whose disk.raw is a symlink to a host file was swapped in,
+// and QEMU then opened /etc/shadow as the disk.
+TEST_F(BtrfsStorageTest, ImportTakesNothingButARegularDiskImage) {
+  StorageConfig other = config_;
+  other.options["path"] = mnt_ + "/replica";
+  BtrfsStorage target(other, runner_);
+  ASSERT_TRUE(target.Activate());
+  std::string snap = ReplicationSnapshotName("700-0", 1000);
+  std::string vol = "700/vm-700-disk-0.raw";
+  auto crafted = [&](const std::function<void(const std::string&)>& fill) {
+    std::string sub = mnt_ + "/craft/vm-700-disk-0@" + snap;
+    fs::create_directories(mnt_ + "/craft");
+    EXPECT_TRUE(RunArgv({"btrfs", "-q", "subvolume", "create", sub}));
+    fill(sub);
+    EXPECT_TRUE(RunArgv({"btrfs", "-q", "property", "set", "-ts", sub, "ro", "true"}));
+    std::string stream = dir_.Sub("crafted.stream");
+    fs::remove(stream);
+    EXPECT_TRUE(RunArgv({"btrfs", "-q", "send", "-f", stream, sub}));
+    EXPECT_TRUE(RunArgv({"btrfs", "-q", "subvolume", "delete", sub}));
+    return stream;
+  };
+  auto refused = [&](const std::string& stream) {
+    auto st = target.ImportVolume(vol, snap, "", stream);
+    EXPECT_FALSE(st);
+    if (!st) {
+      EXPECT_NE(st.error().message.find("not just a disk image"), std::string::npos) << st.error().message;
+    }
+    EXPECT_FALSE(fs::exists(mnt_ + "/replica/images/700/vm-700-disk-0"));
+    EXPECT_FALSE(fs::exists(mnt_ + "/replica/images/700/vm-700-disk-0@" + snap));
+  };
+  refused(crafted([](const std::string& sub) { fs::create_symlink("/etc/shadow", sub + "/disk.raw"); }));
+  refused(crafted([](const std::string& sub) { fs::create_directory(sub + "/disk.raw"); }));
+  refused(crafted([](const std::string& sub) {
+    std::ofstream(sub + "/disk.raw") << "x";
+    std::ofstream(sub + "/extra") << "y";
+  }));
+  refused(crafted([](const std::string& sub) {
+    std::ofstream(sub + "/disk.raw") << "x";
+    fs::permissions(sub + "/disk.raw", fs::perms::set_uid, fs::perm_options::add);
+  }));
+  // A plain image is taken; a second full stream onto it is refused.
+  std::string good = crafted([](const std::string& sub) { std::ofstream(sub + "/disk.raw") << "data"; });
+  auto st = target.ImportVolume(vol, snap, "", good);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(target.ImportVolume(vol, ReplicationSnapshotName("700-0", 2000), "", good).error().message,
+            "volume 'tank:700/vm-700-disk-0.raw' already exists");
 }
 
 TEST_F(BtrfsStorageTest, OnlyRawImagesReplicate) {
