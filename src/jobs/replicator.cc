@@ -91,21 +91,36 @@ Result<ReplicationRunStats> Replicator::Run(const ReplicationJob& job, Replicati
   log("prepare " + target.Describe());
   HEARTH_ASSIGN_OR_RETURN(auto remote, target.Prepare(job.id, volids, StoragesOf(volids, previous), state.last_sync,
                                                       false, node_, log));
-  std::map<std::string, bool> local_has_last;
+  std::map<std::string, std::string> bases;  // volid -> the snapshot both sides hold ("" = full)
   std::vector<std::string> no_base;
   for (const auto& volid : volids) {
     HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(volid));
     HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
     HEARTH_ASSIGN_OR_RETURN(auto snaps, st->VolumeSnapshotNames(id.volname));
-    local_has_last[volid] = !last.empty() && Holds(snaps, last);
-    if (local_has_last[volid]) {
+    bool has_last = !last.empty() && Holds(snaps, last);
+    if (has_last) {
       DropSnapshots(job.id, {volid}, last, log);
     } else if (!last.empty() && HasJobSnapshot(snaps, job.id)) {
       log("expected snapshot " + last + " not present for " + volid + ", not removing others");
     }
-    // On the target without the last synced snapshot: a full stream cannot replace it.
     auto it = remote.find(volid);
-    if (it != remote.end() && !(local_has_last[volid] && Holds(it->second, last))) no_base.push_back(volid);
+    if (it == remote.end()) continue;  // not there yet: a full stream
+    // The last synced snapshot, else the newest of the job's that both hold (a run whose
+    // transfer finished but was not recorded: Proxmox's find_common_replication_snapshot).
+    if (has_last && Holds(it->second, last)) {
+      bases[volid] = last;
+      continue;
+    }
+    std::string common;
+    int64_t newest = 0;
+    for (const auto& s : it->second)
+      if (auto p = ParseReplicationSnapshotName(s); p && p->first == job.id && p->second > newest && Holds(snaps, s)) {
+        newest = p->second;
+        common = s;
+      }
+    // On the target without a common snapshot: a full stream cannot replace it.
+    if (common.empty()) no_base.push_back(volid);
+    else bases[volid] = common;
   }
   if (!no_base.empty())
     return Fail(Internal("No common base snapshot on volume(s) " + Join(no_base, ",") +
@@ -144,8 +159,7 @@ Result<ReplicationRunStats> Replicator::Run(const ReplicationJob& job, Replicati
     if (!id) return undo(id.error());
     auto st = storage_.Get(id->storage);
     if (!st) return undo(st.error());
-    auto it = remote.find(volid);
-    std::string base = local_has_last[volid] && it != remote.end() && Holds(it->second, last) ? last : "";
+    std::string base = bases.count(volid) ? bases[volid] : "";
     log(base.empty() ? "full sync '" + volid + "' (" + snap + ")"
                      : "incremental sync '" + volid + "' (" + base + " => " + snap + ")");
     std::string dir = (*st)->TempDir();
