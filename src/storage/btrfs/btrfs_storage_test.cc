@@ -247,7 +247,7 @@ TEST_F(BtrfsStorageTest, CompressSetsTheCompressionOfNewImages) {
 }
 
 // Replication's storage half: a full send, then one of only the changes, received by a second
-// storage on the same file system (as the target node's would be); a stream cut short
+// storage on the same btrfs (as the target node's would be); a stream cut short
 // changes nothing there.
 TEST_F(BtrfsStorageTest, ExportAndImportReplicateFullThenIncrementally) {
   StorageConfig other = config_;
