@@ -20,6 +20,7 @@ RuntimePaths RuntimePathsFor(const std::string& run_dir, int vmid) {
   p.vmid = vmid;
   std::string base = run_dir + "/" + std::to_string(vmid);
   p.qmp = base + ".qmp";
+  p.qmp_event = base + ".qmp-event";
   p.pid = base + ".pid";
   p.qga = base + ".qga";
   p.log = base + ".log";
@@ -167,21 +168,7 @@ void AddDrive(Args& a, const std::string& key, const Drive& d, const DriveBindin
   bool is_virtio_blk = kind == DeviceKind::kVirtioBlk;
   std::string node = "drive-" + key;
   bool cdrom = d.IsCdrom();
-  if (bind) {
-    std::string cache = d.opts.count("cache") ? d.opts.at("cache") : "writeback";
-    bool direct = cache == "none" || cache == "directsync";
-    bool no_flush = cache == "unsafe";
-    // Only image formats are QEMU block drivers; ISOs and other files are raw.
-    std::string fmt = bind->format == "qcow2" || bind->format == "vmdk" ? bind->format : "raw";
-    std::string blk = "driver=" + fmt + ",node-name=" + node + ",file.driver=file,file.filename=" +
-                      EscapeQemuOpt(bind->path) + ",cache.direct=" + (direct ? "on" : "off") +
-                      ",cache.no-flush=" + (no_flush ? "on" : "off");
-    if (d.opts.count("aio")) blk += ",file.aio=" + d.opts.at("aio");
-    if (d.opts.count("discard") && d.opts.at("discard") == "on") blk += ",discard=unmap";
-    if (d.opts.count("detect_zeroes") && d.opts.at("detect_zeroes") == "1") blk += ",detect-zeroes=on";
-    if (cdrom || (d.opts.count("ro") && d.opts.at("ro") == "1")) blk += ",read-only=on";
-    a.insert(a.end(), {"-blockdev", blk});
-  }
+  if (bind) a.insert(a.end(), {"-blockdev", BlockdevArg(DriveBlockdev(d, *bind, node))});
   std::string dev;
   if (is_virtio_blk) {
     dev = "virtio-blk-pci";
@@ -217,6 +204,8 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
   a.insert(a.end(), {"-name", EscapeQemuOpt(name) + ",debug-threads=on"});
   a.insert(a.end(), {"-chardev", "socket,id=qmp,path=" + EscapeQemuOpt(paths.qmp) + ",server=on,wait=off",
                      "-mon", "chardev=qmp,mode=control"});
+  a.insert(a.end(), {"-chardev", "socket,id=qmp-event,path=" + EscapeQemuOpt(paths.qmp_event) + ",server=on,wait=off",
+                     "-mon", "chardev=qmp-event,mode=control"});
   // Not -daemonize: the supervisor detaches QEMU itself, because the seccomp sandbox's
   // spawn=deny would forbid QEMU's own fork.
   a.insert(a.end(), {"-pidfile", paths.pid, "-nodefaults", "-no-user-config", "-display", "none"});

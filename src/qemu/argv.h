@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "qemu/blockdev.h"
 
 namespace hearth {
 
@@ -18,11 +19,6 @@ struct QemuHostInfo {
   std::string runas;         // drop privileges to this user ("" = do not)
   bool sandbox = true;       // seccomp sandbox
   std::string ovmf_dir;      // where OVMF_CODE*.fd live ("" if OVMF is not installed)
-};
-
-struct DriveBinding {
-  std::string path;    // absolute file path of the volume
-  std::string format;  // raw, qcow2, ...
 };
 
 struct QemuLaunch {
@@ -38,7 +34,9 @@ struct QemuLaunch {
 };
 
 struct RuntimePaths {
-  std::string qmp, pid, qga, log;
+  // qmp: the monitor for commands (one short connection each); qmp_event: the second monitor,
+  // held open by QmpEventHub for events.
+  std::string qmp, qmp_event, pid, qga, log;
   std::string Serial(int n) const;
   std::string SerialLog(int n) const;
   std::string dir;

@@ -116,4 +116,54 @@ std::string MachineTypeFromQom(const nlohmann::json& ret) {
   return type.substr(0, type.size() - kSuffix.size());
 }
 
+namespace {
+
+uint64_t UnsignedMember(const nlohmann::json& obj, const char* name) {
+  if (!obj.is_object()) return 0;
+  auto it = obj.find(name);
+  return it != obj.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+}  // namespace
+
+BlockJobEvent ReadBlockJobEvent(const nlohmann::json& event) {
+  BlockJobEvent e;
+  if (!event.is_object()) return e;
+  auto data = event.find("data");
+  if (data == event.end() || !data->is_object()) return e;
+  e.job = StringMember(*data, "device");
+  e.error = StringMember(*data, "error");
+  if (e.error.empty() && QmpEventName(event) == "BLOCK_JOB_ERROR") e.error = StringMember(*data, "operation") + " error";
+  e.len = UnsignedMember(*data, "len");
+  e.offset = UnsignedMember(*data, "offset");
+  return e;
+}
+
+std::optional<BlockJobProgress> FindBlockJob(const nlohmann::json& ret, const std::string& job) {
+  if (!ret.is_array()) return std::nullopt;
+  for (const auto& j : ret) {
+    if (StringMember(j, "device") != job) continue;
+    BlockJobProgress p;
+    p.len = UnsignedMember(j, "len");
+    p.offset = UnsignedMember(j, "offset");
+    auto ready = j.find("ready");
+    p.ready = ready != j.end() && ready->is_boolean() && ready->get<bool>();
+    return p;
+  }
+  return std::nullopt;
+}
+
+std::string BlockNodeOfDevice(const nlohmann::json& ret, const std::string& qdev_id) {
+  if (!ret.is_array() || qdev_id.empty()) return "";
+  std::string qom_prefix = "/machine/peripheral/" + qdev_id + "/";
+  for (const auto& dev : ret) {
+    std::string qdev = StringMember(dev, "qdev");
+    if (qdev != qdev_id && qdev.rfind(qom_prefix, 0) != 0) continue;
+    auto inserted = dev.find("inserted");
+    if (inserted == dev.end()) return "";
+    return StringMember(*inserted, "node-name");
+  }
+  return "";
+}
+
 }  // namespace hearth

@@ -48,4 +48,23 @@ std::string MigrationErrorDesc(const nlohmann::json& ret);
 // only from QEMU 8 on.)
 std::string MachineTypeFromQom(const nlohmann::json& ret);
 
+// A block job event's fields (BLOCK_JOB_READY, BLOCK_JOB_COMPLETED, BLOCK_JOB_ERROR,
+// BLOCK_JOB_CANCELLED): data.device is the job id; `error` is set on a failed completion.
+struct BlockJobEvent {
+  std::string job;     // data.device ("" if absent)
+  std::string error;   // BLOCK_JOB_COMPLETED: data.error; BLOCK_JOB_ERROR: data.operation
+  uint64_t len = 0, offset = 0;
+};
+BlockJobEvent ReadBlockJobEvent(const nlohmann::json& event);
+// query-block-jobs: the job `job`'s progress (offset of len bytes, ready), or nullopt.
+struct BlockJobProgress {
+  uint64_t len = 0, offset = 0;
+  bool ready = false;
+};
+std::optional<BlockJobProgress> FindBlockJob(const nlohmann::json& ret, const std::string& job);
+// query-block: the root node name of the drive attached to the device `qdev_id` ("scsi0"),
+// or "". QEMU names the device by its id ("scsi0") or, for virtio-blk, by its QOM path
+// ("/machine/peripheral/virtio0/virtio-backend").
+std::string BlockNodeOfDevice(const nlohmann::json& ret, const std::string& qdev_id);
+
 }  // namespace hearth

@@ -34,6 +34,7 @@ Result<int> QemuSupervisor::Launch(int vmid, const std::vector<std::string>& arg
   RuntimePaths paths = Paths(vmid);
   ::unlink(paths.pid.c_str());
   ::unlink(paths.qmp.c_str());
+  ::unlink(paths.qmp_event.c_str());
   // A fresh log per start: QEMU's own messages, shown when a start fails.
   ::unlink(paths.log.c_str());
   HEARTH_ASSIGN_OR_RETURN(int pid, runner_.SpawnDetached(argv, paths.log));
@@ -105,6 +106,18 @@ Status QemuSupervisor::SendKey(int vmid, const std::vector<std::string>& keys) {
 
 Status QemuSupervisor::SetLink(int vmid, const std::string& id, bool up) {
   return Done(Qmp(Paths(vmid).qmp, "set_link", {{"name", id}, {"up", up}}));
+}
+
+Result<nlohmann::json> QemuSupervisor::Execute(int vmid, const std::string& command, const nlohmann::json& args,
+                                               std::chrono::milliseconds timeout) {
+  return Qmp(Paths(vmid).qmp, command, args, timeout);
+}
+
+Result<std::string> QemuSupervisor::BlockNodeName(int vmid, const std::string& drive_key) {
+  HEARTH_ASSIGN_OR_RETURN(nlohmann::json ret, Qmp(Paths(vmid).qmp, "query-block"));
+  std::string node = BlockNodeOfDevice(ret, drive_key);
+  if (node.empty()) return Fail(Internal("no block node is attached to the VM's device '" + drive_key + "'"));
+  return node;
 }
 
 Status QemuSupervisor::BlockResize(int vmid, const std::string& node_name, uint64_t bytes) {
@@ -204,7 +217,7 @@ void QemuSupervisor::Kill(int pid) const { kill(pid, SIGKILL); }
 
 void QemuSupervisor::CleanupRuntime(int vmid) const {
   RuntimePaths p = Paths(vmid);
-  for (const auto& f : {p.qmp, p.pid, p.qga}) ::unlink(f.c_str());
+  for (const auto& f : {p.qmp, p.qmp_event, p.pid, p.qga}) ::unlink(f.c_str());
   for (int n = 0; n <= 3; ++n) ::unlink(p.Serial(n).c_str());
 }
 

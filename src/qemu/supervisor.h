@@ -7,12 +7,16 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "core/result.h"
 #include "qemu/argv.h"
+#include "qemu/qmp_events.h"
 #include "qemu/qmp_types.h"
 #include "sys/host_stats.h"
 #include "sys/process.h"
@@ -22,7 +26,7 @@ namespace hearth {
 class QemuSupervisor {
  public:
   QemuSupervisor(ProcessRunner& runner, const HostStats& host, std::string run_dir)
-      : runner_(runner), host_(host), run_dir_(std::move(run_dir)) {}
+      : runner_(runner), host_(host), run_dir_(std::move(run_dir)), events_(run_dir_) {}
 
   // Runs `argv` (which daemonizes) and returns the VM's pid once QEMU finished initialising.
   // QEMU's own error text (bad option, missing file, tap busy) comes back in the Error.
@@ -38,6 +42,34 @@ class QemuSupervisor {
   Status SendKey(int vmid, const std::vector<std::string>& keys);
   // set_link on the NIC device `id` (net0, ...).
   Status SetLink(int vmid, const std::string& id, bool up);
+  // Any QMP command, on its own connection: QEMU's "return" value or its error text.
+  Result<nlohmann::json> Execute(int vmid, const std::string& command, const nlohmann::json& args = nullptr,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // The VM's events (QmpEventHub::Subscribe): subscribe before the command that causes them.
+  Result<std::shared_ptr<QmpEventHub::Subscription>> SubscribeEvents(int vmid, std::set<std::string> names) {
+    return events_.Subscribe(vmid, std::move(names));
+  }
+  // Drops the VM's event connection (it stopped).
+  void ForgetEvents(int vmid) { events_.Forget(vmid); }
+  // The name of the block node the device `drive_key` ("scsi0") reads and writes now: the
+  // "drive-<key>" it started with, or the node a mirror switched it to (move_disk).
+  Result<std::string> BlockNodeName(int vmid, const std::string& drive_key);
+  // Copies the running VM's drive to a new volume while the guest keeps writing, then
+  // switches the device to it (qemu-server's qemu_drive_mirror + qemu_drive_mirror_monitor
+  // with completion "complete"): blockdev-add `target` (DriveBlockdev JSON), blockdev-mirror
+  // sync=full as job "mirror-<drive_key>", BLOCK_JOB_READY, job-complete, BLOCK_JOB_COMPLETED,
+  // then blockdev-del of the old node so its volume is closed. Waits on events; progress lines
+  // ("mirror-scsi0: transferred 512.0 MiB of 1.0 GiB (50.00%) in 3s") go to `log` about every
+  // second. A job of the same id left by an interrupted move is cancelled first. On failure
+  // the job is cancelled and the target node removed; the VM keeps its old volume. Gives up
+  // when the copy makes no progress for `stall_timeout`.
+  Status MirrorDrive(int vmid, const std::string& drive_key, const nlohmann::ordered_json& target,
+                     const std::function<void(const std::string&)>& log,
+                     std::chrono::milliseconds stall_timeout = std::chrono::minutes(10));
+  // blockdev-add of `options` (DriveBlockdev JSON) with the file opened by hearth and passed
+  // as a descriptor (add-fd, "/dev/fdset/N"): QEMU runs as an unprivileged user (-runas) and
+  // could not open a volume made after it started.
+  Status AddBlockdevByFd(int vmid, const nlohmann::ordered_json& options);
   // block_resize of the block node `node_name` to `bytes`.
   Status BlockResize(int vmid, const std::string& node_name, uint64_t bytes);
   // Internal qcow2 snapshots of the block node `device` ("drive-scsi0") of a running VM, as
@@ -75,6 +107,7 @@ class QemuSupervisor {
   ProcessRunner& runner_;
   const HostStats& host_;
   std::string run_dir_;
+  QmpEventHub events_;
 };
 
 }  // namespace hearth

@@ -1,9 +1,14 @@
 // Keyboard input (sendkey) and moving a disk to another storage or format (move_disk).
+#include <atomic>
+#include <cstdio>
+
 #include "core/pattern.h"
 #include "core/reverter.h"
 #include "core/strings.h"
 #include "model/drive.h"
 #include "model/volume_id.h"
+#include "qemu/blockdev.h"
+#include "sys/crash_point.h"
 #include "vms/vm_service.h"
 
 namespace hearth {
@@ -57,27 +62,45 @@ Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> target, storage_.Get(req.storage));
   if (!target->Supports(ContentType::kImages))
     return Fail(FieldError("storage", "storage '" + req.storage + "' does not support vm images"));
-  if (IsRunning(req.vmid))
-    return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) +
-                                   " is running: moving the disk of a running VM is not supported yet, stop it first"));
-  return StartTask("qmmove", req.vmid, req.user, [this, req, old_volid, old_info](TaskContext& ctx) -> Status {
+  // One move per disk at a time: a second mirror would take the first one's job id.
+  auto key = std::make_pair(req.vmid, req.disk);
+  {
+    std::lock_guard lock(moving_mu_);
+    if (!moving_.insert(key).second)
+      return Fail(FailedPrecondition("disk '" + req.disk + "' of VM " + std::to_string(req.vmid) +
+                                     " is being moved already; wait for that task"));
+  }
+  auto release = std::make_shared<Reverter>();
+  release->Add([this, key] {
+    std::lock_guard lock(moving_mu_);
+    moving_.erase(key);
+  });
+  return StartTask("qmmove", req.vmid, req.user, [this, req, old_volid, old_info, release](TaskContext& ctx) -> Status {
     HEARTH_ASSIGN_OR_RETURN(VmConfig now, GetConfig(req.vmid));
     if (!now.Has(req.disk) || DriveVolume(req.disk, *now.Get(req.disk)) != old_volid)
       return Fail(Internal("disk '" + req.disk + "' changed while the move waited; try again"));
-    if (qemu_.Pid(req.vmid)) return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) + " is running"));
     HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> target, storage_.Get(req.storage));
-    std::string format = req.format.empty() ? (old_info.format == "img" ? "raw" : old_info.format) : req.format;
-    ctx.Log("copying volume '" + old_volid + "' from current storage to target storage '" + req.storage + "'");
-    HEARTH_ASSIGN_OR_RETURN(std::string volname,
-                            target->CopyImage(old_info.path, old_info.format, req.vmid, format,
-                                              [&](const std::string& l) { ctx.Log(l); })
-                                .map_error([](Error e) { return e.WithContext("storage migration failed"); }));
-    std::string new_volid = req.storage + ":" + volname;
+    // qemu-server's resolve_dst_disk_format: the source's format where the target takes it,
+    // else the target's default (qcow2 on dir -> raw on btrfs).
+    std::string format = req.format;
+    if (format.empty()) {
+      format = old_info.format == "img" ? "raw" : old_info.format;
+      if (!target->SupportsFormat(format)) format = target->DefaultFormat();
+    }
+    bool online = qemu_.Pid(req.vmid).has_value();
+    HEARTH_ASSIGN_OR_RETURN(std::string new_volid,
+                            online ? MirrorDisk(ctx, req, *now.Get(req.disk), old_info, *target, format)
+                                   : CopyDiskOffline(ctx, req, old_info, *target, format));
+    // Online, the guest writes to the new volume from here on: it must not be freed.
     Reverter undo;
-    undo.Add([&] { (void)storage_.Free(new_volid); });
+    if (!online) undo.Add([&] { (void)storage_.Free(new_volid); });
+    CrashPoint("move.copied");
     HEARTH_TRY(Mutate(req.vmid, [&](VmConfig& c) -> Status {
       auto dk = DriveKey::Parse(req.disk);
-      HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, *c.Get(req.disk)));
+      auto cur = c.Get(req.disk);
+      if (!cur || DriveVolume(req.disk, *cur) != old_volid)
+        return Fail(Internal("disk '" + req.disk + "' changed during the move; '" + new_volid + "' is left as an unused disk"));
+      HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, *cur));
       d.file = new_volid;
       d.opts.erase("format");
       c.values[req.disk] = PrintDrive(dk->bus, d);
@@ -96,6 +119,46 @@ Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
     }
     return Ok();
   });
+}
+
+Result<std::string> VmService::CopyDiskOffline(TaskContext& ctx, const MoveDiskRequest& req, const VolumeInfo& src,
+                                               StoragePlugin& target, const std::string& format) {
+  ctx.Log("copying volume '" + src.volid + "' from current storage to target storage '" + req.storage + "'");
+  HEARTH_ASSIGN_OR_RETURN(std::string volname,
+                          target.CopyImage(src.path, src.format, req.vmid, format, [&](const std::string& l) { ctx.Log(l); })
+                              .map_error([](Error e) { return e.WithContext("storage migration failed"); }));
+  // QEMU may have started the VM meanwhile, from the old volume; the copy would be stale.
+  if (qemu_.Pid(req.vmid)) {
+    (void)target.FreeVolume(volname);
+    return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) + " was started during the copy; move the disk again"));
+  }
+  return req.storage + ":" + volname;
+}
+
+Result<std::string> VmService::MirrorDisk(TaskContext& ctx, const MoveDiskRequest& req, const std::string& drive_value,
+                                          const VolumeInfo& src, StoragePlugin& target, const std::string& format) {
+  // The target has the source's virtual size: QEMU's mirror refuses any other.
+  HEARTH_ASSIGN_OR_RETURN(std::string volname,
+                          target.AllocImage(req.vmid, format, src.size, "", [&](const std::string& l) { ctx.Log(l); }));
+  std::string new_volid = req.storage + ":" + volname;
+  Reverter undo;
+  undo.Add([&] { (void)target.FreeVolume(volname); });
+  ctx.Log("drive mirror is starting for drive-" + req.disk + " to '" + new_volid + "'");
+  HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, target.Info(volname));
+  auto dk = DriveKey::Parse(req.disk);
+  HEARTH_ASSIGN_OR_RETURN(Drive drive, ParseDrive(dk->bus, drive_value));
+  // A node name QEMU has not seen in this run: "drive-scsi0-<hex seconds><hex sequence>"
+  // (QEMU allows 31 characters; ours are 23 at most).
+  static std::atomic<unsigned> sequence{0};
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "-%llx%02x", static_cast<unsigned long long>(clock_.UnixSeconds()) & 0xffffffULL,
+                sequence.fetch_add(1) & 0xffu);
+  DriveBinding bind{info.path, info.format, "file"};
+  HEARTH_TRY(qemu_.MirrorDrive(req.vmid, req.disk, DriveBlockdev(drive, bind, "drive-" + req.disk + suffix),
+                               [&](const std::string& l) { ctx.Log(l); })
+                 .map_error([](Error e) { return e.WithContext("storage migration failed"); }));
+  undo.Commit();
+  return new_volid;
 }
 
 }  // namespace hearth

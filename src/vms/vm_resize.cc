@@ -45,7 +45,8 @@ Result<std::string> VmService::Resize(int vmid, const std::string& disk, const s
     }
     ctx.Log(disk + ": growing " + vol + " from " + FormatSize(info.size) + " to " + FormatSize(target));
     if (qemu_.Pid(vmid)) {
-      HEARTH_TRY(qemu_.BlockResize(vmid, "drive-" + disk, target));
+      HEARTH_ASSIGN_OR_RETURN(std::string node, qemu_.BlockNodeName(vmid, disk));
+      HEARTH_TRY(qemu_.BlockResize(vmid, node, target));
     } else {
       HEARTH_ASSIGN_OR_RETURN(VolumeId id, ParseVolumeId(vol));
       HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -296,6 +297,15 @@ class VmService {
   Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
   Status DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description,
                     bool vmstate);
+  // move_disk's copy (vm_disk_ops.cc): a new volume on the target storage holding the disk's
+  // data, by qemu-img while the VM is stopped, by QEMU's block mirror while it runs (the
+  // device then uses the new volume). Returns its volume id.
+  Result<std::string> CopyDiskOffline(TaskContext& ctx, const MoveDiskRequest& req, const VolumeInfo& src,
+                                      StoragePlugin& target, const std::string& format);
+  Result<std::string> MirrorDisk(TaskContext& ctx, const MoveDiskRequest& req, const std::string& drive_value,
+                                 const VolumeInfo& src, StoragePlugin& target, const std::string& format);
+  std::mutex moving_mu_;
+  std::set<std::pair<int, std::string>> moving_;  // GUARDED_BY(moving_mu_): disks being moved
   // Frees a snapshot's RAM state volume; with `force`, a failure is a warning.
   Status FreeStateVolume(TaskContext* ctx, int vmid, const std::string& volid, bool force);
   // Snapshots `drives` (key, volid) as `name`; `done` gets those that were made.

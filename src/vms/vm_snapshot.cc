@@ -69,7 +69,9 @@ Status VmService::SnapshotVolumes(TaskContext& ctx, int vmid, const std::string&
     HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(id.storage));
     if (running && st->SnapshotByQemu(id.volname)) {
       ctx.Log(key + ": internal qemu snapshot of " + volid);
-      HEARTH_TRY(qemu_.SnapshotInternal(vmid, "drive-" + key, name).map_error([&](Error e) { return e.WithContext(key); }));
+      // The node a move_disk mirror switched the device to, else "drive-<key>".
+      HEARTH_ASSIGN_OR_RETURN(std::string node, qemu_.BlockNodeName(vmid, key));
+      HEARTH_TRY(qemu_.SnapshotInternal(vmid, node, name).map_error([&](Error e) { return e.WithContext(key); }));
     } else {
       ctx.Log(key + ": snapshot of " + volid + " on storage '" + id.storage + "'");
       HEARTH_TRY(st->VolumeSnapshot(id.volname, name).map_error([&](Error e) { return e.WithContext(key); }));
@@ -93,8 +95,10 @@ Status VmService::DeleteVolumeSnapshots(TaskContext* ctx, int vmid, const std::s
       if (running && cfg)
         for (const auto& [k, v] : SnapshotDrives(cfg->values))
           if (v == volid) attached = k;
-      if (!attached.empty() && st->SnapshotByQemu(id.volname))
-        return qemu_.DeleteInternalSnapshot(vmid, "drive-" + attached, name);
+      if (!attached.empty() && st->SnapshotByQemu(id.volname)) {
+        HEARTH_ASSIGN_OR_RETURN(std::string node, qemu_.BlockNodeName(vmid, attached));
+        return qemu_.DeleteInternalSnapshot(vmid, node, name);
+      }
       return st->VolumeSnapshotDelete(id.volname, name);
     };
     if (ctx) ctx->Log(key + ": deleting snapshot '" + name + "' of " + volid);

@@ -208,6 +208,9 @@ def trigger(h, point, iso, files, vmid):
     elif op == "resize":
         vm_with_disks(h, vmid, 1)
         act = lambda: h.put(h.vm_path(vmid) + "/resize", data={"disk": "scsi0", "size": "+1G"})
+    elif op == "move":
+        vm_with_disks(h, vmid, 1)
+        act = lambda: h.post(h.vm_path(vmid) + "/move_disk", data={"disk": "scsi0", "storage": "local", "format": "raw"})
     elif op == "start":
         vm_with_disks(h, vmid, 1)
         act = lambda: h.post(h.vm_path(vmid) + "/status/start")
