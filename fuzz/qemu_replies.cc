@@ -13,11 +13,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)SumBlockStats(q.value);
     (void)MigrationErrorDesc(q.value);
     (void)MachineTypeFromQom(q.value);
+    (void)FindBlockJob(q.value, "mirror-scsi0");
+    (void)BlockNodeOfDevice(q.value, "scsi0");
+    (void)BlockNodeOfDevice(q.value, "virtio0");
     (void)q.value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   if (q.kind == QmpLine::Kind::kEvent) {
     (void)QmpEventName(q.value);
     (void)MigrationEventStatus(q.value);
+    (void)ReadBlockJobEvent(q.value);
   }
   (void)IsQgaSyncReply(line, 12345);
   if (auto r = ReadQgaReply(line, "guest-exec-status"))

@@ -85,5 +85,42 @@ TEST(QmpReaders, MigrationEventsAndMachineType) {
   EXPECT_EQ(MachineTypeFromQom(nlohmann::json::parse(R"({"type": "pc-machine"})")), "");
 }
 
+TEST(QmpReaders, BlockJobsAndNodesOfAnyShape) {
+  auto done = nlohmann::json::parse(R"({"event": "BLOCK_JOB_COMPLETED", "data": {"device": "mirror-scsi0",
+      "len": 1073741824, "offset": 1073741824, "speed": 0, "type": "mirror", "error": "No space left on device"}})");
+  BlockJobEvent e = ReadBlockJobEvent(done);
+  EXPECT_EQ(e.job, "mirror-scsi0");
+  EXPECT_EQ(e.error, "No space left on device");
+  EXPECT_EQ(e.len, 1073741824u);
+  auto err = nlohmann::json::parse(R"({"event": "BLOCK_JOB_ERROR", "data": {"device": "mirror-scsi0", "operation": "write"}})");
+  EXPECT_EQ(ReadBlockJobEvent(err).error, "write error");
+  EXPECT_EQ(ReadBlockJobEvent(nlohmann::json::parse(R"({"event": "X", "data": [1]})")).job, "");
+  EXPECT_EQ(ReadBlockJobEvent(nlohmann::json::parse("7")).job, "");
+
+  auto jobs = nlohmann::json::parse(R"([{"device": "other", "len": 1}, {"device": "mirror-scsi0", "len": 100,
+      "offset": 40, "ready": false}, 5])");
+  auto p = FindBlockJob(jobs, "mirror-scsi0");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->offset, 40u);
+  EXPECT_FALSE(p->ready);
+  EXPECT_FALSE(FindBlockJob(jobs, "mirror-scsi1"));
+  EXPECT_FALSE(FindBlockJob(nlohmann::json::parse(R"({"device": "mirror-scsi0"})"), "mirror-scsi0"));
+  auto ready = FindBlockJob(nlohmann::json::parse(R"([{"device": "j", "ready": true, "len": -1}])"), "j");
+  ASSERT_TRUE(ready);
+  EXPECT_TRUE(ready->ready);
+  EXPECT_EQ(ready->len, 0u);  // a negative length is no length
+
+  // query-block as QEMU 7.2 answers for scsi-hd (qdev id) and virtio-blk (QOM path).
+  auto block = nlohmann::json::parse(R"([{"device": "", "qdev": "scsi0", "inserted": {"node-name": "drive-scsi0"}},
+      {"device": "", "qdev": "/machine/peripheral/virtio0/virtio-backend", "inserted": {"node-name": "drive-virtio0-6b0f950500"}},
+      {"device": "", "qdev": "ide2"}, {"qdev": "scsi1", "inserted": 3}, "junk"])");
+  EXPECT_EQ(BlockNodeOfDevice(block, "scsi0"), "drive-scsi0");
+  EXPECT_EQ(BlockNodeOfDevice(block, "virtio0"), "drive-virtio0-6b0f950500");
+  EXPECT_EQ(BlockNodeOfDevice(block, "virtio"), "");  // no prefix matches
+  EXPECT_EQ(BlockNodeOfDevice(block, "ide2"), "");    // an empty cdrom drive
+  EXPECT_EQ(BlockNodeOfDevice(block, "scsi1"), "");
+  EXPECT_EQ(BlockNodeOfDevice(block, ""), "");
+}
+
 }  // namespace
 }  // namespace hearth

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace hearth {
@@ -39,6 +40,12 @@ class HostStats {
   virtual std::optional<ProcessStat> Process(int pid) const = 0;
   // The arguments, NUL-separated as the kernel keeps them; nullopt if there is no such process.
   virtual std::optional<std::string> CommandLine(int pid) const = 0;
+  // The paths of the regular files the process has open (/proc/<pid>/fd); nullopt if they
+  // cannot be read. The default knows none (fakes).
+  virtual std::optional<std::set<std::string>> OpenFiles(int pid) const {
+    (void)pid;
+    return std::nullopt;
+  }
 };
 
 // Parses one /proc/<pid>/stat line (the command name may hold spaces and parentheses:

@@ -1,6 +1,11 @@
 // Keyboard input (sendkey) and moving a disk to another storage or format (move_disk).
+#include <limits.h>
+#include <stdlib.h>
+
 #include <atomic>
 #include <cstdio>
+
+#include <spdlog/spdlog.h>
 
 #include "core/pattern.h"
 #include "core/reverter.h"
@@ -159,6 +164,57 @@ Result<std::string> VmService::MirrorDisk(TaskContext& ctx, const MoveDiskReques
                  .map_error([](Error e) { return e.WithContext("storage migration failed"); }));
   undo.Commit();
   return new_volid;
+}
+
+void VmService::RepairInterruptedMove(int vmid, int pid) {
+  auto cfg = GetConfig(vmid);
+  auto open = host_.OpenFiles(pid);
+  if (!cfg || !open) return;
+  auto path_of = [&](const std::string& volid) -> std::string {
+    auto info = storage_.InfoOf(volid);
+    if (!info) return std::string();
+    // /proc shows resolved paths; a storage under a symbolic link must compare the same.
+    char real[PATH_MAX];
+    return ::realpath(info->path.c_str(), real) ? std::string(real) : info->path;
+  };
+  // Disks whose volume QEMU no longer holds, and unused volumes it does hold.
+  std::vector<std::string> left, taken;
+  for (const auto& [key, value] : cfg->values) {
+    auto dk = DriveKey::Parse(key);
+    if (!dk) continue;
+    std::string volid = DriveVolume(key, value);
+    if (volid.empty()) continue;
+    std::string path = path_of(volid);
+    if (path.empty()) continue;
+    if (dk->bus == DriveBus::kUnused) {
+      if (open->count(path)) taken.push_back(key);
+    } else if (auto d = ParseDrive(dk->bus, value); d && !d->IsCdrom() && !open->count(path)) {
+      left.push_back(key);
+    }
+  }
+  if (taken.empty()) return;
+  if (left.size() != 1 || taken.size() != 1) {
+    spdlog::warn("VM {}: QEMU uses unused volume(s) of its config, but which disk each replaces is unclear; "
+                 "stop the VM and set its disks by hand", vmid);
+    return;
+  }
+  std::string disk = left[0], unused = taken[0];
+  auto st = Mutate(vmid, [&](VmConfig& c) -> Status {
+    auto dk = DriveKey::Parse(disk);
+    auto cur = c.Get(disk);
+    auto now = c.Get(unused);
+    if (!cur || !now) return Fail(Internal("the config changed"));
+    HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, *cur));
+    std::string old_volid = d.file;
+    d.file = *now;
+    d.opts.erase("format");
+    c.values[disk] = PrintDrive(dk->bus, d);
+    c.values[unused] = old_volid;
+    spdlog::warn("VM {}: finishing a move_disk cut short by a restart: {} is now {} (QEMU already used it), "
+                 "the old volume {} is {}", vmid, disk, *now, old_volid, unused);
+    return Ok();
+  });
+  if (!st) spdlog::warn("VM {}: could not finish an interrupted move_disk: {}", vmid, st.error().message);
 }
 
 }  // namespace hearth

@@ -119,6 +119,7 @@ Status VmService::Init() {
       });
       if (auto s = qemu_.QueryRunState(vmid, std::chrono::seconds(10))) SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = *s; });
       ++adopted;
+      RepairInterruptedMove(vmid, *pid);
     } else {
       CleanupAfterExit(vmid);
     }

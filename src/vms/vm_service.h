@@ -317,6 +317,9 @@ class VmService {
                                const std::vector<std::pair<std::string, std::string>>& drives, bool force);
   // At start: a snapshot create cut short is undone, a snapshot delete or rollback finished.
   void RepairInterruptedSnapshot(int vmid);
+  // A move_disk mirror cut short after QEMU switched the device to the new volume (which the
+  // start added as unusedN): the config is pointed at the volume QEMU really writes to.
+  void RepairInterruptedMove(int vmid, int pid);
   // Rolls every volume of snapshot `name` back and applies its config (lock: rollback set).
   Status FinishRollback(TaskContext* ctx, int vmid, const std::string& name);
   static std::string RollbackMetaKey(int vmid);

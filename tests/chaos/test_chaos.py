@@ -209,8 +209,11 @@ def trigger(h, point, iso, files, vmid):
         vm_with_disks(h, vmid, 1)
         act = lambda: h.put(h.vm_path(vmid) + "/resize", data={"disk": "scsi0", "size": "+1G"})
     elif op == "move":
+        # Online: QEMU's mirror has switched the device to the new volume when the daemon dies.
         vm_with_disks(h, vmid, 1)
+        h.vm_action(vmid, "start")
         act = lambda: h.post(h.vm_path(vmid) + "/move_disk", data={"disk": "scsi0", "storage": "local", "format": "raw"})
+        running = [vmid]
     elif op == "start":
         vm_with_disks(h, vmid, 1)
         act = lambda: h.post(h.vm_path(vmid) + "/status/start")
@@ -284,6 +287,11 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
             h.start()
             check_invariants(h, running=running, interrupted=[upid] if upid and upid.startswith("UPID:") else [])
             for r in running:
+                if spec.startswith("move."):
+                    # The move is finished at the restart: the config names the volume QEMU writes to.
+                    cfg = h.get(h.vm_path(r) + "/config")
+                    assert cfg["scsi0"].split(",")[0].endswith(".raw"), f"{spec}: scsi0 is {cfg['scsi0']}"
+                    assert cfg["unused0"].endswith(".qcow2"), f"{spec}: {cfg}"
                 if spec.startswith(("snapshot.", "replicate.")):  # the guest was paused: the repair resumes it
                     st = h.get(h.vm_path(r) + "/status/current")
                     assert st["qmpstatus"] == "running", f"{spec}: VM {r} is {st['qmpstatus']} after the repair"

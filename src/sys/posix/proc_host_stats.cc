@@ -1,5 +1,6 @@
 #include "sys/posix/proc_host_stats.h"
 
+#include <dirent.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -72,6 +73,23 @@ std::optional<std::string> ProcHostStats::CommandLine(int pid) const {
   auto text = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
   if (!text) return std::nullopt;
   return *text;
+}
+
+std::optional<std::set<std::string>> ProcHostStats::OpenFiles(int pid) const {
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return std::nullopt;
+  std::set<std::string> out;
+  // Bounded: a process has at most RLIMIT_NOFILE descriptors.
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char target[4096];
+    ssize_t n = ::readlink((dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
+    if (n <= 0 || target[0] != '/') continue;  // sockets, pipes, anon inodes
+    out.emplace(target, static_cast<size_t>(n));
+  }
+  ::closedir(d);
+  return out;
 }
 
 }  // namespace hearth

@@ -16,6 +16,7 @@ class ProcHostStats final : public HostStats {
   long ClockTicksPerSecond() const override;
   std::optional<ProcessStat> Process(int pid) const override;
   std::optional<std::string> CommandLine(int pid) const override;
+  std::optional<std::set<std::string>> OpenFiles(int pid) const override;
 };
 
 }  // namespace hearth
