@@ -25,6 +25,7 @@
 #include "qemu/kvm_probe.h"
 #include "qemu/supervisor.h"
 #include "storage/btrfs/btrfs_storage.h"
+#include "storage/zfspool/zfspool_storage.h"
 #include "storage/dir/dir_storage.h"
 #include "storage/storage_configs.h"
 #include "sys/files.h"
@@ -118,6 +119,7 @@ int RunDaemon(const DaemonOptions& opt) {
   StorageRegistry registry;
   RegisterDirStorage(registry);
   RegisterBtrfsStorage(registry);
+  RegisterZfsPoolStorage(registry);
   StorageManager storage(node);
   StorageConfigs storage_configs(**store, registry, storage, StorageDeps{&runner, node, data_dir});
   {

@@ -1,5 +1,7 @@
 #include "qemu/blockdev.h"
 
+#include <sys/stat.h>
+
 #include "qemu/argv.h"
 
 namespace hearth {
@@ -25,6 +27,12 @@ void Flatten(const nlohmann::ordered_json& obj, const std::string& prefix, std::
 }
 
 }  // namespace
+
+DriveBinding BindingFor(const std::string& path, const std::string& format) {
+  struct stat st {};
+  bool block = ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
+  return {path, format, block ? "host_device" : "file"};
+}
 
 nlohmann::ordered_json DriveBlockdev(const Drive& d, const DriveBinding& bind, const std::string& node_name) {
   std::string cache = Opt(d, "cache", "writeback");

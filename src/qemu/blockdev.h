@@ -19,6 +19,10 @@ struct DriveBinding {
   std::string file_driver = "file"; // QEMU protocol driver: file or host_device
 };
 
+// The binding of a volume at `path`: protocol driver host_device when the path is a block
+// device (a zvol, an LV), file otherwise. Reads the path's type (stat), nothing else.
+DriveBinding BindingFor(const std::string& path, const std::string& format);
+
 // The blockdev options in QMP's JSON shape, keys in a stable order (golden files pin them).
 nlohmann::ordered_json DriveBlockdev(const Drive& drive, const DriveBinding& binding, const std::string& node_name);
 

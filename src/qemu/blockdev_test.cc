@@ -2,6 +2,7 @@
 #include "qemu/blockdev.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 namespace hearth {
 namespace {
@@ -32,6 +33,17 @@ TEST(Blockdev, BlockDevicesIsosAndReadOnly) {
   auto c = DriveBlockdev(*iso, {"/isos/x.iso", "iso", "file"}, "drive-ide2");
   EXPECT_EQ(c["driver"], "raw");  // not a QEMU format: opened raw
   EXPECT_EQ(c["read-only"], true);
+}
+
+TEST(Blockdev, BlockDevicesGetHostDevice) {
+  EXPECT_EQ(BindingFor("/dev/null", "raw").file_driver, "file");  // a character device is no disk
+  EXPECT_EQ(BindingFor("/nonexistent", "raw").file_driver, "file");
+  EXPECT_EQ(BindingFor("/etc/hostname", "raw").file_driver, "file");
+  // A loop device, where the machine has one.
+  for (const char* dev : {"/dev/loop0", "/dev/loop-control"}) {
+    struct stat st {};
+    if (::stat(dev, &st) == 0 && S_ISBLK(st.st_mode)) EXPECT_EQ(BindingFor(dev, "raw").file_driver, "host_device");
+  }
 }
 
 }  // namespace

@@ -22,6 +22,11 @@ struct ProcessOptions {
   std::function<void(const std::string&)> on_stdout_line;
   size_t max_output = 16 << 20;  // bytes kept per stream
   int umask = -1;  // the program's umask; -1 keeps ours (hearth runs with 077)
+  // Open descriptors to give the program as its stdin / stdout instead of pipes (streams of
+  // any size to or from a file: `zfs send > file`, `zfs recv < file`); they stay the caller's.
+  // With stdin_fd, stdin_data is ignored; with stdout_fd, `out` stays empty.
+  int stdin_fd = -1;
+  int stdout_fd = -1;
 };
 
 struct ProcessResult {

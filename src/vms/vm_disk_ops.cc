@@ -158,7 +158,7 @@ Result<std::string> VmService::MirrorDisk(TaskContext& ctx, const MoveDiskReques
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "-%llx%02x", static_cast<unsigned long long>(clock_.UnixSeconds()) & 0xffffffULL,
                 sequence.fetch_add(1) & 0xffu);
-  DriveBinding bind{info.path, info.format, "file"};
+  DriveBinding bind = BindingFor(info.path, info.format);
   HEARTH_TRY(qemu_.MirrorDrive(req.vmid, req.disk, DriveBlockdev(drive, bind, "drive-" + req.disk + suffix),
                                [&](const std::string& l) { ctx.Log(l); })
                  .map_error([](Error e) { return e.WithContext("storage migration failed"); }));

@@ -55,7 +55,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout, const SavedSt
     if (vol.empty()) continue;
     auto info = storage_.InfoOf(vol);
     if (!info) return Fail(Internal(k + ": volume '" + vol + "' does not exist"));
-    launch.drives[k] = {info->path, info->format};
+    launch.drives[k] = BindingFor(info->path, info->format);
   }
   for (const auto& [k, v] : cfg.values) {
     if (!StartsWith(k, "net")) continue;

@@ -100,8 +100,15 @@ def test_bad_requests_get_proxmoxs_errors_and_store_nothing(node, place):
                                                           "create-base-path": 0})) == \
         (500, f"create storage failed: unable to activate storage 'x1' - directory '{missing}' does not exist "
               "or is unreachable")
-    assert error(node.request("POST", "/storage", data={"storage": "x1", "type": "zfspool", "pool": "rpool/data"})) == \
-        (500, "create storage failed: storage type 'zfspool' has no driver in this hearth build yet")
+    assert error(node.request("POST", "/storage", data={"storage": "x1", "type": "lvmthin", "vgname": "pve",
+                                                          "thinpool": "data"})) == \
+        (500, "create storage failed: storage type 'lvmthin' has no driver in this hearth build yet")
+    # zfspool has a driver; this machine has no ZFS (no kernel module, no zpool command), so
+    # activation fails as Proxmox's does when the pool cannot be imported, and nothing is kept.
+    status, reason = error(node.request("POST", "/storage", data={"storage": "x1", "type": "zfspool",
+                                                                     "pool": "rpool/data"}))
+    assert status == 500 and reason.startswith("create storage failed: could not activate storage 'x1', zfs error: "), reason
+    assert "x1" not in [s["storage"] for s in node.get("/storage")]
     r = node.request("PUT", "/storage/local", data={"path": "/elsewhere"})
     assert r.status_code == 400 and r.json()["errors"]["path"].startswith("property is not defined in schema")
     assert error(node.request("PUT", "/storage/local", data={"delete": "path"})) == \

@@ -105,8 +105,8 @@ Result<ProcessResult> PosixProcessRunner::Run(const std::vector<std::string>& ar
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
     if (opt.umask >= 0) umask(static_cast<mode_t>(opt.umask));
-    dup2(in_pipe[0], 0);
-    dup2(out_pipe[1], 1);
+    dup2(opt.stdin_fd >= 0 ? opt.stdin_fd : in_pipe[0], 0);
+    dup2(opt.stdout_fd >= 0 ? opt.stdout_fd : out_pipe[1], 1);
     dup2(err_pipe[1], 2);
     int ep = exec_pipe[1];
     if (ep != 3) {
@@ -139,7 +139,7 @@ Result<ProcessResult> PosixProcessRunner::Run(const std::vector<std::string>& ar
   ProcessResult res;
   size_t in_off = 0;
   int in_fd = in_pipe[1];
-  if (opt.stdin_data.empty()) {
+  if (opt.stdin_data.empty() || opt.stdin_fd >= 0) {
     close(in_fd);
     in_fd = -1;
   } else {
