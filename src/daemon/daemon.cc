@@ -25,6 +25,7 @@
 #include "qemu/kvm_probe.h"
 #include "qemu/supervisor.h"
 #include "storage/btrfs/btrfs_storage.h"
+#include "storage/lvmthin/lvmthin_storage.h"
 #include "storage/zfspool/zfspool_storage.h"
 #include "storage/dir/dir_storage.h"
 #include "storage/storage_configs.h"
@@ -120,6 +121,7 @@ int RunDaemon(const DaemonOptions& opt) {
   RegisterDirStorage(registry);
   RegisterBtrfsStorage(registry);
   RegisterZfsPoolStorage(registry);
+  RegisterLvmThinStorage(registry);
   StorageManager storage(node);
   StorageConfigs storage_configs(**store, registry, storage, StorageDeps{&runner, node, data_dir});
   {

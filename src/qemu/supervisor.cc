@@ -116,8 +116,8 @@ Result<nlohmann::json> QemuSupervisor::Execute(int vmid, const std::string& comm
 Result<std::string> QemuSupervisor::BlockNodeName(int vmid, const std::string& drive_key) {
   HEARTH_ASSIGN_OR_RETURN(nlohmann::json ret, Qmp(Paths(vmid).qmp, "query-block"));
   std::string node = BlockNodeOfDevice(ret, drive_key);
-  if (node.empty()) return Fail(Internal("no block node is attached to the VM's device '" + drive_key + "'"));
-  return node;
+  // Not a device of its own (efidisk0 is the machine's pflash): the name the command line gave.
+  return node.empty() ? "drive-" + drive_key : node;
 }
 
 Status QemuSupervisor::BlockResize(int vmid, const std::string& node_name, uint64_t bytes) {

@@ -52,7 +52,8 @@ class QemuSupervisor {
   // Drops the VM's event connection (it stopped).
   void ForgetEvents(int vmid) { events_.Forget(vmid); }
   // The name of the block node the device `drive_key` ("scsi0") reads and writes now: the
-  // "drive-<key>" it started with, or the node a mirror switched it to (move_disk).
+  // "drive-<key>" it started with, or the node a mirror switched it to (move_disk). A drive
+  // that is no device of its own (efidisk0: the machine's pflash) keeps "drive-<key>".
   Result<std::string> BlockNodeName(int vmid, const std::string& drive_key);
   // Copies the running VM's drive to a new volume while the guest keeps writing, then
   // switches the device to it (qemu-server's qemu_drive_mirror + qemu_drive_mirror_monitor

@@ -54,6 +54,13 @@ class StoragePlugin {
   // mounts checked) or fails saying why, e.g. "unable to activate storage 'x' - directory
   // '/p' does not exist or is unreachable". Idempotent; cheap when already active.
   virtual Status Activate() = 0;
+  // Proxmox's activate_volume: makes one volume usable before QEMU opens it (an LVM thin LV
+  // activated, a zvol's device link present). Called at VM start for every disk. Cheap when
+  // it is; file storages need nothing.
+  virtual Status ActivateVolume(const std::string& volname) {
+    (void)volname;
+    return Ok();
+  }
   // Takes changed options of the same storage (PUT /storage/{storage}: content, disable,
   // nodes, ...; the fixed ones such as `path` never change). The object stays the same so
   // that operations in flight keep their locks.

@@ -92,9 +92,9 @@ TEST_F(StorageConfigsTest, CreateRefusesWhatCannotWorkAndStoresNothing) {
   // Parameter errors come first, even for an existing id (Proxmox checks them outside the lock).
   auto bad = configs_->Create("local", "dir", {{"path", dir_.Sub("x")}, {"vgname", "vg"}}, nullptr);
   EXPECT_EQ(Message(bad), "unexpected property 'vgname'");
-  auto nodriver = configs_->Create("thin", "lvmthin", {{"vgname", "pve"}, {"thinpool", "data"}}, nullptr);
-  EXPECT_EQ(Message(nodriver),
-            "create storage failed: storage type 'lvmthin' has no driver in this hearth build yet");
+  auto nodriver = configs_->Create("nas", "nfs", {{"server", "10.0.0.1"}, {"export", "/srv"}, {"path", dir_.Sub("nas")}},
+                                   nullptr);
+  EXPECT_EQ(Message(nodriver), "create storage failed: storage type 'nfs' has no driver in this hearth build yet");
   EXPECT_EQ(store_->ListStorages()->size(), 1u);
 }
 

@@ -64,6 +64,10 @@ Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
   HEARTH_ASSIGN_OR_RETURN(VolumeInfo old_info, storage_.InfoOf(old_volid));
   if (old_id.storage == req.storage && (req.format.empty() || req.format == old_info.format))
     return Fail(Internal("you can't move to the same storage with same format"));
+  // The firmware's flash (efidisk0, tpmstate0) is not a guest disk QEMU mirrors and switches.
+  if (IsRunning(req.vmid) && (dk->bus == DriveBus::kEfidisk || dk->bus == DriveBus::kTpmstate))
+    return Fail(FailedPrecondition("cannot move '" + req.disk + "' of a running VM; stop VM " +
+                                   std::to_string(req.vmid) + " first"));
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> target, storage_.Get(req.storage));
   if (!target->Supports(ContentType::kImages))
     return Fail(FieldError("storage", "storage '" + req.storage + "' does not support vm images"));

@@ -5,6 +5,7 @@
 #include "core/strings.h"
 #include "model/drive.h"
 #include "model/netdev.h"
+#include "model/volume_id.h"
 #include "sys/files.h"
 #include "vms/vm_service.h"
 #include "sys/crash_point.h"
@@ -55,6 +56,10 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout, const SavedSt
     if (vol.empty()) continue;
     auto info = storage_.InfoOf(vol);
     if (!info) return Fail(Internal(k + ": volume '" + vol + "' does not exist"));
+    // An LVM thin LV is inactive until asked; a zvol's link may still be on its way.
+    if (auto id = ParseVolumeId(vol); id && !StartsWith(vol, "/"))
+      if (auto st = storage_.Get(id->storage); st)
+        HEARTH_TRY((*st)->ActivateVolume(id->volname).map_error([&](Error e) { return e.WithContext(k); }));
     launch.drives[k] = BindingFor(info->path, info->format);
   }
   for (const auto& [k, v] : cfg.values) {

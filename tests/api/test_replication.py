@@ -219,7 +219,14 @@ def test_an_interrupted_transfer_leaves_the_target_copy_whole(pair):
     write(image(fa), b"third-generation!", 8 * MiB)
     before = pair.status("100-0")["last_try"]
     a.post(f"/nodes/{a.node}/replication/100-0/schedule_now")
-    wait_for("the stream to be on its way", lambda: f"send {DISK}:" in pair.log("100-0"), 120, interval=0.1)
+    # Mid-transfer: the target is spooling the body (at 1 MB/s, 12 MiB take seconds), so the
+    # kill cannot land before the connection is made, however slow the machine is.
+    spool = os.path.join(b.dir, "tmp")
+
+    def spooling():
+        return any(os.path.getsize(os.path.join(spool, f)) > 0 for f in os.listdir(spool)
+                   if os.path.isfile(os.path.join(spool, f)))
+    wait_for("the stream to be on its way", spooling, 120, interval=0.05)
     b.kill9()  # the target dies mid-transfer
     s = pair.wait_run("100-0", before + 1)
     assert s["fail_count"] == 1 and "transfer of" in s["error"], s
@@ -330,7 +337,13 @@ def test_a_source_killed_mid_run_counts_it_as_failed(pair):
     write(image(pair.fa.mnt), os.urandom(8 * MiB), 200 * MiB)
     before = pair.status("100-0")["last_try"]
     a.post(f"/nodes/{a.node}/replication/100-0/schedule_now")
-    wait_for("the stream to be on its way", lambda: f"send {DISK}:" in pair.log("100-0"), 120, interval=0.1)
+    # Mid-transfer: the target is spooling the body (at 1 MB/s, 8 MiB take seconds).
+    spool = os.path.join(pair.b.dir, "tmp")
+
+    def spooling():
+        return any(os.path.getsize(os.path.join(spool, f)) > 0 for f in os.listdir(spool)
+                   if os.path.isfile(os.path.join(spool, f)))
+    wait_for("the stream to be on its way", spooling, 120, interval=0.05)
     a.kill9()
     a.start()
     s = pair.status("100-0")

@@ -100,9 +100,13 @@ def test_bad_requests_get_proxmoxs_errors_and_store_nothing(node, place):
                                                           "create-base-path": 0})) == \
         (500, f"create storage failed: unable to activate storage 'x1' - directory '{missing}' does not exist "
               "or is unreachable")
-    assert error(node.request("POST", "/storage", data={"storage": "x1", "type": "lvmthin", "vgname": "pve",
-                                                          "thinpool": "data"})) == \
-        (500, "create storage failed: storage type 'lvmthin' has no driver in this hearth build yet")
+    assert error(node.request("POST", "/storage", data={"storage": "x1", "type": "nfs", "server": "10.0.0.1",
+                                                          "export": "/srv", "path": os.path.join(place, "nas")})) == \
+        (500, "create storage failed: storage type 'nfs' has no driver in this hearth build yet")
+    # lvmthin has a driver; without device-mapper (and this volume group) activation fails.
+    status, reason = error(node.request("POST", "/storage", data={"storage": "x1", "type": "lvmthin", "vgname": "pve",
+                                                                     "thinpool": "data"}))
+    assert status == 500 and reason.startswith("create storage failed: could not activate storage 'x1', "), reason
     # zfspool has a driver; this machine has no ZFS (no kernel module, no zpool command), so
     # activation fails as Proxmox's does when the pool cannot be imported, and nothing is kept.
     status, reason = error(node.request("POST", "/storage", data={"storage": "x1", "type": "zfspool",

@@ -1,4 +1,5 @@
 #include "storage/dir/dir_storage.h"
+#include "storage/image_copy.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -337,28 +338,7 @@ Result<std::string> DirStorage::CopyImage(const std::string& src_path, const std
 
 Status DirStorage::ConvertImage(const std::string& src_path, const std::string& src_format, const std::string& dst_path,
                                 const std::string& format, const ProgressFn& progress, const std::string& src_snapshot) {
-  ProcessOptions opt;
-  opt.timeout = std::chrono::hours(24);
-  int last_reported = -10;
-  opt.on_stdout_line = [&](const std::string& line) {
-    // qemu-img -p prints "    (12.34/100%)"
-    size_t open = line.find('('), slash = line.find('/');
-    if (open == std::string::npos || slash == std::string::npos || !progress) return;
-    int pct = std::atoi(line.substr(open + 1, slash - open - 1).c_str());
-    if (pct >= last_reported + 10) {
-      last_reported = pct - pct % 10;
-      progress("copied " + std::to_string(last_reported) + "%");
-    }
-  };
-  std::string in_fmt = src_format == "qcow2" || src_format == "vmdk" ? src_format : "raw";
-  std::vector<std::string> argv = {"qemu-img", "convert", "-p", "-U", "-f", in_fmt, "-O", format};
-  // An internal snapshot (qemu-server's qemu_img_convert with a snapname on qcow2).
-  if (!src_snapshot.empty()) argv.insert(argv.end(), {"-l", "snapshot.name=" + src_snapshot});
-  argv.insert(argv.end(), {src_path, dst_path});
-  auto r = runner_.Run(argv, opt);
-  if (!r) return Fail(r.error());
-  if (r->exit_code != 0) return Fail(Internal("copy disk: " + DescribeFailure({"qemu-img"}, *r)));
-  return Ok();
+  return hearth::ConvertImage(runner_, src_path, src_format, dst_path, format, false, progress, src_snapshot);
 }
 
 Result<StoragePlugin::SnapshotImage> DirStorage::SnapshotImageOf(const std::string& volname, const std::string& snap) {

@@ -13,6 +13,7 @@
 
 #include "core/pattern.h"
 #include "core/strings.h"
+#include "storage/image_copy.h"
 #include "storage/registry.h"
 
 namespace hearth {
@@ -164,6 +165,11 @@ Status ZfsPoolStorage::WaitForDevice(const std::string& name) {
     pause = std::min(pause * 2, std::chrono::milliseconds(1000));
   }
   return Ok();
+}
+
+Status ZfsPoolStorage::ActivateVolume(const std::string& volname) {
+  HEARTH_ASSIGN_OR_RETURN(ZfsVolume v, ParseVolname(volname));
+  return WaitForDevice(v.name);
 }
 
 Result<std::string> ZfsPoolStorage::NextDiskName(int vmid) {
@@ -339,34 +345,12 @@ Result<std::string> ZfsPoolStorage::CopyImage(const std::string& src_path, const
                                               const std::string& format, const ProgressFn& progress,
                                               const std::string& src_snapshot) {
   if (format != "raw") return Fail(FieldError("format", "unsupported format '" + format + "'"));
-  // The target zvol needs the source's virtual size first (qemu-img -n writes into it).
-  std::string in_fmt = src_format == "qcow2" || src_format == "vmdk" ? src_format : "raw";
-  auto info = runner_.Run({"qemu-img", "info", "-U", "--output=json", "-f", in_fmt, src_path}, {});
-  if (!info || info->exit_code != 0)
-    return Fail(Internal("copy disk: " + (info ? DescribeFailure({"qemu-img"}, *info) : info.error().message)));
-  static const Pattern vsize(R"re("virtual-size":\s*([0-9]{1,20}))re");
-  auto m = vsize.Search(info->out);
-  if (!m || m->empty()) return Fail(Internal("copy disk: qemu-img info gave no virtual size"));
-  HEARTH_ASSIGN_OR_RETURN(std::string name, AllocImage(vmid, "raw", std::stoull((*m)[0]), "", nullptr));
-  std::vector<std::string> argv = {"qemu-img", "convert", "-p", "-n", "-U", "-f", in_fmt, "-O", "raw"};
-  if (!src_snapshot.empty()) argv.insert(argv.end(), {"-l", "snapshot.name=" + src_snapshot});
-  argv.insert(argv.end(), {src_path, "/dev/zvol/" + Dataset(name)});
-  ProcessOptions opt;
-  opt.timeout = std::chrono::hours(24);
-  int last = -10;
-  opt.on_stdout_line = [&](const std::string& line) {
-    size_t open = line.find('(');
-    if (open == std::string::npos || !progress) return;
-    int pct = std::atoi(line.c_str() + open + 1);
-    if (pct >= last + 10) {
-      last = pct - pct % 10;
-      progress("copied " + std::to_string(last) + "%");
-    }
-  };
-  auto r = runner_.Run(argv, opt);
-  if (!r || r->exit_code != 0) {
+  // The new volume needs the source's virtual size first (qemu-img -n writes into it).
+  HEARTH_ASSIGN_OR_RETURN(uint64_t size, ImageVirtualSize(runner_, src_path, src_format));
+  HEARTH_ASSIGN_OR_RETURN(std::string name, AllocImage(vmid, "raw", size, "", nullptr));
+  if (auto st = ConvertImage(runner_, src_path, src_format, "/dev/zvol/" + Dataset(name), "raw", true, progress, src_snapshot); !st) {
     (void)FreeVolume(name);
-    return Fail(Internal("copy disk: " + (r ? DescribeFailure({"qemu-img"}, *r) : r.error().message)));
+    return Fail(st.error());
   }
   return name;
 }

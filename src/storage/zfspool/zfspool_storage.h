@@ -46,6 +46,8 @@ class ZfsPoolStorage final : public StoragePlugin {
   // The pool imported (`zpool list -o name -H <pool>`), else `zpool import -d /dev/disk/by-id/
   // -o cachefile=none <pool>`; "could not activate storage '<id>', <error>" when neither works.
   Status Activate() override;
+  // Waits for the zvol's /dev/zvol link (udev may still be making it after an import).
+  Status ActivateVolume(const std::string& volname) override;
   void Reconfigure(const StorageConfig& config) override;
 
   // `zfs create [-s] [-b <blocksize>] -V <KiB>k <pool>/<name>`, the size rounded up to 1 MiB
