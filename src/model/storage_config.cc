@@ -111,6 +111,14 @@ bool IsServer(std::string_view s) {
 // A ZFS pool or dataset ("rpool/data"): never an option to the zfs command.
 bool IsZfsDataset(std::string_view s) {
   if (s.empty() || s.size() > 255 || !IsAsciiAlnum(s.front()) || s.back() == '/') return false;
+  // ZFS refuses empty, "." and ".." components; so does hearth, before any zfs command sees one.
+  for (size_t start = 0; start <= s.size();) {
+    size_t end = s.find('/', start);
+    std::string_view part = s.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return IsAsciiAlnum(c) || c == '_' || c == '-' || c == '.' || c == ':' || c == '/'; });
 }

@@ -104,6 +104,10 @@ TEST(MakeStorageConfig, NfsDefaultsItsMountPathAndIsShared) {
 TEST(MakeStorageConfig, ZfsAndLvmNamesNeverLookLikeOptions) {
   EXPECT_FALSE(MakeStorageConfig("z1", "zfspool", {{"pool", "-o"}}, nullptr));
   EXPECT_FALSE(MakeStorageConfig("z1", "zfspool", {{"pool", "rpool data"}}, nullptr));
+  EXPECT_FALSE(MakeStorageConfig("z1", "zfspool", {{"pool", "rpool/../etc"}}, nullptr));
+  EXPECT_FALSE(MakeStorageConfig("z1", "zfspool", {{"pool", "rpool//data"}}, nullptr));
+  EXPECT_FALSE(MakeStorageConfig("z1", "zfspool", {{"pool", "rpool/./data"}}, nullptr));
+  EXPECT_TRUE(MakeStorageConfig("z1", "zfspool", {{"pool", "rpool/data.v2"}}, nullptr));
   EXPECT_TRUE(MakeStorageConfig("z1", "zfspool", {{"pool", "rpool/data"}, {"sparse", "1"}, {"blocksize", "16k"}}, nullptr));
   auto bs = MakeStorageConfig("z1", "zfspool", {{"pool", "rpool"}, {"blocksize", "12k"}}, nullptr);
   ASSERT_FALSE(bs);

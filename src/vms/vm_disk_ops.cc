@@ -40,34 +40,46 @@ Status VmService::SendKey(int vmid, const std::string& key) {
   return Ok();
 }
 
+Result<std::string> VmService::CheckMoveSource(const VmConfig& cfg, const MoveDiskRequest& req, bool running) {
+  auto value = cfg.Get(req.disk);
+  if (!value) return Fail(Internal("disk '" + req.disk + "' does not exist"));
+  auto dk = DriveKey::Parse(req.disk);
+  auto drive = dk ? ParseDrive(dk->bus, *value) : Fail(Internal("bad disk"));
+  // A cloud-init drive may move; other cdrom media may not (an empty drive is a cdrom too).
+  if (drive && drive->IsCdrom() && CloudInitDriveKey(cfg.values) != req.disk)
+    return Fail(Internal("you can't move a cdrom"));
+  std::string volid = drive ? DriveVolume(req.disk, *value) : "";
+  if (!drive || volid.empty()) return Fail(Internal("disk '" + req.disk + "' has no associated volume"));
+  // A snapshot still needs the source (qemu-server: is_volume_in_use with snapshots).
+  if (req.delete_source)
+    for (const auto& [name, section] : cfg.snapshots)
+      for (const auto& [k, v] : section)
+        if (DriveKey::Parse(k) && DriveVolume(k, v) == volid)
+          return Fail(Internal("you can't move a disk with snapshots and delete the source"));
+  if (running) {
+    // The firmware's flash (efidisk0, tpmstate0) is not a guest disk QEMU mirrors and switches;
+    // a read-only disk's node cannot be a mirror's source and stay read-only afterwards.
+    if (dk->bus == DriveBus::kEfidisk || dk->bus == DriveBus::kTpmstate)
+      return Fail(FailedPrecondition("cannot move '" + req.disk + "' of a running VM; stop VM " +
+                                     std::to_string(req.vmid) + " first"));
+    if (drive->opts.count("ro") && drive->opts.at("ro") == "1")
+      return Fail(FailedPrecondition("cannot move the read-only disk '" + req.disk + "' of a running VM; stop VM " +
+                                     std::to_string(req.vmid) + " first"));
+  }
+  return volid;
+}
+
 Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
   // PVE's order (API2/Qemu.pm move_vm_disk, $load_and_check_move); the words are PVE's.
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(req.vmid));
   HEARTH_TRY(CheckLock(cfg, false));
   if (!req.digest.empty() && req.digest != ConfDigest(FormatConfFile(cfg)))
     return Fail(FailedPrecondition("detected modified configuration - file changed by other user? Try again."));
-  auto value = cfg.Get(req.disk);
-  if (!value) return Fail(Internal("disk '" + req.disk + "' does not exist"));
-  auto dk = DriveKey::Parse(req.disk);
-  auto drive = dk ? ParseDrive(dk->bus, *value) : Fail(Internal("bad disk"));
-  std::string old_volid = drive ? DriveVolume(req.disk, *value) : "";
-  if (!drive || old_volid.empty()) return Fail(Internal("disk '" + req.disk + "' has no associated volume"));
-  // A cloud-init drive may move; other cdrom media may not.
-  if (drive->IsCdrom() && CloudInitDriveKey(cfg.values) != req.disk) return Fail(Internal("you can't move a cdrom"));
-  // A snapshot still needs the source (qemu-server: is_volume_in_use with snapshots).
-  if (req.delete_source)
-    for (const auto& [name, section] : cfg.snapshots)
-      for (const auto& [k, v] : section)
-        if (DriveKey::Parse(k) && DriveVolume(k, v) == old_volid)
-          return Fail(Internal("you can't move a disk with snapshots and delete the source"));
+  HEARTH_ASSIGN_OR_RETURN(std::string old_volid, CheckMoveSource(cfg, req, IsRunning(req.vmid)));
   HEARTH_ASSIGN_OR_RETURN(VolumeId old_id, ParseVolumeId(old_volid));
   HEARTH_ASSIGN_OR_RETURN(VolumeInfo old_info, storage_.InfoOf(old_volid));
   if (old_id.storage == req.storage && (req.format.empty() || req.format == old_info.format))
     return Fail(Internal("you can't move to the same storage with same format"));
-  // The firmware's flash (efidisk0, tpmstate0) is not a guest disk QEMU mirrors and switches.
-  if (IsRunning(req.vmid) && (dk->bus == DriveBus::kEfidisk || dk->bus == DriveBus::kTpmstate))
-    return Fail(FailedPrecondition("cannot move '" + req.disk + "' of a running VM; stop VM " +
-                                   std::to_string(req.vmid) + " first"));
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> target, storage_.Get(req.storage));
   if (!target->Supports(ContentType::kImages))
     return Fail(FieldError("storage", "storage '" + req.storage + "' does not support vm images"));
@@ -85,9 +97,11 @@ Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
     moving_.erase(key);
   });
   return StartTask("qmmove", req.vmid, req.user, [this, req, old_volid, old_info, release](TaskContext& ctx) -> Status {
+    // Again under the VM's lock: a snapshot or a start may have come in while the move waited.
     HEARTH_ASSIGN_OR_RETURN(VmConfig now, GetConfig(req.vmid));
-    if (!now.Has(req.disk) || DriveVolume(req.disk, *now.Get(req.disk)) != old_volid)
-      return Fail(Internal("disk '" + req.disk + "' changed while the move waited; try again"));
+    bool running = qemu_.Pid(req.vmid).has_value();
+    HEARTH_ASSIGN_OR_RETURN(std::string volid_now, CheckMoveSource(now, req, running));
+    if (volid_now != old_volid) return Fail(Internal("disk '" + req.disk + "' changed while the move waited; try again"));
     HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> target, storage_.Get(req.storage));
     // qemu-server's resolve_dst_disk_format: the source's format where the target takes it,
     // else the target's default (qcow2 on dir -> raw on btrfs).
@@ -96,10 +110,21 @@ Result<std::string> VmService::MoveDisk(const MoveDiskRequest& req) {
       format = old_info.format == "img" ? "raw" : old_info.format;
       if (!target->SupportsFormat(format)) format = target->DefaultFormat();
     }
-    bool online = qemu_.Pid(req.vmid).has_value();
+    // An unused volume is not attached: it is copied, as a stopped VM's disks are.
+    bool online = running && !StartsWith(req.disk, "unused");
     HEARTH_ASSIGN_OR_RETURN(std::string new_volid,
                             online ? MirrorDisk(ctx, req, *now.Get(req.disk), old_info, *target, format)
                                    : CopyDiskOffline(ctx, req, old_info, *target, format));
+    // A template's disk stays a base image (qemu-server: vdisk_create_base after the copy).
+    if (now.IsTemplate()) {
+      auto id = ParseVolumeId(new_volid);
+      auto based = id ? target->RenameToBase(id->volname) : Fail(id.error());
+      if (!based) {
+        (void)storage_.Free(new_volid);
+        return Fail(based.error());
+      }
+      new_volid = req.storage + ":" + *based;
+    }
     // Online, the guest writes to the new volume from here on: it must not be freed.
     Reverter undo;
     if (!online) undo.Add([&] { (void)storage_.Free(new_volid); });
@@ -136,8 +161,9 @@ Result<std::string> VmService::CopyDiskOffline(TaskContext& ctx, const MoveDiskR
   HEARTH_ASSIGN_OR_RETURN(std::string volname,
                           target.CopyImage(src.path, src.format, req.vmid, format, [&](const std::string& l) { ctx.Log(l); })
                               .map_error([](Error e) { return e.WithContext("storage migration failed"); }));
-  // QEMU may have started the VM meanwhile, from the old volume; the copy would be stale.
-  if (qemu_.Pid(req.vmid)) {
+  // QEMU may have started the VM meanwhile, from the old volume; the copy would be stale (an
+  // unused volume is not attached: it cannot change).
+  if (!StartsWith(req.disk, "unused") && qemu_.Pid(req.vmid)) {
     (void)target.FreeVolume(volname);
     return Fail(FailedPrecondition("VM " + std::to_string(req.vmid) + " was started during the copy; move the disk again"));
   }
@@ -171,9 +197,20 @@ Result<std::string> VmService::MirrorDisk(TaskContext& ctx, const MoveDiskReques
 }
 
 void VmService::RepairInterruptedMove(int vmid, int pid) {
+  // A mirror job of ours outlives the daemon that drove it; nothing can complete it now (the
+  // config still names the source), so it is cancelled and its target stays an unusedN.
+  if (auto jobs = qemu_.Execute(vmid, "query-block-jobs"); jobs && jobs->is_array())
+    for (const auto& j : *jobs)
+      if (j.is_object() && j.value("device", "").rfind("mirror-", 0) == 0) {
+        std::string job = j.value("device", "");
+        spdlog::warn("VM {}: cancelling {}, left by a move_disk a restart cut short; its target stays an unused disk",
+                     vmid, job);
+        (void)qemu_.Execute(vmid, "block-job-cancel", {{"device", job}, {"force", true}});
+      }
   auto cfg = GetConfig(vmid);
   auto open = host_.OpenFiles(pid);
   if (!cfg || !open) return;
+  bool ovmf = cfg->Get("bios").value_or("seabios") == "ovmf";
   auto path_of = [&](const std::string& volid) -> std::string {
     auto info = storage_.InfoOf(volid);
     if (!info) return std::string();
@@ -193,10 +230,13 @@ void VmService::RepairInterruptedMove(int vmid, int pid) {
     if (dk->bus == DriveBus::kUnused) {
       if (open->count(path)) taken.push_back(key);
     } else if (auto d = ParseDrive(dk->bus, value); d && !d->IsCdrom() && !open->count(path)) {
+      // Only drives QEMU opens can have been switched: no tpmstate, no efidisk without OVMF.
+      if (dk->bus == DriveBus::kTpmstate || (dk->bus == DriveBus::kEfidisk && !ovmf)) continue;
       left.push_back(key);
     }
   }
-  if (taken.empty()) return;
+  // No disk left behind: the unused volumes QEMU holds are targets of cancelled mirrors.
+  if (taken.empty() || left.empty()) return;
   if (left.size() != 1 || taken.size() != 1) {
     spdlog::warn("VM {}: QEMU uses unused volume(s) of its config, but which disk each replaces is unclear; "
                  "stop the VM and set its disks by hand", vmid);

@@ -300,6 +300,8 @@ class VmService {
   // move_disk's copy (vm_disk_ops.cc): a new volume on the target storage holding the disk's
   // data, by qemu-img while the VM is stopped, by QEMU's block mirror while it runs (the
   // device then uses the new volume). Returns its volume id.
+  // move_disk's checks of the source, before the task and again inside it: the disk's volume id.
+  Result<std::string> CheckMoveSource(const VmConfig& cfg, const MoveDiskRequest& req, bool running);
   Result<std::string> CopyDiskOffline(TaskContext& ctx, const MoveDiskRequest& req, const VolumeInfo& src,
                                       StoragePlugin& target, const std::string& format);
   Result<std::string> MirrorDisk(TaskContext& ctx, const MoveDiskRequest& req, const std::string& drive_value,

@@ -53,7 +53,7 @@ def open_files(pid):
 
 
 def move(h, vmid, ok=True, **params):
-    upid = h.post(h.vm_path(vmid) + "/move_disk", data={"disk": "scsi0", **params})
+    upid = h.post(h.vm_path(vmid) + "/move_disk", data={"disk": "scsi0"} | params)
     st = h.wait_task(upid, timeout=300, ok=ok)
     return st, h.task_log(upid)
 
@@ -82,6 +82,12 @@ def test_a_running_vms_disk_moves_to_btrfs_and_back_by_mirror(node, tank):
     files = open_files(pid)
     assert new_path in files and old_path not in files, files
 
+    # An unused volume is not attached: it is copied even while the VM runs (as Proxmox).
+    st, log = move(node, 500, disk="unused0", storage="tank", delete=1)
+    moved_unused = node.get(node.vm_path(500) + "/config")["unused0"]
+    assert moved_unused.startswith("tank:") and not os.path.exists(old_path), moved_unused
+    assert qemu_io("raw", volume_path(node, moved_unused), "read -P 0x5a 1M 64k", readonly=True)[0]
+
     # The moved disk is the one QEMU resizes and snapshots (its node is no longer drive-scsi0).
     node.wait_task(node.put(node.vm_path(500) + "/resize", data={"disk": "scsi0", "size": "+1G"}))
     assert os.path.getsize(new_path) == 2 << 30
@@ -96,7 +102,7 @@ def test_a_running_vms_disk_moves_to_btrfs_and_back_by_mirror(node, tank):
     st, log = move(node, 500, storage="local", format="qcow2", delete=1)
     assert f"removing source volume '{new}' after successful copy" in log
     back = disk_volid(node, 500)
-    assert back.startswith("local:") and back.endswith(".qcow2") and back != old
+    assert back.startswith("local:") and back.endswith(".qcow2")  # the old name is free again
     assert not os.path.exists(new_path)
     assert volume_path(node, back) in open_files(pid)
 
@@ -132,3 +138,43 @@ def test_refusals_name_the_problem(node):
     r = node.request("POST", node.vm_path(502) + "/move_disk", data={"disk": "scsi0", "storage": "nope"})
     assert r.status_code in (400, 500) and "nope" in (r.reason + r.text)
     node.wait_task(node.delete(node.vm_path(502)))
+
+
+def test_a_snapshot_that_comes_first_keeps_the_source(node):
+    """A snapshot queued before a move with delete=1: the move is refused (at the request or
+    in its task, whichever sees the snapshot), and the snapshot can still be rolled back."""
+    node.create_vm(503, memory="64", scsi0="local:1")
+    node.vm_action(503, "start")
+    snap = node.post(node.vm_path(503) + "/snapshot", data={"snapname": "first"})
+    r = node.request("POST", node.vm_path(503) + "/move_disk",
+                     data={"disk": "scsi0", "storage": "local", "format": "raw", "delete": 1})
+    node.wait_task(snap)
+    refusal = "you can't move a disk with snapshots and delete the source"
+    if r.status_code == 200:
+        st = node.wait_task(r.json()["data"], ok=False)
+        assert st["exitstatus"] == refusal, st
+    else:
+        assert (r.status_code, r.reason) == (500, refusal)
+    node.wait_task(node.post(node.vm_path(503) + "/snapshot/first/rollback"))
+    node.wait_task(node.delete(node.vm_path(503)))
+
+
+def test_a_templates_disk_stays_a_base_image(node, tank):
+    node.create_vm(504, memory="64", scsi0="local:1")
+    node.wait_task(node.post(node.vm_path(504) + "/template"))
+    move(node, 504, storage="tank", delete=1)
+    vol = disk_volid(node, 504)
+    assert vol.startswith("tank:504/base-504-disk-"), vol
+    node.wait_task(node.post(node.vm_path(504) + "/clone", data={"newid": 505}))  # linked: a snapshot of the base
+    assert disk_volid(node, 505).startswith("tank:505/vm-505-disk-")
+    node.wait_task(node.delete(node.vm_path(505)))
+    node.wait_task(node.delete(node.vm_path(504)))
+
+
+def test_running_vms_refuse_what_cannot_be_mirrored(node):
+    node.create_vm(506, memory="64", scsi0="local:1,ro=1")
+    node.vm_action(506, "start")
+    r = node.request("POST", node.vm_path(506) + "/move_disk", data={"disk": "scsi0", "storage": "local", "format": "raw"})
+    assert (r.status_code, r.reason) == (500, "cannot move the read-only disk 'scsi0' of a running VM; stop VM 506 first")
+    node.vm_action(506, "stop")
+    node.wait_task(node.delete(node.vm_path(506)))

@@ -210,7 +210,9 @@ def trigger(h, point, iso, files, vmid):
         act = lambda: h.put(h.vm_path(vmid) + "/resize", data={"disk": "scsi0", "size": "+1G"})
     elif op == "move":
         # Online: QEMU's mirror has switched the device to the new volume when the daemon dies.
-        vm_with_disks(h, vmid, 1)
+        # The efidisk of a SeaBIOS VM is not opened by QEMU: the repair must not take it for
+        # the disk that moved.
+        vm_with_disks(h, vmid, 1, efidisk0="local:1")
         h.vm_action(vmid, "start")
         act = lambda: h.post(h.vm_path(vmid) + "/move_disk", data={"disk": "scsi0", "storage": "local", "format": "raw"})
         running = [vmid]

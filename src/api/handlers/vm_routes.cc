@@ -30,6 +30,19 @@ std::vector<std::string> DriveNames() {
   return names;
 }
 
+// valid_drive_names_with_unused: move_disk's `disk` enum.
+std::vector<std::string> DriveNamesWithUnused() {
+  std::vector<std::string> names = DriveNames();
+  for (int i = 0; i < 256; ++i) names.push_back("unused" + std::to_string(i));
+  return names;
+}
+
+ParamSpec OptionalStorageParam() {
+  ParamSpec p = StorageParam();
+  p.optional = true;
+  return p;
+}
+
 std::vector<std::string> ListParam(const ApiContext& c, const std::string& name) {
   std::vector<std::string> out;
   for (const auto& v : c.params.GetAll(name))
@@ -318,7 +331,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
          "Send a key event to the VM (names joined by '-', e.g. ctrl-alt-delete).", Lane::kWait});
 
   r.Add({"POST", "/nodes/{node}/qemu/{vmid}/move_disk",
-         {NodeParam(), VmidParam(), Required(PString("disk")), PString("storage"),
+         {NodeParam(), VmidParam(), Required(PEnum("disk", DriveNamesWithUnused())), OptionalStorageParam(),
           PEnum("format", {"raw", "qcow2", "vmdk"}), PBool("delete"), MaxLen(PString("digest"), 40),
           PInt("bwlimit", 0), PInt("target-vmid", 100, 999999999), PString("target-disk"),
           MaxLen(PString("target-digest"), 40)},

@@ -447,6 +447,10 @@ Result<VolumeInfo> DirStorage::InfoAt(const std::string& volname, const DirVolum
   info.path = path;
   if (v.format == "qcow2")
     if (auto vs = Qcow2VirtualSize(path)) info.size = *vs;
+  // vmdk headers come in several kinds; qemu-img reads them (vmdk disks are rare: one process
+  // each is affordable, and the file size would be wrong for every use of the size).
+  if (v.format == "vmdk" && v.content == ContentType::kImages)
+    if (auto vs = ImageVirtualSize(runner_, path, "vmdk")) info.size = *vs;
   if (v.format == "qcow2" && v.base_volname.empty()) {
     // A linked clone listed by its plain name: report it under its full volid, with parent.
     std::string backing = Qcow2BackingFile(path);
