@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness import BtrfsLoop, Hearth, wait_for
+from harness import Hearth, btrfs_storage, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +20,8 @@ def node():
 
 @pytest.fixture
 def tank(node):
-    if not BtrfsLoop.available():
-        pytest.skip("needs root and btrfs-progs to mount a btrfs loop device")
-    with BtrfsLoop() as fs:
-        node.post("/storage", data={"storage": "tank", "type": "btrfs", "path": fs.mnt})
-        yield fs.mnt
-        node.delete("/storage/tank")
+    with btrfs_storage(node) as mnt:
+        yield mnt
 
 
 def volume_path(h, volid):

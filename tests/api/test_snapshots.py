@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from harness import BtrfsLoop, Hearth
+from harness import Hearth
+from harness import btrfs_storage as mounted_btrfs_storage
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +138,8 @@ def test_running_vm_is_snapshotted_by_qemu_and_rollback_stops_it(node):
 
 @pytest.fixture
 def btrfs_storage(node):
-    if not BtrfsLoop.available():
-        pytest.skip("needs root and btrfs-progs to mount a btrfs loop device")
-    with BtrfsLoop() as fs:
-        node.post("/storage", data={"storage": "tank", "type": "btrfs", "path": fs.mnt})
-        yield fs.mnt
-        node.delete("/storage/tank")
+    with mounted_btrfs_storage(node) as mnt:
+        yield mnt
 
 
 def raw_write(path, data, offset=1 << 20):

@@ -4,6 +4,7 @@ Every test talks HTTPS to the real daemon; VMs are real QEMU processes. Waits ar
 events (files, task states, serial markers) with generous deadlines, never fixed sleeps.
 """
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -307,6 +308,19 @@ class BtrfsLoop:
     def __exit__(self, *exc):
         subprocess.run(["umount", "-l", self.mnt], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def btrfs_storage(h, storage="tank"):
+    """A btrfs storage `storage` of daemon `h` on a fresh loop device for the `with` block
+    (yields its mount point); the test is skipped, saying why, where btrfs cannot be mounted."""
+    if not BtrfsLoop.available():
+        import pytest
+        pytest.skip("needs root and btrfs-progs to mount a btrfs loop device")
+    with BtrfsLoop() as fs:
+        h.post("/storage", data={"storage": storage, "type": "btrfs", "path": fs.mnt})
+        yield fs.mnt
+        h.delete(f"/storage/{storage}")
 
 
 def upload(h, path, name, content="iso", storage="local", **fields):
