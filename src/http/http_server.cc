@@ -24,6 +24,9 @@
 #include <vector>
 
 namespace hearth {
+
+// Longest HTTP reason phrase sent (bytes, before "...").
+constexpr size_t kMaxReason = 512;
 namespace {
 
 namespace asio = boost::asio;
@@ -419,8 +422,14 @@ class Session : public std::enable_shared_from_this<Session> {
     res->version(version_ ? version_ : 11);
     res->result(static_cast<unsigned>(resp.status));
     if (!resp.reason.empty()) {
-      // The reason phrase must be one line of printable text.
+      // The reason phrase must be one line of printable text, and short: an error naming a
+      // hostile 5,000-character value would echo it whole (the body keeps the full message).
       std::string reason = resp.reason.substr(0, resp.reason.find('\n'));
+      if (reason.size() > kMaxReason) {
+        size_t cut = kMaxReason;
+        while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8 characters
+        reason = reason.substr(0, cut) + "...";
+      }
       for (auto& c : reason)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
       res->reason(reason);

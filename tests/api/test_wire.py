@@ -141,3 +141,13 @@ def test_large_answers_are_gzipped_for_clients_that_ask(hearth):
     assert 619 not in [r["vmid"] for r in after] and 618 in [r["vmid"] for r in after]
     for i in range(19):
         hearth.wait_task(hearth.delete(hearth.vm_path(600 + i)))
+
+
+def test_a_long_value_is_not_echoed_whole_in_the_reason_phrase(hearth):
+    # The error names the value; the reason phrase is cut (the JSON body has the whole message).
+    r = hearth.request("POST", hearth.vm_path(100) + "/move_disk", data={"disk": "scsi0", "storage": "x" * 5000})
+    assert r.status_code == 400
+    assert len(r.reason) <= 515 and r.reason == "Parameter verification failed."
+    r = hearth.request("DELETE", f"/nodes/{hearth.node}/storage/local/content/local:100/{'v' * 3000}.qcow2")
+    assert r.status_code == 500 and r.reason.endswith("...") and len(r.reason) <= 515, (r.status_code, r.reason[:80])
+    assert "v" * 3000 in r.json()["message"]
