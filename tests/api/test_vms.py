@@ -143,7 +143,9 @@ def test_shutdown_without_force_times_out_with_pve_message(hearth):
     # stop with overrule-shutdown cancels a waiting shutdown
     upid = hearth.post(hearth.vm_path(100) + "/status/shutdown", data={"timeout": 600})
     hearth.vm_action(100, "stop", **{"overrule-shutdown": 1})
-    assert hearth.wait_task(upid, ok=False)["exitstatus"] == "shutdown overruled by a stop request"
+    # Overruled while it waited for the guest, or (on a loaded machine) before its worker began.
+    assert hearth.wait_task(upid, ok=False)["exitstatus"] in ("shutdown overruled by a stop request",
+                                                              "task cancelled before it started")
     assert hearth.get(hearth.vm_path(100) + "/status/current")["status"] == "stopped"
 
 
