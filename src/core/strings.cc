@@ -286,4 +286,10 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
+std::string LastLine(std::string_view text) {
+  std::string_view t = Trim(text);
+  size_t nl = t.rfind('\n');
+  return std::string(Trim(nl == std::string_view::npos ? t : t.substr(nl + 1)));
+}
+
 }  // namespace hearth

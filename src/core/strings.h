@@ -21,6 +21,9 @@ std::string ToUpper(std::string_view s);
 
 // Strict decimal parsing: the whole string must be the number ("+5" and "-5" allowed).
 std::optional<int64_t> ParseInt(std::string_view s);
+// The last line of `text` with surrounding whitespace trimmed (a tool's final stderr line,
+// which is where zfs and lvm say why they failed); "" for blank text.
+std::string LastLine(std::string_view text);
 std::optional<uint64_t> ParseUint(std::string_view s);
 std::optional<double> ParseDouble(std::string_view s);
 

@@ -41,6 +41,12 @@ TEST(Strings, PercentDecode) {
   EXPECT_EQ(*PercentDecode("%41", false), "A");
 }
 
+TEST(Strings, LastLine) {
+  EXPECT_EQ(LastLine("a\n  cannot open 'x': no such pool  \n\n"), "cannot open 'x': no such pool");
+  EXPECT_EQ(LastLine("one line"), "one line");
+  EXPECT_EQ(LastLine(" \n\t"), "");
+}
+
 TEST(Strings, Base64RoundTrip) {
   for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     EXPECT_EQ(*Base64Decode(Base64Encode(s)), s);

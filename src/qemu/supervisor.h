@@ -49,8 +49,6 @@ class QemuSupervisor {
   Result<std::shared_ptr<QmpEventHub::Subscription>> SubscribeEvents(int vmid, std::set<std::string> names) {
     return events_.Subscribe(vmid, std::move(names));
   }
-  // Drops the VM's event connection (it stopped).
-  void ForgetEvents(int vmid) { events_.Forget(vmid); }
   // The name of the block node the device `drive_key` ("scsi0") reads and writes now: the
   // "drive-<key>" it started with, or the node a mirror switched it to (move_disk). A drive
   // that is no device of its own (efidisk0: the machine's pflash) keeps "drive-<key>".

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness import Hearth, btrfs_storage, wait_for
+from harness import Hearth, btrfs_storage
 
 
 @pytest.fixture(scope="module")

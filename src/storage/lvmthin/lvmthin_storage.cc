@@ -18,12 +18,6 @@ namespace {
 constexpr char kLvsOptions[] =
     "vg_name,lv_name,lv_size,lv_attr,pool_lv,data_percent,metadata_percent,snap_percent,uuid,tags,metadata_size,time";
 
-std::string LastLine(const std::string& text) {
-  std::string_view t = Trim(text);
-  size_t nl = t.rfind('\n');
-  return std::string(nl == std::string_view::npos ? t : t.substr(nl + 1));
-}
-
 }  // namespace
 
 std::optional<LvmThinStorage::Lv> LvmThinStorage::ParseLvsLine(const std::string& line) {

@@ -34,12 +34,6 @@ uint64_t ZvolKiB(uint64_t bytes) {
   return (kib + 1023) / 1024 * 1024;
 }
 
-std::string LastLine(const std::string& text) {
-  std::string_view t = Trim(text);
-  size_t nl = t.rfind('\n');
-  return std::string(nl == std::string_view::npos ? t : t.substr(nl + 1));
-}
-
 std::vector<std::string> Lines(const std::string& out) {
   std::vector<std::string> lines;
   for (auto& l : Split(out, '\n'))
