@@ -247,10 +247,14 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
       if (auto d = ParseDrive(DriveBus::kEfidisk, e); d && d->opts.count("efitype")) efitype = d->opts.at("efitype");
     a.insert(a.end(), {"-drive", "if=pflash,unit=0,format=raw,readonly=on,file=" +
                                      EscapeQemuOpt(host.ovmf_dir + "/" + OvmfCodeFile(efitype))});
-    if (auto it = L.drives.find("efidisk0"); it != L.drives.end())
+    if (auto it = L.drives.find("efidisk0"); it != L.drives.end()) {
+      // A pflash drive is opened by file name (-drive, not -blockdev).
+      if (it->second.path.empty())
+        return Fail(FieldError("efidisk0", "the EFI disk's storage gives QEMU no file to open"));
       // id=drive-efidisk0 as qemu-server: QMP commands (internal snapshots) name it so.
       a.insert(a.end(), {"-drive", "if=pflash,unit=1,id=drive-efidisk0,format=" + it->second.format +
                                        ",file=" + EscapeQemuOpt(it->second.path)});
+    }
   }
 
   // Identity and clock.

@@ -39,7 +39,7 @@ QemuLaunch LaunchFor(int vmid, const VmConfig& cfg) {
     if (vol.empty()) continue;
     auto id = ParseVolumeId(vol);
     auto dv = ParseDirVolname(id->volname);
-    l.drives[k] = {"/var/lib/hearth/" + dv->RelativePath(), dv->format};
+    l.drives[k] = HostPathBinding("/var/lib/hearth/" + dv->RelativePath(), dv->format);
   }
   for (const auto& [k, v] : cfg.values)
     if (StartsWith(k, "net") && v.find("bridge=") != std::string::npos)

@@ -28,8 +28,12 @@ std::string Percent(uint64_t offset, uint64_t len) {
 
 Status QemuSupervisor::AddBlockdevByFd(int vmid, const nlohmann::ordered_json& options) {
   nlohmann::json add(options);
-  if (!add.contains("file") || !add["file"].is_object() || !add["file"].contains("filename"))
-    return Fail(Internal("blockdev options without file.filename"));
+  if (!add.contains("file") || !add["file"].is_object()) return Fail(Internal("blockdev options without a file node"));
+  // A protocol without a local file (a network protocol) is opened by QEMU itself.
+  if (!add["file"].contains("filename")) {
+    HEARTH_TRY(Execute(vmid, "blockdev-add", add, std::chrono::seconds(60)));
+    return Ok();
+  }
   std::string path = add["file"]["filename"].get<std::string>();
   bool direct = add.contains("cache") && add["cache"].value("direct", false);
   bool read_only = add.value("read-only", false);

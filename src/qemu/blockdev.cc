@@ -28,18 +28,17 @@ void Flatten(const nlohmann::ordered_json& obj, const std::string& prefix, std::
 
 }  // namespace
 
-DriveBinding BindingFor(const std::string& path, const std::string& format) {
+DriveBinding HostPathBinding(const std::string& path, const std::string& format) {
   struct stat st {};
   bool block = ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
-  return {path, format, block ? "host_device" : "file"};
+  return {format, {{"driver", block ? "host_device" : "file"}, {"filename", path}}, path};
 }
 
 nlohmann::ordered_json DriveBlockdev(const Drive& d, const DriveBinding& bind, const std::string& node_name) {
   std::string cache = Opt(d, "cache", "writeback");
   // Only image formats are QEMU block drivers; ISOs and other files are raw.
   std::string fmt = bind.format == "qcow2" || bind.format == "vmdk" ? bind.format : "raw";
-  nlohmann::ordered_json file = {{"driver", bind.file_driver}, {"filename", bind.path}};
-  nlohmann::ordered_json o = {{"driver", fmt}, {"node-name", node_name}, {"file", file}};
+  nlohmann::ordered_json o = {{"driver", fmt}, {"node-name", node_name}, {"file", bind.protocol}};
   o["cache"] = {{"direct", cache == "none" || cache == "directsync"}, {"no-flush", cache == "unsafe"}};
   if (d.opts.count("aio")) o["file"]["aio"] = Opt(d, "aio");
   if (Opt(d, "discard") == "on") o["discard"] = "unmap";

@@ -14,14 +14,17 @@
 namespace hearth {
 
 struct DriveBinding {
-  std::string path;                 // absolute path of the volume (file or block device)
   std::string format;               // raw, qcow2, vmdk; anything else is opened as raw (ISOs)
-  std::string file_driver = "file"; // QEMU protocol driver: file or host_device
+  nlohmann::ordered_json protocol;  // the protocol node: {"driver": "file", "filename": ...}
+  // The host path behind it, for what needs a path (the EFI vars pflash drive, a descriptor
+  // passed to a running QEMU); "" for a protocol without one.
+  std::string path;
 };
 
-// The binding of a volume at `path`: protocol driver host_device when the path is a block
-// device (a zvol, an LV), file otherwise. Reads the path's type (stat), nothing else.
-DriveBinding BindingFor(const std::string& path, const std::string& format);
+// The binding of a host path that is no storage's volume (an EFI vars copy, a passed-through
+// disk): host_device when the path is a block device, file otherwise. Reads the path's type
+// (stat). A storage's volumes get theirs from the storage (StoragePlugin::Blockdev).
+DriveBinding HostPathBinding(const std::string& path, const std::string& format);
 
 // The blockdev options in QMP's JSON shape, keys in a stable order (golden files pin them).
 nlohmann::ordered_json DriveBlockdev(const Drive& drive, const DriveBinding& binding, const std::string& node_name);

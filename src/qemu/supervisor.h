@@ -67,7 +67,8 @@ class QemuSupervisor {
                      std::chrono::milliseconds stall_timeout = std::chrono::minutes(10));
   // blockdev-add of `options` (DriveBlockdev JSON) with the file opened by hearth and passed
   // as a descriptor (add-fd, "/dev/fdset/N"): QEMU runs as an unprivileged user (-runas) and
-  // could not open a volume made after it started.
+  // could not open a volume made after it started. A protocol node without a file name (a
+  // network protocol) is added as it is.
   Status AddBlockdevByFd(int vmid, const nlohmann::ordered_json& options);
   // block_resize of the block node `node_name` to `bytes`.
   Status BlockResize(int vmid, const std::string& node_name, uint64_t bytes);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/result.h"
 #include "model/storage_config.h"
 #include "model/volume_id.h"
@@ -39,6 +41,19 @@ struct StorageStatus {
 
 using ProgressFn = std::function<void(const std::string&)>;
 
+// How QEMU opens a volume: the protocol node of its -blockdev (the "file" child under the
+// format node) and the format the format node reads. The VM layer adds the node name and the
+// drive's own options (cache, aio, discard, read-only), so a new driver (a network protocol,
+// a block device) only answers this and never touches the argv builder. qemu-server derives
+// the same from PVE::Storage::path and the volume's type (QemuServer/Blockdev.pm).
+struct VolumeBlockdev {
+  std::string format;               // raw, qcow2, vmdk; anything else is opened as raw
+  nlohmann::ordered_json protocol;  // {"driver": "file", "filename": "/path"}, host_device, ...
+  // The host path QEMU reads, for what needs one (an EFI vars pflash drive, a descriptor
+  // passed to a running QEMU); "" for a volume that has none (a network protocol).
+  std::string path;
+};
+
 class StoragePlugin {
  public:
   virtual ~StoragePlugin() = default;
@@ -60,6 +75,12 @@ class StoragePlugin {
   virtual Status ActivateVolume(const std::string& volname) {
     (void)volname;
     return Ok();
+  }
+  // The -blockdev protocol options of a volume (VolumeBlockdev). Image files by default
+  // (driver "file"); block-device storages (zvols, LVs) answer "host_device".
+  virtual Result<VolumeBlockdev> Blockdev(const std::string& volname) {
+    HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, Info(volname));
+    return VolumeBlockdev{info.format, {{"driver", "file"}, {"filename", info.path}}, info.path};
   }
   // Takes changed options of the same storage (PUT /storage/{storage}: content, disable,
   // nodes, ...; the fixed ones such as `path` never change). The object stays the same so

@@ -63,6 +63,12 @@ Result<VolumeInfo> StorageManager::InfoOf(const std::string& volid) const {
   return p->Info(v.volname);
 }
 
+Result<VolumeBlockdev> StorageManager::BlockdevOf(const std::string& volid) const {
+  HEARTH_ASSIGN_OR_RETURN(VolumeId v, ParseVolumeId(volid));
+  HEARTH_ASSIGN_OR_RETURN(auto p, Get(v.storage));
+  return p->Blockdev(v.volname);
+}
+
 Status StorageManager::Free(const std::string& volid) const {
   HEARTH_ASSIGN_OR_RETURN(VolumeId v, ParseVolumeId(volid));
   HEARTH_ASSIGN_OR_RETURN(auto p, Get(v.storage));

@@ -48,6 +48,8 @@ class StorageManager {
   Result<std::string> PathOf(const std::string& volid) const;
   Result<VolumeInfo> InfoOf(const std::string& volid) const;
   Status Free(const std::string& volid) const;
+  // How QEMU opens the volume (StoragePlugin::Blockdev).
+  Result<VolumeBlockdev> BlockdevOf(const std::string& volid) const;
 
   const std::string& node() const { return node_; }
   // Advances on every Put and Remove (cached listings key on it).

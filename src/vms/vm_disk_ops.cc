@@ -179,7 +179,9 @@ Result<std::string> VmService::MirrorDisk(TaskContext& ctx, const MoveDiskReques
   Reverter undo;
   undo.Add([&] { (void)target.FreeVolume(volname); });
   ctx.Log("drive mirror is starting for drive-" + req.disk + " to '" + new_volid + "'");
-  HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, target.Info(volname));
+  // QEMU opens it now: an LV must be active, and the storage says how it is opened.
+  HEARTH_TRY(target.ActivateVolume(volname));
+  HEARTH_ASSIGN_OR_RETURN(VolumeBlockdev target_dev, target.Blockdev(volname));
   auto dk = DriveKey::Parse(req.disk);
   HEARTH_ASSIGN_OR_RETURN(Drive drive, ParseDrive(dk->bus, drive_value));
   // A node name QEMU has not seen in this run: "drive-scsi0-<hex seconds><hex sequence>"
@@ -188,7 +190,7 @@ Result<std::string> VmService::MirrorDisk(TaskContext& ctx, const MoveDiskReques
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "-%llx%02x", static_cast<unsigned long long>(clock_.UnixSeconds()) & 0xffffffULL,
                 sequence.fetch_add(1) & 0xffu);
-  DriveBinding bind = BindingFor(info.path, info.format);
+  DriveBinding bind{target_dev.format, target_dev.protocol, target_dev.path};
   HEARTH_TRY(qemu_.MirrorDrive(req.vmid, req.disk, DriveBlockdev(drive, bind, "drive-" + req.disk + suffix),
                                [&](const std::string& l) { ctx.Log(l); })
                  .map_error([](Error e) { return e.WithContext("storage migration failed"); }));

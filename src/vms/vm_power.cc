@@ -60,7 +60,8 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout, const SavedSt
     if (auto id = ParseVolumeId(vol); id && !StartsWith(vol, "/"))
       if (auto st = storage_.Get(id->storage); st)
         HEARTH_TRY((*st)->ActivateVolume(id->volname).map_error([&](Error e) { return e.WithContext(k); }));
-    launch.drives[k] = BindingFor(info->path, info->format);
+    HEARTH_ASSIGN_OR_RETURN(VolumeBlockdev bd, storage_.BlockdevOf(vol).map_error([&](Error e) { return e.WithContext(k); }));
+    launch.drives[k] = DriveBinding{bd.format, bd.protocol, bd.path};
   }
   for (const auto& [k, v] : cfg.values) {
     if (!StartsWith(k, "net")) continue;
@@ -96,7 +97,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout, const SavedSt
     std::string vars = qemu_.run_dir() + "/" + std::to_string(vmid) + ".efivars";
     HEARTH_ASSIGN_OR_RETURN(std::string data, ReadFile(options_.host.ovmf_dir + "/" + OvmfVarsFile("2m", false)));
     HEARTH_TRY(WriteFileAtomic(fs_, vars, data, 0600));
-    launch.drives["efidisk0"] = {vars, "raw"};
+    launch.drives["efidisk0"] = HostPathBinding(vars, "raw");
     ctx.Warn("no efidisk configured! Using temporary efivars disk.");
   }
 

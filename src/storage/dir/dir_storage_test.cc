@@ -43,6 +43,19 @@ TEST_F(DirStorageTest, AllocatesLowestFreeIndexAndReportsVirtualSize) {
   EXPECT_EQ(*storage_->AllocImage(100, "qcow2", kGiB, "", nullptr), "100/vm-100-disk-0.qcow2");
 }
 
+// Image files: QEMU's file protocol under the image's own format.
+TEST_F(DirStorageTest, BlockdevOptionsAreTheImageFile) {
+  auto a = storage_->AllocImage(100, "qcow2", kMiB, "", nullptr);
+  ASSERT_TRUE(a) << a.error().message;
+  auto b = storage_->Blockdev(*a);
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(b->format, "qcow2");
+  std::string file = (root_ / "images/100/vm-100-disk-0.qcow2").string();
+  EXPECT_EQ(b->protocol.dump(), nlohmann::ordered_json({{"driver", "file"}, {"filename", file}}).dump());
+  EXPECT_EQ(b->path, file);
+  EXPECT_FALSE(storage_->Blockdev("100/vm-100-disk-9.qcow2"));
+}
+
 TEST_F(DirStorageTest, TheLastFreedDiskTakesItsVmDirAlong) {
   auto a = storage_->AllocImage(100, "qcow2", kGiB, "", nullptr);
   auto b = storage_->AllocImage(100, "qcow2", kGiB, "", nullptr);

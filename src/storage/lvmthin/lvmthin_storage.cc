@@ -202,6 +202,11 @@ Result<std::string> LvmThinStorage::Path(const std::string& volname) {
   return "/dev/" + vg_ + "/" + v.name;
 }
 
+Result<VolumeBlockdev> LvmThinStorage::Blockdev(const std::string& volname) {
+  HEARTH_ASSIGN_OR_RETURN(std::string path, Path(volname));
+  return VolumeBlockdev{"raw", {{"driver", "host_device"}, {"filename", path}}, path};
+}
+
 Result<VolumeInfo> LvmThinStorage::Info(const std::string& volname) {
   HEARTH_ASSIGN_OR_RETURN(LvmVolume v, ParseVolname(volname));
   HEARTH_ASSIGN_OR_RETURN(auto lvs, Volumes());

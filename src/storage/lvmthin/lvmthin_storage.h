@@ -42,6 +42,8 @@ class LvmThinStorage final : public StoragePlugin {
   Status Activate() override;
   // A thin LV (or snapshot) activated before QEMU opens it: `lvchange -ay -K <vg>/<lv>`.
   Status ActivateVolume(const std::string& volname) override;
+  // A block device (the LV), raw: QEMU's host_device protocol.
+  Result<VolumeBlockdev> Blockdev(const std::string& volname) override;
   void Reconfigure(const StorageConfig& config) override;
 
   // `lvcreate -aly -V <KiB>k --name <name> --thinpool <vg>/<pool>`, then

@@ -168,6 +168,17 @@ TEST_F(LvmThinTest, ActivationOfThePoolAndOfVolumes) {
   EXPECT_EQ(st.error().message, "could not activate storage 'thin', lvs 'pve' error: Volume group \"pve\" not found");
 }
 
+// QEMU opens an LV as the block device it is, raw, without asking LVM anything.
+TEST_F(LvmThinTest, BlockdevOptionsAreAHostDevice) {
+  auto thin = Make();
+  auto b = thin->Blockdev("vm-100-disk-0");
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(b->format, "raw");
+  EXPECT_EQ(b->protocol.dump(), R"({"driver":"host_device","filename":"/dev/pve/vm-100-disk-0"})");
+  EXPECT_EQ(b->path, "/dev/pve/vm-100-disk-0");
+  EXPECT_FALSE(thin->Blockdev("../etc/passwd"));
+}
+
 // The real thing, where the kernel has device-mapper.
 TEST(LvmThinReal, AllocSnapshotRollbackFreeOnALoopDevice) {
   struct stat st {};

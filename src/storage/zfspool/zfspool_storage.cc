@@ -240,6 +240,11 @@ Result<std::string> ZfsPoolStorage::Path(const std::string& volname) {
   return "/dev/zvol/" + Dataset(v.name);
 }
 
+Result<VolumeBlockdev> ZfsPoolStorage::Blockdev(const std::string& volname) {
+  HEARTH_ASSIGN_OR_RETURN(std::string path, Path(volname));
+  return VolumeBlockdev{"raw", {{"driver", "host_device"}, {"filename", path}}, path};
+}
+
 Result<VolumeInfo> ZfsPoolStorage::Info(const std::string& volname) {
   HEARTH_ASSIGN_OR_RETURN(ZfsVolume v, ParseVolname(volname));
   auto out = Zfs({"get", "-o", "value", "-Hp", "volsize,usedbydataset", Dataset(v.name)}, std::chrono::seconds(30));

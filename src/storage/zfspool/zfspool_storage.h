@@ -48,6 +48,8 @@ class ZfsPoolStorage final : public StoragePlugin {
   Status Activate() override;
   // Waits for the zvol's /dev/zvol link (udev may still be making it after an import).
   Status ActivateVolume(const std::string& volname) override;
+  // A block device (the zvol), raw: QEMU's host_device protocol.
+  Result<VolumeBlockdev> Blockdev(const std::string& volname) override;
   void Reconfigure(const StorageConfig& config) override;
 
   // `zfs create [-s] [-b <blocksize>] -V <KiB>k <pool>/<name>`, the size rounded up to 1 MiB

@@ -104,6 +104,17 @@ TEST_F(ZfsPoolTest, AllocatesTheNextFreeDiskRoundedToWholeMiBAndWaitsForTheDevic
   EXPECT_EQ(devices_checked_.back(), "/dev/zvol/rpool/data/vm-100-disk-2");
 }
 
+// A zvol is a block device: host_device, raw, from the name alone (no zfs command).
+TEST_F(ZfsPoolTest, BlockdevOptionsAreAHostDevice) {
+  auto zfs = Make();
+  auto b = zfs->Blockdev("base-100-disk-1/vm-101-disk-0");
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(b->format, "raw");
+  EXPECT_EQ(b->protocol.dump(), R"({"driver":"host_device","filename":"/dev/zvol/rpool/data/vm-101-disk-0"})");
+  EXPECT_EQ(b->path, "/dev/zvol/rpool/data/vm-101-disk-0");
+  EXPECT_FALSE(zfs->Blockdev("vm-100-disk-0@snap"));
+}
+
 TEST_F(ZfsPoolTest, NamedAllocationsAndRefusals) {
   runner_.Expect("zfs create -V 4096k rpool/data/vm-101-cloudinit");
   auto zfs = Make();
