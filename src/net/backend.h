@@ -31,6 +31,9 @@ class NetBackend {
   virtual Result<Counters> TapCounters(const std::string& name) = 0;
 };
 
-std::string TapName(int vmid, int index);
+// tap<vmid>i<n>, as Proxmox names a VM's NIC taps.
+inline std::string TapName(int vmid, int index) {
+  return "tap" + std::to_string(vmid) + "i" + std::to_string(index);
+}
 
 }  // namespace hearth

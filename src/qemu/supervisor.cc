@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/strings.h"
+#include "qemu/qga_client.h"
 #include "qemu/qmp_client.h"
 #include "qemu/replies.h"
 #include "sys/files.h"
@@ -179,6 +180,13 @@ Status QemuSupervisor::LoadState(int vmid, int fd, std::chrono::milliseconds tim
   HEARTH_TRY(c.ExecuteWithFd("getfd", {{"fdname", kStateFdName}}, fd));
   HEARTH_TRY(c.Execute("migrate-incoming", {{"uri", std::string("fd:") + kStateFdName}}));
   return AwaitMigration(c, "unable to load VM state and RAM", deadline);
+}
+
+Result<nlohmann::json> QemuSupervisor::AgentExecute(int vmid, const std::string& command, const nlohmann::json& args,
+                                                    std::chrono::seconds timeout, bool expect_reply) {
+  auto client = QgaClient::Connect(Paths(vmid).qga, std::chrono::seconds(3));
+  if (!client) return Fail(Internal(kAgentNotRunning));
+  return client->Execute(command, args, timeout, expect_reply);
 }
 
 Result<std::string> QemuSupervisor::CurrentMachine(int vmid) {

@@ -10,10 +10,7 @@ Result<nlohmann::json> VmService::AgentCommand(int vmid, const std::string& comm
   HEARTH_ASSIGN_OR_RETURN(VmStatusInfo st, CurrentStatus(vmid));
   if (!st.agent) return Fail(Internal("No QEMU guest agent configured"));
   if (st.status != "running") return Fail(Internal("VM " + std::to_string(vmid) + " is not running"));
-  // The handshake is short: a guest without a running agent should answer fast (clients poll).
-  auto client = QgaClient::Connect(qemu_.Paths(vmid).qga, std::chrono::seconds(3));
-  if (!client) return Fail(Internal(kAgentNotRunning));
-  return client->Execute(command, args, timeout, expect_reply);
+  return qemu_.AgentExecute(vmid, command, args, timeout, expect_reply);
 }
 
 }  // namespace hearth

@@ -41,7 +41,7 @@ std::string AccelState::Reason() const {
   return reason_;
 }
 
-VmService::VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
+VmService::VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuControl& qemu, NetBackend& net,
                      ProcessRunner& runner, FileSystem& fs, const HostStats& host, const Clock& clock,
                      AccelState& accel,
                      VmServiceOptions options, Random& random)
@@ -53,6 +53,10 @@ VmService::~VmService() { StopPoller(); }
 
 std::string VmService::ConfigNotFound(int vmid) const {
   return "Configuration file 'nodes/" + options_.node + "/qemu-server/" + std::to_string(vmid) + ".conf' does not exist";
+}
+
+std::string VmService::UserRunState(const std::string& qemu_state) {
+  return qemu_state == "postmigrate" ? "paused" : qemu_state;
 }
 
 Status VmService::Init() {
@@ -117,7 +121,8 @@ Status VmService::Init() {
         rt.started_at = st ? clock_.UnixSeconds() - static_cast<int64_t>(boot_uptime - double(st->start_ticks) / hz)
                            : clock_.UnixSeconds();
       });
-      if (auto s = qemu_.QueryRunState(vmid, std::chrono::seconds(10))) SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = *s; });
+      if (auto s = qemu_.QueryRunState(vmid, std::chrono::seconds(10)))
+        SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = UserRunState(*s); });
       ++adopted;
       RepairInterruptedMove(vmid, *pid);
     } else {
@@ -416,7 +421,7 @@ Result<VmStatusInfo> VmService::CurrentStatus(int vmid) {
   if (found->status == "running") {
     // Live run state (paused, suspended...) straight from QEMU.
     if (auto st = qemu_.QueryRunState(vmid)) {
-      found->qmpstatus = *st;
+      found->qmpstatus = UserRunState(*st);
       SetRuntime(vmid, [&](Runtime& rt) { rt.qmpstatus = found->qmpstatus; });
     }
   }

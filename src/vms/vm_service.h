@@ -27,12 +27,13 @@
 #include "net/backend.h"
 #include "qemu/argv.h"
 #include "qemu/qga_client.h"
-#include "qemu/supervisor.h"
+#include "qemu/qemu_control.h"
 #include "state/store.h"
 #include "storage/storage_manager.h"
 #include "sys/clock.h"
 #include "sys/file_system.h"
 #include "sys/host_stats.h"
+#include "sys/process.h"
 #include "sys/random_source.h"
 #include "tasks/task_manager.h"
 #include "vms/vm_state.h"
@@ -139,7 +140,7 @@ struct VmServiceOptions {
 
 class VmService {
  public:
-  VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuSupervisor& qemu, NetBackend& net,
+  VmService(Store& store, TaskManager& tasks, StorageManager& storage, QemuControl& qemu, NetBackend& net,
             ProcessRunner& runner, FileSystem& fs, const HostStats& host, const Clock& clock, AccelState& accel, VmServiceOptions options,
             Random& random);
   ~VmService();
@@ -271,6 +272,10 @@ class VmService {
   };
 
   std::function<Status(int, bool)> destroy_check_;
+  // QEMU's run state as the user sees it. A VM whose RAM was saved while it was paused (a
+  // snapshot with RAM) is in QEMU's "postmigrate": its vCPUs are stopped and `cont` resumes
+  // it, so it is "paused", as Proxmox shows it after its savevm (and shutdown treats it so).
+  static std::string UserRunState(const std::string& qemu_state);
   Result<VmConfig> GetConfig(int vmid);
   VmStatusInfo MakeStatus(int vmid, const Entry& e) const;  // caller holds mu_
   // Applies `fn` to a copy of the config and persists it. `expect_digest` enforces the
@@ -363,7 +368,7 @@ class VmService {
   Store& store_;
   TaskManager& tasks_;
   StorageManager& storage_;
-  QemuSupervisor& qemu_;
+  QemuControl& qemu_;
   NetBackend& net_;
   ProcessRunner& runner_;
   FileSystem& fs_;

@@ -18,14 +18,14 @@
 
 #include "core/result.h"
 #include "model/vm_config.h"
-#include "qemu/supervisor.h"
+#include "qemu/qemu_control.h"
 #include "storage/storage_manager.h"
 
 namespace hearth {
 
 class VmStateVolumes {
  public:
-  VmStateVolumes(StorageManager& storage, QemuSupervisor& qemu) : storage_(storage), qemu_(qemu) {}
+  VmStateVolumes(StorageManager& storage, QemuControl& qemu) : storage_(storage), qemu_(qemu) {}
 
   // find_vmstate_storage: `vmstatestorage` if set, else a shared storage holding one of the
   // VM's disks, else a local one (a path-based storage preferred in each), else "local".
@@ -46,7 +46,7 @@ class VmStateVolumes {
 
  private:
   StorageManager& storage_;
-  QemuSupervisor& qemu_;
+  QemuControl& qemu_;
 };
 
 // The VM's current memory in MiB ("memory: 2048" or "memory: current=2048"; default 512).

@@ -12,7 +12,6 @@
 
 namespace hearth {
 
-std::string TapName(int vmid, int index) { return "tap" + std::to_string(vmid) + "i" + std::to_string(index); }
 
 namespace {
 
