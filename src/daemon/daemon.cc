@@ -26,6 +26,7 @@
 #include "qemu/supervisor.h"
 #include "storage/btrfs/btrfs_storage.h"
 #include "storage/lvmthin/lvmthin_storage.h"
+#include "storage/nfs/nfs_storage.h"
 #include "storage/zfspool/zfspool_storage.h"
 #include "storage/dir/dir_storage.h"
 #include "storage/storage_configs.h"
@@ -122,6 +123,7 @@ int RunDaemon(const DaemonOptions& opt) {
   RegisterBtrfsStorage(registry);
   RegisterZfsPoolStorage(registry);
   RegisterLvmThinStorage(registry);
+  RegisterNfsStorage(registry);
   StorageManager storage(node);
   StorageConfigs storage_configs(**store, registry, storage, StorageDeps{&runner, node, data_dir});
   {

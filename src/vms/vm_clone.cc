@@ -15,14 +15,14 @@ std::optional<std::pair<std::string, int>> VmService::LinkedCloneUser(int vmid) 
   std::vector<std::string> bases;
   for (const auto& vol : ReferencedVolumes(*cfg))
     if (auto info = storage_.InfoOf(vol); info && info->vmid == vmid) bases.push_back(vol);
-  std::shared_lock lock(mu_);
-  for (const auto& [other, e] : vms_) {
-    if (other == vmid) continue;
+  std::optional<std::pair<std::string, int>> user;
+  registry_.ForEach([&](int other, const Entry& e) {
+    if (other == vmid || user) return;
     for (const auto& vol : ReferencedVolumes(e.config))
       for (const auto& base : bases)
-        if (StartsWith(vol, base + "/")) return std::make_pair(base, other);
-  }
-  return std::nullopt;
+        if (!user && StartsWith(vol, base + "/")) user = std::make_pair(base, other);
+  });
+  return user;
 }
 
 Status VmService::DeleteVolume(const std::string& volid) {
@@ -31,18 +31,22 @@ Status VmService::DeleteVolume(const std::string& volid) {
   if (info.vmid && Exists(info.vmid)) {
     HEARTH_ASSIGN_OR_RETURN(guard, LockForCall(info.vmid));
   }
-  {
-    std::shared_lock lock(mu_);
-    for (const auto& [id, e] : vms_) {
-      for (const auto& vol : ReferencedVolumes(e.config, /*include_cdroms=*/true)) {
-        if (vol == volid)
-          return Fail(FailedPrecondition("volume '" + volid + "' is in use by VM " + std::to_string(id)));
-        if (StartsWith(vol, volid + "/"))
-          return Fail(FailedPrecondition("base volume '" + volid + "' is still in use by linked cloned VM " +
-                                         std::to_string(id)));
+  std::optional<Error> in_use;
+  registry_.ForEach([&](int id, const Entry& e) {
+    if (in_use) return;
+    for (const auto& vol : ReferencedVolumes(e.config, /*include_cdroms=*/true)) {
+      if (vol == volid) {
+        in_use = FailedPrecondition("volume '" + volid + "' is in use by VM " + std::to_string(id));
+        return;
+      }
+      if (StartsWith(vol, volid + "/")) {
+        in_use = FailedPrecondition("base volume '" + volid + "' is still in use by linked cloned VM " +
+                                    std::to_string(id));
+        return;
       }
     }
-  }
+  });
+  if (in_use) return Fail(*in_use);
   return storage_.Free(volid);
 }
 

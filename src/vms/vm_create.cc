@@ -80,31 +80,17 @@ Status VmService::ReserveVm(int vmid, const std::string& lock_name, const std::s
   VmConfig placeholder;
   placeholder.values = {{"lock", lock_name}};
   std::string text = FormatConfFile(placeholder);
-  {
-    // The id is taken in memory first, so the store write below runs without the registry
-    // lock (it may wait behind another write's fsync).
-    WriteLock lock(*this);
-    if (vms_.count(vmid)) return Fail(Internal(taken_message));
-    Entry e;
-    e.config = placeholder;
-    e.conf_text = text;
-    vms_[vmid] = std::move(e);
-  }
+  Entry e;
+  e.config = placeholder;
+  e.conf_text = text;
   // A placeholder: a crash before the task ends removes it anyway, so it need not wait for
   // the disk; the task's final (durable) config write carries it.
-  auto st = store_.CreateVm({vmid, options_.node, text}, /*durable=*/false);
-  if (!st) {
-    WriteLock lock(*this);
-    vms_.erase(vmid);
-    return Fail(st.error().code == ErrorCode::kAlreadyExists ? Internal(taken_message) : st.error());
-  }
-  return Ok();
+  return registry_.Reserve(vmid, std::move(e), taken_message);
 }
 
 void VmService::ForgetVm(int vmid) {
   (void)store_.DeleteVm(vmid);
-  WriteLock lock(*this);
-  vms_.erase(vmid);
+  registry_.Erase(vmid);
 }
 
 std::string VmService::NewUuid() {
@@ -459,10 +445,7 @@ Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreference
   }
   HEARTH_TRY(store_.DeleteVm(vmid));
   CrashPoint("destroy.deleted");
-  {
-    WriteLock lock(*this);
-    vms_.erase(vmid);
-  }
+  registry_.Erase(vmid);
   qemu_.CleanupRuntime(vmid);
   ctx.Log("VM " + std::to_string(vmid) + " destroyed");
   return Ok();

@@ -47,13 +47,11 @@ VmService::VmService(Store& store, TaskManager& tasks, StorageManager& storage, 
                      VmServiceOptions options, Random& random)
     : store_(store), tasks_(tasks), storage_(storage), qemu_(qemu), net_(net), runner_(runner), fs_(fs), host_(host), clock_(clock),
       accel_(accel),
-      options_(std::move(options)), random_(random), states_(storage, qemu) {}
+      options_(std::move(options)), random_(random), states_(storage, qemu), registry_(store, options_.node) {}
 
 VmService::~VmService() { StopPoller(); }
 
-std::string VmService::ConfigNotFound(int vmid) const {
-  return "Configuration file 'nodes/" + options_.node + "/qemu-server/" + std::to_string(vmid) + ".conf' does not exist";
-}
+std::string VmService::ConfigNotFound(int vmid) const { return registry_.ConfigNotFound(vmid); }
 
 std::string VmService::UserRunState(const std::string& qemu_state) {
   return qemu_state == "postmigrate" ? "paused" : qemu_state;
@@ -63,7 +61,6 @@ Status VmService::Init() {
   HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListVms());
   std::vector<int> interrupted, interrupted_templates, interrupted_snapshots;
   {
-    WriteLock lock(*this);
     for (const auto& r : records) {
       if (r.node != options_.node) continue;
       auto cfg = ParseConfFile(r.conf);
@@ -83,7 +80,7 @@ Status VmService::Init() {
       if (lock_name == "snapshot" || lock_name == "snapshot-delete" || lock_name == "rollback" ||
           (paused && *paused && **paused == "1"))
         interrupted_snapshots.push_back(r.vmid);
-      vms_[r.vmid] = std::move(e);
+      registry_.Load(r.vmid, std::move(e));
     }
   }
   // Creates and clones that a crash interrupted: remove the half-made VM and its volumes.
@@ -95,19 +92,14 @@ Status VmService::Init() {
       for (const auto& v : *vols) (void)storage_.Free(v.volid);
     }
     (void)store_.DeleteVm(vmid);
-    WriteLock lock(*this);
-    vms_.erase(vmid);
+    registry_.Erase(vmid);
   }
   for (int vmid : interrupted_templates) {
     spdlog::warn("VM {}: undoing a template conversion that was interrupted by a restart", vmid);
     RepairInterruptedTemplate(vmid);
   }
   // Re-adopt running VMs; clean up after ones that died while we were away.
-  std::vector<int> ids;
-  {
-    std::shared_lock lock(mu_);
-    for (const auto& [id, e] : vms_) ids.push_back(id);
-  }
+  std::vector<int> ids = registry_.Ids();
   AdoptUnreferencedVolumes();
   int adopted = 0;
   for (int vmid : ids) {
@@ -167,8 +159,7 @@ void VmService::AdoptUnreferencedVolumes() {
   // a storage not mounted) is said at start, not first at the VM's next start.
   std::vector<std::pair<int, VmConfig>> configs;
   {
-    std::shared_lock lock(mu_);
-    for (const auto& [id, e] : vms_) configs.emplace_back(id, e.config);
+    registry_.ForEach([&](int id, const Entry& e) { configs.emplace_back(id, e.config); });
   }
   for (const auto& [vmid, cfg] : configs)
     for (const auto& vol : ReferencedVolumes(cfg))
@@ -216,11 +207,9 @@ void VmService::StopPoller() {
 
 void VmService::PollOnce() {
   std::vector<std::pair<int, Runtime>> running;
-  {
-    std::shared_lock lock(mu_);
-    for (const auto& [id, e] : vms_)
-      if (e.rt.pid && !e.rt.starting) running.emplace_back(id, e.rt);
-  }
+  registry_.ForEach([&](int id, const Entry& e) {
+    if (e.rt.pid && !e.rt.starting) running.emplace_back(id, e.rt);
+  });
   long hz = host_.ClockTicksPerSecond();
   for (auto& [vmid, rt] : running) {
     auto pid = qemu_.Pid(vmid);
@@ -231,11 +220,7 @@ void VmService::PollOnce() {
       if (!guard) continue;  // an operation on the VM is under way; look again next round
       if (!qemu_.Pid(vmid)) {
         bool was_running = false;
-        {
-          std::shared_lock lock(mu_);
-          auto it = vms_.find(vmid);
-          was_running = it != vms_.end() && it->second.rt.pid == rt.pid;
-        }
+        (void)registry_.Read(vmid, [&](const Entry& e) { was_running = e.rt.pid == rt.pid; });
         if (was_running) {
           spdlog::info("VM {}: QEMU (pid {}) exited", vmid, rt.pid);
           CleanupAfterExit(vmid);
@@ -285,60 +270,7 @@ void VmService::PollOnce() {
   }
 }
 
-void VmService::SetRuntime(int vmid, const std::function<void(Runtime&)>& fn) {
-  WriteLock lock(*this);
-  auto it = vms_.find(vmid);
-  if (it != vms_.end()) fn(it->second.rt);
-}
-
-Result<VmService::Entry*> VmService::Find(int vmid) {
-  auto it = vms_.find(vmid);
-  if (it == vms_.end()) return Fail(NotFound(ConfigNotFound(vmid)));
-  return &it->second;
-}
-
-bool VmService::Exists(int vmid) {
-  std::shared_lock lock(mu_);
-  return vms_.count(vmid) > 0;
-}
-
-bool VmService::IsRunning(int vmid) {
-  std::shared_lock lock(mu_);
-  auto it = vms_.find(vmid);
-  return it != vms_.end() && (it->second.rt.pid != 0 || it->second.rt.starting);
-}
-
-Result<VmConfig> VmService::GetConfig(int vmid) {
-  std::shared_lock lock(mu_);
-  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
-  return e->config;
-}
-
-Status VmService::Mutate(int vmid, const std::function<Status(VmConfig&)>& fn, const std::string& expect_digest) {
-  // Changes to one VM's config are serialised by its stripe; the durable store write
-  // happens outside the registry lock, so writes to different VMs share an fsync (the
-  // store's group commit) and readers are never held up by the disk.
-  std::lock_guard stripe(mutate_stripes_[static_cast<size_t>(vmid) % mutate_stripes_.size()]);
-  VmConfig copy;
-  std::string old_text;
-  {
-    std::shared_lock lock(mu_);
-    HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
-    if (!expect_digest.empty() && expect_digest != ConfDigest(e->conf_text))
-      return Fail(FailedPrecondition("checksum mismatch (file change by other user?)"));
-    copy = e->config;
-    old_text = e->conf_text;
-  }
-  HEARTH_TRY(fn(copy));
-  std::string text = FormatConfFile(copy);
-  if (text == old_text) return Ok();
-  HEARTH_TRY(store_.UpdateVm({vmid, options_.node, text}, old_text));
-  WriteLock lock(*this);
-  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
-  e->config = std::move(copy);
-  e->conf_text = std::move(text);
-  return Ok();
-}
+bool VmService::Exists(int vmid) { return registry_.Exists(vmid); }
 
 Status VmService::CheckLock(const VmConfig& cfg, bool skiplock) const {
   std::string lock = cfg.Lock();
@@ -405,19 +337,13 @@ VmStatusInfo VmService::MakeStatus(int vmid, const Entry& e) const {
 
 std::vector<VmStatusInfo> VmService::List() {
   std::vector<VmStatusInfo> out;
-  std::shared_lock lock(mu_);
-  out.reserve(vms_.size());
-  for (const auto& [vmid, e] : vms_) out.push_back(MakeStatus(vmid, e));
+  registry_.ForEach([&](int vmid, const Entry& e) { out.push_back(MakeStatus(vmid, e)); });
   return out;
 }
 
 Result<VmStatusInfo> VmService::CurrentStatus(int vmid) {
   std::optional<VmStatusInfo> found;
-  {
-    std::shared_lock lock(mu_);
-    HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
-    found = MakeStatus(vmid, *e);
-  }
+  HEARTH_TRY(registry_.Read(vmid, [&](const Entry& e) { found = MakeStatus(vmid, e); }));
   if (found->status == "running") {
     // Live run state (paused, suspended...) straight from QEMU.
     if (auto st = qemu_.QueryRunState(vmid)) {
@@ -429,15 +355,20 @@ Result<VmStatusInfo> VmService::CurrentStatus(int vmid) {
 }
 
 Result<ConfigView> VmService::Config(int vmid, bool current) {
-  std::shared_lock lock(mu_);
-  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
-  return ConfigView{current ? e->config.values : e->config.WithPending(), ConfDigest(e->conf_text)};
+  ConfigView view;
+  HEARTH_TRY(registry_.Read(vmid, [&](const Entry& e) {
+    view = ConfigView{current ? e.config.values : e.config.WithPending(), ConfDigest(e.conf_text)};
+  }));
+  return view;
 }
 
 Result<std::vector<PendingEntry>> VmService::Pending(int vmid) {
-  std::shared_lock lock(mu_);
-  HEARTH_ASSIGN_OR_RETURN(Entry * e, Find(vmid));
-  const VmConfig& c = e->config;
+  VmConfig c;
+  std::string digest;
+  HEARTH_TRY(registry_.Read(vmid, [&](const Entry& e) {
+    c = e.config;
+    digest = ConfDigest(e.conf_text);
+  }));
   std::map<std::string, PendingEntry> out;
   for (const auto& [k, v] : c.values) out[k] = PendingEntry{k, v, std::nullopt, 0};
   for (const auto& [k, v] : c.pending) {
@@ -452,21 +383,11 @@ Result<std::vector<PendingEntry>> VmService::Pending(int vmid) {
   }
   std::vector<PendingEntry> list;
   for (auto& [k, p] : out) list.push_back(std::move(p));
-  list.push_back(PendingEntry{"digest", ConfDigest(e->conf_text), std::nullopt, 0});
+  list.push_back(PendingEntry{"digest", digest, std::nullopt, 0});
   return list;
 }
 
-Result<int> VmService::NextId(std::optional<int> wanted) {
-  std::shared_lock lock(mu_);
-  if (wanted) {
-    if (vms_.count(*wanted)) return Fail(FieldError("vmid", "VM " + std::to_string(*wanted) + " already exists"));
-    return *wanted;
-  }
-  // PVE (Cluster.pm nextid): the lowest free id in [100, 1000000).
-  for (int id = 100; id < 1000000; ++id)
-    if (!vms_.count(id)) return id;
-  return Fail(Internal("unable to get any free VMID in range [100, 1000000]"));
-}
+Result<int> VmService::NextId(std::optional<int> wanted) { return registry_.NextId(wanted); }
 
 Result<std::pair<std::string, uint64_t>> VmService::SerialLog(int vmid, int n, uint64_t offset) {
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));

@@ -36,6 +36,7 @@
 #include "sys/process.h"
 #include "sys/random_source.h"
 #include "tasks/task_manager.h"
+#include "vms/vm_registry.h"
 #include "vms/vm_state.h"
 
 namespace hearth {
@@ -249,42 +250,27 @@ class VmService {
   void PollOnce();
   // Changes whenever any VM's config or runtime state changes: callers may cache anything
   // derived from List() until it moves.
-  uint64_t Generation() const { return generation_.load(std::memory_order_acquire); }
+  uint64_t Generation() const { return registry_.Generation(); }
   const std::string& node() const { return options_.node; }
 
  private:
-  struct Runtime {
-    int pid = 0;
-    bool starting = false;
-    std::string qmpstatus = "stopped";
-    int64_t started_at = 0;  // unix seconds
-    uint64_t last_ticks = 0;
-    std::chrono::steady_clock::time_point last_sample;
-    double cpu = 0;
-    uint64_t mem = 0;
-    uint64_t netin = 0, netout = 0, diskread = 0, diskwrite = 0;
-    std::chrono::steady_clock::time_point last_blockstats;
-  };
-  struct Entry {
-    VmConfig config;
-    std::string conf_text;
-    Runtime rt;
-  };
+  using Runtime = VmRuntime;
+  using Entry = VmEntry;
 
   std::function<Status(int, bool)> destroy_check_;
   // QEMU's run state as the user sees it. A VM whose RAM was saved while it was paused (a
   // snapshot with RAM) is in QEMU's "postmigrate": its vCPUs are stopped and `cont` resumes
   // it, so it is "paused", as Proxmox shows it after its savevm (and shutdown treats it so).
   static std::string UserRunState(const std::string& qemu_state);
-  Result<VmConfig> GetConfig(int vmid);
-  VmStatusInfo MakeStatus(int vmid, const Entry& e) const;  // caller holds mu_
-  // Applies `fn` to a copy of the config and persists it. `expect_digest` enforces the
-  // optimistic check. Serialised per VM; the store write runs outside the registry lock.
-  Status Mutate(int vmid, const std::function<Status(VmConfig&)>& fn, const std::string& expect_digest = "");
+  Result<VmConfig> GetConfig(int vmid) { return registry_.Config(vmid); }
+  VmStatusInfo MakeStatus(int vmid, const Entry& e) const;
+  // VmRegistry::Mutate.
+  Status Mutate(int vmid, const std::function<Status(VmConfig&)>& fn, const std::string& expect_digest = "") {
+    return registry_.Mutate(vmid, fn, expect_digest);
+  }
   Status CheckLock(const VmConfig& cfg, bool skiplock) const;
-  Result<Entry*> Find(int vmid);  // caller holds mu_
-  bool IsRunning(int vmid);
-  void SetRuntime(int vmid, const std::function<void(Runtime&)>& fn);
+  bool IsRunning(int vmid) { return registry_.IsRunning(vmid); }
+  void SetRuntime(int vmid, const std::function<void(Runtime&)>& fn) { registry_.SetRuntime(vmid, fn); }
 
   // Task bodies.
   Status DoCreate(TaskContext& ctx, const CreateRequest& req);
@@ -379,22 +365,7 @@ class VmService {
   Random& random_;
   VmStateVolumes states_;
 
-  // Exclusive access to vms_ that bumps the generation when released.
-  class WriteLock {
-   public:
-    explicit WriteLock(VmService& s) : s_(s), lock_(s.mu_) {}
-    ~WriteLock() { s_.generation_.fetch_add(1, std::memory_order_release); }
-
-   private:
-    VmService& s_;
-    std::unique_lock<std::shared_mutex> lock_;
-  };
-
-  std::shared_mutex mu_;
-  std::map<int, Entry> vms_;                  // GUARDED_BY(mu_)
-  // Serialise Mutate() per VM (vmid modulo the stripe count) without the registry lock.
-  std::array<std::mutex, 64> mutate_stripes_;
-  std::atomic<uint64_t> generation_{0};
+  VmRegistry registry_;
   std::atomic<bool> stop_poller_{false};
   std::thread poller_;
   std::mutex poller_mu_;

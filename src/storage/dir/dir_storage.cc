@@ -179,7 +179,7 @@ Status DirStorage::Activate() {
 Result<StorageStatus> DirStorage::Usage() {
   StorageStatus s;
   s.storage = id_;
-  s.type = "dir";
+  s.type = type();
   s.content = Content();
   auto space = FilesystemSpace(root_);
   if (!Ready() || !space) {
