@@ -9,6 +9,7 @@
 #include <cstring>
 #include <set>
 
+#include "sys/unique_fd.h"
 #include "core/strings.h"
 #include "model/drive.h"
 #include "model/volume_id.h"
@@ -17,21 +18,6 @@ namespace hearth {
 namespace {
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
-
-// Closes the descriptor when the save or load is over (QEMU has its own copy).
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Result<std::string> OpenablePath(StorageManager& storage, const std::string& volid) {
   auto path = storage.PathOf(volid);
@@ -92,7 +78,7 @@ Status VmStateVolumes::Allocate(const std::string& volid, int vmid, uint64_t mem
 
 Result<uint64_t> VmStateVolumes::Save(int vmid, const std::string& volid, std::chrono::milliseconds timeout) {
   HEARTH_ASSIGN_OR_RETURN(std::string path, OpenablePath(storage_, volid));
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) return Fail(Internal("vmstate: cannot open " + path + ": " + std::strerror(errno)));
   HEARTH_TRY(qemu_.SaveState(vmid, fd.get(), timeout));
   // QEMU's copy shares our file offset: it is where the stream ended.
@@ -107,7 +93,7 @@ Result<uint64_t> VmStateVolumes::Save(int vmid, const std::string& volid, std::c
 
 Status VmStateVolumes::Load(int vmid, const std::string& volid, std::chrono::milliseconds timeout) {
   HEARTH_ASSIGN_OR_RETURN(std::string path, OpenablePath(storage_, volid));
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) return Fail(Internal("vmstate: cannot open " + path + ": " + std::strerror(errno)));
   return qemu_.LoadState(vmid, fd.get(), timeout);
 }

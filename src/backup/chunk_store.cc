@@ -1,0 +1,213 @@
+#include "backup/chunk_store.h"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+
+
+namespace hearth {
+namespace {
+
+// The blob around a chunk's content: magic, encoding, reserved bytes, plain size (LE).
+constexpr char kMagic[8] = {'h', 'r', 't', 'h', 'c', 'h', 'k', '1'};
+constexpr size_t kHeader = 16;
+constexpr uint8_t kRaw = 0, kZstd = 1;
+
+void PutLe32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+uint32_t GetLe32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+std::string Corrupt(const ChunkDigest& d, const std::string& why) {
+  return "chunk " + DigestHex(d) + " is corrupt (" + why + ")";
+}
+
+}  // namespace
+
+ChunkDigest Sha256Digest(std::string_view data) {
+  ChunkDigest out{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  return out;
+}
+
+std::string DigestHex(const ChunkDigest& digest) {
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  s.reserve(64);
+  for (uint8_t b : digest) {
+    s += hex[b >> 4];
+    s += hex[b & 15];
+  }
+  return s;
+}
+
+std::optional<ChunkDigest> ParseDigestHex(std::string_view hex) {
+  if (hex.size() != 64) return std::nullopt;
+  ChunkDigest d{};
+  for (size_t i = 0; i < 64; ++i) {
+    char c = hex[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return std::nullopt;
+    d[i / 2] = static_cast<uint8_t>(i % 2 ? (d[i / 2] | v) : (v << 4));
+  }
+  return d;
+}
+
+ChunkStore::ChunkStore(FileSystem& fs, std::string root, ChunkStoreOptions options)
+    : fs_(fs), root_(std::move(root)), options_(options) {}
+
+std::string ChunkStore::ChunkPath(const ChunkDigest& digest) const {
+  std::string hex = DigestHex(digest);
+  return root_ + "/.chunks/" + hex.substr(0, 4) + "/" + hex;
+}
+
+bool ChunkStore::Contains(const ChunkDigest& digest) const { return fs_.Exists(ChunkPath(digest)); }
+
+Result<ChunkStore::Inserted> ChunkStore::Insert(std::string_view data) {
+  if (data.size() > kMaxChunk) return Fail(InvalidArgument("chunk of " + std::to_string(data.size()) + " bytes is too large"));
+  Inserted r;
+  r.digest = Sha256Digest(data);
+  std::string path = ChunkPath(r.digest);
+  // Already there: mark it used now, so a GC running meanwhile keeps it.
+  if (fs_.Exists(path)) {
+    std::error_code ec;
+    std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
+    if (!ec) {
+      r.existed = true;
+      return r;
+    }
+    // Removed by a GC between the check and the touch: store it again.
+  }
+  std::string blob(kMagic, sizeof kMagic);
+  std::string payload;
+  payload.resize(ZSTD_compressBound(data.size()));
+  size_t n = ZSTD_compress(payload.data(), payload.size(), data.data(), data.size(), options_.zstd_level);
+  bool compressed = !ZSTD_isError(n) && n < data.size();
+  blob += static_cast<char>(compressed ? kZstd : kRaw);
+  blob.append(3, '\0');
+  PutLe32(blob, static_cast<uint32_t>(data.size()));
+  if (compressed) blob.append(payload.data(), n);
+  else blob.append(data);
+
+  std::string dir = ParentDir(path);
+  if (!fs_.Exists(dir)) HEARTH_TRY(fs_.MakeDirs(dir).map_error([&](Error e) { return e.WithContext("chunk store " + root_); }));
+  static std::atomic<uint64_t> sequence{0};
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(sequence.fetch_add(1));
+  auto fail = [&](Error e) -> Error {
+    (void)fs_.Remove(tmp);
+    return e.WithContext("writing chunk " + DigestHex(r.digest));
+  };
+  auto file = fs_.Open(tmp, OpenMode::kCreateNew, 0600);
+  if (!file) return Fail(fail(file.error()));
+  Status st = (*file)->Append(blob);
+  if (st) st = (*file)->Sync();
+  if (Status closed = (*file)->Close(); st && !closed) st = closed;
+  if (st) st = fs_.Rename(tmp, path);
+  if (!st) return Fail(fail(st.error()));
+  {
+    std::lock_guard lock(dirty_mu_);
+    dirty_dirs_.insert(dir);
+  }
+  r.stored_bytes = blob.size();
+  return r;
+}
+
+Result<std::string> ChunkStore::Read(const ChunkDigest& digest) const {
+  auto blob = fs_.Read(ChunkPath(digest), kMaxChunk + kHeader + 1024);
+  if (!blob) {
+    if (blob.error().code == ErrorCode::kNotFound) return Fail(NotFound("chunk " + DigestHex(digest) + " is missing"));
+    return Fail(Internal(Corrupt(digest, blob.error().message)));
+  }
+  const std::string& b = *blob;
+  if (b.size() < kHeader || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)
+    return Fail(Internal(Corrupt(digest, "not a chunk blob")));
+  uint8_t encoding = static_cast<uint8_t>(b[8]);
+  uint32_t size = GetLe32(b.data() + 12);
+  if (size > kMaxChunk) return Fail(Internal(Corrupt(digest, "size out of range")));
+  std::string out;
+  if (encoding == kRaw) {
+    out = b.substr(kHeader);
+  } else if (encoding == kZstd) {
+    out.resize(size);
+    size_t n = ZSTD_decompress(out.data(), out.size(), b.data() + kHeader, b.size() - kHeader);
+    if (ZSTD_isError(n)) return Fail(Internal(Corrupt(digest, std::string("zstd: ") + ZSTD_getErrorName(n))));
+    out.resize(n);
+  } else {
+    return Fail(Internal(Corrupt(digest, "unknown encoding")));
+  }
+  if (out.size() != size) return Fail(Internal(Corrupt(digest, "wrong size")));
+  if (Sha256Digest(out) != digest) return Fail(Internal(Corrupt(digest, "digest mismatch")));
+  return out;
+}
+
+Status ChunkStore::Touch(const ChunkDigest& digest) {
+  std::error_code ec;
+  std::filesystem::last_write_time(ChunkPath(digest), std::filesystem::file_time_type::clock::now(), ec);
+  if (ec) return Fail(NotFound("chunk " + DigestHex(digest) + " is missing"));
+  return Ok();
+}
+
+Status ChunkStore::Sync() {
+  std::set<std::string> dirs;
+  {
+    std::lock_guard lock(dirty_mu_);
+    dirs.swap(dirty_dirs_);
+  }
+  bool made_chunks_dir = !dirs.empty();
+  for (const auto& d : dirs) {
+    if (auto st = fs_.SyncDir(d); !st) {
+      std::lock_guard lock(dirty_mu_);
+      dirty_dirs_.insert(dirs.begin(), dirs.end());
+      return Fail(st.error().WithContext("chunk store " + root_));
+    }
+  }
+  // The prefix directories themselves may be new.
+  if (made_chunks_dir) HEARTH_TRY(fs_.SyncDir(root_ + "/.chunks"));
+  return Ok();
+}
+
+Result<ChunkStore::SweepStats> ChunkStore::Sweep(std::chrono::system_clock::time_point cutoff) {
+  namespace fs = std::filesystem;
+  SweepStats stats;
+  std::error_code ec;
+  fs::path chunks = root_ + "/.chunks";
+  if (!fs::exists(chunks, ec)) return stats;
+  // file_time_type's clock is not system_clock; convert through "now" on both.
+  auto cutoff_ft = fs::file_time_type::clock::now() - (std::chrono::system_clock::now() - cutoff);
+  for (const auto& prefix : fs::directory_iterator(chunks, ec)) {
+    if (!prefix.is_directory()) continue;
+    for (const auto& f : fs::directory_iterator(prefix.path(), ec)) {
+      std::error_code fec;
+      auto mtime = f.last_write_time(fec);
+      if (fec) continue;
+      uint64_t size = f.file_size(fec);
+      std::string name = f.path().filename().string();
+      bool tmp = name.find(".tmp.") != std::string::npos;
+      if (!tmp && !ParseDigestHex(name)) continue;  // not ours: left alone
+      if (mtime < cutoff_ft) {
+        if (fs_.Remove(f.path().string())) {
+          if (!tmp) {
+            ++stats.removed;
+            stats.removed_bytes += size;
+          }
+        }
+      } else if (!tmp) {
+        ++stats.kept;
+        stats.kept_bytes += size;
+      }
+    }
+  }
+  if (ec) return Fail(Internal("chunk store " + root_ + ": " + ec.message()));
+  return stats;
+}
+
+}  // namespace hearth

@@ -1,0 +1,93 @@
+// ChunkStore: content-addressed, deduplicated storage of disk-image chunks (issue 10; design
+// in docs/design/backup.md). A chunk is up to 4 MiB of a disk image, named by the SHA-256 of
+// its plain content and stored once however many backups hold it, zstd-compressed, at
+//   <root>/.chunks/<first 4 hex digits>/<64 hex digits>
+// as Proxmox Backup Server lays out its datastores. Every read checks the content against
+// its name, so a changed byte is an error naming the chunk, never wrong data.
+//
+// Durability: a chunk is written to a temporary file, fsynced and renamed into place, so a
+// reader sees a whole chunk or none; Sync() then makes the renames durable (one fsync per
+// directory touched), and must run before anything that refers to the new chunks (an index,
+// a manifest) is written.
+//
+// Garbage collection (Proxmox's two phases): Touch() every chunk that an index refers to,
+// then Sweep(cutoff) removes the chunks whose modification time is older than `cutoff`.
+// Insert() touches a chunk that is already there, so a backup running during a GC keeps what
+// it reuses as long as the grace period between the cutoff and the GC's start is longer than
+// the backup (kGcGrace).
+//
+// Thread-safety: every method is safe from any thread and from several processes on the same
+// root; two inserts of one chunk race harmlessly (same content, atomic rename).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "sys/file_system.h"
+
+namespace hearth {
+
+using ChunkDigest = std::array<uint8_t, 32>;
+
+// SHA-256 of `data`.
+ChunkDigest Sha256Digest(std::string_view data);
+std::string DigestHex(const ChunkDigest& digest);
+// 64 lowercase hex digits, nothing else.
+std::optional<ChunkDigest> ParseDigestHex(std::string_view hex);
+
+struct ChunkStoreOptions {
+  int zstd_level = 1;  // bench/chunk_store_bench: level 1 is the fastest that still pays off
+};
+
+class ChunkStore {
+ public:
+  static constexpr size_t kChunkSize = 4 << 20;  // Proxmox's fixed chunk size for VM images
+  static constexpr size_t kMaxChunk = 16 << 20;  // larger chunks are refused, stored or read
+  // Longer than any backup: Proxmox's is 24 h 5 min (its chunks' atime may lag a day).
+  static constexpr std::chrono::hours kGcGrace{25};
+
+  ChunkStore(FileSystem& fs, std::string root, ChunkStoreOptions options = {});
+  const std::string& root() const { return root_; }
+  std::string ChunkPath(const ChunkDigest& digest) const;
+
+  struct Inserted {
+    ChunkDigest digest{};
+    bool existed = false;       // deduplicated: nothing written
+    uint64_t stored_bytes = 0;  // on disk (compressed), 0 when it existed
+  };
+  // Stores `data` (at most kMaxChunk bytes) under its digest unless it is there already.
+  // Errors name the file ("writing chunk <hex>: No space left on device"); nothing is left
+  // behind on failure.
+  Result<Inserted> Insert(std::string_view data);
+  // The chunk's plain content, checked against its digest. Errors: "chunk <hex> is missing",
+  // "chunk <hex> is corrupt (<why>)".
+  Result<std::string> Read(const ChunkDigest& digest) const;
+  bool Contains(const ChunkDigest& digest) const;
+  // GC's mark: sets the chunk's modification time to now. "chunk <hex> is missing" if absent.
+  Status Touch(const ChunkDigest& digest);
+  // Makes every chunk inserted so far durable (fsync of the directories they were renamed in).
+  Status Sync();
+
+  struct SweepStats {
+    uint64_t removed = 0, removed_bytes = 0, kept = 0, kept_bytes = 0;
+  };
+  // GC's sweep: removes chunks last modified before `cutoff`, and temporary files left by a
+  // crash that are older than it.
+  Result<SweepStats> Sweep(std::chrono::system_clock::time_point cutoff);
+
+ private:
+  FileSystem& fs_;
+  std::string root_;
+  ChunkStoreOptions options_;
+  std::mutex dirty_mu_;
+  std::set<std::string> dirty_dirs_;  // GUARDED_BY(dirty_mu_): renamed into, not yet fsynced
+};
+
+}  // namespace hearth

@@ -1,0 +1,126 @@
+#include "backup/image_backup.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "core/strings.h"
+#include "core/units.h"
+#include "sys/unique_fd.h"
+
+namespace hearth {
+namespace {
+
+bool AllZero(std::string_view s) {
+  return s.empty() || (s[0] == 0 && std::memcmp(s.data(), s.data() + 1, s.size() - 1) == 0);
+}
+
+// Progress about every 10% of the image.
+class Progress {
+ public:
+  Progress(const BackupLog& log, std::string label, uint64_t total) : log_(log), label_(std::move(label)), total_(total) {}
+  void At(uint64_t done, const std::string& extra) {
+    if (!log_ || total_ == 0) return;
+    int pct = static_cast<int>(done * 100 / total_);
+    if (pct < next_ && done < total_) return;
+    next_ = pct / 10 * 10 + 10;
+    log_(label_ + ": " + std::to_string(pct) + "% (" + FormatSize(done) + " of " + FormatSize(total_) + ")" + extra);
+  }
+
+ private:
+  const BackupLog& log_;
+  std::string label_;
+  uint64_t total_;
+  int next_ = 10;
+};
+
+}  // namespace
+
+Result<FixedIndex> BackupImage(ChunkStore& store, uint64_t size, const ImageReader& read, const std::string& label,
+                               const BackupLog& log, ImageBackupStats* stats) {
+  if (size > FixedIndex::kMaxImage) return Fail(InvalidArgument(label + ": image too large"));
+  FixedIndex index;
+  index.size = size;
+  ImageBackupStats local;
+  ImageBackupStats& s = stats ? *stats : local;
+  Progress progress(log, label, size);
+  for (uint64_t off = 0; off < size; off += index.chunk_size) {
+    size_t len = static_cast<size_t>(std::min<uint64_t>(index.chunk_size, size - off));
+    HEARTH_ASSIGN_OR_RETURN(std::string data, read(off, len).map_error([&](Error e) { return e.WithContext(label); }));
+    if (data.size() != len) return Fail(Internal(label + ": short read at offset " + std::to_string(off)));
+    HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, store.Insert(data));
+    index.digests.push_back(in.digest);
+    ++s.chunks;
+    s.bytes_read += len;
+    if (in.existed) ++s.reused;
+    s.bytes_stored += in.stored_bytes;
+    progress.At(off + len, ", " + std::to_string(s.chunks - s.reused) + " of " + std::to_string(s.chunks) + " chunks new");
+  }
+  HEARTH_TRY(store.Sync());
+  return index;
+}
+
+Result<FixedIndex> BackupRawFile(ChunkStore& store, const std::string& path, const std::string& label,
+                                 const BackupLog& log, ImageBackupStats* stats) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Fail(Internal(label + ": cannot open " + path + ": " + std::strerror(errno)));
+  off_t end = ::lseek(fd.get(), 0, SEEK_END);  // a block device's size too
+  if (end < 0) return Fail(Internal(label + ": cannot size " + path + ": " + std::strerror(errno)));
+  auto read = [&](uint64_t offset, size_t len) -> Result<std::string> {
+    std::string buf(len, '\0');
+    size_t got = 0;
+    while (got < len) {
+      ssize_t n = ::pread(fd.get(), buf.data() + got, len - got, static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Fail(Internal("read error at offset " + std::to_string(offset) + ": " + std::strerror(errno)));
+      if (n == 0) return Fail(Internal("image ended early at offset " + std::to_string(offset + got)));
+      got += static_cast<size_t>(n);
+    }
+    return buf;
+  };
+  return BackupImage(store, static_cast<uint64_t>(end), read, label, log, stats);
+}
+
+Status RestoreRawFile(const ChunkStore& store, const FixedIndex& index, const std::string& path,
+                      const std::string& label, const BackupLog& log) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return Fail(Internal(label + ": cannot create " + path + ": " + std::strerror(errno)));
+  auto fail = [&](Error e) -> Status {
+    ::unlink(path.c_str());
+    return Fail(e.WithContext(label));
+  };
+  if (::ftruncate(fd.get(), static_cast<off_t>(index.size)) != 0)
+    return fail(Internal("cannot size " + path + ": " + std::strerror(errno)));
+  // All-zero chunks are holes already; they are recognised by digest, without reading them.
+  std::map<uint64_t, ChunkDigest> zero_digest;
+  Progress progress(log, label, index.size);
+  for (size_t i = 0; i < index.digests.size(); ++i) {
+    uint64_t len = index.ChunkBytes(i);
+    auto z = zero_digest.find(len);
+    if (z == zero_digest.end()) z = zero_digest.emplace(len, Sha256Digest(std::string(len, '\0'))).first;
+    uint64_t off = uint64_t{i} * index.chunk_size;
+    if (index.digests[i] != z->second) {
+      auto data = store.Read(index.digests[i]);
+      if (!data) return fail(data.error());
+      if (data->size() != len)
+        return fail(Internal("chunk " + DigestHex(index.digests[i]) + " has " + std::to_string(data->size()) +
+                             " bytes where the index expects " + std::to_string(len)));
+      size_t put = 0;
+      while (put < len) {
+        ssize_t n = ::pwrite(fd.get(), data->data() + put, len - put, static_cast<off_t>(off + put));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(Internal("write error on " + path + ": " + std::strerror(errno)));
+        put += static_cast<size_t>(n);
+      }
+    }
+    progress.At(off + len, "");
+  }
+  if (::fsync(fd.get()) != 0) return fail(Internal("fsync " + path + ": " + std::strerror(errno)));
+  return Ok();
+}
+
+}  // namespace hearth

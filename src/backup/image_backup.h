@@ -1,0 +1,45 @@
+// Disk images into and out of a ChunkStore: an image is cut into fixed 4 MiB chunks, each
+// stored once (deduplicated against every backup in the store), and described by a
+// FixedIndex; a restore writes the chunks back in order, checking each one.
+//
+// These read and write raw image files; what reads a running VM's disk (an NBD export of a
+// point-in-time view) gives BackupImage its own reader.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "backup/chunk_store.h"
+#include "backup/fixed_index.h"
+#include "core/result.h"
+
+namespace hearth {
+
+struct ImageBackupStats {
+  uint64_t chunks = 0;        // in the image
+  uint64_t reused = 0;        // already in the store (deduplicated)
+  uint64_t bytes_read = 0;    // from the image
+  uint64_t bytes_stored = 0;  // newly written to the store (compressed)
+};
+
+// Reads `len` bytes at `offset` of the image (exactly `len`: the image is that long).
+using ImageReader = std::function<Result<std::string>(uint64_t offset, size_t len)>;
+// Progress lines for a task log ("drive-scsi0: 40% (1.6 GiB of 4.0 GiB), 12 of 30 chunks new").
+using BackupLog = std::function<void(const std::string&)>;
+
+// Backs up an image of `size` bytes read through `read`. `stats` (optional) gets the counts.
+// The chunks are durable (ChunkStore::Sync) when it returns.
+Result<FixedIndex> BackupImage(ChunkStore& store, uint64_t size, const ImageReader& read, const std::string& label,
+                               const BackupLog& log, ImageBackupStats* stats);
+// The same for a raw image file (or a block device) at `path`.
+Result<FixedIndex> BackupRawFile(ChunkStore& store, const std::string& path, const std::string& label,
+                                 const BackupLog& log, ImageBackupStats* stats);
+
+// Writes the image `index` describes to the new raw file `path` (it must not exist), sparse
+// where chunks are all zeros, and fsyncs it. A chunk that is missing or fails its check stops
+// the restore with the chunk's name, and the partial file is removed.
+Status RestoreRawFile(const ChunkStore& store, const FixedIndex& index, const std::string& path,
+                      const std::string& label, const BackupLog& log);
+
+}  // namespace hearth

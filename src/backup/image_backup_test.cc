@@ -1,0 +1,103 @@
+// Images into the chunk store and back: byte-identical, deduplicated, incremental by content.
+#include "backup/image_backup.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/testing/temp_dir.h"
+#include "sys/posix/posix_file_system.h"
+
+namespace hearth {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// An image of `chunks` chunks plus a tail: zeros, repeated text and noise.
+void MakeImage(const std::string& path, int chunks, uint32_t seed) {
+  std::ofstream f(path, std::ios::binary);
+  uint32_t x = seed;
+  for (int c = 0; c < chunks; ++c) {
+    std::string chunk(ChunkStore::kChunkSize, '\0');
+    if (c % 3 == 1)
+      for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = "hearth "[i % 7];
+    if (c % 3 == 2)
+      for (auto& ch : chunk) x ^= x << 13, x ^= x >> 17, x ^= x << 5, ch = static_cast<char>(x);
+    f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  }
+  f.write("tail", 4);
+}
+
+class ImageBackupTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  PosixFileSystem fs_;
+  ChunkStore store_{fs_, dir_.Sub("store")};
+};
+
+TEST_F(ImageBackupTest, ARestoreIsByteIdenticalAndSparse) {
+  std::string img = dir_.Sub("disk.raw");
+  MakeImage(img, 6, 1);
+  std::vector<std::string> log;
+  ImageBackupStats stats;
+  auto idx = BackupRawFile(store_, img, "drive-scsi0", [&](const std::string& l) { log.push_back(l); }, &stats);
+  ASSERT_TRUE(idx) << idx.error().message;
+  EXPECT_EQ(idx->size, 6 * ChunkStore::kChunkSize + 4);
+  EXPECT_EQ(stats.chunks, 7u);
+  EXPECT_EQ(stats.reused, 2u);  // the second zero chunk and the second text chunk dedup within the image
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back().rfind("drive-scsi0: 100% (", 0), 0u) << log.back();
+
+  std::string out = dir_.Sub("restored.raw");
+  ASSERT_TRUE(RestoreRawFile(store_, *idx, out, "drive-scsi0", nullptr));
+  EXPECT_EQ(Slurp(out), Slurp(img));
+  struct stat st {};
+  ASSERT_EQ(::stat(out.c_str(), &st), 0);
+  EXPECT_LT(uint64_t(st.st_blocks) * 512, idx->size);  // the zero chunks are holes
+  EXPECT_FALSE(RestoreRawFile(store_, *idx, out, "drive-scsi0", nullptr));  // never overwrites
+}
+
+TEST_F(ImageBackupTest, ASecondBackupStoresOnlyWhatChanged) {
+  std::string img = dir_.Sub("disk.raw");
+  MakeImage(img, 9, 2);
+  ImageBackupStats first, second;
+  ASSERT_TRUE(BackupRawFile(store_, img, "d", nullptr, &first));
+  {
+    std::fstream f(img, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5 * ChunkStore::kChunkSize + 123);
+    f.write("changed", 7);
+  }
+  ASSERT_TRUE(BackupRawFile(store_, img, "d", nullptr, &second));
+  EXPECT_EQ(second.chunks, first.chunks);
+  EXPECT_EQ(second.chunks - second.reused, 1u);
+  EXPECT_LT(second.bytes_stored, first.bytes_stored / 3);
+}
+
+TEST_F(ImageBackupTest, ACorruptChunkStopsTheRestoreWithItsNameAndLeavesNoFile) {
+  std::string img = dir_.Sub("disk.raw");
+  MakeImage(img, 3, 3);
+  auto idx = BackupRawFile(store_, img, "d", nullptr, nullptr);
+  ASSERT_TRUE(idx);
+  std::string victim = store_.ChunkPath(idx->digests[2]);  // the noise chunk
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('!');
+  }
+  std::string out = dir_.Sub("restored.raw");
+  auto st = RestoreRawFile(store_, *idx, out, "drive-scsi0", nullptr);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "drive-scsi0: chunk " + DigestHex(idx->digests[2]) + " is corrupt (digest mismatch)");
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+}  // namespace
+}  // namespace hearth
