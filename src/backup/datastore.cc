@@ -1,0 +1,297 @@
+#include "backup/datastore.h"
+
+#include <algorithm>
+#include <ctime>
+#include <set>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "core/strings.h"
+
+namespace hearth {
+namespace {
+
+namespace stdfs = std::filesystem;
+constexpr size_t kMaxSmallFile = 16 << 20;  // manifests, configs, notes; indexes of 64 TiB are 512 MiB
+
+std::string Hex(std::string_view data) { return DigestHex(Sha256Digest(data)); }
+
+bool ValidFileName(const std::string& f) {
+  if (f.empty() || f.size() > 128 || f[0] == '.') return false;
+  for (char c : f)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+std::string Rfc3339Utc(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string BackupSnapshotId::Name() const { return "vm/" + std::to_string(vmid) + "/" + Rfc3339Utc(time); }
+
+std::optional<BackupSnapshotId> BackupSnapshotId::Parse(std::string_view name) {
+  auto parts = Split(name, '/');
+  if (parts.size() != 3 || parts[0] != "vm") return std::nullopt;
+  auto vmid = ParseInt(parts[1]);
+  if (!vmid || *vmid < 100 || *vmid > 999999999 || std::to_string(*vmid) != parts[1]) return std::nullopt;
+  const std::string& ts = parts[2];
+  if (ts.size() != 20) return std::nullopt;
+  std::tm tm{};
+  const char* end = strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (!end || *end != '\0') return std::nullopt;
+  BackupSnapshotId id{static_cast<int>(*vmid), static_cast<int64_t>(timegm(&tm))};
+  if (Rfc3339Utc(id.time) != ts) return std::nullopt;  // canonical only (no 24:00, no Feb 30)
+  return id;
+}
+
+BackupDatastore::BackupDatastore(FileSystem& fs, std::string root, ChunkStoreOptions options)
+    : fs_(fs), root_(std::move(root)), chunks_(fs, root_, options) {}
+
+std::string BackupDatastore::Dir(const BackupSnapshotId& id) const { return root_ + "/" + id.Name(); }
+
+Result<std::unique_ptr<BackupDatastore::Writer>> BackupDatastore::Begin(int vmid, int64_t time) {
+  BackupSnapshotId id{vmid, time};
+  if (fs_.Exists(Dir(id))) return Fail(AlreadyExists("backup '" + id.Name() + "' already exists"));
+  std::string tmp = root_ + "/vm/" + std::to_string(vmid) + "/." + Rfc3339Utc(time) + ".tmp";
+  std::error_code ec;
+  stdfs::remove_all(tmp, ec);  // a crashed attempt at the same second
+  HEARTH_TRY(fs_.MakeDirs(tmp));
+  return std::unique_ptr<Writer>(new Writer(*this, id, tmp));
+}
+
+Status BackupDatastore::Writer::Put(const std::string& filename, const std::string& content, uint64_t image_size) {
+  if (!ValidFileName(filename)) return Fail(InvalidArgument("invalid backup file name '" + filename + "'"));
+  for (const auto& f : files_)
+    if (f.filename == filename) return Fail(AlreadyExists("backup file '" + filename + "' written twice"));
+  HEARTH_TRY(WriteFileAtomic(store_.fs_, tmp_dir_ + "/" + filename, content));
+  files_.push_back({filename, content.size(), Hex(content), image_size});
+  return Ok();
+}
+
+Status BackupDatastore::Writer::AddImage(const std::string& drive, const FixedIndex& index) {
+  HEARTH_TRY(Put(drive + ".img.fidx", EncodeFixedIndex(index), index.size));
+  image_bytes_ += index.size;
+  return Ok();
+}
+
+Status BackupDatastore::Writer::AddBlob(const std::string& filename, const std::string& content) {
+  return Put(filename, content, 0);
+}
+
+Result<BackupSnapshotInfo> BackupDatastore::Writer::Finish() {
+  nlohmann::json m = {{"backup-type", "vm"}, {"backup-id", std::to_string(id_.vmid)}, {"backup-time", id_.time},
+                      {"files", nlohmann::json::array()}};
+  for (const auto& f : files_) {
+    nlohmann::json e = {{"filename", f.filename}, {"size", f.size}, {"csum", f.csum}};
+    if (f.image_size) e["image-size"] = f.image_size;
+    m["files"].push_back(e);
+  }
+  // Everything the manifest names must be durable before the manifest is.
+  HEARTH_TRY(store_.chunks_.Sync());
+  HEARTH_TRY(WriteFileAtomic(store_.fs_, tmp_dir_ + "/index.json", m.dump(1)));
+  std::string dir = store_.Dir(id_);
+  if (store_.fs_.Exists(dir)) return Fail(AlreadyExists("backup '" + id_.Name() + "' already exists"));
+  HEARTH_TRY(store_.fs_.Rename(tmp_dir_, dir));
+  HEARTH_TRY(store_.fs_.SyncDir(ParentDir(dir)));
+  done_ = true;
+  BackupSnapshotInfo info;
+  info.id = id_;
+  info.size = image_bytes_;
+  return info;
+}
+
+void BackupDatastore::Writer::Abort() {
+  if (done_) return;
+  std::error_code ec;
+  stdfs::remove_all(tmp_dir_, ec);
+  done_ = true;
+}
+
+BackupDatastore::Writer::~Writer() { Abort(); }
+
+Result<BackupManifest> BackupDatastore::Manifest(const BackupSnapshotId& id) {
+  auto text = fs_.Read(Dir(id) + "/index.json", kMaxSmallFile);
+  if (!text) {
+    if (text.error().code == ErrorCode::kNotFound) return Fail(NotFound("backup '" + id.Name() + "' does not exist"));
+    return Fail(text.error());
+  }
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  auto bad = [&](const std::string& why) { return Fail(Internal("backup '" + id.Name() + "': manifest " + why)); };
+  if (!j.is_object() || !j["files"].is_array()) return bad("does not parse");
+  if (j.value("backup-id", "") != std::to_string(id.vmid) || !j["backup-time"].is_number_integer() ||
+      j["backup-time"].get<int64_t>() != id.time)
+    return bad("names another backup");
+  BackupManifest m;
+  m.id = id;
+  for (const auto& f : j["files"]) {
+    if (!f.is_object() || !f["filename"].is_string() || !f["size"].is_number_unsigned() || !f["csum"].is_string())
+      return bad("has a bad file entry");
+    BackupFileEntry e{f["filename"].get<std::string>(), f["size"].get<uint64_t>(), f["csum"].get<std::string>(),
+                      f.value("image-size", uint64_t{0})};
+    if (!ValidFileName(e.filename)) return bad("names a bad file");
+    m.files.push_back(std::move(e));
+  }
+  return m;
+}
+
+Result<std::string> BackupDatastore::ReadFile(const BackupSnapshotId& id, const std::string& filename) {
+  HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
+  for (const auto& f : m.files) {
+    if (f.filename != filename) continue;
+    auto data = fs_.Read(Dir(id) + "/" + filename, f.size);
+    if (!data && data.error().code == ErrorCode::kNotFound)
+      return Fail(NotFound("backup '" + id.Name() + "': " + filename + " is missing"));
+    // Larger than the manifest says (Read refuses it) or different: modified either way.
+    if (!data || data->size() != f.size || Hex(*data) != f.csum)
+      return Fail(Internal("backup '" + id.Name() + "': " + filename + " has been modified (checksum mismatch)"));
+    return std::move(*data);
+  }
+  return Fail(NotFound("backup '" + id.Name() + "' has no file '" + filename + "'"));
+}
+
+Result<FixedIndex> BackupDatastore::ReadIndex(const BackupSnapshotId& id, const std::string& drive) {
+  HEARTH_ASSIGN_OR_RETURN(std::string bytes, ReadFile(id, drive + ".img.fidx"));
+  return DecodeFixedIndex(bytes).map_error([&](Error e) { return e.WithContext("backup '" + id.Name() + "' " + drive); });
+}
+
+Result<BackupSnapshotInfo> BackupDatastore::Info(const BackupSnapshotId& id) {
+  HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
+  BackupSnapshotInfo info;
+  info.id = id;
+  for (const auto& f : m.files) info.size += f.image_size;
+  if (auto notes = fs_.Read(Dir(id) + "/notes", 1 << 16)) info.notes = *notes;
+  info.is_protected = fs_.Exists(Dir(id) + "/.protected");
+  if (auto v = fs_.Read(Dir(id) + "/verify.json", 1 << 16)) {
+    auto j = nlohmann::json::parse(*v, nullptr, false);
+    if (j.is_object()) {
+      info.verify_state = j.value("state", "");
+      info.verify_upid = j.value("upid", "");
+    }
+  }
+  return info;
+}
+
+Result<std::vector<BackupSnapshotInfo>> BackupDatastore::List(int vmid) {
+  std::vector<BackupSnapshotInfo> out;
+  std::error_code ec;
+  stdfs::path vm_root = root_ + "/vm";
+  if (!stdfs::exists(vm_root, ec)) return out;
+  for (const auto& group : stdfs::directory_iterator(vm_root, ec)) {
+    std::string gname = group.path().filename().string();
+    if (vmid && gname != std::to_string(vmid)) continue;
+    std::error_code gec;
+    for (const auto& snap : stdfs::directory_iterator(group.path(), gec)) {
+      auto id = BackupSnapshotId::Parse("vm/" + gname + "/" + snap.path().filename().string());
+      if (!id) continue;  // temporary directories, strangers
+      if (auto info = Info(*id)) out.push_back(*info);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+Status BackupDatastore::Remove(const BackupSnapshotId& id) {
+  HEARTH_TRY(Manifest(id));
+  if (fs_.Exists(Dir(id) + "/.protected")) return Fail(FailedPrecondition("backup '" + id.Name() + "' is protected"));
+  // Renamed away first, so that nobody sees a half-removed snapshot.
+  std::string gone = root_ + "/vm/" + std::to_string(id.vmid) + "/." + Rfc3339Utc(id.time) + ".removing";
+  HEARTH_TRY(fs_.Rename(Dir(id), gone));
+  HEARTH_TRY(fs_.SyncDir(ParentDir(gone)));
+  std::error_code ec;
+  stdfs::remove_all(gone, ec);
+  return Ok();
+}
+
+Status BackupDatastore::SetNotes(const BackupSnapshotId& id, const std::string& notes) {
+  HEARTH_TRY(Manifest(id));
+  if (notes.size() > (1 << 16)) return Fail(FieldError("notes", "value may only be 65536 characters long"));
+  return WriteFileAtomic(fs_, Dir(id) + "/notes", notes);
+}
+
+Status BackupDatastore::SetProtected(const BackupSnapshotId& id, bool on) {
+  HEARTH_TRY(Manifest(id));
+  std::string mark = Dir(id) + "/.protected";
+  if (on) return fs_.Exists(mark) ? Ok() : WriteFileAtomic(fs_, mark, "");
+  if (!fs_.Exists(mark)) return Ok();
+  HEARTH_TRY(fs_.Remove(mark));
+  return fs_.SyncDir(Dir(id));
+}
+
+Result<std::vector<std::string>> BackupDatastore::Verify(const BackupSnapshotId& id, const std::string& upid) {
+  HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
+  std::vector<std::string> problems;
+  for (const auto& f : m.files) {
+    auto data = ReadFile(id, f.filename);
+    if (!data) {
+      problems.push_back(data.error().message);
+      continue;
+    }
+    if (!EndsWith(f.filename, ".img.fidx")) continue;
+    std::string drive = f.filename.substr(0, f.filename.size() - 9);
+    auto idx = DecodeFixedIndex(*data);
+    if (!idx) {
+      problems.push_back(drive + ": " + idx.error().message);
+      continue;
+    }
+    for (size_t i = 0; i < idx->digests.size(); ++i) {
+      auto chunk = chunks_.Read(idx->digests[i]);
+      if (!chunk) problems.push_back(drive + " (chunk " + std::to_string(i) + "): " + chunk.error().message);
+      else if (chunk->size() != idx->ChunkBytes(i))
+        problems.push_back(drive + " (chunk " + std::to_string(i) + "): chunk " + DigestHex(idx->digests[i]) +
+                           " has the wrong size");
+    }
+  }
+  nlohmann::json state = {{"state", problems.empty() ? "ok" : "failed"}, {"upid", upid}};
+  HEARTH_TRY(WriteFileAtomic(fs_, Dir(id) + "/verify.json", state.dump()));
+  return problems;
+}
+
+Result<BackupDatastore::GcStats> BackupDatastore::GarbageCollect(std::chrono::system_clock::time_point start) {
+  GcStats stats;
+  auto cutoff = start - ChunkStore::kGcGrace;
+  std::set<ChunkDigest> touched;  // each chunk once, however many backups share it
+  std::error_code ec;
+  stdfs::path vm_root = root_ + "/vm";
+  auto cutoff_ft = stdfs::file_time_type::clock::now() - (std::chrono::system_clock::now() - cutoff);
+  if (stdfs::exists(vm_root, ec)) {
+    for (const auto& group : stdfs::directory_iterator(vm_root, ec)) {
+      std::error_code gec;
+      for (const auto& snap : stdfs::directory_iterator(group.path(), gec)) {
+        std::string name = snap.path().filename().string();
+        bool temporary = StartsWith(name, ".");
+        // A writer that stopped (a crash) long ago: nobody will finish it.
+        std::error_code tec;
+        if (temporary && snap.last_write_time(tec) < cutoff_ft && !tec) {
+          stdfs::remove_all(snap.path(), tec);
+          continue;
+        }
+        // Mark: finished snapshots and running writers' indexes alike.
+        std::error_code fec;
+        for (const auto& f : stdfs::directory_iterator(snap.path(), fec)) {
+          if (!EndsWith(f.path().filename().string(), ".img.fidx")) continue;
+          auto bytes = fs_.Read(f.path().string(), std::size_t{1} << 30);
+          if (!bytes) return Fail(bytes.error().WithContext("garbage collection"));
+          auto idx = DecodeFixedIndex(*bytes);
+          // An index that does not read must not let its chunks go: stop the GC.
+          if (!idx) return Fail(idx.error().WithContext("garbage collection: " + f.path().string()));
+          ++stats.indexes;
+          for (const auto& d : idx->digests)
+            if (touched.insert(d).second) (void)chunks_.Touch(d);  // a missing chunk is Verify's finding
+        }
+      }
+    }
+  }
+  HEARTH_ASSIGN_OR_RETURN(stats.sweep, chunks_.Sweep(cutoff));
+  return stats;
+}
+
+}  // namespace hearth

@@ -1,0 +1,135 @@
+// BackupDatastore: the backups kept in one place (a storage of content `backup`): a
+// ChunkStore plus one directory per backup snapshot, laid out as Proxmox Backup Server's
+// datastores are,
+//   <root>/.chunks/…                                  the chunks (ChunkStore)
+//   <root>/vm/<vmid>/<YYYY-MM-DDTHH:MM:SSZ>/           one backup of a VM
+//       index.json                                     the manifest, written last
+//       drive-scsi0.img.fidx                           one FixedIndex per disk
+//       qemu-server.conf                               the VM config as it was
+//       notes, .protected, verify.json                 what may change afterwards
+// and named by Proxmox's backup volume ids, "<storage>:backup/vm/<vmid>/<time>".
+//
+// A snapshot is written into "<root>/vm/<vmid>/.<time>.tmp/" and renamed into place once its
+// manifest is durable, so a crash leaves either a whole backup or a temporary directory that
+// the next garbage collection removes (its chunks are protected by the GC grace period while
+// a writer may still be running). The manifest lists every file with its size and SHA-256,
+// so a changed index or config is found before it is used.
+//
+// Thread-safety: every method is safe from any thread; one writer per snapshot name.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backup/chunk_store.h"
+#include "backup/fixed_index.h"
+#include "core/result.h"
+#include "sys/file_system.h"
+
+namespace hearth {
+
+// "vm/<vmid>/<time>" with the time as RFC 3339 UTC ("2026-12-02T08:00:00Z").
+struct BackupSnapshotId {
+  int vmid = 0;
+  int64_t time = 0;  // unix seconds
+  std::string Name() const;
+  // "vm/100/2026-12-02T08:00:00Z" (also the tail of a backup volid); nothing else parses.
+  static std::optional<BackupSnapshotId> Parse(std::string_view name);
+  bool operator<(const BackupSnapshotId& o) const { return vmid != o.vmid ? vmid < o.vmid : time < o.time; }
+  bool operator==(const BackupSnapshotId& o) const { return vmid == o.vmid && time == o.time; }
+};
+std::string Rfc3339Utc(int64_t unix_seconds);
+
+struct BackupFileEntry {
+  std::string filename;  // "drive-scsi0.img.fidx", "qemu-server.conf"
+  uint64_t size = 0;     // bytes of the file
+  std::string csum;      // SHA-256 hex of the file
+  uint64_t image_size = 0;  // for .fidx: the image's bytes
+};
+
+struct BackupManifest {
+  BackupSnapshotId id;
+  std::vector<BackupFileEntry> files;
+  std::string key_fingerprint;  // "" when not encrypted
+};
+
+struct BackupSnapshotInfo {
+  BackupSnapshotId id;
+  uint64_t size = 0;  // the images' bytes (what a restore writes)
+  std::string notes;
+  bool is_protected = false;
+  std::string verify_state, verify_upid;  // "" when never verified; "ok" or "failed"
+};
+
+class BackupDatastore {
+ public:
+  BackupDatastore(FileSystem& fs, std::string root, ChunkStoreOptions options = {});
+  ChunkStore& chunks() { return chunks_; }
+  const std::string& root() const { return root_; }
+
+  class Writer {
+   public:
+    // Stores an image's index ("drive-scsi0" -> "drive-scsi0.img.fidx").
+    Status AddImage(const std::string& drive, const FixedIndex& index);
+    // Stores a small file ("qemu-server.conf").
+    Status AddBlob(const std::string& filename, const std::string& content);
+    // Writes the manifest and publishes the snapshot. Fails if it already exists.
+    Result<BackupSnapshotInfo> Finish();
+    // Removes what was written (the chunks stay until a GC finds nobody needs them).
+    void Abort();
+    ~Writer();
+    const BackupSnapshotId& id() const { return id_; }
+
+   private:
+    friend class BackupDatastore;
+    Writer(BackupDatastore& store, BackupSnapshotId id, std::string tmp_dir)
+        : store_(store), id_(id), tmp_dir_(std::move(tmp_dir)) {}
+    Status Put(const std::string& filename, const std::string& content, uint64_t image_size);
+    BackupDatastore& store_;
+    BackupSnapshotId id_;
+    std::string tmp_dir_;
+    std::vector<BackupFileEntry> files_;
+    uint64_t image_bytes_ = 0;
+    bool done_ = false;
+  };
+  // Starts a snapshot of `vmid` at `time`. "backup 'vm/100/…' already exists" if taken.
+  Result<std::unique_ptr<Writer>> Begin(int vmid, int64_t time);
+
+  // Every finished snapshot (of `vmid`, or all when 0), oldest first.
+  Result<std::vector<BackupSnapshotInfo>> List(int vmid = 0);
+  Result<BackupSnapshotInfo> Info(const BackupSnapshotId& id);
+  // The manifest, checked. "backup 'vm/100/…' does not exist".
+  Result<BackupManifest> Manifest(const BackupSnapshotId& id);
+  // A file of the snapshot, checked against the manifest ("… has been modified").
+  Result<std::string> ReadFile(const BackupSnapshotId& id, const std::string& filename);
+  Result<FixedIndex> ReadIndex(const BackupSnapshotId& id, const std::string& drive);
+  // Removes a snapshot; refused while it is protected (Proxmox's text).
+  Status Remove(const BackupSnapshotId& id);
+  Status SetNotes(const BackupSnapshotId& id, const std::string& notes);
+  Status SetProtected(const BackupSnapshotId& id, bool on);
+  // Reads every chunk of every image of the snapshot and records the result (verify.json).
+  // Returns the problems found, each naming the disk and the chunk; empty when all is well.
+  Result<std::vector<std::string>> Verify(const BackupSnapshotId& id, const std::string& upid);
+
+  struct GcStats {
+    uint64_t indexes = 0;
+    ChunkStore::SweepStats sweep;
+  };
+  // Marks the chunks of every index (finished snapshots and writers still running), then
+  // sweeps what nobody touched since `start - kGcGrace`; leftover temporary snapshots older
+  // than the grace period are removed first. `start` is the GC's own start time.
+  Result<GcStats> GarbageCollect(std::chrono::system_clock::time_point start);
+
+ private:
+  std::string Dir(const BackupSnapshotId& id) const;
+  FileSystem& fs_;
+  std::string root_;
+  ChunkStore chunks_;
+};
+
+}  // namespace hearth

@@ -1,0 +1,139 @@
+// BackupDatastore on a real directory: snapshots published whole, listed, protected, verified
+// and collected.
+#include "backup/datastore.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "backup/image_backup.h"
+#include "core/testing/temp_dir.h"
+#include "sys/posix/posix_file_system.h"
+#include "sys/testing/fault_file_system.h"
+
+namespace hearth {
+namespace {
+
+constexpr int64_t kT0 = 1764662400;  // 2025-12-02T08:00:00Z
+
+class DatastoreTest : public ::testing::Test {
+ protected:
+  // A backup of VM `vmid` at `t` with one disk holding `chunks` chunks from `seed`.
+  BackupSnapshotInfo Backup(int vmid, int64_t t, int chunks, int seed) {
+    std::string data;
+    for (int c = 0; c < chunks; ++c) data += std::string(4096, static_cast<char>('a' + (seed + c) % 26));
+    FixedIndex idx;
+    idx.chunk_size = 4096;
+    idx.size = data.size();
+    for (int c = 0; c < chunks; ++c) idx.digests.push_back(store_.chunks().Insert(data.substr(c * 4096, 4096))->digest);
+    auto w = store_.Begin(vmid, t);
+    EXPECT_TRUE(w) << w.error().message;
+    EXPECT_TRUE((*w)->AddImage("drive-scsi0", idx));
+    EXPECT_TRUE((*w)->AddBlob("qemu-server.conf", "memory: 512\nscsi0: local:vm-" + std::to_string(vmid) + "-disk-0\n"));
+    auto info = (*w)->Finish();
+    EXPECT_TRUE(info) << info.error().message;
+    return *info;
+  }
+  TempDir dir_;
+  PosixFileSystem fs_;
+  BackupDatastore store_{fs_, dir_.Sub("backups")};
+};
+
+TEST(BackupSnapshotIdTest, ProxmoxsNamesAndNothingElse) {
+  BackupSnapshotId id{100, kT0};
+  EXPECT_EQ(id.Name(), "vm/100/2025-12-02T08:00:00Z");
+  EXPECT_EQ(BackupSnapshotId::Parse(id.Name()), id);
+  for (const char* bad : {"vm/100/2025-12-02T08:00:00", "ct/100/2025-12-02T08:00:00Z", "vm/0100/2025-12-02T08:00:00Z",
+                          "vm/100/2025-02-30T08:00:00Z", "vm/100/../x", "vm/99/2025-12-02T08:00:00Z",
+                          "vm/100/2025-12-02T08:00:00Z/", "vm/100/2025-12-02 08:00:00Z"})
+    EXPECT_FALSE(BackupSnapshotId::Parse(bad)) << bad;
+}
+
+TEST_F(DatastoreTest, ASnapshotIsPublishedWholeAndListed) {
+  auto a = Backup(100, kT0, 3, 0);
+  auto b = Backup(100, kT0 + 86400, 3, 1);
+  Backup(101, kT0, 1, 5);
+  EXPECT_EQ(a.size, 3 * 4096u);
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("backups/vm/100/2025-12-02T08:00:00Z/index.json")));
+  auto list = store_.List(100);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].id, a.id);
+  EXPECT_EQ((*list)[1].id, b.id);
+  EXPECT_EQ(store_.List()->size(), 3u);
+  EXPECT_EQ(*store_.ReadFile(a.id, "qemu-server.conf"), "memory: 512\nscsi0: local:vm-100-disk-0\n");
+  EXPECT_EQ(store_.ReadIndex(a.id, "drive-scsi0")->digests.size(), 3u);
+  EXPECT_EQ(store_.Begin(100, kT0).error().message, "backup 'vm/100/2025-12-02T08:00:00Z' already exists");
+
+  // A writer that never finishes (a crash) leaves no backup anybody lists.
+  auto w = store_.Begin(100, kT0 + 60);
+  ASSERT_TRUE(w);
+  ASSERT_TRUE((*w)->AddBlob("qemu-server.conf", "x"));
+  EXPECT_EQ(store_.List(100)->size(), 2u);
+  (*w)->Abort();
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("backups/vm/100/.2025-12-02T08:01:00Z.tmp")));
+}
+
+TEST_F(DatastoreTest, AChangedFileIsRefusedNotUsed) {
+  auto a = Backup(100, kT0, 2, 0);
+  std::ofstream(dir_.Sub("backups/vm/100/2025-12-02T08:00:00Z/qemu-server.conf"), std::ios::app) << "hostpci0: x\n";
+  EXPECT_EQ(store_.ReadFile(a.id, "qemu-server.conf").error().message,
+            "backup 'vm/100/2025-12-02T08:00:00Z': qemu-server.conf has been modified (checksum mismatch)");
+  EXPECT_EQ(store_.Manifest(BackupSnapshotId{100, kT0 + 1}).error().message,
+            "backup 'vm/100/2025-12-02T08:00:01Z' does not exist");
+}
+
+TEST_F(DatastoreTest, ProtectedBackupsStayAndNotesAreKept) {
+  auto a = Backup(100, kT0, 1, 0);
+  ASSERT_TRUE(store_.SetProtected(a.id, true));
+  ASSERT_TRUE(store_.SetNotes(a.id, "before the upgrade"));
+  auto info = store_.Info(a.id);
+  ASSERT_TRUE(info);
+  EXPECT_TRUE(info->is_protected);
+  EXPECT_EQ(info->notes, "before the upgrade");
+  EXPECT_EQ(store_.Remove(a.id).error().message, "backup 'vm/100/2025-12-02T08:00:00Z' is protected");
+  ASSERT_TRUE(store_.SetProtected(a.id, false));
+  ASSERT_TRUE(store_.Remove(a.id));
+  EXPECT_TRUE(store_.List(100)->empty());
+}
+
+TEST_F(DatastoreTest, VerifyNamesTheDiskAndChunkAndRecordsTheResult) {
+  auto a = Backup(100, kT0, 3, 0);
+  auto ok = store_.Verify(a.id, "UPID:n:1");
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(ok->empty());
+  EXPECT_EQ(store_.Info(a.id)->verify_state, "ok");
+  auto idx = store_.ReadIndex(a.id, "drive-scsi0");
+  std::filesystem::remove(store_.chunks().ChunkPath(idx->digests[1]));
+  auto bad = store_.Verify(a.id, "UPID:n:2");
+  ASSERT_TRUE(bad);
+  ASSERT_EQ(bad->size(), 1u);
+  EXPECT_EQ((*bad)[0], "drive-scsi0 (chunk 1): chunk " + DigestHex(idx->digests[1]) + " is missing");
+  EXPECT_EQ(store_.Info(a.id)->verify_state, "failed");
+  EXPECT_EQ(store_.Info(a.id)->verify_upid, "UPID:n:2");
+}
+
+TEST_F(DatastoreTest, GarbageCollectionFreesOnlyWhatNoBackupNeeds) {
+  auto a = Backup(100, kT0, 3, 0);       // chunks a, b, c
+  auto b = Backup(100, kT0 + 60, 3, 1);  // chunks b, c, d: shares two with a
+  // Everything is two days old, as if written then.
+  auto past = std::filesystem::file_time_type::clock::now() - std::chrono::hours(48);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.Sub("backups/.chunks")))
+    if (e.is_regular_file()) std::filesystem::last_write_time(e.path(), past);
+  ASSERT_TRUE(store_.Remove(a.id));
+  // A writer that started before the GC and has not written its index yet: its new chunk is
+  // fresh, so the grace period keeps it.
+  auto fresh = store_.chunks().Insert(std::string(4096, 'Z'));
+  auto gc = store_.GarbageCollect(std::chrono::system_clock::now());
+  ASSERT_TRUE(gc) << gc.error().message;
+  EXPECT_EQ(gc->indexes, 1u);
+  EXPECT_EQ(gc->sweep.removed, 1u);  // only a's own chunk
+  EXPECT_TRUE(store_.chunks().Contains(fresh->digest));
+  auto left = store_.Verify(b.id, "");
+  ASSERT_TRUE(left);
+  EXPECT_TRUE(left->empty());
+}
+
+}  // namespace
+}  // namespace hearth
