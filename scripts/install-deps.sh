@@ -8,7 +8,7 @@ BUILD_PKGS=(
   build-essential cmake ninja-build ccache pkg-config
   libboost-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libspdlog-dev libfmt-dev
   libcli11-dev libexpected-dev zlib1g-dev libre2-dev libcurl4-openssl-dev libyaml-cpp-dev libpam0g-dev libnl-3-dev libnl-route-3-dev libcrypt-dev
-  libzstd-dev  # backup chunks (src/backup)
+  libzstd-dev libnbd-dev  # backup chunks and NBD reads of disks (src/backup)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-16 libclang-rt-16-dev llvm-16  # sanitizer and fuzzing builds (docs/hardening.md)
 )

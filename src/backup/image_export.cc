@@ -1,0 +1,68 @@
+#include "backup/image_export.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/strings.h"
+
+namespace hearth {
+namespace {
+
+bool Alive(int pid) { return ::kill(pid, 0) == 0; }
+
+std::string Tail(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return LastLine(ss.str());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ImageExport>> ImageExport::Start(ProcessRunner& runner, const std::string& image,
+                                                        const std::string& format, const std::string& socket,
+                                                        std::chrono::milliseconds timeout) {
+  if (format != "raw" && format != "qcow2" && format != "vmdk")
+    return Fail(InvalidArgument("cannot export an image of format '" + format + "'"));
+  nlohmann::json file = {{"driver", "file"}, {"node-name", "file0"}, {"filename", image}, {"read-only", true}};
+  nlohmann::json fmt = {{"driver", format}, {"node-name", "disk0"}, {"file", "file0"}, {"read-only", true}};
+  nlohmann::json server = {{"addr", {{"type", "unix"}, {"path", socket}}}};
+  nlohmann::json exp = {{"type", "nbd"}, {"id", "export0"}, {"node-name", "disk0"}, {"name", kExportName},
+                        {"writable", false}};
+  std::string log = socket + ".log";
+  std::string pidfile = socket + ".pid";
+  ::unlink(log.c_str());
+  std::vector<std::string> argv = {"qemu-storage-daemon", "--blockdev", file.dump(), "--blockdev", fmt.dump(),
+                                   "--nbd-server", server.dump(), "--export", exp.dump(), "--pidfile", pidfile};
+  HEARTH_ASSIGN_OR_RETURN(int pid, runner.SpawnDetached(argv, log));
+  std::unique_ptr<ImageExport> ex(new ImageExport(pid, socket, log));
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  struct stat st {};
+  while (::stat(socket.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    if (!Alive(pid)) return Fail(Internal("qemu-storage-daemon: " + Tail(log)));
+    if (std::chrono::steady_clock::now() >= deadline)
+      return Fail(Unavailable("qemu-storage-daemon did not open " + socket + " in time"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return ex;
+}
+
+ImageExport::~ImageExport() {
+  if (pid_ > 0 && Alive(pid_)) {
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 250 && Alive(pid_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (Alive(pid_)) ::kill(pid_, SIGKILL);
+  }
+  ::unlink(socket_.c_str());
+  ::unlink((socket_ + ".pid").c_str());
+  ::unlink(log_.c_str());
+}
+
+}  // namespace hearth

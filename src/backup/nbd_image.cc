@@ -1,0 +1,58 @@
+#include "backup/nbd_image.h"
+
+#include <libnbd.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+namespace hearth {
+namespace {
+
+std::string NbdError(const std::string& what) {
+  const char* e = nbd_get_error();
+  return what + ": " + (e ? e : "unknown NBD error");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<NbdImage>> NbdImage::ConnectUnix(const std::string& socket, const std::string& export_name,
+                                                        std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  struct stat st {};
+  while (::stat(socket.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return Fail(Unavailable("NBD server did not start: no socket at " + socket));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  nbd_handle* h = nbd_create();
+  if (!h) return Fail(Internal(NbdError("nbd_create")));
+  std::unique_ptr<NbdImage> img(new NbdImage(h));
+  if (nbd_set_export_name(h, export_name.c_str()) != 0) return Fail(Internal(NbdError("NBD export name")));
+  if (nbd_connect_unix(h, socket.c_str()) != 0) return Fail(Unavailable(NbdError("NBD connect to " + socket)));
+  int64_t size = nbd_get_size(h);
+  if (size < 0) return Fail(Internal(NbdError("NBD export size")));
+  img->size_ = static_cast<uint64_t>(size);
+  return img;
+}
+
+NbdImage::~NbdImage() {
+  if (!h_) return;
+  (void)nbd_shutdown(h_, 0);
+  nbd_close(h_);
+}
+
+Result<std::string> NbdImage::Read(uint64_t offset, size_t len) {
+  if (offset > size_ || len > size_ - offset) return Fail(InvalidArgument("NBD read beyond the end of the export"));
+  std::string buf(len, '\0');
+  // NBD requests are capped (32 MiB by libnbd); chunks are 4 MiB, so one request each.
+  constexpr size_t kMaxRequest = 32 << 20;
+  for (size_t done = 0; done < len;) {
+    size_t n = std::min(kMaxRequest, len - done);
+    if (nbd_pread(h_, buf.data() + done, n, offset + done, 0) != 0)
+      return Fail(Internal(NbdError("NBD read at offset " + std::to_string(offset + done))));
+    done += n;
+  }
+  return buf;
+}
+
+}  // namespace hearth
