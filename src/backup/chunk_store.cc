@@ -127,7 +127,10 @@ Result<std::string> ChunkStore::Read(const ChunkDigest& digest) const {
     if (blob.error().code == ErrorCode::kNotFound) return Fail(NotFound("chunk " + DigestHex(digest) + " is missing"));
     return Fail(Internal(Corrupt(digest, blob.error().message)));
   }
-  const std::string& b = *blob;
+  return DecodeBlob(digest, *blob);
+}
+
+Result<std::string> ChunkStore::DecodeBlob(const ChunkDigest& digest, std::string_view b) {
   if (b.size() < kHeader || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)
     return Fail(Internal(Corrupt(digest, "not a chunk blob")));
   uint8_t encoding = static_cast<uint8_t>(b[8]);
@@ -135,7 +138,7 @@ Result<std::string> ChunkStore::Read(const ChunkDigest& digest) const {
   if (size > kMaxChunk) return Fail(Internal(Corrupt(digest, "size out of range")));
   std::string out;
   if (encoding == kRaw) {
-    out = b.substr(kHeader);
+    out = std::string(b.substr(kHeader));
   } else if (encoding == kZstd) {
     out.resize(size);
     size_t n = ZSTD_decompress(out.data(), out.size(), b.data() + kHeader, b.size() - kHeader);

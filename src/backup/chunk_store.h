@@ -70,6 +70,8 @@ class ChunkStore {
   // "chunk <hex> is corrupt (<why>)".
   Result<std::string> Read(const ChunkDigest& digest) const;
   bool Contains(const ChunkDigest& digest) const;
+  // The content of a chunk blob as stored (hostile input: bounded, checked against `digest`).
+  static Result<std::string> DecodeBlob(const ChunkDigest& digest, std::string_view blob);
   // GC's mark: sets the chunk's modification time to now. "chunk <hex> is missing" if absent.
   Status Touch(const ChunkDigest& digest);
   // Makes every chunk inserted so far durable (fsync of the directories they were renamed in).

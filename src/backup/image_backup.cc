@@ -15,10 +15,6 @@
 namespace hearth {
 namespace {
 
-bool AllZero(std::string_view s) {
-  return s.empty() || (s[0] == 0 && std::memcmp(s.data(), s.data() + 1, s.size() - 1) == 0);
-}
-
 // Progress about every 10% of the image.
 class Progress {
  public:
