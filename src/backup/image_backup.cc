@@ -81,17 +81,8 @@ Result<FixedIndex> BackupRawFile(ChunkStore& store, const std::string& path, con
   return BackupImage(store, static_cast<uint64_t>(end), read, label, log, stats);
 }
 
-Status RestoreRawFile(const ChunkStore& store, const FixedIndex& index, const std::string& path,
-                      const std::string& label, const BackupLog& log) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return Fail(Internal(label + ": cannot create " + path + ": " + std::strerror(errno)));
-  auto fail = [&](Error e) -> Status {
-    ::unlink(path.c_str());
-    return Fail(e.WithContext(label));
-  };
-  if (::ftruncate(fd.get(), static_cast<off_t>(index.size)) != 0)
-    return fail(Internal("cannot size " + path + ": " + std::strerror(errno)));
-  // All-zero chunks are holes already; they are recognised by digest, without reading them.
+Status RestoreImage(const ChunkStore& store, const FixedIndex& index, const ImageWriter& write,
+                    const std::string& label, const BackupLog& log) {
   std::map<uint64_t, ChunkDigest> zero_digest;
   Progress progress(log, label, index.size);
   for (size_t i = 0; i < index.digests.size(); ++i) {
@@ -101,21 +92,38 @@ Status RestoreRawFile(const ChunkStore& store, const FixedIndex& index, const st
     uint64_t off = uint64_t{i} * index.chunk_size;
     if (index.digests[i] != z->second) {
       auto data = store.Read(index.digests[i]);
-      if (!data) return fail(data.error());
+      if (!data) return Fail(data.error().WithContext(label));
       if (data->size() != len)
-        return fail(Internal("chunk " + DigestHex(index.digests[i]) + " has " + std::to_string(data->size()) +
+        return Fail(Internal(label + ": chunk " + DigestHex(index.digests[i]) + " has " + std::to_string(data->size()) +
                              " bytes where the index expects " + std::to_string(len)));
-      size_t put = 0;
-      while (put < len) {
-        ssize_t n = ::pwrite(fd.get(), data->data() + put, len - put, static_cast<off_t>(off + put));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail(Internal("write error on " + path + ": " + std::strerror(errno)));
-        put += static_cast<size_t>(n);
-      }
+      HEARTH_TRY(write(off, *data).map_error([&](Error e) { return e.WithContext(label); }));
     }
     progress.At(off + len, "");
   }
-  if (::fsync(fd.get()) != 0) return fail(Internal("fsync " + path + ": " + std::strerror(errno)));
+  return Ok();
+}
+
+Status RestoreRawFile(const ChunkStore& store, const FixedIndex& index, const std::string& path,
+                      const std::string& label, const BackupLog& log) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return Fail(Internal(label + ": cannot create " + path + ": " + std::strerror(errno)));
+  auto fail = [&](Error e) -> Status {
+    ::unlink(path.c_str());
+    return Fail(std::move(e));
+  };
+  if (::ftruncate(fd.get(), static_cast<off_t>(index.size)) != 0)
+    return fail(Internal(label + ": cannot size " + path + ": " + std::strerror(errno)));
+  auto write = [&](uint64_t off, std::string_view data) -> Status {
+    for (size_t put = 0; put < data.size();) {
+      ssize_t n = ::pwrite(fd.get(), data.data() + put, data.size() - put, static_cast<off_t>(off + put));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Fail(Internal("write error on " + path + ": " + std::strerror(errno)));
+      put += static_cast<size_t>(n);
+    }
+    return Ok();
+  };
+  if (auto st = RestoreImage(store, index, write, label, log); !st) return fail(st.error());
+  if (::fsync(fd.get()) != 0) return fail(Internal(label + ": fsync " + path + ": " + std::strerror(errno)));
   return Ok();
 }
 

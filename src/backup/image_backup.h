@@ -36,6 +36,14 @@ Result<FixedIndex> BackupImage(ChunkStore& store, uint64_t size, const ImageRead
 Result<FixedIndex> BackupRawFile(ChunkStore& store, const std::string& path, const std::string& label,
                                  const BackupLog& log, ImageBackupStats* stats);
 
+// Writes the image `index` describes through `write` (offset, bytes) into a volume of at
+// least its size that reads as zeros where nothing was written (a new volume): all-zero
+// chunks are skipped, recognised by their digest without being read. A chunk that is missing
+// or fails its check stops the restore with the chunk's name.
+using ImageWriter = std::function<Status(uint64_t offset, std::string_view data)>;
+Status RestoreImage(const ChunkStore& store, const FixedIndex& index, const ImageWriter& write,
+                    const std::string& label, const BackupLog& log);
+
 // Writes the image `index` describes to the new raw file `path` (it must not exist), sparse
 // where chunks are all zeros, and fsyncs it. A chunk that is missing or fails its check stops
 // the restore with the chunk's name, and the partial file is removed.

@@ -28,14 +28,19 @@ std::string Tail(const std::string& path) {
 
 Result<std::unique_ptr<ImageExport>> ImageExport::Start(ProcessRunner& runner, const std::string& image,
                                                         const std::string& format, const std::string& socket,
-                                                        std::chrono::milliseconds timeout) {
+                                                        std::chrono::milliseconds timeout, Options options) {
   if (format != "raw" && format != "qcow2" && format != "vmdk")
     return Fail(InvalidArgument("cannot export an image of format '" + format + "'"));
-  nlohmann::json file = {{"driver", "file"}, {"node-name", "file0"}, {"filename", image}, {"read-only", true}};
-  nlohmann::json fmt = {{"driver", format}, {"node-name", "disk0"}, {"file", "file0"}, {"read-only", true}};
+  bool ro = !options.writable;
+  // A block device (a zvol, an LV) is QEMU's host_device, a file its file driver.
+  struct stat ist {};
+  const char* proto = ::stat(image.c_str(), &ist) == 0 && S_ISBLK(ist.st_mode) ? "host_device" : "file";
+  nlohmann::json file = {{"driver", proto}, {"node-name", "file0"}, {"filename", image}, {"read-only", ro}};
+  nlohmann::json fmt = {{"driver", format}, {"node-name", "disk0"}, {"file", "file0"}, {"read-only", ro}};
+  if (options.force_share && ro) file["force-share"] = fmt["force-share"] = true;
   nlohmann::json server = {{"addr", {{"type", "unix"}, {"path", socket}}}};
   nlohmann::json exp = {{"type", "nbd"}, {"id", "export0"}, {"node-name", "disk0"}, {"name", kExportName},
-                        {"writable", false}};
+                        {"writable", options.writable}};
   std::string log = socket + ".log";
   std::string pidfile = socket + ".pid";
   ::unlink(log.c_str());

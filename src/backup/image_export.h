@@ -1,4 +1,4 @@
-// ImageExport: serves one disk image read-only over NBD on a unix socket, through QEMU's
+// ImageExport: serves one disk image (read-only unless asked) over NBD on a unix socket, through QEMU's
 // qemu-storage-daemon, for as long as the object lives. QEMU reads every format a VM disk
 // may have (qcow2 with its backing chain for linked clones, raw, vmdk), so a backup reads
 // the guest-visible content whatever the storage holds.
@@ -25,11 +25,23 @@ namespace hearth {
 class ImageExport {
  public:
   static constexpr const char* kExportName = "disk";
+  struct Options {
+    // Open an image a running QEMU holds (its lock shared): only for reading an image whose
+    // VM is paused, so that what is read is one instant.
+    bool force_share = false;
+    // Serve it writable (a restore into a new volume).
+    bool writable = false;
+  };
   // Starts the export of `image` (`format`: raw, qcow2, vmdk) on `socket` (which must not
   // exist; its directory must). Waits until the socket is there, up to `timeout`.
   static Result<std::unique_ptr<ImageExport>> Start(ProcessRunner& runner, const std::string& image,
                                                    const std::string& format, const std::string& socket,
-                                                   std::chrono::milliseconds timeout);
+                                                   std::chrono::milliseconds timeout, Options options);
+  static Result<std::unique_ptr<ImageExport>> Start(ProcessRunner& runner, const std::string& image,
+                                                   const std::string& format, const std::string& socket,
+                                                   std::chrono::milliseconds timeout) {
+    return Start(runner, image, format, socket, timeout, Options{});
+  }
   ~ImageExport();
   ImageExport(const ImageExport&) = delete;
   ImageExport& operator=(const ImageExport&) = delete;

@@ -56,3 +56,24 @@ Result<std::string> NbdImage::Read(uint64_t offset, size_t len) {
 }
 
 }  // namespace hearth
+
+namespace hearth {
+
+Status NbdImage::Write(uint64_t offset, std::string_view data) {
+  if (offset > size_ || data.size() > size_ - offset) return Fail(InvalidArgument("NBD write beyond the end of the export"));
+  constexpr size_t kMaxRequest = 32 << 20;
+  for (size_t done = 0; done < data.size();) {
+    size_t n = std::min(kMaxRequest, data.size() - done);
+    if (nbd_pwrite(h_, data.data() + done, n, offset + done, 0) != 0)
+      return Fail(Internal(NbdError("NBD write at offset " + std::to_string(offset + done))));
+    done += n;
+  }
+  return Ok();
+}
+
+Status NbdImage::Flush() {
+  if (nbd_flush(h_, 0) != 0) return Fail(Internal(NbdError("NBD flush")));
+  return Ok();
+}
+
+}  // namespace hearth

@@ -28,6 +28,9 @@ class NbdImage {
 
   uint64_t size() const { return size_; }
   Result<std::string> Read(uint64_t offset, size_t len);
+  // Writes `data` at `offset` (a writable export); Flush makes it durable on the server.
+  Status Write(uint64_t offset, std::string_view data);
+  Status Flush();
 
  private:
   explicit NbdImage(nbd_handle* h) : h_(h) {}

@@ -65,5 +65,26 @@ TEST(Retention, OptionsAsProxmox) {
             "duplicate key in comma-separated list property: keep-last");
 }
 
+
+// The worked examples of docs/reference/pve-prune.md section 1.5 (checked there against the
+// upstream code, TZ=UTC), oldest first.
+std::vector<PruneItem> At(std::vector<int64_t> times, int protected_at = -1) {
+  std::vector<PruneItem> out;
+  for (size_t i = 0; i < times.size(); ++i) out.push_back({times[i], static_cast<int>(i) == protected_at});
+  return out;
+}
+
+TEST(Retention, ReferenceWorkedExamples) {
+  EXPECT_EQ(Marks("keep-last=2,keep-daily=2", At({1710057600, 1710100800, 1710147600, 1710205200, 1710286200})),
+            "remove,keep,keep,keep,keep");
+  EXPECT_EQ(Marks("keep-last=1", At({1714528800, 1714615200, 1714701600}, 2)), "remove,keep,protected");
+  EXPECT_EQ(Marks("keep-all=1", At({1714528800, 1714615200, 1714701600}, 2)), "keep,keep,protected");
+  EXPECT_EQ(Marks("keep-weekly=2,keep-yearly=1", At({1609156800, 1609675200, 1609761600, 1610280000, 1610366400})),
+            "keep,remove,remove,keep,keep");
+  EXPECT_EQ(Marks("keep-hourly=2,keep-monthly=2", At({1705312800, 1706742000, 1706778600, 1706781000, 1706781900})),
+            "remove,keep,remove,keep,keep");
+  EXPECT_EQ(Marks("keep-yearly=1", At({83, 3155760060})), "remove,keep");
+}
+
 }  // namespace
 }  // namespace hearth

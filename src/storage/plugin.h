@@ -164,6 +164,13 @@ class StoragePlugin {
     return Fail(Internal("storage '" + id() + "' is not replicatable (volume '" + volname + "')"));
   }
 
+  // Where this storage keeps backups (Proxmox's get_backup_dir: "<path>/dump"); hearth's
+  // backup datastore lives there. "can't use storage '<id>' for backups - wrong content
+  // type" when the storage holds no `backup` content or is no file storage.
+  virtual Result<std::string> BackupDir() const {
+    return Fail(FailedPrecondition("can't use storage '" + id() + "' for backups - wrong content type"));
+  }
+
   // Where temporary files for this storage should be written (same filesystem: rename works).
   // It may not exist yet; whatever is in it when the daemon starts is a leftover.
   virtual std::string TempDir() const = 0;

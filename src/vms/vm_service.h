@@ -21,8 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "backup/datastore.h"
 #include "core/result.h"
 #include "model/cloudinit.h"
+#include "model/retention.h"
 #include "model/vm_config.h"
 #include "net/backend.h"
 #include "qemu/argv.h"
@@ -133,6 +135,33 @@ struct StopRequest {
   bool skiplock = false;
 };
 
+// POST /nodes/{node}/vzdump after the handler's checks (docs/reference/pve-vzdump.md).
+struct VzdumpRequest {
+  std::vector<int> vmids;
+  bool all = false;
+  std::vector<int> exclude;
+  std::string storage = "local";
+  std::string mode = "snapshot";  // snapshot | suspend | stop
+  std::string notes_template;
+  bool is_protected = false;
+  std::optional<KeepOptions> prune;  // the request's or the storage's prune-backups
+  bool remove = true;
+  std::string user;
+  std::string command_line;  // "vzdump 100 --storage local ..." for the first log line
+};
+
+// POST /nodes/{node}/qemu with `archive`.
+struct RestoreRequest {
+  int vmid = 0;
+  std::string archive;  // "<storage>:backup/vm/<vmid>/<time>"
+  std::string storage;  // target of every disk; "" = each disk's original storage, else local
+  bool unique = false;
+  std::string user;
+};
+
+// "<storage>:backup/vm/<vmid>/<time>", the volume id of a backup.
+std::string BackupVolid(const std::string& storage, const BackupSnapshotId& id);
+
 struct VmServiceOptions {
   std::string node;
   QemuHostInfo host;  // `kvm` is filled from AccelState at each start
@@ -236,6 +265,18 @@ class VmService {
   Result<std::string> Suspend(int vmid, const std::string& user, bool todisk, bool skiplock);
   Result<std::string> Resume(int vmid, const std::string& user, bool skiplock);
 
+  // Backups (vm_backup.cc): a vzdump task over the VMs (each VM locked in turn; a running
+  // VM is paused while its disks are read, or stopped and started again with mode=stop),
+  // into the storage's backup datastore; each VM's failure is logged and the job ends
+  // "job errors", as Proxmox's.
+  Result<std::string> Vzdump(const VzdumpRequest& req);
+  // The backups on `storage` (of `vmid`, or all), oldest first; none if it holds no backups.
+  Result<std::vector<BackupSnapshotInfo>> ListBackups(const std::string& storage, int vmid);
+  Status RemoveBackup(const std::string& volid);
+  Status UpdateBackup(const std::string& volid, const std::optional<std::string>& notes, std::optional<bool> is_protected);
+  // A new VM from a backup (task qmrestore): its config, each disk written into a new volume.
+  Result<std::string> Restore(const RestoreRequest& req);
+
   // Deletes a volume (DELETE …/storage/{storage}/content/{volume}) under its owner VM's
   // lock; refused while any VM's config (or pending change) uses it, or a linked clone sits
   // on it.
@@ -288,6 +329,9 @@ class VmService {
   Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
   Status DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description,
                     bool vmstate);
+  Result<std::unique_ptr<BackupDatastore>> OpenDatastore(const std::string& storage);
+  Status BackupOne(TaskContext& ctx, BackupDatastore& store, const VzdumpRequest& req, int vmid);
+  Status DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req);
   // move_disk's copy (vm_disk_ops.cc): a new volume on the target storage holding the disk's
   // data, by qemu-img while the VM is stopped, by QEMU's block mirror while it runs (the
   // device then uses the new volume). Returns its volume id.

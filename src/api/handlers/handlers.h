@@ -63,6 +63,7 @@ void RegisterAgentRoutes(Router& r, ApiServices& s);
 void RegisterImageRoutes(Router& r, ApiServices& s);
 void RegisterSnapshotScheduleRoutes(Router& r, ApiServices& s);
 void RegisterReplicationRoutes(Router& r, ApiServices& s);
+void RegisterBackupRoutes(Router& r, ApiServices& s);
 
 // GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
 void RegisterIntrospectionRoutes(Router& r);
@@ -80,6 +81,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterImageRoutes(r, s);
   RegisterSnapshotScheduleRoutes(r, s);
   RegisterReplicationRoutes(r, s);
+  RegisterBackupRoutes(r, s);
   RegisterIntrospectionRoutes(r);
 }
 

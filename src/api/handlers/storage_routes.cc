@@ -17,6 +17,17 @@
 namespace hearth {
 namespace {
 
+// "<storage>:backup/vm/<vmid>/<time>": a snapshot of the backup datastore.
+bool IsBackupVolid(const std::string& volid) {
+  auto colon = volid.find(':');
+  return colon != std::string::npos && volid.compare(colon + 1, 7, "backup/") == 0 &&
+         BackupSnapshotId::Parse(std::string_view(volid).substr(colon + 8));
+}
+
+}  // namespace
+
+namespace {
+
 // One storage as PVE::Storage::storage_info reports it: disabled storages and those not
 // allowed on this node are never queried (enabled 0, active 0, zeros). Usage is a statvfs;
 // activation happened at start, create or update, not here (this runs on an I/O thread).
@@ -193,10 +204,31 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
              content = ParseContentType(*ct);
              if (!content) return Fail(FieldError("content", "unknown content type '" + *ct + "'"));
            }
-           HEARTH_ASSIGN_OR_RETURN(auto vols, st->List(content, static_cast<int>(c.params.Int("vmid"))));
-           nlohmann::json out = nlohmann::json::array();
+           int vmid = static_cast<int>(c.params.Int("vmid"));
+           HEARTH_ASSIGN_OR_RETURN(auto vols, st->List(content, vmid));
+           std::vector<std::pair<std::string, nlohmann::json>> items;
            for (const auto& v : vols)
-             if (MayAccessVolume(s, *c.who, st->id(), v)) out.push_back(VolumeJson(v));
+             if (MayAccessVolume(s, *c.who, st->id(), v)) items.emplace_back(ToLower(v.volid), VolumeJson(v));
+           // The backup datastore's snapshots, in PBS's shape (PBSPlugin list_volumes).
+           if ((!content || *content == ContentType::kBackup) && st->Supports(ContentType::kBackup)) {
+             HEARTH_ASSIGN_OR_RETURN(auto backups, s.vms.ListBackups(st->id(), vmid));
+             for (const auto& b : backups) {
+               VolumeInfo owner;
+               owner.content = ContentType::kBackup;
+               owner.vmid = b.id.vmid;
+               if (!MayAccessVolume(s, *c.who, st->id(), owner)) continue;
+               std::string volid = BackupVolid(st->id(), b.id);
+               nlohmann::json j = {{"volid", volid}, {"content", "backup"}, {"format", "pbs-vm"}, {"size", b.size},
+                                   {"ctime", b.id.time}, {"vmid", b.id.vmid}, {"subtype", "qemu"}};
+               if (!b.notes.empty()) j["notes"] = b.notes.substr(0, b.notes.find('\n'));
+               if (b.is_protected) j["protected"] = 1;
+               if (!b.verify_state.empty()) j["verification"] = {{"state", b.verify_state}, {"upid", b.verify_upid}};
+               items.emplace_back(ToLower(volid), j);
+             }
+           }
+           std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+           nlohmann::json out = nlohmann::json::array();
+           for (auto& [key, j] : items) out.push_back(std::move(j));
            return Data(out);
          },
          "Volumes on a storage."});
@@ -206,6 +238,14 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          [&s](ApiContext& c) -> Result<ApiReply> {
            std::string volume = *c.params.Get("volume");
            std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
+           if (IsBackupVolid(volid)) {
+             std::string sid = volid.substr(0, volid.find(':'));
+             for (const auto& b : s.vms.ListBackups(sid, 0).value_or(std::vector<BackupSnapshotInfo>{}))
+               if (BackupVolid(sid, b.id) == volid)
+                 return Data({{"format", "pbs-vm"}, {"size", b.size}, {"used", b.size}, {"notes", b.notes},
+                              {"protected", b.is_protected ? 1 : 0}});
+             return Fail(Internal("volume '" + volid + "' does not exist"));
+           }
            HEARTH_ASSIGN_OR_RETURN(VolumeInfo v, s.storage.InfoOf(volid));
            if (!MayAccessVolume(s, *c.who, volid.substr(0, volid.find(':')), v))
              return Fail(PermissionDenied("Permission check failed (/storage/" + volid.substr(0, volid.find(':')) +
@@ -220,12 +260,35 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          [&s](ApiContext& c) -> Result<ApiReply> {
            std::string volume = *c.params.Get("volume");
            std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
+           if (IsBackupVolid(volid)) {
+             HEARTH_TRY(s.vms.RemoveBackup(volid));
+             return Data(nullptr);
+           }
            // Under the owner VM's lock, and never a volume some VM still uses.
            HEARTH_TRY(s.vms.DeleteVolume(volid));
            return Data(nullptr);
          },
          "Delete a volume."})
       .lane = Lane::kWait;  // may wait for the owner VM's lock
+
+  // Backup notes and protection (pve-storage API2/Storage/Content.pm updateattributes).
+  r.Add({"PUT", "/nodes/{node}/storage/{storage}/content/{volume*}",
+         {NodeParam(), storage_param(), Required(PString("volume")), PString("notes"), PBool("protected")}, false,
+         "Datastore.AllocateSpace", "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           std::string volume = *c.params.Get("volume");
+           std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
+           if (!IsBackupVolid(volid)) {
+             if (c.params.Has("notes")) return Fail(Internal("only backups can have notes"));
+             if (c.params.Has("protected")) return Fail(Internal("only backups support attribute 'protected'"));
+             return Data(nullptr);
+           }
+           std::optional<bool> prot;
+           if (c.params.Has("protected")) prot = c.params.Bool("protected");
+           HEARTH_TRY(s.vms.UpdateBackup(volid, c.params.Get("notes"), prot));
+           return Data(nullptr);
+         },
+         "Update a volume's attributes (backups: notes, protected)."});
 
   r.Add({"POST", "/nodes/{node}/storage/{storage}/content",
          {NodeParam(), storage_param(), Required(PInt("vmid", 100, 999999999)), Required(PString("filename")),

@@ -163,7 +163,31 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
           PString("import-working-storage")},
          true, "VM.Allocate", vm_path, true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           if (c.params.Has("archive")) return Fail(FieldError("archive", "restore is not supported yet"));
+           if (c.params.Has("force") && !c.params.Has("archive"))
+             return Fail(FieldError("force", "missing property - 'archive' is required by 'force'"));
+           if (c.params.Has("unique") && !c.params.Has("archive"))
+             return Fail(FieldError("unique", "missing property - 'archive' is required by 'unique'"));
+           if (auto archive = c.params.Get("archive")) {
+             // qmrestore: the backup's config with new volumes; other config keys are not merged yet.
+             if (!ConfigKeys(c, {"vmid", "node"}).empty())
+               return Fail(FieldError("archive", "restoring with config changes is not supported yet"));
+             if (c.params.Bool("live-restore")) return Fail(FieldError("live-restore", "live restore is not supported yet"));
+             if (c.params.Bool("force"))
+               return Fail(FieldError("force", "overwriting an existing VM is not supported yet; destroy it first"));
+             if (c.params.Has("pool")) return Fail(Internal("pool '" + *c.params.Get("pool") + "' does not exist"));
+             auto colon = archive->find(':');
+             std::string sid = colon == std::string::npos ? "" : archive->substr(0, colon);
+             if (!s.access.AllowedAny(*c.who, "/storage/" + sid, "Datastore.Audit,Datastore.AllocateSpace") &&
+                 !s.access.Allowed(*c.who, "/vms/" + std::to_string(Vmid(c)), "VM.Backup"))
+               return Fail(PermissionDenied("Permission check failed (/storage/" + sid + ", Datastore.Audit)"));
+             RestoreRequest rr;
+             rr.vmid = Vmid(c);
+             rr.archive = *archive;
+             rr.storage = c.params.GetOr("storage", "");
+             rr.unique = c.params.Bool("unique");
+             rr.user = User(c);
+             return UpidReply(s.vms.Restore(rr));
+           }
            if (c.params.Has("pool")) return Fail(Internal("pool '" + *c.params.Get("pool") + "' does not exist"));
            CreateRequest req;
            req.vmid = Vmid(c);

@@ -472,6 +472,12 @@ Result<VolumeInfo> DirStorage::Info(const std::string& volname) {
   return InfoAt(volname, *v);
 }
 
+Result<std::string> DirStorage::BackupDir() const {
+  if (!Supports(ContentType::kBackup)) return StoragePlugin::BackupDir();
+  HEARTH_TRY(Ready());
+  return root_ + "/" + layout_.Subdir(ContentType::kBackup);
+}
+
 Result<std::vector<VolumeInfo>> DirStorage::List(std::optional<ContentType> content, int vmid) {
   std::vector<VolumeInfo> out;
   auto scan_dir = [&](const std::string& rel, const std::string& prefix) {

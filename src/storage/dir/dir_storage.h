@@ -63,6 +63,7 @@ class DirStorage : public StoragePlugin {
   Result<std::string> ImportFile(ContentType content, const std::string& file_name,
                                  const std::string& temp_path) override;
   std::string TempDir() const override { return root_ + "/" + layout_.tmp; }
+  Result<std::string> BackupDir() const override;
   // Internal qcow2 snapshots (qemu-img snapshot -c/-a/-d), as Proxmox's Plugin.pm.
   bool CanSnapshot(const std::string& volname) const override;
   bool SnapshotByQemu(const std::string& volname) const override { return CanSnapshot(volname); }

@@ -1,0 +1,391 @@
+// Backups of VMs into a storage's backup datastore (Proxmox's vzdump with a PBS-like target)
+// and restores from them (qmrestore). Facts: docs/reference/pve-vzdump.md; design:
+// docs/design/backup.md.
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <utility>
+#include <regex>
+
+#include "backup/datastore.h"
+#include "backup/image_backup.h"
+#include "backup/image_export.h"
+#include "backup/nbd_image.h"
+#include "core/reverter.h"
+#include "core/strings.h"
+#include "core/units.h"
+#include "model/cloudinit.h"
+#include "model/drive.h"
+#include "model/vm_snapshot.h"
+#include "model/volume_id.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+namespace {
+
+constexpr auto kExportStart = std::chrono::seconds(60);
+
+std::string LocalTime(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string Duration(int64_t s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+// The disks a backup includes: every drive with a volume except CD-ROMs and the cloud-init
+// drive (generated), and except `backup=0` ones, which are logged as excluded.
+struct BackupDisk {
+  std::string key, volid;
+};
+std::vector<BackupDisk> BackupDisks(const VmConfig& cfg, const std::function<void(const std::string&)>& log) {
+  std::vector<BackupDisk> out;
+  std::string ci = CloudInitDriveKey(cfg.values);
+  for (const auto& [k, v] : cfg.values) {
+    auto dk = DriveKey::Parse(k);
+    if (!dk || dk->bus == DriveBus::kUnused || k == ci) continue;
+    auto d = ParseDrive(dk->bus, v);
+    if (!d || d->IsCdrom()) continue;
+    std::string vol = DriveVolume(k, v);
+    if (vol.empty()) continue;
+    if (d->opts.count("backup") && d->opts.at("backup") == "0") {
+      log("INFO: exclude disk '" + k + "' '" + vol + "' (backup=no)");
+      continue;
+    }
+    out.push_back({k, vol});
+  }
+  return out;
+}
+
+// "<storage>:backup/vm/<vmid>/<time>" -> storage and snapshot id.
+Result<std::pair<std::string, BackupSnapshotId>> ParseBackupVolid(const std::string& volid) {
+  auto colon = volid.find(':');
+  std::string prefix = "backup/";
+  if (colon == std::string::npos || volid.compare(colon + 1, prefix.size(), prefix) != 0)
+    return Fail(FieldError("archive", "unable to parse backup volume id '" + volid + "'"));
+  auto id = BackupSnapshotId::Parse(volid.substr(colon + 1 + prefix.size()));
+  if (!id) return Fail(FieldError("archive", "unable to parse backup volume id '" + volid + "'"));
+  return std::make_pair(volid.substr(0, colon), *id);
+}
+
+}  // namespace
+
+std::string BackupVolid(const std::string& storage, const BackupSnapshotId& id) {
+  return storage + ":backup/" + id.Name();
+}
+
+Result<std::unique_ptr<BackupDatastore>> VmService::OpenDatastore(const std::string& storage) {
+  HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(storage));
+  HEARTH_ASSIGN_OR_RETURN(std::string dir, st->BackupDir());
+  return std::make_unique<BackupDatastore>(fs_, dir);
+}
+
+Result<std::string> VmService::Vzdump(const VzdumpRequest& req) {
+  std::vector<int> vmids = req.vmids;
+  if (req.all) {
+    for (const auto& st : List())
+      if (std::find(req.exclude.begin(), req.exclude.end(), st.vmid) == req.exclude.end()) vmids.push_back(st.vmid);
+  }
+  std::sort(vmids.begin(), vmids.end());
+  vmids.erase(std::unique(vmids.begin(), vmids.end()), vmids.end());
+  TaskSpec spec;
+  spec.type = "vzdump";
+  spec.id = vmids.size() == 1 ? std::to_string(vmids[0]) : "";
+  spec.user = req.user;
+  // Each VM's lock is taken in turn inside the task (a job over many VMs holds one at a time).
+  return tasks_.Start(spec, [this, req, vmids](TaskContext& ctx) -> Status {
+    ctx.Log("INFO: starting new backup job: " + req.command_line);
+    auto store = OpenDatastore(req.storage);
+    if (!store)
+      return Fail(Internal("could not get storage information for '" + req.storage + "': " + store.error().message));
+    int failed = 0;
+    for (int vmid : vmids) {
+      int64_t started = clock_.UnixSeconds();
+      Status st = BackupOne(ctx, **store, req, vmid);
+      if (!st) {
+        ++failed;
+        ctx.Log("ERROR: Backup of VM " + std::to_string(vmid) + " failed - " + st.error().message);
+        ctx.Log("INFO: Failed at " + LocalTime(clock_.UnixSeconds()));
+        continue;
+      }
+      ctx.Log("INFO: Finished Backup of VM " + std::to_string(vmid) + " (" + Duration(clock_.UnixSeconds() - started) + ")");
+      ctx.Log("INFO: Backup finished at " + LocalTime(clock_.UnixSeconds()));
+    }
+    if (failed) {
+      ctx.Log("INFO: Backup job finished with errors");
+      return Fail(Internal("job errors"));
+    }
+    ctx.Log("INFO: Backup job finished successfully");
+    return Ok();
+  });
+}
+
+Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const VzdumpRequest& req, int vmid) {
+  if (!Exists(vmid)) return Fail(Internal("unable to find VM '" + std::to_string(vmid) + "'"));
+  ctx.Log("INFO: Starting Backup of VM " + std::to_string(vmid) + " (qemu)");
+  int64_t time = clock_.UnixSeconds();
+  ctx.Log("INFO: Backup started at " + LocalTime(time));
+  HEARTH_ASSIGN_OR_RETURN(auto guard, LockForCall(vmid));
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
+  HEARTH_TRY(CheckLock(cfg, false));
+  if (cfg.IsTemplate()) ctx.Log("INFO: VM is a template: only its disks are read");
+  bool running = qemu_.Pid(vmid).has_value();
+  ctx.Log(std::string("INFO: status = ") + (running ? "running" : "stopped"));
+  ctx.Log("INFO: VM Name: " + cfg.Get("name").value_or("VM " + std::to_string(vmid)));
+  auto log = [&](const std::string& l) { ctx.Log(StartsWith(l, "INFO: ") ? l : "INFO: " + l); };
+  std::vector<BackupDisk> disks = BackupDisks(cfg, log);
+  for (const auto& d : disks) {
+    auto info = storage_.InfoOf(d.volid);
+    if (!info) return Fail(info.error().WithContext(d.key));
+    ctx.Log("INFO: include disk '" + d.key + "' '" + d.volid + "' " + FormatSize(info->size));
+  }
+  // A running VM is paused while its disks are read, so they show one instant ("suspend";
+  // "snapshot" without a pause needs QEMU's copy-before-write export, not built yet), or shut
+  // down and started again afterwards ("stop").
+  std::string mode = running ? req.mode : "stop";
+  if (running && mode == "snapshot") {
+    ctx.Warn("backup mode 'snapshot' without pausing the guest is not available yet - trying 'suspend' mode instead");
+    mode = "suspend";
+  }
+  ctx.Log("INFO: backup mode: " + mode);
+  bool paused = false;
+  std::function<void()> resume_fn;
+  auto resume = [&] {
+    if (resume_fn) std::exchange(resume_fn, nullptr)();
+  };
+  Reverter on_exit;  // whatever happens, the guest goes on
+  on_exit.Add(resume);
+  if (running && mode == "suspend") {
+    bool frozen = false;
+    if (WantsFsFreeze(cfg))
+      if (auto r = AgentCommand(vmid, "guest-fsfreeze-freeze", nullptr, std::chrono::seconds(60)); r) frozen = true;
+    HEARTH_TRY(qemu_.Stop(vmid));  // stop also flushes QEMU's caches to the images
+    paused = true;
+    ctx.Log("INFO: suspending guest");
+    if (frozen) (void)AgentCommand(vmid, "guest-fsfreeze-thaw", nullptr, std::chrono::seconds(60));
+    resume_fn = [&] {
+      if (auto st = qemu_.Cont(vmid); !st) ctx.Warn("resuming the VM failed: " + st.error().message);
+      else ctx.Log("INFO: resuming guest");
+    };
+  } else if (running && mode == "stop") {
+    StopRequest stop;
+    stop.vmid = vmid;
+    stop.timeout = 600;
+    ctx.Log("INFO: stopping virtual guest");
+    HEARTH_TRY(DoShutdown(ctx, stop));
+    resume_fn = [&] {
+      ctx.Log("INFO: restarting the guest");
+      if (auto st = DoStart(ctx, vmid, 0); !st) ctx.Warn("starting the VM again failed: " + st.error().message);
+    };
+  }
+
+  std::string volid = BackupVolid(req.storage, BackupSnapshotId{vmid, time});
+  ctx.Log("INFO: creating backup archive '" + volid + "'");
+  HEARTH_ASSIGN_OR_RETURN(auto writer, store.Begin(vmid, time));
+  uint64_t read = 0, stored = 0, reused = 0, chunks = 0;
+  for (const auto& d : disks) {
+    HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(d.volid));
+    if (auto id = ParseVolumeId(d.volid))
+      if (auto st = storage_.Get(id->storage); st) HEARTH_TRY((*st)->ActivateVolume(id->volname));
+    std::string socket = qemu_.run_dir() + "/backup-" + std::to_string(vmid) + "-" + d.key + ".nbd";
+    ImageExport::Options opt;
+    opt.force_share = paused;  // QEMU holds the image; it is paused and flushed
+    HEARTH_ASSIGN_OR_RETURN(auto exp, ImageExport::Start(runner_, info.path, info.format, socket, kExportStart, opt)
+                                           .map_error([&](Error e) { return e.WithContext(d.key); }));
+    HEARTH_ASSIGN_OR_RETURN(auto nbd, NbdImage::ConnectUnix(socket, ImageExport::kExportName, kExportStart));
+    ImageBackupStats s;
+    auto reader = [&](uint64_t off, size_t len) {
+      if (ctx.cancelled()) return Result<std::string>(Fail(Aborted("backup cancelled")));
+      return nbd->Read(off, len);
+    };
+    HEARTH_ASSIGN_OR_RETURN(FixedIndex idx, BackupImage(store.chunks(), nbd->size(), reader, "drive-" + d.key, log, &s));
+    HEARTH_TRY(writer->AddImage("drive-" + d.key, idx));
+    read += s.bytes_read;
+    stored += s.bytes_stored;
+    reused += s.reused;
+    chunks += s.chunks;
+  }
+  resume();  // the guest goes on as soon as its disks are read
+  VmConfig saved;
+  saved.values = cfg.values;
+  saved.values.erase("lock");
+  HEARTH_TRY(writer->AddBlob("qemu-server.conf", FormatConfFile(saved)));
+  HEARTH_ASSIGN_OR_RETURN(BackupSnapshotInfo made, writer->Finish());
+  ctx.Log("INFO: backup read " + FormatSize(read) + " in " + std::to_string(chunks) + " chunks, " +
+          std::to_string(chunks - reused) + " new, " + (stored < 1024 ? std::to_string(stored) + " B" : FormatSize(stored)) +
+          " written (deduplicated and compressed)");
+  if (!req.notes_template.empty()) {
+    ctx.Log("INFO: adding notes to backup");
+    std::string notes = req.notes_template;
+    for (auto [var, val] : {std::pair<std::string, std::string>{"{{cluster}}", "standalone node"},
+                            {"{{guestname}}", cfg.Get("name").value_or("VM " + std::to_string(vmid))},
+                            {"{{node}}", options_.node}, {"{{vmid}}", std::to_string(vmid)}})
+      for (size_t at; (at = notes.find(var)) != std::string::npos;) notes.replace(at, var.size(), val);
+    if (auto st = store.SetNotes(made.id, notes); !st) ctx.Warn("unable to add notes - " + st.error().message);
+  }
+  if (req.is_protected) {
+    ctx.Log("INFO: marking backup as protected");
+    HEARTH_TRY(store.SetProtected(made.id, true).map_error([](Error e) { return e.WithContext("unable to set protected flag"); }));
+  }
+  if (req.remove && req.prune && !req.prune->KeepsAll()) {
+    ctx.Log("INFO: prune older backups with retention: " + req.prune->Print());
+    HEARTH_ASSIGN_OR_RETURN(auto all, store.List(vmid));
+    std::vector<PruneItem> group;
+    for (const auto& b : all) group.push_back({b.id.time, b.is_protected});
+    std::vector<PruneMark> marks = MarkForPrune(group, *req.prune);
+    int pruned = 0;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (marks[i] != PruneMark::kRemove) continue;
+      HEARTH_TRY(store.Remove(all[i].id));
+      ctx.Log("INFO: removing backup '" + BackupVolid(req.storage, all[i].id) + "'");
+      ++pruned;
+    }
+    ctx.Log("INFO: pruned " + std::to_string(pruned) + " backup(s)" + (pruned ? " not covered by keep-retention policy" : ""));
+  }
+  return Ok();
+}
+
+Result<std::vector<BackupSnapshotInfo>> VmService::ListBackups(const std::string& storage, int vmid) {
+  auto store = OpenDatastore(storage);
+  if (!store) return std::vector<BackupSnapshotInfo>{};  // a storage without backups lists none
+  return (*store)->List(vmid);
+}
+
+Status VmService::RemoveBackup(const std::string& volid) {
+  HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(volid));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
+  auto st = store->Remove(parsed.second);
+  if (!st && st.error().code == ErrorCode::kFailedPrecondition)
+    return Fail(Internal("cannot remove protected volume 'backup/" + parsed.second.Name() + "' on '" + parsed.first + "'"));
+  return st;
+}
+
+Status VmService::UpdateBackup(const std::string& volid, const std::optional<std::string>& notes,
+                               std::optional<bool> is_protected) {
+  HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(volid));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
+  if (notes) HEARTH_TRY(store->SetNotes(parsed.second, *notes));
+  if (is_protected) HEARTH_TRY(store->SetProtected(parsed.second, *is_protected));
+  return Ok();
+}
+
+Result<std::string> VmService::Restore(const RestoreRequest& req) {
+  HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(req.archive));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
+  HEARTH_TRY(store->Manifest(parsed.second).map_error([](Error e) { return FieldError("archive", e.message); }));
+  if (Exists(req.vmid))
+    return Fail(Internal("unable to restore VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
+                         " already exists on node '" + options_.node + "'"));
+  HEARTH_TRY(ReserveVm(req.vmid, "create",
+                       "unable to restore VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
+                           " already exists on node '" + options_.node + "'"));
+  std::shared_ptr<BackupDatastore> shared(std::move(store));
+  auto upid = StartTask("qmrestore", req.vmid, req.user, [this, req, shared, id = parsed.second](TaskContext& ctx) {
+    Status st = DoRestore(ctx, *shared, id, req);
+    if (!st) ForgetVm(req.vmid);
+    return st;
+  });
+  if (!upid) ForgetVm(req.vmid);
+  return upid;
+}
+
+Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req) {
+  ctx.Log("restore backup '" + req.archive + "' to VM " + std::to_string(req.vmid));
+  HEARTH_ASSIGN_OR_RETURN(std::string conf, store.ReadFile(id, "qemu-server.conf"));
+  HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, ParseConfFile(conf));
+  std::vector<std::string> allocated;
+  Reverter undo;
+  undo.Add([&] {
+    for (const auto& v : allocated) (void)storage_.Free(v);
+  });
+  auto log = [&](const std::string& l) { ctx.Log(l); };
+  std::string ci = CloudInitDriveKey(cfg.values);
+  std::map<std::string, std::string> values = cfg.values;
+  for (const auto& [k, v] : cfg.values) {
+    auto dk = DriveKey::Parse(k);
+    if (!dk) continue;
+    if (dk->bus == DriveBus::kUnused) {  // the old VM's spare volumes are not part of the backup
+      values.erase(k);
+      continue;
+    }
+    std::string vol = DriveVolume(k, v);
+    if (vol.empty()) continue;
+    HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, v));
+    std::string target = req.storage;
+    if (target.empty()) {
+      auto vid = ParseVolumeId(vol);
+      target = vid && storage_.Get(vid->storage) ? vid->storage : "local";
+    }
+    if (k == ci) {  // generated at the next start
+      d.file = target + ":vm-" + std::to_string(req.vmid) + "-cloudinit";
+      HEARTH_ASSIGN_OR_RETURN(auto st, storage_.Get(target));
+      HEARTH_ASSIGN_OR_RETURN(std::string ci_vol, st->AllocImage(req.vmid, "raw", 4 * kMiB, "vm-" + std::to_string(req.vmid) + "-cloudinit", nullptr));
+      allocated.push_back(target + ":" + ci_vol);
+      d.file = target + ":" + ci_vol;
+      values[k] = PrintDrive(dk->bus, d);
+      continue;
+    }
+    auto idx = store.ReadIndex(id, "drive-" + k);
+    if (!idx) {
+      if (idx.error().code != ErrorCode::kNotFound) return Fail(idx.error());
+      ctx.Log("disk '" + k + "' (" + vol + ") is not in the backup (backup=0): left out of the restored config");
+      values.erase(k);
+      continue;
+    }
+    HEARTH_ASSIGN_OR_RETURN(auto st, storage_.Get(target));
+    // The image format the disk had, where the target holds it; else the target's default.
+    std::string format = st->DefaultFormat();
+    if (std::string ext = vol.substr(vol.rfind('.') + 1); (ext == "qcow2" || ext == "raw" || ext == "vmdk") &&
+                                                         st->SupportsFormat(ext))
+      format = ext;
+    HEARTH_ASSIGN_OR_RETURN(std::string volname, st->AllocImage(req.vmid, format, idx->size, "", log));
+    std::string new_volid = target + ":" + volname;
+    allocated.push_back(new_volid);
+    ctx.Log("map '" + k + "' to '" + new_volid + "' (" + FormatSize(idx->size) + ")");
+    HEARTH_TRY(st->ActivateVolume(volname));
+    HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, st->Info(volname));
+    std::string socket = qemu_.run_dir() + "/restore-" + std::to_string(req.vmid) + "-" + k + ".nbd";
+    ImageExport::Options opt;
+    opt.writable = true;
+    HEARTH_ASSIGN_OR_RETURN(auto exp, ImageExport::Start(runner_, info.path, info.format, socket, kExportStart, opt));
+    HEARTH_ASSIGN_OR_RETURN(auto nbd, NbdImage::ConnectUnix(socket, ImageExport::kExportName, kExportStart));
+    if (nbd->size() < idx->size) return Fail(Internal(k + ": the new volume is smaller than the backed-up disk"));
+    auto writer = [&](uint64_t off, std::string_view data) -> Status {
+      if (ctx.cancelled()) return Fail(Aborted("restore cancelled"));
+      return nbd->Write(off, data);
+    };
+    HEARTH_TRY(RestoreImage(store.chunks(), *idx, writer, "drive-" + k, log));
+    HEARTH_TRY(nbd->Flush());
+    d.file = new_volid;
+    d.opts.erase("format");  // the new volume's own format (from its name or the storage)
+    values[k] = PrintDrive(dk->bus, d);
+  }
+  // A copy must not clash with the original: a new generation id always (qemu-server does),
+  // new MAC addresses when asked (unique).
+  if (auto g = values.find("vmgenid"); g != values.end() && g->second != "0") g->second = NewUuid();
+  if (req.unique) {
+    static const std::regex mac("([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}");
+    for (auto& [k, v] : values)
+      if (StartsWith(k, "net")) v = std::regex_replace(v, mac, NewMac(), std::regex_constants::format_first_only);
+  }
+  HEARTH_TRY(Mutate(req.vmid, [&](VmConfig& c) -> Status {
+    c.values = values;
+    c.pending.clear();
+    c.pending_delete.clear();
+    c.snapshots.clear();
+    return Ok();
+  }));
+  undo.Commit();
+  ctx.Log("restore of VM " + std::to_string(req.vmid) + " from '" + req.archive + "' finished");
+  return Ok();
+}
+
+}  // namespace hearth
