@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -57,6 +58,33 @@ Result<std::unique_ptr<ImageExport>> ImageExport::Start(ProcessRunner& runner, c
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return ex;
+}
+
+int ImageExport::StopStale(const std::string& dir, const std::string& prefix) {
+  namespace fs = std::filesystem;
+  int stopped = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (!StartsWith(name, prefix) || !EndsWith(name, ".pid")) continue;
+    std::string socket = e.path().string().substr(0, e.path().string().size() - 4);
+    std::ifstream pf(e.path());
+    int pid = 0;
+    pf >> pid;
+    if (pid > 1) {
+      // /proc/<pid>/cmdline: NUL-separated argv; the pid may have been reused since.
+      std::ifstream cf("/proc/" + std::to_string(pid) + "/cmdline");
+      std::string cmdline((std::istreambuf_iterator<char>(cf)), std::istreambuf_iterator<char>());
+      if (cmdline.find("qemu-storage-daemon") != std::string::npos && cmdline.find(socket) != std::string::npos) {
+        ::kill(pid, SIGTERM);
+        ++stopped;
+      }
+    }
+    ::unlink(socket.c_str());
+    ::unlink(e.path().c_str());
+    ::unlink((socket + ".log").c_str());
+  }
+  return stopped;
 }
 
 ImageExport::~ImageExport() {

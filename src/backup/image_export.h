@@ -42,6 +42,10 @@ class ImageExport {
                                                    std::chrono::milliseconds timeout) {
     return Start(runner, image, format, socket, timeout, Options{});
   }
+  // After a crash: stops the exports whose sockets in `dir` start with `prefix` (their pid
+  // files name them; a pid is only signalled if it still is a qemu-storage-daemon serving
+  // that socket) and removes their files. Returns how many were stopped.
+  static int StopStale(const std::string& dir, const std::string& prefix);
   ~ImageExport();
   ImageExport(const ImageExport&) = delete;
   ImageExport& operator=(const ImageExport&) = delete;

@@ -88,5 +88,18 @@ TEST_F(NbdBackupTest, AnImageQemuCannotOpenIsAnErrorInQemusWords) {
   EXPECT_FALSE(ImageExport::Start(runner_, dir_.Sub("x"), "iso", dir_.Sub("nbd.sock"), std::chrono::seconds(1)));
 }
 
+TEST_F(NbdBackupTest, ExportsLeftByACrashAreStoppedAtTheNextStart) {
+  std::string img = dir_.Sub("disk.raw");
+  Run({"qemu-img", "create", "-q", "-f", "raw", img, "4M"});
+  auto ex = ImageExport::Start(runner_, img, "raw", dir_.Sub("backup-100-scsi0.nbd"), std::chrono::seconds(30));
+  ASSERT_TRUE(ex) << ex.error().message;
+  // A stranger's pid file with a pid that is no qemu-storage-daemon is not signalled.
+  std::ofstream(dir_.Sub("backup-x.nbd.pid")) << ::getpid();
+  EXPECT_EQ(ImageExport::StopStale(dir_.path().string(), "backup-"), 1);
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("backup-100-scsi0.nbd")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("backup-x.nbd.pid")));
+  EXPECT_FALSE(NbdImage::ConnectUnix(dir_.Sub("backup-100-scsi0.nbd"), ImageExport::kExportName, std::chrono::milliseconds(200)));
+}
+
 }  // namespace
 }  // namespace hearth

@@ -82,6 +82,13 @@ std::string BackupVolid(const std::string& storage, const BackupSnapshotId& id) 
   return storage + ":backup/" + id.Name();
 }
 
+void VmService::StopStaleExports() {
+  // Backups and restores cut short by a crash leave their qemu-storage-daemon running.
+  for (const char* prefix : {"backup-", "restore-"})
+    if (int n = ImageExport::StopStale(qemu_.run_dir(), prefix))
+      spdlog::warn("stopped {} disk export(s) left by a backup or restore that a restart interrupted", n);
+}
+
 Result<std::unique_ptr<BackupDatastore>> VmService::OpenDatastore(const std::string& storage) {
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(storage));
   HEARTH_ASSIGN_OR_RETURN(std::string dir, st->BackupDir());
@@ -167,6 +174,8 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
     bool frozen = false;
     if (WantsFsFreeze(cfg))
       if (auto r = AgentCommand(vmid, "guest-fsfreeze-freeze", nullptr, std::chrono::seconds(60)); r) frozen = true;
+    // Remembered, so that a crash while it is paused resumes it at the next start.
+    (void)store_.PutMeta(PausedMetaKey(vmid), "1");
     HEARTH_TRY(qemu_.Stop(vmid));  // stop also flushes QEMU's caches to the images
     paused = true;
     ctx.Log("INFO: suspending guest");
@@ -174,6 +183,7 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
     resume_fn = [&] {
       if (auto st = qemu_.Cont(vmid); !st) ctx.Warn("resuming the VM failed: " + st.error().message);
       else ctx.Log("INFO: resuming guest");
+      (void)store_.PutMeta(PausedMetaKey(vmid), "");
     };
   } else if (running && mode == "stop") {
     StopRequest stop;

@@ -100,6 +100,7 @@ Status VmService::Init() {
   }
   // Re-adopt running VMs; clean up after ones that died while we were away.
   std::vector<int> ids = registry_.Ids();
+  StopStaleExports();
   AdoptUnreferencedVolumes();
   int adopted = 0;
   for (int vmid : ids) {

@@ -330,6 +330,8 @@ class VmService {
   Status DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description,
                     bool vmstate);
   Result<std::unique_ptr<BackupDatastore>> OpenDatastore(const std::string& storage);
+  // At start: the disk exports of backups and restores a crash cut short are stopped.
+  void StopStaleExports();
   Status BackupOne(TaskContext& ctx, BackupDatastore& store, const VzdumpRequest& req, int vmid);
   Status DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req);
   // move_disk's copy (vm_disk_ops.cc): a new volume on the target storage holding the disk's
