@@ -127,7 +127,11 @@ Result<std::string> ChunkStore::Read(const ChunkDigest& digest) const {
     if (blob.error().code == ErrorCode::kNotFound) return Fail(NotFound("chunk " + DigestHex(digest) + " is missing"));
     return Fail(Internal(Corrupt(digest, blob.error().message)));
   }
-  return DecodeBlob(digest, *blob);
+  auto content = DecodeBlob(digest, *blob);
+  // A chunk that fails its check is moved aside, so that the next backup holding this data
+  // writes it again instead of trusting the broken copy (Proxmox Backup Server's ".bad").
+  if (!content) (void)fs_.Rename(ChunkPath(digest), ChunkPath(digest) + ".bad");
+  return content;
 }
 
 Result<std::string> ChunkStore::DecodeBlob(const ChunkDigest& digest, std::string_view b) {

@@ -67,7 +67,8 @@ class ChunkStore {
   // behind on failure.
   Result<Inserted> Insert(std::string_view data);
   // The chunk's plain content, checked against its digest. Errors: "chunk <hex> is missing",
-  // "chunk <hex> is corrupt (<why>)".
+  // "chunk <hex> is corrupt (<why>)"; a corrupt chunk is renamed to "<hex>.bad" so that the
+  // next backup of the same data stores it again.
   Result<std::string> Read(const ChunkDigest& digest) const;
   bool Contains(const ChunkDigest& digest) const;
   // The content of a chunk blob as stored (hostile input: bounded, checked against `digest`).

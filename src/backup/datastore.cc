@@ -214,7 +214,13 @@ Status BackupDatastore::Remove(const BackupSnapshotId& id) {
 Status BackupDatastore::SetNotes(const BackupSnapshotId& id, const std::string& notes) {
   HEARTH_TRY(Manifest(id));
   if (notes.size() > (1 << 16)) return Fail(FieldError("notes", "value may only be 65536 characters long"));
-  return WriteFileAtomic(fs_, Dir(id) + "/notes", notes);
+  std::string path = Dir(id) + "/notes";
+  if (notes.empty()) {  // an empty note removes it (Proxmox)
+    if (!fs_.Exists(path)) return Ok();
+    HEARTH_TRY(fs_.Remove(path));
+    return fs_.SyncDir(Dir(id));
+  }
+  return WriteFileAtomic(fs_, path, notes);
 }
 
 Status BackupDatastore::SetProtected(const BackupSnapshotId& id, bool on) {

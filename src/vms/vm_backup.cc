@@ -138,11 +138,40 @@ Result<std::string> VmService::Vzdump(const VzdumpRequest& req) {
 Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const VzdumpRequest& req, int vmid) {
   if (!Exists(vmid)) return Fail(Internal("unable to find VM '" + std::to_string(vmid) + "'"));
   ctx.Log("INFO: Starting Backup of VM " + std::to_string(vmid) + " (qemu)");
-  int64_t time = clock_.UnixSeconds();
-  ctx.Log("INFO: Backup started at " + LocalTime(time));
   HEARTH_ASSIGN_OR_RETURN(auto guard, LockForCall(vmid));
+  // Named by the second it starts (after the lock, as Proxmox), and never the name of an
+  // earlier backup of this VM (two backups within one second).
+  int64_t time = clock_.UnixSeconds();
+  HEARTH_ASSIGN_OR_RETURN(auto existing, store.List(vmid));
+  if (!existing.empty()) time = std::max(time, existing.back().id.time + 1);
+  ctx.Log("INFO: Backup started at " + LocalTime(time));
+  // remove=0 with a retention: the retention is a limit (Proxmox's "max backup limit").
+  if (!req.remove && req.prune && !req.prune->KeepsAll()) {
+    const KeepOptions& k = *req.prune;
+    int64_t limit = int64_t{k.last} + k.hourly + k.daily + k.weekly + k.monthly + k.yearly;
+    int64_t count = 0;
+    for (const auto& b : existing) count += b.is_protected ? 0 : 1;
+    if (count >= limit)
+      return Fail(Internal("There is a max backup limit of " + std::to_string(limit) +
+                           " enforced by the target storage or the vzdump parameters. Either increase the limit or "
+                           "delete old backups."));
+  }
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, GetConfig(vmid));
   HEARTH_TRY(CheckLock(cfg, false));
+  // lock: backup while it runs, as Proxmox (cleared at the next start after a crash).
+  HEARTH_TRY(Mutate(vmid, [](VmConfig& c) -> Status {
+    if (!c.Lock().empty()) return Fail(FailedPrecondition("VM is locked (" + c.Lock() + ")"));
+    c.values["lock"] = "backup";
+    return Ok();
+  }));
+  auto clear_lock = [this, vmid] {
+    (void)Mutate(vmid, [](VmConfig& c) -> Status {
+      if (c.Lock() == "backup") c.values.erase("lock");
+      return Ok();
+    });
+  };
+  Reverter unlock;
+  unlock.Add(clear_lock);
   if (cfg.IsTemplate()) ctx.Log("INFO: VM is a template: only its disks are read");
   bool running = qemu_.Pid(vmid).has_value();
   ctx.Log(std::string("INFO: status = ") + (running ? "running" : "stopped"));
@@ -163,6 +192,7 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
     mode = "suspend";
   }
   ctx.Log("INFO: backup mode: " + mode);
+  if (req.bwlimit_kib > 0) ctx.Warn("bandwidth limit " + std::to_string(req.bwlimit_kib) + " KiB/s is not applied yet");
   bool paused = false;
   std::function<void()> resume_fn;
   auto resume = [&] {
@@ -170,7 +200,14 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
   };
   Reverter on_exit;  // whatever happens, the guest goes on
   on_exit.Add(resume);
-  if (running && mode == "suspend") {
+  // A guest its user paused stays paused: it is read as it is, and not resumed afterwards.
+  bool user_paused = false;
+  if (running && mode == "suspend")
+    if (auto state = qemu_.QueryRunState(vmid); state && *state != "running") user_paused = true;
+  if (running && mode == "suspend" && user_paused) {
+    ctx.Log("INFO: the guest is paused already (" + qemu_.QueryRunState(vmid).value_or("?") + ")");
+    paused = true;
+  } else if (running && mode == "suspend") {
     bool frozen = false;
     if (WantsFsFreeze(cfg))
       if (auto r = AgentCommand(vmid, "guest-fsfreeze-freeze", nullptr, std::chrono::seconds(60)); r) frozen = true;
@@ -188,10 +225,11 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
   } else if (running && mode == "stop") {
     StopRequest stop;
     stop.vmid = vmid;
-    stop.timeout = 600;
+    stop.timeout = req.stopwait_minutes * 60;
     ctx.Log("INFO: stopping virtual guest");
     HEARTH_TRY(DoShutdown(ctx, stop));
     resume_fn = [&] {
+      clear_lock();  // its disks are read; the start refuses a locked VM
       ctx.Log("INFO: restarting the guest");
       if (auto st = DoStart(ctx, vmid, 0); !st) ctx.Warn("starting the VM again failed: " + st.error().message);
     };
@@ -229,12 +267,21 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
   saved.values.erase("lock");
   HEARTH_TRY(writer->AddBlob("qemu-server.conf", FormatConfFile(saved)));
   HEARTH_ASSIGN_OR_RETURN(BackupSnapshotInfo made, writer->Finish());
-  ctx.Log("INFO: backup read " + FormatSize(read) + " in " + std::to_string(chunks) + " chunks, " +
-          std::to_string(chunks - reused) + " new, " + (stored < 1024 ? std::to_string(stored) + " B" : FormatSize(stored)) +
+  ctx.Log("INFO: backup read " + HumanBytes(read) + " in " + std::to_string(chunks) + " chunks, " +
+          std::to_string(chunks - reused) + " new, " + HumanBytes(stored) +
           " written (deduplicated and compressed)");
   if (!req.notes_template.empty()) {
     ctx.Log("INFO: adding notes to backup");
-    std::string notes = req.notes_template;
+    // Proxmox's generate_notes: "\\" and "\n" escapes first, then the variables.
+    std::string notes;
+    for (size_t i = 0; i < req.notes_template.size(); ++i) {
+      char ch = req.notes_template[i];
+      if (ch == '\\' && i + 1 < req.notes_template.size() && (req.notes_template[i + 1] == '\\' || req.notes_template[i + 1] == 'n')) {
+        notes += req.notes_template[++i] == 'n' ? '\n' : '\\';
+        continue;
+      }
+      notes += ch;
+    }
     for (auto [var, val] : {std::pair<std::string, std::string>{"{{cluster}}", "standalone node"},
                             {"{{guestname}}", cfg.Get("name").value_or("VM " + std::to_string(vmid))},
                             {"{{node}}", options_.node}, {"{{vmid}}", std::to_string(vmid)}})
@@ -276,6 +323,12 @@ Status VmService::RemoveBackup(const std::string& volid) {
   if (!st && st.error().code == ErrorCode::kFailedPrecondition)
     return Fail(Internal("cannot remove protected volume 'backup/" + parsed.second.Name() + "' on '" + parsed.first + "'"));
   return st;
+}
+
+Result<std::string> VmService::BackupConfig(const std::string& volid) {
+  HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(volid));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
+  return store->ReadFile(parsed.second, "qemu-server.conf");
 }
 
 Status VmService::UpdateBackup(const std::string& volid, const std::optional<std::string>& notes,
@@ -351,6 +404,8 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
       continue;
     }
     HEARTH_ASSIGN_OR_RETURN(auto st, storage_.Get(target));
+    if (!st->Supports(ContentType::kImages))
+      return Fail(Internal("Content type 'images' is not available on storage '" + target + "'"));
     // The image format the disk had, where the target holds it; else the target's default.
     std::string format = st->DefaultFormat();
     if (std::string ext = vol.substr(vol.rfind('.') + 1); (ext == "qcow2" || ext == "raw" || ext == "vmdk") &&
@@ -378,6 +433,9 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
     d.opts.erase("format");  // the new volume's own format (from its name or the storage)
     values[k] = PrintDrive(dk->bus, d);
   }
+  // The snapshots were not backed up, so neither is their tree; a lock belongs to the old VM.
+  values.erase("parent");
+  values.erase("lock");
   // A copy must not clash with the original: a new generation id always (qemu-server does),
   // new MAC addresses when asked (unique).
   if (auto g = values.find("vmgenid"); g != values.end() && g->second != "0") g->second = NewUuid();
@@ -385,7 +443,13 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
     static const std::regex mac("([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}");
     for (auto& [k, v] : values)
       if (StartsWith(k, "net")) v = std::regex_replace(v, mac, NewMac(), std::regex_constants::format_first_only);
+    if (auto sm = values.find("smbios1"); sm != values.end()) {
+      static const std::regex uuid("uuid=[0-9A-Fa-f-]+");
+      sm->second = std::regex_replace(sm->second, uuid, "uuid=" + NewUuid());
+    }
   }
+  bool is_template = values.count("template") && values.at("template") == "1";
+  values.erase("template");  // made a template below, its disks turned into base images
   HEARTH_TRY(Mutate(req.vmid, [&](VmConfig& c) -> Status {
     c.values = values;
     c.pending.clear();
@@ -395,6 +459,12 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
   }));
   undo.Commit();
   ctx.Log("restore of VM " + std::to_string(req.vmid) + " from '" + req.archive + "' finished");
+  if (is_template) {
+    ctx.Log("Convert to template.");
+    HEARTH_TRY(DoTemplate(ctx, req.vmid, ""));
+  } else if (req.start) {
+    HEARTH_TRY(DoStart(ctx, req.vmid, 0));
+  }
   return Ok();
 }
 

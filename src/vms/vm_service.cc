@@ -59,7 +59,7 @@ std::string VmService::UserRunState(const std::string& qemu_state) {
 
 Status VmService::Init() {
   HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListVms());
-  std::vector<int> interrupted, interrupted_templates, interrupted_snapshots;
+  std::vector<int> interrupted, interrupted_templates, interrupted_snapshots, interrupted_backups;
   {
     for (const auto& r : records) {
       if (r.node != options_.node) continue;
@@ -75,6 +75,7 @@ Status VmService::Init() {
       // A destroy cut short (lock=destroyed) is finished the same way: the VM was going anyway.
       if (lock_name == "create" || lock_name == "clone" || lock_name == "destroyed") interrupted.push_back(r.vmid);
       if (lock_name == "template") interrupted_templates.push_back(r.vmid);
+      if (lock_name == "backup") interrupted_backups.push_back(r.vmid);
       // A replication snapshot pauses the VM without a lock: its paused mark says so.
       auto paused = store_.GetMeta(PausedMetaKey(r.vmid));
       if (lock_name == "snapshot" || lock_name == "snapshot-delete" || lock_name == "rollback" ||
@@ -93,6 +94,14 @@ Status VmService::Init() {
     }
     (void)store_.DeleteVm(vmid);
     registry_.Erase(vmid);
+  }
+  // A backup cut short left nothing to finish (its temporary files go with the next GC).
+  for (int vmid : interrupted_backups) {
+    spdlog::warn("VM {}: removing the lock of a backup that was interrupted by a restart", vmid);
+    (void)Mutate(vmid, [](VmConfig& c) -> Status {
+      if (c.Lock() == "backup") c.values.erase("lock");
+      return Ok();
+    });
   }
   for (int vmid : interrupted_templates) {
     spdlog::warn("VM {}: undoing a template conversion that was interrupted by a restart", vmid);

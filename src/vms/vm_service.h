@@ -148,6 +148,8 @@ struct VzdumpRequest {
   bool remove = true;
   std::string user;
   std::string command_line;  // "vzdump 100 --storage local ..." for the first log line
+  int stopwait_minutes = 10;  // mode=stop: how long the guest may take to shut down
+  int64_t bwlimit_kib = 0;    // accepted, not applied yet (said in the log)
 };
 
 // POST /nodes/{node}/qemu with `archive`.
@@ -156,6 +158,7 @@ struct RestoreRequest {
   std::string archive;  // "<storage>:backup/vm/<vmid>/<time>"
   std::string storage;  // target of every disk; "" = each disk's original storage, else local
   bool unique = false;
+  bool start = false;  // start the VM when restored
   std::string user;
 };
 
@@ -273,6 +276,8 @@ class VmService {
   // The backups on `storage` (of `vmid`, or all), oldest first; none if it holds no backups.
   Result<std::vector<BackupSnapshotInfo>> ListBackups(const std::string& storage, int vmid);
   Status RemoveBackup(const std::string& volid);
+  // The config text a backup holds (GET /nodes/{node}/vzdump/extractconfig).
+  Result<std::string> BackupConfig(const std::string& volid);
   Status UpdateBackup(const std::string& volid, const std::optional<std::string>& notes, std::optional<bool> is_protected);
   // A new VM from a backup (task qmrestore): its config, each disk written into a new volume.
   Result<std::string> Restore(const RestoreRequest& req);

@@ -102,14 +102,57 @@ def test_backup_changes_prune_protect_and_restore_byte_identical(node, tmp_path)
     r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 601, "archive": b1["volid"]})
     assert r.status_code == 500 and r.reason == f"unable to restore VM 601 - VM 601 already exists on node '{node.node}'"
 
+    # The config a backup holds, for the restore dialog.
+    conf = node.get(f"/nodes/{node.node}/vzdump/extractconfig", params={"volume": b1["volid"]})
+    assert "name: web1" in conf and "lock" not in conf
+    # A backup's volname works as well as its volid; another storage's volid is refused.
+    volname = b1["volid"].split(":", 1)[1]
+    assert node.get(f"/nodes/{node.node}/storage/local/content/{volname}")["protected"] == 1
+    node.post("/storage", data={"storage": "second", "type": "dir", "path": str(tmp_path / "second"),
+                                "content": "backup"})
+    r = node.request("DELETE", f"/nodes/{node.node}/storage/second/content/{b1['volid']}")
+    assert error(r) == (400, {"volume": "storage ID mismatch (local != second)"})
+    # Disks never land on a storage without `images`.
+    r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 602, "archive": b1["volid"], "storage": "second"})
+    st = node.wait_task(r.json()["data"], ok=False)
+    assert st["exitstatus"] == "Content type 'images' is not available on storage 'second'"
+    assert 602 not in [v["vmid"] for v in node.get(f"/nodes/{node.node}/qemu")]
+
     node.put(vol, data={"protected": 0})
     assert node.delete(vol) is None
     assert b1["volid"] not in [b["volid"] for b in backups(node, 600)]
+
+    # remove=0: the retention is a limit.
+    st, log = vzdump(node, ok=False, vmid=600, storage="local", remove=0, **{"prune-backups": "keep-last=1"})
+    assert st["exitstatus"] == "job errors"
+    assert "There is a max backup limit of 1 enforced by the target storage" in log, log
+
+
+def test_notes_escapes_and_a_template_comes_back_a_template(node):
+    node.create_vm(620, name="tmpl", memory="64", scsi0="local:1")
+    node.post(node.vm_path(620) + "/template")
+    _, log = vzdump(node, vmid=620, storage="local", **{"notes-template": "a\\\\b\\nline2 {{vmid}} {{guestname}}"})
+    [b] = backups(node, 620)
+    got = node.get(f"/nodes/{node.node}/storage/local/content/{b['volid']}")
+    assert got["notes"] == "a\\b\nline2 620 tmpl", got
+    upid = node.post(f"/nodes/{node.node}/qemu", data={"vmid": 621, "archive": b["volid"]})
+    node.wait_task(upid, timeout=300)
+    cfg = node.get(node.vm_path(621) + "/config")
+    assert cfg["template"] == 1 and cfg["scsi0"].startswith("local:621/base-621-disk-0.qcow2"), cfg
+    upid = node.post(node.vm_path(621) + "/clone", data={"newid": 622})
+    node.wait_task(upid)
 
 
 def test_a_running_vm_is_paused_for_the_read_and_runs_on(node):
     node.create_vm(610, memory="64", scsi0="local:1")
     node.vm_action(610, "start")
+    # Paused by its user: read as it is, and left paused.
+    node.vm_action(610, "suspend")
+    st, log = vzdump(node, ok=False, vmid=610, storage="local", mode="suspend")
+    assert st["exitstatus"] == "OK", log
+    assert "the guest is paused already" in log and "resuming guest" not in log
+    assert node.get(node.vm_path(610) + "/status/current")["qmpstatus"] == "paused"
+    node.vm_action(610, "resume")
     st, log = vzdump(node, ok=False, vmid=610, storage="local")
     assert st["exitstatus"] in ("OK", "WARNINGS: 1"), st["exitstatus"] + "\n" + log
     assert "INFO: status = running" in log
@@ -117,7 +160,8 @@ def test_a_running_vm_is_paused_for_the_read_and_runs_on(node):
     assert "INFO: resuming guest" in log
     status = node.get(node.vm_path(610) + "/status/current")
     assert (status["status"], status["qmpstatus"]) == ("running", "running")
-    assert len(backups(node, 610)) == 1
+    assert len(backups(node, 610)) == 2
+    assert "lock" not in node.get(node.vm_path(610) + "/config")
     node.vm_action(610, "stop")
 
 
@@ -129,7 +173,7 @@ def test_bad_requests_and_a_missing_vm(node):
     assert error(node.request("POST", url, data={"vmid": 100, "notes-template": "x"})) == \
         (400, {"storage": "missing property required by 'notes-template'"})
     r = node.request("POST", url, data={"vmid": 100, "storage": "local", "notes-template": "{{bogus}}"})
-    assert r.status_code == 400 and "found unknown: variable 'bogus' at char 2" in r.json()["errors"]["notes-template"]
+    assert r.status_code == 400 and "found unknown: variable 'bogus' at char 4" in r.json()["errors"]["notes-template"]
     r = node.request("POST", url, data={"vmid": 100, "storage": "local", "prune-backups": "keep-all=1,keep-last=2"})
     assert r.status_code == 400 and "keep-all cannot be set together with other options." in r.json()["errors"]["prune-backups"]
     st, log = vzdump(node, ok=False, vmid=999, storage="local")

@@ -27,12 +27,11 @@ std::string CheckNotesTemplate(const std::string& t) {
   if (t.find('\n') != std::string::npos) return "contains a line feed";
   std::vector<std::string> unknown;
   for (size_t i = 0; i < t.size(); ++i) {
-    if (t[i] == '\\') {
-      if (i + 1 < t.size() && (t[i + 1] == '\\' || t[i + 1] == 'n')) {
-        ++i;
-        continue;
-      }
-      unknown.push_back("escape sequence '\\" + (i + 1 < t.size() ? std::string(1, t[i + 1]) : "") + "' at char " + std::to_string(i));
+    // A backslash with a character after it (a trailing one is left as it is, as Proxmox).
+    if (t[i] == '\\' && i + 1 < t.size()) {
+      if (t[i + 1] != '\\' && t[i + 1] != 'n')
+        unknown.push_back("escape sequence '\\" + std::string(1, t[i + 1]) + "' at char " + std::to_string(i));
+      ++i;
     }
   }
   for (size_t at = 0; (at = t.find("{{", at)) != std::string::npos;) {
@@ -41,7 +40,7 @@ std::string CheckNotesTemplate(const std::string& t) {
     std::string name = t.substr(at + 2, end - at - 2);
     bool plain = !name.empty() && name.find_first_of(" \t{}") == std::string::npos;
     if (plain && name != "cluster" && name != "guestname" && name != "node" && name != "vmid")
-      unknown.push_back("variable '" + name + "' at char " + std::to_string(at + 2));
+      unknown.push_back("variable '" + name + "' at char " + std::to_string(at + 4));  // Proxmox: match end - name length
     at = end + 2;
   }
   if (unknown.empty()) return "";
@@ -83,11 +82,17 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
            req.notes_template = p.GetOr("notes-template", "");
            req.is_protected = p.Bool("protected");
            req.remove = !p.Has("remove") || p.Bool("remove");
+           req.stopwait_minutes = static_cast<int>(p.Int("stopwait", 10));
+           req.bwlimit_kib = p.Int("bwlimit", 0);
            if (auto pb = p.Get("prune-backups")) {
              if (!s.access.Allowed(*c.who, "/storage/" + req.storage, "Datastore.Allocate"))
                return Fail(PermissionDenied("Permission check failed (/storage/" + req.storage + ", Datastore.Allocate)"));
              auto k = ParseKeepOptions(*pb);
-             if (!k) return Fail(FieldError("prune-backups", "invalid format - " + k.error().message));
+             if (!k) {
+               const Error& e = k.error();
+               std::string why = e.fields.empty() ? e.message : e.fields.begin()->first + ": " + e.fields.begin()->second;
+               return Fail(FieldError("prune-backups", "invalid format - " + why));
+             }
              req.prune = *k;
            } else if (auto st = s.storage.Find(req.storage); st && !st->config.Get("prune-backups").empty()) {
              if (auto k = ParseKeepOptions(st->config.Get("prune-backups"))) req.prune = *k;
@@ -117,6 +122,20 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
            return Data(upid);
          },
          "Create backup."});
+
+  // The VM config a backup holds (the Proxmox UI's restore dialog reads it).
+  r.Add({"GET", "/nodes/{node}/vzdump/extractconfig", {NodeParam(), Required(PString("volume"))}, false, "", "", true,
+         true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           std::string volid = *c.params.Get("volume");
+           auto colon = volid.find(':');
+           std::string sid = colon == std::string::npos ? "" : volid.substr(0, colon);
+           if (!s.access.AllowedAny(*c.who, "/storage/" + sid, "Datastore.Audit|Datastore.AllocateSpace"))
+             return Fail(PermissionDenied("Permission check failed (/storage/" + sid + ", Datastore.Audit)"));
+           HEARTH_ASSIGN_OR_RETURN(std::string conf, s.vms.BackupConfig(volid));
+           return Data(conf);
+         },
+         "Extract the VM config from a backup."});
 }
 
 }  // namespace hearth

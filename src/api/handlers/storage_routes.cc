@@ -24,6 +24,19 @@ bool IsBackupVolid(const std::string& volid) {
          BackupSnapshotId::Parse(std::string_view(volid).substr(colon + 8));
 }
 
+// The `volume` parameter as a volume id: a full one ("local:100/vm-100-disk-0.qcow2") must name
+// the storage of the path (Proxmox: "storage ID mismatch (a != b)"); anything else is a
+// volname on that storage (a backup's volname holds ':' in its time).
+Result<std::string> VolumeParam(const ApiContext& c) {
+  std::string storage = *c.params.Get("storage"), volume = *c.params.Get("volume");
+  auto colon = volume.find(':');
+  auto slash = volume.find('/');
+  if (colon == std::string::npos || (slash != std::string::npos && slash < colon)) return storage + ":" + volume;
+  std::string sid = volume.substr(0, colon);
+  if (sid != storage) return Fail(FieldError("volume", "storage ID mismatch (" + sid + " != " + storage + ")"));
+  return volume;
+}
+
 }  // namespace
 
 namespace {
@@ -236,8 +249,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
   r.Add({"GET", "/nodes/{node}/storage/{storage}/content/{volume*}", {NodeParam(), storage_param(), Required(PString("volume"))},
          false, "", "", true, true, false,  // PVE: any user, then check_volume_access
          [&s](ApiContext& c) -> Result<ApiReply> {
-           std::string volume = *c.params.Get("volume");
-           std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
+           HEARTH_ASSIGN_OR_RETURN(std::string volid, VolumeParam(c));
            if (IsBackupVolid(volid)) {
              std::string sid = volid.substr(0, volid.find(':'));
              for (const auto& b : s.vms.ListBackups(sid, 0).value_or(std::vector<BackupSnapshotInfo>{}))
@@ -258,8 +270,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          {NodeParam(), storage_param(), Required(PString("volume")), PInt("delay", 1, 30)}, false, "Datastore.Allocate",
          "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           std::string volume = *c.params.Get("volume");
-           std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
+           HEARTH_ASSIGN_OR_RETURN(std::string volid, VolumeParam(c));
            if (IsBackupVolid(volid)) {
              HEARTH_TRY(s.vms.RemoveBackup(volid));
              return Data(nullptr);
@@ -276,8 +287,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          {NodeParam(), storage_param(), Required(PString("volume")), PString("notes"), PBool("protected")}, false,
          "Datastore.AllocateSpace", "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
-           std::string volume = *c.params.Get("volume");
-           std::string volid = volume.find(':') == std::string::npos ? *c.params.Get("storage") + ":" + volume : volume;
+           HEARTH_ASSIGN_OR_RETURN(std::string volid, VolumeParam(c));
            if (!IsBackupVolid(volid)) {
              if (c.params.Has("notes")) return Fail(Internal("only backups can have notes"));
              if (c.params.Has("protected")) return Fail(Internal("only backups support attribute 'protected'"));

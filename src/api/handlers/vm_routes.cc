@@ -185,6 +185,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
              rr.archive = *archive;
              rr.storage = c.params.GetOr("storage", "");
              rr.unique = c.params.Bool("unique");
+             rr.start = c.params.Bool("start");
              rr.user = User(c);
              return UpidReply(s.vms.Restore(rr));
            }
