@@ -348,7 +348,7 @@ void VmService::RepairInterruptedSnapshot(int vmid) {
   if (auto paused = store_.GetMeta(PausedMetaKey(vmid)); paused && *paused && **paused == "1") {
     // hearth paused it for the disk snapshots and then died: the guest runs on.
     if (qemu_.Pid(vmid)) {
-      spdlog::warn("VM {}: resuming the guest that a cut-short snapshot had paused", vmid);
+      spdlog::warn("VM {}: resuming the guest that a cut-short snapshot or backup had paused", vmid);
       (void)qemu_.Cont(vmid);
       SetRuntime(vmid, [](Runtime& rt) { rt.qmpstatus = "running"; });
     }
