@@ -6,20 +6,16 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "core/testing/temp_dir.h"
+#include "sys/files.h"
 #include "sys/posix/posix_file_system.h"
 
 namespace hearth {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+// The whole file ("" if unreadable: the comparison then fails).
+std::string Slurp(const std::string& path) { return ReadFile(path).value_or(""); }
 
 // An image of `chunks` chunks plus a tail: zeros, repeated text and noise.
 void MakeImage(const std::string& path, int chunks, uint32_t seed) {

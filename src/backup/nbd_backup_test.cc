@@ -6,25 +6,21 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "backup/image_backup.h"
 #include "backup/image_export.h"
 #include "backup/nbd_image.h"
 #include "core/strings.h"
 #include "core/testing/temp_dir.h"
+#include "sys/files.h"
 #include "sys/posix/posix_file_system.h"
 #include "sys/posix/posix_process.h"
 
 namespace hearth {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+// The whole file ("" if unreadable: the comparison then fails).
+std::string Slurp(const std::string& path) { return ReadFile(path).value_or(""); }
 
 class NbdBackupTest : public ::testing::Test {
  protected:

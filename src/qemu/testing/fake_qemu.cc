@@ -262,30 +262,26 @@ Status FakeQemu::BlockResize(int vmid, const std::string& node_name, uint64_t by
   return Ok();
 }
 
-Status FakeQemu::SnapshotInternal(int vmid, const std::string& node_name, const std::string& name) {
+Status FakeQemu::QemuImgSnapshot(int vmid, const std::string& node_name, const std::string& name, const char* op,
+                                 const std::string& command) {
   std::lock_guard lock(mu_);
   HEARTH_ASSIGN_OR_RETURN(Process * p, Running(vmid));
-  HEARTH_TRY(Enter("snapshot-internal", std::to_string(vmid) + " " + node_name + " " + name));
+  HEARTH_TRY(Enter(command, std::to_string(vmid) + " " + node_name + " " + name));
   auto it = p->nodes.find(node_name);
   if (it == p->nodes.end()) return Fail(Internal("Cannot find device='' nor node-name='" + node_name + "'"));
-  std::vector<std::string> argv = {"qemu-img", "snapshot", "-c", name, it->second};
+  std::vector<std::string> argv = {"qemu-img", "snapshot", op, name, it->second};
   auto r = runner_.Run(argv, {});
   if (!r) return Fail(r.error());
   if (r->exit_code != 0) return Fail(Internal(DescribeFailure(argv, *r)));
   return Ok();
 }
 
+Status FakeQemu::SnapshotInternal(int vmid, const std::string& node_name, const std::string& name) {
+  return QemuImgSnapshot(vmid, node_name, name, "-c", "snapshot-internal");
+}
+
 Status FakeQemu::DeleteInternalSnapshot(int vmid, const std::string& node_name, const std::string& name) {
-  std::lock_guard lock(mu_);
-  HEARTH_ASSIGN_OR_RETURN(Process * p, Running(vmid));
-  HEARTH_TRY(Enter("snapshot-delete-internal", std::to_string(vmid) + " " + node_name + " " + name));
-  auto it = p->nodes.find(node_name);
-  if (it == p->nodes.end()) return Fail(Internal("Cannot find device='' nor node-name='" + node_name + "'"));
-  std::vector<std::string> argv = {"qemu-img", "snapshot", "-d", name, it->second};
-  auto r = runner_.Run(argv, {});
-  if (!r) return Fail(r.error());
-  if (r->exit_code != 0) return Fail(Internal(DescribeFailure(argv, *r)));
-  return Ok();
+  return QemuImgSnapshot(vmid, node_name, name, "-d", "snapshot-delete-internal");
 }
 
 Status FakeQemu::MirrorDrive(int vmid, const std::string& drive_key, const nlohmann::ordered_json&,

@@ -87,6 +87,9 @@ class FakeQemu final : public QemuControl {
   };
   // Records the call; the injected error of `command`, if any (caller holds mu_).
   Status Enter(const std::string& command, const std::string& detail);
+  // `qemu-img snapshot <op> <name>` on the image of the node, as QEMU would write it.
+  Status QemuImgSnapshot(int vmid, const std::string& node_name, const std::string& name, const char* op,
+                         const std::string& command);
   // The running process of `vmid`, or QEMU's "not running" error (caller holds mu_).
   Result<Process*> Running(int vmid);
 
