@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/strings.h"
+#include "core/time_format.h"
 
 namespace hearth {
 namespace {
@@ -27,14 +28,7 @@ bool ValidFileName(const std::string& f) {
 
 }  // namespace
 
-std::string Rfc3339Utc(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string Rfc3339Utc(int64_t t) { return FormatUnixTime(t, "%Y-%m-%dT%H:%M:%SZ", /*utc=*/true); }
 
 std::string BackupSnapshotId::Name() const { return "vm/" + std::to_string(vmid) + "/" + Rfc3339Utc(time); }
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "core/strings.h"
+#include "core/time_format.h"
 #include "core/units.h"
 
 namespace hearth {
@@ -48,13 +49,9 @@ class JobLog {
   }
   void operator()(const std::string& msg) const {
     if (fd_ < 0) return;
-    time_t now = ::time(nullptr);
-    struct tm tm;
-    ::localtime_r(&now, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+    std::string stamp = FormatUnixTime(::time(nullptr), "%Y-%m-%d %H:%M:%S", /*utc=*/false);
     // One line per message: a newline inside (a multi-line error) starts a continuation.
-    std::string line = std::string(stamp) + " " + jobid_ + ": " + Indented(msg) + "\n";
+    std::string line = stamp + " " + jobid_ + ": " + Indented(msg) + "\n";
     (void)!::write(fd_, line.data(), line.size());
   }
 

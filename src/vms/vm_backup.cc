@@ -13,6 +13,7 @@
 #include "backup/nbd_image.h"
 #include "core/reverter.h"
 #include "core/strings.h"
+#include "core/time_format.h"
 #include "core/units.h"
 #include "model/cloudinit.h"
 #include "model/drive.h"
@@ -25,14 +26,7 @@ namespace {
 
 constexpr auto kExportStart = std::chrono::seconds(60);
 
-std::string LocalTime(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  localtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
+std::string LocalTime(int64_t t) { return FormatUnixTime(t, "%Y-%m-%d %H:%M:%S", /*utc=*/false); }
 
 std::string Duration(int64_t s) {
   char buf[32];
@@ -97,10 +91,6 @@ Result<std::unique_ptr<BackupDatastore>> VmService::OpenDatastore(const std::str
 
 Result<std::string> VmService::Vzdump(const VzdumpRequest& req) {
   std::vector<int> vmids = req.vmids;
-  if (req.all) {
-    for (const auto& st : List())
-      if (std::find(req.exclude.begin(), req.exclude.end(), st.vmid) == req.exclude.end()) vmids.push_back(st.vmid);
-  }
   std::sort(vmids.begin(), vmids.end());
   vmids.erase(std::unique(vmids.begin(), vmids.end()), vmids.end());
   TaskSpec spec;

@@ -137,9 +137,7 @@ struct StopRequest {
 
 // POST /nodes/{node}/vzdump after the handler's checks (docs/reference/pve-vzdump.md).
 struct VzdumpRequest {
-  std::vector<int> vmids;
-  bool all = false;
-  std::vector<int> exclude;
+  std::vector<int> vmids;  // the handler expands all/exclude into this list
   std::string storage = "local";
   std::string mode = "snapshot";  // snapshot | suspend | stop
   std::string notes_template;

@@ -74,9 +74,9 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
            }
            VzdumpRequest req;
            HEARTH_ASSIGN_OR_RETURN(req.vmids, VmidList("vmid", p.GetOr("vmid", "")));
-           HEARTH_ASSIGN_OR_RETURN(req.exclude, VmidList("exclude", p.GetOr("exclude", "")));
-           req.all = p.Bool("all") || p.Has("exclude");
-           if (!req.all && req.vmids.empty()) return Fail(FieldError("vmid", "property is missing"));
+           HEARTH_ASSIGN_OR_RETURN(std::vector<int> exclude, VmidList("exclude", p.GetOr("exclude", "")));
+           bool all = p.Bool("all") || p.Has("exclude");
+           if (!all && req.vmids.empty()) return Fail(FieldError("vmid", "property is missing"));
            req.storage = p.GetOr("storage", "local");
            req.mode = p.GetOr("mode", "snapshot");
            req.notes_template = p.GetOr("notes-template", "");
@@ -99,15 +99,14 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
            }
            if (!s.access.Allowed(*c.who, "/storage/" + req.storage, "Datastore.AllocateSpace"))
              return Fail(PermissionDenied("Permission check failed (/storage/" + req.storage + ", Datastore.AllocateSpace)"));
-           for (int id : req.all ? std::vector<int>{} : req.vmids)
+           for (int id : req.vmids)
              if (!s.access.Allowed(*c.who, "/vms/" + std::to_string(id), "VM.Backup"))
                return Fail(PermissionDenied("Permission check failed (/vms/" + std::to_string(id) + ", VM.Backup)"));
-           if (req.all) {  // all: the VMs the user may back up, silently (Proxmox)
+           if (all) {  // all: the VMs the user may back up, silently (Proxmox)
              for (const auto& vm : s.vms.List())
-               if (std::find(req.exclude.begin(), req.exclude.end(), vm.vmid) == req.exclude.end() &&
+               if (std::find(exclude.begin(), exclude.end(), vm.vmid) == exclude.end() &&
                    s.access.Allowed(*c.who, "/vms/" + std::to_string(vm.vmid), "VM.Backup"))
                  req.vmids.push_back(vm.vmid);
-             req.all = false;
            }
            // The first log line: "vzdump 100 101 --mode snapshot --storage local ...".
            std::string cmd = "vzdump";
