@@ -192,6 +192,9 @@ int RunDaemon(const DaemonOptions& opt) {
   SnapshotScheduler snapshot_schedules(**store, tasks, vms, clock);
   if (auto st = snapshot_schedules.Load(); !st) return fail(st.error());
   snapshot_schedules.Start();
+  BackupScheduler backup_jobs(**store, clock, node, VzdumpJobRunner(vms, storage, node));
+  if (auto st = backup_jobs.Load(); !st) return fail(st.error());
+  backup_jobs.Start();
   StorageDeps storage_deps{&runner, node, data_dir};
   ReplicationScheduler replication(**store, vms, storage, fs, clock, node, data_dir,
                                    [&](const StorageConfig& c) { return registry.Make(c, storage_deps); });
@@ -202,6 +205,7 @@ int RunDaemon(const DaemonOptions& opt) {
                                    [&](int vmid) { return vms.Exists(vmid); }, fs, data_dir + "/replica");
   ApiServices services{access, tasks, vms, storage, storage_configs, images, host_stats, facts};
   services.snapshot_schedules = &snapshot_schedules;
+  services.backup_jobs = &backup_jobs;
   services.replication = &replication;
   services.replica_receiver = &replica_receiver;
   Router router;
@@ -286,6 +290,7 @@ int RunDaemon(const DaemonOptions& opt) {
   // done before the server and the services go away.
   api.StopWorkers();
   snapshot_schedules.Stop();
+  backup_jobs.Stop();
   vms.StopPoller();
   if (probe.joinable()) probe.join();
   if (!tasks.WaitIdleFor(std::chrono::seconds(10))) {

@@ -160,6 +160,14 @@ struct RestoreRequest {
   std::string user;
 };
 
+// One backup of a prune preview (GET /nodes/{node}/storage/{storage}/prunebackups).
+struct BackupPruneEntry {
+  std::string volid;
+  int64_t ctime = 0;
+  int vmid = 0;
+  PruneMark mark = PruneMark::kKeep;
+};
+
 // "<storage>:backup/vm/<vmid>/<time>", the volume id of a backup.
 std::string BackupVolid(const std::string& storage, const BackupSnapshotId& id);
 
@@ -276,6 +284,12 @@ class VmService {
   Status RemoveBackup(const std::string& volid);
   // The config text a backup holds (GET /nodes/{node}/vzdump/extractconfig).
   Result<std::string> BackupConfig(const std::string& volid);
+  // Each backup on `storage` (of `vmid`, or all when 0) with its mark under `keep`, one group
+  // per VM (vm_backup_prune.cc). "storage 'x' does not support backups" without that content.
+  Result<std::vector<BackupPruneEntry>> PruneBackupsPreview(const std::string& storage, const KeepOptions& keep, int vmid);
+  // The same, removing what is marked "remove", as task "prunebackups" ("<vmid>@<storage>"
+  // or "<storage>"); the UPID.
+  Result<std::string> PruneBackups(const std::string& storage, const KeepOptions& keep, int vmid, const std::string& user);
   Status UpdateBackup(const std::string& volid, const std::optional<std::string>& notes, std::optional<bool> is_protected);
   // A new VM from a backup (task qmrestore): its config, each disk written into a new volume.
   Result<std::string> Restore(const RestoreRequest& req);

@@ -7,115 +7,73 @@
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
 #include "model/retention.h"
+#include "vms/vzdump_options.h"
 
 namespace hearth {
 
-namespace {
-
-Result<std::vector<int>> VmidList(const std::string& field, const std::string& text) {
-  std::vector<int> out;
-  for (const auto& id : SplitAny(text, ",; \t")) {
-    auto n = ParseInt(id);
-    if (!n || *n < 100 || *n > 999999999) return Fail(FieldError(field, "invalid format - value '" + id + "' does not look like a valid VM ID"));
-    out.push_back(static_cast<int>(*n));
+std::vector<ParamSpec> VzdumpOptionSpecs(bool with_node) {
+  std::vector<ParamSpec> out;
+  for (const auto& o : VzdumpOptionTable()) {
+    if (o.name == "node" && !with_node) continue;
+    ParamSpec p;
+    switch (o.type) {
+      case VzdumpOptionType::kBool: p = PBool(o.name); break;
+      case VzdumpOptionType::kInt:
+        p = PInt(o.name, static_cast<double>(o.min));
+        if (o.max >= 0) p.max = static_cast<double>(o.max);
+        break;
+      default:
+        p = o.choices.empty() ? PString(o.name) : PEnum(o.name, o.choices);
+        if (o.max_length) p = MaxLen(p, o.max_length);
+    }
+    if (o.name == "storage") p = StorageParam(), p.optional = true;
+    if (o.name == "notes-template") p.check = NotesTemplateProblem;
+    out.push_back(std::move(p));
   }
   return out;
 }
 
-// notes-template: only \\ and \n escapes, only the four variables (VZDump.pm).
-std::string CheckNotesTemplate(const std::string& t) {
-  if (t.find('\n') != std::string::npos) return "contains a line feed";
-  std::vector<std::string> unknown;
-  for (size_t i = 0; i < t.size(); ++i) {
-    // A backslash with a character after it (a trailing one is left as it is, as Proxmox).
-    if (t[i] == '\\' && i + 1 < t.size()) {
-      if (t[i + 1] != '\\' && t[i + 1] != 'n')
-        unknown.push_back("escape sequence '\\" + std::string(1, t[i + 1]) + "' at char " + std::to_string(i));
-      ++i;
-    }
-  }
-  for (size_t at = 0; (at = t.find("{{", at)) != std::string::npos;) {
-    size_t end = t.find("}}", at + 2);
-    if (end == std::string::npos) break;
-    std::string name = t.substr(at + 2, end - at - 2);
-    bool plain = !name.empty() && name.find_first_of(" \t{}") == std::string::npos;
-    if (plain && name != "cluster" && name != "guestname" && name != "node" && name != "vmid")
-      unknown.push_back("variable '" + name + "' at char " + std::to_string(at + 4));  // Proxmox: match end - name length
-    at = end + 2;
-  }
-  if (unknown.empty()) return "";
-  return "found unknown: " + Join(unknown, ", ");
+VzdumpOptions VzdumpOptionsOf(const Params& params) {
+  VzdumpOptions out;
+  for (const auto& o : VzdumpOptionTable())
+    if (auto v = params.Get(o.name)) out[o.name] = *v;
+  return out;
 }
 
-}  // namespace
-
 void RegisterBackupRoutes(Router& r, ApiServices& s) {
-  ParamSpec storage = StorageParam();
-  storage.optional = true;
-  ParamSpec notes = MaxLen(PString("notes-template"), 1024);
-  notes.check = CheckNotesTemplate;
-  r.Add({"POST", "/nodes/{node}/vzdump",
-         {NodeParam(), PString("vmid"), PBool("all"), PString("exclude"), storage, PEnum("mode", {"snapshot", "suspend", "stop"}),
-          PEnum("compress", {"0", "1", "gzip", "lzo", "zstd"}), notes, PBool("protected"), PString("prune-backups"),
-          PBool("remove"), PInt("bwlimit", 0), PInt("ionice", 0, 8), PInt("lockwait", 0), PInt("stopwait", 0),
-          PInt("pigz", 0), PInt("zstd", 0), PBool("quiet"), PString("mailto"), PEnum("mailnotification", {"always", "failure"}),
-          PEnum("notification-mode", {"auto", "legacy-sendmail", "notification-system"}), PString("pool"), PBool("stop")},
-         false, "", "", true, true, false,  // Proxmox: any user; VM.Backup and the storage are checked below
+  std::vector<ParamSpec> specs = VzdumpOptionSpecs(/*with_node=*/false);
+  specs.push_back(NodeParam());
+  r.Add({"POST", "/nodes/{node}/vzdump", specs, false, "", "", true, true, false,
+         // Proxmox: any user; VM.Backup and the storage are checked below
          [&s](ApiContext& c) -> Result<ApiReply> {
            const auto& p = c.params;
-           if (p.Has("all") && p.Bool("all") && p.Has("vmid")) return Fail(FieldError("all", "option conflicts with option 'vmid'"));
-           if (p.Has("exclude") && p.Has("vmid")) return Fail(FieldError("exclude", "option conflicts with option 'vmid'"));
-           if (p.Has("pool") && p.Has("vmid")) return Fail(FieldError("pool", "option conflicts with option 'vmid'"));
+           VzdumpOptions opts = VzdumpOptionsOf(p);
+           HEARTH_TRY(VerifyVzdumpOptions(opts, true));
            if (p.Has("pool")) return Fail(Internal("pool '" + *p.Get("pool") + "' does not exist"));
            if (p.Has("stop")) return Fail(FieldError("stop", "stopping running backup jobs is not supported"));
            if (!p.Has("storage")) {
              if (p.Has("notes-template")) return Fail(FieldError("storage", "missing property required by 'notes-template'"));
              if (p.Has("protected")) return Fail(FieldError("storage", "missing property required by 'protected'"));
            }
-           VzdumpRequest req;
-           HEARTH_ASSIGN_OR_RETURN(req.vmids, VmidList("vmid", p.GetOr("vmid", "")));
-           HEARTH_ASSIGN_OR_RETURN(std::vector<int> exclude, VmidList("exclude", p.GetOr("exclude", "")));
-           bool all = p.Bool("all") || p.Has("exclude");
-           if (!all && req.vmids.empty()) return Fail(FieldError("vmid", "property is missing"));
-           req.storage = p.GetOr("storage", "local");
-           req.mode = p.GetOr("mode", "snapshot");
-           req.notes_template = p.GetOr("notes-template", "");
-           req.is_protected = p.Bool("protected");
-           req.remove = !p.Has("remove") || p.Bool("remove");
-           req.stopwait_minutes = static_cast<int>(p.Int("stopwait", 10));
-           req.bwlimit_kib = p.Int("bwlimit", 0);
-           if (auto pb = p.Get("prune-backups")) {
-             if (!s.access.Allowed(*c.who, "/storage/" + req.storage, "Datastore.Allocate"))
-               return Fail(PermissionDenied("Permission check failed (/storage/" + req.storage + ", Datastore.Allocate)"));
-             auto k = ParseKeepOptions(*pb);
-             if (!k) {
-               const Error& e = k.error();
-               std::string why = e.fields.empty() ? e.message : e.fields.begin()->first + ": " + e.fields.begin()->second;
-               return Fail(FieldError("prune-backups", "invalid format - " + why));
-             }
-             req.prune = *k;
-           } else if (auto st = s.storage.Find(req.storage); st && !st->config.Get("prune-backups").empty()) {
-             if (auto k = ParseKeepOptions(st->config.Get("prune-backups"))) req.prune = *k;
+           std::string storage = p.GetOr("storage", "local");
+           if (p.Has("prune-backups") && !s.access.Allowed(*c.who, "/storage/" + storage, "Datastore.Allocate"))
+             return Fail(PermissionDenied("Permission check failed (/storage/" + storage + ", Datastore.Allocate)"));
+           if (!s.access.Allowed(*c.who, "/storage/" + storage, "Datastore.AllocateSpace"))
+             return Fail(PermissionDenied("Permission check failed (/storage/" + storage + ", Datastore.AllocateSpace)"));
+           std::vector<int> existing;
+           for (const auto& vm : s.vms.List()) existing.push_back(vm.vmid);
+           std::vector<int> guests = IncludedGuests(opts, existing);
+           if (p.Has("vmid")) {
+             for (int id : guests)
+               if (!s.access.Allowed(*c.who, "/vms/" + std::to_string(id), "VM.Backup"))
+                 return Fail(PermissionDenied("Permission check failed (/vms/" + std::to_string(id) + ", VM.Backup)"));
+           } else {  // all: the VMs the user may back up, silently (Proxmox)
+             std::erase_if(guests, [&](int id) { return !s.access.Allowed(*c.who, "/vms/" + std::to_string(id), "VM.Backup"); });
            }
-           if (!s.access.Allowed(*c.who, "/storage/" + req.storage, "Datastore.AllocateSpace"))
-             return Fail(PermissionDenied("Permission check failed (/storage/" + req.storage + ", Datastore.AllocateSpace)"));
-           for (int id : req.vmids)
-             if (!s.access.Allowed(*c.who, "/vms/" + std::to_string(id), "VM.Backup"))
-               return Fail(PermissionDenied("Permission check failed (/vms/" + std::to_string(id) + ", VM.Backup)"));
-           if (all) {  // all: the VMs the user may back up, silently (Proxmox)
-             for (const auto& vm : s.vms.List())
-               if (std::find(exclude.begin(), exclude.end(), vm.vmid) == exclude.end() &&
-                   s.access.Allowed(*c.who, "/vms/" + std::to_string(vm.vmid), "VM.Backup"))
-                 req.vmids.push_back(vm.vmid);
-           }
-           // The first log line: "vzdump 100 101 --mode snapshot --storage local ...".
-           std::string cmd = "vzdump";
-           for (int id : req.vmids) cmd += " " + std::to_string(id);
-           for (const auto& [k, vs] : p.all())
-             if (k != "vmid" && k != "node")
-               for (const auto& v : vs) cmd += " --" + k + " " + v;
-           cmd += " --node " + s.facts.node;
-           req.command_line = cmd;
+           std::string storage_prune;
+           if (auto st = s.storage.Find(storage)) storage_prune = st->config.Get("prune-backups");
+           opts["node"] = s.facts.node;
+           HEARTH_ASSIGN_OR_RETURN(VzdumpRequest req, MakeVzdumpRequest(opts, guests, storage_prune));
            req.user = c.who->AuthId();
            HEARTH_ASSIGN_OR_RETURN(std::string upid, s.vms.Vzdump(req));
            return Data(upid);
@@ -135,6 +93,63 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
            return Data(conf);
          },
          "Extract the VM config from a backup."});
+
+  // Prune by retention (pve-storage PVE/API2/Storage/PruneBackups.pm): the preview and the task.
+  auto prune_params = [] {
+    ParamSpec vmid = PInt("vmid", 100, 999999999);
+    return std::vector<ParamSpec>{NodeParam(), StorageParam(), MaxLen(PString("prune-backups"), 1024),
+                                  PEnum("type", {"qemu", "lxc"}), vmid};
+  };
+  // The retention asked for, else the storage's own, else Proxmox's error.
+  auto keep_of = [&s](const Params& p) -> Result<KeepOptions> {
+    std::string sid = *p.Get("storage");
+    auto st = s.storage.Find(sid);
+    if (!st) return Fail(Internal("storage '" + sid + "' does not exist"));
+    std::string text = p.GetOr("prune-backups", st->config.Get("prune-backups"));
+    if (text.empty()) return Fail(Internal("no prune-backups options configured for storage '" + sid + "'"));
+    auto keep = ParseKeepOptions(text);
+    if (!keep) {
+      const Error& e = keep.error();
+      std::string why = e.fields.empty() ? e.message : e.fields.begin()->first + ": " + e.fields.begin()->second;
+      return Fail(FieldError("prune-backups", "invalid format - " + why));
+    }
+    // Only VMs have backups here: a container filter selects nothing.
+    if (p.GetOr("type", "qemu") == "lxc") keep->keep_all = true;
+    return *keep;
+  };
+
+  r.Add({"GET", "/nodes/{node}/storage/{storage}/prunebackups", prune_params(), false, "", "", true, true, false,
+         [&s, keep_of](ApiContext& c) -> Result<ApiReply> {
+           std::string sid = *c.params.Get("storage");
+           if (!s.access.AllowedAny(*c.who, "/storage/" + sid, "Datastore.Audit|Datastore.AllocateSpace"))
+             return Fail(PermissionDenied("Permission check failed (/storage/" + sid + ", Datastore.Audit|Datastore.AllocateSpace)"));
+           HEARTH_ASSIGN_OR_RETURN(KeepOptions keep, keep_of(c.params));
+           nlohmann::json out = nlohmann::json::array();
+           if (c.params.GetOr("type", "qemu") == "lxc") return Data(out);
+           HEARTH_ASSIGN_OR_RETURN(auto entries, s.vms.PruneBackupsPreview(sid, keep, static_cast<int>(c.params.Int("vmid"))));
+           for (const auto& e : entries)
+             out.push_back({{"volid", e.volid}, {"ctime", e.ctime}, {"mark", PruneMarkName(e.mark)}, {"type", "qemu"}, {"vmid", e.vmid}});
+           return Data(out);
+         },
+         "Get prune information for backups. NOTE: this is only a preview and might not be what a subsequent prune call does if backups are removed/added in the meantime."});
+
+  r.Add({"DELETE", "/nodes/{node}/storage/{storage}/prunebackups", prune_params(), false, "", "", true, true, false,
+         [&s, keep_of](ApiContext& c) -> Result<ApiReply> {
+           std::string sid = *c.params.Get("storage");
+           int vmid = static_cast<int>(c.params.Int("vmid"));
+           if (vmid) {
+             if (!s.access.Allowed(*c.who, "/storage/" + sid, "Datastore.AllocateSpace"))
+               return Fail(PermissionDenied("Permission check failed (/storage/" + sid + ", Datastore.AllocateSpace)"));
+             if (!s.access.Allowed(*c.who, "/vms/" + std::to_string(vmid), "VM.Backup"))
+               return Fail(PermissionDenied("Permission check failed (/vms/" + std::to_string(vmid) + ", VM.Backup)"));
+           } else if (!s.access.Allowed(*c.who, "/storage/" + sid, "Datastore.Allocate")) {
+             return Fail(PermissionDenied("Permission check failed (/storage/" + sid + ", Datastore.Allocate)"));
+           }
+           HEARTH_ASSIGN_OR_RETURN(KeepOptions keep, keep_of(c.params));
+           HEARTH_ASSIGN_OR_RETURN(std::string upid, s.vms.PruneBackups(sid, keep, vmid, c.who->AuthId()));
+           return Data(upid);
+         },
+         "Prune backups. Only those using the standard naming scheme are considered."});
 }
 
 }  // namespace hearth

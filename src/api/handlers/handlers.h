@@ -9,6 +9,7 @@
 #include "api/response_cache.h"
 #include "api/router.h"
 #include "images/image_builder.h"
+#include "jobs/backup_scheduler.h"
 #include "jobs/replica_receiver.h"
 #include "jobs/replication_scheduler.h"
 #include "jobs/snapshot_scheduler.h"
@@ -17,6 +18,7 @@
 #include "storage/storage_manager.h"
 #include "tasks/task_manager.h"
 #include "vms/vm_service.h"
+#include "vms/vzdump_options.h"
 
 namespace hearth {
 
@@ -45,6 +47,7 @@ struct ApiServices {
   SnapshotScheduler* snapshot_schedules = nullptr;  // null: the routes answer 501
   ReplicationScheduler* replication = nullptr;       // null: the routes answer 501
   ReplicaReceiver* replica_receiver = nullptr;       // this node as a replication target
+  BackupScheduler* backup_jobs = nullptr;            // null: the routes answer 501
 };
 
 // The version a cached VM listing is valid for: VM state changes and the current second
@@ -64,6 +67,7 @@ void RegisterImageRoutes(Router& r, ApiServices& s);
 void RegisterSnapshotScheduleRoutes(Router& r, ApiServices& s);
 void RegisterReplicationRoutes(Router& r, ApiServices& s);
 void RegisterBackupRoutes(Router& r, ApiServices& s);
+void RegisterBackupJobRoutes(Router& r, ApiServices& s);
 
 // GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
 void RegisterIntrospectionRoutes(Router& r);
@@ -82,6 +86,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterSnapshotScheduleRoutes(r, s);
   RegisterReplicationRoutes(r, s);
   RegisterBackupRoutes(r, s);
+  RegisterBackupJobRoutes(r, s);
   RegisterIntrospectionRoutes(r);
 }
 
@@ -99,6 +104,11 @@ ParamSpec StorageParam();
 Status CheckVmConfigPrivileges(const ApiServices& s, const Identity& who, int vmid,
                                const std::map<std::string, std::string>& set, const std::vector<std::string>& del,
                                const std::map<std::string, std::string>* current);
+
+// The vzdump options (vms/vzdump_options.h) as route parameters, and back out of a request.
+// `with_node` adds the option `node` (a job's; the vzdump call has it in its path).
+std::vector<ParamSpec> VzdumpOptionSpecs(bool with_node);
+VzdumpOptions VzdumpOptionsOf(const Params& params);
 
 // Proxmox's check for calls that make the node reach out to a URL (query-url-metadata,
 // download-url): Sys.Audit and Sys.Modify on "/", or Sys.AccessNetwork on the node.
