@@ -160,6 +160,7 @@ void RegisterBackupJobRoutes(Router& r, ApiServices& s) {
            HEARTH_ASSIGN_OR_RETURN(BackupScheduler * jobs, Jobs(s));
            std::string id = *c.params.Get("id");
            auto fields = JobFields(c.params);
+           fields.erase("id");  // the path's
            std::vector<std::string> remove;
            for (auto k : SplitAny(c.params.GetOr("delete", ""), ",; \t"))
              if (!k.empty()) remove.emplace_back(k);

@@ -100,15 +100,6 @@ void RegisterClusterRoutes(Router& r, ApiServices& s) {
   r.Add({"GET", "/cluster/ha/resources", {}, false, "", "", true, true, false,
          [](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array()); }, "HA resources."});
 
-  r.Add({"GET", "/cluster/backup-info/not-backed-up", {}, false, "", "", true, true, false,
-         [&s](ApiContext&) -> Result<ApiReply> {
-           // No backup jobs exist yet, so every VM is not covered by one.
-           nlohmann::json out = nlohmann::json::array();
-           for (const auto& vm : s.vms.List()) out.push_back({{"vmid", vm.vmid}, {"type", "qemu"}, {"name", vm.name}});
-           return Data(out);
-         },
-         "VMs not covered by any backup job."});
-
   r.Add({"GET", "/pools", {PString("poolid"), PEnum("type", {"qemu", "lxc", "storage"})}, false, "", "", true, true, false,
          [](ApiContext& c) -> Result<ApiReply> {
            if (auto id = c.params.Get("poolid")) return Fail(Internal("pool '" + *id + "' does not exist"));

@@ -1,0 +1,166 @@
+"""Backup jobs (/cluster/backup), the guests no job covers (/cluster/backup-info/not-backed-up)
+and pruning a storage's backups (GET/DELETE /nodes/{node}/storage/{storage}/prunebackups),
+through Proxmox's API against the real daemon: a job with a schedule that fires every few
+seconds really runs vzdump as root@pam, and its retention really removes backups."""
+import time
+import uuid
+
+import pytest
+
+from harness import Hearth, wait_for
+
+
+@pytest.fixture(scope="module")
+def node():
+    h = Hearth().start()
+    yield h
+    h.close()
+
+
+def error(r):
+    return r.status_code, r.json().get("errors") or r.reason
+
+
+def backups(h, vmid):
+    return h.get(f"/nodes/{h.node}/storage/local/content", params={"content": "backup", "vmid": vmid})
+
+
+def test_jobs_crud_in_proxmoxs_shape(node):
+    node.post("/cluster/backup", data={"id": "nightly", "schedule": "02:30", "vmid": "100,101", "storage": "local",
+                                       "mode": "snapshot", "prune-backups": "keep-last=3,keep-daily=7",
+                                       "comment": "every night", "protected": 0})
+    [job] = [j for j in node.get("/cluster/backup") if j["id"] == "nightly"]
+    assert job["type"] == "vzdump" and job["schedule"] == "02:30" and job["enabled"] == 1
+    assert job["vmid"] == "100,101" and job["storage"] == "local" and job["comment"] == "every night"
+    assert job["prune-backups"] == {"keep-last": 3, "keep-daily": 7}
+    assert job["protected"] == 0
+    # next-run: the next 02:30 from now, in local time (the daemon's zone).
+    now = time.time()
+    assert now < job["next-run"] <= now + 86400 + 3600
+    assert time.localtime(job["next-run"])[3:6] == (2, 30, 0)
+    one = node.get("/cluster/backup/nightly")
+    assert "next-run" not in one and one["vmid"] == "100,101"
+
+    # Choosing all clears the vmid list; deleting the comment removes it.
+    node.put("/cluster/backup/nightly", data={"all": 1, "exclude": "105", "delete": "comment"})
+    one = node.get("/cluster/backup/nightly")
+    assert one["all"] == 1 and one["exclude"] == "105" and "vmid" not in one and "comment" not in one
+
+    # The deprecated starttime/dow become a schedule; an id is made when none is given.
+    node.post("/cluster/backup", data={"starttime": "21:15", "dow": "sat,sun", "all": 1})
+    [made] = [j for j in node.get("/cluster/backup") if j["id"] != "nightly"]
+    assert made["schedule"] == "sat,sun 21:15"
+    uuid.UUID(made["id"])  # Proxmox's generated ids are UUIDs
+    node.delete(f"/cluster/backup/{made['id']}")
+
+    # Proxmox's errors.
+    r = node.request("POST", "/cluster/backup", data={"id": "nightly", "schedule": "daily", "all": 1})
+    assert (r.status_code, r.reason) == (500, "Job 'nightly' already exists")
+    assert error(node.request("POST", "/cluster/backup", data={"schedule": "daily", "all": 1, "vmid": 100})) == \
+        (400, {"all": "option conflicts with option 'vmid'"})
+    assert error(node.request("POST", "/cluster/backup", data={"schedule": "daily"})) == \
+        (400, {"vmid": "property is missing"})
+    assert error(node.request("POST", "/cluster/backup", data={"all": 1})) == \
+        (400, {"schedule": "neither 'starttime' nor 'schedule' were set"})
+    assert error(node.request("POST", "/cluster/backup", data={"starttime": "1:00", "schedule": "daily", "all": 1})) == \
+        (400, {"starttime": "'starttime' and 'schedule' cannot both be set"})
+    r = node.request("POST", "/cluster/backup", data={"schedule": "sometimes", "all": 1})
+    assert r.status_code == 400 and r.json()["errors"]["schedule"].startswith("invalid format - invalid calendar event")
+    assert error(node.request("GET", "/cluster/backup/nope")) == (400, {"id": "No such job 'nope'"})
+    assert error(node.request("DELETE", "/cluster/backup/nope")) == (400, {"id": "No such job 'nope'"})
+    assert error(node.request("PUT", "/cluster/backup/nightly", data={"delete": "schedule"})) == \
+        (400, {"delete": "unknown option 'schedule'"})
+    r = node.request("PUT", "/cluster/backup/nope", data={"all": 1})
+    assert (r.status_code, r.reason) == (500, "no such vzdump job")
+    # Nothing above changed the job.
+    assert node.get("/cluster/backup/nightly")["all"] == 1
+    node.delete("/cluster/backup/nightly")
+    assert node.get("/cluster/backup") == []
+
+
+def test_not_backed_up_and_included_volumes(node):
+    for vmid, name in ((700, "db"), (701, "scratch"), (702, "web")):
+        node.create_vm(vmid, name=name, memory="64", scsi0="local:1", scsi1="local:1,backup=0")
+    node.post("/cluster/backup", data={"id": "db", "schedule": "daily", "vmid": 700})
+    gaps = {g["vmid"]: g for g in node.get("/cluster/backup-info/not-backed-up")}
+    assert {701, 702} <= set(gaps) and 700 not in gaps
+    assert gaps[701] == {"vmid": 701, "type": "qemu", "name": "scratch"}
+    # A disabled job still counts (Proxmox); all-but-excluded covers the rest but 701.
+    node.post("/cluster/backup", data={"id": "rest", "schedule": "daily", "exclude": "701", "enabled": 0})
+    gaps = [g["vmid"] for g in node.get("/cluster/backup-info/not-backed-up")]
+    assert 701 in gaps and 702 not in gaps and 700 not in gaps
+    # A job for another node covers nothing here.
+    node.put("/cluster/backup/db", data={"node": "elsewhere"})
+    assert 700 not in [g["vmid"] for g in node.get("/cluster/backup-info/not-backed-up")]  # "rest" covers it
+    node.delete("/cluster/backup/rest")
+    assert 700 in [g["vmid"] for g in node.get("/cluster/backup-info/not-backed-up")]
+    node.put("/cluster/backup/db", data={"delete": "node"})
+
+    tree = node.get("/cluster/backup/db/included_volumes")["children"]
+    assert [g["id"] for g in tree] == [700]
+    disks = {d["id"]: d for d in tree[0]["children"]}
+    assert tree[0]["name"] == "db" and tree[0]["type"] == "qemu"
+    assert disks["700:scsi0"]["included"] is True and disks["700:scsi0"]["name"].startswith("local:700/")
+    assert disks["700:scsi1"]["included"] is False and disks["700:scsi1"]["reason"] == "backup=no"
+    node.delete("/cluster/backup/db")
+
+
+def test_a_scheduled_job_runs_vzdump_and_keeps_its_retention(node):
+    node.create_vm(710, name="nightly", memory="64", scsi0="local:1")
+    # Every 5 seconds: the scheduler really has to fire it (twice, for the retention).
+    node.post("/cluster/backup", data={"id": "often", "schedule": "*:*:0/5", "vmid": 710, "storage": "local",
+                                       "prune-backups": "keep-last=1", "notes-template": "{{guestname}} by job"})
+
+    def runs():
+        return [t for t in node.get(f"/nodes/{node.node}/tasks", params={"typefilter": "vzdump", "limit": 100})
+                if t["id"] == "710" and t.get("status") == "OK"]
+
+    wait_for("two finished runs of the job", lambda: len(runs()) >= 2, 240, 0.5)
+    node.put("/cluster/backup/often", data={"enabled": 0})
+    upid = runs()[0]["upid"]
+    assert upid.split(":")[7] == "root@pam"
+    log = "\n".join(node.task_log(upid))
+    assert "--job-id often" in log and "--quiet 1" in log, log
+    assert "INFO: prune older backups with retention: keep-last=1" in log
+    # Let a run that had begun before the job was disabled finish; then one backup is left.
+    wait_for("the last run to end", lambda: not [t for t in node.get(f"/nodes/{node.node}/tasks",
+                                                                    params={"typefilter": "vzdump", "source": "active"})],
+             240, 0.5)
+    [b] = backups(node, 710)
+    assert b["notes"] == "nightly by job"
+
+    # "Run now" (hearth): one more backup, as the job would make it.
+    upid = node.post("/cluster/backup/often/run")
+    node.wait_task(upid, timeout=300)
+    assert len(backups(node, 710)) == 1  # keep-last=1 again
+    node.delete("/cluster/backup/often")
+
+
+def test_prunebackups_preview_and_task(node):
+    node.create_vm(720, memory="64", scsi0="local:1")
+    for _ in range(3):
+        upid = node.post(f"/nodes/{node.node}/vzdump", data={"vmid": 720, "storage": "local"})
+        node.wait_task(upid, timeout=300)
+        time.sleep(1.1)  # backups are named by the second
+    volids = [b["volid"] for b in sorted(backups(node, 720), key=lambda b: b["ctime"])]
+    assert len(volids) == 3
+    node.put(f"/nodes/{node.node}/storage/local/content/{volids[0]}", data={"protected": 1})
+
+    url = f"/nodes/{node.node}/storage/local/prunebackups"
+    preview = node.get(url, params={"prune-backups": "keep-last=1", "vmid": 720})
+    marks = {p["volid"]: p["mark"] for p in preview}
+    assert marks == {volids[0]: "protected", volids[1]: "remove", volids[2]: "keep"}
+    assert all(p["type"] == "qemu" and p["vmid"] == 720 and p["ctime"] > 0 for p in preview)
+    assert node.get(url, params={"prune-backups": "keep-last=1", "type": "lxc"}) == []
+
+    # Without a retention, the storage's own is used; `local` has none: Proxmox's error.
+    r = node.request("GET", url, params={"vmid": 720})
+    assert (r.status_code, r.reason) == (500, "no prune-backups options configured for storage 'local'")
+    r = node.request("GET", url, params={"prune-backups": "keep-all=1,keep-last=1"})
+    assert r.status_code == 400 and "keep-all cannot be set together" in r.json()["errors"]["prune-backups"]
+
+    upid = node.delete(url, params={"prune-backups": "keep-last=1", "vmid": 720})
+    st = node.wait_task(upid)
+    assert st["type"] == "prunebackups" and st["id"] == "720@local"
+    assert f"removing backup '{volids[1]}'" in node.task_log(upid)
+    assert sorted(b["volid"] for b in backups(node, 720)) == sorted([volids[0], volids[2]])
