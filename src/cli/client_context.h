@@ -30,6 +30,8 @@ Result<KeyValues> ParseKeyValues(const std::vector<std::string>& args);
 
 // `hearth snapshot ...` (snapshot_commands.cc).
 void AddSnapshotCommands(CLI::App& app, const ClientContext& ctx);
+// `hearth backup ...` (backup_commands.cc).
+void AddBackupCommands(CLI::App& app, const ClientContext& ctx);
 // `hearth replicate ...` (replicate_commands.cc).
 void AddReplicateCommands(CLI::App& app, const ClientContext& ctx);
 

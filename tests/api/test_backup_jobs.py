@@ -164,3 +164,33 @@ def test_prunebackups_preview_and_task(node):
     assert st["type"] == "prunebackups" and st["id"] == "720@local"
     assert f"removing backup '{volids[1]}'" in node.task_log(upid)
     assert sorted(b["volid"] for b in backups(node, 720)) == sorted([volids[0], volids[2]])
+
+
+def test_cli_backup_verbs(node):
+    from test_cli import cli
+    node.create_vm(730, name="clivm", memory="64", scsi0="local:1")
+    r = cli(node, "backup", "now", "730", "--set", "notes-template={{guestname}} by cli")
+    assert "TASK OK" in r.stderr and "INFO: Backup job finished successfully" in r.stderr
+    listed = cli(node, "backup", "list", "--vmid", "730").stdout
+    assert "local:backup/vm/730/" in listed and "clivm by cli" in listed
+    [b] = backups(node, 730)
+    cli(node, "backup", "set", b["volid"], "protected=1")
+    assert backups(node, 730)[0]["protected"] == 1
+    r = cli(node, "backup", "remove", b["volid"], ok=False)
+    assert r.returncode != 0 and "cannot remove protected volume" in r.stderr
+    dry = cli(node, "backup", "prune", "keep-last=1", "--vmid", "730", "--dry-run").stdout
+    assert b["volid"] in dry and "protected" in dry
+
+    assert "TASK OK" in cli(node, "backup", "restore", b["volid"], "731", "--unique").stderr
+    assert node.get(node.vm_path(731) + "/config")["name"] == "clivm"
+
+    cli(node, "backup", "job", "add", "clijob", "schedule=sat 03:00", "vmid=730", "prune-backups=keep-last=2")
+    assert "clijob" in cli(node, "backup", "job", "list").stdout
+    assert "730" not in [l.split()[0] for l in cli(node, "backup", "not-backed-up").stdout.splitlines()[1:]]
+    r = cli(node, "backup", "job", "run", "clijob")
+    assert "TASK OK" in r.stderr and "--job-id clijob" in r.stderr
+    cli(node, "backup", "job", "set", "clijob", "enabled=0")
+    assert "enabled: 0" in cli(node, "backup", "job", "show", "clijob").stdout
+    cli(node, "backup", "job", "remove", "clijob")
+    r = cli(node, "backup", "job", "show", "clijob", ok=False)
+    assert r.returncode != 0 and "No such job 'clijob'" in r.stderr

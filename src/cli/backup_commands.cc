@@ -1,0 +1,198 @@
+// `hearth backup`: backups, restores, retention and backup jobs, through Proxmox's API
+// (/nodes/{node}/vzdump, .../storage/{storage}/content and prunebackups, /cluster/backup,
+// /cluster/backup-info/not-backed-up).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/client_context.h"
+#include "cli/output.h"
+#include "sys/console.h"
+
+namespace hearth {
+
+void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
+  // Option storage must outlive this function: CLI11 fills it during parse.
+  static std::vector<int> vmids;
+  static int vmid = 0;
+  static std::string storage = "local", restore_storage, mode, volid, id;
+  static bool all = false, start = false, unique = false, dry_run = false;
+  static std::vector<std::string> kvs;
+  auto content = [](const std::string& node) { return "/nodes/" + node + "/storage/" + storage + "/content"; };
+
+  auto* bk = app.add_subcommand("backup", "Backups, restores, retention and backup jobs");
+  bk->require_subcommand(1);
+
+  auto* now = bk->add_subcommand("now", "Back up VMs now: hearth backup now 101 102 [--storage S] [--mode stop] "
+                                        "[--set prune-backups=keep-last=3 ...]; --all for every VM");
+  now->add_option("vmid", vmids, "VM ids");
+  now->add_flag("--all", all, "Every VM (the ones you may back up)");
+  now->add_option("--storage", storage, "Target storage (content 'backup')");
+  now->add_option("--mode", mode, "snapshot (default), suspend or stop");
+  now->add_option("--set", kvs, "More vzdump options as key=value (notes-template=, protected=1, remove=0, ...)");
+  now->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      auto p = ParseKeyValues(kvs);
+      if (!p) return ReportError(p.error());
+      std::string list;
+      for (int v : vmids) list += (list.empty() ? "" : ",") + std::to_string(v);
+      if (!list.empty()) p->emplace_back("vmid", list);
+      if (all) p->emplace_back("all", "1");
+      p->emplace_back("storage", storage);
+      if (!mode.empty()) p->emplace_back("mode", mode);
+      return ctx.task_or_print(api, api.Call("POST", "/nodes/" + node + "/vzdump", *p));
+    });
+  });
+
+  auto* list = bk->add_subcommand("list", "List backups: hearth backup list [--vmid 101] [--storage S]");
+  list->add_option("--vmid", vmid);
+  list->add_option("--storage", storage);
+  list->callback([ctx, content] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      KeyValues p = {{"content", "backup"}};
+      if (vmid) p.emplace_back("vmid", std::to_string(vmid));
+      auto r = api.Call("GET", content(node), p);
+      if (!r) return ReportError(r.error());
+      PrintList(*r, {{"volid"}, {"vmid"}, {"ctime", "TAKEN", CellFormat::kTime}, {"size", "", CellFormat::kBytes},
+                     {"protected"}, {"notes"}});
+      return 0;
+    });
+  });
+
+  auto* restore = bk->add_subcommand(
+      "restore", "Restore a backup as a new VM: hearth backup restore local:backup/vm/101/<time> 201 [--storage S] [--start]");
+  restore->add_option("volid", volid)->required();
+  restore->add_option("vmid", vmid)->required();
+  restore->add_option("--storage", restore_storage, "Where the disks go (default: each disk's original storage)");
+  restore->add_flag("--start", start, "Start the VM once restored");
+  restore->add_flag("--unique", unique, "New MAC addresses and SMBIOS UUID (for a copy beside the original)");
+  restore->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      KeyValues p = {{"vmid", std::to_string(vmid)}, {"archive", volid}};
+      if (!restore_storage.empty()) p.emplace_back("storage", restore_storage);
+      if (start) p.emplace_back("start", "1");
+      if (unique) p.emplace_back("unique", "1");
+      return ctx.task_or_print(api, api.Call("POST", "/nodes/" + node + "/qemu", p));
+    });
+  });
+
+  auto storage_of = [](const std::string& v) { return v.substr(0, v.find(':')); };
+  auto* set = bk->add_subcommand("set", "Change a backup: hearth backup set <volid> protected=1 notes='before upgrade'");
+  set->add_option("volid", volid)->required();
+  set->add_option("params", kvs, "protected=0|1, notes=")->required();
+  set->callback([ctx, storage_of] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      auto p = ParseKeyValues(kvs);
+      if (!p) return ReportError(p.error());
+      auto r = api.Call("PUT", "/nodes/" + node + "/storage/" + storage_of(volid) + "/content/" + volid, *p);
+      return r ? 0 : ReportError(r.error());
+    });
+  });
+
+  auto* remove = bk->add_subcommand("remove", "Delete a backup (not a protected one): hearth backup remove <volid>");
+  remove->add_option("volid", volid)->required();
+  remove->callback([ctx, storage_of] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      return ctx.task_or_print(api, api.Call("DELETE", "/nodes/" + node + "/storage/" + storage_of(volid) + "/content/" + volid));
+    });
+  });
+
+  auto* prune = bk->add_subcommand(
+      "prune", "Apply a retention: hearth backup prune keep-last=3 keep-daily=7 [--vmid 101] [--storage S] [--dry-run]");
+  prune->add_option("keep", kvs, "keep-last=, keep-hourly=, keep-daily=, keep-weekly=, keep-monthly=, keep-yearly= "
+                                 "(default: the storage's prune-backups)");
+  prune->add_option("--vmid", vmid);
+  prune->add_option("--storage", storage);
+  prune->add_flag("--dry-run", dry_run, "Only show what would be kept and removed");
+  prune->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      auto keep = ParseKeyValues(kvs);
+      if (!keep) return ReportError(keep.error());
+      std::string text;
+      for (const auto& [k, v] : *keep) text += (text.empty() ? "" : ",") + k + "=" + v;
+      KeyValues p;
+      if (!text.empty()) p.emplace_back("prune-backups", text);
+      if (vmid) p.emplace_back("vmid", std::to_string(vmid));
+      std::string path = "/nodes/" + node + "/storage/" + storage + "/prunebackups";
+      if (dry_run) {
+        auto r = api.Call("GET", path, p);
+        if (!r) return ReportError(r.error());
+        PrintList(*r, {{"volid"}, {"vmid"}, {"ctime", "TAKEN", CellFormat::kTime}, {"mark"}});
+        return 0;
+      }
+      return ctx.task_or_print(api, api.Call("DELETE", path, p));
+    });
+  });
+
+  bk->add_subcommand("not-backed-up", "VMs that no backup job covers")->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string&) {
+      auto r = api.Call("GET", "/cluster/backup-info/not-backed-up");
+      if (!r) return ReportError(r.error());
+      PrintList(*r, {{"vmid"}, {"name"}});
+      return 0;
+    });
+  });
+
+  // ---- jobs
+  static const std::string base = "/cluster/backup";
+  auto* job = bk->add_subcommand("job", "Scheduled backup jobs (Proxmox's Datacenter > Backup)");
+  job->require_subcommand(1);
+  job->add_subcommand("list", "List jobs")->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string&) {
+      auto r = api.Call("GET", base);
+      if (!r) return ReportError(r.error());
+      PrintList(*r, {{"id"}, {"schedule"}, {"vmid"}, {"all"}, {"storage"}, {"enabled"},
+                     {"next-run", "NEXT RUN", CellFormat::kTime}, {"comment"}});
+      return 0;
+    });
+  });
+  auto* add = job->add_subcommand(
+      "add", "Add one: hearth backup job add nightly schedule=02:00 all=1 storage=local prune-backups=keep-daily=7");
+  add->add_option("id", id)->required();
+  add->add_option("params", kvs, "schedule=, vmid= or all=1 [exclude=], storage=, mode=, prune-backups=, "
+                                 "notes-template=, enabled=, repeat-missed=, comment=, ...");
+  add->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string&) {
+      auto p = ParseKeyValues(kvs);
+      if (!p) return ReportError(p.error());
+      p->emplace_back("id", id);
+      auto r = api.Call("POST", base, *p);
+      return r ? 0 : ReportError(r.error());
+    });
+  });
+  auto* jset = job->add_subcommand("set", "Change one: hearth backup job set nightly schedule='sat 03:00' [delete=comment]");
+  jset->add_option("id", id)->required();
+  jset->add_option("params", kvs)->required();
+  jset->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string&) {
+      auto p = ParseKeyValues(kvs);
+      if (!p) return ReportError(p.error());
+      auto r = api.Call("PUT", base + "/" + id, *p);
+      return r ? 0 : ReportError(r.error());
+    });
+  });
+  auto* show = job->add_subcommand("show", "Show one job");
+  show->add_option("id", id)->required();
+  show->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string&) {
+      auto r = api.Call("GET", base + "/" + id);
+      if (!r) return ReportError(r.error());
+      PrintKeyValues(*r);
+      return 0;
+    });
+  });
+  auto* jremove = job->add_subcommand("remove", "Remove a job (its backups stay)");
+  jremove->add_option("id", id)->required();
+  jremove->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string&) {
+      auto r = api.Call("DELETE", base + "/" + id);
+      return r ? 0 : ReportError(r.error());
+    });
+  });
+  auto* run = job->add_subcommand("run", "Run a job now and follow its task");
+  run->add_option("id", id)->required();
+  run->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string&) { return ctx.task_or_print(api, api.Call("POST", base + "/" + id + "/run")); });
+  });
+}
+
+}  // namespace hearth
