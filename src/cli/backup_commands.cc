@@ -123,6 +123,28 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
     });
   });
 
+  auto* verify = bk->add_subcommand(
+      "verify", "Re-read every chunk and record the result: hearth backup verify [<volid>] [--vmid 101] [--storage S]");
+  verify->add_option("volid", volid);
+  verify->add_option("--vmid", vmid);
+  verify->add_option("--storage", storage);
+  verify->callback([ctx, storage_of] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      KeyValues p;
+      std::string sid = volid.empty() ? storage : storage_of(volid);
+      if (!volid.empty()) p.emplace_back("volume", volid);
+      if (vmid) p.emplace_back("vmid", std::to_string(vmid));
+      return ctx.task_or_print(api, api.Call("POST", "/nodes/" + node + "/storage/" + sid + "/hearth/verify", p));
+    });
+  });
+  auto* gc = bk->add_subcommand("gc", "Remove chunks no backup uses any more: hearth backup gc [--storage S]");
+  gc->add_option("--storage", storage);
+  gc->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      return ctx.task_or_print(api, api.Call("POST", "/nodes/" + node + "/storage/" + storage + "/hearth/gc"));
+    });
+  });
+
   bk->add_subcommand("not-backed-up", "VMs that no backup job covers")->callback([ctx] {
     ctx.with_api([&](ApiClient& api, const std::string&) {
       auto r = api.Call("GET", "/cluster/backup-info/not-backed-up");

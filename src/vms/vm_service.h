@@ -290,6 +290,15 @@ class VmService {
   // The same, removing what is marked "remove", as task "prunebackups" ("<vmid>@<storage>"
   // or "<storage>"); the UPID.
   Result<std::string> PruneBackups(const std::string& storage, const KeepOptions& keep, int vmid, const std::string& user);
+  // Re-reads every chunk of the backups on `storage` (one `volid`, or `vmid`'s, or all) and
+  // records each result (shown as `verification` in the content listing); task "verify".
+  // A damaged chunk is named with its backup, disk and index; the task then fails with
+  // PBS's "verification failed - please check the log for details".
+  Result<std::string> VerifyBackups(const std::string& storage, int vmid, const std::string& volid,
+                                    const std::string& user);
+  // Removes chunks no backup references and that are older than the grace period (backups
+  // running meanwhile stay safe); task "garbage_collection".
+  Result<std::string> GarbageCollectBackups(const std::string& storage, const std::string& user);
   Status UpdateBackup(const std::string& volid, const std::optional<std::string>& notes, std::optional<bool> is_protected);
   // A new VM from a backup (task qmrestore): its config, each disk written into a new volume.
   Result<std::string> Restore(const RestoreRequest& req);

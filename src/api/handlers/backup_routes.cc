@@ -150,6 +150,27 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
            return Data(upid);
          },
          "Prune backups. Only those using the standard naming scheme are considered."});
+
+  // Beyond Proxmox VE (Proxmox Backup Server's verify and garbage collection, for the
+  // datastore hearth keeps inside a storage); documented in the README's Backups section.
+  r.Add({"POST", "/nodes/{node}/storage/{storage}/hearth/verify",
+         {NodeParam(), StorageParam(), PInt("vmid", 100, 999999999), MaxLen(PString("volume"), 512)}, false,
+         "Datastore.AllocateSpace", "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(std::string upid,
+                                   s.vms.VerifyBackups(*c.params.Get("storage"), static_cast<int>(c.params.Int("vmid")),
+                                                       c.params.GetOr("volume", ""), c.who->AuthId()));
+           return Data(upid);
+         },
+         "Verify backups: re-read every chunk and record the result (all backups, a VM's, or one volume)."});
+
+  r.Add({"POST", "/nodes/{node}/storage/{storage}/hearth/gc", {NodeParam(), StorageParam()}, false, "Datastore.Allocate",
+         "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           HEARTH_ASSIGN_OR_RETURN(std::string upid, s.vms.GarbageCollectBackups(*c.params.Get("storage"), c.who->AuthId()));
+           return Data(upid);
+         },
+         "Garbage-collect the backup datastore: remove chunks no backup references (after a 25-hour grace period)."});
 }
 
 }  // namespace hearth

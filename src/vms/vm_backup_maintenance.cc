@@ -1,0 +1,82 @@
+// Keeping a backup datastore healthy: verify (re-read every chunk of a backup and record the
+// result, as Proxmox Backup Server's verify) and garbage collection (remove the chunks no
+// backup references any more), each as a task. Design: docs/design/backup.md.
+#include <chrono>
+
+#include "core/units.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+
+Result<std::string> VmService::VerifyBackups(const std::string& storage, int vmid, const std::string& volid,
+                                             const std::string& user) {
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage));
+  std::vector<BackupSnapshotId> targets;
+  if (!volid.empty()) {
+    std::string prefix = storage + ":backup/";
+    auto id = volid.rfind(prefix, 0) == 0 ? BackupSnapshotId::Parse(volid.substr(prefix.size())) : std::nullopt;
+    if (!id) return Fail(FieldError("volume", "no backup '" + volid + "' on storage '" + storage + "'"));
+    HEARTH_TRY(store->Info(*id));
+    targets.push_back(*id);
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(auto all, store->List(vmid));
+    for (const auto& b : all) targets.push_back(b.id);
+  }
+  TaskSpec spec;
+  spec.type = "verify";
+  spec.id = vmid ? std::to_string(vmid) + "@" + storage : storage;
+  spec.user = user;
+  auto shared = std::shared_ptr<BackupDatastore>(std::move(store));
+  return tasks_.Start(spec, [this, shared, storage, targets](TaskContext& ctx) -> Status {
+    ctx.Log("verify datastore '" + storage + "': " + std::to_string(targets.size()) + " backup(s)");
+    size_t failed = 0;
+    for (const auto& id : targets) {
+      std::string name = BackupVolid(storage, id);
+      ctx.Log("verify " + name);
+      auto started = clock_.Monotonic();
+      auto problems = shared->Verify(id, ctx.upid());
+      if (!problems) {
+        ctx.Log("  ERROR: " + problems.error().message);
+        ++failed;
+        continue;
+      }
+      for (const auto& p : *problems) ctx.Log("  ERROR: " + name + ": " + p);
+      if (!problems->empty()) {
+        ++failed;
+        continue;
+      }
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Monotonic() - started).count();
+      auto info = shared->Info(id);
+      ctx.Log("  verified " + (info ? HumanBytes(info->size) : std::string("?")) + " in " + std::to_string(ms / 1000) + "." +
+              std::to_string(ms % 1000 / 100) + " s: ok");
+    }
+    if (failed) {
+      ctx.Log("Failed to verify the following backups: " + std::to_string(failed) + " of " + std::to_string(targets.size()));
+      return Fail(Internal("verification failed - please check the log for details"));
+    }
+    return Ok();
+  });
+}
+
+Result<std::string> VmService::GarbageCollectBackups(const std::string& storage, const std::string& user) {
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage));
+  TaskSpec spec;
+  spec.type = "garbage_collection";
+  spec.id = storage;
+  spec.user = user;
+  auto shared = std::shared_ptr<BackupDatastore>(std::move(store));
+  return tasks_.Start(spec, [shared, storage](TaskContext& ctx) -> Status {
+    ctx.Log("starting garbage collection on datastore '" + storage + "'");
+    ctx.Log("marking the chunks of every backup, then removing chunks unused for " +
+            std::to_string(ChunkStore::kGcGrace.count()) + " hours");
+    HEARTH_ASSIGN_OR_RETURN(auto stats, shared->GarbageCollect(std::chrono::system_clock::now()));
+    ctx.Log("indexes marked: " + std::to_string(stats.indexes));
+    ctx.Log("removed garbage: " + HumanBytes(stats.sweep.removed_bytes) + " in " + std::to_string(stats.sweep.removed) +
+            " chunk(s)");
+    ctx.Log("chunks in use or within the grace period: " + std::to_string(stats.sweep.kept) + " (" +
+            HumanBytes(stats.sweep.kept_bytes) + ")");
+    return Ok();
+  });
+}
+
+}  // namespace hearth
