@@ -4,9 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <future>
 #include <map>
+#include <thread>
 
 #include "core/strings.h"
 #include "core/units.h"
@@ -34,6 +38,10 @@ class Progress {
   int next_ = 10;
 };
 
+// Chunks hashed, compressed and checked at once, one per core (at most 4): the reader (an NBD
+// connection, a file) and the writer stay on the caller's thread, in image order.
+size_t Parallelism() { return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4); }
+
 }  // namespace
 
 Result<FixedIndex> BackupImage(ChunkStore& store, uint64_t size, const ImageReader& read, const std::string& label,
@@ -44,18 +52,32 @@ Result<FixedIndex> BackupImage(ChunkStore& store, uint64_t size, const ImageRead
   ImageBackupStats local;
   ImageBackupStats& s = stats ? *stats : local;
   Progress progress(log, label, size);
+  // Up to two chunks per worker in flight; each finished one is taken in order. A failure
+  // returns after the chunks in flight end (a std::async future waits when destroyed).
+  std::deque<std::future<Result<ChunkStore::Inserted>>> inflight;
+  uint64_t done = 0;
+  auto take_one = [&]() -> Status {
+    HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, inflight.front().get());
+    inflight.pop_front();
+    size_t len = static_cast<size_t>(index.ChunkBytes(index.digests.size()));
+    index.digests.push_back(in.digest);
+    ++s.chunks;
+    if (in.existed) ++s.reused;
+    s.bytes_stored += in.stored_bytes;
+    done += len;
+    progress.At(done, ", " + std::to_string(s.chunks - s.reused) + " of " + std::to_string(s.chunks) + " chunks new");
+    return Ok();
+  };
+  const size_t window = 2 * Parallelism();
   for (uint64_t off = 0; off < size; off += index.chunk_size) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(index.chunk_size, size - off));
     HEARTH_ASSIGN_OR_RETURN(std::string data, read(off, len).map_error([&](Error e) { return e.WithContext(label); }));
     if (data.size() != len) return Fail(Internal(label + ": short read at offset " + std::to_string(off)));
-    HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, store.Insert(data));
-    index.digests.push_back(in.digest);
-    ++s.chunks;
     s.bytes_read += len;
-    if (in.existed) ++s.reused;
-    s.bytes_stored += in.stored_bytes;
-    progress.At(off + len, ", " + std::to_string(s.chunks - s.reused) + " of " + std::to_string(s.chunks) + " chunks new");
+    inflight.push_back(std::async(std::launch::async, [&store, data = std::move(data)] { return store.Insert(data); }));
+    if (inflight.size() >= window) HEARTH_TRY(take_one());
   }
+  while (!inflight.empty()) HEARTH_TRY(take_one());
   HEARTH_TRY(store.Sync());
   return index;
 }
@@ -85,21 +107,40 @@ Status RestoreImage(const ChunkStore& store, const FixedIndex& index, const Imag
                     const std::string& label, const BackupLog& log) {
   std::map<uint64_t, ChunkDigest> zero_digest;
   Progress progress(log, label, index.size);
-  for (size_t i = 0; i < index.digests.size(); ++i) {
-    uint64_t len = index.ChunkBytes(i);
-    auto z = zero_digest.find(len);
-    if (z == zero_digest.end()) z = zero_digest.emplace(len, Sha256Digest(std::string(len, '\0'))).first;
-    uint64_t off = uint64_t{i} * index.chunk_size;
-    if (index.digests[i] != z->second) {
-      auto data = store.Read(index.digests[i]);
+  // Chunks read, decompressed and checked in parallel; written here, in order.
+  struct Pending {
+    size_t i;
+    std::future<Result<std::string>> data;  // invalid for an all-zero chunk (nothing to write)
+  };
+  std::deque<Pending> inflight;
+  auto write_one = [&]() -> Status {
+    Pending p = std::move(inflight.front());
+    inflight.pop_front();
+    uint64_t len = index.ChunkBytes(p.i);
+    uint64_t off = uint64_t{p.i} * index.chunk_size;
+    if (p.data.valid()) {
+      auto data = p.data.get();
       if (!data) return Fail(data.error().WithContext(label));
       if (data->size() != len)
-        return Fail(Internal(label + ": chunk " + DigestHex(index.digests[i]) + " has " + std::to_string(data->size()) +
+        return Fail(Internal(label + ": chunk " + DigestHex(index.digests[p.i]) + " has " + std::to_string(data->size()) +
                              " bytes where the index expects " + std::to_string(len)));
       HEARTH_TRY(write(off, *data).map_error([&](Error e) { return e.WithContext(label); }));
     }
     progress.At(off + len, "");
+    return Ok();
+  };
+  const size_t window = 2 * Parallelism();
+  for (size_t i = 0; i < index.digests.size(); ++i) {
+    uint64_t len = index.ChunkBytes(i);
+    auto z = zero_digest.find(len);
+    if (z == zero_digest.end()) z = zero_digest.emplace(len, Sha256Digest(std::string(len, '\0'))).first;
+    Pending p{i, {}};
+    if (index.digests[i] != z->second)
+      p.data = std::async(std::launch::async, [&store, d = index.digests[i]] { return store.Read(d); });
+    inflight.push_back(std::move(p));
+    if (inflight.size() >= window) HEARTH_TRY(write_one());
   }
+  while (!inflight.empty()) HEARTH_TRY(write_one());
   return Ok();
 }
 
