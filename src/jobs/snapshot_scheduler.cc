@@ -47,23 +47,6 @@ Status SnapshotScheduler::PersistLocked() {
   return store_.PutMeta(kStoreKey, doc.dump());
 }
 
-void SnapshotScheduler::Start() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = false;
-  }
-  thread_ = std::thread([this] { Loop(); });
-}
-
-void SnapshotScheduler::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
 std::vector<SnapshotSchedule> SnapshotScheduler::List() const {
   std::lock_guard lock(mu_);
   std::vector<SnapshotSchedule> out;
@@ -89,7 +72,7 @@ Status SnapshotScheduler::Create(SnapshotSchedule schedule) {
     schedules_.erase(id);
     return st;
   }
-  cv_.notify_all();
+  loop_.Wake();
   return Ok();
 }
 
@@ -105,7 +88,7 @@ Status SnapshotScheduler::Update(const std::string& id, const std::map<std::stri
     it->second = std::move(before);
     return st;
   }
-  cv_.notify_all();
+  loop_.Wake();
   return Ok();
 }
 
@@ -119,7 +102,7 @@ Status SnapshotScheduler::Delete(const std::string& id) {
     schedules_[id] = std::move(before);
     return st;
   }
-  cv_.notify_all();
+  loop_.Wake();
   return Ok();
 }
 
@@ -212,12 +195,11 @@ Status SnapshotScheduler::Run(TaskContext& ctx, const SnapshotSchedule& s, int64
   return Ok();
 }
 
-void SnapshotScheduler::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    int64_t now = clock_.UnixSeconds();
-    std::vector<SnapshotSchedule> due;
-    std::optional<int64_t> earliest;
+std::optional<int64_t> SnapshotScheduler::Tick(int64_t now) {
+  std::vector<SnapshotSchedule> due;
+  std::optional<int64_t> earliest;
+  {
+    std::lock_guard lock(mu_);
     for (auto& [id, s] : schedules_) {
       if (!s.enabled) continue;
       auto next = s.NextRun();
@@ -230,31 +212,24 @@ void SnapshotScheduler::Loop() {
       }
       if (!earliest || *next < *earliest) earliest = next;
     }
-    if (!due.empty()) {
-      // Recorded before the runs start: a crash during a run does not run it again.
+    // Recorded before the runs start: a crash during a run does not run it again.
+    if (!due.empty())
       if (auto st = PersistLocked(); !st) spdlog::error("snapshot schedules: {}", st.error().message);
-      lock.unlock();
-      for (const auto& s : due) {
-        auto upid = Launch(s, "root@pam");
-        if (!upid) {
-          spdlog::error("snapshot schedule '{}': {}", s.id, upid.error().message);
-          continue;
-        }
-        spdlog::info("snapshot schedule '{}' started: {}", s.id, *upid);
-        std::lock_guard again(mu_);
-        if (auto it = schedules_.find(s.id); it != schedules_.end()) {
-          it->second.last_upid = *upid;
-          (void)PersistLocked();
-        }
-      }
-      lock.lock();
+  }
+  for (const auto& s : due) {
+    auto upid = Launch(s, "root@pam");
+    if (!upid) {
+      spdlog::error("snapshot schedule '{}': {}", s.id, upid.error().message);
       continue;
     }
-    // Woken by changes; at most a minute asleep, so a changed wall clock is noticed.
-    auto wait = std::chrono::seconds(60);
-    if (earliest) wait = std::min(wait, std::chrono::seconds(std::max<int64_t>(*earliest - now, 0)));
-    cv_.wait_for(lock, wait + std::chrono::milliseconds(5));
+    spdlog::info("snapshot schedule '{}' started: {}", s.id, *upid);
+    std::lock_guard lock(mu_);
+    if (auto it = schedules_.find(s.id); it != schedules_.end()) {
+      it->second.last_upid = *upid;
+      (void)PersistLocked();
+    }
   }
+  return earliest;
 }
 
 }  // namespace hearth

@@ -10,14 +10,13 @@
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "jobs/job_loop.h"
 #include "jobs/snapshot_schedule.h"
 #include "state/store.h"
 #include "sys/clock.h"
@@ -29,13 +28,13 @@ namespace hearth {
 class SnapshotScheduler {
  public:
   SnapshotScheduler(Store& store, TaskManager& tasks, VmService& vms, const Clock& clock)
-      : store_(store), tasks_(tasks), vms_(vms), clock_(clock) {}
+      : store_(store), tasks_(tasks), vms_(vms), clock_(clock), loop_(clock, [this](int64_t now) { return Tick(now); }) {}
   ~SnapshotScheduler() { Stop(); }
 
   // Reads the stored schedules (a record that no longer parses is skipped with a warning).
   Status Load();
-  void Start();
-  void Stop();
+  void Start() { loop_.Start(); }
+  void Stop() { loop_.Stop(); }
 
   std::vector<SnapshotSchedule> List() const;
   std::optional<SnapshotSchedule> Get(const std::string& id) const;
@@ -54,17 +53,15 @@ class SnapshotScheduler {
   Result<std::string> Launch(const SnapshotSchedule& s, const std::string& user);
   Status Run(TaskContext& ctx, const SnapshotSchedule& s, int64_t when, const std::string& user);
   std::vector<int> Targets(const SnapshotSchedule& s);
-  void Loop();
+  std::optional<int64_t> Tick(int64_t now);  // runs what is due; the next due time
 
   Store& store_;
   TaskManager& tasks_;
   VmService& vms_;
   const Clock& clock_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::map<std::string, SnapshotSchedule> schedules_;  // GUARDED_BY(mu_)
-  bool stop_ = false;                                   // GUARDED_BY(mu_)
-  std::thread thread_;
+  JobLoop loop_;  // last: its thread calls Tick, which uses the members above
 };
 
 }  // namespace hearth
