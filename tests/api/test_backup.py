@@ -78,7 +78,7 @@ def test_backup_changes_prune_protect_and_restore_byte_identical(node, tmp_path)
     node.put(vol, data={"protected": 1, "notes": "before the upgrade\nsecond line"})
     assert [b for b in backups(node, 600) if b["volid"] == b1["volid"]][0]["protected"] == 1
     assert [b for b in backups(node, 600) if b["volid"] == b1["volid"]][0]["notes"] == "before the upgrade"
-    r = node.request("DELETE", vol)
+    r = node.request("DELETE", vol, params={"delay": 10})
     assert r.status_code == 500 and "cannot remove protected volume" in r.reason, r.reason
     time.sleep(1.1)
     _, log3 = vzdump(node, vmid=600, storage="local", **{"prune-backups": "keep-last=1"})
@@ -119,7 +119,7 @@ def test_backup_changes_prune_protect_and_restore_byte_identical(node, tmp_path)
     assert 602 not in [v["vmid"] for v in node.get(f"/nodes/{node.node}/qemu")]
 
     node.put(vol, data={"protected": 0})
-    assert node.delete(vol) is None
+    assert node.delete(vol, params={"delay": 10}) is None  # the imgdel task ended within the delay
     assert b1["volid"] not in [b["volid"] for b in backups(node, 600)]
 
     # remove=0: the retention is a limit.
@@ -224,8 +224,8 @@ def test_verify_names_a_damaged_chunk_and_gc_keeps_what_backups_use(node, tmp_pa
     assert not os.path.exists(chunk) and glob.glob(chunk + "*.bad") + glob.glob(chunk + ".bad"), os.listdir(os.path.dirname(chunk))
 
     # GC: with every chunk past the grace period, only the ones no backup uses go.
-    node.delete(f"/nodes/{node.node}/storage/local/content/{second['volid']}")
-    node.delete(f"/nodes/{node.node}/storage/local/content/{first['volid']}")
+    node.wait_task(node.delete(f"/nodes/{node.node}/storage/local/content/{second['volid']}"))
+    node.wait_task(node.delete(f"/nodes/{node.node}/storage/local/content/{first['volid']}"))
     for p in glob.glob(root + "/*/*"):
         os.utime(p, (time.time() - 3 * 86400, time.time() - 3 * 86400))
     before = len(glob.glob(root + "/*/*"))

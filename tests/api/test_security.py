@@ -315,7 +315,7 @@ def test_uploads_without_credentials_never_reach_the_disk(hearth, viewer):
     assert r.status_code == 200, r.text
     hearth.wait_task(r.json()["data"])
     assert "local:iso/seed.iso" in [v["volid"] for v in hearth.get(f"/nodes/{hearth.node}/storage/local/content")]
-    hearth.delete(f"/nodes/{hearth.node}/storage/local/content/local:iso/seed.iso")
+    hearth.wait_task(hearth.delete(f"/nodes/{hearth.node}/storage/local/content/local:iso/seed.iso"))
 
 
 # --- 5. every operation on a VM holds its lock ----------------------------------------------

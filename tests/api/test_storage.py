@@ -94,8 +94,12 @@ def test_volume_info_and_delete(hearth):
     vol = "local:200/vm-200-disk-0.qcow2"
     info = hearth.get(f"/nodes/{hearth.node}/storage/local/content/{vol}")
     assert info["format"] == "qcow2" and info["size"] == 1 << 30
-    r = hearth.request("DELETE", f"/nodes/{hearth.node}/storage/local/content/{vol}")
+    # Proxmox's imgdel task; `delay` waits for it and answers with its error.
+    r = hearth.request("DELETE", f"/nodes/{hearth.node}/storage/local/content/{vol}", params={"delay": 10})
     assert r.status_code == 500 and "in use by VM 200" in r.reason
+    upid = hearth.delete(f"/nodes/{hearth.node}/storage/local/content/{vol}")
+    st = hearth.wait_task(upid, ok=False)
+    assert (st["type"], st["id"]) == ("imgdel", "200@local") and "in use by VM 200" in st["exitstatus"]
     hearth.wait_task(hearth.delete(hearth.vm_path(200)))
     r = hearth.request("GET", f"/nodes/{hearth.node}/storage/local/content/{vol}")
     assert r.status_code == 500 and "does not exist" in r.reason
@@ -109,7 +113,10 @@ def test_allocate_volume_endpoint(hearth):
     r = hearth.request("POST", f"/nodes/{hearth.node}/storage/local/content",
                        data={"vmid": 201, "filename": "../../x.raw", "size": "4M"})
     assert r.status_code == 400
-    hearth.delete(f"/nodes/{hearth.node}/storage/local/content/{volid}")
+    upid = hearth.delete(f"/nodes/{hearth.node}/storage/local/content/{volid}")
+    hearth.wait_task(upid)
+    assert f"Removed volume '{volid}'" in hearth.task_log(upid)
+    assert hearth.request("GET", f"/nodes/{hearth.node}/storage/local/content/{volid}").status_code == 500
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")

@@ -49,7 +49,8 @@ def test_base_with_linked_clones_cannot_be_deleted(hearth):
     r = hearth.request("DELETE", hearth.vm_path(700))
     assert r.status_code == 500
     assert r.reason == "base volume 'local:700/base-700-disk-0.qcow2' is still in use by linked cloned VM 701"
-    r = hearth.request("DELETE", f"/nodes/{hearth.node}/storage/local/content/local:700/base-700-disk-0.qcow2")
+    r = hearth.request("DELETE", f"/nodes/{hearth.node}/storage/local/content/local:700/base-700-disk-0.qcow2",
+                       params={"delay": 10})
     assert r.status_code == 500
     # deleting the clone never harms the base
     hearth.wait_task(hearth.delete(hearth.vm_path(701)))

@@ -148,6 +148,7 @@ def test_a_long_value_is_not_echoed_whole_in_the_reason_phrase(hearth):
     r = hearth.request("POST", hearth.vm_path(100) + "/move_disk", data={"disk": "scsi0", "storage": "x" * 5000})
     assert r.status_code == 400
     assert len(r.reason) <= 515 and r.reason == "Parameter verification failed."
-    r = hearth.request("DELETE", f"/nodes/{hearth.node}/storage/local/content/local:100/{'v' * 3000}.qcow2")
+    r = hearth.request("DELETE", f"/nodes/{hearth.node}/storage/local/content/local:100/{'v' * 3000}.qcow2",
+                       params={"delay": 10})
     assert r.status_code == 500 and r.reason.endswith("...") and len(r.reason) <= 515, (r.status_code, r.reason[:80])
     assert "v" * 3000 in r.json()["message"]

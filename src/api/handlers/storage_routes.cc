@@ -266,21 +266,47 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
          },
          "One volume's attributes."});
 
+  // pve-storage API2/Storage/Content.pm delete: the removal is task "imgdel"
+  // ("<owner vmid>@<storage>" or "<storage>"); with `delay`, the call waits up to that many
+  // seconds and answers null when the task ended well, or its error.
   r.Add({"DELETE", "/nodes/{node}/storage/{storage}/content/{volume*}",
-         {NodeParam(), storage_param(), Required(PString("volume")), PInt("delay", 1, 30)}, false, "Datastore.Allocate",
-         "/storage/{storage}", true, true, false,
+         {NodeParam(), storage_param(), Required(PString("volume")), PInt("delay", 1, 30)}, false, "", "", true, true,
+         false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(std::string volid, VolumeParam(c));
-           if (IsBackupVolid(volid)) {
-             HEARTH_TRY(s.vms.RemoveBackup(volid));
-             return Data(nullptr);
+           std::string sid = *c.params.Get("storage");
+           bool backup = IsBackupVolid(volid);
+           int owner = 0;
+           if (backup) owner = BackupSnapshotId::Parse(volid.substr(sid.size() + 8))->vmid;
+           else if (auto v = ParseVolumeId(volid))
+             if (auto d = ParseDirVolname(v->volname)) owner = d->vmid;
+           // A backup with an owner: the space and the VM's backup right (Proxmox).
+           if (backup && owner) {
+             if (!s.access.Allowed(*c.who, "/storage/" + sid, "Datastore.AllocateSpace"))
+               return Fail(PermissionDenied("Permission check failed (/storage/" + sid + ", Datastore.AllocateSpace)"));
+             if (!s.access.Allowed(*c.who, "/vms/" + std::to_string(owner), "VM.Backup"))
+               return Fail(PermissionDenied("Permission check failed (/vms/" + std::to_string(owner) + ", VM.Backup)"));
+           } else if (!s.access.Allowed(*c.who, "/storage/" + sid, "Datastore.Allocate")) {
+             return Fail(PermissionDenied("Permission check failed (/storage/" + sid + ", Datastore.Allocate)"));
            }
-           // Under the owner VM's lock, and never a volume some VM still uses.
-           HEARTH_TRY(s.vms.DeleteVolume(volid));
-           return Data(nullptr);
+           TaskSpec spec;
+           spec.type = "imgdel";
+           spec.id = (owner ? std::to_string(owner) + "@" : std::string()) + sid;
+           spec.user = c.who->AuthId();
+           HEARTH_ASSIGN_OR_RETURN(std::string upid, s.tasks.Start(spec, [&s, volid, backup](TaskContext& ctx) -> Status {
+             // Under the owner VM's lock, and never a volume some VM still uses.
+             HEARTH_TRY(backup ? s.vms.RemoveBackup(volid) : s.vms.DeleteVolume(volid));
+             ctx.Log("Removed volume '" + volid + "'");
+             return Ok();
+           }));
+           if (!c.params.Has("delay")) return Data(upid);
+           auto exit = s.tasks.WaitFinished(upid, std::chrono::seconds(c.params.Int("delay")));
+           if (!exit) return Data(upid);  // still running
+           if (*exit == "OK" || StartsWith(*exit, "WARNINGS")) return Data(nullptr);
+           return Fail(Internal(*exit));
          },
          "Delete a volume."})
-      .lane = Lane::kWait;  // may wait for the owner VM's lock
+      .lane = Lane::kWait;  // may wait for the task (delay)
 
   // Backup notes and protection (pve-storage API2/Storage/Content.pm updateattributes).
   r.Add({"PUT", "/nodes/{node}/storage/{storage}/content/{volume*}",
