@@ -165,4 +165,12 @@ std::string DirVolume::RelativePath() const {
   return name;
 }
 
+int VolumeOwner(const VolumeId& id) {
+  size_t slash = id.volname.find('/');
+  if (slash == std::string::npos || slash < 3 || slash > 9 || id.volname[0] == '0') return 0;
+  for (size_t i = 0; i < slash; ++i)
+    if (id.volname[i] < '0' || id.volname[i] > '9') return 0;
+  return std::stoi(id.volname.substr(0, slash));
+}
+
 }  // namespace hearth

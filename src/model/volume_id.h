@@ -18,6 +18,9 @@ struct VolumeId {
 };
 
 bool IsValidStorageId(std::string_view id);
+// The VM a volume belongs to by its name ("<vmid>/..." on every storage hearth has, as
+// pve-storage's parse_volname gives the owner); 0 for volumes of no VM (ISOs, templates).
+int VolumeOwner(const VolumeId& id);
 Result<VolumeId> ParseVolumeId(std::string_view text);
 
 enum class ContentType { kImages, kIso, kVztmpl, kBackup, kSnippets, kImport, kRootdir };

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <set>
 #include <utility>
 #include <regex>
 
@@ -334,15 +335,37 @@ Result<std::string> VmService::Restore(const RestoreRequest& req) {
   HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(req.archive));
   HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
   HEARTH_TRY(store->Manifest(parsed.second).map_error([](Error e) { return FieldError("archive", e.message); }));
-  if (Exists(req.vmid))
-    return Fail(Internal("unable to restore VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
-                         " already exists on node '" + options_.node + "'"));
-  HEARTH_TRY(ReserveVm(req.vmid, "create",
-                       "unable to restore VM " + std::to_string(req.vmid) + " - VM " + std::to_string(req.vmid) +
-                           " already exists on node '" + options_.node + "'"));
+  std::string emsg = "unable to restore VM " + std::to_string(req.vmid) + " - ";
   std::shared_ptr<BackupDatastore> shared(std::move(store));
+  if (Exists(req.vmid)) {
+    if (!req.force)
+      return Fail(Internal(emsg + "VM " + std::to_string(req.vmid) + " already exists on node '" + options_.node + "'"));
+    // Overwrite (force=1): checked now, as qemu-server's restorefn, and locked 'create'.
+    HEARTH_ASSIGN_OR_RETURN(VmConfig old, GetConfig(req.vmid));
+    if (old.Get("protection").value_or("0") == "1") return Fail(Internal(emsg + "protection mode enabled"));
+    if (IsRunning(req.vmid) || qemu_.Pid(req.vmid)) return Fail(Internal(emsg + "vm is running"));
+    HEARTH_TRY(Mutate(req.vmid, [&](VmConfig& c) -> Status {
+      if (!c.Lock().empty()) return Fail(FailedPrecondition(emsg + "VM is locked (" + c.Lock() + ")"));
+      c.values["lock"] = "create";
+      return Ok();
+    }));
+    auto unlock = [this, vmid = req.vmid] {
+      (void)Mutate(vmid, [](VmConfig& c) -> Status {
+        if (c.Lock() == "create") c.values.erase("lock");
+        return Ok();
+      });
+    };
+    auto upid = StartTask("qmrestore", req.vmid, req.user, [this, req, shared, id = parsed.second, old, unlock](TaskContext& ctx) {
+      Status st = DoRestore(ctx, *shared, id, req, &old);
+      if (!st) unlock();  // the VM stays as it was
+      return st;
+    });
+    if (!upid) unlock();
+    return upid;
+  }
+  HEARTH_TRY(ReserveVm(req.vmid, "create", emsg + "VM " + std::to_string(req.vmid) + " already exists on node '" + options_.node + "'"));
   auto upid = StartTask("qmrestore", req.vmid, req.user, [this, req, shared, id = parsed.second](TaskContext& ctx) {
-    Status st = DoRestore(ctx, *shared, id, req);
+    Status st = DoRestore(ctx, *shared, id, req, nullptr);
     if (!st) ForgetVm(req.vmid);
     return st;
   });
@@ -350,7 +373,8 @@ Result<std::string> VmService::Restore(const RestoreRequest& req) {
   return upid;
 }
 
-Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req) {
+Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req,
+                            const VmConfig* old) {
   ctx.Log("restore backup '" + req.archive + "' to VM " + std::to_string(req.vmid));
   HEARTH_ASSIGN_OR_RETURN(std::string conf, store.ReadFile(id, "qemu-server.conf"));
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, ParseConfFile(conf));
@@ -440,6 +464,34 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
   }
   bool is_template = values.count("template") && values.at("template") == "1";
   values.erase("template");  // made a template below, its disks turned into base images
+  // Overwriting: the old disks the backup replaces go once the new config is in place; the
+  // VM's other volumes stay, as unusedN; the old snapshots' RAM states go.
+  std::vector<std::string> replaced;
+  if (old) {
+    std::set<std::string> referenced;
+    for (const auto& [k, v] : values)
+      if (DriveKey::Parse(k)) referenced.insert(DriveVolume(k, v));
+    int next_unused = 0;
+    auto add_unused = [&](const std::string& vol) {
+      while (values.count("unused" + std::to_string(next_unused))) ++next_unused;
+      values["unused" + std::to_string(next_unused)] = vol;
+    };
+    for (const auto& [k, v] : old->values) {
+      auto dk = DriveKey::Parse(k);
+      if (!dk) continue;
+      if (dk->bus != DriveBus::kUnused) {
+        auto d = ParseDrive(dk->bus, v);
+        if (!d || d->IsCdrom()) continue;
+      }
+      std::string vol = DriveVolume(k, v);
+      auto vid = ParseVolumeId(vol);
+      if (vol.empty() || referenced.count(vol) || !vid || VolumeOwner(*vid) != req.vmid) continue;  // not this VM's own
+      if (dk->bus != DriveBus::kUnused && values.count(k) && store.ReadIndex(id, "drive-" + k)) replaced.push_back(vol);
+      else add_unused(vol);
+    }
+    for (const auto& [name, snap] : old->snapshots)
+      if (auto st = snap.find("vmstate"); st != snap.end()) replaced.push_back(st->second);
+  }
   HEARTH_TRY(Mutate(req.vmid, [&](VmConfig& c) -> Status {
     c.values = values;
     c.pending.clear();
@@ -448,6 +500,10 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
     return Ok();
   }));
   undo.Commit();
+  for (const auto& vol : replaced) {
+    if (auto st = storage_.Free(vol); !st) ctx.Warn("could not free the old volume '" + vol + "': " + st.error().message);
+    else ctx.Log("freed the old volume '" + vol + "'");
+  }
   ctx.Log("restore of VM " + std::to_string(req.vmid) + " from '" + req.archive + "' finished");
   if (is_template) {
     ctx.Log("Convert to template.");

@@ -157,6 +157,10 @@ struct RestoreRequest {
   std::string storage;  // target of every disk; "" = each disk's original storage, else local
   bool unique = false;
   bool start = false;  // start the VM when restored
+  // Overwrite an existing VM (stopped, not protected, not locked): its disks that the backup
+  // holds are freed once the restore is done, its other volumes stay as unusedN, its
+  // snapshots go (qemu-server's restore_cleanup_oldconf). A failed restore leaves it as it was.
+  bool force = false;
   std::string user;
 };
 
@@ -359,7 +363,9 @@ class VmService {
   // At start: the disk exports of backups and restores a crash cut short are stopped.
   void StopStaleExports();
   Status BackupOne(TaskContext& ctx, BackupDatastore& store, const VzdumpRequest& req, int vmid);
-  Status DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req);
+  // `old`: the config of the VM a force=1 restore overwrites; null for a new VM.
+  Status DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req,
+                   const VmConfig* old);
   // move_disk's copy (vm_disk_ops.cc): a new volume on the target storage holding the disk's
   // data, by qemu-img while the VM is stopped, by QEMU's block mirror while it runs (the
   // device then uses the new volume). Returns its volume id.

@@ -238,3 +238,40 @@ def test_verify_names_a_damaged_chunk_and_gc_keeps_what_backups_use(node, tmp_pa
     # Every backup still there verifies.
     if left:
         node.wait_task(node.post(url + "/verify"))
+
+
+def test_force_restore_overwrites_a_vm_and_keeps_what_the_backup_lacks(node, tmp_path):
+    node.create_vm(640, name="db", memory="64", scsi0="local:1", scsi1="local:1,backup=0")
+    disk = volume_path(node, disk_volid(node, 640))
+    qemu_io(disk, "write -P 0x61 0 4M")
+    backed_up = str(tmp_path / "backed-up.raw")
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", disk, backed_up], check=True)
+    vzdump(node, vmid=640, storage="local")
+    [b] = backups(node, 640)
+    old_scsi0, old_scsi1 = disk_volid(node, 640), disk_volid(node, 640, "scsi1")
+    qemu_io(disk, "write -P 0x62 0 4M")  # a change the restore must undo
+    node.wait_task(node.post(node.vm_path(640) + "/snapshot", data={"snapname": "before"}))
+
+    url = f"/nodes/{node.node}/qemu"
+    r = node.request("POST", url, data={"vmid": 640, "archive": b["volid"]})
+    assert (r.status_code, r.reason) == (500, f"unable to restore VM 640 - VM 640 already exists on node '{node.node}'")
+    node.put(node.vm_path(640) + "/config", data={"protection": 1})
+    r = node.request("POST", url, data={"vmid": 640, "archive": b["volid"], "force": 1})
+    assert (r.status_code, r.reason) == (500, "unable to restore VM 640 - protection mode enabled")
+    node.put(node.vm_path(640) + "/config", data={"delete": "protection"})
+
+    upid = node.post(url, data={"vmid": 640, "archive": b["volid"], "force": 1})
+    node.wait_task(upid, timeout=300)
+    log = "\n".join(node.task_log(upid))
+    assert f"freed the old volume '{old_scsi0}'" in log, log
+    cfg = node.get(node.vm_path(640) + "/config")
+    assert "lock" not in cfg and cfg["name"] == "db"
+    new_scsi0 = disk_volid(node, 640)
+    assert new_scsi0 != old_scsi0
+    assert cfg["unused0"] == old_scsi1 and "scsi1" not in cfg  # not in the backup: kept, unused
+    assert [s["name"] for s in node.get(node.vm_path(640) + "/snapshot")] == ["current"]  # the old ones are gone
+    r = node.request("GET", f"/nodes/{node.node}/storage/local/content/{old_scsi0}")
+    assert r.status_code == 500  # freed
+    r = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "raw", volume_path(node, new_scsi0), backed_up],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -278,8 +278,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            bool backup = IsBackupVolid(volid);
            int owner = 0;
            if (backup) owner = BackupSnapshotId::Parse(volid.substr(sid.size() + 8))->vmid;
-           else if (auto v = ParseVolumeId(volid))
-             if (auto d = ParseDirVolname(v->volname)) owner = d->vmid;
+           else if (auto v = ParseVolumeId(volid)) owner = VolumeOwner(*v);
            // A backup with an owner: the space and the VM's backup right (Proxmox).
            if (backup && owner) {
              if (!s.access.Allowed(*c.who, "/storage/" + sid, "Datastore.AllocateSpace"))

@@ -172,8 +172,6 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
              if (!ConfigKeys(c, {"vmid", "node"}).empty())
                return Fail(FieldError("archive", "restoring with config changes is not supported yet"));
              if (c.params.Bool("live-restore")) return Fail(FieldError("live-restore", "live restore is not supported yet"));
-             if (c.params.Bool("force"))
-               return Fail(FieldError("force", "overwriting an existing VM is not supported yet; destroy it first"));
              if (c.params.Has("pool")) return Fail(Internal("pool '" + *c.params.Get("pool") + "' does not exist"));
              auto colon = archive->find(':');
              std::string sid = colon == std::string::npos ? "" : archive->substr(0, colon);
@@ -186,6 +184,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
              rr.storage = c.params.GetOr("storage", "");
              rr.unique = c.params.Bool("unique");
              rr.start = c.params.Bool("start");
+             rr.force = c.params.Bool("force");
              rr.user = User(c);
              return UpidReply(s.vms.Restore(rr));
            }
