@@ -145,6 +145,23 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
     });
   });
 
+  static std::string target, prune_text;
+  auto* sync = bk->add_subcommand(
+      "sync", "Copy backups to another storage, only what it lacks: hearth backup sync nas [--vmid 101] "
+              "[--storage S] [--prune keep-daily=7,keep-monthly=12]");
+  sync->add_option("target", target, "A storage with content 'backup' (a NAS share, a USB disk)")->required();
+  sync->add_option("--storage", storage, "The source (default local)");
+  sync->add_option("--vmid", vmid);
+  sync->add_option("--prune", prune_text, "Retention on the target after the copy");
+  sync->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      KeyValues p = {{"target", target}};
+      if (vmid) p.emplace_back("vmid", std::to_string(vmid));
+      if (!prune_text.empty()) p.emplace_back("prune-backups", prune_text);
+      return ctx.task_or_print(api, api.Call("POST", "/nodes/" + node + "/storage/" + storage + "/hearth/sync", p));
+    });
+  });
+
   bk->add_subcommand("not-backed-up", "VMs that no backup job covers")->callback([ctx] {
     ctx.with_api([&](ApiClient& api, const std::string&) {
       auto r = api.Call("GET", "/cluster/backup-info/not-backed-up");

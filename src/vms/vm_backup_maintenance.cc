@@ -3,7 +3,9 @@
 // backup references any more), each as a task. Design: docs/design/backup.md.
 #include <chrono>
 
+#include "backup/datastore_sync.h"
 #include "core/units.h"
+#include "model/retention.h"
 #include "vms/vm_service.h"
 
 namespace hearth {
@@ -75,6 +77,41 @@ Result<std::string> VmService::GarbageCollectBackups(const std::string& storage,
             " chunk(s)");
     ctx.Log("chunks in use or within the grace period: " + std::to_string(stats.sweep.kept) + " (" +
             HumanBytes(stats.sweep.kept_bytes) + ")");
+    return Ok();
+  });
+}
+
+Result<std::string> VmService::SyncBackups(const std::string& storage, const std::string& target, int vmid,
+                                           const std::optional<KeepOptions>& prune, const std::string& user) {
+  if (storage == target) return Fail(FieldError("target", "the target must be another storage than the source"));
+  HEARTH_ASSIGN_OR_RETURN(auto from, OpenDatastore(storage));
+  HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(target));
+  if (!st->Supports(ContentType::kBackup)) return Fail(Internal("storage '" + target + "' does not support backups"));
+  HEARTH_ASSIGN_OR_RETURN(auto to, OpenDatastore(target));
+  TaskSpec spec;
+  spec.type = "syncjob";
+  spec.id = vmid ? std::to_string(vmid) + "@" + target : target;
+  spec.user = user;
+  std::shared_ptr<BackupDatastore> src(std::move(from)), dst(std::move(to));
+  return tasks_.Start(spec, [this, src, dst, storage, target, vmid, prune](TaskContext& ctx) -> Status {
+    ctx.Log("sync backups" + (vmid ? " of VM " + std::to_string(vmid) : std::string()) + " from '" + storage + "' to '" +
+            target + "'");
+    auto log = [&](const std::string& l) { ctx.Log(l); };
+    HEARTH_ASSIGN_OR_RETURN(SyncStats stats, SyncDatastore(*src, *dst, vmid, log, [&] { return ctx.cancelled(); }));
+    ctx.Log("copied " + std::to_string(stats.snapshots_copied) + " backup(s), " + std::to_string(stats.snapshots_present) +
+            " already there; " + std::to_string(stats.chunks_copied) + " chunk(s) copied (" + HumanBytes(stats.bytes_stored) +
+            " stored), " + std::to_string(stats.chunks_present) + " already there");
+    if (prune && !prune->KeepsAll()) {
+      ctx.Log("prune '" + target + "' with retention: " + prune->Print());
+      HEARTH_ASSIGN_OR_RETURN(auto entries, PruneBackupsPreview(target, *prune, vmid));
+      for (const auto& e : entries) {
+        if (e.mark != PruneMark::kRemove) continue;
+        if (auto st = RemoveBackup(e.volid); !st) ctx.Warn("removing backup '" + e.volid + "' failed: " + st.error().message);
+        else ctx.Log("removing backup '" + e.volid + "'");
+      }
+    }
+    if (stats.snapshots_failed)
+      return Fail(Internal(std::to_string(stats.snapshots_failed) + " backup(s) could not be synced - please check the log"));
     return Ok();
   });
 }

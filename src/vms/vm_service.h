@@ -303,6 +303,11 @@ class VmService {
   // Removes chunks no backup references and that are older than the grace period (backups
   // running meanwhile stay safe); task "garbage_collection".
   Result<std::string> GarbageCollectBackups(const std::string& storage, const std::string& user);
+  // Copies the backups of `storage` (of `vmid`, or all) that storage `target` lacks, only the
+  // chunks it lacks (backup/datastore_sync.h), then applies `prune` on the target; task
+  // "syncjob". A restore from the target needs nothing of the source.
+  Result<std::string> SyncBackups(const std::string& storage, const std::string& target, int vmid,
+                                  const std::optional<KeepOptions>& prune, const std::string& user);
   Status UpdateBackup(const std::string& volid, const std::optional<std::string>& notes, std::optional<bool> is_protected);
   // A new VM from a backup (task qmrestore): its config, each disk written into a new volume.
   Result<std::string> Restore(const RestoreRequest& req);

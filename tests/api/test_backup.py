@@ -275,3 +275,50 @@ def test_force_restore_overwrites_a_vm_and_keeps_what_the_backup_lacks(node, tmp
     r = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "raw", volume_path(node, new_scsi0), backed_up],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_sync_offsite_copies_only_what_is_missing_and_restores_without_the_original(node, tmp_path):
+    import glob
+    import os
+    from test_cli import cli
+    node.post("/storage", data={"storage": "nas", "type": "dir", "path": str(tmp_path / "nas"), "content": "backup"})
+    node.create_vm(650, name="offsite", memory="64", scsi0="local:1")
+    disk = volume_path(node, disk_volid(node, 650))
+    qemu_io(disk, "write -P 0x71 0 4M")
+    vzdump(node, vmid=650, storage="local")
+    qemu_io(disk, "write -P 0x72 12M 4M")
+    time.sleep(1.1)
+    vzdump(node, vmid=650, storage="local", **{"notes-template": "second"})
+    newest = max(backups(node, 650), key=lambda b: b["ctime"])
+    reference = str(tmp_path / "newest.raw")
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", disk, reference], check=True)
+
+    url = f"/nodes/{node.node}/storage/local/hearth/sync"
+    upid = node.post(url, data={"target": "nas", "vmid": 650})
+    st = node.wait_task(upid)
+    assert (st["type"], st["id"]) == ("syncjob", "650@nas")
+    log = "\n".join(node.task_log(upid))
+    assert "copied 2 backup(s), 0 already there" in log, log
+    copied = node.get(f"/nodes/{node.node}/storage/nas/content", params={"content": "backup", "vmid": 650})
+    assert sorted(b["ctime"] for b in copied) == sorted(b["ctime"] for b in backups(node, 650))
+    assert [b["notes"] for b in copied if b["ctime"] == newest["ctime"]] == ["second"]
+    # Again: nothing to copy (the CLI verb, following the task).
+    r = cli(node, "backup", "sync", "nas", "--vmid", "650", "--prune", "keep-last=1")
+    assert "copied 0 backup(s), 2 already there; 0 chunk(s) copied" in r.stderr, r.stderr
+    [kept] = node.get(f"/nodes/{node.node}/storage/nas/content", params={"content": "backup", "vmid": 650})
+    assert kept["ctime"] == newest["ctime"]  # the target's own retention
+
+    # The original gone (backups deleted, their chunks collected): the offsite copy restores.
+    for b in backups(node, 650):
+        node.wait_task(node.delete(f"/nodes/{node.node}/storage/local/content/{b['volid']}"))
+    root = node.get("/storage/local")["path"] + "/dump/.chunks"
+    for p in glob.glob(root + "/*/*"):
+        os.utime(p, (time.time() - 3 * 86400, time.time() - 3 * 86400))
+    node.wait_task(node.post(f"/nodes/{node.node}/storage/local/hearth/gc"))
+    upid = node.post(f"/nodes/{node.node}/qemu", data={"vmid": 651, "archive": kept["volid"]})
+    node.wait_task(upid, timeout=300)
+    r = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "raw", volume_path(node, disk_volid(node, 651)),
+                        reference], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = node.request("POST", url, data={"target": "local"})
+    assert r.status_code == 400 and r.json()["errors"]["target"].startswith("the target must be another storage")

@@ -1,0 +1,33 @@
+// Copying backups from one datastore to another (offsite: a NAS share or a USB disk mounted
+// as a storage with content `backup`), as Proxmox Backup Server's sync jobs do: only the
+// snapshots the target lacks, and of those only the chunks it lacks. Each chunk is checked
+// as it is read (a damaged one stops the copy of that snapshot, naming it); a snapshot is
+// published on the target last, by its manifest, so an interrupted sync leaves no partial
+// backup and the next one resumes with the chunks already there.
+// Thread-safety: as the datastores (one sync per target at a time is the caller's choice).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "backup/datastore.h"
+#include "core/result.h"
+
+namespace hearth {
+
+struct SyncStats {
+  uint64_t snapshots_copied = 0, snapshots_present = 0, snapshots_failed = 0;
+  uint64_t chunks_copied = 0, chunks_present = 0;
+  uint64_t bytes_stored = 0;  // on the target (compressed)
+};
+
+using SyncLog = std::function<void(const std::string&)>;
+
+// Copies the snapshots of `from` (of `vmid`, or all when 0) that `to` lacks, with their
+// notes and protection. A snapshot that fails is logged and counted, and the others go on;
+// errors of the stores themselves (listing, a full target) end the sync.
+Result<SyncStats> SyncDatastore(BackupDatastore& from, BackupDatastore& to, int vmid, const SyncLog& log,
+                                const std::function<bool()>& cancelled);
+
+}  // namespace hearth
