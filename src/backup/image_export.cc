@@ -16,7 +16,14 @@
 namespace hearth {
 namespace {
 
-bool Alive(int pid) { return ::kill(pid, 0) == 0; }
+// Running (a zombie no parent has reaped yet counts as gone: it holds no socket).
+bool Alive(int pid) {
+  if (::kill(pid, 0) != 0) return false;
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(st)), std::istreambuf_iterator<char>());
+  auto paren = text.rfind(')');
+  return paren == std::string::npos || paren + 2 >= text.size() || text[paren + 2] != 'Z';
+}
 
 std::string Tail(const std::string& path) {
   std::ifstream f(path);
@@ -76,7 +83,14 @@ int ImageExport::StopStale(const std::string& dir, const std::string& prefix) {
       std::ifstream cf("/proc/" + std::to_string(pid) + "/cmdline");
       std::string cmdline((std::istreambuf_iterator<char>(cf)), std::istreambuf_iterator<char>());
       if (cmdline.find("qemu-storage-daemon") != std::string::npos && cmdline.find(socket) != std::string::npos) {
+        // Gone before anything reuses its socket path: an exiting daemon removes its socket,
+        // which could be a new export's by then.
         ::kill(pid, SIGTERM);
+        for (int i = 0; i < 250 && Alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (Alive(pid)) {
+          ::kill(pid, SIGKILL);
+          for (int i = 0; i < 100 && Alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
         ++stopped;
       }
     }

@@ -192,7 +192,7 @@ int RunDaemon(const DaemonOptions& opt) {
   SnapshotScheduler snapshot_schedules(**store, tasks, vms, clock);
   if (auto st = snapshot_schedules.Load(); !st) return fail(st.error());
   snapshot_schedules.Start();
-  BackupScheduler backup_jobs(**store, clock, node, VzdumpJobRunner(vms, storage, node));
+  BackupScheduler backup_jobs(**store, clock, node, VzdumpJobRunner(vms, storage, node), TaskRunningIn(tasks));
   if (auto st = backup_jobs.Load(); !st) return fail(st.error());
   backup_jobs.Start();
   StorageDeps storage_deps{&runner, node, data_dir};
@@ -200,6 +200,10 @@ int RunDaemon(const DaemonOptions& opt) {
                                    [&](const StorageConfig& c) { return registry.Make(c, storage_deps); });
   if (auto st = replication.Load(); !st) return fail(st.error());
   replication.Start();
+  vms.SetPurgeHook([&](TaskContext& ctx, int vmid) {
+    if (auto st = backup_jobs.RemoveVmid(vmid); !st) ctx.Warn("removing VM " + std::to_string(vmid) + " from backup jobs: " + st.error().message);
+    else ctx.Log("removed VM " + std::to_string(vmid) + " from backup jobs");
+  });
   vms.SetDestroyCheck([&](int vmid, bool purge) { return replication.GuestDestroy(vmid, purge); });
   ReplicaReceiver replica_receiver([&](const std::string& id) { return storage.Get(id); },
                                    [&](int vmid) { return vms.Exists(vmid); }, fs, data_dir + "/replica");

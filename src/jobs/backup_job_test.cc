@@ -115,10 +115,13 @@ class BackupSchedulerTest : public ::testing::Test {
     store_ = std::move(*store);
   }
   std::unique_ptr<BackupScheduler> Make() {
-    return std::make_unique<BackupScheduler>(*store_, clock_, "node1", [this](const BackupJob& j) -> Result<std::string> {
-      runs_.push_back(j.id);
-      return "UPID:node1:0:0:0:vzdump::root@pam:";
-    });
+    return std::make_unique<BackupScheduler>(
+        *store_, clock_, "node1",
+        [this](const BackupJob& j) -> Result<std::string> {
+          runs_.push_back(j.id);
+          return "UPID:node1:0:0:0:vzdump::root@pam:";
+        },
+        [this](const std::string&) { return still_running_; });
   }
   BackupJob Job(std::map<std::string, std::string> f) {
     auto j = MakeBackupJob(f);
@@ -130,6 +133,7 @@ class BackupSchedulerTest : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
   FakeClock clock_{1700000000};  // 2023-11-14 22:13:20 UTC
   std::vector<std::string> runs_;
+  bool still_running_ = false;
 };
 
 TEST_F(BackupSchedulerTest, RunsEachEventOnceAndSurvivesARestart) {
@@ -170,9 +174,32 @@ TEST_F(BackupSchedulerTest, RunsEachEventOnceAndSurvivesARestart) {
   EXPECT_EQ(sched->Update("nope", {{"all", "1"}}, {}).error().message, "no such vzdump job");
   ASSERT_TRUE(sched->Delete("off"));
   EXPECT_EQ(sched->Delete("off").error().fields.at("id"), "No such job 'off'");
-  auto upid = sched->RunNow("elsewhere");
-  ASSERT_TRUE(upid);
-  EXPECT_EQ(runs_.back(), "elsewhere");
+  EXPECT_EQ(sched->RunNow("elsewhere").error().message, "backup job 'elsewhere' runs on node 'node2', not on 'node1'");
+
+  // A run still going: the next event is skipped, and the job runs once the run ended.
+  still_running_ = true;
+  clock_.Advance(86400);
+  sched->RunDue();
+  EXPECT_EQ(runs_.size(), 2u);
+  EXPECT_EQ(sched->RunNow("nightly").error().message.substr(0, 40), "backup job 'nightly' is still running (U");
+  still_running_ = false;
+  sched->RunDue();
+  EXPECT_EQ(runs_.size(), 3u);
+}
+
+TEST_F(BackupSchedulerTest, APurgedVmLeavesEveryJob) {
+  auto sched = Make();
+  ASSERT_TRUE(sched->Create(Job({{"id", "two"}, {"schedule", "daily"}, {"vmid", "100,101"}})));
+  ASSERT_TRUE(sched->Create(Job({{"id", "one"}, {"schedule", "daily"}, {"vmid", "101"}})));
+  ASSERT_TRUE(sched->Create(Job({{"id", "rest"}, {"schedule", "daily"}, {"exclude", "101,102"}})));
+  ASSERT_TRUE(sched->RemoveVmid(101));
+  EXPECT_EQ(sched->Get("two")->options.at("vmid"), "100");
+  EXPECT_FALSE(sched->Get("one"));  // its last guest
+  EXPECT_EQ(sched->Get("rest")->options.at("exclude"), "102");
+  sched.reset();
+  sched = Make();
+  ASSERT_TRUE(sched->Load());
+  EXPECT_EQ(sched->List().size(), 2u);
 }
 
 }  // namespace

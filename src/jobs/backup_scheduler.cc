@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "core/strings.h"
 #include "storage/storage_manager.h"
+#include "tasks/task_manager.h"
 #include "vms/vm_service.h"
 
 namespace hearth {
@@ -105,6 +107,10 @@ Result<std::string> BackupScheduler::RunNow(const std::string& id) {
     std::lock_guard lock(mu_);
     auto it = FindLocked(id);
     if (it == jobs_.end()) return Fail(FieldError("id", "No such job '" + id + "'"));
+    if (auto node = it->options.find("node"); node != it->options.end() && node->second != node_)
+      return Fail(Internal("backup job '" + id + "' runs on node '" + node->second + "', not on '" + node_ + "'"));
+    if (!it->last_upid.empty() && running_ && running_(it->last_upid))
+      return Fail(Internal("backup job '" + id + "' is still running (" + it->last_upid + ")"));
     it->last_run = clock_.UnixSeconds();
     HEARTH_TRY(PersistLocked());
     job = *it;
@@ -153,6 +159,12 @@ std::optional<int64_t> BackupScheduler::Tick(int64_t now) {
       if (!job.enabled) continue;
       auto next = job.NextEvent(job.last_run);
       if (!next) continue;
+      bool busy = !job.last_upid.empty() && running_ && running_(job.last_upid);
+      if (*next <= now && busy) {
+        // Looked at again in a while (there is no wake-up when a task ends).
+        if (!earliest || now + 10 < *earliest) earliest = now + 10;
+        continue;
+      }
       if (*next <= now) {
         job.last_run = now;
         changed = true;
@@ -189,6 +201,49 @@ BackupScheduler::Runner VzdumpJobRunner(VmService& vms, StorageManager& storage,
     req.user = "root@pam";
     return vms.Vzdump(req);
   };
+}
+
+BackupScheduler::TaskRunning TaskRunningIn(TaskManager& tasks) {
+  return [&tasks](const std::string& upid) {
+    auto info = tasks.Get(upid);
+    return info && info->running;
+  };
+}
+
+Status BackupScheduler::RemoveVmid(int vmid) {
+  std::lock_guard lock(mu_);
+  std::vector<BackupJob> before = jobs_;
+  std::string id = std::to_string(vmid);
+  auto without = [&](const std::string& list) {
+    std::vector<std::string> kept;
+    for (auto& v : SplitAny(list, ",; \t\n"))
+      if (!v.empty() && v != id) kept.push_back(v);
+    return Join(kept, ",");
+  };
+  bool changed = false;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    auto& o = it->options;
+    if (auto v = o.find("exclude"); v != o.end() && without(v->second) != v->second) {
+      v->second = without(v->second);
+      changed = true;
+    }
+    if (auto v = o.find("vmid"); v != o.end() && without(v->second) != v->second) {
+      changed = true;
+      v->second = without(v->second);
+      if (v->second.empty()) {
+        spdlog::info("backup job '{}' removed: VM {} was its last guest", it->id, vmid);
+        it = jobs_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+  if (!changed) return Ok();
+  if (auto st = PersistLocked(); !st) {
+    jobs_ = std::move(before);
+    return st;
+  }
+  return Ok();
 }
 
 }  // namespace hearth

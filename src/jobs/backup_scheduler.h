@@ -27,8 +27,11 @@ class BackupScheduler {
  public:
   // Starts one run of a job; returns the task's UPID.
   using Runner = std::function<Result<std::string>(const BackupJob& job)>;
-  BackupScheduler(Store& store, const Clock& clock, std::string node, Runner runner)
-      : store_(store), clock_(clock), node_(std::move(node)), runner_(std::move(runner)),
+  // Whether the task a run started is still going: a job is not started again meanwhile
+  // (Proxmox's starting_job); it runs once the last run ends, if an event passed meanwhile.
+  using TaskRunning = std::function<bool(const std::string& upid)>;
+  BackupScheduler(Store& store, const Clock& clock, std::string node, Runner runner, TaskRunning running)
+      : store_(store), clock_(clock), node_(std::move(node)), runner_(std::move(runner)), running_(std::move(running)),
         loop_(clock, [this](int64_t now) { return Tick(now); }) {}
   ~BackupScheduler() { Stop(); }
 
@@ -45,8 +48,13 @@ class BackupScheduler {
                 const std::vector<std::string>& remove);
   // "No such job '<id>'" on `id` (400).
   Status Delete(const std::string& id);
-  // Starts a run now (hearth's "run now"; it counts as the last run); the UPID.
+  // Starts a run now (hearth's "run now"; it counts as the last run); the UPID. Refused while
+  // the last run is still going, and for a job of another node.
   Result<std::string> RunNow(const std::string& id);
+  // A VM destroyed with purge=1 leaves every job (pve-manager PVE/VZDump.pm
+  // remove_vmid_from_backup_jobs): it goes from `vmid` and `exclude` lists; a job whose vmid
+  // list becomes empty is removed.
+  Status RemoveVmid(int vmid);
 
   // Runs the jobs due at the clock's now; the next time one is due. The thread calls it;
   // tests call it with a fake clock. The first call after a start skips runs missed while
@@ -66,6 +74,7 @@ class BackupScheduler {
   const Clock& clock_;
   const std::string node_;
   Runner runner_;
+  TaskRunning running_;
   mutable std::mutex mu_;
   std::vector<BackupJob> jobs_;  // GUARDED_BY(mu_)
   bool first_tick_ = true;       // GUARDED_BY(mu_)
@@ -77,5 +86,7 @@ class StorageManager;
 // The daemon's runner: the job's options as a vzdump call by root@pam over the guests they
 // cover (all of this node's VMs for all=1), with job-id=<id> in the first log line.
 BackupScheduler::Runner VzdumpJobRunner(VmService& vms, StorageManager& storage, std::string node);
+class TaskManager;
+BackupScheduler::TaskRunning TaskRunningIn(TaskManager& tasks);
 
 }  // namespace hearth

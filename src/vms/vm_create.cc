@@ -396,9 +396,12 @@ Result<std::string> VmService::Destroy(int vmid, const std::string& user, bool p
   if (auto user = LinkedCloneUser(vmid))
     return Fail(FailedPrecondition("base volume '" + user->first + "' is still in use by linked cloned VM " +
                                    std::to_string(user->second)));
-  if (destroy_check_) HEARTH_TRY(destroy_check_(vmid, purge));  // replication jobs (pools, backups: later)
-  return StartTask("qmdestroy", vmid, user,
-                   [this, vmid, destroy_unreferenced](TaskContext& ctx) { return DoDestroy(ctx, vmid, destroy_unreferenced); });
+  if (destroy_check_) HEARTH_TRY(destroy_check_(vmid, purge));  // replication jobs (pools: later)
+  return StartTask("qmdestroy", vmid, user, [this, vmid, destroy_unreferenced, purge](TaskContext& ctx) -> Status {
+    HEARTH_TRY(DoDestroy(ctx, vmid, destroy_unreferenced));
+    if (purge && purge_hook_) purge_hook_(ctx, vmid);  // backup jobs
+    return Ok();
+  });
 }
 
 Status VmService::DoDestroy(TaskContext& ctx, int vmid, bool destroy_unreferenced) {

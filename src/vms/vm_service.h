@@ -208,6 +208,9 @@ class VmService {
   // refuse it or, with `purge`, drop those references (Proxmox's check_for_existing_jobs and
   // remove_vmid_jobs). Set once at start, before the API serves.
   void SetDestroyCheck(std::function<Status(int vmid, bool purge)> check) { destroy_check_ = std::move(check); }
+  // Called inside the destroy task once a VM destroyed with purge=1 is gone (backup jobs
+  // forget it); its problems are the hook's to log as warnings.
+  void SetPurgeHook(std::function<void(TaskContext& ctx, int vmid)> hook) { purge_hook_ = std::move(hook); }
 
   // Converts a stopped VM into a template: its disks become read-only base images.
   Result<std::string> Template(int vmid, const std::string& user, const std::string& disk);
@@ -334,6 +337,7 @@ class VmService {
   using Entry = VmEntry;
 
   std::function<Status(int, bool)> destroy_check_;
+  std::function<void(TaskContext&, int)> purge_hook_;
   // QEMU's run state as the user sees it. A VM whose RAM was saved while it was paused (a
   // snapshot with RAM) is in QEMU's "postmigrate": its vCPUs are stopped and `cont` resumes
   // it, so it is "paused", as Proxmox shows it after its savevm (and shutdown treats it so).

@@ -1,6 +1,7 @@
 #include "vms/vzdump_options.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "core/strings.h"
@@ -77,6 +78,12 @@ Status CheckValue(const VzdumpOptionInfo& info, const std::string& v) {
       }
       if (k == "notes-template")
         if (auto why = NotesTemplateProblem(v); !why.empty()) return Fail(FieldError(k, why));
+      if (k == "node") {  // pve-node
+        bool ok = !v.empty() && std::isalnum(static_cast<unsigned char>(v.front())) &&
+                  std::isalnum(static_cast<unsigned char>(v.back())) &&
+                  std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isalnum(c) || c == '-'; });
+        if (!ok) return Fail(FieldError(k, "invalid format - value does not look like a valid node name"));
+      }
       break;
   }
   return Ok();
@@ -169,6 +176,10 @@ Status VerifyVzdumpOptions(const VzdumpOptions& opts, bool need_selection) {
   if (True(opts, "all") && Has(opts, "vmid")) return Fail(FieldError("all", "option conflicts with option 'vmid'"));
   if (Has(opts, "exclude") && Has(opts, "vmid")) return Fail(FieldError("exclude", "option conflicts with option 'vmid'"));
   if (Has(opts, "pool") && Has(opts, "vmid")) return Fail(FieldError("pool", "option conflicts with option 'vmid'"));
+  // `requires => 'storage'` in Proxmox's schema.
+  for (const char* k : {"notes-template", "protected"})
+    if (Has(opts, k) && !Has(opts, "storage"))
+      return Fail(FieldError("storage", std::string("missing property required by '") + k + "'"));
   if (need_selection && !True(opts, "all") && !Has(opts, "exclude") && !True(opts, "stop") && !Has(opts, "pool") &&
       !Has(opts, "vmid"))
     return Fail(FieldError("vmid", "property is missing"));

@@ -104,18 +104,38 @@ def test_not_backed_up_and_included_volumes(node):
     assert disks["700:scsi1"]["included"] is False and disks["700:scsi1"]["reason"] == "backup=no"
     node.delete("/cluster/backup/db")
 
+    # A VM destroyed with purge=1 leaves the jobs; a job left without guests goes.
+    node.post("/cluster/backup", data={"id": "pair", "schedule": "daily", "vmid": "700,702"})
+    node.post("/cluster/backup", data={"id": "solo", "schedule": "daily", "vmid": "702"})
+    node.post("/cluster/backup", data={"id": "most", "schedule": "daily", "exclude": "701,702"})
+    upid = node.delete(node.vm_path(702), params={"purge": 1})
+    node.wait_task(upid)
+    assert "removed VM 702 from backup jobs" in node.task_log(upid)
+    jobs = {j["id"]: j for j in node.get("/cluster/backup")}
+    assert jobs["pair"]["vmid"] == "700" and "solo" not in jobs and jobs["most"]["exclude"] == "701"
+    for j in ("pair", "most"):
+        node.delete(f"/cluster/backup/{j}")
+    # requires => storage, as for vzdump.
+    assert error(node.request("POST", "/cluster/backup", data={"schedule": "daily", "all": 1, "protected": 1})) == \
+        (400, {"storage": "missing property required by 'protected'"})
+
 
 def test_a_scheduled_job_runs_vzdump_and_keeps_its_retention(node):
     node.create_vm(710, name="nightly", memory="64", scsi0="local:1")
-    # Every 5 seconds: the scheduler really has to fire it (twice, for the retention).
-    node.post("/cluster/backup", data={"id": "often", "schedule": "*:*:0/5", "vmid": 710, "storage": "local",
+    # Every second: the scheduler really has to fire it (twice, for the retention), and never
+    # starts a run while the last one still goes (no pile of tasks waiting for the VM).
+    node.post("/cluster/backup", data={"id": "often", "schedule": "*:*:*", "vmid": 710, "storage": "local",
                                        "prune-backups": "keep-last=1", "notes-template": "{{guestname}} by job"})
+    most_at_once = [0]
 
     def runs():
+        active = node.get(f"/nodes/{node.node}/tasks", params={"typefilter": "vzdump", "source": "active"})
+        most_at_once[0] = max(most_at_once[0], len([t for t in active if t["id"] == "710"]))
         return [t for t in node.get(f"/nodes/{node.node}/tasks", params={"typefilter": "vzdump", "limit": 100})
                 if t["id"] == "710" and t.get("status") == "OK"]
 
-    wait_for("two finished runs of the job", lambda: len(runs()) >= 2, 240, 0.5)
+    wait_for("two finished runs of the job", lambda: len(runs()) >= 2, 240, 0.2)
+    assert most_at_once[0] <= 1, most_at_once
     node.put("/cluster/backup/often", data={"enabled": 0})
     upid = runs()[0]["upid"]
     assert upid.split(":")[7] == "root@pam"

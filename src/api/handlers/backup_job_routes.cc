@@ -223,7 +223,8 @@ void RegisterBackupJobRoutes(Router& r, ApiServices& s) {
              if (covered.count(vm.vmid) || !s.access.Allowed(*c.who, "/vms/" + std::to_string(vm.vmid), "VM.Audit"))
                continue;
              nlohmann::json e = {{"vmid", vm.vmid}, {"type", "qemu"}};
-             if (!vm.name.empty()) e["name"] = vm.name;
+             // The configured name only (the listing's "VM <id>" stand-in is not one).
+             if (auto cfg = s.vms.FullConfig(vm.vmid); cfg && cfg->values.count("name")) e["name"] = cfg->values.at("name");
              out.push_back(std::move(e));
            }
            return Data(out);

@@ -51,10 +51,6 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
            HEARTH_TRY(VerifyVzdumpOptions(opts, true));
            if (p.Has("pool")) return Fail(Internal("pool '" + *p.Get("pool") + "' does not exist"));
            if (p.Has("stop")) return Fail(FieldError("stop", "stopping running backup jobs is not supported"));
-           if (!p.Has("storage")) {
-             if (p.Has("notes-template")) return Fail(FieldError("storage", "missing property required by 'notes-template'"));
-             if (p.Has("protected")) return Fail(FieldError("storage", "missing property required by 'protected'"));
-           }
            std::string storage = p.GetOr("storage", "local");
            if (p.Has("prune-backups") && !s.access.Allowed(*c.who, "/storage/" + storage, "Datastore.Allocate"))
              return Fail(PermissionDenied("Permission check failed (/storage/" + storage + ", Datastore.Allocate)"));
