@@ -200,7 +200,7 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
   });
   auto* jset = job->add_subcommand("set", "Change one: hearth backup job set nightly schedule='sat 03:00' [delete=comment]");
   jset->add_option("id", id)->required();
-  jset->add_option("params", kvs)->required();
+  jset->add_option("params", kvs, "any of add's, and delete=<comma list> to unset options")->required();
   jset->callback([ctx] {
     ctx.with_api([&](ApiClient& api, const std::string&) {
       auto p = ParseKeyValues(kvs);

@@ -214,3 +214,13 @@ def test_cli_backup_verbs(node):
     cli(node, "backup", "job", "remove", "clijob")
     r = cli(node, "backup", "job", "show", "clijob", ok=False)
     assert r.returncode != 0 and "No such job 'clijob'" in r.stderr
+
+
+def test_schedule_analyze(node):
+    got = node.get("/cluster/jobs/schedule-analyze", params={"schedule": "sat 03:00 UTC", "starttime": 1700000000,
+                                                               "iterations": 2})
+    assert got == [{"timestamp": 1700276400, "utc": "Sat Nov 18 03:00:00 2023"},
+                   {"timestamp": 1700881200, "utc": "Sat Nov 25 03:00:00 2023"}]
+    assert len(node.get("/cluster/jobs/schedule-analyze", params={"schedule": "hourly"})) == 10
+    r = node.request("GET", "/cluster/jobs/schedule-analyze", params={"schedule": "whenever"})
+    assert r.status_code == 400 and "invalid calendar event" in r.json()["errors"]["schedule"]

@@ -1,13 +1,15 @@
 // Backup jobs through Proxmox's API (pve-manager PVE/API2/Backup.pm and
 // PVE/API2/Cluster/BackupInfo.pm; facts in docs/reference/pve-backup-jobs.md):
 // GET/POST /cluster/backup, GET/PUT/DELETE /cluster/backup/{id},
-// GET /cluster/backup/{id}/included_volumes, GET /cluster/backup-info[/not-backed-up], and,
+// GET /cluster/backup/{id}/included_volumes, GET /cluster/backup-info[/not-backed-up],
+// GET /cluster/jobs/schedule-analyze (the UI's schedule simulator, PVE/API2/Cluster/Jobs.pm), and,
 // beyond Proxmox, POST /cluster/backup/{id}/run (the UI's "Run now" as one call).
 #include <algorithm>
 #include <set>
 
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
+#include "core/time_format.h"
 #include "model/cloudinit.h"
 #include "model/drive.h"
 #include "sys/random_source.h"
@@ -230,6 +232,32 @@ void RegisterBackupJobRoutes(Router& r, ApiServices& s) {
            return Data(out);
          },
          "Shows all guests which are not covered by any backup job."});
+
+  r.Add({"GET", "/cluster/jobs", {}, false, "", "", true, true, false,
+         [](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array({{{"subdir", "schedule-analyze"}}})); },
+         "Index for jobs related endpoints."});
+
+  r.Add({"GET", "/cluster/jobs/schedule-analyze",
+         {Required(MaxLen(PString("schedule", "Job schedule. The format is a subset of `systemd` calendar events."),
+                          kMaxCalendarEventLength)),
+          PInt("starttime"), PInt("iterations", 1, 100)},
+         false, "", "", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           std::string text = *c.params.Get("schedule");
+           auto event = ParseCalendarEvent(text);
+           if (!event)
+             return Fail(FieldError("schedule", "invalid format - invalid calendar event '" + text + "' - " + event.error().message));
+           int64_t at = c.params.Has("starttime") ? c.params.Int("starttime") : (s.backup_jobs ? s.backup_jobs->Now() : std::time(nullptr));
+           nlohmann::json out = nlohmann::json::array();
+           for (int64_t n = c.params.Int("iterations", 10); n > 0; --n) {
+             auto next = NextEvent(*event, at);
+             if (!next) break;
+             out.push_back({{"timestamp", *next}, {"utc", FormatUnixTime(*next, "%a %b %e %H:%M:%S %Y", /*utc=*/true)}});
+             at = *next;
+           }
+           return Data(out);
+         },
+         "Returns a list of future schedule runtimes."});
 }
 
 }  // namespace hearth
