@@ -10,6 +10,7 @@
 #include <deque>
 #include <future>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "core/strings.h"
@@ -56,9 +57,16 @@ Result<FixedIndex> BackupImage(ChunkStore& store, uint64_t size, const ImageRead
   // returns after the chunks in flight end (a std::async future waits when destroyed).
   std::deque<std::future<Result<ChunkStore::Inserted>>> inflight;
   uint64_t done = 0;
+  // Two equal chunks of one image may be stored at once by two workers (the same bytes,
+  // renamed into place twice): the later one counts as reused, as it would have serially.
+  std::set<ChunkDigest> seen;
   auto take_one = [&]() -> Status {
     HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, inflight.front().get());
     inflight.pop_front();
+    if (!seen.insert(in.digest).second && !in.existed) {
+      in.existed = true;
+      in.stored_bytes = 0;
+    }
     size_t len = static_cast<size_t>(index.ChunkBytes(index.digests.size()));
     index.digests.push_back(in.digest);
     ++s.chunks;
