@@ -45,6 +45,14 @@ std::string KeepOptions::Print() const {
   return Join(parts, ",");
 }
 
+Result<KeepOptions> ParseKeepOptionsParam(const std::string& field, std::string_view text) {
+  auto keep = ParseKeepOptions(text);
+  if (keep) return keep;
+  const Error& e = keep.error();
+  std::string why = e.fields.empty() ? e.message : e.fields.begin()->first + ": " + e.fields.begin()->second;
+  return Fail(FieldError(field, "invalid format - " + why));
+}
+
 Result<KeepOptions> ParseKeepOptions(std::string_view text) {
   KeepOptions k;
   if (text.size() > 1024) return Fail(InvalidArgument("value may only be 1024 characters long"));

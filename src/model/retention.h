@@ -27,6 +27,9 @@ struct KeepOptions {
 // 'x'") or are Proxmox's ("keep-all cannot be set together with other options.",
 // "invalid key in comma-separated list property: k").
 Result<KeepOptions> ParseKeepOptions(std::string_view text);
+// The same for an API parameter (`prune-backups`): errors name `field`, "invalid format - " and
+// then the problem ("keep-last: type check ('integer') failed - got 'x'").
+Result<KeepOptions> ParseKeepOptionsParam(const std::string& field, std::string_view text);
 // The option names, for APIs that take them as separate parameters.
 const std::vector<std::string>& KeepOptionNames();
 

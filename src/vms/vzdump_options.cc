@@ -53,12 +53,7 @@ Status CheckValue(const VzdumpOptionInfo& info, const std::string& v) {
     }
     case T::kPropertyString: {
       if (k == "prune-backups") {
-        auto keep = ParseKeepOptions(v);
-        if (!keep) {
-          const Error& e = keep.error();
-          std::string why = e.fields.empty() ? e.message : e.fields.begin()->first + ": " + e.fields.begin()->second;
-          return Fail(FieldError(k, "invalid format - " + why));
-        }
+        HEARTH_TRY(ParseKeepOptionsParam(k, v).map([](auto&&) {}));
       } else {
         auto parsed = ParsePropertyString(k == "fleecing" ? FleecingFormat() : PerformanceFormat(), v);
         if (!parsed) return Fail(FieldError(k, "invalid format - " + QualifyFormatError(parsed.error().message, k)));
@@ -216,9 +211,7 @@ Result<VzdumpRequest> MakeVzdumpRequest(const VzdumpOptions& opts, std::vector<i
   req.bwlimit_kib = ParseInt(Get(opts, "bwlimit", "0")).value_or(0);
   std::string prune = Get(opts, "prune-backups", storage_prune);
   if (!prune.empty()) {
-    auto keep = ParseKeepOptions(prune);
-    if (!keep) return Fail(FieldError("prune-backups", "invalid format - " + keep.error().message));
-    req.prune = *keep;
+    HEARTH_ASSIGN_OR_RETURN(req.prune, ParseKeepOptionsParam("prune-backups", prune));
   }
   req.command_line = VzdumpCommandLine(opts, req.vmids);
   return req;

@@ -103,15 +103,10 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
     if (!st) return Fail(Internal("storage '" + sid + "' does not exist"));
     std::string text = p.GetOr("prune-backups", st->config.Get("prune-backups"));
     if (text.empty()) return Fail(Internal("no prune-backups options configured for storage '" + sid + "'"));
-    auto keep = ParseKeepOptions(text);
-    if (!keep) {
-      const Error& e = keep.error();
-      std::string why = e.fields.empty() ? e.message : e.fields.begin()->first + ": " + e.fields.begin()->second;
-      return Fail(FieldError("prune-backups", "invalid format - " + why));
-    }
+    HEARTH_ASSIGN_OR_RETURN(KeepOptions keep, ParseKeepOptionsParam("prune-backups", text));
     // Only VMs have backups here: a container filter selects nothing.
-    if (p.GetOr("type", "qemu") == "lxc") keep->keep_all = true;
-    return *keep;
+    if (p.GetOr("type", "qemu") == "lxc") keep.keep_all = true;
+    return keep;
   };
 
   r.Add({"GET", "/nodes/{node}/storage/{storage}/prunebackups", prune_params(), false, "", "", true, true, false,
@@ -178,13 +173,7 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
              return Fail(PermissionDenied("Permission check failed (/storage/" + target + ", Datastore.AllocateSpace)"));
            std::optional<KeepOptions> prune;
            if (auto pb = c.params.Get("prune-backups")) {
-             auto keep = ParseKeepOptions(*pb);
-             if (!keep) {
-               const Error& e = keep.error();
-               std::string why = e.fields.empty() ? e.message : e.fields.begin()->first + ": " + e.fields.begin()->second;
-               return Fail(FieldError("prune-backups", "invalid format - " + why));
-             }
-             prune = *keep;
+             HEARTH_ASSIGN_OR_RETURN(prune, ParseKeepOptionsParam("prune-backups", *pb));
            }
            HEARTH_ASSIGN_OR_RETURN(std::string upid, s.vms.SyncBackups(*c.params.Get("storage"), target,
                                                                        static_cast<int>(c.params.Int("vmid")), prune,
