@@ -14,7 +14,7 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
   // Option storage must outlive this function: CLI11 fills it during parse.
   static std::vector<int> vmids;
   static int vmid = 0;
-  static std::string storage = "local", restore_storage, mode, volid, id;
+  static std::string storage = "local", restore_storage, mode, volid;
   static bool all = false, start = false, unique = false, dry_run = false;
   static std::vector<std::string> kvs;
   auto content = [](const std::string& node) { return "/nodes/" + node + "/storage/" + storage + "/content"; };
@@ -172,66 +172,17 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
   });
 
   // ---- jobs
-  static const std::string base = "/cluster/backup";
   auto* job = bk->add_subcommand("job", "Scheduled backup jobs (Proxmox's Datacenter > Backup)");
   job->require_subcommand(1);
-  job->add_subcommand("list", "List jobs")->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto r = api.Call("GET", base);
-      if (!r) return ReportError(r.error());
-      PrintList(*r, {{"id"}, {"schedule"}, {"vmid"}, {"all"}, {"storage"}, {"enabled"},
-                     {"next-run", "NEXT RUN", CellFormat::kTime}, {"comment"}});
-      return 0;
-    });
-  });
-  auto* add = job->add_subcommand(
-      "add", "Add one: hearth backup job add nightly schedule=02:00 all=1 storage=local prune-backups=keep-daily=7");
-  add->add_option("id", id)->required();
-  add->add_option("params", kvs, "schedule=, vmid= or all=1 [exclude=], storage=, mode=, prune-backups=, "
-                                 "notes-template=, enabled=, repeat-missed=, comment=, ...");
-  add->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto p = ParseKeyValues(kvs);
-      if (!p) return ReportError(p.error());
-      p->emplace_back("id", id);
-      auto r = api.Call("POST", base, *p);
-      return r ? 0 : ReportError(r.error());
-    });
-  });
-  auto* jset = job->add_subcommand("set", "Change one: hearth backup job set nightly schedule='sat 03:00' [delete=comment]");
-  jset->add_option("id", id)->required();
-  jset->add_option("params", kvs, "any of add's, and delete=<comma list> to unset options")->required();
-  jset->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto p = ParseKeyValues(kvs);
-      if (!p) return ReportError(p.error());
-      auto r = api.Call("PUT", base + "/" + id, *p);
-      return r ? 0 : ReportError(r.error());
-    });
-  });
-  auto* show = job->add_subcommand("show", "Show one job");
-  show->add_option("id", id)->required();
-  show->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto r = api.Call("GET", base + "/" + id);
-      if (!r) return ReportError(r.error());
-      PrintKeyValues(*r);
-      return 0;
-    });
-  });
-  auto* jremove = job->add_subcommand("remove", "Remove a job (its backups stay)");
-  jremove->add_option("id", id)->required();
-  jremove->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto r = api.Call("DELETE", base + "/" + id);
-      return r ? 0 : ReportError(r.error());
-    });
-  });
-  auto* run = job->add_subcommand("run", "Run a job now and follow its task");
-  run->add_option("id", id)->required();
-  run->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) { return ctx.task_or_print(api, api.Call("POST", base + "/" + id + "/run")); });
-  });
+  AddJobVerbs(job, ctx,
+              {"/cluster/backup", "backup jobs",
+               {{"id"}, {"schedule"}, {"vmid"}, {"all"}, {"storage"}, {"enabled"},
+                {"next-run", "NEXT RUN", CellFormat::kTime}, {"comment"}},
+               "Add one: hearth backup job add nightly schedule=02:00 all=1 storage=local prune-backups=keep-daily=7",
+               "schedule=, vmid= or all=1 [exclude=], storage=, mode=, prune-backups=, notes-template=, enabled=, "
+               "repeat-missed=, comment=, ...",
+               "Change one: hearth backup job set nightly schedule='sat 03:00' [delete=comment]",
+               "Remove a job (its backups stay)"});
 }
 
 }  // namespace hearth

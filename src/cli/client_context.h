@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/api_client.h"
+#include "cli/output.h"
 #include "core/result.h"
 
 namespace CLI {
@@ -27,6 +28,16 @@ struct ClientContext {
 
 // "key=value" arguments; an argument without '=' is an error naming it.
 Result<KeyValues> ParseKeyValues(const std::vector<std::string>& args);
+
+// list/add/set/show/remove/run verbs under `parent` for a job collection at `base`
+// (`base/{id}`, `base/{id}/run`), job_verbs.cc.
+struct JobVerbs {
+  std::string base;                 // "/cluster/backup"
+  std::string plural;               // "backup jobs", for the list verb's help
+  std::vector<Column> list_columns;
+  std::string add_help, params_help, set_help, remove_help;
+};
+void AddJobVerbs(CLI::App* parent, const ClientContext& ctx, const JobVerbs& spec);
 
 // `hearth snapshot ...` (snapshot_commands.cc).
 void AddSnapshotCommands(CLI::App& app, const ClientContext& ctx);

@@ -12,9 +12,8 @@ namespace hearth {
 void AddSnapshotCommands(CLI::App& app, const ClientContext& ctx) {
   // Option storage must outlive this function: CLI11 fills it during parse.
   static int vmid = 0;
-  static std::string name, description, id;
+  static std::string name, description;
   static bool ram = false, start = false, force = false;
-  static std::vector<std::string> kvs;
   auto vm_path = [](const std::string& node) { return "/nodes/" + node + "/qemu/" + std::to_string(vmid) + "/snapshot"; };
 
   auto* snap = app.add_subcommand("snapshot", "VM snapshots and snapshot schedules");
@@ -69,66 +68,17 @@ void AddSnapshotCommands(CLI::App& app, const ClientContext& ctx) {
   });
 
   // ---- schedules
-  static const std::string base = "/cluster/hearth/snapshot-schedules";
   auto* sched = snap->add_subcommand("schedule", "Snapshot schedules with retention");
   sched->require_subcommand(1);
-  sched->add_subcommand("list", "List schedules")->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto r = api.Call("GET", base);
-      if (!r) return ReportError(r.error());
-      PrintList(*r, {{"id"}, {"schedule"}, {"vmid"}, {"tag"}, {"enabled"}, {"next-run", "NEXT RUN", CellFormat::kTime},
-                     {"last-run", "LAST RUN", CellFormat::kTime}});
-      return 0;
-    });
-  });
-  auto* add = sched->add_subcommand(
-      "add", "Add one: hearth snapshot schedule add nightly schedule='mon..fri 02:00' tag=k8s keep-daily=7 [vmstate=1]");
-  add->add_option("id", id)->required();
-  add->add_option("params", kvs, "schedule=, vmid=, tag=, keep-last=, keep-hourly=, keep-daily=, keep-weekly=, "
-                                 "keep-monthly=, keep-yearly=, vmstate=, enabled=, comment=");
-  add->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto p = ParseKeyValues(kvs);
-      if (!p) return ReportError(p.error());
-      p->emplace_back("id", id);
-      auto r = api.Call("POST", base, *p);
-      return r ? 0 : ReportError(r.error());
-    });
-  });
-  auto* set = sched->add_subcommand("set", "Change one: hearth snapshot schedule set nightly keep-daily=14 [delete=tag]");
-  set->add_option("id", id)->required();
-  set->add_option("params", kvs)->required();
-  set->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto p = ParseKeyValues(kvs);
-      if (!p) return ReportError(p.error());
-      auto r = api.Call("PUT", base + "/" + id, *p);
-      return r ? 0 : ReportError(r.error());
-    });
-  });
-  auto* show = sched->add_subcommand("show", "Show one schedule");
-  show->add_option("id", id)->required();
-  show->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto r = api.Call("GET", base + "/" + id);
-      if (!r) return ReportError(r.error());
-      PrintKeyValues(*r);
-      return 0;
-    });
-  });
-  auto* remove = sched->add_subcommand("remove", "Remove a schedule (its snapshots stay)");
-  remove->add_option("id", id)->required();
-  remove->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) {
-      auto r = api.Call("DELETE", base + "/" + id);
-      return r ? 0 : ReportError(r.error());
-    });
-  });
-  auto* run = sched->add_subcommand("run", "Run a schedule now and follow its task");
-  run->add_option("id", id)->required();
-  run->callback([ctx] {
-    ctx.with_api([&](ApiClient& api, const std::string&) { return ctx.task_or_print(api, api.Call("POST", base + "/" + id + "/run")); });
-  });
+  AddJobVerbs(sched, ctx,
+              {"/cluster/hearth/snapshot-schedules", "schedules",
+               {{"id"}, {"schedule"}, {"vmid"}, {"tag"}, {"enabled"}, {"next-run", "NEXT RUN", CellFormat::kTime},
+                {"last-run", "LAST RUN", CellFormat::kTime}},
+               "Add one: hearth snapshot schedule add nightly schedule='mon..fri 02:00' tag=k8s keep-daily=7 [vmstate=1]",
+               "schedule=, vmid=, tag=, keep-last=, keep-hourly=, keep-daily=, keep-weekly=, keep-monthly=, "
+               "keep-yearly=, vmstate=, enabled=, comment=",
+               "Change one: hearth snapshot schedule set nightly keep-daily=14 [delete=tag]",
+               "Remove a schedule (its snapshots stay)"});
 }
 
 }  // namespace hearth
