@@ -15,7 +15,10 @@ namespace {
 // The blob around a chunk's content: magic, encoding, reserved bytes, plain size (LE).
 constexpr char kMagic[8] = {'h', 'r', 't', 'h', 'c', 'h', 'k', '1'};
 constexpr size_t kHeader = 16;
-constexpr uint8_t kRaw = 0, kZstd = 1;
+// Encodings: the payload raw or zstd-compressed, and the same sealed with the store's key
+// (iv | tag | ciphertext, the 16-byte header as additional authenticated data).
+constexpr uint8_t kRaw = 0, kZstd = 1, kCryptRaw = 2, kCryptZstd = 3;
+constexpr size_t kSealOverhead = BackupKey::kIvBytes + BackupKey::kTagBytes;
 
 void PutLe32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
@@ -72,12 +75,51 @@ std::string ChunkStore::ChunkPath(const ChunkDigest& digest) const {
 
 bool ChunkStore::Contains(const ChunkDigest& digest) const { return fs_.Exists(ChunkPath(digest)); }
 
+ChunkDigest ChunkStore::DigestOf(std::string_view data) const {
+  return options_.key ? options_.key->ChunkId(data) : Sha256Digest(data);
+}
+
 Result<ChunkStore::Inserted> ChunkStore::Insert(std::string_view data) {
   if (data.size() > kMaxChunk) return Fail(InvalidArgument("chunk of " + std::to_string(data.size()) + " bytes is too large"));
-  Inserted r;
-  r.digest = Sha256Digest(data);
-  std::string path = ChunkPath(r.digest);
+  ChunkDigest digest = DigestOf(data);
   // Already there: mark it used now, so a GC running meanwhile keeps it.
+  if (fs_.Exists(ChunkPath(digest))) {
+    std::error_code ec;
+    std::filesystem::last_write_time(ChunkPath(digest), std::filesystem::file_time_type::clock::now(), ec);
+    if (!ec) return Inserted{digest, true, 0};
+    // Removed by a GC between the check and the touch: store it again.
+  }
+  std::string payload;
+  payload.resize(ZSTD_compressBound(data.size()));
+  size_t n = ZSTD_compress(payload.data(), payload.size(), data.data(), data.size(), options_.zstd_level);
+  bool compressed = !ZSTD_isError(n) && n < data.size();
+  if (compressed) payload.resize(n);
+  else payload.assign(data);
+  const BackupKey* key = options_.key.get();
+  std::string blob(kMagic, sizeof kMagic);
+  blob += static_cast<char>(key ? (compressed ? kCryptZstd : kCryptRaw) : (compressed ? kZstd : kRaw));
+  blob.append(3, '\0');
+  PutLe32(blob, static_cast<uint32_t>(data.size()));
+  if (key) {
+    HEARTH_ASSIGN_OR_RETURN(std::string sealed, key->Seal(payload, blob));
+    blob += sealed;
+  } else {
+    blob += payload;
+  }
+  return PutBlob(digest, blob);
+}
+
+Result<ChunkStore::Inserted> ChunkStore::InsertBlob(const ChunkDigest& digest, std::string_view blob) {
+  if (blob.size() < kHeader || std::memcmp(blob.data(), kMagic, sizeof kMagic) != 0 ||
+      static_cast<uint8_t>(blob[8]) > kCryptZstd || blob.size() > kMaxChunk + kHeader + 1024)
+    return Fail(Internal(Corrupt(digest, "not a chunk blob")));
+  return PutBlob(digest, blob);
+}
+
+Result<ChunkStore::Inserted> ChunkStore::PutBlob(const ChunkDigest& digest, std::string_view blob) {
+  Inserted r;
+  r.digest = digest;
+  std::string path = ChunkPath(r.digest);
   if (fs_.Exists(path)) {
     std::error_code ec;
     std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
@@ -85,19 +127,7 @@ Result<ChunkStore::Inserted> ChunkStore::Insert(std::string_view data) {
       r.existed = true;
       return r;
     }
-    // Removed by a GC between the check and the touch: store it again.
   }
-  std::string blob(kMagic, sizeof kMagic);
-  std::string payload;
-  payload.resize(ZSTD_compressBound(data.size()));
-  size_t n = ZSTD_compress(payload.data(), payload.size(), data.data(), data.size(), options_.zstd_level);
-  bool compressed = !ZSTD_isError(n) && n < data.size();
-  blob += static_cast<char>(compressed ? kZstd : kRaw);
-  blob.append(3, '\0');
-  PutLe32(blob, static_cast<uint32_t>(data.size()));
-  if (compressed) blob.append(payload.data(), n);
-  else blob.append(data);
-
   std::string dir = ParentDir(path);
   if (!fs_.Exists(dir)) HEARTH_TRY(fs_.MakeDirs(dir).map_error([&](Error e) { return e.WithContext("chunk store " + root_); }));
   static std::atomic<uint64_t> sequence{0};
@@ -127,32 +157,64 @@ Result<std::string> ChunkStore::Read(const ChunkDigest& digest) const {
     if (blob.error().code == ErrorCode::kNotFound) return Fail(NotFound("chunk " + DigestHex(digest) + " is missing"));
     return Fail(Internal(Corrupt(digest, blob.error().message)));
   }
-  auto content = DecodeBlob(digest, *blob);
+  auto content = DecodeBlob(digest, *blob, options_.key.get());
   // A chunk that fails its check is moved aside, so that the next backup holding this data
   // writes it again instead of trusting the broken copy (Proxmox Backup Server's ".bad").
-  if (!content) (void)fs_.Rename(ChunkPath(digest), ChunkPath(digest) + ".bad");
+  // A missing key says nothing about the chunk.
+  if (!content && content.error().code == ErrorCode::kInternal)
+    (void)fs_.Rename(ChunkPath(digest), ChunkPath(digest) + ".bad");
   return content;
 }
 
-Result<std::string> ChunkStore::DecodeBlob(const ChunkDigest& digest, std::string_view b) {
+Result<std::string> ChunkStore::ReadBlob(const ChunkDigest& digest, const BackupKey* key) const {
+  auto blob = fs_.Read(ChunkPath(digest), kMaxChunk + kHeader + 1024);
+  if (!blob) {
+    if (blob.error().code == ErrorCode::kNotFound) return Fail(NotFound("chunk " + DigestHex(digest) + " is missing"));
+    return Fail(Internal(Corrupt(digest, blob.error().message)));
+  }
+  auto checked = DecodeBlob(digest, *blob, key);
+  // Without the key an encrypted blob can only be checked for its frame (DecodeBlob did).
+  if (!checked && checked.error().code == ErrorCode::kFailedPrecondition) return std::move(*blob);
+  if (!checked) {
+    (void)fs_.Rename(ChunkPath(digest), ChunkPath(digest) + ".bad");
+    return Fail(checked.error());
+  }
+  return std::move(*blob);
+}
+
+Result<std::string> ChunkStore::DecodeBlob(const ChunkDigest& digest, std::string_view b, const BackupKey* key) {
   if (b.size() < kHeader || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)
     return Fail(Internal(Corrupt(digest, "not a chunk blob")));
   uint8_t encoding = static_cast<uint8_t>(b[8]);
   uint32_t size = GetLe32(b.data() + 12);
   if (size > kMaxChunk) return Fail(Internal(Corrupt(digest, "size out of range")));
+  if (encoding > kCryptZstd) return Fail(Internal(Corrupt(digest, "unknown encoding")));
+  bool encrypted = encoding == kCryptRaw || encoding == kCryptZstd;
+  std::string opened;
+  std::string_view payload = b.substr(kHeader);
+  if (encrypted) {
+    if (payload.size() < kSealOverhead) return Fail(Internal(Corrupt(digest, "truncated")));
+    if (!key)
+      return Fail(FailedPrecondition("chunk " + DigestHex(digest) + " is encrypted and no encryption key is configured"));
+    auto plain = key->Open(payload, b.substr(0, kHeader));
+    if (!plain) return Fail(Internal(Corrupt(digest, plain.error().message)));
+    opened = std::move(*plain);
+    payload = opened;
+  }
   std::string out;
-  if (encoding == kRaw) {
-    out = std::string(b.substr(kHeader));
-  } else if (encoding == kZstd) {
+  if (encoding == kRaw || encoding == kCryptRaw) {
+    out = std::string(payload);
+  } else {
     out.resize(size);
-    size_t n = ZSTD_decompress(out.data(), out.size(), b.data() + kHeader, b.size() - kHeader);
+    size_t n = ZSTD_decompress(out.data(), out.size(), payload.data(), payload.size());
     if (ZSTD_isError(n)) return Fail(Internal(Corrupt(digest, std::string("zstd: ") + ZSTD_getErrorName(n))));
     out.resize(n);
-  } else {
-    return Fail(Internal(Corrupt(digest, "unknown encoding")));
   }
   if (out.size() != size) return Fail(Internal(Corrupt(digest, "wrong size")));
-  if (Sha256Digest(out) != digest) return Fail(Internal(Corrupt(digest, "digest mismatch")));
+  // An encrypted chunk is named by the keyed id; a plain one by its SHA-256, with or
+  // without a key (a store keeps the plain chunks of backups made before its key was set).
+  ChunkDigest actual = encrypted ? key->ChunkId(out) : Sha256Digest(out);
+  if (actual != digest) return Fail(Internal(Corrupt(digest, "digest mismatch")));
   return out;
 }
 

@@ -16,6 +16,12 @@
 // it reuses as long as the grace period between the cutoff and the GC's start is longer than
 // the backup (kGcGrace).
 //
+// Encryption (ChunkStoreOptions::key, backup/crypt_key.h): chunks are named by the keyed
+// HMAC of their content instead of its SHA-256 and stored sealed with AES-256-GCM (the blob's
+// header authenticated with them). A store may hold both kinds (backups made before a key was
+// set keep their plain chunks); reading an encrypted chunk needs the key it was made with.
+// Sync copies blobs as they are stored, so an offsite copy needs no key and reveals nothing.
+//
 // Thread-safety: every method is safe from any thread and from several processes on the same
 // root; two inserts of one chunk race harmlessly (same content, atomic rename).
 #pragma once
@@ -23,12 +29,14 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 
+#include "backup/crypt_key.h"
 #include "core/result.h"
 #include "sys/file_system.h"
 
@@ -44,6 +52,7 @@ std::optional<ChunkDigest> ParseDigestHex(std::string_view hex);
 
 struct ChunkStoreOptions {
   int zstd_level = 1;  // bench/chunk_store_bench: level 1 is the fastest that still pays off
+  std::shared_ptr<const BackupKey> key;  // set: new chunks are encrypted, and encrypted ones readable
 };
 
 class ChunkStore {
@@ -56,6 +65,9 @@ class ChunkStore {
   ChunkStore(FileSystem& fs, std::string root, ChunkStoreOptions options = {});
   const std::string& root() const { return root_; }
   std::string ChunkPath(const ChunkDigest& digest) const;
+  const BackupKey* key() const { return options_.key.get(); }
+  // The name Insert gives `data`: its SHA-256, or with a key its keyed HMAC.
+  ChunkDigest DigestOf(std::string_view data) const;
 
   struct Inserted {
     ChunkDigest digest{};
@@ -68,11 +80,22 @@ class ChunkStore {
   Result<Inserted> Insert(std::string_view data);
   // The chunk's plain content, checked against its digest. Errors: "chunk <hex> is missing",
   // "chunk <hex> is corrupt (<why>)"; a corrupt chunk is renamed to "<hex>.bad" so that the
-  // next backup of the same data stores it again.
+  // next backup of the same data stores it again. An encrypted chunk without the key:
+  // kFailedPrecondition "chunk <hex> is encrypted and no encryption key is configured".
+  // A chunk sealed with another key reads as corrupt, so callers check the backup's key
+  // fingerprint first (BackupDatastore does) before they read its chunks.
   Result<std::string> Read(const ChunkDigest& digest) const;
   bool Contains(const ChunkDigest& digest) const;
-  // The content of a chunk blob as stored (hostile input: bounded, checked against `digest`).
-  static Result<std::string> DecodeBlob(const ChunkDigest& digest, std::string_view blob);
+  // The content of a chunk blob as stored (hostile input: bounded, checked against `digest`;
+  // `key` decrypts an encrypted blob and is not needed for a plain one).
+  static Result<std::string> DecodeBlob(const ChunkDigest& digest, std::string_view blob, const BackupKey* key);
+  // The blob as stored, for a copy to another store: checked in full when it is plain or
+  // `key` is given (the key the backup was made with), otherwise only its frame (an offsite
+  // copy needs no key). A blob that fails is renamed "<hex>.bad" as Read does.
+  Result<std::string> ReadBlob(const ChunkDigest& digest, const BackupKey* key) const;
+  // Stores a blob that ReadBlob gave (another store's) under `digest`, unless it is there (then
+  // touches it, as Insert does). The blob's frame is checked; its content is the caller's word.
+  Result<Inserted> InsertBlob(const ChunkDigest& digest, std::string_view blob);
   // GC's mark: sets the chunk's modification time to now. "chunk <hex> is missing" if absent.
   Status Touch(const ChunkDigest& digest);
   // Makes every chunk inserted so far durable (fsync of the directories they were renamed in).
@@ -86,6 +109,7 @@ class ChunkStore {
   Result<SweepStats> Sweep(std::chrono::system_clock::time_point cutoff);
 
  private:
+  Result<Inserted> PutBlob(const ChunkDigest& digest, std::string_view blob);
   FileSystem& fs_;
   std::string root_;
   ChunkStoreOptions options_;

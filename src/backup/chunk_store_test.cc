@@ -143,6 +143,71 @@ TEST_F(ChunkStoreTest, SweepRemovesOnlyChunksNotTouchedSinceTheCutoff) {
   EXPECT_EQ(store_.Touch(old_unused->digest).error().message, "chunk " + DigestHex(old_unused->digest) + " is missing");
 }
 
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(ChunkStoreTest, AnEncryptedStoreSealsChunksAndNamesThemByKeyedId) {
+  auto key = std::make_shared<const BackupKey>(*BackupKey::Generate());
+  ChunkStore enc(posix_, dir_.Sub("store"), {1, key});
+  std::string data;
+  while (data.size() < (1 << 20)) data += "SECRET-MARKER line of a guest's disk\n";
+  auto in = enc.Insert(data);
+  ASSERT_TRUE(in) << in.error().message;
+  EXPECT_EQ(in->digest, key->ChunkId(data));
+  EXPECT_NE(in->digest, Sha256Digest(data));
+  EXPECT_EQ(enc.DigestOf(data), in->digest);
+  EXPECT_LT(in->stored_bytes, data.size() / 10);  // compressed before it is sealed
+  std::string path = enc.ChunkPath(in->digest);
+  EXPECT_EQ(Slurp(path).find("SECRET-MARKER"), std::string::npos);
+  auto back = enc.Read(in->digest);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, data);
+  // Plain chunks stored before the key was set stay readable.
+  auto plain = store_.Insert(Pattern(4096, 3));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(*enc.Read(plain->digest), Pattern(4096, 3));
+
+  // Without the key: a clear error, and the chunk is not taken for damaged.
+  auto nokey = store_.Read(in->digest);
+  ASSERT_FALSE(nokey);
+  EXPECT_EQ(nokey.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(nokey.error().message, "chunk " + DigestHex(in->digest) + " is encrypted and no encryption key is configured");
+  EXPECT_TRUE(std::filesystem::exists(path));
+
+  // A changed byte of the ciphertext: corrupt, named, moved aside.
+  std::string blob = Slurp(path);
+  blob[blob.size() / 2] ^= 1;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << blob;
+  auto bad = enc.Read(in->digest);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            "chunk " + DigestHex(in->digest) + " is corrupt (decryption failed (wrong key or modified data))");
+  EXPECT_TRUE(std::filesystem::exists(path + ".bad"));
+}
+
+TEST_F(ChunkStoreTest, BlobsCopyToAStoreWithoutTheKeyAndReadThereWithIt) {
+  auto key = std::make_shared<const BackupKey>(*BackupKey::Generate());
+  ChunkStore enc(posix_, dir_.Sub("store"), {1, key});
+  auto in = enc.Insert(Pattern(100000, 7));
+  ASSERT_TRUE(in);
+  // The copy needs no key (an offsite disk): only the blob's frame is checked.
+  ChunkStore offsite(posix_, dir_.Sub("offsite"));
+  auto blob = enc.ReadBlob(in->digest, nullptr);
+  ASSERT_TRUE(blob) << blob.error().message;
+  auto copied = offsite.InsertBlob(in->digest, *blob);
+  ASSERT_TRUE(copied) << copied.error().message;
+  EXPECT_EQ(copied->stored_bytes, blob->size());
+  EXPECT_TRUE(offsite.InsertBlob(in->digest, *blob)->existed);
+  EXPECT_FALSE(offsite.Read(in->digest));
+  ChunkStore offsite_with_key(posix_, dir_.Sub("offsite"), {1, key});
+  EXPECT_EQ(*offsite_with_key.Read(in->digest), Pattern(100000, 7));
+  // With the key the copy is checked in full; a wrong key reads as damage.
+  EXPECT_TRUE(enc.ReadBlob(in->digest, key.get()));
+  EXPECT_FALSE(offsite.InsertBlob(in->digest, "not a blob"));
+}
+
 TEST(FixedIndexTest, RoundTripsAndRefusesAnythingElse) {
   FixedIndex idx;
   idx.size = 2 * ChunkStore::kChunkSize + 5;

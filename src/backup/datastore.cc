@@ -62,33 +62,53 @@ Result<std::unique_ptr<BackupDatastore::Writer>> BackupDatastore::Begin(int vmid
   return std::unique_ptr<Writer>(new Writer(*this, id, tmp));
 }
 
-Status BackupDatastore::Writer::Put(const std::string& filename, const std::string& content, uint64_t image_size) {
+BackupDatastore::Writer::Writer(BackupDatastore& store, BackupSnapshotId id, std::string tmp_dir)
+    : store_(store), id_(id), tmp_dir_(std::move(tmp_dir)) {
+  if (const BackupKey* key = store_.chunks_.key()) key_fingerprint_ = key->fingerprint();
+}
+
+Status BackupDatastore::Writer::Put(const std::string& filename, const std::string& content, uint64_t image_size,
+                                    bool encrypted) {
   if (!ValidFileName(filename)) return Fail(InvalidArgument("invalid backup file name '" + filename + "'"));
   for (const auto& f : files_)
     if (f.filename == filename) return Fail(AlreadyExists("backup file '" + filename + "' written twice"));
   HEARTH_TRY(WriteFileAtomic(store_.fs_, tmp_dir_ + "/" + filename, content));
-  files_.push_back({filename, content.size(), Hex(content), image_size});
+  files_.push_back({filename, content.size(), Hex(content), image_size, encrypted});
   return Ok();
 }
 
 Status BackupDatastore::Writer::AddImage(const std::string& drive, const FixedIndex& index) {
-  HEARTH_TRY(Put(drive + ".img.fidx", EncodeFixedIndex(index), index.size));
+  HEARTH_TRY(Put(drive + ".img.fidx", EncodeFixedIndex(index), index.size, store_.chunks_.key() != nullptr));
   image_bytes_ += index.size;
   return Ok();
 }
 
 Status BackupDatastore::Writer::AddBlob(const std::string& filename, const std::string& content) {
-  return Put(filename, content, 0);
+  const BackupKey* key = store_.chunks_.key();
+  if (!key) return Put(filename, content, 0, false);
+  // The file's name is authenticated with it: a sealed file cannot stand in for another.
+  HEARTH_ASSIGN_OR_RETURN(std::string sealed, key->Seal(content, filename));
+  return Put(filename, sealed, 0, true);
+}
+
+Status BackupDatastore::Writer::CopyFile(const BackupFileEntry& entry, const std::string& bytes) {
+  if (bytes.size() != entry.size || Hex(bytes) != entry.csum)
+    return Fail(Internal("backup file '" + entry.filename + "' does not match its checksum"));
+  HEARTH_TRY(Put(entry.filename, bytes, entry.image_size, entry.encrypted));
+  image_bytes_ += entry.image_size;
+  return Ok();
 }
 
 Result<BackupSnapshotInfo> BackupDatastore::Writer::Finish() {
   nlohmann::json m = {{"backup-type", "vm"}, {"backup-id", std::to_string(id_.vmid)}, {"backup-time", id_.time},
                       {"files", nlohmann::json::array()}};
   for (const auto& f : files_) {
-    nlohmann::json e = {{"filename", f.filename}, {"size", f.size}, {"csum", f.csum}};
+    nlohmann::json e = {{"filename", f.filename}, {"size", f.size}, {"csum", f.csum},
+                        {"crypt-mode", f.encrypted ? "encrypt" : "none"}};
     if (f.image_size) e["image-size"] = f.image_size;
     m["files"].push_back(e);
   }
+  if (!key_fingerprint_.empty()) m["key-fingerprint"] = key_fingerprint_;
   // Everything the manifest names must be durable before the manifest is.
   HEARTH_TRY(store_.chunks_.Sync());
   HEARTH_TRY(WriteFileAtomic(store_.fs_, tmp_dir_ + "/index.json", m.dump(1)));
@@ -129,12 +149,46 @@ Result<BackupManifest> BackupDatastore::Manifest(const BackupSnapshotId& id) {
   for (const auto& f : j["files"]) {
     if (!f.is_object() || !f["filename"].is_string() || !f["size"].is_number_unsigned() || !f["csum"].is_string())
       return bad("has a bad file entry");
+    if (f.contains("image-size") && !f["image-size"].is_number_unsigned()) return bad("has a bad file entry");
+    if (f.contains("crypt-mode") && !f["crypt-mode"].is_string()) return bad("has a bad file entry");
     BackupFileEntry e{f["filename"].get<std::string>(), f["size"].get<uint64_t>(), f["csum"].get<std::string>(),
-                      f.value("image-size", uint64_t{0})};
+                      f.value("image-size", uint64_t{0}), f.value("crypt-mode", "none") == "encrypt"};
     if (!ValidFileName(e.filename)) return bad("names a bad file");
     m.files.push_back(std::move(e));
   }
+  if (j.contains("key-fingerprint")) {
+    if (!j["key-fingerprint"].is_string() || j["key-fingerprint"].get<std::string>().size() > 128)
+      return bad("has a bad key fingerprint");
+    m.key_fingerprint = j["key-fingerprint"].get<std::string>();
+  }
+  for (const auto& f : m.files)
+    if (f.encrypted && m.key_fingerprint.empty()) return bad("has encrypted files but no key fingerprint");
   return m;
+}
+
+Status BackupDatastore::CheckKey(const BackupManifest& m) const {
+  if (m.key_fingerprint.empty()) return Ok();
+  const BackupKey* key = chunks_.key();
+  if (!key)
+    return Fail(FailedPrecondition("backup '" + m.id.Name() + "' is encrypted (key fingerprint " + m.key_fingerprint +
+                                   ") and the storage has no encryption key: set its encryption-key to that key"));
+  if (key->fingerprint() != m.key_fingerprint)
+    return Fail(FailedPrecondition("wrong encryption key: backup '" + m.id.Name() + "' was encrypted with key " +
+                                   m.key_fingerprint + ", the storage's key is " + key->fingerprint()));
+  return Ok();
+}
+
+Result<std::string> BackupDatastore::ReadBlob(const BackupSnapshotId& id, const std::string& filename) {
+  HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
+  HEARTH_ASSIGN_OR_RETURN(std::string bytes, ReadFile(id, filename));
+  bool sealed = false;
+  for (const auto& f : m.files)
+    if (f.filename == filename) sealed = f.encrypted;
+  if (!sealed) return bytes;
+  HEARTH_TRY(CheckKey(m));
+  return chunks_.key()->Open(bytes, filename).map_error([&](Error e) {
+    return e.WithContext("backup '" + id.Name() + "': " + filename);
+  });
 }
 
 Result<std::string> BackupDatastore::ReadFile(const BackupSnapshotId& id, const std::string& filename) {
@@ -162,6 +216,7 @@ Result<BackupSnapshotInfo> BackupDatastore::Info(const BackupSnapshotId& id) {
   BackupSnapshotInfo info;
   info.id = id;
   for (const auto& f : m.files) info.size += f.image_size;
+  info.key_fingerprint = m.key_fingerprint;
   if (auto notes = fs_.Read(Dir(id) + "/notes", 1 << 16)) info.notes = *notes;
   info.is_protected = fs_.Exists(Dir(id) + "/.protected");
   if (auto v = fs_.Read(Dir(id) + "/verify.json", 1 << 16)) {
@@ -228,6 +283,7 @@ Status BackupDatastore::SetProtected(const BackupSnapshotId& id, bool on) {
 
 Result<std::vector<std::string>> BackupDatastore::Verify(const BackupSnapshotId& id, const std::string& upid) {
   HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
+  HEARTH_TRY(CheckKey(m));
   std::vector<std::string> problems;
   for (const auto& f : m.files) {
     auto data = ReadFile(id, f.filename);
@@ -235,7 +291,13 @@ Result<std::vector<std::string>> BackupDatastore::Verify(const BackupSnapshotId&
       problems.push_back(data.error().message);
       continue;
     }
-    if (!EndsWith(f.filename, ".img.fidx")) continue;
+    if (!EndsWith(f.filename, ".img.fidx")) {
+      if (f.encrypted) {
+        if (auto plain = chunks_.key()->Open(*data, f.filename); !plain)
+          problems.push_back(f.filename + ": " + plain.error().message);
+      }
+      continue;
+    }
     std::string drive = f.filename.substr(0, f.filename.size() - 9);
     auto idx = DecodeFixedIndex(*data);
     if (!idx) {

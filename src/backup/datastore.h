@@ -15,6 +15,12 @@
 // a writer may still be running). The manifest lists every file with its size and SHA-256,
 // so a changed index or config is found before it is used.
 //
+// Encryption: with a key (ChunkStoreOptions::key) a backup's chunks and its small files
+// (the VM config) are sealed, and the manifest records the key's fingerprint; the indexes,
+// manifest, notes and verify state stay plain (they hold chunk ids, sizes and checksums),
+// so GC, prune, listing and sync need no key. Reading a backup's content with a key of
+// another fingerprint, or without a key, fails before anything is read (CheckKey).
+//
 // Thread-safety: every method is safe from any thread; one writer per snapshot name.
 #pragma once
 
@@ -50,6 +56,7 @@ struct BackupFileEntry {
   uint64_t size = 0;     // bytes of the file
   std::string csum;      // SHA-256 hex of the file
   uint64_t image_size = 0;  // for .fidx: the image's bytes
+  bool encrypted = false;   // "crypt-mode": "encrypt": a sealed blob, or an index of sealed chunks
 };
 
 struct BackupManifest {
@@ -64,6 +71,7 @@ struct BackupSnapshotInfo {
   std::string notes;
   bool is_protected = false;
   std::string verify_state, verify_upid;  // "" when never verified; "ok" or "failed"
+  std::string key_fingerprint;            // "" when not encrypted
 };
 
 class BackupDatastore {
@@ -76,8 +84,14 @@ class BackupDatastore {
    public:
     // Stores an image's index ("drive-scsi0" -> "drive-scsi0.img.fidx").
     Status AddImage(const std::string& drive, const FixedIndex& index);
-    // Stores a small file ("qemu-server.conf").
+    // Stores a small file ("qemu-server.conf"), sealed when the store has a key.
     Status AddBlob(const std::string& filename, const std::string& content);
+    // Stores a file of another store's backup as it was stored there (sync): `entry` says
+    // what it is; `bytes` must match its size and checksum.
+    Status CopyFile(const BackupFileEntry& entry, const std::string& bytes);
+    // The fingerprint the manifest records: the store key's by default; a sync sets the
+    // source backup's.
+    void SetKeyFingerprint(std::string fingerprint) { key_fingerprint_ = std::move(fingerprint); }
     // Writes the manifest and publishes the snapshot. Fails if it already exists.
     Result<BackupSnapshotInfo> Finish();
     // Removes what was written (the chunks stay until a GC finds nobody needs them).
@@ -87,13 +101,13 @@ class BackupDatastore {
 
    private:
     friend class BackupDatastore;
-    Writer(BackupDatastore& store, BackupSnapshotId id, std::string tmp_dir)
-        : store_(store), id_(id), tmp_dir_(std::move(tmp_dir)) {}
-    Status Put(const std::string& filename, const std::string& content, uint64_t image_size);
+    Writer(BackupDatastore& store, BackupSnapshotId id, std::string tmp_dir);
+    Status Put(const std::string& filename, const std::string& content, uint64_t image_size, bool encrypted);
     BackupDatastore& store_;
     BackupSnapshotId id_;
     std::string tmp_dir_;
     std::vector<BackupFileEntry> files_;
+    std::string key_fingerprint_;
     uint64_t image_bytes_ = 0;
     bool done_ = false;
   };
@@ -105,8 +119,14 @@ class BackupDatastore {
   Result<BackupSnapshotInfo> Info(const BackupSnapshotId& id);
   // The manifest, checked. "backup 'vm/100/…' does not exist".
   Result<BackupManifest> Manifest(const BackupSnapshotId& id);
-  // A file of the snapshot, checked against the manifest ("… has been modified").
+  // A file of the snapshot as stored, checked against the manifest ("… has been modified").
   Result<std::string> ReadFile(const BackupSnapshotId& id, const std::string& filename);
+  // The content of a small file (AddBlob), decrypted when it was sealed (after CheckKey).
+  Result<std::string> ReadBlob(const BackupSnapshotId& id, const std::string& filename);
+  // Whether this store's key can read the backup `m` describes: ok when it is not encrypted
+  // or the fingerprints match; otherwise kFailedPrecondition naming both fingerprints
+  // ("wrong encryption key: …") or saying that the storage has none.
+  Status CheckKey(const BackupManifest& m) const;
   Result<FixedIndex> ReadIndex(const BackupSnapshotId& id, const std::string& drive);
   // Removes a snapshot; refused while it is protected (Proxmox's text).
   Status Remove(const BackupSnapshotId& id);
@@ -114,6 +134,7 @@ class BackupDatastore {
   Status SetProtected(const BackupSnapshotId& id, bool on);
   // Reads every chunk of every image of the snapshot and records the result (verify.json).
   // Returns the problems found, each naming the disk and the chunk; empty when all is well.
+  // An encrypted backup needs its key (CheckKey's error; nothing is recorded then).
   Result<std::vector<std::string>> Verify(const BackupSnapshotId& id, const std::string& upid);
 
   struct GcStats {

@@ -10,6 +10,10 @@ Status CopySnapshot(BackupDatastore& from, BackupDatastore& to, const BackupSnap
                     const std::function<bool()>& cancelled) {
   HEARTH_ASSIGN_OR_RETURN(BackupManifest m, from.Manifest(snap.id));
   HEARTH_ASSIGN_OR_RETURN(auto writer, to.Begin(snap.id.vmid, snap.id.time));
+  writer->SetKeyFingerprint(m.key_fingerprint);
+  // Encrypted chunks are checked in full only with the key they were made with; without it,
+  // their frame (the target never needs the key).
+  const BackupKey* key = from.CheckKey(m) ? from.chunks().key() : nullptr;
   for (const auto& f : m.files) {
     if (EndsWith(f.filename, ".img.fidx")) {
       std::string drive = f.filename.substr(0, f.filename.size() - 9);
@@ -21,18 +25,17 @@ Status CopySnapshot(BackupDatastore& from, BackupDatastore& to, const BackupSnap
           ++stats.chunks_present;
           continue;
         }
-        HEARTH_ASSIGN_OR_RETURN(std::string data, from.chunks().Read(digest).map_error([&](Error e) {
+        HEARTH_ASSIGN_OR_RETURN(std::string blob, from.chunks().ReadBlob(digest, key).map_error([&](Error e) {
           return e.WithContext(drive);
         }));
-        HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, to.chunks().Insert(data));
+        HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, to.chunks().InsertBlob(digest, blob));
         stats.bytes_stored += in.stored_bytes;
         ++stats.chunks_copied;
       }
-      HEARTH_TRY(writer->AddImage(drive, index));
-    } else {
-      HEARTH_ASSIGN_OR_RETURN(std::string content, from.ReadFile(snap.id, f.filename));
-      HEARTH_TRY(writer->AddBlob(f.filename, content));
     }
+    // Every file as stored (a sealed config stays sealed), after the chunks an index names.
+    HEARTH_ASSIGN_OR_RETURN(std::string bytes, from.ReadFile(snap.id, f.filename));
+    HEARTH_TRY(writer->CopyFile(f, bytes));
   }
   HEARTH_TRY(writer->Finish().map([](auto&&) {}));
   if (!snap.notes.empty()) HEARTH_TRY(to.SetNotes(snap.id, snap.notes));

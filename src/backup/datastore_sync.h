@@ -3,7 +3,8 @@
 // snapshots the target lacks, and of those only the chunks it lacks. Each chunk is checked
 // as it is read (a damaged one stops the copy of that snapshot, naming it); a snapshot is
 // published on the target last, by its manifest, so an interrupted sync leaves no partial
-// backup and the next one resumes with the chunks already there.
+// backup and the next one resumes with the chunks already there. Chunks and files are copied
+// as stored: an encrypted backup stays encrypted under its key, and the target needs none.
 // Thread-safety: as the datastores (one sync per target at a time is the caller's choice).
 #pragma once
 

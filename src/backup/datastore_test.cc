@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backup/datastore_sync.h"
 #include "backup/image_backup.h"
 #include "core/testing/temp_dir.h"
 #include "sys/posix/posix_file_system.h"
@@ -20,7 +21,8 @@ constexpr int64_t kT0 = 1764662400;  // 2025-12-02T08:00:00Z
 class DatastoreTest : public ::testing::Test {
  protected:
   // A backup of VM `vmid` at `t` with one disk holding `chunks` chunks from `seed`.
-  BackupSnapshotInfo Backup(int vmid, int64_t t, int chunks, int seed) {
+  BackupSnapshotInfo Backup(int vmid, int64_t t, int chunks, int seed) { return BackupInto(store_, vmid, t, chunks, seed); }
+  BackupSnapshotInfo BackupInto(BackupDatastore& store_, int vmid, int64_t t, int chunks, int seed) {
     std::string data;
     for (int c = 0; c < chunks; ++c) data += std::string(4096, static_cast<char>('a' + (seed + c) % 26));
     FixedIndex idx;
@@ -112,6 +114,67 @@ TEST_F(DatastoreTest, VerifyNamesTheDiskAndChunkAndRecordsTheResult) {
   EXPECT_EQ((*bad)[0], "drive-scsi0 (chunk 1): chunk " + DigestHex(idx->digests[1]) + " is missing");
   EXPECT_EQ(store_.Info(a.id)->verify_state, "failed");
   EXPECT_EQ(store_.Info(a.id)->verify_upid, "UPID:n:2");
+}
+
+TEST_F(DatastoreTest, AnEncryptedBackupNeedsItsKeyAndSaysWhichOne) {
+  auto key = std::make_shared<const BackupKey>(*BackupKey::Generate());
+  auto other = std::make_shared<const BackupKey>(*BackupKey::Generate());
+  BackupDatastore enc(fs_, dir_.Sub("backups"), {1, key});
+  auto a = BackupInto(enc, 100, kT0, 2, 0);
+  EXPECT_EQ(a.id, (BackupSnapshotId{100, kT0}));
+  auto m = enc.Manifest(a.id);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->key_fingerprint, key->fingerprint());
+  EXPECT_EQ(enc.Info(a.id)->key_fingerprint, key->fingerprint());
+  // The config is sealed on disk, plain through ReadBlob.
+  std::ifstream f(dir_.Sub("backups/vm/100/2025-12-02T08:00:00Z/qemu-server.conf"), std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_EQ(raw.find("memory"), std::string::npos);
+  EXPECT_EQ(*enc.ReadBlob(a.id, "qemu-server.conf"), "memory: 512\nscsi0: local:vm-100-disk-0\n");
+  EXPECT_TRUE(enc.Verify(a.id, "UPID:n:1")->empty());
+
+  // No key, or another: refused before anything is read, nothing recorded.
+  std::filesystem::remove(dir_.Sub("backups/vm/100/2025-12-02T08:00:00Z/verify.json"));
+  BackupDatastore wrong(fs_, dir_.Sub("backups"), {1, other});
+  EXPECT_EQ(wrong.CheckKey(*m).error().message, "wrong encryption key: backup 'vm/100/2025-12-02T08:00:00Z' was "
+                                                "encrypted with key " + key->fingerprint() + ", the storage's key is " +
+                                                other->fingerprint());
+  EXPECT_FALSE(wrong.Verify(a.id, "UPID:n:2"));
+  EXPECT_FALSE(wrong.ReadBlob(a.id, "qemu-server.conf"));
+  auto none = store_.ReadBlob(a.id, "qemu-server.conf");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message, "backup 'vm/100/2025-12-02T08:00:00Z' is encrypted (key fingerprint " +
+                                      key->fingerprint() + ") and the storage has no encryption key: set its "
+                                      "encryption-key to that key");
+  EXPECT_FALSE(store_.Verify(a.id, "UPID:n:3"));
+  EXPECT_EQ(enc.Info(a.id)->verify_state, "");
+  // Listing and GC need no key.
+  EXPECT_EQ(store_.List(100)->size(), 1u);
+  EXPECT_TRUE(store_.GarbageCollect(std::chrono::system_clock::now()));
+  EXPECT_TRUE(enc.Verify(a.id, "UPID:n:4")->empty());
+}
+
+TEST_F(DatastoreTest, SyncCopiesEncryptedBackupsAsTheyAreToATargetWithoutTheKey) {
+  auto key = std::make_shared<const BackupKey>(*BackupKey::Generate());
+  BackupDatastore enc(fs_, dir_.Sub("backups"), {1, key});
+  auto a = BackupInto(enc, 100, kT0, 3, 0);
+  auto plain = Backup(101, kT0, 1, 9);  // a plain backup in the same store
+  BackupDatastore offsite(fs_, dir_.Sub("offsite"));
+  auto stats = SyncDatastore(enc, offsite, 0, nullptr, nullptr);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->snapshots_copied, 2u);
+  EXPECT_EQ(stats->snapshots_failed, 0u);
+  EXPECT_EQ(offsite.Manifest(a.id)->key_fingerprint, key->fingerprint());
+  EXPECT_FALSE(offsite.ReadBlob(a.id, "qemu-server.conf"));
+  EXPECT_EQ(*offsite.ReadBlob(plain.id, "qemu-server.conf"), "memory: 512\nscsi0: local:vm-101-disk-0\n");
+  // With the key given to the target (the original gone), everything reads and verifies.
+  std::filesystem::remove_all(dir_.Sub("backups"));
+  BackupDatastore restored(fs_, dir_.Sub("offsite"), {1, key});
+  EXPECT_EQ(*restored.ReadBlob(a.id, "qemu-server.conf"), "memory: 512\nscsi0: local:vm-100-disk-0\n");
+  auto problems = restored.Verify(a.id, "");
+  ASSERT_TRUE(problems) << problems.error().message;
+  EXPECT_TRUE(problems->empty());
+  EXPECT_TRUE(restored.Verify(plain.id, "")->empty());
 }
 
 TEST_F(DatastoreTest, GarbageCollectionFreesOnlyWhatNoBackupNeeds) {

@@ -113,7 +113,7 @@ Result<FixedIndex> BackupRawFile(ChunkStore& store, const std::string& path, con
 
 Status RestoreImage(const ChunkStore& store, const FixedIndex& index, const ImageWriter& write,
                     const std::string& label, const BackupLog& log) {
-  std::map<uint64_t, ChunkDigest> zero_digest;
+  std::map<uint64_t, std::pair<ChunkDigest, ChunkDigest>> zero_digest;
   Progress progress(log, label, index.size);
   // Chunks read, decompressed and checked in parallel; written here, in order.
   struct Pending {
@@ -141,9 +141,13 @@ Status RestoreImage(const ChunkStore& store, const FixedIndex& index, const Imag
   for (size_t i = 0; i < index.digests.size(); ++i) {
     uint64_t len = index.ChunkBytes(i);
     auto z = zero_digest.find(len);
-    if (z == zero_digest.end()) z = zero_digest.emplace(len, Sha256Digest(std::string(len, '\0'))).first;
+    if (z == zero_digest.end()) {
+      // Plain and (with a key) keyed: a store with a key still holds plain backups.
+      std::string zeros(len, '\0');
+      z = zero_digest.emplace(len, std::make_pair(Sha256Digest(zeros), store.DigestOf(zeros))).first;
+    }
     Pending p{i, {}};
-    if (index.digests[i] != z->second)
+    if (index.digests[i] != z->second.first && index.digests[i] != z->second.second)
       p.data = std::async(std::launch::async, [&store, d = index.digests[i]] { return store.Read(d); });
     inflight.push_back(std::move(p));
     if (inflight.size() >= window) HEARTH_TRY(write_one());

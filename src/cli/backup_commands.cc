@@ -171,6 +171,8 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
     });
   });
 
+  AddBackupKeyCommands(bk, ctx);
+
   // ---- jobs
   auto* job = bk->add_subcommand("job", "Scheduled backup jobs (Proxmox's Datacenter > Backup)");
   job->require_subcommand(1);

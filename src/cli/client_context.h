@@ -43,6 +43,8 @@ void AddJobVerbs(CLI::App* parent, const ClientContext& ctx, const JobVerbs& spe
 void AddSnapshotCommands(CLI::App& app, const ClientContext& ctx);
 // `hearth backup ...` (backup_commands.cc).
 void AddBackupCommands(CLI::App& app, const ClientContext& ctx);
+// `hearth backup key ...` under `backup` (backup_key_commands.cc).
+void AddBackupKeyCommands(CLI::App* backup, const ClientContext& ctx);
 // `hearth replicate ...` (replicate_commands.cc).
 void AddReplicateCommands(CLI::App& app, const ClientContext& ctx);
 

@@ -74,7 +74,7 @@ std::string StorageConfigs::Digest() const {
 
 Result<StorageConfig> StorageConfigs::Create(const std::string& id, const std::string& type,
                                              const std::map<std::string, std::string>& params,
-                                             std::vector<std::string>* warnings) {
+                                             std::vector<std::string>* warnings, const Hook& before_write) {
   constexpr const char* kWhat = "create storage failed";
   // Parameter checks first (Proxmox's check_config runs outside the lock), so a bad request
   // for an existing id gets the parameter error.
@@ -102,6 +102,8 @@ Result<StorageConfig> StorageConfigs::Create(const std::string& id, const std::s
   // Activated before anything is written: a storage that cannot work here is not stored.
   if (config->EnabledOn(deps_.node))
     if (auto st = (*plugin)->Activate(); !st) return Fail(Prefixed(kWhat, st.error()));
+  if (before_write)
+    if (auto st = before_write(*config); !st) return Fail(Prefixed(kWhat, st.error()));
   if (auto st = store_.CreateStorage({id, PrintStorageSection(*config)}); !st) return Fail(Prefixed(kWhat, st.error()));
   manager_.Put(*config, *plugin);
   return *config;
@@ -109,7 +111,7 @@ Result<StorageConfig> StorageConfigs::Create(const std::string& id, const std::s
 
 Result<StorageConfig> StorageConfigs::Update(const std::string& id, const std::map<std::string, std::string>& set,
                                              const std::vector<std::string>& remove, const std::string& digest,
-                                             std::vector<std::string>* warnings) {
+                                             std::vector<std::string>* warnings, const Hook& before_write) {
   constexpr const char* kWhat = "update storage failed";
   std::lock_guard lock(change_mu_);
   HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListStorages());
@@ -120,6 +122,8 @@ Result<StorageConfig> StorageConfigs::Update(const std::string& id, const std::m
   auto updated = UpdateStorageConfig(entry->config, set, remove, warnings);
   if (!updated) return Fail(Prefixed(kWhat, updated.error()));
   // No activation on update, as Proxmox.
+  if (before_write)
+    if (auto st = before_write(*updated); !st) return Fail(Prefixed(kWhat, st.error()));
   if (auto st = store_.UpdateStorage({id, PrintStorageSection(*updated)}, std::nullopt); !st)
     return Fail(Prefixed(kWhat, st.error()));
   entry->plugin->Reconfigure(*updated);
@@ -127,9 +131,11 @@ Result<StorageConfig> StorageConfigs::Update(const std::string& id, const std::m
   return *updated;
 }
 
-Status StorageConfigs::Delete(const std::string& id) {
+Status StorageConfigs::Delete(const std::string& id, const Hook& before_write) {
   constexpr const char* kWhat = "delete storage failed";
   std::lock_guard lock(change_mu_);
+  if (auto entry = manager_.Find(id); entry && before_write)
+    if (auto st = before_write(entry->config); !st) return Fail(Prefixed(kWhat, st.error()));
   // From the store, so that a record skipped at start (it did not parse) can be removed too.
   if (auto st = store_.DeleteStorage(id); !st) return Fail(Prefixed(kWhat, st.error()));
   manager_.Remove(id);

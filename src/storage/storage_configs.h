@@ -9,6 +9,7 @@
 // lock_storage_config), reads are not blocked by them.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -32,15 +33,22 @@ class StorageConfigs {
   // SHA-1 hex of every section in id order: the `digest` of GET /storage.
   std::string Digest() const;
 
+  // Runs under the change lock after every check and before the record is written (Proxmox's
+  // on_add_hook/on_update_hook/on_delete_hook: secrets kept outside storage.cfg); its error
+  // stops the change.
+  using Hook = std::function<Status(const StorageConfig&)>;
+
   // POST /storage. `params`: options without `storage` and `type`.
   Result<StorageConfig> Create(const std::string& id, const std::string& type,
-                               const std::map<std::string, std::string>& params, std::vector<std::string>* warnings);
+                               const std::map<std::string, std::string>& params, std::vector<std::string>* warnings,
+                               const Hook& before_write = {});
   // PUT /storage/{storage}. `digest` empty: no check.
   Result<StorageConfig> Update(const std::string& id, const std::map<std::string, std::string>& set,
                                const std::vector<std::string>& remove, const std::string& digest,
-                               std::vector<std::string>* warnings);
-  // DELETE /storage/{storage}. Volumes on the storage are not touched.
-  Status Delete(const std::string& id);
+                               std::vector<std::string>* warnings, const Hook& before_write = {});
+  // DELETE /storage/{storage}. Volumes on the storage are not touched. The hook gets the
+  // config as it was (not called for a record that did not parse).
+  Status Delete(const std::string& id, const Hook& before_write = {});
 
  private:
   Store& store_;

@@ -84,10 +84,16 @@ void VmService::StopStaleExports() {
       spdlog::warn("stopped {} disk export(s) left by a backup or restore that a restart interrupted", n);
 }
 
-Result<std::unique_ptr<BackupDatastore>> VmService::OpenDatastore(const std::string& storage) {
+Result<std::unique_ptr<BackupDatastore>> VmService::OpenDatastore(const std::string& storage, bool need_key) {
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(storage));
   HEARTH_ASSIGN_OR_RETURN(std::string dir, st->BackupDir());
-  return std::make_unique<BackupDatastore>(fs_, dir);
+  ChunkStoreOptions options;
+  if (auto entry = storage_.Find(storage)) {
+    auto key = backup_keys_.Load(entry->config);
+    if (!key && need_key) return Fail(key.error());
+    if (key) options.key = *key;
+  }
+  return std::make_unique<BackupDatastore>(fs_, dir, options);
 }
 
 Result<std::string> VmService::Vzdump(const VzdumpRequest& req) {
@@ -302,14 +308,14 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
 }
 
 Result<std::vector<BackupSnapshotInfo>> VmService::ListBackups(const std::string& storage, int vmid) {
-  auto store = OpenDatastore(storage);
+  auto store = OpenDatastore(storage, /*need_key=*/false);
   if (!store) return std::vector<BackupSnapshotInfo>{};  // a storage without backups lists none
   return (*store)->List(vmid);
 }
 
 Status VmService::RemoveBackup(const std::string& volid) {
   HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(volid));
-  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first, /*need_key=*/false));
   auto st = store->Remove(parsed.second);
   if (!st && st.error().code == ErrorCode::kFailedPrecondition)
     return Fail(Internal("cannot remove protected volume 'backup/" + parsed.second.Name() + "' on '" + parsed.first + "'"));
@@ -319,13 +325,13 @@ Status VmService::RemoveBackup(const std::string& volid) {
 Result<std::string> VmService::BackupConfig(const std::string& volid) {
   HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(volid));
   HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
-  return store->ReadFile(parsed.second, "qemu-server.conf");
+  return store->ReadBlob(parsed.second, "qemu-server.conf");
 }
 
 Status VmService::UpdateBackup(const std::string& volid, const std::optional<std::string>& notes,
                                std::optional<bool> is_protected) {
   HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(volid));
-  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first, /*need_key=*/false));
   if (notes) HEARTH_TRY(store->SetNotes(parsed.second, *notes));
   if (is_protected) HEARTH_TRY(store->SetProtected(parsed.second, *is_protected));
   return Ok();
@@ -334,8 +340,12 @@ Status VmService::UpdateBackup(const std::string& volid, const std::optional<std
 Result<std::string> VmService::Restore(const RestoreRequest& req) {
   HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(req.archive));
   HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
-  HEARTH_TRY(store->Manifest(parsed.second).map_error([](Error e) { return FieldError("archive", e.message); }));
+  HEARTH_ASSIGN_OR_RETURN(BackupManifest manifest, store->Manifest(parsed.second).map_error([](Error e) {
+    return FieldError("archive", e.message);
+  }));
   std::string emsg = "unable to restore VM " + std::to_string(req.vmid) + " - ";
+  // A key that cannot read the backup stops the restore before anything is written.
+  if (auto st = store->CheckKey(manifest); !st) return Fail(FailedPrecondition(emsg + st.error().message));
   std::shared_ptr<BackupDatastore> shared(std::move(store));
   if (Exists(req.vmid)) {
     if (!req.force)
@@ -376,7 +386,7 @@ Result<std::string> VmService::Restore(const RestoreRequest& req) {
 Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req,
                             const VmConfig* old) {
   ctx.Log("restore backup '" + req.archive + "' to VM " + std::to_string(req.vmid));
-  HEARTH_ASSIGN_OR_RETURN(std::string conf, store.ReadFile(id, "qemu-server.conf"));
+  HEARTH_ASSIGN_OR_RETURN(std::string conf, store.ReadBlob(id, "qemu-server.conf"));
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, ParseConfFile(conf));
   std::vector<std::string> allocated;
   Reverter undo;

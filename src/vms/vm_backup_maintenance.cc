@@ -61,7 +61,7 @@ Result<std::string> VmService::VerifyBackups(const std::string& storage, int vmi
 }
 
 Result<std::string> VmService::GarbageCollectBackups(const std::string& storage, const std::string& user) {
-  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage, /*need_key=*/false));
   TaskSpec spec;
   spec.type = "garbage_collection";
   spec.id = storage;
@@ -84,10 +84,11 @@ Result<std::string> VmService::GarbageCollectBackups(const std::string& storage,
 Result<std::string> VmService::SyncBackups(const std::string& storage, const std::string& target, int vmid,
                                            const std::optional<KeepOptions>& prune, const std::string& user) {
   if (storage == target) return Fail(FieldError("target", "the target must be another storage than the source"));
-  HEARTH_ASSIGN_OR_RETURN(auto from, OpenDatastore(storage));
+  // Neither side needs a key: encrypted backups are copied as they are stored.
+  HEARTH_ASSIGN_OR_RETURN(auto from, OpenDatastore(storage, /*need_key=*/false));
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(target));
   if (!st->Supports(ContentType::kBackup)) return Fail(Internal("storage '" + target + "' does not support backups"));
-  HEARTH_ASSIGN_OR_RETURN(auto to, OpenDatastore(target));
+  HEARTH_ASSIGN_OR_RETURN(auto to, OpenDatastore(target, /*need_key=*/false));
   TaskSpec spec;
   spec.type = "syncjob";
   spec.id = vmid ? std::to_string(vmid) + "@" + target : target;

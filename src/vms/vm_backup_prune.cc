@@ -12,7 +12,7 @@ Result<std::vector<BackupPruneEntry>> VmService::PruneBackupsPreview(const std::
                                                                      int vmid) {
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(storage));
   if (!st->Supports(ContentType::kBackup)) return Fail(Internal("storage '" + storage + "' does not support backups"));
-  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage, /*need_key=*/false));
   HEARTH_ASSIGN_OR_RETURN(auto all, store->List(vmid));
   // One group per VM (all of hearth's backups have standard names, so none is "renamed"),
   // listed as Proxmox lists archive files: by VM, then oldest first.

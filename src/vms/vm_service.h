@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backup/datastore.h"
+#include "vms/backup_keys.h"
 #include "core/result.h"
 #include "model/cloudinit.h"
 #include "model/retention.h"
@@ -288,6 +289,8 @@ class VmService {
   Result<std::string> Vzdump(const VzdumpRequest& req);
   // The backups on `storage` (of `vmid`, or all), oldest first; none if it holds no backups.
   Result<std::vector<BackupSnapshotInfo>> ListBackups(const std::string& storage, int vmid);
+  // The encryption keys of backup storages (the storage config routes set them).
+  BackupKeys& backup_keys() { return backup_keys_; }
   Status RemoveBackup(const std::string& volid);
   // The config text a backup holds (GET /nodes/{node}/vzdump/extractconfig).
   Result<std::string> BackupConfig(const std::string& volid);
@@ -368,7 +371,10 @@ class VmService {
   Status DoTemplate(TaskContext& ctx, int vmid, const std::string& disk);
   Status DoSnapshot(TaskContext& ctx, int vmid, const std::string& name, const std::string& description,
                     bool vmstate);
-  Result<std::unique_ptr<BackupDatastore>> OpenDatastore(const std::string& storage);
+  // The datastore of a storage with content backup, with the storage's encryption key. A key
+  // that is configured but cannot be loaded fails it when `need_key` (backups, restores,
+  // verify); listing, prune, GC, notes and sync work without it.
+  Result<std::unique_ptr<BackupDatastore>> OpenDatastore(const std::string& storage, bool need_key = true);
   // At start: the disk exports of backups and restores a crash cut short are stopped.
   void StopStaleExports();
   Status BackupOne(TaskContext& ctx, BackupDatastore& store, const VzdumpRequest& req, int vmid);
@@ -451,6 +457,7 @@ class VmService {
   VmServiceOptions options_;
   Random& random_;
   VmStateVolumes states_;
+  BackupKeys backup_keys_{store_};
 
   VmRegistry registry_;
   std::atomic<bool> stop_poller_{false};

@@ -2,9 +2,13 @@
 // pve-storage PVE/API2/Storage/Config.pm (docs/reference/pve-storage.md section 1).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <ctime>
+
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
 #include "model/storage_config.h"
+#include "vms/backup_keys.h"
 
 namespace hearth {
 namespace {
@@ -38,6 +42,24 @@ std::vector<ParamSpec> OptionSpecs(bool update) {
     if (update && StorageOptionFixedEverywhere(name)) continue;
     out.push_back(MaxLen(PString(std::string(name)), 4096));
   }
+  return out;
+}
+
+// `encryption-key` (PBSPlugin.pm's on_add_hook/on_update_hook, here for any storage that
+// holds backups): the API's value is "autogen" or a key file; storage.cfg gets its
+// fingerprint and the key goes to BackupKeys before the record is written. Returns the
+// key file for the reply's `config` (Proxmox returns it so that an autogen key can be saved).
+Result<std::optional<std::string>> ResolveEncryptionKey(std::map<std::string, std::string>& options, int64_t now) {
+  auto it = options.find("encryption-key");
+  if (it == options.end()) return std::optional<std::string>();
+  HEARTH_ASSIGN_OR_RETURN(auto resolved, BackupKeys::Resolve(it->second, now));
+  it->second = resolved.fingerprint;
+  return std::optional<std::string>(resolved.key_file);
+}
+
+nlohmann::json Reply(const std::string& id, const std::string& type, const std::optional<std::string>& key_file) {
+  nlohmann::json out = {{"storage", id}, {"type", type}};
+  if (key_file) out["config"] = {{"encryption-key", *key_file}};
   return out;
 }
 
@@ -82,11 +104,16 @@ void RegisterStorageConfigRoutes(Router& r, ApiServices& s) {
          [&s](ApiContext& c) -> Result<ApiReply> {
            std::string id = *c.params.Get("storage"), type = *c.params.Get("type");
            std::vector<std::string> warnings;
-           auto made = s.storage_configs.Create(id, type, OptionParams(c.params), &warnings);
+           auto options = OptionParams(c.params);
+           HEARTH_ASSIGN_OR_RETURN(auto key_file, ResolveEncryptionKey(options, std::time(nullptr)));
+           auto made = s.storage_configs.Create(id, type, options, &warnings, [&](const StorageConfig&) -> Status {
+             // A key left by an earlier storage of this id must not be taken for this one's.
+             return key_file ? s.vms.backup_keys().Save(id, *key_file) : s.vms.backup_keys().Delete(id, false);
+           });
            LogWarnings(id, warnings);
            if (!made) return Fail(made.error());
            spdlog::info("storage '{}' ({}) created by {}", id, type, c.who->AuthId());
-           return Data({{"storage", id}, {"type", type}});
+           return Data(Reply(id, type, key_file));
          },
          "Create a new storage."});
 
@@ -111,19 +138,27 @@ void RegisterStorageConfigRoutes(Router& r, ApiServices& s) {
            for (const auto& k : SplitAny(c.params.GetOr("delete", ""), ",; \t"))
              if (!k.empty()) remove.push_back(k);
            std::vector<std::string> warnings;
-           auto updated = s.storage_configs.Update(id, OptionParams(c.params), remove, c.params.GetOr("digest", ""),
-                                                   &warnings);
+           auto options = OptionParams(c.params);
+           HEARTH_ASSIGN_OR_RETURN(auto key_file, ResolveEncryptionKey(options, std::time(nullptr)));
+           bool drop_key = std::find(remove.begin(), remove.end(), "encryption-key") != remove.end();
+           auto updated = s.storage_configs.Update(
+               id, options, remove, c.params.GetOr("digest", ""), &warnings, [&](const StorageConfig&) -> Status {
+                 if (key_file) return s.vms.backup_keys().Save(id, *key_file);
+                 // Turning encryption off keeps the key as .old: the backups made with it need it.
+                 if (drop_key) return s.vms.backup_keys().Delete(id, true);
+                 return Ok();
+               });
            LogWarnings(id, warnings);
            if (!updated) return Fail(updated.error());
            spdlog::info("storage '{}' updated by {}", id, c.who->AuthId());
-           return Data({{"storage", id}, {"type", updated->type}});
+           return Data(Reply(id, updated->type, key_file));
          },
          "Update storage configuration."});
 
   r.Add({"DELETE", "/storage/{storage}", {StorageParam()}, false, "Datastore.Allocate", "/storage", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            std::string id = *c.params.Get("storage");
-           HEARTH_TRY(s.storage_configs.Delete(id));
+           HEARTH_TRY(s.storage_configs.Delete(id, [&](const StorageConfig&) { return s.vms.backup_keys().Delete(id, false); }));
            spdlog::info("storage '{}' removed by {} (its volumes were left in place)", id, c.who->AuthId());
            return Data(nullptr);
          },

@@ -236,6 +236,7 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
                if (!b.notes.empty()) j["notes"] = b.notes.substr(0, b.notes.find('\n'));
                if (b.is_protected) j["protected"] = 1;
                if (!b.verify_state.empty()) j["verification"] = {{"state", b.verify_state}, {"upid", b.verify_upid}};
+               if (!b.key_fingerprint.empty()) j["encrypted"] = b.key_fingerprint;  // PBSPlugin: the fingerprint
                items.emplace_back(ToLower(volid), j);
              }
            }
