@@ -15,10 +15,13 @@ namespace {
 // The blob around a chunk's content: magic, encoding, reserved bytes, plain size (LE).
 constexpr char kMagic[8] = {'h', 'r', 't', 'h', 'c', 'h', 'k', '1'};
 constexpr size_t kHeader = 16;
-// Encodings: the payload raw or zstd-compressed, and the same sealed with the store's key
-// (iv | tag | ciphertext, the 16-byte header as additional authenticated data).
+// Encodings: the payload raw or zstd-compressed, and the same sealed with the store's key:
+// then the header is followed by the SHA-256 of what follows it (a check anyone can make,
+// as Proxmox Backup Server's CRC of encrypted chunks: verify and sync without the key) and
+// the sealed payload (iv | tag | ciphertext, the 16-byte header as associated data).
 constexpr uint8_t kRaw = 0, kZstd = 1, kCryptRaw = 2, kCryptZstd = 3;
 constexpr size_t kSealOverhead = BackupKey::kIvBytes + BackupKey::kTagBytes;
+constexpr size_t kSealSum = 32;
 
 void PutLe32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
@@ -102,6 +105,8 @@ Result<ChunkStore::Inserted> ChunkStore::Insert(std::string_view data) {
   PutLe32(blob, static_cast<uint32_t>(data.size()));
   if (key) {
     HEARTH_ASSIGN_OR_RETURN(std::string sealed, key->Seal(payload, blob));
+    ChunkDigest sum = Sha256Digest(sealed);
+    blob.append(reinterpret_cast<const char*>(sum.data()), sum.size());
     blob += sealed;
   } else {
     blob += payload;
@@ -151,13 +156,13 @@ Result<ChunkStore::Inserted> ChunkStore::PutBlob(const ChunkDigest& digest, std:
   return r;
 }
 
-Result<std::string> ChunkStore::Read(const ChunkDigest& digest) const {
+Result<std::string> ChunkStore::Read(const ChunkDigest& digest, bool encrypted_only) const {
   auto blob = fs_.Read(ChunkPath(digest), kMaxChunk + kHeader + 1024);
   if (!blob) {
     if (blob.error().code == ErrorCode::kNotFound) return Fail(NotFound("chunk " + DigestHex(digest) + " is missing"));
     return Fail(Internal(Corrupt(digest, blob.error().message)));
   }
-  auto content = DecodeBlob(digest, *blob, options_.key.get());
+  auto content = DecodeBlob(digest, *blob, options_.key.get(), encrypted_only);
   // A chunk that fails its check is moved aside, so that the next backup holding this data
   // writes it again instead of trusting the broken copy (Proxmox Backup Server's ".bad").
   // A missing key says nothing about the chunk.
@@ -172,8 +177,8 @@ Result<std::string> ChunkStore::ReadBlob(const ChunkDigest& digest, const Backup
     if (blob.error().code == ErrorCode::kNotFound) return Fail(NotFound("chunk " + DigestHex(digest) + " is missing"));
     return Fail(Internal(Corrupt(digest, blob.error().message)));
   }
-  auto checked = DecodeBlob(digest, *blob, key);
-  // Without the key an encrypted blob can only be checked for its frame (DecodeBlob did).
+  auto checked = DecodeBlob(digest, *blob, key, false);
+  // Without the key an encrypted blob is checked by its frame and checksum (DecodeBlob did).
   if (!checked && checked.error().code == ErrorCode::kFailedPrecondition) return std::move(*blob);
   if (!checked) {
     (void)fs_.Rename(ChunkPath(digest), ChunkPath(digest) + ".bad");
@@ -182,7 +187,8 @@ Result<std::string> ChunkStore::ReadBlob(const ChunkDigest& digest, const Backup
   return std::move(*blob);
 }
 
-Result<std::string> ChunkStore::DecodeBlob(const ChunkDigest& digest, std::string_view b, const BackupKey* key) {
+Result<std::string> ChunkStore::DecodeBlob(const ChunkDigest& digest, std::string_view b, const BackupKey* key,
+                                           bool encrypted_only) {
   if (b.size() < kHeader || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)
     return Fail(Internal(Corrupt(digest, "not a chunk blob")));
   uint8_t encoding = static_cast<uint8_t>(b[8]);
@@ -190,13 +196,20 @@ Result<std::string> ChunkStore::DecodeBlob(const ChunkDigest& digest, std::strin
   if (size > kMaxChunk) return Fail(Internal(Corrupt(digest, "size out of range")));
   if (encoding > kCryptZstd) return Fail(Internal(Corrupt(digest, "unknown encoding")));
   bool encrypted = encoding == kCryptRaw || encoding == kCryptZstd;
+  // An encrypted backup's chunks are all encrypted: a plain one in its index was put there.
+  // (Not a damaged chunk: it may be a plain backup's, so it is not moved aside.)
+  if (encrypted_only && !encrypted)
+    return Fail(FailedPrecondition("chunk " + DigestHex(digest) + " is not encrypted, but its backup is: refused"));
   std::string opened;
   std::string_view payload = b.substr(kHeader);
   if (encrypted) {
-    if (payload.size() < kSealOverhead) return Fail(Internal(Corrupt(digest, "truncated")));
+    if (payload.size() < kSealSum + kSealOverhead) return Fail(Internal(Corrupt(digest, "truncated")));
+    std::string_view sealed = payload.substr(kSealSum);
+    ChunkDigest sum = Sha256Digest(sealed);
+    if (std::memcmp(sum.data(), payload.data(), kSealSum) != 0) return Fail(Internal(Corrupt(digest, "checksum mismatch")));
     if (!key)
       return Fail(FailedPrecondition("chunk " + DigestHex(digest) + " is encrypted and no encryption key is configured"));
-    auto plain = key->Open(payload, b.substr(0, kHeader));
+    auto plain = key->Open(sealed, b.substr(0, kHeader));
     if (!plain) return Fail(Internal(Corrupt(digest, plain.error().message)));
     opened = std::move(*plain);
     payload = opened;

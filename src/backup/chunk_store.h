@@ -84,14 +84,17 @@ class ChunkStore {
   // kFailedPrecondition "chunk <hex> is encrypted and no encryption key is configured".
   // A chunk sealed with another key reads as corrupt, so callers check the backup's key
   // fingerprint first (BackupDatastore does) before they read its chunks.
-  Result<std::string> Read(const ChunkDigest& digest) const;
+  // `encrypted_only` (the chunks of an encrypted backup): a plain chunk is corrupt.
+  Result<std::string> Read(const ChunkDigest& digest, bool encrypted_only = false) const;
   bool Contains(const ChunkDigest& digest) const;
   // The content of a chunk blob as stored (hostile input: bounded, checked against `digest`;
   // `key` decrypts an encrypted blob and is not needed for a plain one).
-  static Result<std::string> DecodeBlob(const ChunkDigest& digest, std::string_view blob, const BackupKey* key);
+  static Result<std::string> DecodeBlob(const ChunkDigest& digest, std::string_view blob, const BackupKey* key,
+                                        bool encrypted_only = false);
   // The blob as stored, for a copy to another store: checked in full when it is plain or
-  // `key` is given (the key the backup was made with), otherwise only its frame (an offsite
-  // copy needs no key). A blob that fails is renamed "<hex>.bad" as Read does.
+  // `key` is given (the key the backup was made with), otherwise its frame and the checksum
+  // of its sealed payload (an offsite copy needs no key). A blob that fails is renamed
+  // "<hex>.bad" as Read does.
   Result<std::string> ReadBlob(const ChunkDigest& digest, const BackupKey* key) const;
   // Stores a blob that ReadBlob gave (another store's) under `digest`, unless it is there (then
   // touches it, as Insert does). The blob's frame is checked; its content is the caller's word.

@@ -176,14 +176,26 @@ TEST_F(ChunkStoreTest, AnEncryptedStoreSealsChunksAndNamesThemByKeyedId) {
   EXPECT_EQ(nokey.error().message, "chunk " + DigestHex(in->digest) + " is encrypted and no encryption key is configured");
   EXPECT_TRUE(std::filesystem::exists(path));
 
-  // A changed byte of the ciphertext: corrupt, named, moved aside.
+  // Another key: the chunk does not open (callers compare fingerprints first).
+  ChunkStore other(posix_, dir_.Sub("store"), {1, std::make_shared<const BackupKey>(*BackupKey::Generate())});
+  EXPECT_EQ(ChunkStore::DecodeBlob(in->digest, Slurp(path), other.key()).error().message,
+            "chunk " + DigestHex(in->digest) + " is corrupt (decryption failed (wrong key or modified data))");
+  // An encrypted backup's index naming a plain chunk: refused, and the chunk left alone.
+  auto refused = enc.Read(plain->digest, /*encrypted_only=*/true);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "chunk " + DigestHex(plain->digest) + " is not encrypted, but its backup is: refused");
+  EXPECT_TRUE(enc.Contains(plain->digest));
+
+  // A changed byte of the ciphertext: found without the key (the checksum), then corrupt,
+  // named, moved aside.
   std::string blob = Slurp(path);
   blob[blob.size() / 2] ^= 1;
   std::ofstream(path, std::ios::binary | std::ios::trunc) << blob;
+  EXPECT_EQ(ChunkStore::DecodeBlob(in->digest, blob, nullptr).error().message,
+            "chunk " + DigestHex(in->digest) + " is corrupt (checksum mismatch)");
   auto bad = enc.Read(in->digest);
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message,
-            "chunk " + DigestHex(in->digest) + " is corrupt (decryption failed (wrong key or modified data))");
+  EXPECT_EQ(bad.error().message, "chunk " + DigestHex(in->digest) + " is corrupt (checksum mismatch)");
   EXPECT_TRUE(std::filesystem::exists(path + ".bad"));
 }
 

@@ -39,6 +39,7 @@ BackupKey::BackupKey(const Bytes32& secret) : secret_(secret) {
   // Labels, not the secret itself, for each use: a flaw in one use never exposes the other.
   id_key_ = Hmac(secret_, "hearth backup chunk id");
   enc_key_ = Hmac(secret_, "hearth backup encryption");
+  sign_key_ = Hmac(secret_, "hearth backup manifest signature");
   Bytes32 fp = Hmac(secret_, "hearth backup key fingerprint");
   static const char* hex = "0123456789abcdef";
   for (size_t i = 0; i < fp.size(); ++i) {
@@ -62,7 +63,9 @@ Result<BackupKey> BackupKey::FromKeyFile(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("data") || !j["data"].is_string()) return Fail(InvalidArgument(kNotAKey));
   if (j.contains("kdf") && !j["kdf"].is_null()) {
-    std::string kdf = j["kdf"].is_object() && !j["kdf"].empty() ? j["kdf"].begin().key() : "unknown";
+    std::string kdf = j["kdf"].is_object() && !j["kdf"].empty() ? j["kdf"].begin().key()
+                      : j["kdf"].is_string()                   ? j["kdf"].get<std::string>().substr(0, 32)
+                                                               : "unknown";
     return Fail(InvalidArgument("the key is protected by a passphrase (kdf '" + kdf +
                                 "'), which unattended backups cannot enter: use a key made with --kdf none"));
   }
@@ -87,6 +90,17 @@ std::string BackupKey::ToKeyFile(int64_t created_unix) const {
 }
 
 std::array<uint8_t, 32> BackupKey::ChunkId(std::string_view data) const { return Hmac(id_key_, data); }
+
+std::string BackupKey::Sign(std::string_view data) const {
+  Bytes32 mac = Hmac(sign_key_, data);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : mac) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
 
 Result<std::string> BackupKey::Seal(std::string_view plain, std::string_view aad) const {
   std::string out(kIvBytes + kTagBytes + plain.size(), '\0');

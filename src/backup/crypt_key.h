@@ -1,9 +1,11 @@
 // BackupKey: the key of an encrypted datastore (issue 10, "optional client-side encryption").
-// One 32-byte secret, from which two keys are derived (HMAC-SHA256 of fixed labels), so the
+// One 32-byte secret, from which three keys are derived (HMAC-SHA256 of fixed labels), so the
 // one never serves both purposes:
 //   - the chunk-id key: an encrypted store names a chunk by HMAC-SHA256(id key, content)
 //     instead of SHA-256(content), so a copy of the store (a NAS, a USB disk, another hearth)
 //     says nothing about what it holds, not even whether it holds a known file;
+//   - the signing key: an HMAC over each backup's manifest (Proxmox Backup Server signs its
+//     manifests the same way), so the plain index files it lists cannot be swapped;
 //   - the encryption key: AES-256-GCM with a random 96-bit IV per message (NIST SP 800-38D's
 //     limit of 2^32 messages per key is 16 PiB of 4 MiB chunks), the header authenticated as
 //     additional data.
@@ -47,6 +49,9 @@ class BackupKey {
   const std::string& fingerprint() const { return fingerprint_; }
   // HMAC-SHA256(chunk-id key, data): the name of a chunk in an encrypted store.
   std::array<uint8_t, 32> ChunkId(std::string_view data) const;
+  // HMAC-SHA256(manifest key, data) as 64 hex digits: the signature of a backup's manifest,
+  // so that files, checksums and crypt modes cannot be changed by whoever holds the store.
+  std::string Sign(std::string_view data) const;
   // iv | tag | ciphertext of `plain`, `aad` authenticated alongside.
   Result<std::string> Seal(std::string_view plain, std::string_view aad) const;
   // The plain text of what Seal made with this key and `aad`. Fails if anything
@@ -55,7 +60,7 @@ class BackupKey {
 
  private:
   explicit BackupKey(const std::array<uint8_t, 32>& secret);
-  std::array<uint8_t, 32> secret_{}, id_key_{}, enc_key_{};
+  std::array<uint8_t, 32> secret_{}, id_key_{}, enc_key_{}, sign_key_{};
   std::string fingerprint_;
 };
 

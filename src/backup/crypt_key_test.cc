@@ -23,6 +23,7 @@ TEST(BackupKeyTest, DerivationsNeverChangeForAKey) {
             "e8:f4:29:d9:e8:6c:e7:9a:b8:54:3b:bf:1a:ad:bd:7e:14:ce:8e:81:49:a4:e9:94:9d:13:9e:b2:85:6a:13:da");
   EXPECT_EQ(DigestHex(key->ChunkId("abc")), "76c8014873c543e2db8273770ac3ff134e8974ff7f88c96485e370bf32c5b800");
   EXPECT_NE(key->ChunkId("abc"), Sha256Digest("abc"));
+  EXPECT_EQ(key->Sign("abc"), "956bc6d9b4735543e16b520134fcecc11ead45583cbacbf0e5306b64b89a74cc");
 }
 
 TEST(BackupKeyTest, GeneratedKeysDifferAndTheirKeyFilesRoundTrip) {

@@ -18,6 +18,10 @@ constexpr size_t kMaxSmallFile = 16 << 20;  // manifests, configs, notes; indexe
 
 std::string Hex(std::string_view data) { return DigestHex(Sha256Digest(data)); }
 
+std::string SealedFileLabel(const BackupSnapshotId& id, const std::string& filename) {
+  return id.Name() + "/" + filename;
+}
+
 bool ValidFileName(const std::string& f) {
   if (f.empty() || f.size() > 128 || f[0] == '.') return false;
   for (char c : f)
@@ -86,8 +90,9 @@ Status BackupDatastore::Writer::AddImage(const std::string& drive, const FixedIn
 Status BackupDatastore::Writer::AddBlob(const std::string& filename, const std::string& content) {
   const BackupKey* key = store_.chunks_.key();
   if (!key) return Put(filename, content, 0, false);
-  // The file's name is authenticated with it: a sealed file cannot stand in for another.
-  HEARTH_ASSIGN_OR_RETURN(std::string sealed, key->Seal(content, filename));
+  // The file's and the backup's names are authenticated with it: a sealed file cannot stand
+  // in for another, nor for the same file of another backup.
+  HEARTH_ASSIGN_OR_RETURN(std::string sealed, key->Seal(content, SealedFileLabel(id_, filename)));
   return Put(filename, sealed, 0, true);
 }
 
@@ -108,7 +113,15 @@ Result<BackupSnapshotInfo> BackupDatastore::Writer::Finish() {
     if (f.image_size) e["image-size"] = f.image_size;
     m["files"].push_back(e);
   }
-  if (!key_fingerprint_.empty()) m["key-fingerprint"] = key_fingerprint_;
+  if (!key_fingerprint_.empty()) {
+    m["key-fingerprint"] = key_fingerprint_;
+    // Signed over the compact dump (nlohmann's objects keep their keys sorted, so a reader
+    // gets the same bytes back by dropping the signature); a copy keeps its source's.
+    const BackupKey* key = store_.chunks_.key();
+    if (signature_.empty() && key && key->fingerprint() == key_fingerprint_) signature_ = key->Sign(m.dump());
+    if (signature_.empty()) return Fail(Internal("an encrypted backup needs its key or its signature to be written"));
+    m["signature"] = signature_;
+  }
   // Everything the manifest names must be durable before the manifest is.
   HEARTH_TRY(store_.chunks_.Sync());
   HEARTH_TRY(WriteFileAtomic(store_.fs_, tmp_dir_ + "/index.json", m.dump(1)));
@@ -161,8 +174,17 @@ Result<BackupManifest> BackupDatastore::Manifest(const BackupSnapshotId& id) {
       return bad("has a bad key fingerprint");
     m.key_fingerprint = j["key-fingerprint"].get<std::string>();
   }
-  for (const auto& f : m.files)
+  for (const auto& f : m.files) {
     if (f.encrypted && m.key_fingerprint.empty()) return bad("has encrypted files but no key fingerprint");
+    if (!f.encrypted && !m.key_fingerprint.empty()) return bad("has plain files in an encrypted backup");
+  }
+  if (!m.key_fingerprint.empty()) {
+    if (!j.contains("signature") || !j["signature"].is_string() || j["signature"].get<std::string>().size() != 64)
+      return bad("of an encrypted backup is not signed");
+    m.signature = j["signature"].get<std::string>();
+    j.erase("signature");
+    m.signed_text = j.dump();
+  }
   return m;
 }
 
@@ -175,6 +197,8 @@ Status BackupDatastore::CheckKey(const BackupManifest& m) const {
   if (key->fingerprint() != m.key_fingerprint)
     return Fail(FailedPrecondition("wrong encryption key: backup '" + m.id.Name() + "' was encrypted with key " +
                                    m.key_fingerprint + ", the storage's key is " + key->fingerprint()));
+  if (key->Sign(m.signed_text) != m.signature)
+    return Fail(Internal("backup '" + m.id.Name() + "': the manifest's signature does not match (it was changed)"));
   return Ok();
 }
 
@@ -186,7 +210,7 @@ Result<std::string> BackupDatastore::ReadBlob(const BackupSnapshotId& id, const 
     if (f.filename == filename) sealed = f.encrypted;
   if (!sealed) return bytes;
   HEARTH_TRY(CheckKey(m));
-  return chunks_.key()->Open(bytes, filename).map_error([&](Error e) {
+  return chunks_.key()->Open(bytes, SealedFileLabel(id, filename)).map_error([&](Error e) {
     return e.WithContext("backup '" + id.Name() + "': " + filename);
   });
 }
@@ -207,8 +231,13 @@ Result<std::string> BackupDatastore::ReadFile(const BackupSnapshotId& id, const 
 }
 
 Result<FixedIndex> BackupDatastore::ReadIndex(const BackupSnapshotId& id, const std::string& drive) {
+  HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
   HEARTH_ASSIGN_OR_RETURN(std::string bytes, ReadFile(id, drive + ".img.fidx"));
-  return DecodeFixedIndex(bytes).map_error([&](Error e) { return e.WithContext("backup '" + id.Name() + "' " + drive); });
+  HEARTH_ASSIGN_OR_RETURN(FixedIndex index, DecodeFixedIndex(bytes).map_error([&](Error e) {
+    return e.WithContext("backup '" + id.Name() + "' " + drive);
+  }));
+  index.encrypted = !m.key_fingerprint.empty();
+  return index;
 }
 
 Result<BackupSnapshotInfo> BackupDatastore::Info(const BackupSnapshotId& id) {
@@ -281,9 +310,16 @@ Status BackupDatastore::SetProtected(const BackupSnapshotId& id, bool on) {
   return fs_.SyncDir(Dir(id));
 }
 
-Result<std::vector<std::string>> BackupDatastore::Verify(const BackupSnapshotId& id, const std::string& upid) {
+Result<std::vector<std::string>> BackupDatastore::Verify(const BackupSnapshotId& id, const std::string& upid,
+                                                        bool* without_key) {
   HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
-  HEARTH_TRY(CheckKey(m));
+  // An encrypted backup this store has no key for (an offsite copy) is checked as far as
+  // that is possible: every file against the manifest, every chunk against its frame and the
+  // checksum of its sealed payload, as Proxmox Backup Server verifies encrypted chunks.
+  Status keyed = CheckKey(m);
+  if (!keyed && keyed.error().code != ErrorCode::kFailedPrecondition) return Fail(keyed.error());
+  bool full = keyed.has_value();
+  if (without_key) *without_key = !full;
   std::vector<std::string> problems;
   for (const auto& f : m.files) {
     auto data = ReadFile(id, f.filename);
@@ -292,8 +328,8 @@ Result<std::vector<std::string>> BackupDatastore::Verify(const BackupSnapshotId&
       continue;
     }
     if (!EndsWith(f.filename, ".img.fidx")) {
-      if (f.encrypted) {
-        if (auto plain = chunks_.key()->Open(*data, f.filename); !plain)
+      if (f.encrypted && full) {
+        if (auto plain = chunks_.key()->Open(*data, SealedFileLabel(id, f.filename)); !plain)
           problems.push_back(f.filename + ": " + plain.error().message);
       }
       continue;
@@ -305,11 +341,15 @@ Result<std::vector<std::string>> BackupDatastore::Verify(const BackupSnapshotId&
       continue;
     }
     for (size_t i = 0; i < idx->digests.size(); ++i) {
-      auto chunk = chunks_.Read(idx->digests[i]);
-      if (!chunk) problems.push_back(drive + " (chunk " + std::to_string(i) + "): " + chunk.error().message);
+      auto where = [&] { return drive + " (chunk " + std::to_string(i) + "): "; };
+      if (!full) {
+        if (auto blob = chunks_.ReadBlob(idx->digests[i], nullptr); !blob) problems.push_back(where() + blob.error().message);
+        continue;
+      }
+      auto chunk = chunks_.Read(idx->digests[i], f.encrypted);
+      if (!chunk) problems.push_back(where() + chunk.error().message);
       else if (chunk->size() != idx->ChunkBytes(i))
-        problems.push_back(drive + " (chunk " + std::to_string(i) + "): chunk " + DigestHex(idx->digests[i]) +
-                           " has the wrong size");
+        problems.push_back(where() + "chunk " + DigestHex(idx->digests[i]) + " has the wrong size");
     }
   }
   nlohmann::json state = {{"state", problems.empty() ? "ok" : "failed"}, {"upid", upid}};

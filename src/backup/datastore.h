@@ -63,6 +63,8 @@ struct BackupManifest {
   BackupSnapshotId id;
   std::vector<BackupFileEntry> files;
   std::string key_fingerprint;  // "" when not encrypted
+  std::string signature;        // encrypted: BackupKey::Sign of signed_text
+  std::string signed_text;      // the manifest without its signature, as signed
 };
 
 struct BackupSnapshotInfo {
@@ -92,6 +94,8 @@ class BackupDatastore {
     // The fingerprint the manifest records: the store key's by default; a sync sets the
     // source backup's.
     void SetKeyFingerprint(std::string fingerprint) { key_fingerprint_ = std::move(fingerprint); }
+    // A copy's manifest signature (the source's; the same manifest text is written).
+    void SetSignature(std::string signature) { signature_ = std::move(signature); }
     // Writes the manifest and publishes the snapshot. Fails if it already exists.
     Result<BackupSnapshotInfo> Finish();
     // Removes what was written (the chunks stay until a GC finds nobody needs them).
@@ -107,7 +111,7 @@ class BackupDatastore {
     BackupSnapshotId id_;
     std::string tmp_dir_;
     std::vector<BackupFileEntry> files_;
-    std::string key_fingerprint_;
+    std::string key_fingerprint_, signature_;
     uint64_t image_bytes_ = 0;
     bool done_ = false;
   };
@@ -124,8 +128,9 @@ class BackupDatastore {
   // The content of a small file (AddBlob), decrypted when it was sealed (after CheckKey).
   Result<std::string> ReadBlob(const BackupSnapshotId& id, const std::string& filename);
   // Whether this store's key can read the backup `m` describes: ok when it is not encrypted
-  // or the fingerprints match; otherwise kFailedPrecondition naming both fingerprints
-  // ("wrong encryption key: …") or saying that the storage has none.
+  // or the fingerprints match and the manifest's signature is right; otherwise
+  // kFailedPrecondition naming both fingerprints ("wrong encryption key: …") or saying that
+  // the storage has none, or kInternal for a signature that does not match.
   Status CheckKey(const BackupManifest& m) const;
   Result<FixedIndex> ReadIndex(const BackupSnapshotId& id, const std::string& drive);
   // Removes a snapshot; refused while it is protected (Proxmox's text).
@@ -134,8 +139,10 @@ class BackupDatastore {
   Status SetProtected(const BackupSnapshotId& id, bool on);
   // Reads every chunk of every image of the snapshot and records the result (verify.json).
   // Returns the problems found, each naming the disk and the chunk; empty when all is well.
-  // An encrypted backup needs its key (CheckKey's error; nothing is recorded then).
-  Result<std::vector<std::string>> Verify(const BackupSnapshotId& id, const std::string& upid);
+  // An encrypted backup without its key is checked without it (`without_key` says so):
+  // files against the manifest, chunks against their frame and checksum.
+  Result<std::vector<std::string>> Verify(const BackupSnapshotId& id, const std::string& upid,
+                                          bool* without_key = nullptr);
 
   struct GcStats {
     uint64_t indexes = 0;

@@ -11,6 +11,7 @@ Status CopySnapshot(BackupDatastore& from, BackupDatastore& to, const BackupSnap
   HEARTH_ASSIGN_OR_RETURN(BackupManifest m, from.Manifest(snap.id));
   HEARTH_ASSIGN_OR_RETURN(auto writer, to.Begin(snap.id.vmid, snap.id.time));
   writer->SetKeyFingerprint(m.key_fingerprint);
+  writer->SetSignature(m.signature);
   // Encrypted chunks are checked in full only with the key they were made with; without it,
   // their frame (the target never needs the key).
   const BackupKey* key = from.CheckKey(m) ? from.chunks().key() : nullptr;
@@ -69,6 +70,8 @@ Result<SyncStats> SyncDatastore(BackupDatastore& from, BackupDatastore& to, int 
       continue;
     }
     ++stats.snapshots_copied;
+    if (log && to.chunks().key() && snap.key_fingerprint.empty())
+      log("note: " + snap.id.Name() + " is not encrypted: copied as it is to a storage with a key");
     if (log)
       log("synced " + snap.id.Name() + " (" + FormatSize(snap.size) + ", " + std::to_string(stats.chunks_copied - before) +
           " new chunk(s))");

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "backup/datastore_sync.h"
 #include "backup/image_backup.h"
@@ -133,25 +134,79 @@ TEST_F(DatastoreTest, AnEncryptedBackupNeedsItsKeyAndSaysWhichOne) {
   EXPECT_EQ(*enc.ReadBlob(a.id, "qemu-server.conf"), "memory: 512\nscsi0: local:vm-100-disk-0\n");
   EXPECT_TRUE(enc.Verify(a.id, "UPID:n:1")->empty());
 
-  // No key, or another: refused before anything is read, nothing recorded.
-  std::filesystem::remove(dir_.Sub("backups/vm/100/2025-12-02T08:00:00Z/verify.json"));
+  // No key, or another: refused before anything is read.
   BackupDatastore wrong(fs_, dir_.Sub("backups"), {1, other});
   EXPECT_EQ(wrong.CheckKey(*m).error().message, "wrong encryption key: backup 'vm/100/2025-12-02T08:00:00Z' was "
                                                 "encrypted with key " + key->fingerprint() + ", the storage's key is " +
                                                 other->fingerprint());
-  EXPECT_FALSE(wrong.Verify(a.id, "UPID:n:2"));
   EXPECT_FALSE(wrong.ReadBlob(a.id, "qemu-server.conf"));
   auto none = store_.ReadBlob(a.id, "qemu-server.conf");
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().message, "backup 'vm/100/2025-12-02T08:00:00Z' is encrypted (key fingerprint " +
                                       key->fingerprint() + ") and the storage has no encryption key: set its "
                                       "encryption-key to that key");
-  EXPECT_FALSE(store_.Verify(a.id, "UPID:n:3"));
-  EXPECT_EQ(enc.Info(a.id)->verify_state, "");
+  // Verify without the key checks what it can (files, chunk checksums) and says so.
+  bool without_key = false;
+  auto keyless = store_.Verify(a.id, "UPID:n:3", &without_key);
+  ASSERT_TRUE(keyless) << keyless.error().message;
+  EXPECT_TRUE(keyless->empty());
+  EXPECT_TRUE(without_key);
+  EXPECT_EQ(enc.Info(a.id)->verify_upid, "UPID:n:3");
   // Listing and GC need no key.
   EXPECT_EQ(store_.List(100)->size(), 1u);
   EXPECT_TRUE(store_.GarbageCollect(std::chrono::system_clock::now()));
   EXPECT_TRUE(enc.Verify(a.id, "UPID:n:4")->empty());
+}
+
+TEST_F(DatastoreTest, WhoeverHoldsTheStoreCannotChangeAnEncryptedBackup) {
+  auto key = std::make_shared<const BackupKey>(*BackupKey::Generate());
+  BackupDatastore enc(fs_, dir_.Sub("backups"), {1, key});
+  auto a = BackupInto(enc, 100, kT0, 3, 0);
+  std::string dir = dir_.Sub("backups/vm/100/2025-12-02T08:00:00Z");
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), {});
+  };
+  auto put = [](const std::string& p, const std::string& text) { std::ofstream(p, std::ios::binary | std::ios::trunc) << text; };
+  std::string manifest = slurp(dir + "/index.json");
+  auto hex = [](const std::string& d) { return DigestHex(Sha256Digest(d)); };
+
+  // A plain config in place of the sealed one, its manifest entry rewritten to match.
+  std::string conf = "memory: 64\nargs: -device pwned\n";
+  auto j = nlohmann::json::parse(manifest);
+  for (auto& f : j["files"])
+    if (f["filename"] == "qemu-server.conf") f = {{"filename", "qemu-server.conf"}, {"size", conf.size()}, {"csum", hex(conf)}, {"crypt-mode", "none"}};
+  std::string sealed = slurp(dir + "/qemu-server.conf");
+  put(dir + "/qemu-server.conf", conf);
+  put(dir + "/index.json", j.dump(1));
+  EXPECT_EQ(enc.ReadBlob(a.id, "qemu-server.conf").error().message,
+            "backup 'vm/100/2025-12-02T08:00:00Z': manifest has plain files in an encrypted backup");
+  // Still marked encrypted but changed: the signature no longer matches.
+  for (auto& f : j["files"])
+    if (f["filename"] == "qemu-server.conf") f["crypt-mode"] = "encrypt";
+  put(dir + "/index.json", j.dump(1));
+  EXPECT_EQ(enc.ReadBlob(a.id, "qemu-server.conf").error().message,
+            "backup 'vm/100/2025-12-02T08:00:00Z': the manifest's signature does not match (it was changed)");
+  EXPECT_FALSE(enc.Verify(a.id, ""));
+
+  // The sealed config of another backup of the same VM does not open here.
+  put(dir + "/index.json", manifest);
+  put(dir + "/qemu-server.conf", sealed);
+  auto b = BackupInto(enc, 100, kT0 + 60, 1, 1);
+  std::string other_dir = dir_.Sub("backups/vm/100/2025-12-02T08:01:00Z");
+  auto jb = nlohmann::json::parse(slurp(other_dir + "/index.json"));
+  put(other_dir + "/qemu-server.conf", sealed);
+  for (auto& f : jb["files"])
+    if (f["filename"] == "qemu-server.conf") f["size"] = sealed.size(), f["csum"] = hex(sealed);
+  // Even signed (with the key, which whoever swaps files lacks), the file names its backup.
+  jb.erase("signature");
+  jb["signature"] = key->Sign(jb.dump());
+  put(other_dir + "/index.json", jb.dump(1));
+  auto swapped = enc.ReadBlob(b.id, "qemu-server.conf");
+  ASSERT_FALSE(swapped);
+  EXPECT_EQ(swapped.error().message,
+            "backup 'vm/100/2025-12-02T08:01:00Z': qemu-server.conf: decryption failed (wrong key or modified data)");
+  EXPECT_TRUE(enc.ReadBlob(a.id, "qemu-server.conf"));
 }
 
 TEST_F(DatastoreTest, SyncCopiesEncryptedBackupsAsTheyAreToATargetWithoutTheKey) {

@@ -20,6 +20,9 @@ struct FixedIndex {
   uint64_t size = 0;                          // the image's bytes
   uint32_t chunk_size = ChunkStore::kChunkSize;  // every chunk but the last is this long
   std::vector<ChunkDigest> digests;           // ceil(size / chunk_size) of them
+  // Not in the file: set from the manifest's crypt-mode when read from a backup. The chunks
+  // of an encrypted backup must all be encrypted (ChunkStore::Read's encrypted_only).
+  bool encrypted = false;
 
   static constexpr uint64_t kMaxImage = uint64_t{64} << 40;  // 64 TiB
   // Bytes of chunk `i` (the last one may be shorter).

@@ -148,7 +148,7 @@ Status RestoreImage(const ChunkStore& store, const FixedIndex& index, const Imag
     }
     Pending p{i, {}};
     if (index.digests[i] != z->second.first && index.digests[i] != z->second.second)
-      p.data = std::async(std::launch::async, [&store, d = index.digests[i]] { return store.Read(d); });
+      p.data = std::async(std::launch::async, [&store, d = index.digests[i], enc = index.encrypted] { return store.Read(d, enc); });
     inflight.push_back(std::move(p));
     if (inflight.size() >= window) HEARTH_TRY(write_one());
   }

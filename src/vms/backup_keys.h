@@ -2,15 +2,21 @@
 // Backup Server storage's key (/etc/pve/priv/storage/<storage>.enc): in the cluster state,
 // one record per storage ("priv/storage/<storage>.enc"), never in storage.cfg, which holds
 // only the key's fingerprint as the storage's `encryption-key` option (PBSPlugin.pm's
-// on_add_hook/on_update_hook). Replacing a key keeps the previous one as "<storage>.enc.old"
-// (Proxmox renames the file the same way), since backups made with it still need it.
+// on_add_hook/on_update_hook).
 //
-// Thread-safety: as the Store (every call is one transaction).
+// Unlike Proxmox (which keeps one ".old" file on autogen and deletes the key with the option
+// or the storage), every key a storage had is kept in its keyring ("<storage>.enc.old", a
+// JSON list of key files): backups made with a retired key still restore and verify with it,
+// after a rotation, after encryption is turned off, and after the storage is removed and
+// added again with the same id. Keys leave the keyring only with the data dir.
+//
+// Thread-safety: as the Store (every call is one transaction or a read).
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "backup/crypt_key.h"
 #include "core/result.h"
@@ -31,17 +37,25 @@ class BackupKeys {
   };
   static Result<Resolved> Resolve(const std::string& value, int64_t now_unix);
 
-  // The key of `config`'s storage: null when it has no `encryption-key`. Errors when the
-  // option is set but the key is gone ("encryption configured ('<fp>') but no encryption key
-  // file found!", Proxmox's text) or does not match it.
-  Result<std::shared_ptr<const BackupKey>> Load(const StorageConfig& config);
-  // Stores `key_file` as the key of `storage`, the previous key (if another) kept as .old.
+  struct Keys {
+    std::shared_ptr<const BackupKey> current;  // null: new backups are not encrypted
+    std::vector<std::shared_ptr<const BackupKey>> retired;
+    // The key of that fingerprint (current or retired), or null.
+    std::shared_ptr<const BackupKey> Find(const std::string& fingerprint) const;
+  };
+  // The keys of `config`'s storage. Errors when the option is set and no key of that
+  // fingerprint is kept ("encryption configured ('<fp>') but no encryption key file found!",
+  // Proxmox's text); a key being replaced meanwhile is found in the keyring.
+  Result<Keys> Load(const StorageConfig& config);
+  // `key_file` becomes the key of `storage`; the previous one (of another fingerprint) goes
+  // to the keyring.
   Status Save(const std::string& storage, const std::string& key_file);
-  // Removes the key of `storage`: kept as .old when only encryption is turned off (backups
-  // made with it still need it), removed with its .old when the storage is removed.
-  Status Delete(const std::string& storage, bool keep_as_old);
+  // The current key goes to the keyring (encryption turned off, or the storage removed).
+  Status Retire(const std::string& storage);
 
  private:
+  Result<std::vector<std::string>> Keyring(const std::string& storage);
+  Status PutKeyring(const std::string& storage, std::vector<std::string> files);
   Store& store_;
 };
 

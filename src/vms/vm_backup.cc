@@ -84,16 +84,27 @@ void VmService::StopStaleExports() {
       spdlog::warn("stopped {} disk export(s) left by a backup or restore that a restart interrupted", n);
 }
 
-Result<std::unique_ptr<BackupDatastore>> VmService::OpenDatastore(const std::string& storage, bool need_key) {
+Result<std::unique_ptr<BackupDatastore>> VmService::OpenDatastore(const std::string& storage, bool need_key,
+                                                                 const std::string& fingerprint) {
   HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(storage));
   HEARTH_ASSIGN_OR_RETURN(std::string dir, st->BackupDir());
   ChunkStoreOptions options;
   if (auto entry = storage_.Find(storage)) {
-    auto key = backup_keys_.Load(entry->config);
-    if (!key && need_key) return Fail(key.error());
-    if (key) options.key = *key;
+    auto keys = backup_keys_.Load(entry->config);
+    if (!keys && need_key) return Fail(keys.error());
+    if (keys) options.key = keys->current;
+    if (keys && !fingerprint.empty())
+      if (auto k = keys->Find(fingerprint)) options.key = k;  // a retired key reads its backups
   }
   return std::make_unique<BackupDatastore>(fs_, dir, options);
+}
+
+Result<std::unique_ptr<BackupDatastore>> VmService::OpenDatastoreFor(const std::string& storage,
+                                                                    const BackupSnapshotId& id) {
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage, /*need_key=*/false));
+  auto m = store->Manifest(id);
+  if (!m || m->key_fingerprint.empty()) return store;
+  return OpenDatastore(storage, /*need_key=*/false, m->key_fingerprint);
 }
 
 Result<std::string> VmService::Vzdump(const VzdumpRequest& req) {
@@ -324,7 +335,7 @@ Status VmService::RemoveBackup(const std::string& volid) {
 
 Result<std::string> VmService::BackupConfig(const std::string& volid) {
   HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(volid));
-  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastoreFor(parsed.first, parsed.second));
   return store->ReadBlob(parsed.second, "qemu-server.conf");
 }
 
@@ -337,9 +348,11 @@ Status VmService::UpdateBackup(const std::string& volid, const std::optional<std
   return Ok();
 }
 
-Result<std::string> VmService::Restore(const RestoreRequest& req) {
+Result<std::string> VmService::Restore(const RestoreRequest& request) {
+  RestoreRequest req = request;
+  HEARTH_TRY(AddMissingMacs(req.override_conf, [this] { return NewMac(); }));
   HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(req.archive));
-  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastoreFor(parsed.first, parsed.second));
   HEARTH_ASSIGN_OR_RETURN(BackupManifest manifest, store->Manifest(parsed.second).map_error([](Error e) {
     return FieldError("archive", e.message);
   }));
@@ -472,6 +485,14 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
       sm->second = std::regex_replace(sm->second, uuid, "uuid=" + NewUuid());
     }
   }
+  // The call's own config keys win over the backup's (qemu-server's restore_merge_config).
+  // Keys only in the log: a value may be a secret (cipassword).
+  std::vector<std::string> overridden;
+  for (const auto& [k, v] : req.override_conf) {
+    values[k] = v;
+    overridden.push_back(k);
+  }
+  if (!overridden.empty()) ctx.Log("set from the restore call: " + Join(overridden, ", "));
   bool is_template = values.count("template") && values.at("template") == "1";
   values.erase("template");  // made a template below, its disks turned into base images
   // Overwriting: the old disks the backup replaces go once the new config is in place; the

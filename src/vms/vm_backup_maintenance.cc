@@ -12,7 +12,7 @@ namespace hearth {
 
 Result<std::string> VmService::VerifyBackups(const std::string& storage, int vmid, const std::string& volid,
                                              const std::string& user) {
-  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage, /*need_key=*/false));
   std::vector<BackupSnapshotId> targets;
   if (!volid.empty()) {
     std::string prefix = storage + ":backup/";
@@ -36,7 +36,14 @@ Result<std::string> VmService::VerifyBackups(const std::string& storage, int vmi
       std::string name = BackupVolid(storage, id);
       ctx.Log("verify " + name);
       auto started = clock_.Monotonic();
-      auto problems = shared->Verify(id, ctx.upid());
+      // Each backup with the key it was made with, when this storage keeps it.
+      std::shared_ptr<BackupDatastore> ds = shared;
+      if (auto m = shared->Manifest(id); m && !m->key_fingerprint.empty())
+        if (auto keyed = OpenDatastore(storage, /*need_key=*/false, m->key_fingerprint)) ds = std::move(*keyed);
+      bool without_key = false;
+      auto problems = ds->Verify(id, ctx.upid(), &without_key);
+      if (problems && without_key)
+        ctx.Log("  encrypted with a key this storage does not have: checked the files and the chunks' checksums");
       if (!problems) {
         ctx.Log("  ERROR: " + problems.error().message);
         ++failed;
@@ -48,7 +55,7 @@ Result<std::string> VmService::VerifyBackups(const std::string& storage, int vmi
         continue;
       }
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Monotonic() - started).count();
-      auto info = shared->Info(id);
+      auto info = ds->Info(id);
       ctx.Log("  verified " + (info ? HumanBytes(info->size) : std::string("?")) + " in " + std::to_string(ms / 1000) + "." +
               std::to_string(ms % 1000 / 100) + " s: ok");
     }

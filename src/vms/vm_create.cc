@@ -13,9 +13,7 @@
 #include "sys/crash_point.h"
 
 namespace hearth {
-namespace {
 
-// Fills in MACs for NICs that have none, as PVE does on create and update.
 Status AddMissingMacs(std::map<std::string, std::string>& values, const std::function<std::string()>& new_mac) {
   for (auto& [k, v] : values) {
     if (!StartsWith(k, "net") || !ParseInt(k.substr(3))) continue;
@@ -27,6 +25,8 @@ Status AddMissingMacs(std::map<std::string, std::string>& values, const std::fun
   }
   return Ok();
 }
+
+namespace {
 
 // PVE's default boot order when none is given: first disk, first cdrom, first NIC.
 std::string DefaultBootOrder(const std::map<std::string, std::string>& values) {

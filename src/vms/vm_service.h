@@ -162,8 +162,14 @@ struct RestoreRequest {
   // holds are freed once the restore is done, its other volumes stay as unusedN, its
   // snapshots go (qemu-server's restore_cleanup_oldconf). A failed restore leaves it as it was.
   bool force = false;
+  // Config keys given with the archive (no disks): set on the restored config, new NICs
+  // without a MAC get one (qemu-server's override_conf and restore_merge_config).
+  std::map<std::string, std::string> override_conf;
   std::string user;
 };
+
+// Fills in MACs for NICs that have none, as PVE does on create, update and restore.
+Status AddMissingMacs(std::map<std::string, std::string>& values, const std::function<std::string()>& new_mac);
 
 // One backup of a prune preview (GET /nodes/{node}/storage/{storage}/prunebackups).
 struct BackupPruneEntry {
@@ -374,7 +380,12 @@ class VmService {
   // The datastore of a storage with content backup, with the storage's encryption key. A key
   // that is configured but cannot be loaded fails it when `need_key` (backups, restores,
   // verify); listing, prune, GC, notes and sync work without it.
-  Result<std::unique_ptr<BackupDatastore>> OpenDatastore(const std::string& storage, bool need_key = true);
+  // `fingerprint`: the key of that fingerprint when the storage keeps it (retired keys read
+  // the backups made with them).
+  Result<std::unique_ptr<BackupDatastore>> OpenDatastore(const std::string& storage, bool need_key = true,
+                                                         const std::string& fingerprint = "");
+  // The datastore to read backup `id` with: with the key the backup was made with, if kept.
+  Result<std::unique_ptr<BackupDatastore>> OpenDatastoreFor(const std::string& storage, const BackupSnapshotId& id);
   // At start: the disk exports of backups and restores a crash cut short are stopped.
   void StopStaleExports();
   Status BackupOne(TaskContext& ctx, BackupDatastore& store, const VzdumpRequest& req, int vmid);

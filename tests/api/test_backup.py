@@ -322,3 +322,22 @@ def test_sync_offsite_copies_only_what_is_missing_and_restores_without_the_origi
     assert r.returncode == 0, r.stdout + r.stderr
     r = node.request("POST", url, data={"target": "local"})
     assert r.status_code == 400 and r.json()["errors"]["target"].startswith("the target must be another storage")
+
+
+def test_restore_with_config_overrides(node):
+    """qemu-server's override_conf: the call's own config keys are set on the restored config,
+    a NIC without a MAC gets one, a disk is refused."""
+    node.create_vm(660, name="orig", memory="64", cores="1", scsi0="local:1")
+    vzdump(node, vmid=660, storage="local")
+    [b] = backups(node, 660)
+    upid = node.post(f"/nodes/{node.node}/qemu", data={"vmid": 661, "archive": b["volid"], "name": "copy",
+                                                        "cores": 2, "net1": "virtio"})
+    node.wait_task(upid, timeout=300)
+    assert "set from the restore call: cores, name, net1" in node.task_log(upid)
+    cfg = node.get(node.vm_path(661) + "/config")
+    assert (cfg["name"], cfg["cores"]) == ("copy", 2)
+    assert cfg["net1"].startswith("virtio=") and len(cfg["net1"].split(",")[0]) == len("virtio=") + 17
+    assert cfg["scsi0"].startswith("local:661/")
+    r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 662, "archive": b["volid"], "scsi1": "local:1"})
+    assert error(r) == (400, {"scsi1": "option conflicts with option 'archive'"})
+    assert node.request("GET", node.vm_path(662) + "/config").status_code != 200

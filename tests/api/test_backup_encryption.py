@@ -102,38 +102,50 @@ def test_encrypted_backups_end_to_end(node, tmp_path):
     assert c["encrypted"] == fp
     for p in files_under(str(tmp_path / "usb")):
         assert MARKER not in open(p, "rb").read(), p
+    # ... verifies it as far as it can without the key ...
+    upid = node.post(f"/nodes/{node.node}/storage/usb/hearth/verify", data={"vmid": 700})
+    node.wait_task(upid)
+    assert any("checked the files and the chunks' checksums" in l for l in node.task_log(upid))
     # ... and cannot restore it until it has the key: refused before anything is made.
     r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 702, "archive": c["volid"]})
     assert r.status_code >= 400
     assert f"is encrypted (key fingerprint {fp}) and the storage has no encryption key" in r.text + r.reason, r.text
+    assert node.request("GET", node.vm_path(702) + "/config").status_code != 200
+    other = json.loads(node.put("/storage/usb", data={"encryption-key": "autogen"})["config"]["encryption-key"])
+    r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 702, "archive": c["volid"]})
+    assert r.status_code >= 400
+    assert f"wrong encryption key: backup 'vm/700/" in r.text + r.reason and other["fingerprint"] in r.text + r.reason
     assert node.request("GET", node.vm_path(702) + "/config").status_code != 200
     node.put("/storage/usb", data={"encryption-key": key_file})
     assert node.get("/storage/usb")["encryption-key"] == fp
     node.wait_task(node.post(f"/nodes/{node.node}/qemu", data={"vmid": 702, "archive": c["volid"]}), timeout=300)
     assert same_disk(node, 702, reference)
 
-    # A new key: older backups need the old one, and say so; new backups use the new one.
+    # A new key: new backups use it; the older backups still restore, with the retired key
+    # the storage keeps (also after a second rotation and with encryption turned off).
     r = node.put("/storage/vault", data={"encryption-key": "autogen"})
     fp2 = json.loads(r["config"]["encryption-key"])["fingerprint"]
     assert fp2 != fp and node.get("/storage/vault")["encryption-key"] == fp2
-    r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 703, "archive": b["volid"]})
-    assert r.status_code >= 400
-    assert f"wrong encryption key: backup 'vm/700/" in r.text + r.reason and fp2 in r.text + r.reason, r.text
-    assert node.request("GET", node.vm_path(703) + "/config").status_code != 200
     time.sleep(1.1)  # backup names have a one-second resolution
     vzdump(node, vmid=700, storage="vault")
     assert sorted(x.get("encrypted") for x in content(node, "vault", 700)) == sorted([fp, fp2])
-    # The old key back: the old backup restores again.
-    node.put("/storage/vault", data={"encryption-key": key_file})
-    node.wait_task(node.post(f"/nodes/{node.node}/qemu", data={"vmid": 703, "archive": b["volid"]}), timeout=300)
-
-    # Encryption off: new backups are plain; the storage config has no key.
+    node.put("/storage/vault", data={"encryption-key": "autogen"})
     node.put("/storage/vault", data={"delete": "encryption-key"})
     assert "encryption-key" not in node.get("/storage/vault")
+    node.wait_task(node.post(f"/nodes/{node.node}/qemu", data={"vmid": 703, "archive": b["volid"]}), timeout=300)
+    assert same_disk(node, 703, reference)
+
+    # Encryption off: new backups are plain.
     time.sleep(1.1)
     vzdump(node, vmid=700, storage="vault")
     newest = max(content(node, "vault", 700), key=lambda x: x["ctime"])
     assert "encrypted" not in newest
+
+    # The storage removed and added again: its backups still restore (the keys are kept).
+    node.delete("/storage/vault")
+    node.post("/storage", data={"storage": "vault", "type": "dir", "path": vault, "content": "backup"})
+    node.wait_task(node.post(f"/nodes/{node.node}/qemu", data={"vmid": 704, "archive": b["volid"]}), timeout=300)
+    assert same_disk(node, 704, reference)
 
 
 def test_bad_keys_are_refused_naming_the_field(node, tmp_path):
@@ -170,3 +182,19 @@ def test_cli_key_verbs(node, tmp_path):
     assert new_fp in r.stdout and node.get("/storage/clivault")["encryption-key"] == new_fp
     cli(node, "backup", "key", "remove", "clivault")
     assert "encryption-key" not in node.get("/storage/clivault")
+
+
+def test_cli_refuses_before_it_changes_anything(node, tmp_path):
+    node.post("/storage", data={"storage": "clivault2", "type": "dir", "path": str(tmp_path / "cv2"),
+                                "content": "backup", "encryption-key": "autogen"})
+    fp = node.get("/storage/clivault2")["encryption-key"]
+    empty = tmp_path / "empty.key"
+    empty.write_text("")
+    for args in (["set", "clivault2", str(empty)], ["set", "clivault2", str(tmp_path)],
+                 ["set", "clivault2", "autogen", "--save", str(empty)],        # exists: no new key made
+                 ["set", "clivault2", "autogen", "--save", str(tmp_path / "no" / "such.key")],
+                 ["show", "/dev/zero"]):
+        r = cli(node, "backup", "key", *args, ok=False)
+        assert r.returncode != 0, (args, r.stdout, r.stderr)
+        assert node.get("/storage/clivault2")["encryption-key"] == fp, args
+    assert "is not a key file" in cli(node, "backup", "key", "show", str(empty), ok=False).stderr

@@ -107,8 +107,9 @@ void RegisterStorageConfigRoutes(Router& r, ApiServices& s) {
            auto options = OptionParams(c.params);
            HEARTH_ASSIGN_OR_RETURN(auto key_file, ResolveEncryptionKey(options, std::time(nullptr)));
            auto made = s.storage_configs.Create(id, type, options, &warnings, [&](const StorageConfig&) -> Status {
-             // A key left by an earlier storage of this id must not be taken for this one's.
-             return key_file ? s.vms.backup_keys().Save(id, *key_file) : s.vms.backup_keys().Delete(id, false);
+             // A key left by an earlier storage of this id must not encrypt this one's backups
+             // (it stays in the keyring, for the backups made with it).
+             return key_file ? s.vms.backup_keys().Save(id, *key_file) : s.vms.backup_keys().Retire(id);
            });
            LogWarnings(id, warnings);
            if (!made) return Fail(made.error());
@@ -144,8 +145,8 @@ void RegisterStorageConfigRoutes(Router& r, ApiServices& s) {
            auto updated = s.storage_configs.Update(
                id, options, remove, c.params.GetOr("digest", ""), &warnings, [&](const StorageConfig&) -> Status {
                  if (key_file) return s.vms.backup_keys().Save(id, *key_file);
-                 // Turning encryption off keeps the key as .old: the backups made with it need it.
-                 if (drop_key) return s.vms.backup_keys().Delete(id, true);
+                 // Turning encryption off keeps the key in the keyring: its backups need it.
+                 if (drop_key) return s.vms.backup_keys().Retire(id);
                  return Ok();
                });
            LogWarnings(id, warnings);
@@ -158,7 +159,8 @@ void RegisterStorageConfigRoutes(Router& r, ApiServices& s) {
   r.Add({"DELETE", "/storage/{storage}", {StorageParam()}, false, "Datastore.Allocate", "/storage", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            std::string id = *c.params.Get("storage");
-           HEARTH_TRY(s.storage_configs.Delete(id, [&](const StorageConfig&) { return s.vms.backup_keys().Delete(id, false); }));
+           // The key is kept (retired): the storage's backups stay on disk and need it.
+           HEARTH_TRY(s.storage_configs.Delete(id, [&](const StorageConfig&) { return s.vms.backup_keys().Retire(id); }));
            spdlog::info("storage '{}' removed by {} (its volumes were left in place)", id, c.who->AuthId());
            return Data(nullptr);
          },

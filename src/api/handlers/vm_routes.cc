@@ -168,9 +168,13 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
            if (c.params.Has("unique") && !c.params.Has("archive"))
              return Fail(FieldError("unique", "missing property - 'archive' is required by 'unique'"));
            if (auto archive = c.params.Get("archive")) {
-             // qmrestore: the backup's config with new volumes; other config keys are not merged yet.
-             if (!ConfigKeys(c, {"vmid", "node"}).empty())
-               return Fail(FieldError("archive", "restoring with config changes is not supported yet"));
+             // qmrestore: the backup's config with new volumes, and the other config keys of the
+             // call set on it (qemu-server's override_conf, restore_merge_config); a disk cannot
+             // be given, as Proxmox says (nor, here, an unusedN: it would adopt a volume).
+             auto overrides = ConfigKeys(c, {"vmid", "node"});
+             for (const auto& [k, v] : overrides)
+               if (DriveKey::Parse(k)) return Fail(FieldError(k, "option conflicts with option 'archive'"));
+             HEARTH_TRY(CheckVmConfigPrivileges(s, *c.who, Vmid(c), overrides, {}, nullptr));
              if (c.params.Bool("live-restore")) return Fail(FieldError("live-restore", "live restore is not supported yet"));
              if (c.params.Has("pool")) return Fail(Internal("pool '" + *c.params.Get("pool") + "' does not exist"));
              auto colon = archive->find(':');
@@ -185,6 +189,7 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
              rr.unique = c.params.Bool("unique");
              rr.start = c.params.Bool("start");
              rr.force = c.params.Bool("force");
+             rr.override_conf = std::move(overrides);
              rr.user = User(c);
              return UpidReply(s.vms.Restore(rr));
            }
