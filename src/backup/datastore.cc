@@ -1,6 +1,7 @@
 #include "backup/datastore.h"
 
 #include <algorithm>
+#include <map>
 #include <ctime>
 #include <set>
 #include <filesystem>
@@ -340,16 +341,35 @@ Result<std::vector<std::string>> BackupDatastore::Verify(const BackupSnapshotId&
       problems.push_back(drive + ": " + idx.error().message);
       continue;
     }
+    // Each distinct chunk is read once (an image's zero chunks are one chunk), and a bad one
+    // is reported once with every position that needs it.
+    std::map<ChunkDigest, std::string> verdict;  // "" when good
+    std::map<ChunkDigest, std::vector<size_t>> bad_at;
+    std::vector<ChunkDigest> bad_order;
     for (size_t i = 0; i < idx->digests.size(); ++i) {
-      auto where = [&] { return drive + " (chunk " + std::to_string(i) + "): "; };
-      if (!full) {
-        if (auto blob = chunks_.ReadBlob(idx->digests[i], nullptr); !blob) problems.push_back(where() + blob.error().message);
-        continue;
+      const ChunkDigest& d = idx->digests[i];
+      auto seen = verdict.find(d);
+      if (seen == verdict.end()) {
+        std::string problem;
+        if (!full) {
+          if (auto blob = chunks_.ReadBlob(d, nullptr); !blob) problem = blob.error().message;
+        } else if (auto chunk = chunks_.Read(d, f.encrypted); !chunk) {
+          problem = chunk.error().message;
+        } else if (chunk->size() != idx->ChunkBytes(i)) {
+          problem = "chunk " + DigestHex(d) + " has the wrong size";
+        }
+        seen = verdict.emplace(d, problem).first;
       }
-      auto chunk = chunks_.Read(idx->digests[i], f.encrypted);
-      if (!chunk) problems.push_back(where() + chunk.error().message);
-      else if (chunk->size() != idx->ChunkBytes(i))
-        problems.push_back(where() + "chunk " + DigestHex(idx->digests[i]) + " has the wrong size");
+      if (seen->second.empty()) continue;
+      if (bad_at[d].empty()) bad_order.push_back(d);
+      bad_at[d].push_back(i);
+    }
+    for (const auto& d : bad_order) {
+      const auto& at = bad_at[d];
+      std::string where = at.size() == 1 ? "chunk " + std::to_string(at[0]) : "chunks ";
+      for (size_t k = 0; at.size() > 1 && k < at.size() && k < 8; ++k) where += (k ? ", " : "") + std::to_string(at[k]);
+      if (at.size() > 8) where += ", ... (" + std::to_string(at.size()) + " in all)";
+      problems.push_back(drive + " (" + where + "): " + verdict[d]);
     }
   }
   nlohmann::json state = {{"state", problems.empty() ? "ok" : "failed"}, {"upid", upid}};

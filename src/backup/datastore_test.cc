@@ -232,6 +232,17 @@ TEST_F(DatastoreTest, SyncCopiesEncryptedBackupsAsTheyAreToATargetWithoutTheKey)
   EXPECT_TRUE(restored.Verify(plain.id, "")->empty());
 }
 
+TEST_F(DatastoreTest, VerifyReadsASharedChunkOnceAndNamesEveryPlaceThatNeedsIt) {
+  auto a = Backup(100, kT0, 30, 0);  // chunk c and c+26 are the same data
+  auto idx = store_.ReadIndex(a.id, "drive-scsi0");
+  ASSERT_EQ(idx->digests[1], idx->digests[27]);
+  std::filesystem::remove(store_.chunks().ChunkPath(idx->digests[1]));
+  auto bad = store_.Verify(a.id, "");
+  ASSERT_TRUE(bad);
+  ASSERT_EQ(bad->size(), 1u);
+  EXPECT_EQ((*bad)[0], "drive-scsi0 (chunks 1, 27): chunk " + DigestHex(idx->digests[1]) + " is missing");
+}
+
 TEST_F(DatastoreTest, GarbageCollectionFreesOnlyWhatNoBackupNeeds) {
   auto a = Backup(100, kT0, 3, 0);       // chunks a, b, c
   auto b = Backup(100, kT0 + 60, 3, 1);  // chunks b, c, d: shares two with a
