@@ -20,6 +20,7 @@
 #include "model/drive.h"
 #include "model/vm_snapshot.h"
 #include "model/volume_id.h"
+#include "model/vm_schema.h"
 #include "vms/vm_service.h"
 
 namespace hearth {
@@ -396,11 +397,30 @@ Result<std::string> VmService::Restore(const RestoreRequest& request) {
   return upid;
 }
 
+// Beyond Proxmox (whose check_restore_permissions looks at bridges and mappings only): a
+// user other than root@pam cannot restore what only root may set, since a backup is a file
+// anyone who holds the store (a NAS, a USB disk) can write: args, hookscript, host devices
+// and the like reach the host. The keys every backup carries (vmgenid, meta; lock and parent
+// are dropped) are fine.
+static Status CheckRestoredConfig(const std::map<std::string, std::string>& values, const std::string& user) {
+  if (user == "root@pam" || StartsWith(user, "root@pam!")) return Ok();
+  for (const auto& [k, v] : values) {
+    bool host = ConfigKeyPrivilege(k) == kRootOnly && k != "vmgenid" && k != "meta" && k != "lock" && k != "parent";
+    if (StartsWith(k, "serial") && ParseInt(k.substr(6))) host = v != "socket";
+    if (StartsWith(k, "hostpci") && ParseInt(k.substr(7))) host = true;
+    if (StartsWith(k, "usb") && ParseInt(k.substr(3))) host = v.rfind("spice", 0) != 0 && v.rfind("host=spice", 0) != 0;
+    if (host)
+      return Fail(PermissionDenied("only root can restore a backup with '" + k + "' config (it reaches the host)"));
+  }
+  return Ok();
+}
+
 Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req,
                             const VmConfig* old) {
   ctx.Log("restore backup '" + req.archive + "' to VM " + std::to_string(req.vmid));
   HEARTH_ASSIGN_OR_RETURN(std::string conf, store.ReadBlob(id, "qemu-server.conf"));
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, ParseConfFile(conf));
+  HEARTH_TRY(CheckRestoredConfig(cfg.values, req.user));
   std::vector<std::string> allocated;
   Reverter undo;
   undo.Add([&] {

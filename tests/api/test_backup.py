@@ -341,3 +341,18 @@ def test_restore_with_config_overrides(node):
     r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 662, "archive": b["volid"], "scsi1": "local:1"})
     assert error(r) == (400, {"scsi1": "option conflicts with option 'archive'"})
     assert node.request("GET", node.vm_path(662) + "/config").status_code != 200
+
+
+def test_only_root_restores_a_backup_whose_config_reaches_the_host(node):
+    """Beyond Proxmox: a backup is a file whoever holds the store can write, so a config that
+    only root@pam may set (args, hookscript, host devices) is restored only by root@pam."""
+    node.create_vm(670, auth="root", name="hosty", memory="64", scsi0="local:1", args="-no-reboot")
+    vzdump(node, vmid=670, storage="local")
+    [b] = backups(node, 670)
+    upid = node.post(f"/nodes/{node.node}/qemu", data={"vmid": 671, "archive": b["volid"]})
+    st = node.wait_task(upid, timeout=300, ok=False)
+    assert st["exitstatus"] == "only root can restore a backup with 'args' config (it reaches the host)", st
+    assert node.request("GET", node.vm_path(671) + "/config").status_code != 200
+    upid = node.call("POST", f"/nodes/{node.node}/qemu", data={"vmid": 671, "archive": b["volid"]}, auth="root")
+    node.wait_task(upid, timeout=300)
+    assert node.get(node.vm_path(671) + "/config")["args"] == "-no-reboot"
