@@ -41,12 +41,8 @@ BackupKey::BackupKey(const Bytes32& secret) : secret_(secret) {
   enc_key_ = Hmac(secret_, "hearth backup encryption");
   sign_key_ = Hmac(secret_, "hearth backup manifest signature");
   Bytes32 fp = Hmac(secret_, "hearth backup key fingerprint");
-  static const char* hex = "0123456789abcdef";
-  for (size_t i = 0; i < fp.size(); ++i) {
-    if (i) fingerprint_ += ':';
-    fingerprint_ += hex[fp[i] >> 4];
-    fingerprint_ += hex[fp[i] & 15];
-  }
+  std::string hex = HexEncode(std::string_view(reinterpret_cast<const char*>(fp.data()), fp.size()));
+  for (size_t i = 0; i < hex.size(); i += 2) fingerprint_ += (i ? ":" : "") + hex.substr(i, 2);
 }
 
 Result<BackupKey> BackupKey::Generate() {
@@ -93,13 +89,7 @@ std::array<uint8_t, 32> BackupKey::ChunkId(std::string_view data) const { return
 
 std::string BackupKey::Sign(std::string_view data) const {
   Bytes32 mac = Hmac(sign_key_, data);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : mac) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
 Result<std::string> BackupKey::Seal(std::string_view plain, std::string_view aad) const {

@@ -205,7 +205,7 @@ Status BackupDatastore::CheckKey(const BackupManifest& m) const {
 
 Result<std::string> BackupDatastore::ReadBlob(const BackupSnapshotId& id, const std::string& filename) {
   HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
-  HEARTH_ASSIGN_OR_RETURN(std::string bytes, ReadFile(id, filename));
+  HEARTH_ASSIGN_OR_RETURN(std::string bytes, ReadFileOf(m, filename));
   bool sealed = false;
   for (const auto& f : m.files)
     if (f.filename == filename) sealed = f.encrypted;
@@ -218,6 +218,11 @@ Result<std::string> BackupDatastore::ReadBlob(const BackupSnapshotId& id, const 
 
 Result<std::string> BackupDatastore::ReadFile(const BackupSnapshotId& id, const std::string& filename) {
   HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
+  return ReadFileOf(m, filename);
+}
+
+Result<std::string> BackupDatastore::ReadFileOf(const BackupManifest& m, const std::string& filename) {
+  const BackupSnapshotId& id = m.id;
   for (const auto& f : m.files) {
     if (f.filename != filename) continue;
     auto data = fs_.Read(Dir(id) + "/" + filename, f.size);
@@ -233,7 +238,7 @@ Result<std::string> BackupDatastore::ReadFile(const BackupSnapshotId& id, const 
 
 Result<FixedIndex> BackupDatastore::ReadIndex(const BackupSnapshotId& id, const std::string& drive) {
   HEARTH_ASSIGN_OR_RETURN(BackupManifest m, Manifest(id));
-  HEARTH_ASSIGN_OR_RETURN(std::string bytes, ReadFile(id, drive + ".img.fidx"));
+  HEARTH_ASSIGN_OR_RETURN(std::string bytes, ReadFileOf(m, drive + ".img.fidx"));
   HEARTH_ASSIGN_OR_RETURN(FixedIndex index, DecodeFixedIndex(bytes).map_error([&](Error e) {
     return e.WithContext("backup '" + id.Name() + "' " + drive);
   }));
@@ -323,7 +328,7 @@ Result<std::vector<std::string>> BackupDatastore::Verify(const BackupSnapshotId&
   if (without_key) *without_key = !full;
   std::vector<std::string> problems;
   for (const auto& f : m.files) {
-    auto data = ReadFile(id, f.filename);
+    auto data = ReadFileOf(m, f.filename);
     if (!data) {
       problems.push_back(data.error().message);
       continue;

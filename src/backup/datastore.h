@@ -155,6 +155,8 @@ class BackupDatastore {
 
  private:
   std::string Dir(const BackupSnapshotId& id) const;
+  // ReadFile with the manifest already read (one read of index.json per operation).
+  Result<std::string> ReadFileOf(const BackupManifest& m, const std::string& filename);
   FileSystem& fs_;
   std::string root_;
   ChunkStore chunks_;
