@@ -185,6 +185,19 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
                "repeat-missed=, comment=, ...",
                "Change one: hearth backup job set nightly schedule='sat 03:00' [delete=comment]",
                "Remove a job (its backups stay)"});
+
+  // ---- datastore jobs (hearth's, as Proxmox Backup Server's verify/sync/prune jobs and GC schedule)
+  auto* ds = bk->add_subcommand("datastore-job", "Scheduled verify, garbage collection, offsite sync and prune");
+  ds->require_subcommand(1);
+  AddJobVerbs(ds, ctx,
+              {"/cluster/hearth/datastore-jobs", "datastore jobs",
+               {{"id"}, {"type"}, {"storage"}, {"target"}, {"schedule"}, {"enabled"},
+                {"next-run", "NEXT RUN", CellFormat::kTime}, {"comment"}},
+               "Add one: hearth backup datastore-job add weekly type=verify storage=local schedule=sun",
+               "type=verify|gc|sync|prune storage= schedule=, and by type: vmid=, ignore-verified=, outdated-after= "
+               "(days), target=, prune-backups=; enabled=, repeat-missed=, comment=, node=",
+               "Change one: hearth backup datastore-job set weekly outdated-after=30 [delete=comment]",
+               "Remove a job (the backups stay)"});
 }
 
 }  // namespace hearth

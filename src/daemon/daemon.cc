@@ -195,6 +195,9 @@ int RunDaemon(const DaemonOptions& opt) {
   BackupScheduler backup_jobs(**store, clock, node, VzdumpJobRunner(vms, storage, node), TaskRunningIn(tasks));
   if (auto st = backup_jobs.Load(); !st) return fail(st.error());
   backup_jobs.Start();
+  DatastoreJobScheduler datastore_jobs(**store, clock, node, DatastoreJobRunner(vms), TaskRunningIn(tasks));
+  if (auto st = datastore_jobs.Load(); !st) return fail(st.error());
+  datastore_jobs.Start();
   StorageDeps storage_deps{&runner, node, data_dir};
   ReplicationScheduler replication(**store, vms, storage, fs, clock, node, data_dir,
                                    [&](const StorageConfig& c) { return registry.Make(c, storage_deps); });
@@ -210,6 +213,7 @@ int RunDaemon(const DaemonOptions& opt) {
   ApiServices services{access, tasks, vms, storage, storage_configs, images, host_stats, facts};
   services.snapshot_schedules = &snapshot_schedules;
   services.backup_jobs = &backup_jobs;
+  services.datastore_jobs = &datastore_jobs;
   services.replication = &replication;
   services.replica_receiver = &replica_receiver;
   Router router;
@@ -295,6 +299,7 @@ int RunDaemon(const DaemonOptions& opt) {
   api.StopWorkers();
   snapshot_schedules.Stop();
   backup_jobs.Stop();
+  datastore_jobs.Stop();
   vms.StopPoller();
   if (probe.joinable()) probe.join();
   if (!tasks.WaitIdleFor(std::chrono::seconds(10))) {

@@ -19,14 +19,6 @@ Result<bool> Bool(const std::string& field, const std::string& v) {
   return *b;
 }
 
-Status CheckSchedule(const std::string& v) {
-  if (v.size() > kMaxCalendarEventLength)
-    return Fail(FieldError("schedule", "value may only be " + std::to_string(kMaxCalendarEventLength) + " characters long"));
-  auto e = ParseCalendarEvent(v);
-  if (!e) return Fail(FieldError("schedule", "invalid format - invalid calendar event '" + v + "' - " + e.error().message));
-  return Ok();
-}
-
 // The deprecated starttime ("HH:MM") and dow ("mon,fri") as a schedule, as Backup.pm does:
 // "HH:MM" when every day is listed, else "<days> HH:MM".
 Result<std::string> ScheduleFromStartTime(const std::string& starttime, const std::optional<std::string>& dow) {
@@ -66,7 +58,7 @@ Status ApplyJobFields(BackupJob& job, const std::map<std::string, std::string>& 
   }
   if (!schedule && create) return Fail(FieldError("schedule", "neither 'starttime' nor 'schedule' were set"));
   if (schedule) {
-    HEARTH_TRY(CheckSchedule(*schedule));
+    HEARTH_TRY(CheckJobSchedule(*schedule));
     job.schedule = std::string(Trim(*schedule));
   }
   if (auto v = get("enabled")) {
@@ -123,6 +115,14 @@ const std::vector<std::string>& BackupJobFields() {
   return f;
 }
 
+Status CheckJobSchedule(const std::string& v) {
+  if (v.size() > kMaxCalendarEventLength)
+    return Fail(FieldError("schedule", "value may only be " + std::to_string(kMaxCalendarEventLength) + " characters long"));
+  auto e = ParseCalendarEvent(v);
+  if (!e) return Fail(FieldError("schedule", "invalid format - invalid calendar event '" + v + "' - " + e.error().message));
+  return Ok();
+}
+
 std::optional<int64_t> BackupJob::NextEvent(int64_t after) const {
   auto e = ParseCalendarEvent(schedule);
   if (!e) return std::nullopt;
@@ -162,7 +162,7 @@ Result<BackupJob> BackupJob::FromStoredJson(const nlohmann::json& j) {
     for (const auto& [k, v] : it->items())
       if (v.is_string()) job.options[k] = v.get<std::string>();
   if (job.id.empty() || job.id.size() > kMaxBackupJobIdLength) return Fail(Internal("a backup job record has no valid id"));
-  if (auto st = CheckSchedule(job.schedule); !st) return Fail(Internal("backup job '" + job.id + "': " + st.error().message));
+  if (auto st = CheckJobSchedule(job.schedule); !st) return Fail(Internal("backup job '" + job.id + "': " + st.error().message));
   if (auto st = VerifyVzdumpOptions(job.options, true); !st)
     return Fail(Internal("backup job '" + job.id + "': " + st.error().message));
   return job;

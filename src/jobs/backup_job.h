@@ -33,6 +33,11 @@ struct BackupJob {
 
   // The first event of `schedule` strictly after `after`; nullopt if none.
   std::optional<int64_t> NextEvent(int64_t after) const;
+  // The node the job runs on (its `node` option), "" for every node.
+  std::string Node() const {
+    auto it = options.find("node");
+    return it == options.end() ? std::string() : it->second;
+  }
   // The API's entry: {"id","type":"vzdump","schedule","enabled":1, options...}, booleans and
   // integers as numbers and property strings (prune-backups, ...) as objects, as Proxmox.
   nlohmann::json ToApiJson() const;
@@ -53,6 +58,9 @@ Result<BackupJob> UpdateBackupJob(const BackupJob& current, const std::map<std::
 // The names MakeBackupJob takes besides the vzdump options.
 const std::vector<std::string>& BackupJobFields();
 
+// A job's `schedule`: a Proxmox calendar event; errors name `schedule` ("invalid format -
+// invalid calendar event 'x' - ...").
+Status CheckJobSchedule(const std::string& schedule);
 // pve-configid: ^[a-z][a-z0-9_-]+$ (case-insensitive).
 bool IsBackupJobId(const std::string& id);
 constexpr size_t kMaxBackupJobIdLength = 50;  // pve-backup-jobid's maxLength

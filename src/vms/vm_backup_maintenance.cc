@@ -6,14 +6,24 @@
 #include "backup/datastore_sync.h"
 #include "core/units.h"
 #include "model/retention.h"
+#include "model/upid.h"
 #include "vms/vm_service.h"
 
 namespace hearth {
 
+bool BackupVerifyFilter::Includes(const std::string& verify_state, const std::string& verify_upid, int64_t now) const {
+  if (!ignore_verified || verify_state.empty()) return true;
+  if (!outdated_after) return false;
+  auto upid = ParseUpid(verify_upid);
+  if (!upid) return true;  // a state that cannot be dated is re-checked
+  return *outdated_after == 0 || (now - upid->starttime) / 86400 > *outdated_after;
+}
+
 Result<std::string> VmService::VerifyBackups(const std::string& storage, int vmid, const std::string& volid,
-                                             const std::string& user) {
+                                             const std::string& user, const BackupVerifyFilter& filter) {
   HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage, /*need_key=*/false));
   std::vector<BackupSnapshotId> targets;
+  size_t skipped = 0;  // verified recently enough (filter)
   if (!volid.empty()) {
     std::string prefix = storage + ":backup/";
     auto id = volid.rfind(prefix, 0) == 0 ? BackupSnapshotId::Parse(volid.substr(prefix.size())) : std::nullopt;
@@ -22,15 +32,19 @@ Result<std::string> VmService::VerifyBackups(const std::string& storage, int vmi
     targets.push_back(*id);
   } else {
     HEARTH_ASSIGN_OR_RETURN(auto all, store->List(vmid));
-    for (const auto& b : all) targets.push_back(b.id);
+    int64_t now = clock_.UnixSeconds();
+    for (const auto& b : all)
+      if (filter.Includes(b.verify_state, b.verify_upid, now)) targets.push_back(b.id);
+      else ++skipped;
   }
   TaskSpec spec;
   spec.type = "verify";
   spec.id = vmid ? std::to_string(vmid) + "@" + storage : storage;
   spec.user = user;
   auto shared = std::shared_ptr<BackupDatastore>(std::move(store));
-  return tasks_.Start(spec, [this, shared, storage, targets](TaskContext& ctx) -> Status {
+  return tasks_.Start(spec, [this, shared, storage, targets, skipped](TaskContext& ctx) -> Status {
     ctx.Log("verify datastore '" + storage + "': " + std::to_string(targets.size()) + " backup(s)");
+    if (skipped) ctx.Log("skipped " + std::to_string(skipped) + " backup(s) verified recently (ignore-verified)");
     size_t failed = 0;
     for (const auto& id : targets) {
       std::string name = BackupVolid(storage, id);

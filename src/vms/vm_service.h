@@ -172,6 +172,16 @@ struct RestoreRequest {
 Status AddMissingMacs(std::map<std::string, std::string>& values, const std::function<std::string()>& new_mac);
 
 // One backup of a prune preview (GET /nodes/{node}/storage/{storage}/prunebackups).
+// Which backups a verify re-reads (proxmox-backup src/backup/verify.rs verify_filter): all,
+// or with ignore_verified those never verified and those whose last verification started
+// more than outdated_after days ago (never, when unset).
+struct BackupVerifyFilter {
+  bool ignore_verified = false;
+  std::optional<int> outdated_after;  // days
+  // Whether a backup with this recorded state (verify_state, verify_upid) is re-read at `now`.
+  bool Includes(const std::string& verify_state, const std::string& verify_upid, int64_t now) const;
+};
+
 struct BackupPruneEntry {
   std::string volid;
   int64_t ctime = 0;
@@ -310,8 +320,10 @@ class VmService {
   // records each result (shown as `verification` in the content listing); task "verify".
   // A damaged chunk is named with its backup, disk and index; the task then fails with
   // PBS's "verification failed - please check the log for details".
+  // With filter.ignore_verified, a backup verified before is skipped (the log says so) unless
+  // that verification is older than filter.outdated_after days (PBS's verify_filter).
   Result<std::string> VerifyBackups(const std::string& storage, int vmid, const std::string& volid,
-                                    const std::string& user);
+                                    const std::string& user, const BackupVerifyFilter& filter = {});
   // Removes chunks no backup references and that are older than the grace period (backups
   // running meanwhile stay safe); task "garbage_collection".
   Result<std::string> GarbageCollectBackups(const std::string& storage, const std::string& user);

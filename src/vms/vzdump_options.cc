@@ -74,10 +74,7 @@ Status CheckValue(const VzdumpOptionInfo& info, const std::string& v) {
       if (k == "notes-template")
         if (auto why = NotesTemplateProblem(v); !why.empty()) return Fail(FieldError(k, why));
       if (k == "node") {  // pve-node
-        bool ok = !v.empty() && std::isalnum(static_cast<unsigned char>(v.front())) &&
-                  std::isalnum(static_cast<unsigned char>(v.back())) &&
-                  std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isalnum(c) || c == '-'; });
-        if (!ok) return Fail(FieldError(k, "invalid format - value does not look like a valid node name"));
+        if (!IsPveNodeName(v)) return Fail(FieldError(k, "invalid format - value does not look like a valid node name"));
       }
       break;
   }
@@ -85,6 +82,12 @@ Status CheckValue(const VzdumpOptionInfo& info, const std::string& v) {
 }
 
 }  // namespace
+
+bool IsPveNodeName(std::string_view v) {
+  return !v.empty() && v.size() <= 64 && std::isalnum(static_cast<unsigned char>(v.front())) &&
+         std::isalnum(static_cast<unsigned char>(v.back())) &&
+         std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isalnum(c) || c == '-'; });
+}
 
 const std::vector<VzdumpOptionInfo>& VzdumpOptionTable() {
   static const std::vector<VzdumpOptionInfo> table = {

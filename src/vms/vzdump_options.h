@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -34,6 +35,8 @@ struct VzdumpOptionInfo {
 // script (root-only file system paths and hook scripts; hearth writes backups only into a
 // storage) and exclude-path (container file excludes).
 const std::vector<VzdumpOptionInfo>& VzdumpOptionTable();
+// pve-node: letters, digits and '-', starting and ending with a letter or digit, at most 64.
+bool IsPveNodeName(std::string_view name);
 const VzdumpOptionInfo* FindVzdumpOption(const std::string& name);
 
 // A `pve-vmid-list` ("100,101;102 103"): each entry ^[1-9][0-9]{2,8}$; an empty list is

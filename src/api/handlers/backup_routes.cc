@@ -145,12 +145,16 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
   // Beyond Proxmox VE (Proxmox Backup Server's verify and garbage collection, for the
   // datastore hearth keeps inside a storage); documented in the README's Backups section.
   r.Add({"POST", "/nodes/{node}/storage/{storage}/hearth/verify",
-         {NodeParam(), StorageParam(), PInt("vmid", 100, 999999999), MaxLen(PString("volume"), 512)}, false,
-         "Datastore.AllocateSpace", "/storage/{storage}", true, true, false,
+         {NodeParam(), StorageParam(), PInt("vmid", 100, 999999999), MaxLen(PString("volume"), 512),
+          PBool("ignore-verified"), PInt("outdated-after", 0, 36500)},
+         false, "Datastore.AllocateSpace", "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {
+           BackupVerifyFilter filter;
+           filter.ignore_verified = c.params.Bool("ignore-verified");
+           if (c.params.Has("outdated-after")) filter.outdated_after = static_cast<int>(c.params.Int("outdated-after"));
            HEARTH_ASSIGN_OR_RETURN(std::string upid,
                                    s.vms.VerifyBackups(*c.params.Get("storage"), static_cast<int>(c.params.Int("vmid")),
-                                                       c.params.GetOr("volume", ""), c.who->AuthId()));
+                                                       c.params.GetOr("volume", ""), c.who->AuthId(), filter));
            return Data(upid);
          },
          "Verify backups: re-read every chunk and record the result (all backups, a VM's, or one volume)."});

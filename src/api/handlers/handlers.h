@@ -10,6 +10,7 @@
 #include "api/router.h"
 #include "images/image_builder.h"
 #include "jobs/backup_scheduler.h"
+#include "jobs/datastore_job_scheduler.h"
 #include "jobs/replica_receiver.h"
 #include "jobs/replication_scheduler.h"
 #include "jobs/snapshot_scheduler.h"
@@ -48,6 +49,7 @@ struct ApiServices {
   ReplicationScheduler* replication = nullptr;       // null: the routes answer 501
   ReplicaReceiver* replica_receiver = nullptr;       // this node as a replication target
   BackupScheduler* backup_jobs = nullptr;            // null: the routes answer 501
+  DatastoreJobScheduler* datastore_jobs = nullptr;   // null: the routes answer 501
 };
 
 // The version a cached VM listing is valid for: VM state changes and the current second
@@ -68,6 +70,7 @@ void RegisterSnapshotScheduleRoutes(Router& r, ApiServices& s);
 void RegisterReplicationRoutes(Router& r, ApiServices& s);
 void RegisterBackupRoutes(Router& r, ApiServices& s);
 void RegisterBackupJobRoutes(Router& r, ApiServices& s);
+void RegisterDatastoreJobRoutes(Router& r, ApiServices& s);
 
 // GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
 void RegisterIntrospectionRoutes(Router& r);
@@ -87,6 +90,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterReplicationRoutes(r, s);
   RegisterBackupRoutes(r, s);
   RegisterBackupJobRoutes(r, s);
+  RegisterDatastoreJobRoutes(r, s);
   RegisterIntrospectionRoutes(r);
 }
 

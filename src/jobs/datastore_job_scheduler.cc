@@ -1,0 +1,28 @@
+#include "jobs/datastore_job_scheduler.h"
+
+#include "model/retention.h"
+#include "vms/vm_service.h"
+
+namespace hearth {
+
+DatastoreJobScheduler::Runner DatastoreJobRunner(VmService& vms) {
+  return [&vms](const DatastoreJob& job) -> Result<std::string> {
+    const std::string user = "root@pam";
+    if (job.type == "verify") {
+      BackupVerifyFilter filter;
+      filter.ignore_verified = job.ignore_verified;
+      filter.outdated_after = job.outdated_after;
+      return vms.VerifyBackups(job.storage, job.vmid, "", user, filter);
+    }
+    if (job.type == "gc") return vms.GarbageCollectBackups(job.storage, user);
+    std::optional<KeepOptions> keep;
+    if (!job.prune_backups.empty()) {
+      HEARTH_ASSIGN_OR_RETURN(keep, ParseKeepOptions(job.prune_backups));
+    }
+    if (job.type == "sync") return vms.SyncBackups(job.storage, job.target, job.vmid, keep, user);
+    if (job.type == "prune" && keep) return vms.PruneBackups(job.storage, *keep, job.vmid, user);
+    return Fail(Internal("datastore job '" + job.id + "' has an unknown type '" + job.type + "'"));
+  };
+}
+
+}  // namespace hearth
