@@ -15,7 +15,8 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
   static std::vector<int> vmids;
   static int vmid = 0;
   static std::string storage = "local", restore_storage, mode, volid;
-  static bool all = false, start = false, unique = false, dry_run = false;
+  static bool all = false, start = false, unique = false, dry_run = false, ignore_verified = false;
+  static int outdated_after = -1;
   static std::vector<std::string> kvs;
   auto content = [](const std::string& node) { return "/nodes/" + node + "/storage/" + storage + "/content"; };
 
@@ -128,12 +129,16 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
   verify->add_option("volid", volid);
   verify->add_option("--vmid", vmid);
   verify->add_option("--storage", storage);
+  verify->add_flag("--ignore-verified", ignore_verified, "Skip backups verified before (see --outdated-after)");
+  verify->add_option("--outdated-after", outdated_after, "With --ignore-verified: re-read those verified over N days ago");
   verify->callback([ctx, storage_of] {
     ctx.with_api([&](ApiClient& api, const std::string& node) {
       KeyValues p;
       std::string sid = volid.empty() ? storage : storage_of(volid);
       if (!volid.empty()) p.emplace_back("volume", volid);
       if (vmid) p.emplace_back("vmid", std::to_string(vmid));
+      if (ignore_verified) p.emplace_back("ignore-verified", "1");
+      if (outdated_after >= 0) p.emplace_back("outdated-after", std::to_string(outdated_after));
       return ctx.task_or_print(api, api.Call("POST", "/nodes/" + node + "/storage/" + sid + "/hearth/verify", p));
     });
   });

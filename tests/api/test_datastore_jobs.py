@@ -43,7 +43,7 @@ def test_jobs_crud_and_bad_fields_named(node, tmp_path):
     assert node.get(BASE + "/weekly-verify")["comment"] == "re-check monthly"
 
     def bad(**data):
-        r = node.request("POST", BASE, data={"id": "x", "schedule": "daily", "storage": "local", **data})
+        r = node.request("POST", BASE, data={"id": "xx", "schedule": "daily", "storage": "local", **data})
         return error(r)
     assert bad(type="backup")[0] == 400 and "type" in bad(type="backup")[1]
     assert bad(type="sync") == (400, {"target": "property is missing and it is not optional"})
@@ -97,6 +97,11 @@ def test_scheduled_verify_runs_and_then_skips_what_it_verified(node):
     assert "verify datastore 'local': 0 backup(s)" in later and "skipped 1 backup(s) verified recently" in later, later
     assert node.get(BASE + "/often-verify")["last-upid"].startswith("UPID:")
 
+    # The same filter by hand (the CLI's verify verb).
+    from test_cli import cli
+    r = cli(node, "backup", "verify", "--vmid", "740", "--ignore-verified")
+    assert "TASK OK" in r.stderr and "skipped 1 backup(s) verified recently" in r.stderr, r.stderr
+
     # outdated-after=0: every verification counts as outdated, so "run now" reads it again.
     node.put(BASE + "/often-verify", data={"outdated-after": 0})
     upid = node.post(BASE + "/often-verify/run")
@@ -124,10 +129,14 @@ def test_scheduled_sync_copies_offsite_and_keeps_its_retention(node, tmp_path):
     assert len(content(node, "local", 741)) == 2  # the source keeps its own
     assert node.get(BASE + "/to-usb")["prune-backups"] == {"keep-last": 1}
 
-    # Garbage collection of the offsite copy, as a job run on demand.
-    node.post(BASE, data={"id": "gc-usb", "type": "gc", "storage": "usb", "schedule": "daily"})
-    upid = node.post(BASE + "/gc-usb/run")
-    node.wait_task(upid)
-    assert "removed garbage:" in "\n".join(node.task_log(upid))
-    node.delete(BASE + "/gc-usb")
+    # Garbage collection of the offsite copy, as a job made and run from the CLI.
+    from test_cli import cli
+    cli(node, "backup", "datastore-job", "add", "gc-usb", "type=gc", "storage=usb", "schedule=sat 05:00")
+    listed = cli(node, "backup", "datastore-job", "list").stdout
+    assert "gc-usb" in listed and "to-usb" in listed, listed
+    r = cli(node, "backup", "datastore-job", "run", "gc-usb")
+    assert "TASK OK" in r.stderr and "removed garbage:" in r.stderr, r.stderr
+    r = cli(node, "backup", "datastore-job", "add", "bad", "type=sync", "storage=usb", "schedule=daily", ok=False)
+    assert r.returncode != 0 and "target: property is missing" in r.stderr, r.stderr
+    cli(node, "backup", "datastore-job", "remove", "gc-usb")
     node.delete(BASE + "/to-usb")
