@@ -14,7 +14,8 @@
 namespace hearth {
 namespace {
 
-const std::vector<std::string> kTypes = {"verify", "gc", "sync", "prune"};
+const std::vector<std::string> kTypes = {"verify", "gc", "sync", "prune", "drill"};
+constexpr size_t kMaxMarkerLength = 128;
 constexpr size_t kMaxCommentLength = 512;
 constexpr int kMaxOutdatedAfterDays = 36500;
 
@@ -26,6 +27,7 @@ const std::map<std::string, std::set<std::string>>& TypeFields() {
       {"gc", {}},
       {"sync", {"vmid", "target", "prune-backups"}},
       {"prune", {"vmid", "prune-backups"}},
+      {"drill", {"vmid", "scratch-vmid", "marker", "timeout"}},
   };
   return m;
 }
@@ -63,6 +65,9 @@ std::map<std::string, std::string> FieldsOf(const DatastoreJob& j) {
   if (j.outdated_after) f["outdated-after"] = std::to_string(*j.outdated_after);
   if (!j.target.empty()) f["target"] = j.target;
   if (!j.prune_backups.empty()) f["prune-backups"] = j.prune_backups;
+  if (j.scratch_vmid) f["scratch-vmid"] = std::to_string(j.scratch_vmid);
+  if (!j.marker.empty()) f["marker"] = j.marker;
+  if (j.type == "drill") f["timeout"] = std::to_string(j.timeout);
   return f;
 }
 
@@ -71,7 +76,8 @@ std::map<std::string, std::string> FieldsOf(const DatastoreJob& j) {
 const std::vector<std::string>& DatastoreJobFields() {
   static const std::vector<std::string> f = {"id",   "type",  "storage",         "schedule",       "enabled",
                                              "repeat-missed", "comment", "node", "vmid", "ignore-verified",
-                                             "outdated-after", "target", "prune-backups"};
+                                             "outdated-after", "target", "prune-backups", "scratch-vmid", "marker",
+                                             "timeout"};
   return f;
 }
 
@@ -135,6 +141,23 @@ Result<DatastoreJob> MakeDatastoreJob(const std::map<std::string, std::string>& 
     HEARTH_ASSIGN_OR_RETURN(int64_t n, Int("vmid", *v, 100, 999999999));
     job.vmid = static_cast<int>(n);
   }
+  if (job.type == "drill" && !job.vmid) return Fail(Missing("vmid"));
+  if (auto v = get("scratch-vmid")) {
+    HEARTH_ASSIGN_OR_RETURN(int64_t n, Int("scratch-vmid", *v, 100, 999999999));
+    if (n == job.vmid) return Fail(FieldError("scratch-vmid", "the scratch VM must be another VM than 'vmid'"));
+    job.scratch_vmid = static_cast<int>(n);
+  }
+  if (auto v = get("marker")) {
+    if (v->empty() || v->size() > kMaxMarkerLength ||
+        !std::all_of(v->begin(), v->end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; }))
+      return Fail(FieldError("marker", "value must be 1 to " + std::to_string(kMaxMarkerLength) +
+                                           " printable ASCII characters"));
+    job.marker = *v;
+  }
+  if (auto v = get("timeout")) {
+    HEARTH_ASSIGN_OR_RETURN(int64_t n, Int("timeout", *v, 10, 86400));
+    job.timeout = static_cast<int>(n);
+  }
   if (auto v = get("ignore-verified")) {
     HEARTH_ASSIGN_OR_RETURN(job.ignore_verified, Bool("ignore-verified", *v));
   }
@@ -192,6 +215,9 @@ nlohmann::json DatastoreJob::ToApiJson() const {
   if (type == "verify") j["ignore-verified"] = ignore_verified ? 1 : 0;
   if (outdated_after) j["outdated-after"] = *outdated_after;
   if (!target.empty()) j["target"] = target;
+  if (scratch_vmid) j["scratch-vmid"] = scratch_vmid;
+  if (!marker.empty()) j["marker"] = marker;
+  if (type == "drill") j["timeout"] = timeout;
   if (!prune_backups.empty()) {
     nlohmann::json keep = nlohmann::json::object();
     for (auto part : Split(prune_backups, ',')) {

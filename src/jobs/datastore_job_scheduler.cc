@@ -15,6 +15,16 @@ DatastoreJobScheduler::Runner DatastoreJobRunner(VmService& vms) {
       return vms.VerifyBackups(job.storage, job.vmid, "", user, filter);
     }
     if (job.type == "gc") return vms.GarbageCollectBackups(job.storage, user);
+    if (job.type == "drill") {
+      RestoreDrillRequest drill;
+      drill.storage = job.storage;
+      drill.vmid = job.vmid;
+      drill.scratch_vmid = job.scratch_vmid;
+      drill.marker = job.marker;
+      drill.timeout = job.timeout;
+      drill.user = user;
+      return vms.RestoreDrill(drill);
+    }
     std::optional<KeepOptions> keep;
     if (!job.prune_backups.empty()) {
       HEARTH_ASSIGN_OR_RETURN(keep, ParseKeepOptions(job.prune_backups));

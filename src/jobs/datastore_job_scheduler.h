@@ -1,7 +1,7 @@
 // The datastore jobs (datastore_job.h) and the thread that runs them (scheduled_jobs.h: as
 // Proxmox's pvescheduler, missed runs skipped at start unless repeat-missed=1, a job not
 // started again while its last task runs). A run is one task by root@pam: "verify",
-// "garbage_collection", "syncjob" or "prunebackups" (VmService). Stored under the meta key
+// "garbage_collection", "syncjob", "prunebackups" or "restoredrill" (VmService). Stored under the meta key
 // "datastore-jobs". Thread-safety: all methods may be called from any thread.
 #pragma once
 

@@ -64,7 +64,7 @@ TEST(DatastoreJob, BadFieldsNameTheField) {
   };
   EXPECT_EQ(without("storage"), "storage: property is missing and it is not optional");
   EXPECT_EQ(without("schedule"), "schedule: property is missing and it is not optional");
-  EXPECT_EQ(with("type", "backup"), "type: value 'backup' does not have a value in the enumeration 'verify, gc, sync, prune'");
+  EXPECT_EQ(with("type", "backup"), "type: value 'backup' does not have a value in the enumeration 'verify, gc, sync, prune, drill'");
   EXPECT_EQ(with("id", "1x"), "id: invalid format - invalid configuration ID '1x'");
   EXPECT_EQ(with("schedule", "tomorrow").substr(0, 48), "schedule: invalid format - invalid calendar even");
   EXPECT_EQ(with("storage", "a/b"), "storage: invalid format - storage ID 'a/b' contains illegal characters");
@@ -87,6 +87,54 @@ TEST(DatastoreJob, BadFieldsNameTheField) {
             "outdated-after: value must have a minimum value of 0");
   EXPECT_EQ(make({{"id", "ve"}, {"type", "verify"}, {"storage", "aa"}, {"schedule", "daily"}, {"vmid", "99"}}),
             "vmid: value must have a minimum value of 100");
+}
+
+TEST(DatastoreJob, DrillFields) {
+  std::map<std::string, std::string> drill = {
+      {"id", "drill"}, {"type", "drill"}, {"storage", "aa"}, {"schedule", "sun 04:00"}, {"vmid", "100"}};
+  auto j = MakeDatastoreJob(drill);
+  ASSERT_TRUE(j) << Outcome(j);
+  nlohmann::json api = j->ToApiJson();
+  EXPECT_EQ(api["vmid"], 100);
+  EXPECT_EQ(api["timeout"], 900);  // the default is shown
+  EXPECT_FALSE(api.contains("marker"));
+  EXPECT_FALSE(api.contains("scratch-vmid"));
+  auto with = [&](std::string k, std::string v) {
+    auto f = drill;
+    f[k] = v;
+    return Outcome(MakeDatastoreJob(f));
+  };
+  EXPECT_EQ(with("marker", "login:"), "ok");
+  EXPECT_EQ(with("marker", "a\nb"), "marker: value must be 1 to 128 printable ASCII characters");
+  EXPECT_EQ(with("marker", std::string(129, 'x')), "marker: value must be 1 to 128 printable ASCII characters");
+  EXPECT_EQ(with("scratch-vmid", "100"), "scratch-vmid: the scratch VM must be another VM than 'vmid'");
+  EXPECT_EQ(with("timeout", "5"), "timeout: value must have a minimum value of 10");
+  EXPECT_EQ(with("target", "bb"), "target: property is not allowed for type 'drill'");
+  auto f = drill;
+  f.erase("vmid");
+  EXPECT_EQ(Outcome(MakeDatastoreJob(f)), "vmid: property is missing and it is not optional");
+  EXPECT_EQ(Outcome(MakeDatastoreJob({{"id", "ve"}, {"type", "verify"}, {"storage", "aa"}, {"schedule", "daily"},
+                                      {"marker", "x"}})),
+            "marker: property is not allowed for type 'verify'");
+
+  // Round trip and update: deleting the timeout brings the default back; the vmid stays required.
+  auto set = MakeDatastoreJob([&] {
+    auto g = drill;
+    g["timeout"] = "60";
+    g["marker"] = "READY";
+    g["scratch-vmid"] = "9000";
+    return g;
+  }());
+  ASSERT_TRUE(set) << Outcome(set);
+  auto back = DatastoreJob::FromStoredJson(set->ToStoredJson());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->ToApiJson(), set->ToApiJson());
+  EXPECT_EQ(back->scratch_vmid, 9000);
+  auto u = UpdateDatastoreJob(*set, {}, {"timeout", "marker"});
+  ASSERT_TRUE(u) << Outcome(u);
+  EXPECT_EQ(u->timeout, 900);
+  EXPECT_EQ(u->marker, "");
+  EXPECT_EQ(Outcome(UpdateDatastoreJob(*set, {}, {"vmid"})), "vmid: property is missing and it is not optional");
 }
 
 TEST(DatastoreJob, UpdateKeepsTypeAndId) {

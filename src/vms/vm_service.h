@@ -168,10 +168,18 @@ struct RestoreRequest {
   std::string user;
 };
 
+struct RestoreDrillRequest {
+  std::string storage;
+  int vmid = 0;          // the VM whose newest backup on `storage` is drilled
+  int scratch_vmid = 0;  // 0: the first free at or above 999900000
+  std::string marker;    // a serial0 line that shows the guest is up (when it has no agent)
+  int timeout = 900;     // seconds from the start to the sign of life
+  std::string user;
+};
+
 // Fills in MACs for NICs that have none, as PVE does on create, update and restore.
 Status AddMissingMacs(std::map<std::string, std::string>& values, const std::function<std::string()>& new_mac);
 
-// One backup of a prune preview (GET /nodes/{node}/storage/{storage}/prunebackups).
 // Which backups a verify re-reads (proxmox-backup src/backup/verify.rs verify_filter): all,
 // or with ignore_verified those never verified and those whose last verification started
 // more than outdated_after days ago (never, when unset).
@@ -182,6 +190,7 @@ struct BackupVerifyFilter {
   bool Includes(const std::string& verify_state, const std::string& verify_upid, int64_t now) const;
 };
 
+// One backup of a prune preview (GET /nodes/{node}/storage/{storage}/prunebackups).
 struct BackupPruneEntry {
   std::string volid;
   int64_t ctime = 0;
@@ -335,6 +344,13 @@ class VmService {
   Status UpdateBackup(const std::string& volid, const std::optional<std::string>& notes, std::optional<bool> is_protected);
   // A new VM from a backup (task qmrestore): its config, each disk written into a new volume.
   Result<std::string> Restore(const RestoreRequest& req);
+  // A restore drill (vm_restore_drill.cc), task "restoredrill" ("<vmid>@<storage>"): the
+  // newest backup of req.vmid restored to a scratch VMID with its NICs' links down, started,
+  // the guest's sign of life awaited (agent ping, or req.marker on serial0 when the backup's
+  // config has no agent), then the copy stopped and destroyed whatever happened. The task
+  // fails when any step does. Checked before the task: a backup exists ("vmid"), the guest
+  // can be checked ("marker"), the scratch VMID is free.
+  Result<std::string> RestoreDrill(const RestoreDrillRequest& req);
 
   // Deletes a volume (DELETE …/storage/{storage}/content/{volume}) under its owner VM's
   // lock; refused while any VM's config (or pending change) uses it, or a linked clone sits

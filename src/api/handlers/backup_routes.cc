@@ -159,6 +159,26 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
          },
          "Verify backups: re-read every chunk and record the result (all backups, a VM's, or one volume)."});
 
+  r.Add({"POST", "/nodes/{node}/storage/{storage}/hearth/drill",
+         {NodeParam(), StorageParam(), Required(PInt("vmid", 100, 999999999)), PInt("scratch-vmid", 100, 999999999),
+          MaxLen(PString("marker"), 128), PInt("timeout", 10, 86400)},
+         false, "Datastore.AllocateSpace", "/storage/{storage}", true, true, false,
+         [&s](ApiContext& c) -> Result<ApiReply> {
+           if (!s.access.Allowed(*c.who, "/vms", "VM.Allocate"))
+             return Fail(PermissionDenied("Permission check failed (/vms, VM.Allocate)"));
+           RestoreDrillRequest req;
+           req.storage = *c.params.Get("storage");
+           req.vmid = static_cast<int>(c.params.Int("vmid"));
+           req.scratch_vmid = static_cast<int>(c.params.Int("scratch-vmid"));
+           req.marker = c.params.GetOr("marker", "");
+           req.timeout = static_cast<int>(c.params.Int("timeout", 900));
+           req.user = c.who->AuthId();
+           HEARTH_ASSIGN_OR_RETURN(std::string upid, s.vms.RestoreDrill(req));
+           return Data(upid);
+         },
+         "Restore drill: restore the VM's newest backup to a scratch VM with its network links down, boot it, wait "
+         "for the guest agent (or a serial marker), then destroy the copy."});
+
   r.Add({"POST", "/nodes/{node}/storage/{storage}/hearth/gc", {NodeParam(), StorageParam()}, false, "Datastore.Allocate",
          "/storage/{storage}", true, true, false,
          [&s](ApiContext& c) -> Result<ApiReply> {

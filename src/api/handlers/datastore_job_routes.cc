@@ -7,7 +7,8 @@
 // (as /cluster/backup), what running it by hand needs on its storages (the
 // /nodes/{node}/storage/{storage}/hearth/* routes): verify Datastore.AllocateSpace, gc and
 // prune Datastore.Allocate, sync Datastore.Audit here and Datastore.AllocateSpace on the
-// target (Datastore.Allocate there with prune-backups).
+// target (Datastore.Allocate there with prune-backups), drill Datastore.AllocateSpace here and
+// VM.Allocate on /vms (it makes and destroys a scratch VM).
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
 
@@ -31,11 +32,13 @@ std::vector<ParamSpec> FieldSpecs(bool create) {
     if (name == "id") {
       out.push_back(IdParam());
     } else if (name == "type") {
-      if (create) out.push_back(Required(PEnum("type", {"verify", "gc", "sync", "prune"})));
+      if (create) out.push_back(Required(PEnum("type", {"verify", "gc", "sync", "prune", "drill"})));
     } else if (name == "enabled" || name == "repeat-missed" || name == "ignore-verified") {
       out.push_back(PBool(name));
-    } else if (name == "vmid") {
+    } else if (name == "vmid" || name == "scratch-vmid") {
       out.push_back(PInt(name, 100, 999999999));
+    } else if (name == "timeout") {
+      out.push_back(PInt(name, 10, 86400));
     } else if (name == "outdated-after") {
       out.push_back(PInt(name, 0, 36500));
     } else if (name == "storage" || name == "schedule") {
@@ -74,6 +77,12 @@ Status CheckJob(ApiServices& s, const Identity& who, const DatastoreJob& job) {
   HEARTH_TRY(NeedBackupStorage(s, "storage", job.storage));
   if (job.type == "verify") return NeedOn(s, who, job.storage, "Datastore.AllocateSpace");
   if (job.type == "gc" || job.type == "prune") return NeedOn(s, who, job.storage, "Datastore.Allocate");
+  if (job.type == "drill") {
+    HEARTH_TRY(NeedOn(s, who, job.storage, "Datastore.AllocateSpace"));
+    if (!s.access.Allowed(who, "/vms", "VM.Allocate"))
+      return Fail(PermissionDenied("Permission check failed (/vms, VM.Allocate)"));
+    return Ok();
+  }
   HEARTH_TRY(NeedBackupStorage(s, "target", job.target));
   HEARTH_TRY(NeedOn(s, who, job.storage, "Datastore.Audit"));
   return NeedOn(s, who, job.target, job.prune_backups.empty() ? "Datastore.AllocateSpace" : "Datastore.Allocate");

@@ -1,0 +1,89 @@
+"""Restore drills (beyond Proxmox): the newest backup of a VM is restored to a scratch VM with
+its network links down, booted under TCG until the guest shows a sign of life on serial0,
+and destroyed again, by hand (POST .../hearth/drill) and as a datastore job. A drill whose
+guest never shows the marker fails, and its copy is destroyed all the same."""
+import pytest
+
+from harness import Hearth, tiny_iso, upload, wait_for
+
+SCRATCH = 999900000
+
+
+@pytest.fixture(scope="module")
+def h():
+    h = Hearth().start()
+    r = upload(h, tiny_iso(), "tiny.iso")
+    assert r.status_code == 200, r.text
+    h.wait_task(r.json()["data"])
+    # The VM under drill: the tiny ISO guest with a disk and a NIC, backed up while stopped.
+    h.create_vm(700, name="tiny700", memory="256", ide2="local:iso/tiny.iso,media=cdrom", serial0="socket",
+                boot="order=ide2", scsi0="local:1", net0="virtio,macaddr=BC:24:11:00:07:00")
+    h.wait_task(h.post(f"/nodes/{h.node}/vzdump", data={"vmid": 700, "storage": "local"}), timeout=300)
+    yield h
+    h.close()
+
+
+def drill_path(h):
+    return f"/nodes/{h.node}/storage/local/hearth/drill"
+
+
+def vm_ids(h):
+    return {v["vmid"] for v in h.get(f"/nodes/{h.node}/qemu")}
+
+
+def test_drill_restores_boots_isolated_and_destroys_the_copy(h):
+    upid = h.post(drill_path(h), data={"vmid": 700, "marker": "HEARTH-TINY-READY", "timeout": 900})
+    assert ":restoredrill:700@local:" in upid
+    # While the copy runs, it is what the drill says: a new VM, named after the original,
+    # with its NIC's link down and a MAC of its own.
+    wait_for("the scratch VM running",
+             lambda: SCRATCH in vm_ids(h) and
+             h.get(h.vm_path(SCRATCH) + "/status/current")["status"] == "running", 300, 0.2)
+    conf = h.get(h.vm_path(SCRATCH) + "/config")
+    assert conf["name"] == "drill-700" and conf["onboot"] in (0, "0")
+    assert "link_down=1" in conf["net0"] and "BC:24:11:00:07:00" not in conf["net0"].upper(), conf["net0"]
+    h.wait_task(upid, timeout=1200)
+    log = "\n".join(h.task_log(upid))
+    assert "restored in" in log and "the marker appeared" in log, log
+    assert "restore drill passed in" in log, log
+    assert SCRATCH not in vm_ids(h) and 700 in vm_ids(h)
+    # The copy's disks went with it; the original's stayed.
+    vols = [v["volid"] for v in h.get(f"/nodes/{h.node}/storage/local/content", params={"content": "images"})]
+    assert any(v.startswith("local:700/") for v in vols) and not any(str(SCRATCH) in v for v in vols), vols
+
+
+def test_failed_drill_fails_and_still_destroys_the_copy(h):
+    upid = h.post(drill_path(h), data={"vmid": 700, "marker": "NEVER-PRINTED", "timeout": 10,
+                                       "scratch-vmid": 990})
+    st = h.wait_task(upid, timeout=900, ok=False)
+    assert st["exitstatus"] == "the marker did not appear within 10 s", st
+    log = "\n".join(h.task_log(upid))
+    assert "destroy:" in log and "restore drill passed" not in log, log
+    assert 990 not in vm_ids(h)
+
+
+def test_drill_job_runs_the_same_drill(h):
+    base = "/cluster/hearth/datastore-jobs"
+    h.post(base, data={"id": "sunday-drill", "type": "drill", "storage": "local", "vmid": 700,
+                       "marker": "HEARTH-TINY-READY", "schedule": "sun 04:00"})
+    job = h.get(base + "/sunday-drill")
+    assert job["type"] == "drill" and job["timeout"] == 900 and job["marker"] == "HEARTH-TINY-READY"
+    upid = h.post(base + "/sunday-drill/run")
+    assert ":restoredrill:700@local:" in upid
+    h.wait_task(upid, timeout=1200)
+    assert "restore drill passed in" in "\n".join(h.task_log(upid))
+    assert h.get(base + "/sunday-drill")["last-upid"] == upid
+    assert SCRATCH not in vm_ids(h)
+    h.delete(base + "/sunday-drill")
+
+
+def test_drill_refuses_what_it_cannot_check(h):
+    def error(**data):
+        r = h.request("POST", drill_path(h), data=data)
+        return r.status_code, r.json().get("errors")
+    # No backup of that VM; no agent and no marker; a marker that is not one line; a taken VMID.
+    assert error(vmid=701, marker="x") == (400, {"vmid": "no backup of VM 701 on storage 'local'"})
+    assert error(vmid=700) == (400, {"marker": "the backup's config has no guest agent: give a serial console "
+                                               "line to wait for"})
+    assert error(vmid=700, marker="a\nb")[1] == {"marker": "value must be 1 to 128 printable ASCII characters"}
+    assert error(vmid=700, marker="x", **{"scratch-vmid": 700}) == (400, {"scratch-vmid": "VM 700 already exists"})
