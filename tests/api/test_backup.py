@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import Hearth
+from harness import Hearth, upload
 
 
 @pytest.fixture(scope="module")
@@ -324,10 +324,12 @@ def test_sync_offsite_copies_only_what_is_missing_and_restores_without_the_origi
     assert r.status_code == 400 and r.json()["errors"]["target"].startswith("the target must be another storage")
 
 
-def test_restore_with_config_overrides(node):
+def test_restore_with_config_overrides(node, tmp_path):
     """qemu-server's override_conf: the call's own config keys are set on the restored config,
-    a NIC without a MAC gets one, a disk is refused."""
-    node.create_vm(660, name="orig", memory="64", cores="1", scsi0="local:1")
+    a NIC without a MAC gets one, a disk is refused; a CD-ROM, not backed up, is kept as it was."""
+    (tmp_path / "660.iso").write_bytes(b"\0" * 65536)
+    node.wait_task(upload(node, tmp_path / "660.iso", "660.iso").json()["data"])
+    node.create_vm(660, name="orig", memory="64", cores="1", scsi0="local:1", ide2="local:iso/660.iso,media=cdrom")
     vzdump(node, vmid=660, storage="local")
     [b] = backups(node, 660)
     upid = node.post(f"/nodes/{node.node}/qemu", data={"vmid": 661, "archive": b["volid"], "name": "copy",
@@ -337,7 +339,7 @@ def test_restore_with_config_overrides(node):
     cfg = node.get(node.vm_path(661) + "/config")
     assert (cfg["name"], cfg["cores"]) == ("copy", 2)
     assert cfg["net1"].startswith("virtio=") and len(cfg["net1"].split(",")[0]) == len("virtio=") + 17
-    assert cfg["scsi0"].startswith("local:661/")
+    assert cfg["scsi0"].startswith("local:661/") and cfg["ide2"].startswith("local:iso/660.iso,")
     r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 662, "archive": b["volid"], "scsi1": "local:1"})
     assert error(r) == (400, {"scsi1": "option conflicts with option 'archive'"})
     assert node.request("GET", node.vm_path(662) + "/config").status_code != 200

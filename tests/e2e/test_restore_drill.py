@@ -41,6 +41,7 @@ def test_drill_restores_boots_isolated_and_destroys_the_copy(h):
              h.get(h.vm_path(SCRATCH) + "/status/current")["status"] == "running", 300, 0.2)
     conf = h.get(h.vm_path(SCRATCH) + "/config")
     assert conf["name"] == "drill-700" and conf["onboot"] in (0, "0")
+    assert conf["ide2"].startswith("local:iso/tiny.iso,"), conf  # a CD-ROM is kept, not backed up
     assert "link_down=1" in conf["net0"] and "BC:24:11:00:07:00" not in conf["net0"].upper(), conf["net0"]
     h.wait_task(upid, timeout=1200)
     log = "\n".join(h.task_log(upid))
