@@ -150,6 +150,27 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
     });
   });
 
+  static int scratch_vmid = 0, drill_timeout = 0;
+  static std::string marker;
+  auto* drill = bk->add_subcommand(
+      "drill", "Prove a VM's newest backup comes back: restore it to a scratch VM with its network links down, "
+               "boot it, wait for the guest agent or a serial line, destroy the copy: hearth backup drill 101 "
+               "[--marker 'login:'] [--storage S] [--timeout 900] [--scratch-vmid N]");
+  drill->add_option("vmid", vmid, "The VM whose newest backup is drilled")->required();
+  drill->add_option("--storage", storage, "Where the backup is (default local)");
+  drill->add_option("--marker", marker, "A line the guest prints on serial0 once up (needed without the guest agent)");
+  drill->add_option("--timeout", drill_timeout, "Seconds to wait for the sign of life (default 900)");
+  drill->add_option("--scratch-vmid", scratch_vmid, "The copy's VMID (default the first free from 999900000)");
+  drill->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      KeyValues p = {{"vmid", std::to_string(vmid)}};
+      if (!marker.empty()) p.emplace_back("marker", marker);
+      if (drill_timeout) p.emplace_back("timeout", std::to_string(drill_timeout));
+      if (scratch_vmid) p.emplace_back("scratch-vmid", std::to_string(scratch_vmid));
+      return ctx.task_or_print(api, api.Call("POST", "/nodes/" + node + "/storage/" + storage + "/hearth/drill", p));
+    });
+  });
+
   static std::string target, prune_text;
   auto* sync = bk->add_subcommand(
       "sync", "Copy backups to another storage, only what it lacks: hearth backup sync nas [--vmid 101] "
@@ -192,15 +213,17 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
                "Remove a job (its backups stay)"});
 
   // ---- datastore jobs (hearth's, as Proxmox Backup Server's verify/sync/prune jobs and GC schedule)
-  auto* ds = bk->add_subcommand("datastore-job", "Scheduled verify, garbage collection, offsite sync and prune");
+  auto* ds = bk->add_subcommand("datastore-job",
+                                "Scheduled verify, garbage collection, offsite sync, prune and restore drills");
   ds->require_subcommand(1);
   AddJobVerbs(ds, ctx,
               {"/cluster/hearth/datastore-jobs", "datastore jobs",
                {{"id"}, {"type"}, {"storage"}, {"target"}, {"schedule"}, {"enabled"},
                 {"next-run", "NEXT RUN", CellFormat::kTime}, {"comment"}},
                "Add one: hearth backup datastore-job add weekly type=verify storage=local schedule=sun",
-               "type=verify|gc|sync|prune storage= schedule=, and by type: vmid=, ignore-verified=, outdated-after= "
-               "(days), target=, prune-backups=; enabled=, repeat-missed=, comment=, node=",
+               "type=verify|gc|sync|prune|drill storage= schedule=, and by type: vmid=, ignore-verified=, "
+               "outdated-after= (days), target=, prune-backups=, marker=, timeout=, scratch-vmid=; enabled=, "
+               "repeat-missed=, comment=, node=",
                "Change one: hearth backup datastore-job set weekly outdated-after=30 [delete=comment]",
                "Remove a job (the backups stay)"});
 }

@@ -8,16 +8,7 @@ import subprocess
 import threading
 import time
 
-from harness import HEARTH_BIN
-
-
-def cli(hearth, *args, ok=True):
-    env = dict(os.environ, HEARTH_URL=f"https://127.0.0.1:{hearth.port}", HEARTH_TOKEN=hearth.token,
-               HEARTH_FINGERPRINT=hearth.fingerprint())
-    r = subprocess.run([HEARTH_BIN, *args], capture_output=True, text=True, env=env, timeout=300)
-    if ok:
-        assert r.returncode == 0, f"hearth {' '.join(args)}: {r.stderr}"
-    return r
+from harness import HEARTH_BIN, cli  # noqa: F401 (cli: other suites import it from here)
 
 
 def test_vm_verbs(hearth):

@@ -4,7 +4,7 @@ and destroyed again, by hand (POST .../hearth/drill) and as a datastore job. A d
 guest never shows the marker fails, and its copy is destroyed all the same."""
 import pytest
 
-from harness import Hearth, tiny_iso, upload, wait_for
+from harness import Hearth, cli, tiny_iso, upload, wait_for
 
 SCRATCH = 999900000
 
@@ -88,3 +88,11 @@ def test_drill_refuses_what_it_cannot_check(h):
                                                "line to wait for"})
     assert error(vmid=700, marker="a\nb")[1] == {"marker": "value must be 1 to 128 printable ASCII characters"}
     assert error(vmid=700, marker="x", **{"scratch-vmid": 700}) == (400, {"scratch-vmid": "VM 700 already exists"})
+
+
+def test_drill_from_the_cli_follows_the_task(h):
+    r = cli(h, "backup", "drill", "700", "--marker", "HEARTH-TINY-READY", "--timeout", "600", timeout=1200)
+    assert "the marker appeared" in r.stderr and "TASK OK" in r.stderr, r.stderr
+    r = cli(h, "backup", "drill", "701", "--marker", "x", ok=False)
+    assert r.returncode != 0 and "vmid" in r.stderr and "no backup of VM 701" in r.stderr, r.stderr
+    assert SCRATCH not in vm_ids(h)

@@ -263,6 +263,16 @@ class Hearth:
         return seen["text"]
 
 
+def cli(hearth, *args, ok=True, timeout=300):
+    """Runs the `hearth` CLI as a client of this daemon (token and pinned fingerprint in its environment)."""
+    env = dict(os.environ, HEARTH_URL=f"https://127.0.0.1:{hearth.port}", HEARTH_TOKEN=hearth.token,
+               HEARTH_FINGERPRINT=hearth.fingerprint())
+    r = subprocess.run([HEARTH_BIN, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if ok:
+        assert r.returncode == 0, f"hearth {' '.join(args)}: {r.stderr}"
+    return r
+
+
 def qemu_pid(h, vmid):
     st = h.get(h.vm_path(vmid) + "/status/current")
     return st.get("pid")
