@@ -194,9 +194,15 @@ int RunDaemon(const DaemonOptions& opt) {
   snapshot_schedules.Start();
   BackupScheduler backup_jobs(**store, clock, node, VzdumpJobRunner(vms, storage, node), TaskRunningIn(tasks));
   if (auto st = backup_jobs.Load(); !st) return fail(st.error());
+  backup_jobs.OnLaunchFailed([&tasks](const BackupJob& job, const std::string& error) {
+    return StartFailedRunTask(tasks, "vzdump", "", "backup job '" + job.id + "'", error);
+  });
   backup_jobs.Start();
   DatastoreJobScheduler datastore_jobs(**store, clock, node, DatastoreJobRunner(vms), TaskRunningIn(tasks));
   if (auto st = datastore_jobs.Load(); !st) return fail(st.error());
+  datastore_jobs.OnLaunchFailed([&tasks](const DatastoreJob& job, const std::string& error) {
+    return StartFailedRunTask(tasks, DatastoreJobTaskType(job.type), job.id, "datastore job '" + job.id + "'", error);
+  });
   datastore_jobs.Start();
   StorageDeps storage_deps{&runner, node, data_dir};
   ReplicationScheduler replication(**store, vms, storage, fs, clock, node, data_dir,

@@ -38,6 +38,18 @@ std::function<bool(const std::string& upid)> TaskRunningIn(TaskManager& tasks) {
   };
 }
 
+Result<std::string> StartFailedRunTask(TaskManager& tasks, const std::string& type, const std::string& id,
+                                       const std::string& what, const std::string& error) {
+  TaskSpec spec;
+  spec.type = type;
+  spec.id = id;
+  spec.user = "root@pam";
+  return tasks.Start(spec, [what, error](TaskContext& ctx) -> Status {
+    ctx.Log(what + " could not start");
+    return Fail(Internal(error));
+  });
+}
+
 Status BackupScheduler::RemoveVmid(int vmid) {
   std::string id = std::to_string(vmid);
   auto without = [&](const std::string& list) {

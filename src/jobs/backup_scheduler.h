@@ -43,5 +43,10 @@ BackupScheduler::Runner VzdumpJobRunner(VmService& vms, StorageManager& storage,
 class TaskManager;
 // Whether a task is still running (the schedulers' TaskRunning).
 std::function<bool(const std::string& upid)> TaskRunningIn(TaskManager& tasks);
+// A task of `type` and `id` by root@pam that logs "<what> could not start" and ends with
+// `error` as its status: a scheduled run that failed before its own task began (the
+// schedulers' LaunchFailed). Returns its UPID.
+Result<std::string> StartFailedRunTask(TaskManager& tasks, const std::string& type, const std::string& id,
+                                       const std::string& what, const std::string& error);
 
 }  // namespace hearth

@@ -5,6 +5,14 @@
 
 namespace hearth {
 
+std::string DatastoreJobTaskType(const std::string& type) {
+  if (type == "gc") return "garbage_collection";
+  if (type == "sync") return "syncjob";
+  if (type == "prune") return "prunebackups";
+  if (type == "drill") return "restoredrill";
+  return type;  // verify
+}
+
 DatastoreJobScheduler::Runner DatastoreJobRunner(VmService& vms) {
   return [&vms](const DatastoreJob& job) -> Result<std::string> {
     const std::string user = "root@pam";

@@ -30,6 +30,10 @@ class DatastoreJobScheduler : public ScheduledJobs<DatastoreJob> {
   static constexpr char kStoreKey[] = "datastore-jobs";
 };
 
+// The task type a run of a datastore job of `type` starts ("verify", "garbage_collection",
+// "syncjob", "prunebackups", "restoredrill").
+std::string DatastoreJobTaskType(const std::string& type);
+
 class VmService;
 // The daemon's runner: the job as the VmService call its type names, by root@pam.
 DatastoreJobScheduler::Runner DatastoreJobRunner(VmService& vms);

@@ -184,6 +184,7 @@ class DatastoreJobSchedulerTest : public ::testing::Test {
         *store_, clock_, "node1",
         [this](const DatastoreJob& j) -> Result<std::string> {
           runs_.push_back(j.id + ":" + j.type);
+          if (j.id == "broken") return Fail(FieldError("scratch-vmid", "VM 990 already exists"));
           return "UPID:node1:0:0:0:" + j.type + "::root@pam:";
         },
         [](const std::string&) { return false; });
@@ -228,6 +229,29 @@ TEST_F(DatastoreJobSchedulerTest, RunsEachTypeOnItsScheduleAndKeepsThemAcrossARe
   EXPECT_EQ(runs_.back(), "gc:gc");
   ASSERT_TRUE(sched->Delete("gc"));
   EXPECT_EQ(sched->List().size(), 1u);
+}
+
+// A scheduled run that cannot start leaves a failed task (through OnLaunchFailed), which
+// becomes the job's last-upid; run by hand, the caller gets the error instead.
+TEST_F(DatastoreJobSchedulerTest, ARunThatCannotStartLeavesAFailedTask) {
+  auto sched = Make();
+  ASSERT_TRUE(sched->Load());
+  std::vector<std::string> failed;
+  sched->OnLaunchFailed([&](const DatastoreJob& j, const std::string& error) -> Result<std::string> {
+    failed.push_back(j.id + ": " + error);
+    return std::string("UPID:node1:0:0:0:") + DatastoreJobTaskType(j.type) + ":failed:root@pam:";
+  });
+  ASSERT_TRUE(sched->Create(Job({{"id", "broken"}, {"type", "drill"}, {"storage", "bb"}, {"vmid", "100"},
+                                 {"scratch-vmid", "990"}, {"schedule", "03:00 UTC"}})));
+  sched->RunDue();  // the first tick after a start (nothing due yet)
+  clock_.Advance(1700017200 - 1700000000);
+  sched->RunDue();
+  EXPECT_EQ(failed, (std::vector<std::string>{"broken: scratch-vmid: VM 990 already exists"}));
+  EXPECT_EQ(sched->Get("broken")->last_upid, "UPID:node1:0:0:0:restoredrill:failed:root@pam:");
+  auto now = sched->RunNow("broken");
+  ASSERT_FALSE(now);
+  EXPECT_EQ(now.error().fields.at("scratch-vmid"), "VM 990 already exists");
+  EXPECT_EQ(failed.size(), 1u);
 }
 
 }  // namespace

@@ -42,6 +42,10 @@ class ScheduledJobs {
   using Runner = std::function<Result<std::string>(const Job& job)>;
   // Whether the task a run started is still going.
   using TaskRunning = std::function<bool(const std::string& upid)>;
+  // A scheduled run whose runner refused to start (a VMID taken, a storage gone): makes the
+  // failure visible as a task ending with `error` at once; its UPID becomes the job's
+  // last-upid. Without it the failure is only in the daemon's log.
+  using LaunchFailed = std::function<Result<std::string>(const Job& job, const std::string& error)>;
   struct Texts {
     std::string kind;       // "backup job": in logs and in RunNow's errors
     std::string store_key;  // the store's meta key
@@ -55,6 +59,12 @@ class ScheduledJobs {
   virtual ~ScheduledJobs() { Stop(); }
   ScheduledJobs(const ScheduledJobs&) = delete;
   ScheduledJobs& operator=(const ScheduledJobs&) = delete;
+
+  // Set before Start(): what a scheduled run that could not start leaves behind.
+  void OnLaunchFailed(LaunchFailed f) {
+    std::lock_guard lock(mu_);
+    launch_failed_ = std::move(f);
+  }
 
   // Reads the stored jobs (a record that no longer parses is skipped with a warning).
   Status Load() {
@@ -209,7 +219,20 @@ class ScheduledJobs {
     auto upid = runner_(job);
     if (!upid) {
       spdlog::error("{} '{}': {}", texts_.kind, job.id, upid.error().message);
-      return;
+      LaunchFailed failed;
+      {
+        std::lock_guard lock(mu_);
+        failed = launch_failed_;
+      }
+      if (!failed) return;
+      // A parameter error's own words are in its fields ("vmid: no backup of VM 101 ...").
+      std::string text;
+      for (const auto& [field, message] : upid.error().fields) text += (text.empty() ? "" : "; ") + field + ": " + message;
+      upid = failed(job, text.empty() ? upid.error().message : text);
+      if (!upid) {
+        spdlog::error("{} '{}': recording the failed run: {}", texts_.kind, job.id, upid.error().message);
+        return;
+      }
     }
     spdlog::info("{} '{}' started: {}", texts_.kind, job.id, *upid);
     RecordUpid(job.id, *upid);
@@ -266,6 +289,7 @@ class ScheduledJobs {
   Runner runner_;
   TaskRunning running_;
   mutable std::mutex mu_;
+  LaunchFailed launch_failed_;  // GUARDED_BY(mu_)
   std::vector<Job> jobs_;  // GUARDED_BY(mu_)
   bool first_tick_ = true;  // GUARDED_BY(mu_)
   JobLoop loop_;            // last: its thread calls Tick, which uses the members above

@@ -439,7 +439,6 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
     std::string vol = DriveVolume(k, v);
     if (vol.empty()) continue;
     HEARTH_ASSIGN_OR_RETURN(Drive d, ParseDrive(dk->bus, v));
-    if (d.IsCdrom()) continue;  // not backed up, kept as it was (qemu-server's restore_update_config_line)
     std::string target = req.storage;
     if (target.empty()) {
       auto vid = ParseVolumeId(vol);
@@ -454,6 +453,7 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
       values[k] = PrintDrive(dk->bus, d);
       continue;
     }
+    if (d.IsCdrom()) continue;  // not backed up, kept as it was (qemu-server's restore_update_config_line)
     auto idx = store.ReadIndex(id, "drive-" + k);
     if (!idx) {
       if (idx.error().code != ErrorCode::kNotFound) return Fail(idx.error());

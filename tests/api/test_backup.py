@@ -329,7 +329,8 @@ def test_restore_with_config_overrides(node, tmp_path):
     a NIC without a MAC gets one, a disk is refused; a CD-ROM, not backed up, is kept as it was."""
     (tmp_path / "660.iso").write_bytes(b"\0" * 65536)
     node.wait_task(upload(node, tmp_path / "660.iso", "660.iso").json()["data"])
-    node.create_vm(660, name="orig", memory="64", cores="1", scsi0="local:1", ide2="local:iso/660.iso,media=cdrom")
+    node.create_vm(660, name="orig", memory="64", cores="1", scsi0="local:1", ide2="local:iso/660.iso,media=cdrom",
+                   ide0="local:cloudinit")
     vzdump(node, vmid=660, storage="local")
     [b] = backups(node, 660)
     upid = node.post(f"/nodes/{node.node}/qemu", data={"vmid": 661, "archive": b["volid"], "name": "copy",
@@ -340,6 +341,7 @@ def test_restore_with_config_overrides(node, tmp_path):
     assert (cfg["name"], cfg["cores"]) == ("copy", 2)
     assert cfg["net1"].startswith("virtio=") and len(cfg["net1"].split(",")[0]) == len("virtio=") + 17
     assert cfg["scsi0"].startswith("local:661/") and cfg["ide2"].startswith("local:iso/660.iso,")
+    assert cfg["ide0"].startswith("local:661/vm-661-cloudinit"), cfg  # its own, made anew
     r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 662, "archive": b["volid"], "scsi1": "local:1"})
     assert error(r) == (400, {"scsi1": "option conflicts with option 'archive'"})
     assert node.request("GET", node.vm_path(662) + "/config").status_code != 200

@@ -140,3 +140,19 @@ def test_scheduled_sync_copies_offsite_and_keeps_its_retention(node, tmp_path):
     assert r.returncode != 0 and "target: property is missing" in r.stderr, r.stderr
     cli(node, "backup", "datastore-job", "remove", "gc-usb")
     node.delete(BASE + "/to-usb")
+
+
+def test_a_scheduled_run_that_cannot_start_shows_as_a_failed_task(node):
+    """A drill of a VM with no backup cannot start: on its schedule that is a failed task in
+    the task list (and the job's last-upid), not only a line in the daemon's log; by hand the
+    caller gets the error naming the field."""
+    node.post(BASE, data={"id": "never-drilled", "type": "drill", "storage": "local", "vmid": 749,
+                          "marker": "login:", "schedule": "*:*:*"})
+    [t] = wait_for("a failed drill run", lambda: finished(node, "restoredrill", "never-drilled")[:1], 120, 0.2)
+    node.put(BASE + "/never-drilled", data={"enabled": 0})
+    assert t["status"] == "vmid: no backup of VM 749 on storage 'local'" and t["user"] == "root@pam", t
+    assert "datastore job 'never-drilled' could not start" in node.task_log(t["upid"])
+    assert node.get(BASE + "/never-drilled")["last-upid"].startswith("UPID:")
+    r = node.request("POST", BASE + "/never-drilled/run")
+    assert error(r) == (400, {"vmid": "no backup of VM 749 on storage 'local'"})
+    node.delete(BASE + "/never-drilled")
