@@ -118,7 +118,7 @@ Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
       ctx.Log(agent ? "waiting for the guest agent" : "waiting for '" + req.marker + "' on serial0");
       while (!alive && Clock::now() < deadline && !ctx.cancelled()) {
         if (agent) {
-          alive = AgentCommand(scratch, "ping", nullptr, std::chrono::seconds(5)).has_value();
+          alive = AgentCommand(scratch, "guest-ping", nullptr, std::chrono::seconds(5)).has_value();
         } else if (auto log = SerialLog(scratch, 0, offset)) {
           seen += log->first;
           offset = log->second;

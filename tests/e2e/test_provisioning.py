@@ -1,7 +1,8 @@
 """The homelab provisioning flow under TCG, end to end:
 image build -> template -> linked clones with their own names, static IPs and SSH keys on a
 bridge (in a network namespace) -> cloud-init applies them -> the guest agent reports the
-node ready -> SSH with the injected key works -> a full clone boots too -> the base image
+node ready -> SSH with the injected key works -> a restore drill of one waits for its agent ->
+a full clone boots too -> the base image
 survives deleting the clones. Images are cached across runs (HEARTH_CACHE)."""
 import os
 import subprocess
@@ -117,6 +118,18 @@ def test_agent_exec_and_shutdown_through_the_agent(lab):
     for vmid in (101, 102):
         st = h.vm_action(vmid, "shutdown", wait=BOOT, timeout=300)
         assert any("asked the guest agent to shut down" in l for l in h.task_log(st["upid"]))
+
+
+def test_restore_drill_waits_for_the_guest_agent(lab):
+    """A drill of a VM with the agent needs no marker: the copy is up when its agent answers
+    (the serial-marker drills of a guest without an agent are in test_restore_drill.py)."""
+    h, _ = lab
+    h.wait_task(h.post(f"/nodes/{h.node}/vzdump", data={"vmid": 101, "storage": "local"}), timeout=BOOT)
+    upid = h.post(f"/nodes/{h.node}/storage/local/hearth/drill", data={"vmid": 101, "timeout": BOOT})
+    h.wait_task(upid, timeout=3 * BOOT)
+    log = "\n".join(h.task_log(upid))
+    assert "waiting for the guest agent" in log and "the guest agent answered" in log, log
+    assert 999900000 not in {v["vmid"] for v in h.get(f"/nodes/{h.node}/qemu")}
 
 
 def test_full_clone_boots_and_the_base_survives_deleting_clones(lab):
