@@ -89,7 +89,7 @@ Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
   spec.type = "restoredrill";
   spec.id = std::to_string(req.vmid) + "@" + req.storage;
   spec.user = req.user;
-  return tasks_.Start(spec, [this, req, restore, volid, agent, scratch](TaskContext& ctx) -> Status {
+  return tasks_.Start(spec, [this, req, restore, volid, agent, scratch](TaskContext& ctx) mutable -> Status {
     using Clock = std::chrono::steady_clock;
     auto step = [&](const std::string& what, Result<std::string> upid) -> Status {
       if (!upid) return Fail(Internal(what + ": " + upid.error().message));
@@ -99,11 +99,21 @@ Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
       if (*status != "OK" && !StartsWith(*status, "WARNINGS")) return Fail(Internal(what + " failed: " + *status));
       return Ok();
     };
+    // The restore reserves the VMID; another drill may have taken a default one since the
+    // request: then the next free one.
+    Result<std::string> started = Fail(Internal("no restore"));
+    for (int tries = 0;; ++tries) {
+      restore.vmid = scratch;
+      started = Restore(restore);
+      if (started || req.scratch_vmid || !Exists(scratch) || tries >= 100) break;
+      while (scratch < kScratchVmidFrom + 1000 && !NextId(scratch)) ++scratch;
+    }
     ctx.Log("restore drill of VM " + std::to_string(req.vmid) + ": " + volid + " as VM " + std::to_string(scratch) +
             " (network links down)");
     const auto t0 = Clock::now();
-    Status result = step("restore", Restore(restore));
-    bool restored = result.has_value() || Exists(scratch);
+    // Only a restore that started made the VM this drill may destroy (a failed one forgets it).
+    const bool restored = started.has_value();
+    Status result = step("restore", std::move(started));
     const auto t_restored = Clock::now();
     if (result) {
       ctx.Log("restored in " + Seconds(t_restored - t0));
@@ -136,7 +146,7 @@ Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
       }
     }
     // The copy goes, whatever happened.
-    if (restored) {
+    if (restored && Exists(scratch)) {
       StopRequest stop;
       stop.vmid = scratch;
       stop.user = req.user;

@@ -63,6 +63,20 @@ def test_failed_drill_fails_and_still_destroys_the_copy(h):
     assert 990 not in vm_ids(h)
 
 
+def test_two_drills_at_once_take_a_scratch_vm_each(h):
+    """Both pick the first free scratch VMID when asked; the second restore finds it taken and
+    takes the next, and neither destroys the other's copy."""
+    failing = h.post(drill_path(h), data={"vmid": 700, "marker": "NEVER-PRINTED", "timeout": 10})
+    passing = h.post(drill_path(h), data={"vmid": 700, "marker": "HEARTH-TINY-READY", "timeout": 600})
+    assert h.wait_task(failing, timeout=900, ok=False)["exitstatus"] == "the marker did not appear within 10 s"
+    h.wait_task(passing, timeout=1200)
+    logs = ["\n".join(h.task_log(u)) for u in (failing, passing)]
+    scratch = {line.split(" as VM ")[1].split()[0] for log in logs for line in log.splitlines() if " as VM " in line}
+    assert scratch == {str(SCRATCH), str(SCRATCH + 1)}, logs
+    assert "restore drill passed in" in logs[1], logs[1]
+    assert not {SCRATCH, SCRATCH + 1} & vm_ids(h)
+
+
 def test_drill_job_runs_the_same_drill(h):
     base = "/cluster/hearth/datastore-jobs"
     h.post(base, data={"id": "sunday-drill", "type": "drill", "storage": "local", "vmid": 700,
