@@ -200,6 +200,8 @@ struct BackupPruneEntry {
 
 // "<storage>:backup/vm/<vmid>/<time>", the volume id of a backup.
 std::string BackupVolid(const std::string& storage, const BackupSnapshotId& id);
+// "<storage>:backup/vm/<vmid>/<time>" -> storage and snapshot id; FieldError on "archive".
+Result<std::pair<std::string, BackupSnapshotId>> ParseBackupVolid(const std::string& volid);
 
 struct VmServiceOptions {
   std::string node;
