@@ -149,9 +149,10 @@ Result<DatastoreJob> MakeDatastoreJob(const std::map<std::string, std::string>& 
   }
   if (auto v = get("marker")) {
     if (v->empty() || v->size() > kMaxMarkerLength ||
-        !std::all_of(v->begin(), v->end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; }))
+        !std::all_of(v->begin(), v->end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; }) ||
+        v->find_first_not_of(' ') == std::string::npos)
       return Fail(FieldError("marker", "value must be 1 to " + std::to_string(kMaxMarkerLength) +
-                                           " printable ASCII characters"));
+                                           " printable ASCII characters, not only spaces"));
     job.marker = *v;
   }
   if (auto v = get("timeout")) {

@@ -105,8 +105,9 @@ TEST(DatastoreJob, DrillFields) {
     return Outcome(MakeDatastoreJob(f));
   };
   EXPECT_EQ(with("marker", "login:"), "ok");
-  EXPECT_EQ(with("marker", "a\nb"), "marker: value must be 1 to 128 printable ASCII characters");
-  EXPECT_EQ(with("marker", std::string(129, 'x')), "marker: value must be 1 to 128 printable ASCII characters");
+  EXPECT_EQ(with("marker", "a\nb"), "marker: value must be 1 to 128 printable ASCII characters, not only spaces");
+  EXPECT_EQ(with("marker", "   "), "marker: value must be 1 to 128 printable ASCII characters, not only spaces");
+  EXPECT_EQ(with("marker", std::string(129, 'x')), "marker: value must be 1 to 128 printable ASCII characters, not only spaces");
   EXPECT_EQ(with("scratch-vmid", "100"), "scratch-vmid: the scratch VM must be another VM than 'vmid'");
   EXPECT_EQ(with("timeout", "5"), "timeout: value must have a minimum value of 10");
   EXPECT_EQ(with("target", "bb"), "target: property is not allowed for type 'drill'");

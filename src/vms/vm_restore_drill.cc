@@ -42,13 +42,22 @@ std::string IsolatedNic(const std::string& value) {
   return Join(parts, ",");
 }
 
+bool ValidMarker(const std::string& m) {
+  return !m.empty() && m.size() <= 128 &&
+         std::all_of(m.begin(), m.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; }) &&
+         m.find_first_not_of(' ') != std::string::npos;
+}
+
 }  // namespace
 
+std::string VmService::DrillMetaKey(int vmid) { return "restore-drill:" + std::to_string(vmid); }
+
 Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
-  // The marker is logged and searched for: one line of printable ASCII.
-  if (req.marker.size() > 128 ||
-      !std::all_of(req.marker.begin(), req.marker.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; }))
-    return Fail(FieldError("marker", "value must be 1 to 128 printable ASCII characters"));
+  // The marker is logged and searched for: one line of printable ASCII, not only spaces (a
+  // space shows on any console long before the guest is up).
+  if (!req.marker.empty() && !ValidMarker(req.marker))
+    return Fail(FieldError("marker", "value must be 1 to 128 printable ASCII characters, not only spaces"));
+  if (auto st = storage_.Get(req.storage); !st) return Fail(FieldError("storage", st.error().message));
   HEARTH_ASSIGN_OR_RETURN(auto backups, ListBackups(req.storage, req.vmid));
   if (backups.empty())
     return Fail(FieldError("vmid", "no backup of VM " + std::to_string(req.vmid) + " on storage '" + req.storage + "'"));
@@ -58,11 +67,15 @@ Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
   std::string volid = BackupVolid(req.storage, newest->id);
   HEARTH_ASSIGN_OR_RETURN(std::string conf_text, BackupConfig(volid));
   HEARTH_ASSIGN_OR_RETURN(VmConfig conf, ParseConfFile(conf_text));
-  bool agent = conf.values.count("agent") && AgentEnabled(conf.values.at("agent"));
+  // A marker, when given, is what the drill waits for (an agent configured but not installed
+  // must not make the drill fail); else the guest agent's answer.
+  bool agent = req.marker.empty() && conf.values.count("agent") && AgentEnabled(conf.values.at("agent"));
   if (!agent && req.marker.empty())
     return Fail(FieldError("marker", "the backup's config has no guest agent: give a serial console line to wait for"));
   if (!agent && !conf.values.count("serial0"))
     return Fail(FieldError("marker", "the backup's config has no serial0 to read the marker from"));
+  if (!agent && conf.values.at("serial0") != "socket")
+    return Fail(FieldError("marker", "the backup's serial0 is not 'socket': the marker is read from a socket serial port"));
 
   int scratch = req.scratch_vmid;
   if (scratch) {
@@ -82,6 +95,7 @@ Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
   restore.override_conf["name"] = "drill-" + std::to_string(req.vmid);
   restore.override_conf["onboot"] = "0";
   restore.override_conf["protection"] = "0";  // or the copy could not be destroyed
+  restore.override_conf["template"] = "0";    // a template's copy boots too
   for (const auto& [k, v] : conf.values)
     if (StartsWith(k, "net") && ParseInt(k.substr(3))) restore.override_conf[k] = IsolatedNic(v);
 
@@ -108,6 +122,8 @@ Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
       if (started || req.scratch_vmid || !Exists(scratch) || tries >= 100) break;
       while (scratch < kScratchVmidFrom + 1000 && !NextId(scratch)) ++scratch;
     }
+    // Marked at once: a restart while the copy exists removes it (VmService::Init).
+    if (started) (void)store_.PutMeta(DrillMetaKey(scratch), "1");
     ctx.Log("restore drill of VM " + std::to_string(req.vmid) + ": " + volid + " as VM " + std::to_string(scratch) +
             " (network links down)");
     const auto t0 = Clock::now();
@@ -137,7 +153,9 @@ Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
         }
         if (!alive) std::this_thread::sleep_for(std::chrono::seconds(1));
       }
-      if (alive) {
+      if (ctx.cancelled()) {
+        result = Fail(Aborted("restore drill cancelled"));
+      } else if (alive) {
         ctx.Log(std::string(agent ? "the guest agent answered" : "the marker appeared") + " " +
                 Seconds(Clock::now() - t_restored) + " after the restore");
       } else {
@@ -155,6 +173,7 @@ Result<std::string> VmService::RestoreDrill(const RestoreDrillRequest& req) {
       if (auto st = step("destroy", Destroy(scratch, req.user, /*purge=*/true, /*destroy_unreferenced=*/true, false)); !st)
         ctx.Warn(st.error().message + " - remove VM " + std::to_string(scratch) + " by hand");
     }
+    if (restored && !Exists(scratch)) (void)store_.PutMeta(DrillMetaKey(scratch), "");
     if (!result) return result;
     ctx.Log("restore drill passed in " + Seconds(Clock::now() - t0));
     return Ok();

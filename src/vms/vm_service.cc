@@ -59,7 +59,7 @@ std::string VmService::UserRunState(const std::string& qemu_state) {
 
 Status VmService::Init() {
   HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListVms());
-  std::vector<int> interrupted, interrupted_templates, interrupted_snapshots, interrupted_backups;
+  std::vector<int> interrupted, interrupted_templates, interrupted_snapshots, interrupted_backups, drill_copies;
   {
     for (const auto& r : records) {
       if (r.node != options_.node) continue;
@@ -76,6 +76,7 @@ Status VmService::Init() {
       if (lock_name == "create" || lock_name == "clone" || lock_name == "destroyed") interrupted.push_back(r.vmid);
       if (lock_name == "template") interrupted_templates.push_back(r.vmid);
       if (lock_name == "backup") interrupted_backups.push_back(r.vmid);
+      if (auto drill = store_.GetMeta(DrillMetaKey(r.vmid)); drill && *drill && **drill == "1") drill_copies.push_back(r.vmid);
       // A replication snapshot pauses the VM without a lock: its paused mark says so.
       auto paused = store_.GetMeta(PausedMetaKey(r.vmid));
       if (lock_name == "snapshot" || lock_name == "snapshot-delete" || lock_name == "rollback" ||
@@ -102,6 +103,26 @@ Status VmService::Init() {
       if (c.Lock() == "backup") c.values.erase("lock");
       return Ok();
     });
+  }
+  // The scratch copy of a restore drill the restart cut short: it was going anyway.
+  for (int vmid : drill_copies) {
+    spdlog::warn("VM {}: removing the copy of a restore drill that was interrupted by a restart", vmid);
+    if (auto pid = qemu_.Pid(vmid)) {
+      qemu_.Kill(*pid);
+      if (!qemu_.WaitExit(*pid, std::chrono::seconds(30))) {
+        spdlog::error("VM {}: the drill copy's QEMU (pid {}) does not exit; remove VM {} by hand", vmid, *pid, vmid);
+        continue;
+      }
+    }
+    CleanupAfterExit(vmid);
+    for (const auto& st : storage_.All()) {
+      auto vols = st->List(ContentType::kImages, vmid);
+      if (!vols) continue;
+      for (const auto& v : *vols) (void)storage_.Free(v.volid);
+    }
+    (void)store_.DeleteVm(vmid);
+    registry_.Erase(vmid);
+    (void)store_.PutMeta(DrillMetaKey(vmid), "");
   }
   for (int vmid : interrupted_templates) {
     spdlog::warn("VM {}: undoing a template conversion that was interrupted by a restart", vmid);

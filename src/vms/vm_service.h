@@ -451,6 +451,8 @@ class VmService {
   Status FinishRollback(TaskContext* ctx, int vmid, const std::string& name);
   static std::string RollbackMetaKey(int vmid);
   static std::string PausedMetaKey(int vmid);
+  // Set while VM `vmid` is a restore drill's scratch copy: a restart removes it (Init).
+  static std::string DrillMetaKey(int vmid);
   Status CheckTemplateDisks(const VmConfig& cfg, int vmid, const std::string& only_disk);
   // A template conversion cut short (crash or error): its disks go back to vm-* names.
   void RepairInterruptedTemplate(int vmid);

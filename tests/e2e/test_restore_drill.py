@@ -2,6 +2,8 @@
 its network links down, booted under TCG until the guest shows a sign of life on serial0,
 and destroyed again, by hand (POST .../hearth/drill) and as a datastore job. A drill whose
 guest never shows the marker fails, and its copy is destroyed all the same."""
+import os
+
 import pytest
 
 from harness import Hearth, cli, tiny_iso, upload, wait_for
@@ -100,7 +102,10 @@ def test_drill_refuses_what_it_cannot_check(h):
     assert error(vmid=701, marker="x") == (400, {"vmid": "no backup of VM 701 on storage 'local'"})
     assert error(vmid=700) == (400, {"marker": "the backup's config has no guest agent: give a serial console "
                                                "line to wait for"})
-    assert error(vmid=700, marker="a\nb")[1] == {"marker": "value must be 1 to 128 printable ASCII characters"}
+    spaces = {"marker": "value must be 1 to 128 printable ASCII characters, not only spaces"}
+    assert error(vmid=700, marker="a\nb")[1] == spaces and error(vmid=700, marker="   ")[1] == spaces
+    r = h.request("POST", f"/nodes/{h.node}/storage/nosuch/hearth/drill", data={"vmid": 700, "marker": "x"})
+    assert (r.status_code, r.json().get("errors")) == (400, {"storage": "storage 'nosuch' does not exist"})
     assert error(vmid=700, marker="x", **{"scratch-vmid": 700}) == (400, {"scratch-vmid": "VM 700 already exists"})
 
 
@@ -110,3 +115,36 @@ def test_drill_from_the_cli_follows_the_task(h):
     r = cli(h, "backup", "drill", "701", "--marker", "x", ok=False)
     assert r.returncode != 0 and "vmid" in r.stderr and "no backup of VM 701" in r.stderr, r.stderr
     assert SCRATCH not in vm_ids(h)
+
+
+def test_a_template_with_an_agent_setting_is_drilled_by_its_marker(h):
+    """A template's copy is a plain VM that boots; with a marker given, the drill waits for it
+    even though the config has agent=1 (an agent configured but not installed, as here)."""
+    h.create_vm(702, name="tiny702", memory="256", ide2="local:iso/tiny.iso,media=cdrom", serial0="socket",
+                boot="order=ide2", scsi0="local:1", agent="1")
+    h.wait_task(h.post(h.vm_path(702) + "/template"))
+    h.wait_task(h.post(f"/nodes/{h.node}/vzdump", data={"vmid": 702, "storage": "local"}), timeout=300)
+    upid = h.post(drill_path(h), data={"vmid": 702, "marker": "HEARTH-TINY-READY", "timeout": 600})
+    h.wait_task(upid, timeout=1200)
+    log = "\n".join(h.task_log(upid))
+    assert "waiting for 'HEARTH-TINY-READY' on serial0" in log and "restore drill passed in" in log, log
+    assert not {v for v in vm_ids(h) if v >= SCRATCH}
+
+
+def test_a_restart_during_a_drill_removes_the_copy(h):
+    """kill -9 of the daemon while the copy runs: the next start stops it and removes it with its
+    disks, and the drill's task ends as interrupted."""
+    upid = h.post(drill_path(h), data={"vmid": 700, "marker": "NEVER-PRINTED", "timeout": 600})
+    wait_for("the scratch VM running",
+             lambda: SCRATCH in vm_ids(h) and h.get(h.vm_path(SCRATCH) + "/status/current")["status"] == "running",
+             300, 0.2)
+    pid = h.get(h.vm_path(SCRATCH) + "/status/current")["pid"]
+    h.kill9()
+    h.start()
+    assert SCRATCH not in vm_ids(h)
+    assert wait_for("the copy's QEMU gone", lambda: not os.path.exists(f"/proc/{pid}") or
+                    open(f"/proc/{pid}/stat").read().split()[2] == "Z", 60, 0.2)
+    vols = [v["volid"] for v in h.get(f"/nodes/{h.node}/storage/local/content", params={"content": "images"})]
+    assert not any(str(SCRATCH) in v for v in vols), vols
+    assert h.task_status(upid)["status"] == "stopped" and h.task_status(upid)["exitstatus"] != "OK"
+    assert "removing the copy of a restore drill" in h.read_log()
