@@ -57,6 +57,16 @@ std::string VmService::UserRunState(const std::string& qemu_state) {
   return qemu_state == "postmigrate" ? "paused" : qemu_state;
 }
 
+void VmService::RemoveVmAndVolumes(int vmid) {
+  for (const auto& st : storage_.All()) {
+    auto vols = st->List(ContentType::kImages, vmid);
+    if (!vols) continue;
+    for (const auto& v : *vols) (void)storage_.Free(v.volid);
+  }
+  (void)store_.DeleteVm(vmid);
+  registry_.Erase(vmid);
+}
+
 Status VmService::Init() {
   HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListVms());
   std::vector<int> interrupted, interrupted_templates, interrupted_snapshots, interrupted_backups, drill_copies;
@@ -88,13 +98,7 @@ Status VmService::Init() {
   // Creates and clones that a crash interrupted: remove the half-made VM and its volumes.
   for (int vmid : interrupted) {
     spdlog::warn("VM {}: removing a create, clone or destroy that was interrupted by a restart", vmid);
-    for (const auto& st : storage_.All()) {
-      auto vols = st->List(ContentType::kImages, vmid);
-      if (!vols) continue;
-      for (const auto& v : *vols) (void)storage_.Free(v.volid);
-    }
-    (void)store_.DeleteVm(vmid);
-    registry_.Erase(vmid);
+    RemoveVmAndVolumes(vmid);
   }
   // A backup cut short left nothing to finish (its temporary files go with the next GC).
   for (int vmid : interrupted_backups) {
@@ -115,13 +119,7 @@ Status VmService::Init() {
       }
     }
     CleanupAfterExit(vmid);
-    for (const auto& st : storage_.All()) {
-      auto vols = st->List(ContentType::kImages, vmid);
-      if (!vols) continue;
-      for (const auto& v : *vols) (void)storage_.Free(v.volid);
-    }
-    (void)store_.DeleteVm(vmid);
-    registry_.Erase(vmid);
+    RemoveVmAndVolumes(vmid);
     (void)store_.PutMeta(DrillMetaKey(vmid), "");
   }
   for (int vmid : interrupted_templates) {

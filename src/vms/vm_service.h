@@ -454,6 +454,9 @@ class VmService {
   // Set while VM `vmid` is a restore drill's scratch copy: a restart removes it (Init).
   static std::string DrillMetaKey(int vmid);
   Status CheckTemplateDisks(const VmConfig& cfg, int vmid, const std::string& only_disk);
+  // At start, a VM that was never finished or is going anyway: every volume it owns, its
+  // record and its registry entry go (errors ignored: what is left is adopted as unused).
+  void RemoveVmAndVolumes(int vmid);
   // A template conversion cut short (crash or error): its disks go back to vm-* names.
   void RepairInterruptedTemplate(int vmid);
   // At start: a volume of a VM that its config does not name (an allocation a crash cut
