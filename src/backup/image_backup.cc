@@ -46,10 +46,15 @@ size_t Parallelism() { return std::clamp<size_t>(std::thread::hardware_concurren
 }  // namespace
 
 Result<FixedIndex> BackupImage(ChunkStore& store, uint64_t size, const ImageReader& read, const std::string& label,
-                               const BackupLog& log, ImageBackupStats* stats) {
+                               const BackupLog& log, ImageBackupStats* stats, const IncrementalBase* base) {
   if (size > FixedIndex::kMaxImage) return Fail(InvalidArgument(label + ": image too large"));
   FixedIndex index;
   index.size = size;
+  const size_t chunk_count = static_cast<size_t>((size + index.chunk_size - 1) / index.chunk_size);
+  if (base && (!base->previous || !base->dirty || base->previous->size != size ||
+               base->previous->chunk_size != index.chunk_size || base->previous->digests.size() != chunk_count ||
+               base->dirty->size() != chunk_count))
+    return Fail(InvalidArgument(label + ": the previous backup does not match the image (size or chunks)"));
   ImageBackupStats local;
   ImageBackupStats& s = stats ? *stats : local;
   Progress progress(log, label, size);
@@ -79,6 +84,19 @@ Result<FixedIndex> BackupImage(ChunkStore& store, uint64_t size, const ImageRead
   const size_t window = 2 * Parallelism();
   for (uint64_t off = 0; off < size; off += index.chunk_size) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(index.chunk_size, size - off));
+    if (size_t i = static_cast<size_t>(off / index.chunk_size); base && !(*base->dirty)[i]) {
+      const ChunkDigest& digest = base->previous->digests[i];
+      // Touched now: a GC that is marking keeps it (its sweep spares what is newer than its
+      // start minus the grace period). Missing (damaged store): read it after all.
+      if (store.Touch(digest)) {
+        std::promise<Result<ChunkStore::Inserted>> ready;
+        ready.set_value(ChunkStore::Inserted{digest, /*existed=*/true, 0});
+        inflight.push_back(ready.get_future());
+        ++s.unchanged;
+        if (inflight.size() >= window) HEARTH_TRY(take_one());
+        continue;
+      }
+    }
     HEARTH_ASSIGN_OR_RETURN(std::string data, read(off, len).map_error([&](Error e) { return e.WithContext(label); }));
     if (data.size() != len) return Fail(Internal(label + ": short read at offset " + std::to_string(off)));
     s.bytes_read += len;

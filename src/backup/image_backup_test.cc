@@ -95,5 +95,55 @@ TEST_F(ImageBackupTest, ACorruptChunkStopsTheRestoreWithItsNameAndLeavesNoFile) 
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
+// An incremental read takes the previous backup's chunks where the bitmap says nothing
+// changed, reads only the dirty ones, and still gives the whole image back; a chunk the
+// store lost is read after all rather than referenced.
+TEST_F(ImageBackupTest, AnIncrementalReadsOnlyDirtyChunks) {
+  std::string img = dir_.Sub("disk.raw");
+  MakeImage(img, 8, 3);
+  auto first = BackupRawFile(store_, img, "drive-scsi0", nullptr, nullptr);
+  ASSERT_TRUE(first) << first.error().message;
+  // The guest changes chunk 5 (and the bitmap also marks chunk 2, which did not change).
+  {
+    std::fstream f(img, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5 * ChunkStore::kChunkSize + 100);
+    f.write("changed", 7);
+  }
+  std::string content = Slurp(img);
+  std::vector<bool> dirty(first->digests.size(), false);
+  dirty[2] = dirty[5] = true;
+  std::vector<uint64_t> reads;
+  auto reader = [&](uint64_t off, size_t len) -> Result<std::string> {
+    reads.push_back(off);
+    return content.substr(off, len);
+  };
+  IncrementalBase base{&*first, &dirty};
+  ImageBackupStats stats;
+  auto second = BackupImage(store_, content.size(), reader, "drive-scsi0", nullptr, &stats, &base);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(reads, (std::vector<uint64_t>{2 * ChunkStore::kChunkSize, 5 * ChunkStore::kChunkSize}));
+  EXPECT_EQ(stats.unchanged, 7u);
+  EXPECT_EQ(stats.bytes_read, 2 * ChunkStore::kChunkSize);
+  EXPECT_NE(second->digests[5], first->digests[5]);
+  std::string out = dir_.Sub("restored.raw");
+  ASSERT_TRUE(RestoreRawFile(store_, *second, out, "drive-scsi0", nullptr));
+  EXPECT_EQ(Slurp(out), content);
+
+  // A clean chunk that the store no longer has is read, not referenced.
+  // (Chunk 2 is noise: no other chunk of the image shares its digest.)
+  ASSERT_TRUE(std::filesystem::remove(store_.ChunkPath(first->digests[2])));
+  std::fill(dirty.begin(), dirty.end(), false);
+  reads.clear();
+  auto third = BackupImage(store_, content.size(), reader, "drive-scsi0", nullptr, nullptr, &base);
+  ASSERT_TRUE(third) << third.error().message;
+  EXPECT_EQ(reads, std::vector<uint64_t>{2 * ChunkStore::kChunkSize});
+  EXPECT_TRUE(store_.Contains(first->digests[2]));
+
+  // A previous index of another size is refused, not mixed in.
+  auto wrong = BackupImage(store_, content.size() - 4, reader, "drive-scsi0", nullptr, nullptr, &base);
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find("does not match"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hearth

@@ -16,7 +16,7 @@ std::string NbdError(const std::string& what) {
 }  // namespace
 
 Result<std::unique_ptr<NbdImage>> NbdImage::ConnectUnix(const std::string& socket, const std::string& export_name,
-                                                        std::chrono::milliseconds timeout) {
+                                                        std::chrono::milliseconds timeout, const std::string& bitmap) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   struct stat st {};
   while (::stat(socket.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -28,7 +28,13 @@ Result<std::unique_ptr<NbdImage>> NbdImage::ConnectUnix(const std::string& socke
   if (!h) return Fail(Internal(NbdError("nbd_create")));
   std::unique_ptr<NbdImage> img(new NbdImage(h));
   if (nbd_set_export_name(h, export_name.c_str()) != 0) return Fail(Internal(NbdError("NBD export name")));
+  if (!bitmap.empty()) {
+    img->context_ = "qemu:dirty-bitmap:" + bitmap;
+    if (nbd_add_meta_context(h, img->context_.c_str()) != 0) return Fail(Internal(NbdError("NBD meta context")));
+  }
   if (nbd_connect_unix(h, socket.c_str()) != 0) return Fail(Unavailable(NbdError("NBD connect to " + socket)));
+  if (!bitmap.empty() && nbd_can_meta_context(h, img->context_.c_str()) != 1)
+    return Fail(FailedPrecondition("the NBD export does not offer the dirty bitmap '" + bitmap + "'"));
   int64_t size = nbd_get_size(h);
   if (size < 0) return Fail(Internal(NbdError("NBD export size")));
   img->size_ = static_cast<uint64_t>(size);
@@ -74,6 +80,46 @@ Status NbdImage::Write(uint64_t offset, std::string_view data) {
 Status NbdImage::Flush() {
   if (nbd_flush(h_, 0) != 0) return Fail(Internal(NbdError("NBD flush")));
   return Ok();
+}
+
+}  // namespace hearth
+
+namespace hearth {
+
+Result<std::vector<bool>> NbdImage::DirtyChunks(uint64_t chunk_size) {
+  if (context_.empty()) return Fail(FailedPrecondition("no dirty bitmap was asked for at connect"));
+  if (chunk_size == 0) return Fail(InvalidArgument("chunk size 0"));
+  std::vector<bool> dirty(static_cast<size_t>((size_ + chunk_size - 1) / chunk_size), false);
+  struct State {
+    const std::string* context;
+    std::vector<bool>* dirty;
+    uint64_t chunk_size, size, covered;  // covered: the end of the extents seen so far
+  };
+  // Requests are 32-bit: ask for at most 2 GiB at a time; the server may answer with less.
+  constexpr uint64_t kMaxRequest = uint64_t{1} << 31;
+  for (uint64_t offset = 0; offset < size_;) {
+    State st{&context_, &dirty, chunk_size, size_, offset};
+    auto cb = [](void* user, const char* metacontext, uint64_t off, uint32_t* entries, size_t n, int*) -> int {
+      auto* s = static_cast<State*>(user);
+      if (*s->context != metacontext) return 0;  // another context: not ours to read
+      for (size_t i = 0; i + 1 < n; i += 2) {
+        uint64_t len = entries[i];
+        uint64_t end = std::min(off + len, s->size);
+        if ((entries[i + 1] & 1) && end > off)
+          for (uint64_t c = off / s->chunk_size; c * s->chunk_size < end; ++c) (*s->dirty)[static_cast<size_t>(c)] = true;
+        off = end;
+        if (off >= s->size) break;
+      }
+      s->covered = std::max(s->covered, off);
+      return 0;
+    };
+    uint64_t count = std::min(kMaxRequest, size_ - offset);
+    if (nbd_block_status(h_, count, offset, nbd_extent_callback{cb, &st, nullptr}, 0) != 0)
+      return Fail(Internal(NbdError("NBD block status at offset " + std::to_string(offset))));
+    if (st.covered <= offset) return Fail(Internal("NBD block status made no progress at offset " + std::to_string(offset)));
+    offset = st.covered;
+  }
+  return dirty;
 }
 
 }  // namespace hearth

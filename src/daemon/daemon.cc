@@ -175,6 +175,7 @@ int RunDaemon(const DaemonOptions& opt) {
   VmServiceOptions vopt;
   vopt.node = node;
   vopt.host = host;
+  vopt.fleecing_dir = data_dir + "/fleecing";
   SystemRandom random;
   VmService vms(**store, tasks, storage, qemu, net, runner, fs, host_stats, clock, accel, vopt, random);
   if (auto st = vms.Init(); !st) return fail(st.error());

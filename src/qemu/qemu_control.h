@@ -72,6 +72,14 @@ class QemuControl {
                              const std::function<void(const std::string&)>& log,
                              Millis stall_timeout = std::chrono::minutes(10)) = 0;
 
+  // blockdev-add of `options` (DriveBlockdev JSON) with the file opened by hearth and passed
+  // as a descriptor (QemuSupervisor::AddBlockdevByFd).
+  virtual Status AddBlockdevByFd(int vmid, const nlohmann::ordered_json& options) = 0;
+  // Starts the VM's NBD server on a unix socket hearth makes at `socket_path` (mode 0600,
+  // root's) and passes to QEMU, so QEMU never creates files as its -runas user. One server
+  // per VM; kFailedPrecondition if one runs already.
+  virtual Status StartNbdServer(int vmid, const std::string& socket_path) = 0;
+
   // RAM and device state into / out of `fd` (QemuSupervisor::SaveState, LoadState): the VM is
   // "postmigrate" after a save, "paused" after a load into a VM launched to receive it.
   virtual Status SaveState(int vmid, int fd, Millis timeout) = 0;

@@ -70,7 +70,10 @@ class QemuSupervisor final : public QemuControl {
   // as a descriptor (add-fd, "/dev/fdset/N"): QEMU runs as an unprivileged user (-runas) and
   // could not open a volume made after it started. A protocol node without a file name (a
   // network protocol) is added as it is.
-  Status AddBlockdevByFd(int vmid, const nlohmann::ordered_json& options);
+  Status AddBlockdevByFd(int vmid, const nlohmann::ordered_json& options) override;
+  // getfd of a listening unix socket, then nbd-server-start {addr: {type: fd}} on the same
+  // connection (the descriptor is the monitor's only while that connection is open).
+  Status StartNbdServer(int vmid, const std::string& socket_path) override;
   // block_resize of the block node `node_name` to `bytes`.
   Status BlockResize(int vmid, const std::string& node_name, uint64_t bytes) override;
   // Internal qcow2 snapshots of the block node `device` ("drive-scsi0") of a running VM, as

@@ -4,12 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <thread>
 #include <utility>
 
 #include "backup/datastore.h"
 #include "backup/image_backup.h"
 #include "backup/image_export.h"
 #include "backup/nbd_image.h"
+#include "vms/backup_fleece.h"
 #include "core/reverter.h"
 #include "core/strings.h"
 #include "core/time_format.h"
@@ -190,16 +192,45 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
     if (!info) return Fail(info.error().WithContext(d.key));
     ctx.Log("INFO: include disk '" + d.key + "' '" + d.volid + "' " + FormatSize(info->size));
   }
-  // A running VM is paused while its disks are read, so they show one instant ("suspend";
-  // "snapshot" without a pause needs QEMU's copy-before-write export, not built yet), or shut
-  // down and started again afterwards ("stop").
+  // The disks of a running VM are read as they were at one instant: while the guest runs on
+  // ("snapshot": QEMU keeps the old data of what the guest overwrites; backup_fleece.h), while
+  // it is paused ("suspend"), or shut down and started again afterwards ("stop").
   std::string mode = running ? req.mode : "stop";
-  if (running && mode == "snapshot") {
-    ctx.Warn("backup mode 'snapshot' without pausing the guest is not available yet - trying 'suspend' mode instead");
-    mode = "suspend";
-  }
   ctx.Log("INFO: backup mode: " + mode);
-  if (req.bwlimit_kib > 0) ctx.Warn("bandwidth limit " + std::to_string(req.bwlimit_kib) + " KiB/s is not applied yet");
+  std::unique_ptr<FleecedRead> fleece;
+  if (running && mode == "snapshot") {
+    bool frozen = false;
+    auto freeze = [&] {
+      if (!WantsFsFreeze(cfg)) return;
+      ctx.Log("INFO: issuing guest-agent 'fs-freeze' command");
+      if (auto r = AgentCommand(vmid, "guest-fsfreeze-freeze", nullptr, std::chrono::seconds(60)); r) frozen = true;
+      else ctx.Warn("guest-agent 'fs-freeze' failed - " + r.error().message + " (the backup is crash-consistent)");
+    };
+    auto thaw = [&] {
+      if (!frozen) return;
+      ctx.Log("INFO: issuing guest-agent 'fs-thaw' command");
+      if (auto r = AgentCommand(vmid, "guest-fsfreeze-thaw", nullptr, std::chrono::seconds(60)); !r)
+        ctx.Warn("guest-agent 'fs-thaw' failed - " + r.error().message);
+    };
+    FleecedRead::Options fo;
+    fo.vmid = vmid;
+    fo.storage = req.storage;
+    fo.time = time;
+    fo.run_dir = qemu_.run_dir();
+    fo.fleecing_dir = options_.fleecing_dir.empty() ? qemu_.run_dir() + "/fleecing" : options_.fleecing_dir;
+    std::vector<std::string> keys;
+    for (const auto& d : disks) keys.push_back(d.key);
+    auto opened = FleecedRead::Open(qemu_, runner_, store_, store, fo, keys, freeze, thaw, log);
+    if (!opened && opened.error().code == ErrorCode::kNotImplemented) {
+      ctx.Warn("backup mode 'snapshot' is not available (" + opened.error().message + ") - trying 'suspend' mode instead");
+      mode = "suspend";
+    } else if (!opened) {
+      return Fail(opened.error());
+    } else {
+      fleece = std::move(*opened);
+    }
+  }
+  if (req.bwlimit_kib > 0) ctx.Log("INFO: bandwidth limit: " + std::to_string(req.bwlimit_kib) + " KiB/s");
   bool paused = false;
   std::function<void()> resume_fn;
   auto resume = [&] {
@@ -245,38 +276,76 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
   std::string volid = BackupVolid(req.storage, BackupSnapshotId{vmid, time});
   ctx.Log("INFO: creating backup archive '" + volid + "'");
   HEARTH_ASSIGN_OR_RETURN(auto writer, store.Begin(vmid, time));
-  uint64_t read = 0, stored = 0, reused = 0, chunks = 0;
+  uint64_t read = 0, stored = 0, reused = 0, chunks = 0, unchanged = 0;
   for (const auto& d : disks) {
-    HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(d.volid));
-    if (auto id = ParseVolumeId(d.volid))
-      if (auto st = storage_.Get(id->storage); st) HEARTH_TRY((*st)->ActivateVolume(id->volname));
-    std::string socket = qemu_.run_dir() + "/backup-" + std::to_string(vmid) + "-" + d.key + ".nbd";
-    ImageExport::Options opt;
-    opt.force_share = paused;  // QEMU holds the image; it is paused and flushed
-    HEARTH_ASSIGN_OR_RETURN(auto exp, ImageExport::Start(runner_, info.path, info.format, socket, kExportStart, opt)
-                                           .map_error([&](Error e) { return e.WithContext(d.key); }));
-    HEARTH_ASSIGN_OR_RETURN(auto nbd, NbdImage::ConnectUnix(socket, ImageExport::kExportName, kExportStart));
+    std::unique_ptr<ImageExport> exp;
+    std::unique_ptr<NbdImage> nbd;
+    FleecedRead::DiskRead fleeced;
+    std::optional<IncrementalBase> base;
+    if (fleece) {
+      HEARTH_ASSIGN_OR_RETURN(fleeced, fleece->Connect(d.key).map_error([&](Error e) { return e.WithContext(d.key); }));
+      nbd = std::move(fleeced.nbd);
+      if (fleeced.dirty) {
+        uint64_t dirty = 0;
+        for (size_t i = 0; i < fleeced.dirty->size(); ++i) dirty += (*fleeced.dirty)[i] ? fleeced.previous->ChunkBytes(i) : 0;
+        ctx.Log("INFO: " + d.key + ": dirty-bitmap status: OK (" + HumanBytes(dirty) + " of " + HumanBytes(nbd->size()) +
+                " dirty)");
+        base = IncrementalBase{&*fleeced.previous, &*fleeced.dirty};
+      } else {
+        ctx.Log("INFO: " + d.key + ": dirty-bitmap status: created new");
+      }
+    } else {
+      HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, storage_.InfoOf(d.volid));
+      if (auto id = ParseVolumeId(d.volid))
+        if (auto st = storage_.Get(id->storage); st) HEARTH_TRY((*st)->ActivateVolume(id->volname));
+      std::string socket = qemu_.run_dir() + "/backup-" + std::to_string(vmid) + "-" + d.key + ".nbd";
+      ImageExport::Options opt;
+      opt.force_share = paused;  // QEMU holds the image; it is paused and flushed
+      HEARTH_ASSIGN_OR_RETURN(exp, ImageExport::Start(runner_, info.path, info.format, socket, kExportStart, opt)
+                                       .map_error([&](Error e) { return e.WithContext(d.key); }));
+      HEARTH_ASSIGN_OR_RETURN(nbd, NbdImage::ConnectUnix(socket, ImageExport::kExportName, kExportStart));
+    }
     ImageBackupStats s;
+    // bwlimit (KiB/s, vzdump's): each read waits until the bytes read so far fit the rate.
+    const auto began = std::chrono::steady_clock::now();
+    uint64_t bytes_so_far = 0;
     auto reader = [&](uint64_t off, size_t len) {
+      if (req.bwlimit_kib > 0) {
+        auto due = began + std::chrono::microseconds(bytes_so_far * 1000000 / (uint64_t(req.bwlimit_kib) * 1024));
+        while (std::chrono::steady_clock::now() < due && !ctx.cancelled())
+          std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(due - std::chrono::steady_clock::now(),
+                                                                                   std::chrono::milliseconds(100)));
+      }
       if (ctx.cancelled()) return Result<std::string>(Fail(Aborted("backup cancelled")));
+      bytes_so_far += len;
       return nbd->Read(off, len);
     };
-    HEARTH_ASSIGN_OR_RETURN(FixedIndex idx, BackupImage(store.chunks(), nbd->size(), reader, "drive-" + d.key, log, &s));
+    HEARTH_ASSIGN_OR_RETURN(FixedIndex idx, BackupImage(store.chunks(), nbd->size(), reader, "drive-" + d.key, log, &s,
+                                                        base ? &*base : nullptr));
     HEARTH_TRY(writer->AddImage("drive-" + d.key, idx));
     read += s.bytes_read;
     stored += s.bytes_stored;
     reused += s.reused;
     chunks += s.chunks;
+    unchanged += s.unchanged;
   }
   resume();  // the guest goes on as soon as its disks are read
+  // ... and its writes stop being copied aside.
+  if (fleece)
+    if (auto st = fleece->Release(); !st) ctx.Warn("removing the point-in-time view failed: " + st.error().message);
   VmConfig saved;
   saved.values = cfg.values;
   saved.values.erase("lock");
   HEARTH_TRY(writer->AddBlob("qemu-server.conf", FormatConfFile(saved)));
   HEARTH_ASSIGN_OR_RETURN(BackupSnapshotInfo made, writer->Finish());
+  if (fleece) {
+    auto m = store.Manifest(made.id);
+    Status st = m ? fleece->Commit(*m) : Status(Fail(m.error()));
+    if (!st) ctx.Warn("keeping the dirty bitmaps failed (" + st.error().message + "): the next backup reads every disk whole");
+  }
   ctx.Log("INFO: backup read " + HumanBytes(read) + " in " + std::to_string(chunks) + " chunks, " +
-          std::to_string(chunks - reused) + " new, " + HumanBytes(stored) +
-          " written (deduplicated and compressed)");
+          std::to_string(chunks - reused) + " new, " + HumanBytes(stored) + " written (deduplicated and compressed)" +
+          (unchanged ? "; " + std::to_string(unchanged) + " unchanged chunks were not read" : ""));
   if (!req.notes_template.empty()) {
     ctx.Log("INFO: adding notes to backup");
     // Proxmox's generate_notes: "\\" and "\n" escapes first, then the variables.

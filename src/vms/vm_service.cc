@@ -10,6 +10,7 @@
 
 #include "core/strings.h"
 #include "core/units.h"
+#include "vms/backup_fleece.h"
 #include "model/drive.h"
 #include "model/netdev.h"
 #include "model/vm_schema.h"
@@ -103,6 +104,7 @@ Status VmService::Init() {
   // A backup cut short left nothing to finish (its temporary files go with the next GC).
   for (int vmid : interrupted_backups) {
     spdlog::warn("VM {}: removing the lock of a backup that was interrupted by a restart", vmid);
+    RecoverFleecing(qemu_, store_, vmid);
     (void)Mutate(vmid, [](VmConfig& c) -> Status {
       if (c.Lock() == "backup") c.values.erase("lock");
       return Ok();

@@ -148,7 +148,7 @@ struct VzdumpRequest {
   std::string user;
   std::string command_line;  // "vzdump 100 --storage local ..." for the first log line
   int stopwait_minutes = 10;  // mode=stop: how long the guest may take to shut down
-  int64_t bwlimit_kib = 0;    // accepted, not applied yet (said in the log)
+  int64_t bwlimit_kib = 0;    // KiB/s of disk reads; 0: no limit
 };
 
 // POST /nodes/{node}/qemu with `archive`.
@@ -207,6 +207,9 @@ struct VmServiceOptions {
   std::string node;
   QemuHostInfo host;  // `kvm` is filled from AccelState at each start
   std::chrono::seconds poll_interval{1};
+  // Where a running VM's backup keeps the data its guest overwrites meanwhile (mode=snapshot);
+  // "" = <run_dir>/fleecing.
+  std::string fleecing_dir;
 };
 
 class VmService {

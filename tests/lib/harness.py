@@ -278,6 +278,42 @@ def qemu_pid(h, vmid):
     return st.get("pid")
 
 
+def qmp(h, vmid, command, **arguments):
+    """One QMP command on the VM's command monitor, as the daemon sends them (a short
+    connection each): QEMU's "return" value; an AssertionError with QEMU's text on an error.
+    For what a test checks or does behind the API's back (a write "inside" the guest with
+    human-monitor-command qemu-io, the block nodes a backup leaves)."""
+    path = os.path.join(h.dir, "run", f"{vmid}.qmp")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(path)
+        f = s.makefile("rwb")
+
+        def reply():
+            while True:
+                msg = json.loads(f.readline())
+                if "return" in msg or "error" in msg:
+                    return msg
+
+        json.loads(f.readline())  # the greeting
+        f.write(b'{"execute": "qmp_capabilities"}\n')
+        f.flush()
+        reply()
+        f.write(json.dumps({"execute": command, "arguments": arguments}).encode() + b"\n")
+        f.flush()
+        msg = reply()
+    assert "error" not in msg, f"{command}: {msg['error'].get('desc')}"
+    return msg["return"]
+
+
+def guest_write(h, vmid, drive, cmd):
+    """A qemu-io command ("write -P 0x43 8M 4M") on the running VM's device `drive` (scsi0),
+    as if the guest wrote: it goes through the device's block graph, so a backup sees it as
+    a guest write (copied aside, marked dirty). QEMU 7.2 prints qemu-io's result to its own
+    stdout, not to the monitor: a test checks the effect (a restore, the disk), not a reply."""
+    qmp(h, vmid, "human-monitor-command", **{"command-line": f'qemu-io -d {drive} "{cmd}"'})
+
+
 def tiny_iso():
     """The cached tiny bootable ISO (built from Debian's packages)."""
     out = subprocess.run([os.path.join(SRC, "scripts/build-tiny-iso.sh")], capture_output=True, text=True, timeout=900)

@@ -292,6 +292,14 @@ Status FakeQemu::MirrorDrive(int vmid, const std::string& drive_key, const nlohm
   return Fail(Internal("the fake QEMU cannot mirror drives (tests/api/test_move_disk.py covers the real one)"));
 }
 
+Status FakeQemu::AddBlockdevByFd(int, const nlohmann::ordered_json&) {
+  return Fail(MakeError(ErrorCode::kNotImplemented, "blockdev-add is not modelled by FakeQemu"));
+}
+
+Status FakeQemu::StartNbdServer(int, const std::string&) {
+  return Fail(MakeError(ErrorCode::kNotImplemented, "nbd-server-start is not modelled by FakeQemu"));
+}
+
 Status FakeQemu::SaveState(int vmid, int fd, Millis) {
   std::lock_guard lock(mu_);
   HEARTH_ASSIGN_OR_RETURN(Process * p, Running(vmid));

@@ -73,6 +73,9 @@ class FakeQemu final : public QemuControl {
   Status DeleteInternalSnapshot(int vmid, const std::string& node_name, const std::string& name) override;
   Status MirrorDrive(int vmid, const std::string& drive_key, const nlohmann::ordered_json& target,
                      const std::function<void(const std::string&)>& log, Millis stall_timeout) override;
+  // Not modelled: the VM layer falls back as on a QEMU without these (kNotImplemented).
+  Status AddBlockdevByFd(int vmid, const nlohmann::ordered_json& options) override;
+  Status StartNbdServer(int vmid, const std::string& socket_path) override;
   Status SaveState(int vmid, int fd, Millis timeout) override;
   Status LoadState(int vmid, int fd, Millis timeout) override;
   Result<nlohmann::json> AgentExecute(int vmid, const std::string& command, const nlohmann::json& args,
