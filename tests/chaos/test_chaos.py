@@ -26,7 +26,7 @@ import time
 import pytest
 import requests
 
-from harness import SRC, BtrfsLoop, Hearth, upload, wait_for
+from harness import SRC, BtrfsLoop, Hearth, qmp, upload, wait_for
 
 
 faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pytest>` shows where every thread is
@@ -249,6 +249,13 @@ def trigger(h, point, iso, files, vmid):
         act = lambda: h.post("/cluster/replication", data={"id": f"{vmid}-0", "type": "local", "target": "usb",
                                                            "schedule": "yearly"})
         running = [vmid]
+    elif op == "backup":
+        # A running VM's backup in snapshot mode: when the daemon dies, QEMU holds the fleecing
+        # overlay, its copy job, a frozen dirty bitmap and the NBD export.
+        vm_with_disks(h, vmid, 1)
+        h.vm_action(vmid, "start")
+        act = lambda: h.post(f"/nodes/{h.node}/vzdump", data={"vmid": vmid, "storage": "local", "mode": "snapshot"})
+        running = [vmid]
     elif op == "upload":
         act = lambda: (lambda r: r.json()["data"] if r.status_code == 200 else None)(upload(h, iso, f"up{vmid}.iso"))
     elif op == "download":
@@ -297,6 +304,17 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
                 if spec.startswith(("snapshot.", "replicate.")):  # the guest was paused: the repair resumes it
                     st = h.get(h.vm_path(r) + "/status/current")
                     assert st["qmpstatus"] == "running", f"{spec}: VM {r} is {st['qmpstatus']} after the repair"
+                if spec.startswith("backup."):
+                    # Nothing of the cut-short backup is left in QEMU or on disk, and the next one runs.
+                    left = [n["node-name"] for n in qmp(h, r, "query-named-block-nodes", flat=True)
+                            if n.get("node-name", "").startswith("hearth-")]
+                    left += [j["device"] for j in qmp(h, r, "query-block-jobs")]
+                    left += [e["id"] for e in qmp(h, r, "query-block-exports")]
+                    fleece_dir = os.path.join(h.dir, "fleecing")
+                    left += os.listdir(fleece_dir) if os.path.isdir(fleece_dir) else []
+                    assert left == [], f"{spec}: left behind: {left}"
+                    upid = h.post(f"/nodes/{h.node}/vzdump", data={"vmid": r, "storage": "local", "mode": "snapshot"})
+                    h.wait_task(upid, timeout=300)
                 if spec.startswith("replicate."):
                     # The job's next run cleans up what the crash left and completes.
                     job = f"{r}-0"
