@@ -1,6 +1,7 @@
 // QMP and guest-agent reply lines (from QEMU and from the guest, which is untrusted) and the
 // typed readings of QMP return values. Invariant: never throws, whatever the shape.
 #include "fuzz_common.h"
+#include "qemu/backup_access.h"
 #include "qemu/replies.h"
 
 using namespace hearth;
@@ -16,6 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)FindBlockJob(q.value, "mirror-scsi0");
     (void)BlockNodeOfDevice(q.value, "scsi0");
     (void)BlockNodeOfDevice(q.value, "virtio0");
+    (void)ReadNamedBlockNodes(q.value);
     (void)q.value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   if (q.kind == QmpLine::Kind::kEvent) {

@@ -110,8 +110,12 @@ Result<std::unique_ptr<FleecedRead>> FleecedRead::Open(QemuControl& qemu, Proces
     d.drive_key = key;
     HEARTH_ASSIGN_OR_RETURN(d.node, qemu.BlockNodeName(vmid, key));
     const BlockNodeState* node = FindNode(nodes, d.node);
-    if (!node || node->virtual_size == 0)
-      return Fail(MakeError(ErrorCode::kNotImplemented, key + ": QEMU reports no block node '" + d.node + "'"));
+    if (!node || node->virtual_size == 0) {
+      // Not open in QEMU (an efidisk0 of a SeaBIOS VM): nothing writes it; the caller reads
+      // its image as it is.
+      log(key + ": not opened by QEMU, read from its image");
+      continue;
+    }
     // Which bitmap, if any, says what changed since the last backup (the header's rules).
     std::string why;
     const BitmapRecord::Disk* rd = record && record->disks.count(key) ? &record->disks.at(key) : nullptr;
@@ -147,6 +151,8 @@ Result<std::unique_ptr<FleecedRead>> FleecedRead::Open(QemuControl& qemu, Proces
     self->disks_.push_back(std::move(d));
   }
 
+  if (self->disks_.empty())
+    return Fail(MakeError(ErrorCode::kNotImplemented, "QEMU reports none of the disks as a block node"));
   // Recorded before they exist, so that a crash at any point leaves them findable.
   if (::mkdir(options.fleecing_dir.c_str(), 0700) != 0 && errno != EEXIST)
     return Fail(Internal("cannot create " + options.fleecing_dir + ": " + std::strerror(errno)));
@@ -178,6 +184,12 @@ Result<std::unique_ptr<FleecedRead>> FleecedRead::Open(QemuControl& qemu, Proces
   CrashPoint("backup.exported");
   undo.Commit();
   return self;
+}
+
+bool FleecedRead::Covers(const std::string& key) const {
+  for (const auto& d : disks_)
+    if (d.drive_key == key) return true;
+  return false;
 }
 
 Result<FleecedRead::DiskRead> FleecedRead::Connect(const std::string& key) {

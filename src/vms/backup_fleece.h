@@ -62,11 +62,15 @@ class FleecedRead {
   // Sets up the point-in-time view of the disks `keys` ("scsi0"): clears what an earlier
   // crash left, picks each disk's bitmap, makes the fleecing images, then freeze(), the
   // point in time, thaw() (thaw also when it failed), then the NBD exports.
-  // kNotImplemented when this QEMU cannot (the caller pauses the guest instead).
+  // kNotImplemented when this QEMU cannot, or has none of the disks open as a block node
+  // (the caller pauses the guest instead).
   static Result<std::unique_ptr<FleecedRead>> Open(QemuControl& qemu, ProcessRunner& runner, Store& meta,
                                                    BackupDatastore& store, const Options& options,
                                                    const std::vector<std::string>& keys, const std::function<void()>& freeze,
                                                    const std::function<void()>& thaw, const Log& log);
+  // Whether the disk is read through the point-in-time view (false: QEMU does not have it
+  // open, so nothing writes it and its image is read as it is).
+  bool Covers(const std::string& key) const;
   // The disk's point-in-time view. `previous`/`dirty` are set for an incremental read.
   struct DiskRead {
     std::unique_ptr<NbdImage> nbd;

@@ -198,7 +198,7 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
   std::string mode = running ? req.mode : "stop";
   ctx.Log("INFO: backup mode: " + mode);
   std::unique_ptr<FleecedRead> fleece;
-  if (running && mode == "snapshot") {
+  if (running && mode == "snapshot" && !disks.empty()) {
     bool frozen = false;
     auto freeze = [&] {
       if (!WantsFsFreeze(cfg)) return;
@@ -282,7 +282,7 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
     std::unique_ptr<NbdImage> nbd;
     FleecedRead::DiskRead fleeced;
     std::optional<IncrementalBase> base;
-    if (fleece) {
+    if (fleece && fleece->Covers(d.key)) {
       HEARTH_ASSIGN_OR_RETURN(fleeced, fleece->Connect(d.key).map_error([&](Error e) { return e.WithContext(d.key); }));
       nbd = std::move(fleeced.nbd);
       if (fleeced.dirty) {
@@ -300,7 +300,8 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
         if (auto st = storage_.Get(id->storage); st) HEARTH_TRY((*st)->ActivateVolume(id->volname));
       std::string socket = qemu_.run_dir() + "/backup-" + std::to_string(vmid) + "-" + d.key + ".nbd";
       ImageExport::Options opt;
-      opt.force_share = paused;  // QEMU holds the image; it is paused and flushed
+      // QEMU holds the image: it is paused and flushed, or (snapshot mode) does not write it.
+      opt.force_share = paused || fleece != nullptr;
       HEARTH_ASSIGN_OR_RETURN(exp, ImageExport::Start(runner_, info.path, info.format, socket, kExportStart, opt)
                                        .map_error([&](Error e) { return e.WithContext(d.key); }));
       HEARTH_ASSIGN_OR_RETURN(nbd, NbdImage::ConnectUnix(socket, ImageExport::kExportName, kExportStart));

@@ -115,6 +115,17 @@ def test_agent_exec_and_shutdown_through_the_agent(lab):
     pid = h.post(h.vm_path(102) + "/agent/exec", data={"command": ["df", "-B1", "--output=size", "/"]})["pid"]
     st = wait_for("df", lambda: (s := h.get(h.vm_path(102) + "/agent/exec-status", params={"pid": pid}))["exited"] and s, 60)
     assert int(st["out-data"].split()[-1]) > 2.5 * 2**30  # the 2G image grew to 3G
+    # A backup of the running guest (snapshot mode): its filesystems are frozen through the
+    # agent only around the instant, and it is never paused; afterwards it writes again.
+    upid = h.post(f"/nodes/{h.node}/vzdump", data={"vmid": 101, "storage": "local", "mode": "snapshot"})
+    h.wait_task(upid, timeout=BOOT)
+    log = "\n".join(h.task_log(upid))
+    assert "issuing guest-agent 'fs-freeze' command" in log and "issuing guest-agent 'fs-thaw' command" in log, log
+    assert "suspending" not in log and "WARN" not in log, log
+    pid = h.post(h.vm_path(101) + "/agent/exec", data={"command": ["sh", "-c", "echo ok > /var/tmp/w && sync && cat /var/tmp/w"]})["pid"]
+    st = wait_for("a write after the backup", lambda: (s := h.get(h.vm_path(101) + "/agent/exec-status",
+                                                                  params={"pid": pid}))["exited"] and s, 120)
+    assert st["exitcode"] == 0 and st["out-data"].strip() == "ok"
     for vmid in (101, 102):
         st = h.vm_action(vmid, "shutdown", wait=BOOT, timeout=300)
         assert any("asked the guest agent to shut down" in l for l in h.task_log(st["upid"]))
