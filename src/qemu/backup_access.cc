@@ -58,7 +58,7 @@ Status WaitGone(QemuControl& qemu, int vmid, const char* query, const char* memb
     if (left.empty()) return Ok();
     if (Clock::now() > deadline)
       return Fail(Unavailable(left.front() + " is still there " + std::to_string(kTeardownWait.count()) + " s later"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
