@@ -146,29 +146,27 @@ Status RestoreImage(const ChunkStore& store, const FixedIndex& index, const Imag
                     const std::string& label, const BackupLog& log) {
   std::map<uint64_t, std::pair<ChunkDigest, ChunkDigest>> zero_digest;
   Progress progress(log, label, index.size);
-  // Each chunk is read, decompressed, checked and written by a worker (the writer takes
-  // several at once); here they are taken in order, for progress and the first error.
+  // Chunks read, decompressed and checked in parallel; written here, in order.
   struct Pending {
     size_t i;
-    std::future<Status> done;  // invalid for an all-zero chunk (nothing to write)
+    std::future<Result<std::string>> data;  // invalid for an all-zero chunk (nothing to write)
   };
   std::deque<Pending> inflight;
-  auto take_one = [&]() -> Status {
+  auto write_one = [&]() -> Status {
     Pending p = std::move(inflight.front());
     inflight.pop_front();
-    if (p.done.valid()) HEARTH_TRY(p.done.get());
-    progress.At(uint64_t{p.i} * index.chunk_size + index.ChunkBytes(p.i), "");
+    uint64_t len = index.ChunkBytes(p.i);
+    uint64_t off = uint64_t{p.i} * index.chunk_size;
+    if (p.data.valid()) {
+      auto data = p.data.get();
+      if (!data) return Fail(data.error().WithContext(label));
+      if (data->size() != len)
+        return Fail(Internal(label + ": chunk " + DigestHex(index.digests[p.i]) + " has " + std::to_string(data->size()) +
+                             " bytes where the index expects " + std::to_string(len)));
+      HEARTH_TRY(write(off, *data).map_error([&](Error e) { return e.WithContext(label); }));
+    }
+    progress.At(off + len, "");
     return Ok();
-  };
-  auto restore_one = [&store, &index, &write, &label](size_t i) -> Status {
-    uint64_t len = index.ChunkBytes(i);
-    uint64_t off = uint64_t{i} * index.chunk_size;
-    auto data = store.Read(index.digests[i], index.encrypted);
-    if (!data) return Fail(data.error().WithContext(label));
-    if (data->size() != len)
-      return Fail(Internal(label + ": chunk " + DigestHex(index.digests[i]) + " has " + std::to_string(data->size()) +
-                           " bytes where the index expects " + std::to_string(len)));
-    return write(off, *data).map_error([&](Error e) { return e.WithContext(label); });
   };
   const size_t window = 2 * Parallelism();
   for (size_t i = 0; i < index.digests.size(); ++i) {
@@ -181,11 +179,11 @@ Status RestoreImage(const ChunkStore& store, const FixedIndex& index, const Imag
     }
     Pending p{i, {}};
     if (index.digests[i] != z->second.first && index.digests[i] != z->second.second)
-      p.done = std::async(std::launch::async, restore_one, i);
+      p.data = std::async(std::launch::async, [&store, d = index.digests[i], enc = index.encrypted] { return store.Read(d, enc); });
     inflight.push_back(std::move(p));
-    if (inflight.size() >= window) HEARTH_TRY(take_one());
+    if (inflight.size() >= window) HEARTH_TRY(write_one());
   }
-  while (!inflight.empty()) HEARTH_TRY(take_one());
+  while (!inflight.empty()) HEARTH_TRY(write_one());
   return Ok();
 }
 

@@ -51,9 +51,7 @@ Result<FixedIndex> BackupRawFile(ChunkStore& store, const std::string& path, con
 // Writes the image `index` describes through `write` (offset, bytes) into a volume of at
 // least its size that reads as zeros where nothing was written (a new volume): all-zero
 // chunks are skipped, recognised by their digest without being read. A chunk that is missing
-// or fails its check stops the restore with the chunk's name. `write` is called from several
-// threads at once (for different chunks, in no particular order); on an error, the writes
-// already under way finish before it returns.
+// or fails its check stops the restore with the chunk's name.
 using ImageWriter = std::function<Status(uint64_t offset, std::string_view data)>;
 Status RestoreImage(const ChunkStore& store, const FixedIndex& index, const ImageWriter& write,
                     const std::string& label, const BackupLog& log);

@@ -123,34 +123,3 @@ Result<std::vector<bool>> NbdImage::DirtyChunks(uint64_t chunk_size) {
 }
 
 }  // namespace hearth
-
-namespace hearth {
-
-void NbdPool::Add(std::unique_ptr<NbdImage> conn) {
-  std::lock_guard lock(mu_);
-  idle_.push_back(conn.get());
-  all_.push_back(std::move(conn));
-  cv_.notify_one();
-}
-
-NbdPool::Lease NbdPool::Take() {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return !idle_.empty(); });
-  NbdImage* c = idle_.back();
-  idle_.pop_back();
-  return Lease(*this, c);
-}
-
-void NbdPool::Return(NbdImage* conn) {
-  std::lock_guard lock(mu_);
-  idle_.push_back(conn);
-  cv_.notify_one();
-}
-
-Status NbdPool::FlushAll() {
-  std::lock_guard lock(mu_);
-  for (auto& c : all_) HEARTH_TRY(c->Flush());
-  return Ok();
-}
-
-}  // namespace hearth

@@ -6,10 +6,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -48,36 +46,6 @@ class NbdImage {
   nbd_handle* h_;
   uint64_t size_ = 0;
   std::string context_;  // "qemu:dirty-bitmap:<name>", or ""
-};
-
-// Connections to one export, lent to one thread at a time: several requests in flight with
-// the synchronous NbdImage calls. Thread-safe.
-class NbdPool {
- public:
-  void Add(std::unique_ptr<NbdImage> conn);
-  // A connection until the lease is destroyed; waits while all are lent.
-  class Lease {
-   public:
-    Lease(NbdPool& pool, NbdImage* conn) : pool_(pool), conn_(conn) {}
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    ~Lease() { pool_.Return(conn_); }
-    NbdImage* operator->() const { return conn_; }
-
-   private:
-    NbdPool& pool_;
-    NbdImage* conn_;
-  };
-  Lease Take();
-  // Flushes every connection (call when none is lent).
-  Status FlushAll();
-
- private:
-  void Return(NbdImage* conn);
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<NbdImage>> all_;
-  std::vector<NbdImage*> idle_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace hearth

@@ -22,9 +22,6 @@ namespace hearth {
 namespace {
 
 constexpr auto kExportStart = std::chrono::seconds(60);
-// NBD connections per restored disk: enough to keep the chunk workers (one per core, at most
-// four) writing.
-constexpr int kRestoreConnections = 4;
 
 }  // namespace
 
@@ -158,21 +155,14 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
     ImageExport::Options opt;
     opt.writable = true;
     HEARTH_ASSIGN_OR_RETURN(auto exp, ImageExport::Start(runner_, info.path, info.format, socket, kExportStart, opt));
-    // Several connections, so chunks are written while others are being decoded (one
-    // connection serves one request at a time here; QEMU's server shares one block backend).
-    NbdPool pool;
-    for (int c = 0; c < kRestoreConnections; ++c) {
-      HEARTH_ASSIGN_OR_RETURN(auto nbd, NbdImage::ConnectUnix(socket, ImageExport::kExportName, kExportStart));
-      if (nbd->size() < idx->size) return Fail(Internal(k + ": the new volume is smaller than the backed-up disk"));
-      pool.Add(std::move(nbd));
-    }
+    HEARTH_ASSIGN_OR_RETURN(auto nbd, NbdImage::ConnectUnix(socket, ImageExport::kExportName, kExportStart));
+    if (nbd->size() < idx->size) return Fail(Internal(k + ": the new volume is smaller than the backed-up disk"));
     auto writer = [&](uint64_t off, std::string_view data) -> Status {
       if (ctx.cancelled()) return Fail(Aborted("restore cancelled"));
-      auto lease = pool.Take();
-      return lease->Write(off, data);
+      return nbd->Write(off, data);
     };
     HEARTH_TRY(RestoreImage(store.chunks(), *idx, writer, "drive-" + k, log));
-    HEARTH_TRY(pool.FlushAll());
+    HEARTH_TRY(nbd->Flush());
     d.file = new_volid;
     d.opts.erase("format");  // the new volume's own format (from its name or the storage)
     values[k] = PrintDrive(dk->bus, d);
