@@ -240,9 +240,15 @@ FleecedRead::~FleecedRead() {
 void RecoverFleecing(QemuControl& qemu, Store& meta, int vmid) {
   auto paths = FleecingPaths(meta, vmid);
   if (!paths || paths->empty()) return;
-  if (qemu.Pid(vmid))
+  if (qemu.Pid(vmid)) {
     if (auto st = DetachFleecing(qemu, vmid); !st)
       spdlog::warn("VM {}: could not detach the fleecing images of an interrupted backup: {}", vmid, st.error().message);
+    // Its bitmaps count from an instant no stored backup has: none is trusted any more, and
+    // none should go on costing QEMU memory and work until the next backup.
+    (void)meta.PutMeta(BitmapMetaKey(vmid), "");
+    if (auto nodes = QueryBlockNodes(qemu, vmid))
+      for (const auto& n : *nodes) (void)RemoveBitmaps(qemu, vmid, n);
+  }
   RemoveFleecingImages(meta, vmid);
   ::unlink((qemu.run_dir() + "/backup-" + std::to_string(vmid) + ".nbd").c_str());
 }

@@ -41,6 +41,7 @@ std::string Duration(int64_t s) {
 // drive (generated), and except `backup=0` ones, which are logged as excluded.
 struct BackupDisk {
   std::string key, volid;
+  bool iothread = false;
 };
 std::vector<BackupDisk> BackupDisks(const VmConfig& cfg, const std::function<void(const std::string&)>& log) {
   std::vector<BackupDisk> out;
@@ -56,7 +57,7 @@ std::vector<BackupDisk> BackupDisks(const VmConfig& cfg, const std::function<voi
       log("INFO: exclude disk '" + k + "' '" + vol + "' (backup=no)");
       continue;
     }
-    out.push_back({k, vol});
+    out.push_back({k, vol, d->opts.count("iothread") && d->opts.at("iothread") == "1"});
   }
   return out;
 }
@@ -198,6 +199,17 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
   std::string mode = running ? req.mode : "stop";
   ctx.Log("INFO: backup mode: " + mode);
   std::unique_ptr<FleecedRead> fleece;
+  // QEMU 7.2 aborts when a client of an NBD export whose disk runs in an iothread disconnects
+  // (blockdev-nbd.c nbd_blockdev_client_closed: "qemu_in_main_thread() && nbd_server"), so
+  // such a VM is paused for the read instead.
+  std::string iothread_disk;
+  for (const auto& d : disks)
+    if (d.iothread && iothread_disk.empty()) iothread_disk = d.key;
+  if (running && mode == "snapshot" && !iothread_disk.empty()) {
+    ctx.Warn("backup mode 'snapshot' is not available for disks with iothread=1 on this QEMU (" + iothread_disk +
+             ") - trying 'suspend' mode instead");
+    mode = "suspend";
+  }
   if (running && mode == "snapshot" && !disks.empty()) {
     bool frozen = false;
     auto freeze = [&] {
@@ -312,7 +324,9 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
     uint64_t bytes_so_far = 0;
     auto reader = [&](uint64_t off, size_t len) {
       if (req.bwlimit_kib > 0) {
-        auto due = began + std::chrono::microseconds(bytes_so_far * 1000000 / (uint64_t(req.bwlimit_kib) * 1024));
+        // In floating point: any KiB/s the API lets through (up to 2^63) neither wraps nor divides by 0.
+        auto due = began + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(
+                               static_cast<double>(bytes_so_far) / (static_cast<double>(req.bwlimit_kib) * 1024.0)));
         while (std::chrono::steady_clock::now() < due && !ctx.cancelled())
           std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(due - std::chrono::steady_clock::now(),
                                                                                    std::chrono::milliseconds(100)));
@@ -332,8 +346,16 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
   }
   resume();  // the guest goes on as soon as its disks are read
   // ... and its writes stop being copied aside.
-  if (fleece)
-    if (auto st = fleece->Release(); !st) ctx.Warn("removing the point-in-time view failed: " + st.error().message);
+  if (fleece) {
+    if (auto st = fleece->Release(); !st) {
+      if (!qemu_.Pid(vmid))
+        return Fail(Internal("VM " + std::to_string(vmid) + "'s QEMU exited during the backup (" + st.error().message +
+                             "); its log: " + qemu_.Paths(vmid).log));
+      ctx.Warn("removing the point-in-time view failed: " + st.error().message);
+    }
+  }
+  // A cancel that came after the last read still stops the backup before it is published.
+  if (ctx.cancelled()) return Fail(Aborted("backup cancelled"));
   VmConfig saved;
   saved.values = cfg.values;
   saved.values.erase("lock");

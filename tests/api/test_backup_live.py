@@ -142,3 +142,18 @@ def test_a_backup_to_another_storage_or_in_suspend_mode_breaks_no_chain(node, tm
     bitmaps = [b for n in qmp(node, 710, "query-named-block-nodes", flat=True) for b in n.get("dirty-bitmaps", [])]
     assert [b["recording"] for b in bitmaps] == [True], bitmaps
     node.vm_action(710, "stop")
+
+
+def test_iothread_disks_are_paused_for_the_read_and_a_huge_bwlimit_is_no_limit(node):
+    # QEMU 7.2 aborts when an NBD client of an iothread disk's export disconnects: such a VM
+    # is read in suspend mode, with a warning saying why, and keeps running.
+    node.create_vm(720, memory="64", scsihw="virtio-scsi-single", scsi0="local:1,iothread=1")
+    node.vm_action(720, "start")
+    guest_write(node, 720, "scsi0", "write -P 0x48 0 4M")
+    st, log = vzdump(node, 720, ok=False, bwlimit=1 << 54)  # KiB/s: 2^64 bytes/s would wrap
+    assert st["exitstatus"] == "WARNINGS: 1", log
+    assert "not available for disks with iothread=1 on this QEMU (scsi0) - trying 'suspend' mode instead" in log
+    assert "INFO: suspending guest" in log and "INFO: resuming guest" in log
+    status = node.get(node.vm_path(720) + "/status/current")
+    assert (status["status"], status["qmpstatus"]) == ("running", "running")
+    node.vm_action(720, "stop")

@@ -306,8 +306,9 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
                     assert st["qmpstatus"] == "running", f"{spec}: VM {r} is {st['qmpstatus']} after the repair"
                 if spec.startswith("backup."):
                     # Nothing of the cut-short backup is left in QEMU or on disk, and the next one runs.
-                    left = [n["node-name"] for n in qmp(h, r, "query-named-block-nodes", flat=True)
-                            if n.get("node-name", "").startswith("hearth-")]
+                    nodes = qmp(h, r, "query-named-block-nodes", flat=True)
+                    left = [n["node-name"] for n in nodes if n.get("node-name", "").startswith("hearth-")]
+                    left += [b["name"] for n in nodes for b in n.get("dirty-bitmaps", [])]  # none is trusted now
                     left += [j["device"] for j in qmp(h, r, "query-block-jobs")]
                     left += [e["id"] for e in qmp(h, r, "query-block-exports")]
                     fleece_dir = os.path.join(h.dir, "fleecing")
