@@ -307,7 +307,8 @@ def qmp(h, vmid, command, **arguments):
 
 
 def guest_write(h, vmid, drive, cmd):
-    """A qemu-io command ("write -P 0x43 8M 4M") on the running VM's device `drive` (scsi0),
+    """A qemu-io command ("write -P 0x43 8M 4M") on the running VM's device `drive` (scsi0; a
+    virtio-blk disk by its QOM path, "/machine/peripheral/virtio0/virtio-backend"),
     as if the guest wrote: it goes through the device's block graph, so a backup sees it as
     a guest write (copied aside, marked dirty). QEMU 7.2 prints qemu-io's result to its own
     stdout, not to the monitor: a test checks the effect (a restore, the disk), not a reply."""
