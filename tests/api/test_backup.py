@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import Hearth, upload
+from harness import Hearth, disk_volid, upload, volume_path
 
 
 @pytest.fixture(scope="module")
@@ -16,14 +16,6 @@ def node():
     h = Hearth().start()
     yield h
     h.close()
-
-
-def volume_path(h, volid):
-    return h.get(f"/nodes/{h.node}/storage/{volid.split(':')[0]}/content/{volid}")["path"]
-
-
-def disk_volid(h, vmid, key="scsi0"):
-    return h.get(h.vm_path(vmid) + "/config")[key].split(",")[0]
 
 
 def qemu_io(path, cmd):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness import Hearth, guest_write, qmp, wait_for
+from harness import Hearth, disk_path, guest_write, qmp, wait_for
 
 MiB = 1 << 20
 
@@ -18,14 +18,6 @@ def node():
     h = Hearth().start()
     yield h
     h.close()
-
-
-def volume_path(h, volid):
-    return h.get(f"/nodes/{h.node}/storage/{volid.split(':')[0]}/content/{volid}")["path"]
-
-
-def disk_path(h, vmid, key="scsi0"):
-    return volume_path(h, h.get(h.vm_path(vmid) + "/config")[key].split(",")[0])
 
 
 def raw_copy(path, out):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness import Hearth, btrfs_storage
+from harness import Hearth, btrfs_storage, disk_volid, volume_path
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +22,6 @@ def node():
 def tank(node):
     with btrfs_storage(node) as mnt:
         yield mnt
-
-
-def volume_path(h, volid):
-    return h.get(f"/nodes/{h.node}/storage/{volid.split(':')[0]}/content/{volid}")["path"]
-
-
-def disk_volid(h, vmid, key="scsi0"):
-    return h.get(h.vm_path(vmid) + "/config")[key].split(",")[0]
 
 
 def qemu_io(fmt, path, cmd, readonly=False):

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from harness import Hearth
+from harness import Hearth, disk_path
 from harness import btrfs_storage as mounted_btrfs_storage
 
 
@@ -40,12 +40,6 @@ def qcow2_holds(path, pattern, offset="1M"):
 def internal_snapshots(path):
     out = subprocess.run(["qemu-img", "snapshot", "-U", "-l", path], capture_output=True, text=True).stdout
     return [line.split()[1] for line in out.splitlines()[2:] if line.strip()]
-
-
-def disk_path(h, vmid, key="scsi0"):
-    vol = h.get(h.vm_path(vmid) + "/config")[key].split(",")[0]
-    storage, volname = vol.split(":", 1)
-    return h.get(f"/nodes/{h.node}/storage/{storage}/content/{vol}")["path"]
 
 
 def test_stopped_qcow2_vm_snapshot_change_rollback_delete(node):

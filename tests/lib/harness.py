@@ -273,6 +273,21 @@ def cli(hearth, *args, ok=True, timeout=300):
     return r
 
 
+def volume_path(h, volid):
+    """The host path of a storage volume ("local:100/vm-100-disk-0.qcow2"), as the API gives it."""
+    return h.get(f"/nodes/{h.node}/storage/{volid.split(':')[0]}/content/{volid}")["path"]
+
+
+def disk_volid(h, vmid, key="scsi0"):
+    """The volume a VM's drive `key` names in its current config."""
+    return h.get(h.vm_path(vmid) + "/config")[key].split(",")[0]
+
+
+def disk_path(h, vmid, key="scsi0"):
+    """The host path of a VM's drive `key`."""
+    return volume_path(h, disk_volid(h, vmid, key))
+
+
 def qemu_pid(h, vmid):
     st = h.get(h.vm_path(vmid) + "/status/current")
     return st.get("pid")
