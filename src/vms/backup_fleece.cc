@@ -98,11 +98,10 @@ Result<std::unique_ptr<FleecedRead>> FleecedRead::Open(QemuControl& qemu, Proces
   HEARTH_ASSIGN_OR_RETURN(auto nodes, QueryBlockNodes(qemu, vmid));
   std::optional<BitmapRecord> record;
   if (auto text = meta.GetMeta(BitmapMetaKey(vmid)); text && *text) record = BitmapRecord::Decode(**text);
-  HEARTH_ASSIGN_OR_RETURN(auto backups, store.List(vmid));
   std::string fingerprint = store.chunks().key() ? store.chunks().key()->fingerprint() : "";
   std::optional<BackupManifest> last;  // the newest stored backup of the VM, read once
-  if (!backups.empty())
-    if (auto m = store.Manifest(backups.back().id)) last = *m;
+  if (options.newest)
+    if (auto m = store.Manifest(*options.newest)) last = *m;
 
   std::vector<std::string> paths;
   for (const auto& key : keys) {

@@ -57,6 +57,7 @@ class FleecedRead {
     int64_t time = 0;          // the backup's time (names the new bitmaps)
     std::string run_dir;       // the NBD socket goes here
     std::string fleecing_dir;  // the fleecing images go here
+    std::optional<BackupSnapshotId> newest;  // the VM's newest stored backup in that storage
   };
   using Log = std::function<void(const std::string&)>;
   // Sets up the point-in-time view of the disks `keys` ("scsi0"): clears what an earlier

@@ -230,6 +230,7 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
     fo.time = time;
     fo.run_dir = qemu_.run_dir();
     fo.fleecing_dir = options_.fleecing_dir.empty() ? qemu_.run_dir() + "/fleecing" : options_.fleecing_dir;
+    if (!existing.empty()) fo.newest = existing.back().id;
     std::vector<std::string> keys;
     for (const auto& d : disks) keys.push_back(d.key);
     auto opened = FleecedRead::Open(qemu_, runner_, store_, store, fo, keys, freeze, thaw, log);
