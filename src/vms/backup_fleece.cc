@@ -9,7 +9,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/reverter.h"
 #include "sys/crash_point.h"
 
 namespace hearth {
@@ -156,11 +155,8 @@ Result<std::unique_ptr<FleecedRead>> FleecedRead::Open(QemuControl& qemu, Proces
   if (::mkdir(options.fleecing_dir.c_str(), 0700) != 0 && errno != EEXIST)
     return Fail(Internal("cannot create " + options.fleecing_dir + ": " + std::strerror(errno)));
   HEARTH_TRY(meta.PutMeta(FleecingMetaKey(vmid), nlohmann::json(paths).dump()));
-  Reverter undo;
-  undo.Add([&] {
-    (void)DetachFleecing(qemu, vmid);
-    RemoveFleecingImages(meta, vmid);
-  });
+  // A failure from here returns and destroys `self`, whose destructor detaches what was
+  // attached, removes the images and, once the point in time was taken, rolls back the bitmaps.
   for (const auto& d : self->disks_) {
     const BlockNodeState* node = FindNode(nodes, d.node);
     std::vector<std::string> argv = {"qemu-img", "create", "-q", "-f", "qcow2", d.fleece_path,
@@ -175,13 +171,11 @@ Result<std::unique_ptr<FleecedRead>> FleecedRead::Open(QemuControl& qemu, Proces
   Status point = TakePointInTime(qemu, vmid, self->disks_);
   thaw();
   HEARTH_TRY(point);
-  // From here a failure must also give the frozen bitmaps back their changes.
-  undo.Add([&] { (void)RollbackBitmaps(qemu, vmid, self->disks_); });
+  self->point_taken_ = true;  // from here a failure must give the frozen bitmaps back their changes
   CrashPoint("backup.point-in-time");
   self->socket_ = options.run_dir + "/backup-" + std::to_string(vmid) + ".nbd";
   HEARTH_TRY(ExportFleecing(qemu, vmid, self->disks_, self->socket_));
   CrashPoint("backup.exported");
-  undo.Commit();
   return self;
 }
 
@@ -231,6 +225,7 @@ Status FleecedRead::Commit(const BackupManifest& m) {
 FleecedRead::~FleecedRead() {
   if (committed_) return;
   if (auto st = Release(); !st) spdlog::warn("VM {}: backup teardown: {}", options_.vmid, st.error().message);
+  if (!point_taken_) return;  // the transaction is atomic: without it no bitmap changed
   if (auto st = RollbackBitmaps(qemu_, options_.vmid, disks_); !st)
     spdlog::warn("VM {}: could not give the dirty bitmaps back their changes ({}): the next backup reads every disk whole",
                  options_.vmid, st.error().message);

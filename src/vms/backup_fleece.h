@@ -98,7 +98,7 @@ class FleecedRead {
   std::string socket_, instance_;
   std::vector<FleeceDisk> disks_;
   std::map<std::string, BackupSnapshotId> previous_;  // disk key -> the backup its bitmap counts from
-  bool released_ = false, committed_ = false;
+  bool point_taken_ = false, released_ = false, committed_ = false;
 };
 
 // At daemon start, for a VM whose backup a crash cut short: detaches what is left in its

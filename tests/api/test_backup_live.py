@@ -149,3 +149,25 @@ def test_iothread_disks_are_paused_for_the_read_and_a_huge_bwlimit_is_no_limit(n
     status = node.get(node.vm_path(720) + "/status/current")
     assert (status["status"], status["qmpstatus"]) == ("running", "running")
     node.vm_action(720, "stop")
+
+
+def test_a_cancelled_backup_leaves_its_changes_to_the_next(node):
+    # A backup that fails after its instant gives the frozen bitmap back the changes it was to
+    # store, so the next backup still reads everything changed since the last stored one.
+    node.create_vm(730, memory="64", scsi0="local:1")
+    node.vm_action(730, "start")
+    vzdump(node, 730)
+    guest_write(node, 730, "scsi0", "write -P 0x51 0 40M")  # 10 chunks
+    upid = node.post(f"/nodes/{node.node}/vzdump", data={"vmid": 730, "storage": "local", "mode": "snapshot",
+                                                         "bwlimit": 10 * 1024})  # 4 s for 40 MiB
+    wait_for("the point in time", lambda: any("dirty-bitmap status" in l for l in node.task_log(upid)), 120)
+    node.delete(f"/nodes/{node.node}/tasks/{upid}")
+    st = node.wait_task(upid, timeout=120, ok=False)
+    assert st["exitstatus"] != "OK", st
+    assert "backup cancelled" in "\n".join(node.task_log(upid))
+    assert leftovers(node, 730) == []
+    guest_write(node, 730, "scsi0", "write -P 0x52 100M 4M")
+    st, log = vzdump(node, 730)
+    assert "INFO: scsi0: dirty-bitmap status: OK (44 MiB of 1.0 GiB dirty)" in log, log
+    assert len(node.get(f"/nodes/{node.node}/storage/local/content", params={"content": "backup", "vmid": 730})) == 2
+    node.vm_action(730, "stop")
