@@ -100,15 +100,12 @@ Result<FixedIndex> BackupImage(ChunkStore& store, uint64_t size, const ImageRead
   for (uint64_t off = 0; off < size; off += index.chunk_size) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(index.chunk_size, size - off));
     if (size_t i = static_cast<size_t>(off / index.chunk_size); reuse[i]) {
-      const ChunkDigest& digest = base->previous->digests[i];
-      {
-        std::promise<Result<ChunkStore::Inserted>> ready;
-        ready.set_value(ChunkStore::Inserted{digest, /*existed=*/true, 0});
-        inflight.push_back(ready.get_future());
-        ++s.unchanged;
-        if (inflight.size() >= window) HEARTH_TRY(take_one());
-        continue;
-      }
+      std::promise<Result<ChunkStore::Inserted>> ready;
+      ready.set_value(ChunkStore::Inserted{base->previous->digests[i], /*existed=*/true, 0});
+      inflight.push_back(ready.get_future());
+      ++s.unchanged;
+      if (inflight.size() >= window) HEARTH_TRY(take_one());
+      continue;
     }
     HEARTH_ASSIGN_OR_RETURN(std::string data, read(off, len).map_error([&](Error e) { return e.WithContext(label); }));
     if (data.size() != len) return Fail(Internal(label + ": short read at offset " + std::to_string(off)));

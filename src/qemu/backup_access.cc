@@ -109,7 +109,7 @@ Status TakePointInTime(QemuControl& qemu, int vmid, const std::vector<FleeceDisk
     if (!d.new_bitmap.empty())
       actions.push_back({{"type", "block-dirty-bitmap-add"},
                          {"data", {{"node", d.node}, {"name", d.new_bitmap}, {"granularity", kBitmapGranularity},
-                                   {"persistent", d.persistent}}}});
+                                   {"persistent", false}}}});
     if (!d.export_bitmap.empty())
       actions.push_back({{"type", "block-dirty-bitmap-disable"}, {"data", {{"node", d.node}, {"name", d.export_bitmap}}}});
     actions.push_back({{"type", "blockdev-backup"},

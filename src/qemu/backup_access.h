@@ -59,8 +59,9 @@ struct FleeceDisk {
   std::string node;           // the drive's block node now ("drive-scsi0")
   std::string fleece_path;    // a new empty qcow2 of the node's virtual size, no backing file
   std::string export_bitmap;  // frozen at the point in time and exported; "" for a full read
-  std::string new_bitmap;     // starts recording at the point in time; "" for none
-  bool persistent = false;    // new_bitmap is stored in the image (qcow2 only)
+  // Starts recording at the point in time; "" for none. Kept in QEMU's memory only
+  // (backup_fleece.cc says why it is not stored in the image).
+  std::string new_bitmap;
 };
 
 Status AttachFleecing(QemuControl& qemu, int vmid, const std::vector<FleeceDisk>& disks);

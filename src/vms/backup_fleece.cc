@@ -142,7 +142,6 @@ Result<std::unique_ptr<FleecedRead>> FleecedRead::Open(QemuControl& qemu, Proces
     // `qemu-img snapshot -a` (a stopped VM's rollback) fail with "Device has active dirty
     // bitmaps", and changes made while QEMU is down would go unseen anyway.
     d.new_bitmap = kBitmapPrefix + std::to_string(options.time);
-    d.persistent = false;
     HEARTH_TRY(RemoveBitmaps(qemu, vmid, *node, d.export_bitmap));
     d.fleece_path = options.fleecing_dir + "/" + std::to_string(vmid) + "-" + key + ".qcow2";
     paths.push_back(d.fleece_path);
