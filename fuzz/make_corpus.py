@@ -121,10 +121,27 @@ def qemu_lines():
         seed("qemu_replies", line.encode("latin-1"))
 
 
+def nbd_sessions():
+    """What QEMU's and libnbd's NBD clients send a read-only server (doc/proto.md)."""
+    import struct
+    opt = lambda o, d=b"": struct.pack(">QII", 0x49484156454F5054, o, len(d)) + d
+    go = lambda o, name, infos=(): opt(o, struct.pack(">I", len(name)) + name + struct.pack(">H", len(infos)) +
+                                       b"".join(struct.pack(">H", i) for i in infos))
+    req = lambda t, off, ln, cookie=1: struct.pack(">IHHQQI", 0x25609513, 0, t, cookie, off, ln)
+    hello = struct.pack(">I", 3)
+    reads = req(0, 0, 512) + req(0, 4194300, 9000, 2) + req(3, 0, 0, 3) + req(0, 3 << 20, 1, 4) + req(2, 0, 0, 5)
+    seed("nbd_session", hello + opt(8) + opt(10, b"\0" * 12) + go(7, b"drive-scsi0", (3, 0)) + reads)  # QEMU's order
+    seed("nbd_session", hello + opt(3) + go(6, b"drive-scsi0") + go(7, b"drive-scsi0") + reads)  # libnbd list+info
+    seed("nbd_session", hello + opt(1, b"drive-scsi0") + reads)  # the old EXPORT_NAME
+    seed("nbd_session", struct.pack(">I", 1) + opt(1, b"") + req(1, 0, 4) + b"abcd")  # zeroes, then a write
+    seed("nbd_session", hello + go(7, b"drive-scsi9") + opt(2))  # unknown export, abort
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1:
         from_recording(sys.argv[1])
     golden_configs()
     qemu_lines()
+    nbd_sessions()
     for t in sorted(os.listdir(OUT)):
         print(f"{t}: {len(os.listdir(os.path.join(OUT, t)))} seeds")

@@ -265,7 +265,8 @@ Result<std::vector<std::string>> BuildQemuArgv(const QemuLaunch& L, const QemuHo
   if (auto sd = Get(cfg, "startdate"); !sd.empty() && sd != "now") rtc = "base=" + EscapeQemuOpt(sd);
   if (Get(cfg, "tdf") == "1") rtc += ",driftfix=slew";
   a.insert(a.end(), {"-rtc", rtc});
-  if (Get(cfg, "freeze") == "1" || L.incoming) a.push_back("-S");
+  if (Get(cfg, "freeze") == "1" || L.incoming || L.paused) a.push_back("-S");
+  if (L.no_shutdown) a.push_back("-no-shutdown");
   if (L.incoming) a.insert(a.end(), {"-incoming", "defer"});
   if (Get(cfg, "reboot", "1") == "0") a.push_back("-no-reboot");
 

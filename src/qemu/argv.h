@@ -31,6 +31,10 @@ struct QemuLaunch {
   // (`force_machine`, Proxmox's forcemachine from the snapshot's runningmachine).
   bool incoming = false;
   std::string force_machine;
+  // Live restore: QEMU starts paused (-S) so the stream jobs exist before the guest reads,
+  // and stays up when the guest powers off (-no-shutdown) so they can finish.
+  bool paused = false;
+  bool no_shutdown = false;
 };
 
 struct RuntimePaths {

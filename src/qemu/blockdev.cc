@@ -39,6 +39,7 @@ nlohmann::ordered_json DriveBlockdev(const Drive& d, const DriveBinding& bind, c
   // Only image formats are QEMU block drivers; ISOs and other files are raw.
   std::string fmt = bind.format == "qcow2" || bind.format == "vmdk" ? bind.format : "raw";
   nlohmann::ordered_json o = {{"driver", fmt}, {"node-name", node_name}, {"file", bind.protocol}};
+  if (!bind.backing.is_null()) o["backing"] = bind.backing;
   o["cache"] = {{"direct", cache == "none" || cache == "directsync"}, {"no-flush", cache == "unsafe"}};
   if (d.opts.count("aio")) o["file"]["aio"] = Opt(d, "aio");
   if (Opt(d, "discard") == "on") o["discard"] = "unmap";

@@ -19,6 +19,9 @@ struct DriveBinding {
   // The host path behind it, for what needs a path (the EFI vars pflash drive, a descriptor
   // passed to a running QEMU); "" for a protocol without one.
   std::string path;
+  // The format node's backing, given instead of the one the image header names (null: the
+  // header's). A live restore puts a backup's NBD export here (backup/nbd_server.h).
+  nlohmann::ordered_json backing;
 };
 
 // The binding of a host path that is no storage's volume (an EFI vars copy, a passed-through

@@ -21,6 +21,21 @@ TEST(Blockdev, JsonForQmpAndKeyValueForTheCommandLine) {
             "cache.direct=on,cache.no-flush=off,discard=unmap");
 }
 
+TEST(Blockdev, AGivenBackingReplacesTheHeadersOne) {
+  auto d = ParseDrive(DriveBus::kScsi, "local:100/vm-100-disk-0.qcow2");
+  ASSERT_TRUE(d);
+  DriveBinding b = HostPathBinding("/img/a.qcow2", "qcow2");
+  EXPECT_FALSE(DriveBlockdev(*d, b, "drive-scsi0").contains("backing"));  // the header's, if any
+  b.backing = {{"driver", "nbd"}, {"node-name", "drive-scsi0-nbd"}, {"read-only", true},
+               {"server", {{"type", "unix"}, {"path", "hearth/x/live-restore/100"}, {"abstract", true}}},
+               {"export", "drive-scsi0"}, {"reconnect-delay", 120}};
+  EXPECT_EQ(BlockdevArg(DriveBlockdev(*d, b, "drive-scsi0")),
+            "driver=qcow2,node-name=drive-scsi0,file.driver=file,file.filename=/img/a.qcow2,"
+            "backing.driver=nbd,backing.node-name=drive-scsi0-nbd,backing.read-only=on,backing.server.type=unix,"
+            "backing.server.path=hearth/x/live-restore/100,backing.server.abstract=on,backing.export=drive-scsi0,"
+            "backing.reconnect-delay=120,cache.direct=off,cache.no-flush=off");
+}
+
 TEST(Blockdev, BlockDevicesIsosAndReadOnly) {
   auto d = ParseDrive(DriveBus::kVirtio, "tank:vm-100-disk-0,ro=1,cache=unsafe");
   ASSERT_TRUE(d);

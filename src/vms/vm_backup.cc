@@ -418,6 +418,8 @@ Result<std::vector<BackupSnapshotInfo>> VmService::ListBackups(const std::string
 
 Status VmService::RemoveBackup(const std::string& volid) {
   HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(volid));
+  if (auto user = LiveRestoreUsing(volid))
+    return Fail(FailedPrecondition("backup '" + volid + "' is in use by the live restore of VM " + std::to_string(*user)));
   HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(parsed.first, /*need_key=*/false));
   auto st = store->Remove(parsed.second);
   if (!st && st.error().code == ErrorCode::kFailedPrecondition)

@@ -25,9 +25,18 @@ Result<std::string> VmService::Start(int vmid, const std::string& user, int time
 }
 
 Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout, const SavedState* state) {
+  StartExtras extras;
+  extras.state = state;
+  return DoStartWith(ctx, vmid, timeout, extras);
+}
+
+Status VmService::DoStartWith(TaskContext& ctx, int vmid, int timeout, const StartExtras& extras) {
+  const SavedState* state = extras.state;
+  bool live = !extras.backing.empty();
   if (qemu_.Pid(vmid)) return Fail(FailedPrecondition("VM " + std::to_string(vmid) + " already running"));
   HEARTH_ASSIGN_OR_RETURN(VmConfig before, GetConfig(vmid));
-  HEARTH_TRY(CheckLock(before, false));
+  // A live restore starts the VM it holds locked ('create') itself.
+  if (!live || before.Lock() != "create") HEARTH_TRY(CheckLock(before, false));
   if (before.IsTemplate()) return Fail(FailedPrecondition("you can't start a vm if it's a template"));
 
   // Pending changes take effect now (not when resuming saved RAM: the devices must be the
@@ -49,6 +58,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout, const SavedSt
     launch.incoming = true;
     launch.force_machine = state->machine;
   }
+  launch.paused = launch.no_shutdown = live;
   for (const auto& [k, v] : cfg.values) {
     auto dk = DriveKey::Parse(k);
     if (!dk || dk->bus == DriveBus::kUnused) continue;
@@ -62,6 +72,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout, const SavedSt
         HEARTH_TRY((*st)->ActivateVolume(id->volname).map_error([&](Error e) { return e.WithContext(k); }));
     HEARTH_ASSIGN_OR_RETURN(VolumeBlockdev bd, storage_.BlockdevOf(vol).map_error([&](Error e) { return e.WithContext(k); }));
     launch.drives[k] = DriveBinding{bd.format, bd.protocol, bd.path};
+    if (auto b = extras.backing.find(k); b != extras.backing.end()) launch.drives[k].backing = b->second;
   }
   for (const auto& [k, v] : cfg.values) {
     if (!StartsWith(k, "net")) continue;
@@ -134,7 +145,7 @@ Status VmService::DoStart(TaskContext& ctx, int vmid, int timeout, const SavedSt
   SetRuntime(vmid, [&](Runtime& rt) {
     rt = Runtime{};
     rt.pid = pid;
-    rt.qmpstatus = !state && cfg.Get("freeze").value_or("0") == "1" ? "prelaunch" : "running";
+    rt.qmpstatus = !state && (live || cfg.Get("freeze").value_or("0") == "1") ? "prelaunch" : "running";
     rt.started_at = clock_.UnixSeconds();
   });
   ctx.Log("VM " + std::to_string(vmid) + " started with pid " + std::to_string(pid));

@@ -56,8 +56,9 @@ Result<std::string> VmService::Restore(const RestoreRequest& request) {
       });
     };
     auto upid = StartTask("qmrestore", req.vmid, req.user, [this, req, shared, id = parsed.second, old, unlock](TaskContext& ctx) {
-      Status st = DoRestore(ctx, *shared, id, req, &old);
-      if (!st) unlock();  // the VM stays as it was
+      bool written = false;
+      Status st = DoRestore(ctx, shared, id, req, &old, &written);
+      if (!st && !written) unlock();  // the VM stays as it was
       return st;
     });
     if (!upid) unlock();
@@ -65,8 +66,11 @@ Result<std::string> VmService::Restore(const RestoreRequest& request) {
   }
   HEARTH_TRY(ReserveVm(req.vmid, "create", emsg + "VM " + std::to_string(req.vmid) + " already exists on node '" + options_.node + "'"));
   auto upid = StartTask("qmrestore", req.vmid, req.user, [this, req, shared, id = parsed.second](TaskContext& ctx) {
-    Status st = DoRestore(ctx, *shared, id, req, nullptr);
-    if (!st) ForgetVm(req.vmid);
+    bool written = false;
+    Status st = DoRestore(ctx, shared, id, req, nullptr, &written);
+    // Once its config is written the VM is kept: a start that failed afterwards, or a live
+    // restore that failed (Proxmox keeps that VM for the admin to inspect).
+    if (!st && !written) ForgetVm(req.vmid);
     return st;
   });
   if (!upid) ForgetVm(req.vmid);
@@ -91,12 +95,16 @@ static Status CheckRestoredConfig(const std::map<std::string, std::string>& valu
   return Ok();
 }
 
-Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req,
-                            const VmConfig* old) {
+Status VmService::DoRestore(TaskContext& ctx, std::shared_ptr<BackupDatastore> shared, const BackupSnapshotId& id,
+                            const RestoreRequest& req, const VmConfig* old, bool* written) {
+  BackupDatastore& store = *shared;
   ctx.Log("restore backup '" + req.archive + "' to VM " + std::to_string(req.vmid));
   HEARTH_ASSIGN_OR_RETURN(std::string conf, store.ReadBlob(id, "qemu-server.conf"));
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, ParseConfFile(conf));
   HEARTH_TRY(CheckRestoredConfig(cfg.values, req.user));
+  // Checked before anything is allocated (Proxmox checks it after).
+  if (req.live_restore && cfg.Get("template").value_or("0") == "1") return Fail(Internal("cannot do live-restore for template"));
+  std::map<std::string, FixedIndex> live_disks;  // streamed after the start, by drive key
   std::vector<std::string> allocated;
   Reverter undo;
   undo.Add([&] {
@@ -145,10 +153,26 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
     if (std::string ext = vol.substr(vol.rfind('.') + 1); (ext == "qcow2" || ext == "raw" || ext == "vmdk") &&
                                                          st->SupportsFormat(ext))
       format = ext;
+    // Streamed disks are qcow2 overlays over the backup (the EFI vars are read by the
+    // firmware as pflash and restored in full first, as Proxmox does).
+    bool stream = req.live_restore && k != "efidisk0" && k != "tpmstate0";
+    if (stream) {
+      if (!st->SupportsFormat("qcow2"))
+        return Fail(Internal("live-restore needs a qcow2 target for '" + k + "': storage '" + target +
+                             "' cannot hold qcow2 images (choose another with 'storage')"));
+      format = "qcow2";
+    }
     HEARTH_ASSIGN_OR_RETURN(std::string volname, st->AllocImage(req.vmid, format, idx->size, "", log));
     std::string new_volid = target + ":" + volname;
     allocated.push_back(new_volid);
     ctx.Log("map '" + k + "' to '" + new_volid + "' (" + FormatSize(idx->size) + ")");
+    if (stream) {
+      live_disks[k] = std::move(*idx);
+      d.file = new_volid;
+      d.opts.erase("format");
+      values[k] = PrintDrive(dk->bus, d);
+      continue;
+    }
     HEARTH_TRY(st->ActivateVolume(volname));
     HEARTH_ASSIGN_OR_RETURN(VolumeInfo info, st->Info(volname));
     std::string socket = qemu_.run_dir() + "/restore-" + std::to_string(req.vmid) + "-" + k + ".nbd";
@@ -168,8 +192,11 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
     values[k] = PrintDrive(dk->bus, d);
   }
   // The snapshots were not backed up, so neither is their tree; a lock belongs to the old VM.
+  // A live restore keeps its VM locked until every disk is complete ("keep lock during
+  // live-restore", qemu-server).
   values.erase("parent");
   values.erase("lock");
+  if (!live_disks.empty()) values["lock"] = "create";
   // A copy must not clash with the original: a new generation id always (qemu-server does),
   // new MAC addresses when asked (unique).
   if (auto g = values.find("vmgenid"); g != values.end() && g->second != "0") g->second = NewUuid();
@@ -228,10 +255,12 @@ Status VmService::DoRestore(TaskContext& ctx, BackupDatastore& store, const Back
     return Ok();
   }));
   undo.Commit();
+  if (written) *written = true;
   for (const auto& vol : replaced) {
     if (auto st = storage_.Free(vol); !st) ctx.Warn("could not free the old volume '" + vol + "': " + st.error().message);
     else ctx.Log("freed the old volume '" + vol + "'");
   }
+  if (!live_disks.empty()) return RunLiveRestore(ctx, req.vmid, shared, req.archive, live_disks, req.bwlimit, false);
   ctx.Log("restore of VM " + std::to_string(req.vmid) + " from '" + req.archive + "' finished");
   if (is_template) {
     ctx.Log("Convert to template.");

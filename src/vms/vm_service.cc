@@ -70,7 +70,8 @@ void VmService::RemoveVmAndVolumes(int vmid) {
 
 Status VmService::Init() {
   HEARTH_ASSIGN_OR_RETURN(auto records, store_.ListVms());
-  std::vector<int> interrupted, interrupted_templates, interrupted_snapshots, interrupted_backups, drill_copies;
+  std::vector<int> interrupted, interrupted_templates, interrupted_snapshots, interrupted_backups, drill_copies,
+      live_restores;
   {
     for (const auto& r : records) {
       if (r.node != options_.node) continue;
@@ -84,7 +85,11 @@ Status VmService::Init() {
       e.conf_text = r.conf;
       std::string lock_name = e.config.Lock();
       // A destroy cut short (lock=destroyed) is finished the same way: the VM was going anyway.
-      if (lock_name == "create" || lock_name == "clone" || lock_name == "destroyed") interrupted.push_back(r.vmid);
+      // A live restore keeps 'create' while its VM runs: it goes on (ResumeLiveRestore below).
+      auto live = store_.GetMeta(LiveRestoreMetaKey(r.vmid));
+      bool live_restore = lock_name == "create" && live && *live && !(*live)->empty();
+      if (live_restore) live_restores.push_back(r.vmid);
+      else if (lock_name == "create" || lock_name == "clone" || lock_name == "destroyed") interrupted.push_back(r.vmid);
       if (lock_name == "template") interrupted_templates.push_back(r.vmid);
       if (lock_name == "backup") interrupted_backups.push_back(r.vmid);
       if (auto drill = store_.GetMeta(DrillMetaKey(r.vmid)); drill && *drill && **drill == "1") drill_copies.push_back(r.vmid);
@@ -154,6 +159,7 @@ Status VmService::Init() {
   }
   if (adopted) spdlog::info("re-adopted {} running VM(s)", adopted);
   for (int vmid : interrupted_snapshots) RepairInterruptedSnapshot(vmid);
+  for (int vmid : live_restores) ResumeLiveRestore(vmid);
   poller_ = std::thread([this] {
     while (!stop_poller_) {
       PollOnce();

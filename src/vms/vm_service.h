@@ -166,6 +166,11 @@ struct RestoreRequest {
   // without a MAC get one (qemu-server's override_conf and restore_merge_config).
   std::map<std::string, std::string> override_conf;
   std::string user;
+  // live-restore=1 (vm_live_restore.cc): the VM starts at once on its new (qcow2) disks while
+  // the backup streams into them; the task lasts until every disk is complete. `bwlimit`
+  // (KiB/s, 0 = none) limits that stream (Proxmox ignores it for live restores).
+  bool live_restore = false;
+  int64_t bwlimit = 0;
 };
 
 struct RestoreDrillRequest {
@@ -402,6 +407,13 @@ class VmService {
     std::string volid, machine;
   };
   Status DoStart(TaskContext& ctx, int vmid, int timeout, const SavedState* state = nullptr);
+  struct StartExtras {
+    const SavedState* state = nullptr;
+    // Live restore (vm_live_restore.cc): these disks' backings (DriveBinding::backing); QEMU
+    // starts paused and stays up when the guest powers off; the lock 'create' is the restore's.
+    std::map<std::string, nlohmann::ordered_json> backing;
+  };
+  Status DoStartWith(TaskContext& ctx, int vmid, int timeout, const StartExtras& extras);
   Status DoStop(TaskContext& ctx, int vmid, int timeout_seconds);
   // Commits every pending change (the VM is stopped) and frees what that detached.
   Status ApplyPending(int vmid, TaskContext* ctx);
@@ -422,9 +434,22 @@ class VmService {
   // At start: the disk exports of backups and restores a crash cut short are stopped.
   void StopStaleExports();
   Status BackupOne(TaskContext& ctx, BackupDatastore& store, const VzdumpRequest& req, int vmid);
-  // `old`: the config of the VM a force=1 restore overwrites; null for a new VM.
-  Status DoRestore(TaskContext& ctx, BackupDatastore& store, const BackupSnapshotId& id, const RestoreRequest& req,
-                   const VmConfig* old);
+  // `old`: the config of the VM a force=1 restore overwrites; null for a new VM. `written`
+  // becomes true once the restored config is in place (a later failure keeps the VM).
+  Status DoRestore(TaskContext& ctx, std::shared_ptr<BackupDatastore> store, const BackupSnapshotId& id,
+                   const RestoreRequest& req, const VmConfig* old, bool* written);
+  // The streaming half of a live restore (vm_live_restore.cc): serves `disks` (drive key ->
+  // the backup's index) over NBD, starts the VM on them unless its QEMU runs (`resuming`: a
+  // restart cut the task short), streams each disk in and unlocks the VM. On failure the VM
+  // is stopped and unlocked with its volumes kept, as Proxmox's pbs_live_restore.
+  Status RunLiveRestore(TaskContext& ctx, int vmid, std::shared_ptr<BackupDatastore> store, const std::string& archive,
+                        const std::map<std::string, FixedIndex>& disks, int64_t bwlimit_kib, bool resuming);
+  // At start: a live restore a restart cut short goes on in a new qmrestore task.
+  void ResumeLiveRestore(int vmid);
+  // The VM whose live restore reads backup `volid`, if any (the backup cannot go meanwhile).
+  std::optional<int> LiveRestoreUsing(const std::string& volid);
+  // {"archive", "disks", "bwlimit"} while a live restore runs; "" when none.
+  static std::string LiveRestoreMetaKey(int vmid);
   // move_disk's copy (vm_disk_ops.cc): a new volume on the target storage holding the disk's
   // data, by qemu-img while the VM is stopped, by QEMU's block mirror while it runs (the
   // device then uses the new volume). Returns its volume id.

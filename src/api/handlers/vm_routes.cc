@@ -175,7 +175,6 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
              for (const auto& [k, v] : overrides)
                if (DriveKey::Parse(k)) return Fail(FieldError(k, "option conflicts with option 'archive'"));
              HEARTH_TRY(CheckVmConfigPrivileges(s, *c.who, Vmid(c), overrides, {}, nullptr));
-             if (c.params.Bool("live-restore")) return Fail(FieldError("live-restore", "live restore is not supported yet"));
              if (c.params.Has("pool")) return Fail(Internal("pool '" + *c.params.Get("pool") + "' does not exist"));
              auto colon = archive->find(':');
              std::string sid = colon == std::string::npos ? "" : archive->substr(0, colon);
@@ -189,6 +188,8 @@ void RegisterVmRoutes(Router& r, ApiServices& s) {
              rr.unique = c.params.Bool("unique");
              rr.start = c.params.Bool("start");
              rr.force = c.params.Bool("force");
+             rr.live_restore = c.params.Bool("live-restore");
+             rr.bwlimit = c.params.Int("bwlimit");
              rr.override_conf = std::move(overrides);
              rr.user = User(c);
              return UpidReply(s.vms.Restore(rr));
