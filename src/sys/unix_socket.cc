@@ -45,8 +45,21 @@ Result<UnixLineSocket> UnixLineSocket::Connect(const std::string& path, std::chr
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Fail(Internal(std::string("socket: ") + strerror(errno)));
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno != EINPROGRESS && errno != EAGAIN) {
+  while (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      // A unix socket does not connect in the background: EAGAIN means the listener's
+      // backlog is full (QEMU's monitor takes one client at a time, and its backlog is 1),
+      // and the socket stays unconnected, so polling it would "succeed" at once and the
+      // first read fail with EINVAL. Try again until the deadline.
+      if (std::chrono::steady_clock::now() >= deadline) {
+        close(fd);
+        return Fail(Unavailable("connect " + path + ": timeout (the socket's backlog is full)"));
+      }
+      ::usleep(5000);
+      continue;
+    }
+    if (errno != EINPROGRESS) {
       int e = errno;
       close(fd);
       return Fail(Unavailable("connect " + path + ": " + strerror(e)));
@@ -62,6 +75,7 @@ Result<UnixLineSocket> UnixLineSocket::Connect(const std::string& path, std::chr
       close(fd);
       return Fail(Unavailable("connect " + path + ": " + strerror(err)));
     }
+    break;
   }
   return UnixLineSocket(fd);
 }

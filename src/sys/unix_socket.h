@@ -10,6 +10,7 @@ namespace hearth {
 
 class UnixLineSocket {
  public:
+  // Waits up to `timeout` while the listener's backlog is full (a busy QEMU monitor).
   static Result<UnixLineSocket> Connect(const std::string& path, std::chrono::milliseconds timeout);
   UnixLineSocket(UnixLineSocket&& o) noexcept : fd_(o.fd_), buf_(std::move(o.buf_)) { o.fd_ = -1; }
   UnixLineSocket& operator=(UnixLineSocket&& o) noexcept;
