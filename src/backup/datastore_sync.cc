@@ -1,5 +1,11 @@
 #include "backup/datastore_sync.h"
 
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+#include <vector>
+
 #include "core/strings.h"
 #include "core/units.h"
 
@@ -51,21 +57,39 @@ Result<SyncStats> SyncDatastore(BackupDatastore& from, BackupDatastore& to, int 
   SyncStats stats;
   HEARTH_ASSIGN_OR_RETURN(auto source, from.List(vmid));
   HEARTH_ASSIGN_OR_RETURN(auto present, to.List(vmid));
-  auto have = [&](const BackupSnapshotId& id) {
-    for (const auto& p : present)
-      if (p.id.vmid == id.vmid && p.id.time == id.time) return true;
-    return false;
-  };
+  std::sort(source.begin(), source.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.id.vmid, a.id.time) < std::tie(b.id.vmid, b.id.time);
+  });
+  // The newest backup of each VM the target holds: older source backups are not copied, as
+  // Proxmox Backup Server's pull (src/server/pull.rs, pull_group): what the target's own
+  // retention pruned stays pruned instead of coming back at every run.
+  std::map<int, int64_t> newest;
+  std::set<std::pair<int, int64_t>> have;
+  for (const auto& p : present) {
+    have.insert({p.id.vmid, p.id.time});
+    newest[p.id.vmid] = std::max(newest[p.id.vmid], p.id.time);
+  }
+  std::map<int, std::vector<const BackupSnapshotInfo*>> skipped;
+  std::set<int> failed_vms;
   for (const auto& snap : source) {
-    if (have(snap.id)) {
+    if (have.count({snap.id.vmid, snap.id.time})) {
       ++stats.snapshots_present;
       continue;
     }
+    if (auto n = newest.find(snap.id.vmid); n != newest.end() && snap.id.time < n->second) {
+      skipped[snap.id.vmid].push_back(&snap);
+      ++stats.snapshots_skipped;
+      continue;
+    }
+    // A VM stops at its first failure (PBS: "stop on error"), so the rule above never skips
+    // a backup that failed: the next run starts from it again.
+    if (failed_vms.count(snap.id.vmid)) continue;
     uint64_t before = stats.chunks_copied;
     Status st = CopySnapshot(from, to, snap, stats, cancelled);
     if (!st) {
       if (st.error().code == ErrorCode::kAborted) return Fail(st.error());
       ++stats.snapshots_failed;
+      failed_vms.insert(snap.id.vmid);
       if (log) log("sync of " + snap.id.Name() + " failed: " + st.error().message);
       continue;
     }
@@ -76,6 +100,11 @@ Result<SyncStats> SyncDatastore(BackupDatastore& from, BackupDatastore& to, int 
       log("synced " + snap.id.Name() + " (" + FormatSize(snap.size) + ", " + std::to_string(stats.chunks_copied - before) +
           " new chunk(s))");
   }
+  if (log)
+    for (const auto& [id, list] : skipped)
+      log("vm/" + std::to_string(id) + ": skipped: " + std::to_string(list.size()) + " snapshot(s) (" +
+          list.front()->id.Name().substr(list.front()->id.Name().rfind('/') + 1) + " .. " +
+          list.back()->id.Name().substr(list.back()->id.Name().rfind('/') + 1) + ") - older than the newest local snapshot");
   return stats;
 }
 

@@ -5,6 +5,7 @@
 // published on the target last, by its manifest, so an interrupted sync leaves no partial
 // backup and the next one resumes with the chunks already there. Chunks and files are copied
 // as stored: an encrypted backup stays encrypted under its key, and the target needs none.
+// Facts: proxmox-backup src/server/pull.rs (pull_group); docs/reference/hearth-sync.md A2.
 // Thread-safety: as the datastores (one sync per target at a time is the caller's choice).
 #pragma once
 
@@ -19,15 +20,18 @@ namespace hearth {
 
 struct SyncStats {
   uint64_t snapshots_copied = 0, snapshots_present = 0, snapshots_failed = 0;
+  uint64_t snapshots_skipped = 0;  // older than the newest the target holds of their VM
   uint64_t chunks_copied = 0, chunks_present = 0;
   uint64_t bytes_stored = 0;  // on the target (compressed)
 };
 
 using SyncLog = std::function<void(const std::string&)>;
 
-// Copies the snapshots of `from` (of `vmid`, or all when 0) that `to` lacks, with their
-// notes and protection. A snapshot that fails is logged and counted, and the others go on;
-// errors of the stores themselves (listing, a full target) end the sync.
+// Copies the snapshots of `from` (of `vmid`, or all when 0) that `to` lacks and that are not
+// older than the newest `to` holds of the same VM (PBS's pull rule: a backup the target's
+// retention removed is not copied again), with their notes and protection. A VM stops at its
+// first failed snapshot (logged and counted; the next run starts from it), the other VMs go
+// on; errors of the stores themselves (listing, a full target) end the sync.
 Result<SyncStats> SyncDatastore(BackupDatastore& from, BackupDatastore& to, int vmid, const SyncLog& log,
                                 const std::function<bool()>& cancelled);
 

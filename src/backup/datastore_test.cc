@@ -232,6 +232,42 @@ TEST_F(DatastoreTest, SyncCopiesEncryptedBackupsAsTheyAreToATargetWithoutTheKey)
   EXPECT_TRUE(restored.Verify(plain.id, "")->empty());
 }
 
+TEST_F(DatastoreTest, SyncSkipsWhatTheTargetsRetentionRemovedAndStopsAVmAtItsFirstFailure) {
+  auto a1 = Backup(100, kT0, 2, 0);
+  auto a2 = Backup(100, kT0 + 60, 2, 10);
+  auto a3 = Backup(100, kT0 + 120, 2, 20);
+  auto b1 = Backup(101, kT0, 2, 30);
+  auto b2 = Backup(101, kT0 + 60, 2, 40);
+  auto b3 = Backup(101, kT0 + 120, 2, 50);
+  BackupDatastore offsite(fs_, dir_.Sub("offsite"));
+  // VM 101's middle backup lost a chunk: its copy fails, and the newer one must wait for it
+  // (copied, it would make the failed one "older than the newest" and skipped forever).
+  auto idx = store_.ReadIndex(b2.id, "drive-scsi0");
+  std::filesystem::remove(store_.chunks().ChunkPath(idx->digests[1]));
+  std::vector<std::string> lines;
+  auto stats = SyncDatastore(store_, offsite, 0, [&](const std::string& l) { lines.push_back(l); }, nullptr);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->snapshots_copied, 4u);  // a1, a2, a3, b1
+  EXPECT_EQ(stats->snapshots_failed, 1u);
+  EXPECT_TRUE(offsite.Info(b1.id));
+  EXPECT_FALSE(offsite.Info(b2.id));
+  EXPECT_FALSE(offsite.Info(b3.id));
+  // The target keeps only the newest of VM 100 (its own retention): the next run does not
+  // bring the other two back.
+  ASSERT_TRUE(offsite.Remove(a1.id));
+  ASSERT_TRUE(offsite.Remove(a2.id));
+  lines.clear();
+  stats = SyncDatastore(store_, offsite, 100, [&](const std::string& l) { lines.push_back(l); }, nullptr);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->snapshots_copied, 0u);
+  EXPECT_EQ(stats->snapshots_skipped, 2u);
+  EXPECT_EQ(stats->snapshots_present, 1u);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], "vm/100: skipped: 2 snapshot(s) (2025-12-02T08:00:00Z .. 2025-12-02T08:01:00Z) - older than the "
+                      "newest local snapshot");
+  EXPECT_FALSE(offsite.Info(a1.id));
+}
+
 TEST_F(DatastoreTest, VerifyReadsASharedChunkOnceAndNamesEveryPlaceThatNeedsIt) {
   auto a = Backup(100, kT0, 30, 0);  // chunk c and c+26 are the same data
   auto idx = store_.ReadIndex(a.id, "drive-scsi0");

@@ -121,7 +121,10 @@ Result<std::string> VmService::SyncBackups(const std::string& storage, const std
     auto log = [&](const std::string& l) { ctx.Log(l); };
     HEARTH_ASSIGN_OR_RETURN(SyncStats stats, SyncDatastore(*src, *dst, vmid, log, [&] { return ctx.cancelled(); }));
     ctx.Log("copied " + std::to_string(stats.snapshots_copied) + " backup(s), " + std::to_string(stats.snapshots_present) +
-            " already there; " + std::to_string(stats.chunks_copied) + " chunk(s) copied (" + HumanBytes(stats.bytes_stored) +
+            " already there" +
+            (stats.snapshots_skipped ? ", " + std::to_string(stats.snapshots_skipped) + " older than the target's newest"
+                                     : std::string()) +
+            "; " + std::to_string(stats.chunks_copied) + " chunk(s) copied (" + HumanBytes(stats.bytes_stored) +
             " stored), " + std::to_string(stats.chunks_present) + " already there");
     if (prune && !prune->KeepsAll()) {
       ctx.Log("prune '" + target + "' with retention: " + prune->Print());

@@ -128,6 +128,13 @@ def test_scheduled_sync_copies_offsite_and_keeps_its_retention(node, tmp_path):
     assert kept["notes"] == "two"  # keep-last=1 on the target
     assert len(content(node, "local", 741)) == 2  # the source keeps its own
     assert node.get(BASE + "/to-usb")["prune-backups"] == {"keep-last": 1}
+    # The next run does not copy back what the target's retention removed (PBS's pull rule),
+    # only to prune it again.
+    upid = node.post(BASE + "/to-usb/run")
+    node.wait_task(upid)
+    log = "\n".join(node.task_log(upid))
+    assert "vm/741: skipped: 1 snapshot(s)" in log and "copied 0 backup(s)" in log and "removing" not in log, log
+    assert [b["volid"] for b in content(node, "usb", 741)] == [kept["volid"]]
 
     # Garbage collection of the offsite copy, as a job made and run from the CLI.
     from test_cli import cli
