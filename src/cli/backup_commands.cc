@@ -17,6 +17,8 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
   static std::string storage = "local", restore_storage, mode, volid;
   static bool all = false, start = false, unique = false, live = false, dry_run = false, ignore_verified = false;
   static int outdated_after = -1;
+  static int64_t restore_bwlimit = 0;
+  static bool restore_force = false;
   static std::vector<std::string> kvs;
   auto content = [](const std::string& node) { return "/nodes/" + node + "/storage/" + storage + "/content"; };
 
@@ -60,13 +62,15 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
   });
 
   auto* restore = bk->add_subcommand(
-      "restore", "Restore a backup as a new VM: hearth backup restore local:backup/vm/101/<time> 201 [--storage S] [--start|--live]");
+      "restore", "Restore a backup as a new VM: hearth backup restore local:backup/vm/101/<time> 201 [--storage S] [--start|--live] [--force]");
   restore->add_option("volid", volid)->required();
   restore->add_option("vmid", vmid)->required();
   restore->add_option("--storage", restore_storage, "Where the disks go (default: each disk's original storage)");
   restore->add_flag("--start", start, "Start the VM once restored");
   restore->add_flag("--unique", unique, "New MAC addresses and SMBIOS UUID (for a copy beside the original)");
   restore->add_flag("--live", live, "Start the VM at once; its disks (qcow2) fill in from the backup while it runs");
+  restore->add_option("--bwlimit", restore_bwlimit, "Read at most this many KiB/s (a live restore's stream)");
+  restore->add_flag("--force", restore_force, "Restore over the existing (stopped) VM <vmid>");
   restore->callback([ctx] {
     ctx.with_api([&](ApiClient& api, const std::string& node) {
       KeyValues p = {{"vmid", std::to_string(vmid)}, {"archive", volid}};
@@ -74,6 +78,8 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
       if (start) p.emplace_back("start", "1");
       if (unique) p.emplace_back("unique", "1");
       if (live) p.emplace_back("live-restore", "1");
+      if (restore_bwlimit > 0) p.emplace_back("bwlimit", std::to_string(restore_bwlimit));
+      if (restore_force) p.emplace_back("force", "1");
       return ctx.task_or_print(api, api.Call("POST", "/nodes/" + node + "/qemu", p));
     });
   });

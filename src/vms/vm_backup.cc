@@ -401,6 +401,11 @@ Status VmService::BackupOne(TaskContext& ctx, BackupDatastore& store, const Vzdu
     int pruned = 0;
     for (size_t i = 0; i < all.size(); ++i) {
       if (marks[i] != PruneMark::kRemove) continue;
+      std::string volid = BackupVolid(req.storage, all[i].id);
+      if (auto user = LiveRestoreUsing(volid)) {  // kept (and so are its chunks, for GC) until it is done
+        ctx.Log("INFO: keeping backup '" + volid + "': in use by the live restore of VM " + std::to_string(*user));
+        continue;
+      }
       HEARTH_TRY(store.Remove(all[i].id));
       ctx.Log("INFO: removing backup '" + BackupVolid(req.storage, all[i].id) + "'");
       ++pruned;

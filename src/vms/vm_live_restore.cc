@@ -71,24 +71,9 @@ Status VmService::RunLiveRestore(TaskContext& ctx, int vmid, std::shared_ptr<Bac
   std::unique_ptr<NbdServer> server;
 
   auto fail = [&](const Error& e) -> Status {
-    ctx.Warn("An error occurred during live-restore: " + e.message);
-    for (const auto& k : keys) (void)qemu_.Execute(vmid, "block-job-cancel", {{"device", JobId(k)}, {"force", true}});
-    if (auto p = qemu_.Pid(vmid)) {
-      if (!qemu_.Quit(vmid) || !qemu_.WaitExit(*p, std::chrono::seconds(10))) {
-        qemu_.Kill(*p);
-        qemu_.WaitExit(*p, std::chrono::seconds(10));
-      }
-    }
-    CleanupAfterExit(vmid);
-    server.reset();
-    (void)store_.PutMeta(LiveRestoreMetaKey(vmid), "");
-    (void)Mutate(vmid, [](VmConfig& c) -> Status {
-      if (c.Lock() == "create") c.values.erase("lock");
-      return Ok();
-    });
-    ctx.Warn("error before or during data restore, some or all disks were not completely restored. VM " +
-             std::to_string(vmid) + " state is NOT cleaned up.");
-    return Fail(Internal("live-restore failed"));
+    Status st = AbortLiveRestore(ctx, vmid, keys, e);
+    server.reset();  // after QEMU is gone: it disconnects properly
+    return st;
   };
 
   auto made = NbdServer::Start(std::move(exports), sopt, [&ctx](const std::string& line) { ctx.Warn(line); });
@@ -156,7 +141,7 @@ Status VmService::RunLiveRestore(TaskContext& ctx, int vmid, std::shared_ptr<Bac
       if (log_progress) {
         uint64_t len = job->value("len", uint64_t{0}), off = job->value("offset", uint64_t{0});
         auto secs = std::chrono::duration_cast<std::chrono::seconds>(Steady::now() - begin).count();
-        ctx.Log(JobId(k) + ": transferred " + FormatSize(off) + " of " + FormatSize(len) + " (" + Percent(off, len) +
+        ctx.Log(JobId(k) + ": transferred " + HumanBytes(off) + " of " + HumanBytes(len) + " (" + Percent(off, len) +
                 ") in " + std::to_string(secs) + "s");
       }
     }
@@ -184,7 +169,10 @@ Status VmService::RunLiveRestore(TaskContext& ctx, int vmid, std::shared_ptr<Bac
     return Ok();
   }));
   (void)store_.PutMeta(LiveRestoreMetaKey(vmid), "");
-  // The guest powered off during the restore: QEMU stayed (-no-shutdown) for the jobs.
+  // From now on a guest poweroff ends QEMU again, as at any other start (-no-shutdown was
+  // for the jobs); if it powered off meanwhile, QEMU waits in "shutdown": stop it.
+  if (auto st = qemu_.Execute(vmid, "set-action", {{"shutdown", "poweroff"}}); !st)
+    ctx.Warn("could not restore the guest's poweroff action: " + st.error().message);
   if (auto s = qemu_.QueryRunState(vmid); s && *s == "shutdown") {
     ctx.Log("the guest powered off during the restore: stopping VM " + std::to_string(vmid));
     if (auto p = qemu_.Pid(vmid)) {
@@ -195,6 +183,31 @@ Status VmService::RunLiveRestore(TaskContext& ctx, int vmid, std::shared_ptr<Bac
   }
   ctx.Log("live-restore of VM " + std::to_string(vmid) + " from '" + archive + "' finished");
   return Ok();
+}
+
+Status VmService::AbortLiveRestore(TaskContext& ctx, int vmid, const std::vector<std::string>& keys, const Error& e) {
+  ctx.Warn("An error occurred during live-restore: " + e.message);
+  for (const auto& k : keys) (void)qemu_.Execute(vmid, "block-job-cancel", {{"device", JobId(k)}, {"force", true}});
+  if (auto p = qemu_.Pid(vmid)) {
+    if (!qemu_.Quit(vmid) || !qemu_.WaitExit(*p, std::chrono::seconds(10))) {
+      qemu_.Kill(*p);
+      qemu_.WaitExit(*p, std::chrono::seconds(10));
+    }
+  }
+  CleanupAfterExit(vmid);
+  (void)store_.PutMeta(LiveRestoreMetaKey(vmid), "");
+  (void)Mutate(vmid, [](VmConfig& c) -> Status {
+    if (c.Lock() == "create") c.values.erase("lock");
+    return Ok();
+  });
+  ctx.Warn("error before or during data restore, some or all disks were not completely restored. VM " +
+           std::to_string(vmid) + " state is NOT cleaned up.");
+  return Fail(Internal("live-restore failed"));
+}
+
+bool VmService::LiveRestoreRunning(int vmid) {
+  auto raw = store_.GetMeta(LiveRestoreMetaKey(vmid));
+  return raw && *raw && !(*raw)->empty();
 }
 
 std::optional<int> VmService::LiveRestoreUsing(const std::string& volid) {
@@ -223,13 +236,20 @@ void VmService::ResumeLiveRestore(int vmid) {
     if (k.is_string()) keys.push_back(k.get<std::string>());
   spdlog::warn("VM {}: resuming the live restore a restart interrupted", vmid);
   auto upid = StartTask("qmrestore", vmid, "root@pam", [this, vmid, archive, keys, bwlimit](TaskContext& ctx) -> Status {
-    HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(archive));
-    HEARTH_ASSIGN_OR_RETURN(auto opened, OpenDatastoreFor(parsed.first, parsed.second));
-    std::shared_ptr<BackupDatastore> store(std::move(opened));
+    // The backup must still be there, readable with its key (the storage may be gone, the key
+    // removed): otherwise the VM is stopped and unlocked as for any other failure.
     std::map<std::string, FixedIndex> disks;
-    for (const auto& k : keys) {
-      HEARTH_ASSIGN_OR_RETURN(disks[k], store->ReadIndex(parsed.second, "drive-" + k));
-    }
+    std::shared_ptr<BackupDatastore> store;
+    Status opened = [&]() -> Status {
+      HEARTH_ASSIGN_OR_RETURN(auto parsed, ParseBackupVolid(archive));
+      HEARTH_ASSIGN_OR_RETURN(auto ds, OpenDatastoreFor(parsed.first, parsed.second));
+      store = std::move(ds);
+      for (const auto& k : keys) {
+        HEARTH_ASSIGN_OR_RETURN(disks[k], store->ReadIndex(parsed.second, "drive-" + k));
+      }
+      return Ok();
+    }();
+    if (!opened) return AbortLiveRestore(ctx, vmid, keys, opened.error().WithContext("cannot resume from '" + archive + "'"));
     return RunLiveRestore(ctx, vmid, store, archive, disks, bwlimit, true);
   });
   if (!upid) fail(upid.error().message);

@@ -33,6 +33,15 @@ Result<std::string> VmService::Restore(const RestoreRequest& request) {
   HEARTH_ASSIGN_OR_RETURN(BackupManifest manifest, store->Manifest(parsed.second).map_error([](Error e) {
     return FieldError("archive", e.message);
   }));
+  // The target storage, checked before the task (the disks' own storages are known only from
+  // the backup's config, inside it).
+  if (!req.storage.empty()) {
+    auto target = storage_.Get(req.storage);
+    if (!target) return Fail(FieldError("storage", "storage '" + req.storage + "' does not exist"));
+    if (req.live_restore && !(*target)->SupportsFormat("qcow2"))
+      return Fail(FieldError("storage", "live-restore needs a qcow2 target: storage '" + req.storage +
+                                            "' cannot hold qcow2 images"));
+  }
   std::string emsg = "unable to restore VM " + std::to_string(req.vmid) + " - ";
   // A key that cannot read the backup stops the restore before anything is written.
   if (auto st = store->CheckKey(manifest); !st) return Fail(FailedPrecondition(emsg + st.error().message));
@@ -103,7 +112,9 @@ Status VmService::DoRestore(TaskContext& ctx, std::shared_ptr<BackupDatastore> s
   HEARTH_ASSIGN_OR_RETURN(VmConfig cfg, ParseConfFile(conf));
   HEARTH_TRY(CheckRestoredConfig(cfg.values, req.user));
   // Checked before anything is allocated (Proxmox checks it after).
-  if (req.live_restore && cfg.Get("template").value_or("0") == "1") return Fail(Internal("cannot do live-restore for template"));
+  auto tmpl = req.override_conf.find("template");
+  if (req.live_restore && (cfg.Get("template").value_or("0") == "1" || (tmpl != req.override_conf.end() && tmpl->second == "1")))
+    return Fail(Internal("cannot do live-restore for template"));
   std::map<std::string, FixedIndex> live_disks;  // streamed after the start, by drive key
   std::vector<std::string> allocated;
   Reverter undo;
@@ -256,11 +267,32 @@ Status VmService::DoRestore(TaskContext& ctx, std::shared_ptr<BackupDatastore> s
   }));
   undo.Commit();
   if (written) *written = true;
-  for (const auto& vol : replaced) {
-    if (auto st = storage_.Free(vol); !st) ctx.Warn("could not free the old volume '" + vol + "': " + st.error().message);
-    else ctx.Log("freed the old volume '" + vol + "'");
+  auto free_replaced = [&] {
+    for (const auto& vol : replaced) {
+      if (auto st = storage_.Free(vol); !st) ctx.Warn("could not free the old volume '" + vol + "': " + st.error().message);
+      else ctx.Log("freed the old volume '" + vol + "'");
+    }
+  };
+  if (!live_disks.empty()) {
+    // The old disks go only once the new ones are complete: a live restore that fails leaves
+    // them to the VM as unusedN, so nothing of the old VM is lost to a failed stream.
+    Status st = RunLiveRestore(ctx, req.vmid, shared, req.archive, live_disks, req.bwlimit, false);
+    if (st) {
+      free_replaced();
+    } else if (!replaced.empty()) {
+      (void)Mutate(req.vmid, [&](VmConfig& c) -> Status {
+        int n = 0;
+        for (const auto& vol : replaced) {
+          while (c.values.count("unused" + std::to_string(n))) ++n;
+          c.values["unused" + std::to_string(n)] = vol;
+        }
+        return Ok();
+      });
+      ctx.Warn("the VM's old disks are kept as unused disks: " + Join(replaced, ", "));
+    }
+    return st;
   }
-  if (!live_disks.empty()) return RunLiveRestore(ctx, req.vmid, shared, req.archive, live_disks, req.bwlimit, false);
+  free_replaced();
   ctx.Log("restore of VM " + std::to_string(req.vmid) + " from '" + req.archive + "' finished");
   if (is_template) {
     ctx.Log("Convert to template.");

@@ -451,6 +451,9 @@ std::string VmService::NewMac() {
 
 Result<std::string> VmService::StartTask(const std::string& type, int vmid, const std::string& user,
                                          std::function<Status(TaskContext&)> work) {
+  // A live restore holds its VM for as long as the stream runs: anything else would wait
+  // behind it for that long, so it is refused now, with the lock's words.
+  if (type != "qmrestore" && LiveRestoreRunning(vmid)) return Fail(FailedPrecondition("VM is locked (create)"));
   TaskSpec spec;
   spec.type = type;
   spec.id = std::to_string(vmid);
@@ -460,6 +463,7 @@ Result<std::string> VmService::StartTask(const std::string& type, int vmid, cons
 }
 
 Result<std::unique_ptr<VmLocks::Guard>> VmService::LockForCall(int vmid) {
+  if (LiveRestoreRunning(vmid)) return Fail(FailedPrecondition("VM is locked (create)"));
   auto guard = tasks_.vm_locks().AcquireFor(vmid, kSyncLockWait);
   if (!guard)
     return Fail(Unavailable("can't lock file '/var/lock/qemu-server/lock-" + std::to_string(vmid) +

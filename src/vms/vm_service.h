@@ -444,8 +444,14 @@ class VmService {
   // is stopped and unlocked with its volumes kept, as Proxmox's pbs_live_restore.
   Status RunLiveRestore(TaskContext& ctx, int vmid, std::shared_ptr<BackupDatastore> store, const std::string& archive,
                         const std::map<std::string, FixedIndex>& disks, int64_t bwlimit_kib, bool resuming);
+  // The end of a failed live restore, as Proxmox's: the jobs cancelled, QEMU stopped, the
+  // record and the lock 'create' removed, the volumes and config kept; "live-restore failed".
+  Status AbortLiveRestore(TaskContext& ctx, int vmid, const std::vector<std::string>& keys, const Error& e);
   // At start: a live restore a restart cut short goes on in a new qmrestore task.
   void ResumeLiveRestore(int vmid);
+  // Whether a live restore of `vmid` runs (or a restart is to resume it): other tasks and
+  // locked calls on the VM are refused at once rather than queued behind the stream.
+  bool LiveRestoreRunning(int vmid);
   // The VM whose live restore reads backup `volid`, if any (the backup cannot go meanwhile).
   std::optional<int> LiveRestoreUsing(const std::string& volid);
   // {"archive", "disks", "bwlimit"} while a live restore runs; "" when none.

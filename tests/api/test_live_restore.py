@@ -4,7 +4,9 @@ made meanwhile survive the stream; a hearth killed mid-stream resumes it; a dama
 fails the way Proxmox's does (VM stopped, unlocked, kept). Real QEMU (TCG, firmware only: the
 "guest's" writes are qemu-io commands on the device, so they take the guest's path)."""
 import os
+import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -70,9 +72,22 @@ def test_the_vm_runs_at_once_and_keeps_its_writes_while_the_backup_streams_in(no
     # has (the start): both stay the guest's.
     guest_write(node, 731, "scsi0", "write -P 0x47 88M 4M")
     guest_write(node, 731, "scsi0", "write -P 0x48 0 64k")
-    # The backup cannot go while the VM reads from it.
+    # The backup cannot go while the VM reads from it: not deleted, not pruned by the next
+    # backup's retention (its chunks stay for GC too).
     st = node.wait_task(node.delete(f"/nodes/{node.node}/storage/local/content/{volid}"), ok=False)
     assert st["exitstatus"] == f"backup '{volid}' is in use by the live restore of VM 731", st
+    upid_b = node.post(f"/nodes/{node.node}/vzdump", data={"vmid": 730, "storage": "local", "mode": "stop",
+                                                           "prune-backups": "keep-last=1"})
+    node.wait_task(upid_b, timeout=300)
+    assert f"INFO: keeping backup '{volid}': in use by the live restore of VM 731" in log_of(node, upid_b)
+    # Other operations on the restoring VM are refused at once, not queued behind the stream.
+    for method, path, data in (("POST", "/snapshot", {"snapname": "s1"}), ("PUT", "/resize", {"disk": "scsi0", "size": "+1M"}),
+                               ("POST", "/status/stop", {"skiplock": 1})):
+        r = node.request(method, node.vm_path(731) + path, data=data, auth="root")
+        assert r.status_code != 200 and "VM is locked (create)" in r.text, (path, r.status_code, r.text)
+    upid_b = node.post(f"/nodes/{node.node}/vzdump", data={"vmid": 731, "storage": "local"})
+    node.wait_task(upid_b, ok=False)
+    assert "VM is locked (create)" in log_of(node, upid_b), log_of(node, upid_b)
 
     node.wait_task(upid, timeout=600)
     log = log_of(node, upid)
@@ -122,6 +137,31 @@ def test_a_hearth_killed_mid_stream_resumes_it_without_stopping_the_vm(node, tmp
     assert raw(disk_path(node, 741), str(tmp_path / "741.raw")) == bytes(want)
 
 
+def test_a_resume_that_finds_its_backup_gone_stops_and_unlocks_the_vm(node, tmp_path):
+    volid, _ = backed_up_vm(node, 770, tmp_path)
+    upid = live_restore(node, volid, 771, bwlimit=4 * 1024)
+    wait_for("the stream", lambda: "transferred" in log_of(node, upid), 120)
+    store = node.get("/storage/local")["path"]
+    node.kill9()
+    # Behind hearth's back, the backup goes (a storage unmounted, a directory removed).
+    shutil.rmtree(os.path.join(store, "dump", "vm", "770", volid.rsplit("/", 1)[1]))
+    node.start()
+
+    def failed():
+        tasks = node.get(f"/nodes/{node.node}/tasks", params={"vmid": 771, "typefilter": "qmrestore", "source": "all"})
+        ended = [node.task_status(t["upid"]) for t in tasks if t["upid"] != upid]
+        return [st for st in ended if st["status"] == "stopped"]
+    [st] = wait_for("the resumed task to fail", failed, 120, 0.5)
+    assert st["exitstatus"] == "live-restore failed", st
+    log = log_of(node, st["upid"])
+    assert "An error occurred during live-restore: cannot resume from '" + volid + "'" in log, log
+    status = node.get(node.vm_path(771) + "/status/current")
+    assert status["status"] == "stopped"
+    assert "lock" not in node.get(node.vm_path(771) + "/config")
+    node.vm_action(771, "start")  # unlocked: the admin decides (its disk holds what was copied)
+    node.vm_action(771, "stop")
+
+
 def test_a_damaged_backup_fails_the_restore_and_keeps_the_vm_stopped_and_unlocked(node, tmp_path):
     volid, _ = backed_up_vm(node, 750, tmp_path, noise_mib=16)
     # Damage every chunk of the noise (a chunk file is zstd: any flipped byte fails its check).
@@ -152,12 +192,25 @@ def test_a_damaged_backup_fails_the_restore_and_keeps_the_vm_stopped_and_unlocke
     node.wait_task(node.delete(f"/nodes/{node.node}/storage/local/content/{volid}"))
 
 
-def test_a_template_cannot_be_restored_live(node):
+def test_a_template_or_a_target_without_qcow2_is_refused_before_anything_is_made(node):
     node.create_vm(760, memory="64", scsi0="local:1")
+    backup = lambda: node.wait_task(node.post(f"/nodes/{node.node}/vzdump",
+                                              data={"vmid": 760, "storage": "local", "mode": "stop"}), timeout=300)
+    backup()
+    [plain] = node.get(f"/nodes/{node.node}/storage/local/content", params={"content": "backup", "vmid": 760})
+    # Before the task: a storage that is not there, or cannot hold the qcow2 overlays.
+    r = node.request("POST", f"/nodes/{node.node}/qemu", data={"vmid": 761, "archive": plain["volid"],
+                                                                "live-restore": 1, "storage": "nowhere"})
+    assert r.status_code == 400 and "storage 'nowhere' does not exist" in r.text, r.text
+    # In the task, before any volume: a template, or a call that would make one.
+    st = node.wait_task(live_restore(node, plain["volid"], 761, template=1), ok=False)
+    assert st["exitstatus"] == "cannot do live-restore for template", st
+    time.sleep(1.1)  # backups are named by the second
     node.wait_task(node.post(node.vm_path(760) + "/template"))
-    node.wait_task(node.post(f"/nodes/{node.node}/vzdump", data={"vmid": 760, "storage": "local", "mode": "stop"}),
-                   timeout=300)
+    backup()
     items = node.get(f"/nodes/{node.node}/storage/local/content", params={"content": "backup", "vmid": 760})
-    st = node.wait_task(live_restore(node, items[0]["volid"], 761), ok=False)
+    tmpl = max(items, key=lambda b: b["ctime"])["volid"]
+    st = node.wait_task(live_restore(node, tmpl, 761), ok=False)
     assert st["exitstatus"] == "cannot do live-restore for template", st
     assert node.request("GET", node.vm_path(761) + "/config").status_code == 500  # nothing was made
+    assert not os.path.exists(os.path.join(node.get("/storage/local")["path"], "images", "761"))
