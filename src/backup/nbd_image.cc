@@ -3,6 +3,7 @@
 #include <libnbd.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <thread>
 
 namespace hearth {
@@ -24,15 +25,24 @@ Result<std::unique_ptr<NbdImage>> NbdImage::ConnectUnix(const std::string& socke
       return Fail(Unavailable("NBD server did not start: no socket at " + socket));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  nbd_handle* h = nbd_create();
-  if (!h) return Fail(Internal(NbdError("nbd_create")));
-  std::unique_ptr<NbdImage> img(new NbdImage(h));
-  if (nbd_set_export_name(h, export_name.c_str()) != 0) return Fail(Internal(NbdError("NBD export name")));
-  if (!bitmap.empty()) {
-    img->context_ = "qemu:dirty-bitmap:" + bitmap;
-    if (nbd_add_meta_context(h, img->context_.c_str()) != 0) return Fail(Internal(NbdError("NBD meta context")));
+  // The socket exists from the server's bind(), a moment before its listen(): until then a
+  // connect is refused, so that is retried (on a new handle: a failed one is dead).
+  std::unique_ptr<NbdImage> img;
+  nbd_handle* h = nullptr;
+  while (true) {
+    h = nbd_create();
+    if (!h) return Fail(Internal(NbdError("nbd_create")));
+    img.reset(new NbdImage(h));
+    if (nbd_set_export_name(h, export_name.c_str()) != 0) return Fail(Internal(NbdError("NBD export name")));
+    if (!bitmap.empty()) {
+      img->context_ = "qemu:dirty-bitmap:" + bitmap;
+      if (nbd_add_meta_context(h, img->context_.c_str()) != 0) return Fail(Internal(NbdError("NBD meta context")));
+    }
+    if (nbd_connect_unix(h, socket.c_str()) == 0) break;
+    bool refused = nbd_get_errno() == ECONNREFUSED;
+    if (!refused || std::chrono::steady_clock::now() >= deadline) return Fail(Unavailable(NbdError("NBD connect to " + socket)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (nbd_connect_unix(h, socket.c_str()) != 0) return Fail(Unavailable(NbdError("NBD connect to " + socket)));
   if (!bitmap.empty() && nbd_can_meta_context(h, img->context_.c_str()) != 1)
     return Fail(FailedPrecondition("the NBD export does not offer the dirty bitmap '" + bitmap + "'"));
   int64_t size = nbd_get_size(h);

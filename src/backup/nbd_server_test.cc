@@ -12,8 +12,10 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "backup/image_backup.h"
+#include "backup/nbd_image.h"
 #include "backup/nbd_server.h"
 #include "core/testing/temp_dir.h"
 #include "sys/posix/posix_file_system.h"
@@ -255,6 +257,56 @@ TEST(NbdSessionTest, ReadsOutOfRangeOrTooLargeAreEinvalAndTheSessionGoesOn) {
   std::string tail = Be(0x67446698, 4) + Be(22, 4) + Be(42, 8);
   std::string ok = Be(0x67446698, 4) + Be(0, 4) + Be(42, 8) + std::string(16, '\0');
   EXPECT_EQ(out.substr(out.size() - 3 * 16 - 32), tail + tail + tail + ok);
+}
+
+// NbdImage (the backup side's client) against a server whose socket exists a moment before
+// it listens, as qemu-storage-daemon's between bind() and listen(): refused, then waited for.
+class FdStream : public NbdStream {
+ public:
+  explicit FdStream(int fd) : fd_(fd) {}
+  Status ReadExact(void* buf, size_t len) override {
+    for (auto* p = static_cast<char*>(buf); len;) {
+      ssize_t n = ::recv(fd_, p, len, 0);
+      if (n <= 0) return Fail(Unavailable("closed"));
+      p += n;
+      len -= static_cast<size_t>(n);
+    }
+    return Ok();
+  }
+  Status WriteAll(const void* buf, size_t len) override {
+    return ::send(fd_, buf, len, MSG_NOSIGNAL) == static_cast<ssize_t>(len) ? Ok() : Fail(Unavailable("write"));
+  }
+
+ private:
+  int fd_;
+};
+
+TEST(NbdImageTest, ASocketThatIsNotListeningYetIsWaitedFor) {
+  TempDir dir;
+  std::string path = dir.Sub("export.sock");
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::thread server([fd] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::listen(fd, 1);
+    int c = ::accept(fd, nullptr, nullptr);
+    FdStream io(c);
+    NbdExportTable t{{"x", std::make_shared<ZeroExport>()}};
+    (void)ServeNbdSession(io, t, nullptr);
+    ::close(c);
+  });
+  auto img = NbdImage::ConnectUnix(path, "x", std::chrono::seconds(10));
+  ASSERT_TRUE(img) << img.error().message;
+  EXPECT_EQ((*img)->size(), 1u << 20);
+  auto data = (*img)->Read(4096, 16);
+  ASSERT_TRUE(data) << data.error().message;
+  EXPECT_EQ(*data, std::string(16, '\0'));
+  img->reset();
+  server.join();
+  ::close(fd);
 }
 
 }  // namespace
