@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness import Hearth, disk_path, guest_write, qmp, wait_for
+from harness import Hearth, disk_path, raw_bytes, guest_write, qmp, wait_for
 
 MiB = 1 << 20
 
@@ -19,10 +19,6 @@ def node():
     yield h
     h.close()
 
-
-def raw_copy(path, out):
-    subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", path, out], check=True)
-    return open(out, "rb").read()
 
 
 def vzdump(h, vmid, ok=True, **params):
@@ -97,10 +93,10 @@ def test_snapshot_mode_reads_one_instant_without_pausing_then_only_dirty_chunks(
 
     # What each backup holds, against the disk itself (QEMU flushes it at the stop).
     node.vm_action(700, "stop")
-    now = raw_copy(disk, str(tmp_path / "now.raw"))
-    restored2 = raw_copy(restore(node, second, 701), str(tmp_path / "r2.raw"))
+    now = raw_bytes(disk, str(tmp_path / "now.raw"))
+    restored2 = raw_bytes(restore(node, second, 701), str(tmp_path / "r2.raw"))
     assert restored2 == now
-    restored1 = raw_copy(restore(node, first, 702), str(tmp_path / "r1.raw"))
+    restored1 = raw_bytes(restore(node, first, 702), str(tmp_path / "r1.raw"))
     assert restored1[1000 * MiB:1004 * MiB] == bytes(4 * MiB), "the backup holds a write made after its instant"
     assert restored1[300 * MiB:304 * MiB] != b"\x44" * (4 * MiB)
     # Everything else is the same disk (only the three writes differ).

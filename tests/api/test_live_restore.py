@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import Hearth, disk_path, guest_write, qmp, wait_for
+from harness import Hearth, disk_path, raw_bytes, guest_write, qmp, wait_for
 
 MiB = 1 << 20
 
@@ -21,10 +21,6 @@ def node():
     yield h
     h.close()
 
-
-def raw(path, out):
-    subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", path, out], check=True)
-    return open(out, "rb").read()
 
 
 def backed_up_vm(h, vmid, tmp_path, noise_mib=96):
@@ -106,7 +102,7 @@ def test_the_vm_runs_at_once_and_keeps_its_writes_while_the_backup_streams_in(no
     want = bytearray(content)
     want[88 * MiB:92 * MiB] = b"\x47" * (4 * MiB)
     want[0:64 * 1024] = b"\x48" * (64 * 1024)
-    assert raw(disk, str(tmp_path / "731.raw")) == bytes(want)
+    assert raw_bytes(disk, str(tmp_path / "731.raw")) == bytes(want)
     # The VM starts normally now, and the backup can go.
     node.vm_action(731, "start")
     node.vm_action(731, "stop")
@@ -134,7 +130,7 @@ def test_a_hearth_killed_mid_stream_resumes_it_without_stopping_the_vm(node, tmp
     node.vm_action(741, "stop")
     want = bytearray(content)
     want[40 * MiB:41 * MiB] = b"\x49" * MiB
-    assert raw(disk_path(node, 741), str(tmp_path / "741.raw")) == bytes(want)
+    assert raw_bytes(disk_path(node, 741), str(tmp_path / "741.raw")) == bytes(want)
 
 
 def test_a_resume_that_finds_its_backup_gone_stops_and_unlocks_the_vm(node, tmp_path):

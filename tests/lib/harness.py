@@ -288,6 +288,13 @@ def disk_path(h, vmid, key="scsi0"):
     return volume_path(h, disk_volid(h, vmid, key))
 
 
+def raw_bytes(path, out):
+    """The guest-visible bytes of image `path` (any format, also while QEMU holds it): converted
+    to the raw file `out`, then read."""
+    subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", path, out], check=True)
+    return open(out, "rb").read()
+
+
 def qemu_pid(h, vmid):
     st = h.get(h.vm_path(vmid) + "/status/current")
     return st.get("pid")
