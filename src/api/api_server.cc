@@ -73,6 +73,12 @@ HttpResponse ErrorResponse(const Error& e) {
 }
 
 HttpResponse DataResponse(const ApiReply& reply) {
+  if (reply.raw) {
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    r.body = *reply.raw;
+    return r;
+  }
   if (reply.body) {
     HttpResponse r;
     r.shared_body = std::shared_ptr<const std::string>(reply.body, &reply.body->plain);

@@ -60,6 +60,9 @@ struct ApiReply {
   std::optional<int64_t> total;
   // A complete, already serialised {"data":...} body (from a ResponseCache); wins over `data`.
   std::shared_ptr<const CachedBody> body;
+  // Bytes answered as application/octet-stream instead of {"data": …} (backup files and
+  // chunks a pulling node reads); errors keep the JSON envelope.
+  std::optional<std::string> raw;
 };
 
 using ApiHandler = std::function<Result<ApiReply>(ApiContext&)>;

@@ -187,6 +187,26 @@ Result<std::string> ChunkStore::ReadBlob(const ChunkDigest& digest, const Backup
   return std::move(*blob);
 }
 
+std::optional<bool> ChunkStore::BlobEncrypted(std::string_view blob) {
+  if (blob.size() < kHeader || std::memcmp(blob.data(), kMagic, sizeof kMagic) != 0) return std::nullopt;
+  uint8_t encoding = static_cast<uint8_t>(blob[8]);
+  if (encoding > kCryptZstd) return std::nullopt;
+  return encoding == kCryptRaw || encoding == kCryptZstd;
+}
+
+Result<uint32_t> ChunkStore::CheckBlob(const ChunkDigest& digest, std::string_view blob, bool encrypted) {
+  if (blob.size() < kHeader || blob.size() > kMaxChunk + kHeader + 1024 || std::memcmp(blob.data(), kMagic, sizeof kMagic) != 0)
+    return Fail(Internal(Corrupt(digest, "not a chunk blob")));
+  uint8_t encoding = static_cast<uint8_t>(blob[8]);
+  bool sealed = encoding == kCryptRaw || encoding == kCryptZstd;
+  if (encoding <= kCryptZstd && sealed != encrypted)
+    return Fail(Internal(Corrupt(digest, encrypted ? "a plain chunk in an encrypted backup" : "an encrypted chunk in a plain backup")));
+  auto checked = DecodeBlob(digest, blob, nullptr, encrypted);
+  // Sealed: DecodeBlob checked the frame and the checksum, then stopped for want of a key.
+  if (!checked && !(sealed && checked.error().code == ErrorCode::kFailedPrecondition)) return Fail(checked.error());
+  return GetLe32(blob.data() + 12);
+}
+
 Result<std::string> ChunkStore::DecodeBlob(const ChunkDigest& digest, std::string_view b, const BackupKey* key,
                                            bool encrypted_only) {
   if (b.size() < kHeader || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)

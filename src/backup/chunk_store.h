@@ -96,6 +96,14 @@ class ChunkStore {
   // of its sealed payload (an offsite copy needs no key). A blob that fails is renamed
   // "<hex>.bad" as Read does.
   Result<std::string> ReadBlob(const ChunkDigest& digest, const BackupKey* key) const;
+  // A blob received from another store (hostile input): a plain one is decoded and must hash
+  // to `digest`; an encrypted one is checked by its frame and the checksum of its sealed
+  // payload (its content needs the key). `encrypted` (a chunk of an encrypted backup): a plain
+  // blob is refused, and the other way round. Returns the content's length the blob declares.
+  // Errors: kInternal "chunk <hex> is corrupt (<why>)".
+  // Whether a blob with a valid frame is sealed (nullopt: not a chunk blob).
+  static std::optional<bool> BlobEncrypted(std::string_view blob);
+  static Result<uint32_t> CheckBlob(const ChunkDigest& digest, std::string_view blob, bool encrypted);
   // Stores a blob that ReadBlob gave (another store's) under `digest`, unless it is there (then
   // touches it, as Insert does). The blob's frame is checked; its content is the caller's word.
   Result<Inserted> InsertBlob(const ChunkDigest& digest, std::string_view blob);

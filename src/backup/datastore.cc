@@ -146,13 +146,20 @@ void BackupDatastore::Writer::Abort() {
 
 BackupDatastore::Writer::~Writer() { Abort(); }
 
-Result<BackupManifest> BackupDatastore::Manifest(const BackupSnapshotId& id) {
+Result<std::string> BackupDatastore::ManifestText(const BackupSnapshotId& id) {
   auto text = fs_.Read(Dir(id) + "/index.json", kMaxSmallFile);
-  if (!text) {
-    if (text.error().code == ErrorCode::kNotFound) return Fail(NotFound("backup '" + id.Name() + "' does not exist"));
-    return Fail(text.error());
-  }
-  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!text && text.error().code == ErrorCode::kNotFound) return Fail(NotFound("backup '" + id.Name() + "' does not exist"));
+  return text;
+}
+
+Result<BackupManifest> BackupDatastore::Manifest(const BackupSnapshotId& id) {
+  HEARTH_ASSIGN_OR_RETURN(std::string text, ManifestText(id));
+  return ParseManifest(text, id);
+}
+
+Result<BackupManifest> BackupDatastore::ParseManifest(std::string_view text, const BackupSnapshotId& id) {
+  if (text.size() > kMaxSmallFile) return Fail(Internal("backup '" + id.Name() + "': manifest is too large"));
+  auto j = nlohmann::json::parse(text, nullptr, false);
   auto bad = [&](const std::string& why) { return Fail(Internal("backup '" + id.Name() + "': manifest " + why)); };
   if (!j.is_object() || !j["files"].is_array()) return bad("does not parse");
   if (j.value("backup-id", "") != std::to_string(id.vmid) || !j["backup-time"].is_number_integer() ||
@@ -160,6 +167,7 @@ Result<BackupManifest> BackupDatastore::Manifest(const BackupSnapshotId& id) {
     return bad("names another backup");
   BackupManifest m;
   m.id = id;
+  std::set<std::string> names;
   for (const auto& f : j["files"]) {
     if (!f.is_object() || !f["filename"].is_string() || !f["size"].is_number_unsigned() || !f["csum"].is_string())
       return bad("has a bad file entry");
@@ -168,6 +176,7 @@ Result<BackupManifest> BackupDatastore::Manifest(const BackupSnapshotId& id) {
     BackupFileEntry e{f["filename"].get<std::string>(), f["size"].get<uint64_t>(), f["csum"].get<std::string>(),
                       f.value("image-size", uint64_t{0}), f.value("crypt-mode", "none") == "encrypt"};
     if (!ValidFileName(e.filename)) return bad("names a bad file");
+    if (!names.insert(e.filename).second) return bad("lists a file twice");
     m.files.push_back(std::move(e));
   }
   if (j.contains("key-fingerprint")) {

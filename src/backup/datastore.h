@@ -123,6 +123,11 @@ class BackupDatastore {
   Result<BackupSnapshotInfo> Info(const BackupSnapshotId& id);
   // The manifest, checked. "backup 'vm/100/…' does not exist".
   Result<BackupManifest> Manifest(const BackupSnapshotId& id);
+  // index.json as stored (what a sync copies and the other side parses with ParseManifest).
+  Result<std::string> ManifestText(const BackupSnapshotId& id);
+  // The manifest in `text`, which must describe backup `id` (hostile input: a manifest from
+  // another node is checked as one read from disk). Errors: kInternal "backup '<id>': manifest …".
+  static Result<BackupManifest> ParseManifest(std::string_view text, const BackupSnapshotId& id);
   // A file of the snapshot as stored, checked against the manifest ("… has been modified").
   Result<std::string> ReadFile(const BackupSnapshotId& id, const std::string& filename);
   // The content of a small file (AddBlob), decrypted when it was sealed (after CheckKey).

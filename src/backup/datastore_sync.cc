@@ -8,51 +8,65 @@
 
 #include "core/strings.h"
 #include "core/units.h"
+#include "sys/crash_point.h"
 
 namespace hearth {
 namespace {
 
-Status CopySnapshot(BackupDatastore& from, BackupDatastore& to, const BackupSnapshotInfo& snap, SyncStats& stats,
+Status CopySnapshot(BackupSource& from, BackupDatastore& to, const BackupSnapshotInfo& snap, SyncStats& stats,
                     const std::function<bool()>& cancelled) {
-  HEARTH_ASSIGN_OR_RETURN(BackupManifest m, from.Manifest(snap.id));
+  HEARTH_ASSIGN_OR_RETURN(BackupCopyInfo info, from.CopyInfo(snap.id));
+  const BackupManifest& m = info.manifest;
+  if (!(m.id == snap.id)) return Fail(Internal("the source answered with the manifest of " + m.id.Name()));
   HEARTH_ASSIGN_OR_RETURN(auto writer, to.Begin(snap.id.vmid, snap.id.time));
   writer->SetKeyFingerprint(m.key_fingerprint);
   writer->SetSignature(m.signature);
-  // Encrypted chunks are checked in full only with the key they were made with; without it,
-  // their frame (the target never needs the key).
-  const BackupKey* key = from.CheckKey(m) ? from.chunks().key() : nullptr;
+  bool encrypted = !m.key_fingerprint.empty();
+  // A digest is fetched once per backup even when an image repeats it (zeroes).
+  std::set<ChunkDigest> done;
   for (const auto& f : m.files) {
+    // Every file as stored (a sealed config stays sealed); an index's chunks before it.
+    HEARTH_ASSIGN_OR_RETURN(std::string bytes, from.ReadFile(m, f.filename));
     if (EndsWith(f.filename, ".img.fidx")) {
       std::string drive = f.filename.substr(0, f.filename.size() - 9);
-      HEARTH_ASSIGN_OR_RETURN(FixedIndex index, from.ReadIndex(snap.id, drive));
-      for (const auto& digest : index.digests) {
+      HEARTH_ASSIGN_OR_RETURN(FixedIndex index, DecodeFixedIndex(bytes).map_error([&](Error e) {
+        return e.WithContext(drive);
+      }));
+      if (index.size != f.image_size)
+        return Fail(Internal(drive + ": the index describes " + std::to_string(index.size) + " bytes, the manifest " +
+                             std::to_string(f.image_size)));
+      for (size_t i = 0; i < index.digests.size(); ++i) {
+        const ChunkDigest& digest = index.digests[i];
         if (cancelled && cancelled()) return Fail(Aborted("sync cancelled"));
+        if (!done.insert(digest).second) continue;
         if (to.chunks().Contains(digest)) {
           (void)to.chunks().Touch(digest);  // in use again: a GC on the target keeps it
           ++stats.chunks_present;
           continue;
         }
-        HEARTH_ASSIGN_OR_RETURN(std::string blob, from.chunks().ReadBlob(digest, key).map_error([&](Error e) {
+        HEARTH_ASSIGN_OR_RETURN(std::string blob, from.ReadChunk(snap.id, digest, encrypted).map_error([&](Error e) {
           return e.WithContext(drive);
         }));
         HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, to.chunks().InsertBlob(digest, blob));
         stats.bytes_stored += in.stored_bytes;
+        stats.bytes_transferred += blob.size();
         ++stats.chunks_copied;
+        CrashPoint("sync.chunk-stored");
       }
     }
-    // Every file as stored (a sealed config stays sealed), after the chunks an index names.
-    HEARTH_ASSIGN_OR_RETURN(std::string bytes, from.ReadFile(snap.id, f.filename));
     HEARTH_TRY(writer->CopyFile(f, bytes));
   }
+  // The chunks are durable before the manifest that names them is.
+  HEARTH_TRY(to.chunks().Sync());
   HEARTH_TRY(writer->Finish().map([](auto&&) {}));
-  if (!snap.notes.empty()) HEARTH_TRY(to.SetNotes(snap.id, snap.notes));
-  if (snap.is_protected) HEARTH_TRY(to.SetProtected(snap.id, true));
+  if (!info.notes.empty()) HEARTH_TRY(to.SetNotes(snap.id, info.notes));
+  if (info.is_protected) HEARTH_TRY(to.SetProtected(snap.id, true));
   return Ok();
 }
 
 }  // namespace
 
-Result<SyncStats> SyncDatastore(BackupDatastore& from, BackupDatastore& to, int vmid, const SyncLog& log,
+Result<SyncStats> SyncDatastore(BackupSource& from, BackupDatastore& to, int vmid, const SyncLog& log,
                                 const std::function<bool()>& cancelled) {
   SyncStats stats;
   HEARTH_ASSIGN_OR_RETURN(auto source, from.List(vmid));

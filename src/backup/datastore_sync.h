@@ -6,13 +6,14 @@
 // backup and the next one resumes with the chunks already there. Chunks and files are copied
 // as stored: an encrypted backup stays encrypted under its key, and the target needs none.
 // Facts: proxmox-backup src/server/pull.rs (pull_group); docs/reference/hearth-sync.md A2.
-// Thread-safety: as the datastores (one sync per target at a time is the caller's choice).
+// Thread-safety: as the datastores; one source per run (one sync per target at a time is the caller's choice).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <string>
 
+#include "backup/backup_source.h"
 #include "backup/datastore.h"
 #include "core/result.h"
 
@@ -22,7 +23,8 @@ struct SyncStats {
   uint64_t snapshots_copied = 0, snapshots_present = 0, snapshots_failed = 0;
   uint64_t snapshots_skipped = 0;  // older than the newest the target holds of their VM
   uint64_t chunks_copied = 0, chunks_present = 0;
-  uint64_t bytes_stored = 0;  // on the target (compressed)
+  uint64_t bytes_stored = 0;       // on the target (compressed)
+  uint64_t bytes_transferred = 0;  // chunk blobs read from the source (what a pull downloads)
 };
 
 using SyncLog = std::function<void(const std::string&)>;
@@ -32,7 +34,16 @@ using SyncLog = std::function<void(const std::string&)>;
 // retention removed is not copied again), with their notes and protection. A VM stops at its
 // first failed snapshot (logged and counted; the next run starts from it), the other VMs go
 // on; errors of the stores themselves (listing, a full target) end the sync.
-Result<SyncStats> SyncDatastore(BackupDatastore& from, BackupDatastore& to, int vmid, const SyncLog& log,
+// `from` may be another node's (a pull): every file and chunk it sends is checked before it is
+// stored, and a backup appears on `to` only once all of it is there.
+Result<SyncStats> SyncDatastore(BackupSource& from, BackupDatastore& to, int vmid, const SyncLog& log,
                                 const std::function<bool()>& cancelled);
+
+// Between two datastores of this node.
+inline Result<SyncStats> SyncDatastore(BackupDatastore& from, BackupDatastore& to, int vmid, const SyncLog& log,
+                                       const std::function<bool()>& cancelled) {
+  LocalBackupSource source(std::shared_ptr<BackupDatastore>(std::shared_ptr<void>(), &from), from.root());
+  return SyncDatastore(source, to, vmid, log, cancelled);
+}
 
 }  // namespace hearth

@@ -196,6 +196,24 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx) {
     });
   });
 
+  static std::string remote, remote_store;
+  auto* pull = bk->add_subcommand(
+      "pull", "Pull another hearth node's backups into a storage here, only what it lacks: hearth backup pull nodea "
+              "local [--storage offsite] [--vmid 101] [--prune keep-daily=7]");
+  pull->add_option("remote", remote, "A node added with `hearth replicate remote add` (host, fingerprint, API token)")->required();
+  pull->add_option("remote-store", remote_store, "Its storage holding the backups")->required();
+  pull->add_option("--storage", storage, "Where the copies go here (default local)");
+  pull->add_option("--vmid", vmid);
+  pull->add_option("--prune", prune_text, "Retention on --storage after the copy");
+  pull->callback([ctx] {
+    ctx.with_api([&](ApiClient& api, const std::string& node) {
+      KeyValues p = {{"remote", remote}, {"remote-store", remote_store}};
+      if (vmid) p.emplace_back("vmid", std::to_string(vmid));
+      if (!prune_text.empty()) p.emplace_back("prune-backups", prune_text);
+      return ctx.task_or_print(api, api.Call("POST", "/nodes/" + node + "/storage/" + storage + "/hearth/sync", p));
+    });
+  });
+
   bk->add_subcommand("not-backed-up", "VMs that no backup job covers")->callback([ctx] {
     ctx.with_api([&](ApiClient& api, const std::string&) {
       auto r = api.Call("GET", "/cluster/backup-info/not-backed-up");

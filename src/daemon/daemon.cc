@@ -199,17 +199,19 @@ int RunDaemon(const DaemonOptions& opt) {
     return StartFailedRunTask(tasks, "vzdump", "", "backup job '" + job.id + "'", error);
   });
   backup_jobs.Start();
-  DatastoreJobScheduler datastore_jobs(**store, clock, node, DatastoreJobRunner(vms), TaskRunningIn(tasks));
-  if (auto st = datastore_jobs.Load(); !st) return fail(st.error());
-  datastore_jobs.OnLaunchFailed([&tasks](const DatastoreJob& job, const std::string& error) {
-    return StartFailedRunTask(tasks, DatastoreJobTaskType(job.type), job.id, "datastore job '" + job.id + "'", error);
-  });
-  datastore_jobs.Start();
   StorageDeps storage_deps{&runner, node, data_dir};
   ReplicationScheduler replication(**store, vms, storage, fs, clock, node, data_dir,
                                    [&](const StorageConfig& c) { return registry.Make(c, storage_deps); });
   if (auto st = replication.Load(); !st) return fail(st.error());
   replication.Start();
+  // After replication: sync jobs pull from its remotes.
+  auto remote_of = [&replication](const std::string& name) { return replication.GetRemote(name); };
+  DatastoreJobScheduler datastore_jobs(**store, clock, node, DatastoreJobRunner(vms, remote_of), TaskRunningIn(tasks));
+  if (auto st = datastore_jobs.Load(); !st) return fail(st.error());
+  datastore_jobs.OnLaunchFailed([&tasks](const DatastoreJob& job, const std::string& error) {
+    return StartFailedRunTask(tasks, DatastoreJobTaskType(job.type), job.id, "datastore job '" + job.id + "'", error);
+  });
+  datastore_jobs.Start();
   vms.SetPurgeHook([&](TaskContext& ctx, int vmid) {
     if (auto st = backup_jobs.RemoveVmid(vmid); !st) ctx.Warn("removing VM " + std::to_string(vmid) + " from backup jobs: " + st.error().message);
     else ctx.Log("removed VM " + std::to_string(vmid) + " from backup jobs");

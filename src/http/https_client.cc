@@ -35,6 +35,45 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
+// Blocking socket calls cannot time out by themselves, so a thread shuts the socket down
+// (which wakes them) once nothing has moved for `idle`. No thread when idle is 0.
+class Watchdog {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Watchdog(int sock, std::chrono::seconds idle) : last_move_(Clock::now().time_since_epoch().count()) {
+    if (idle.count() <= 0) return;
+    thread_ = std::thread([this, sock, idle] {
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return finished_; })) {
+        auto since = Clock::now() - Clock::time_point(Clock::duration(last_move_.load()));
+        if (since > idle) {
+          timed_out_ = true;
+          ::shutdown(sock, SHUT_RDWR);
+          return;
+        }
+      }
+    });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      finished_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void Moved() { last_move_ = Clock::now().time_since_epoch().count(); }
+  bool timed_out() const { return timed_out_; }
+
+ private:
+  std::atomic<int64_t> last_move_;
+  std::atomic<bool> timed_out_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool finished_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
 class BeastClient final : public HttpsClient {
  public:
   BeastClient(std::string host, std::string port, TlsTrust trust)
@@ -59,7 +98,7 @@ class BeastClient final : public HttpsClient {
   Result<HttpResponse> ReadResponse() {
     beast::flat_buffer buf;
     http::response_parser<http::string_body> parser;
-    parser.body_limit(uint64_t{1} << 30);
+    parser.body_limit(max_body_);
     http::read(*stream_, buf, parser);
     auto& res = parser.get();
     HttpResponse out;
@@ -86,36 +125,9 @@ class BeastClient final : public HttpsClient {
     uint64_t size = static_cast<uint64_t>(sb.st_size);
     if (!stream_) HEARTH_TRY(Open());
 
-    // The watchdog: blocking socket calls cannot time out by themselves, so a thread shuts
-    // the socket down (which wakes them) once nothing has moved for idle_timeout.
     using Clock = std::chrono::steady_clock;
-    std::atomic<int64_t> last_move{Clock::now().time_since_epoch().count()};
-    std::atomic<bool> timed_out{false};
-    std::mutex mu;
-    std::condition_variable cv;
-    bool finished = false;
     int sock = beast::get_lowest_layer(*stream_).socket().native_handle();
-    std::thread watchdog;
-    if (idle_timeout.count() > 0)
-      watchdog = std::thread([&] {
-        std::unique_lock lock(mu);
-        while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return finished; })) {
-          auto idle = Clock::now() - Clock::time_point(Clock::duration(last_move.load()));
-          if (idle > idle_timeout) {
-            timed_out = true;
-            ::shutdown(sock, SHUT_RDWR);
-            return;
-          }
-        }
-      });
-    auto stop_watchdog = [&] {
-      {
-        std::lock_guard lock(mu);
-        finished = true;
-      }
-      cv.notify_all();
-      if (watchdog.joinable()) watchdog.join();
-    };
+    std::optional<Watchdog> watchdog(std::in_place, sock, idle_timeout);
 
     Result<HttpResponse> out = Fail(Unavailable("request failed"));
     try {
@@ -140,27 +152,27 @@ class BeastClient final : public HttpsClient {
           if (n <= 0) throw std::runtime_error(path + " ended early (" + (n < 0 ? strerror(errno) : "short file") + ")");
           asio::write(*stream_, asio::buffer(buf.data(), static_cast<size_t>(n)));
           sent += static_cast<uint64_t>(n);
-          last_move = Clock::now().time_since_epoch().count();
+          watchdog->Moved();
           if (progress) progress(sent);
           if (rate_bps > 0) {
             auto due = t0 + std::chrono::duration_cast<Clock::duration>(
                                 std::chrono::duration<double>(static_cast<double>(sent) / static_cast<double>(rate_bps)));
             std::this_thread::sleep_until(due);
-            last_move = Clock::now().time_since_epoch().count();
+            watchdog->Moved();
           }
         }
       } catch (const boost::system::system_error&) {
-        if (timed_out) throw;
+        if (watchdog->timed_out()) throw;
         // The server may have answered early (a refusal) and closed: its answer says why.
       }
       out = ReadResponse();
     } catch (const std::exception& e) {
       stream_.reset();
-      out = Fail(Unavailable(timed_out ? "no progress for " + std::to_string(idle_timeout.count()) +
+      out = Fail(Unavailable(watchdog->timed_out() ? "no progress for " + std::to_string(idle_timeout.count()) +
                                              " s: connection to " + host_ + ":" + port_ + " dropped"
                                        : std::string("request failed: ") + e.what()));
     }
-    stop_watchdog();
+    watchdog.reset();
     return out;
   }
 
@@ -181,14 +193,29 @@ class BeastClient final : public HttpsClient {
         req.body() = request.body;
         req.keep_alive(true);
         req.prepare_payload();
-        http::write(*stream_, req);
-        return ReadResponse();
+        Watchdog watchdog(beast::get_lowest_layer(*stream_).socket().native_handle(), timeout_);
+        try {
+          http::write(*stream_, req);
+          return ReadResponse();
+        } catch (const std::exception&) {
+          if (watchdog.timed_out()) {
+            stream_.reset();
+            return Fail(Unavailable("no answer from " + host_ + ":" + port_ + " within " +
+                                    std::to_string(timeout_.count()) + " s: connection dropped"));
+          }
+          throw;
+        }
       } catch (const std::exception& e) {
         stream_.reset();
         if (attempt == 1) return Fail(Unavailable(std::string("request failed: ") + e.what()));
       }
     }
     return Fail(Unavailable("request failed"));
+  }
+
+  void SetLimits(uint64_t max_body, std::chrono::seconds timeout) override {
+    max_body_ = max_body;
+    timeout_ = timeout;
   }
 
   Status Open() {
@@ -246,6 +273,8 @@ class BeastClient final : public HttpsClient {
   asio::io_context io_;
   ssl::context ssl_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;
+  uint64_t max_body_ = uint64_t{1} << 30;
+  std::chrono::seconds timeout_{0};
 };
 
 }  // namespace

@@ -33,6 +33,10 @@ class HttpsClient {
   // Sends one request on a kept-alive connection, reconnecting once if the server closed it.
   // Fails with Unavailable (naming the fingerprint) when the server is not trusted.
   virtual Result<HttpResponse> Send(const HttpRequest& request) = 0;
+  // Bounds for Send (hostile servers): an answer whose body is longer than `max_body` bytes
+  // fails it (default 1 GiB), and so does a request still unanswered after `timeout` (0, the
+  // default: no limit; the connection is dropped, Unavailable "no answer from … within N s").
+  virtual void SetLimits(uint64_t max_body, std::chrono::seconds timeout) = 0;
   // Sends `head` (method, target, headers; its body is ignored) with the file at `path` as the
   // body (Content-Length: the file's size), streamed from disk in chunks of at most 1 MiB, at
   // most `rate_bps` bytes a second (0: no limit). `progress` gets the bytes sent so far after

@@ -1,6 +1,7 @@
 #include "jobs/datastore_job.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "core/strings.h"
@@ -25,7 +26,7 @@ const std::map<std::string, std::set<std::string>>& TypeFields() {
   static const std::map<std::string, std::set<std::string>> m = {
       {"verify", {"vmid", "ignore-verified", "outdated-after"}},
       {"gc", {}},
-      {"sync", {"vmid", "target", "prune-backups"}},
+      {"sync", {"vmid", "target", "remote", "remote-store", "prune-backups"}},
       {"prune", {"vmid", "prune-backups"}},
       {"drill", {"vmid", "scratch-vmid", "marker", "timeout"}},
   };
@@ -64,6 +65,8 @@ std::map<std::string, std::string> FieldsOf(const DatastoreJob& j) {
   if (j.type == "verify") f["ignore-verified"] = j.ignore_verified ? "1" : "0";
   if (j.outdated_after) f["outdated-after"] = std::to_string(*j.outdated_after);
   if (!j.target.empty()) f["target"] = j.target;
+  if (!j.remote.empty()) f["remote"] = j.remote;
+  if (!j.remote_store.empty()) f["remote-store"] = j.remote_store;
   if (!j.prune_backups.empty()) f["prune-backups"] = j.prune_backups;
   if (j.scratch_vmid) f["scratch-vmid"] = std::to_string(j.scratch_vmid);
   if (!j.marker.empty()) f["marker"] = j.marker;
@@ -76,8 +79,8 @@ std::map<std::string, std::string> FieldsOf(const DatastoreJob& j) {
 const std::vector<std::string>& DatastoreJobFields() {
   static const std::vector<std::string> f = {"id",   "type",  "storage",         "schedule",       "enabled",
                                              "repeat-missed", "comment", "node", "vmid", "ignore-verified",
-                                             "outdated-after", "target", "prune-backups", "scratch-vmid", "marker",
-                                             "timeout"};
+                                             "outdated-after", "target", "remote", "remote-store", "prune-backups",
+                                             "scratch-vmid", "marker", "timeout"};
   return f;
 }
 
@@ -166,7 +169,20 @@ Result<DatastoreJob> MakeDatastoreJob(const std::map<std::string, std::string>& 
     HEARTH_ASSIGN_OR_RETURN(int64_t n, Int("outdated-after", *v, 0, kMaxOutdatedAfterDays));
     job.outdated_after = static_cast<int>(n);
   }
-  if (auto v = get("target")) {
+  if (auto v = get("remote")) {
+    // A node of /cluster/hearth/replication-remotes (its name: a DNS label).
+    if (v->empty() || v->size() > 63 ||
+        !std::all_of(v->begin(), v->end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.'; }))
+      return Fail(FieldError("remote", "invalid format - value does not look like a valid node name"));
+    if (get("target")) return Fail(FieldError("target", "property is not allowed with 'remote'"));
+    auto store = get("remote-store");
+    if (!store) return Fail(Missing("remote-store"));
+    HEARTH_TRY(CheckStorageId("remote-store", *store));
+    job.remote = *v;
+    job.remote_store = *store;
+  } else if (get("remote-store")) {
+    return Fail(FieldError("remote-store", "property is only allowed with 'remote'"));
+  } else if (auto v = get("target")) {
     HEARTH_TRY(CheckStorageId("target", *v));
     if (*v == job.storage) return Fail(FieldError("target", "the target must be another storage than 'storage'"));
     job.target = *v;
@@ -216,6 +232,8 @@ nlohmann::json DatastoreJob::ToApiJson() const {
   if (type == "verify") j["ignore-verified"] = ignore_verified ? 1 : 0;
   if (outdated_after) j["outdated-after"] = *outdated_after;
   if (!target.empty()) j["target"] = target;
+  if (!remote.empty()) j["remote"] = remote;
+  if (!remote_store.empty()) j["remote-store"] = remote_store;
   if (scratch_vmid) j["scratch-vmid"] = scratch_vmid;
   if (!marker.empty()) j["marker"] = marker;
   if (type == "drill") j["timeout"] = timeout;

@@ -33,8 +33,11 @@ struct DatastoreJob {
   // verify: skip backups verified before, unless that is older than `outdated_after` days.
   bool ignore_verified = true;
   std::optional<int> outdated_after;
-  std::string target;         // sync: the storage copied to (required)
-  std::string prune_backups;  // prune (required), sync (after the copy, on the target)
+  std::string target;         // sync: the storage copied to (required unless `remote`)
+  // sync from another hearth node (a pull into `storage`): a node of
+  // /cluster/hearth/replication-remotes and its storage to read (both required together).
+  std::string remote, remote_store;
+  std::string prune_backups;  // prune (required), sync (after the copy, on the target; a pull: on `storage`)
   // drill (VmService::RestoreDrill): the scratch VMID (0: the first free from 999900000),
   // the serial line to wait for when the guest has no agent, the seconds to wait.
   int scratch_vmid = 0;
@@ -57,7 +60,7 @@ struct DatastoreJob {
 // The API's field names (id and type included).
 const std::vector<std::string>& DatastoreJobFields();
 // POST: every field checked ("property is missing and it is not optional" for id, type,
-// storage, schedule, a sync's target, a prune's prune-backups and a drill's vmid; a field the type does not
+// storage, schedule, a sync's target (or remote with remote-store), a prune's prune-backups and a drill's vmid; a field the type does not
 // take: "property is not allowed for type 'x'").
 Result<DatastoreJob> MakeDatastoreJob(const std::map<std::string, std::string>& fields);
 // PUT: `set` over `current`, then `remove` (the `delete` list of optional fields; "delete:

@@ -1,5 +1,6 @@
 #include "jobs/datastore_job_scheduler.h"
 
+#include "jobs/remote_backup_source.h"
 #include "model/retention.h"
 #include "vms/vm_service.h"
 
@@ -13,8 +14,8 @@ std::string DatastoreJobTaskType(const std::string& type) {
   return type;  // verify
 }
 
-DatastoreJobScheduler::Runner DatastoreJobRunner(VmService& vms) {
-  return [&vms](const DatastoreJob& job) -> Result<std::string> {
+DatastoreJobScheduler::Runner DatastoreJobRunner(VmService& vms, RemoteLookup remotes) {
+  return [&vms, remotes](const DatastoreJob& job) -> Result<std::string> {
     const std::string user = "root@pam";
     if (job.type == "verify") {
       BackupVerifyFilter filter;
@@ -36,6 +37,12 @@ DatastoreJobScheduler::Runner DatastoreJobRunner(VmService& vms) {
     std::optional<KeepOptions> keep;
     if (!job.prune_backups.empty()) {
       HEARTH_ASSIGN_OR_RETURN(keep, ParseKeepOptions(job.prune_backups));
+    }
+    if (job.type == "sync" && !job.remote.empty()) {
+      if (!remotes) return Fail(Internal("remotes are not available on this node"));
+      HEARTH_ASSIGN_OR_RETURN(ReplicationRemote remote, remotes(job.remote));
+      HEARTH_ASSIGN_OR_RETURN(auto source, MakeRemoteBackupSource(remote, job.remote_store));
+      return vms.PullBackups(job.storage, std::shared_ptr<BackupSource>(std::move(source)), job.vmid, keep, user);
     }
     if (job.type == "sync") return vms.SyncBackups(job.storage, job.target, job.vmid, keep, user);
     if (job.type == "prune" && keep) return vms.PruneBackups(job.storage, *keep, job.vmid, user);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "jobs/datastore_job.h"
+#include "jobs/replication_job.h"
 #include "jobs/scheduled_jobs.h"
 
 namespace hearth {
@@ -35,7 +36,9 @@ class DatastoreJobScheduler : public ScheduledJobs<DatastoreJob> {
 std::string DatastoreJobTaskType(const std::string& type);
 
 class VmService;
+// The remote a sync job pulls from, by name (ReplicationScheduler::GetRemote).
+using RemoteLookup = std::function<Result<ReplicationRemote>(const std::string& name)>;
 // The daemon's runner: the job as the VmService call its type names, by root@pam.
-DatastoreJobScheduler::Runner DatastoreJobRunner(VmService& vms);
+DatastoreJobScheduler::Runner DatastoreJobRunner(VmService& vms, RemoteLookup remotes = nullptr);
 
 }  // namespace hearth

@@ -102,30 +102,59 @@ Result<std::string> VmService::GarbageCollectBackups(const std::string& storage,
   });
 }
 
+Result<std::shared_ptr<BackupDatastore>> VmService::BackupStoreForSync(const std::string& storage) {
+  HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(storage));
+  if (!st->Supports(ContentType::kBackup)) return Fail(Internal("storage '" + storage + "' does not support backups"));
+  HEARTH_ASSIGN_OR_RETURN(auto store, OpenDatastore(storage, /*need_key=*/false));
+  return std::shared_ptr<BackupDatastore>(std::move(store));
+}
+
 Result<std::string> VmService::SyncBackups(const std::string& storage, const std::string& target, int vmid,
                                            const std::optional<KeepOptions>& prune, const std::string& user) {
   if (storage == target) return Fail(FieldError("target", "the target must be another storage than the source"));
   // Neither side needs a key: encrypted backups are copied as they are stored.
   HEARTH_ASSIGN_OR_RETURN(auto from, OpenDatastore(storage, /*need_key=*/false));
-  HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<StoragePlugin> st, storage_.Get(target));
-  if (!st->Supports(ContentType::kBackup)) return Fail(Internal("storage '" + target + "' does not support backups"));
-  HEARTH_ASSIGN_OR_RETURN(auto to, OpenDatastore(target, /*need_key=*/false));
+  auto source = std::make_shared<LocalBackupSource>(std::shared_ptr<BackupDatastore>(std::move(from)), storage);
+  return StartSync(target, std::move(source), vmid, prune, user,
+                   "sync backups" + (vmid ? " of VM " + std::to_string(vmid) : std::string()) + " from '" + storage +
+                       "' to '" + target + "'");
+}
+
+Result<std::string> VmService::PullBackups(const std::string& storage, std::shared_ptr<BackupSource> source, int vmid,
+                                           const std::optional<KeepOptions>& prune, const std::string& user) {
+  std::string first = "sync datastore '" + storage + "' from " + source->Describe() +
+                      (vmid ? " (VM " + std::to_string(vmid) + ")" : std::string());
+  return StartSync(storage, std::move(source), vmid, prune, user, first);
+}
+
+Result<std::string> VmService::StartSync(const std::string& target, std::shared_ptr<BackupSource> source, int vmid,
+                                         const std::optional<KeepOptions>& prune, const std::string& user,
+                                         const std::string& first_line) {
+  HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<BackupDatastore> dst, BackupStoreForSync(target));
   TaskSpec spec;
   spec.type = "syncjob";
   spec.id = vmid ? std::to_string(vmid) + "@" + target : target;
   spec.user = user;
-  std::shared_ptr<BackupDatastore> src(std::move(from)), dst(std::move(to));
-  return tasks_.Start(spec, [this, src, dst, storage, target, vmid, prune](TaskContext& ctx) -> Status {
-    ctx.Log("sync backups" + (vmid ? " of VM " + std::to_string(vmid) : std::string()) + " from '" + storage + "' to '" +
-            target + "'");
+  return tasks_.Start(spec, [this, source, dst, target, vmid, prune, first_line](TaskContext& ctx) -> Status {
+    ctx.Log(first_line);
     auto log = [&](const std::string& l) { ctx.Log(l); };
-    HEARTH_ASSIGN_OR_RETURN(SyncStats stats, SyncDatastore(*src, *dst, vmid, log, [&] { return ctx.cancelled(); }));
+    auto started = clock_.Monotonic();
+    HEARTH_ASSIGN_OR_RETURN(SyncStats stats, SyncDatastore(*source, *dst, vmid, log, [&] { return ctx.cancelled(); }));
     ctx.Log("copied " + std::to_string(stats.snapshots_copied) + " backup(s), " + std::to_string(stats.snapshots_present) +
             " already there" +
             (stats.snapshots_skipped ? ", " + std::to_string(stats.snapshots_skipped) + " older than the target's newest"
                                      : std::string()) +
             "; " + std::to_string(stats.chunks_copied) + " chunk(s) copied (" + HumanBytes(stats.bytes_stored) +
             " stored), " + std::to_string(stats.chunks_present) + " already there");
+    // Proxmox Backup Server's closing line (src/server/pull.rs).
+    double secs = std::chrono::duration<double>(clock_.Monotonic() - started).count();
+    if (stats.chunks_copied == 0) {
+      ctx.Log("Summary: sync job found no new data to pull");
+    } else {
+      auto rate = static_cast<uint64_t>(static_cast<double>(stats.bytes_transferred) / std::max(secs, 0.001));
+      ctx.Log("Summary: sync job pulled " + HumanBytes(stats.bytes_transferred) + " in " + std::to_string(stats.chunks_copied) +
+              " chunks (average rate: " + HumanBytes(rate) + "/s)");
+    }
     if (prune && !prune->KeepsAll()) {
       ctx.Log("prune '" + target + "' with retention: " + prune->Print());
       HEARTH_ASSIGN_OR_RETURN(auto entries, PruneBackupsPreview(target, *prune, vmid));

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "backup/backup_source.h"
 #include "backup/datastore.h"
 #include "vms/backup_keys.h"
 #include "core/result.h"
@@ -351,6 +352,14 @@ class VmService {
   // "syncjob". A restore from the target needs nothing of the source.
   Result<std::string> SyncBackups(const std::string& storage, const std::string& target, int vmid,
                                   const std::optional<KeepOptions>& prune, const std::string& user);
+  // The same from another source into `storage` (a pull from another hearth node:
+  // jobs/remote_backup_source.h); task "syncjob" "<vmid>@<storage>" or "<storage>", then
+  // `prune` on `storage`.
+  Result<std::string> PullBackups(const std::string& storage, std::shared_ptr<BackupSource> source, int vmid,
+                                  const std::optional<KeepOptions>& prune, const std::string& user);
+  // The datastore of `storage` for reading what a pulling node asks for (no key is needed:
+  // encrypted backups are served as stored). "storage 'x' does not support backups".
+  Result<std::shared_ptr<BackupDatastore>> BackupStoreForSync(const std::string& storage);
   Status UpdateBackup(const std::string& volid, const std::optional<std::string>& notes, std::optional<bool> is_protected);
   // A new VM from a backup (task qmrestore): its config, each disk written into a new volume.
   Result<std::string> Restore(const RestoreRequest& req);
@@ -429,6 +438,10 @@ class VmService {
   // the backups made with them).
   Result<std::unique_ptr<BackupDatastore>> OpenDatastore(const std::string& storage, bool need_key = true,
                                                          const std::string& fingerprint = "");
+  // The sync task of SyncBackups and PullBackups, into `target`'s datastore.
+  Result<std::string> StartSync(const std::string& target, std::shared_ptr<BackupSource> source, int vmid,
+                                const std::optional<KeepOptions>& prune, const std::string& user,
+                                const std::string& first_line);
   // The datastore to read backup `id` with: with the key the backup was made with, if kept.
   Result<std::unique_ptr<BackupDatastore>> OpenDatastoreFor(const std::string& storage, const BackupSnapshotId& id);
   // At start: the disk exports of backups and restores a crash cut short are stopped.

@@ -266,6 +266,16 @@ def trigger(h, point, iso, files, vmid):
         act = lambda: h.post(f"/nodes/{h.node}/qemu", data={"vmid": vmid + 1, "archive": volid, "storage": "local",
                                                               "live-restore": 1})
         running = [vmid + 1]
+    elif op == "sync":
+        # A sync to another storage (the same copy as a pull from another node) cut after its
+        # first chunk: the next run copies the rest, and the copy is whole.
+        vm_with_disks(h, vmid, 1)
+        h.wait_task(h.post(f"/nodes/{h.node}/vzdump", data={"vmid": vmid, "storage": "local", "mode": "stop"}),
+                    timeout=300)
+        if not any(s["storage"] == "chaos-offsite" for s in h.get("/storage")):
+            h.post("/storage", data={"storage": "chaos-offsite", "type": "dir", "content": "backup",
+                                     "path": os.path.join(h.dir, "chaos-offsite")})
+        act = lambda: h.post(f"/nodes/{h.node}/storage/local/hearth/sync", data={"target": "chaos-offsite", "vmid": vmid})
     elif op == "upload":
         act = lambda: (lambda r: r.json()["data"] if r.status_code == 200 else None)(upload(h, iso, f"up{vmid}.iso"))
     elif op == "download":
@@ -309,6 +319,15 @@ def test_every_crash_point_leaves_a_repairable_state(lab):
                 wait_for(f"{spec}: the resumed live restore", lambda: "lock" not in h.get(h.vm_path(vmid + 1) + "/config"),
                          300, 0.5)
             check_invariants(h, running=running, interrupted=[upid] if upid and upid.startswith("UPID:") else [])
+            if spec.startswith("sync."):
+                # Nothing half-copied is listed; the next run completes the copy.
+                copies = lambda: h.get(f"/nodes/{h.node}/storage/chaos-offsite/content",
+                                       params={"content": "backup", "vmid": vmid})
+                assert copies() == [], f"{spec}: a cut-short copy is listed: {copies()}"
+                up = h.post(f"/nodes/{h.node}/storage/local/hearth/sync", data={"target": "chaos-offsite", "vmid": vmid})
+                h.wait_task(up, timeout=300)
+                assert "copied 1 backup(s)" in "\n".join(h.task_log(up)), h.task_log(up)
+                assert len(copies()) == 1
             for r in running:
                 if spec.startswith("move."):
                     # The move is finished at the restart: the config names the volume QEMU writes to.

@@ -186,25 +186,6 @@ void RegisterBackupRoutes(Router& r, ApiServices& s) {
            return Data(upid);
          },
          "Garbage-collect the backup datastore: remove chunks no backup references (after a 25-hour grace period)."});
-
-  r.Add({"POST", "/nodes/{node}/storage/{storage}/hearth/sync",
-         {NodeParam(), StorageParam(), [] { ParamSpec t = StorageParam(); t.name = "target"; return t; }(),
-          PInt("vmid", 100, 999999999), MaxLen(PString("prune-backups"), 1024)},
-         false, "Datastore.Audit", "/storage/{storage}", true, true, false,
-         [&s](ApiContext& c) -> Result<ApiReply> {
-           std::string target = *c.params.Get("target");
-           if (!s.access.Allowed(*c.who, "/storage/" + target, "Datastore.AllocateSpace"))
-             return Fail(PermissionDenied("Permission check failed (/storage/" + target + ", Datastore.AllocateSpace)"));
-           std::optional<KeepOptions> prune;
-           if (auto pb = c.params.Get("prune-backups")) {
-             HEARTH_ASSIGN_OR_RETURN(prune, ParseKeepOptionsParam("prune-backups", *pb));
-           }
-           HEARTH_ASSIGN_OR_RETURN(std::string upid, s.vms.SyncBackups(*c.params.Get("storage"), target,
-                                                                       static_cast<int>(c.params.Int("vmid")), prune,
-                                                                       c.who->AuthId()));
-           return Data(upid);
-         },
-         "Copy backups to another storage (offsite: a NAS share, a USB disk), only what it lacks; then prune there."});
 }
 
 }  // namespace hearth

@@ -6,8 +6,10 @@
 // A run is done by root@pam, so creating or changing a job needs, besides Sys.Modify on /
 // (as /cluster/backup), what running it by hand needs on its storages (the
 // /nodes/{node}/storage/{storage}/hearth/* routes): verify Datastore.AllocateSpace, gc and
-// prune Datastore.Allocate, sync Datastore.Audit here and Datastore.AllocateSpace on the
-// target (Datastore.Allocate there with prune-backups), drill Datastore.AllocateSpace here and
+// prune Datastore.Allocate, sync read access to the backups it copies here (Datastore.Allocate,
+// or with a vmid AllocateSpace plus that VM's VM.Backup) and Datastore.AllocateSpace on the
+// target (Datastore.Allocate there with prune-backups), a pull from a remote Datastore.Allocate
+// here, drill Datastore.AllocateSpace here and
 // VM.Allocate on /vms (it makes and destroys a scratch VM).
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
@@ -71,6 +73,16 @@ Status NeedBackupStorage(ApiServices& s, const std::string& field, const std::st
   return Ok();
 }
 
+// Reading the backups a sync copies from `storage`: PVE's volume access for each of them
+// (Datastore.Allocate, or for one VM's backups AllocateSpace plus VM.Backup on that VM).
+Status NeedSyncSource(ApiServices& s, const Identity& who, const std::string& storage, int vmid) {
+  VolumeInfo v;
+  v.content = ContentType::kBackup;
+  v.vmid = vmid;
+  if (MayAccessVolume(s, who, storage, v)) return Ok();
+  return Fail(PermissionDenied("Permission check failed (/storage/" + storage + ", Datastore.Allocate)"));
+}
+
 // What running `job` needs of its storages: they exist, hold backups, and the caller may
 // do by hand what the job will do as root@pam.
 Status CheckJob(ApiServices& s, const Identity& who, const DatastoreJob& job) {
@@ -83,8 +95,16 @@ Status CheckJob(ApiServices& s, const Identity& who, const DatastoreJob& job) {
       return Fail(PermissionDenied("Permission check failed (/vms, VM.Allocate)"));
     return Ok();
   }
+  if (!job.remote.empty()) {
+    // A pull into `storage` (it writes and may prune there) with a remote of this node.
+    if (!s.replication) return Fail(MakeError(ErrorCode::kNotImplemented, "remotes are not available on this node"));
+    HEARTH_TRY(s.replication->GetRemote(job.remote).map([](auto&&) {}).map_error([](Error e) {
+      return FieldError("remote", e.message);
+    }));
+    return NeedOn(s, who, job.storage, "Datastore.Allocate");
+  }
   HEARTH_TRY(NeedBackupStorage(s, "target", job.target));
-  HEARTH_TRY(NeedOn(s, who, job.storage, "Datastore.Audit"));
+  HEARTH_TRY(NeedSyncSource(s, who, job.storage, job.vmid));
   return NeedOn(s, who, job.target, job.prune_backups.empty() ? "Datastore.AllocateSpace" : "Datastore.Allocate");
 }
 

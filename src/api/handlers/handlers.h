@@ -69,6 +69,7 @@ void RegisterImageRoutes(Router& r, ApiServices& s);
 void RegisterSnapshotScheduleRoutes(Router& r, ApiServices& s);
 void RegisterReplicationRoutes(Router& r, ApiServices& s);
 void RegisterBackupRoutes(Router& r, ApiServices& s);
+void RegisterBackupSyncRoutes(Router& r, ApiServices& s);
 void RegisterBackupJobRoutes(Router& r, ApiServices& s);
 void RegisterDatastoreJobRoutes(Router& r, ApiServices& s);
 
@@ -89,6 +90,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterSnapshotScheduleRoutes(r, s);
   RegisterReplicationRoutes(r, s);
   RegisterBackupRoutes(r, s);
+  RegisterBackupSyncRoutes(r, s);
   RegisterBackupJobRoutes(r, s);
   RegisterDatastoreJobRoutes(r, s);
   RegisterIntrospectionRoutes(r);
@@ -113,6 +115,9 @@ Status CheckVmConfigPrivileges(const ApiServices& s, const Identity& who, int vm
 // `with_node` adds the option `node` (a job's; the vzdump call has it in its path).
 std::vector<ParamSpec> VzdumpOptionSpecs(bool with_node);
 VzdumpOptions VzdumpOptionsOf(const Params& params);
+
+// PVE's check_volume_access (pve-storage PVE/Storage.pm) for one volume of `storage`.
+bool MayAccessVolume(const ApiServices& s, const Identity& who, const std::string& storage, const VolumeInfo& v);
 
 // Proxmox's check for calls that make the node reach out to a URL (query-url-metadata,
 // download-url): Sys.Audit and Sys.Modify on "/", or Sys.AccessNetwork on the node.

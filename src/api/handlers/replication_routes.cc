@@ -286,10 +286,17 @@ void RegisterReplicationRoutes(Router& r, ApiServices& s) {
          false,
          [&s](ApiContext& c) -> Result<ApiReply> {
            HEARTH_ASSIGN_OR_RETURN(ReplicationScheduler * jobs, Jobs(s));
-           HEARTH_TRY(jobs->DeleteRemote(*c.params.Get("remote")));
+           std::string name = *c.params.Get("remote");
+           // Proxmox Backup Server's text for a remote a sync job uses (src/api2/config/remote.rs).
+           if (s.datastore_jobs)
+             for (const auto& job : s.datastore_jobs->List())
+               if (job.remote == name)
+                 return Fail(FieldError("remote", "remote '" + name + "' is used by datastore job '" + job.id +
+                                                      "' (storage '" + job.storage + "')"));
+           HEARTH_TRY(jobs->DeleteRemote(name));
            return Data(nullptr);
          },
-         "Remove a replication target (refused while a job targets it)."});
+         "Remove a replication target (refused while a job targets it or a datastore job pulls from it)."});
 
   // --- the target's side
   auto receiver = [&s]() -> Result<ReplicaReceiver*> {

@@ -98,6 +98,10 @@ Result<std::string> FileDigest(const std::string& path, const std::string& algor
   return HexEncode(std::string_view(reinterpret_cast<char*>(out), n));
 }
 
+std::string TempPath(const std::string& dir, const std::string& tag) { return dir + "/." + tag + "-" + RandomHex(16); }
+
+}  // namespace
+
 // PVE's check_volume_access (pve-storage): disk images need Datastore.Allocate, or
 // Datastore.Audit plus VM.Config.Disk on the owning VM; backups need AllocateSpace plus
 // VM.Backup; ISOs, templates and import images need Audit or AllocateSpace; the rest
@@ -120,10 +124,6 @@ bool MayAccessVolume(const ApiServices& s, const Identity& who, const std::strin
       return false;
   }
 }
-
-std::string TempPath(const std::string& dir, const std::string& tag) { return dir + "/." + tag + "-" + RandomHex(16); }
-
-}  // namespace
 
 void RegisterStorageRoutes(Router& r, ApiServices& s) {
   auto storage_param = [] { return StorageParam(); };
@@ -253,10 +253,16 @@ void RegisterStorageRoutes(Router& r, ApiServices& s) {
            HEARTH_ASSIGN_OR_RETURN(std::string volid, VolumeParam(c));
            if (IsBackupVolid(volid)) {
              std::string sid = volid.substr(0, volid.find(':'));
-             for (const auto& b : s.vms.ListBackups(sid, 0).value_or(std::vector<BackupSnapshotInfo>{}))
-               if (BackupVolid(sid, b.id) == volid)
-                 return Data({{"format", "pbs-vm"}, {"size", b.size}, {"used", b.size}, {"notes", b.notes},
+             for (const auto& b : s.vms.ListBackups(sid, 0).value_or(std::vector<BackupSnapshotInfo>{})) {
+               if (BackupVolid(sid, b.id) != volid) continue;
+               VolumeInfo owner;
+               owner.content = ContentType::kBackup;
+               owner.vmid = b.id.vmid;
+               if (!MayAccessVolume(s, *c.who, sid, owner))
+                 return Fail(PermissionDenied("Permission check failed (/storage/" + sid + ", Datastore.Allocate)"));
+               return Data({{"format", "pbs-vm"}, {"size", b.size}, {"used", b.size}, {"notes", b.notes},
                               {"protected", b.is_protected ? 1 : 0}});
+             }
              return Fail(Internal("volume '" + volid + "' does not exist"));
            }
            HEARTH_ASSIGN_OR_RETURN(VolumeInfo v, s.storage.InfoOf(volid));
