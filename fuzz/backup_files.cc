@@ -1,12 +1,14 @@
 // What a backup datastore reads from disk (and, with offsite sync, from another node): fixed
-// indexes, chunk blobs (plain, and encrypted under a fixed key) and snapshot names and key
-// files. Invariants: a decoded index encodes back to the same bytes; a decoded chunk has the
+// indexes, chunk blobs (plain, and encrypted under a fixed key), manifests, snapshot names and
+// key files. Invariants: a decoded index encodes back to the same bytes; a decoded chunk has the
 // digest it was asked for; a parsed snapshot name prints back to the same text; a key file
 // that parses prints to one that parses to the same key.
 #include "backup/chunk_store.h"
 #include "backup/datastore.h"
 #include "backup/fixed_index.h"
 #include "fuzz_common.h"
+
+#include <set>
 
 using namespace hearth;
 
@@ -24,6 +26,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const BackupKey key = *BackupKey::FromKeyFile(R"({"kdf":null,"data":"aGVhcnRoIGZ1enoga2V5LCBiYWNrdXAgYmxvYnMhISE="})");
     if (auto content = ChunkStore::DecodeBlob(d, in.substr(32), &key))
       FUZZ_CHECK(key.ChunkId(*content) == d || Sha256Digest(*content) == d, "a decrypted chunk matches its digest");
+    // What a pull checks of a received blob: a plain one it accepts decodes to its digest.
+    if (auto length = ChunkStore::CheckBlob(d, in.substr(32), false)) {
+      auto content = ChunkStore::DecodeBlob(d, in.substr(32), nullptr);
+      FUZZ_CHECK(content && content->size() == *length, "a plain blob CheckBlob accepts decodes to its length");
+    }
+    (void)ChunkStore::CheckBlob(d, in.substr(32), true);
+  }
+  // A manifest another node sent (a pull): every file it lists is a plain name, listed once.
+  if (auto m = BackupDatastore::ParseManifest(in, BackupSnapshotId{100, 1764662400})) {
+    std::set<std::string> names;
+    for (const auto& f : m->files) {
+      FUZZ_CHECK(names.insert(f.filename).second, "a manifest lists each file once");
+      FUZZ_CHECK(f.filename.find('/') == std::string::npos && f.filename[0] != '.', "a manifest's file names are plain");
+    }
   }
   if (auto key = BackupKey::FromKeyFile(in)) {
     auto again = BackupKey::FromKeyFile(key->ToKeyFile(0));

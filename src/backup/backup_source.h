@@ -2,10 +2,10 @@
 // another hearth node read over its API (jobs/remote_backup_source.h). SyncDatastore copies
 // from either with the same checks, so "what a valid copy is" is decided in one place.
 //
-// Every answer is already checked against what the caller asked for: the manifest names the
-// backup asked for, a file matches its manifest entry (size, SHA-256), a chunk blob is
-// well-formed and, when plain, hashes to its digest. A remote source checks what it received;
-// the local one what it read from disk.
+// Answers are checked against what the caller asked for: the manifest names the backup asked
+// for and a file matches its manifest entry (size, SHA-256); a remote source checks what it
+// received, the local one what it read from disk. Chunk blobs are checked by SyncDatastore
+// itself (ChunkStore::CheckBlob and the index's chunk length), whatever the source.
 // Thread-safety: one source per sync run, used from that run's thread.
 #pragma once
 
@@ -36,8 +36,8 @@ class BackupSource {
   virtual Result<BackupCopyInfo> CopyInfo(const BackupSnapshotId& id) = 0;
   // A file `manifest` lists, as stored, checked against its entry.
   virtual Result<std::string> ReadFile(const BackupManifest& manifest, const std::string& filename) = 0;
-  // The blob of a chunk one of the backup's indexes names, as stored; checked as
-  // ChunkStore::CheckBlob does (`encrypted`: the backup's crypt mode).
+  // The blob of a chunk one of the backup's indexes names, as stored (`encrypted`: the
+  // backup's crypt mode; the local source checks its blobs in full when it holds the key).
   virtual Result<std::string> ReadChunk(const BackupSnapshotId& id, const ChunkDigest& digest, bool encrypted) = 0;
 };
 

@@ -47,6 +47,15 @@ Status CopySnapshot(BackupSource& from, BackupDatastore& to, const BackupSnapsho
         HEARTH_ASSIGN_OR_RETURN(std::string blob, from.ReadChunk(snap.id, digest, encrypted).map_error([&](Error e) {
           return e.WithContext(drive);
         }));
+        // Checked here whatever the source (another node's answer is hostile input): the
+        // content hashes to its digest (plain) or the frame and checksum hold (encrypted),
+        // and it is as long as the index says.
+        HEARTH_ASSIGN_OR_RETURN(uint32_t length, ChunkStore::CheckBlob(digest, blob, encrypted).map_error([&](Error e) {
+          return e.WithContext(drive);
+        }));
+        if (length != index.ChunkBytes(i))
+          return Fail(Internal(drive + ": chunk " + DigestHex(digest) + " has " + std::to_string(length) +
+                               " bytes, the index says " + std::to_string(index.ChunkBytes(i))));
         HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, to.chunks().InsertBlob(digest, blob));
         stats.bytes_stored += in.stored_bytes;
         stats.bytes_transferred += blob.size();

@@ -89,6 +89,34 @@ TEST(DatastoreJob, BadFieldsNameTheField) {
             "vmid: value must have a minimum value of 100");
 }
 
+TEST(DatastoreJob, SyncFromARemote) {
+  std::map<std::string, std::string> f = {{"id", "from-a"}, {"type", "sync"}, {"storage", "offsite"}, {"schedule", "daily"},
+                                          {"remote", "nodea"}, {"remote-store", "local"}};
+  auto j = MakeDatastoreJob(f);
+  ASSERT_TRUE(j) << j.error().message;
+  EXPECT_EQ(j->remote, "nodea");
+  EXPECT_EQ(j->remote_store, "local");
+  EXPECT_EQ(j->ToApiJson()["remote-store"], "local");
+  auto back = DatastoreJob::FromStoredJson(j->ToStoredJson());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->remote, "nodea");
+  auto with = [&](std::map<std::string, std::string> changes, std::vector<std::string> drop = {}) {
+    auto g = f;
+    for (auto& [k, v] : changes) g[k] = v;
+    for (auto& k : drop) g.erase(k);
+    return Outcome(MakeDatastoreJob(g));
+  };
+  EXPECT_EQ(with({}, {"remote-store"}), "remote-store: property is missing and it is not optional");
+  EXPECT_EQ(with({{"target", "usb"}}), "target: property is not allowed with 'remote'");
+  EXPECT_EQ(with({}, {"remote"}), "remote-store: property is only allowed with 'remote'");
+  EXPECT_EQ(with({{"remote", "a b"}}), "remote: invalid format - value does not look like a valid node name");
+  EXPECT_EQ(with({{"remote-store", "x/y"}}).substr(0, 36), "remote-store: invalid format - stora");
+  // A pull may keep the target's own retention, as a copy to a storage does.
+  EXPECT_EQ(with({{"prune-backups", "keep-last=3"}}), "ok");
+  // Switching a pull to a copy: the remote fields go, the target comes.
+  EXPECT_EQ(Outcome(UpdateDatastoreJob(*j, {{"target", "usb"}}, {"remote", "remote-store"})), "ok");
+}
+
 TEST(DatastoreJob, DrillFields) {
   std::map<std::string, std::string> drill = {
       {"id", "drill"}, {"type", "drill"}, {"storage", "aa"}, {"schedule", "sun 04:00"}, {"vmid", "100"}};
