@@ -276,6 +276,12 @@ HttpResponse ApiServer::Run(Call& call) {
     r.headers.emplace_back("Content-Encoding", "gzip");
     return r;
   }
+  if (reply->raw) {  // moved, not copied: a chunk is up to 16 MiB
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    r.body = std::move(*reply->raw);
+    return r;
+  }
   return DataResponse(*reply);
 }
 

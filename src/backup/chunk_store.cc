@@ -1,5 +1,6 @@
 #include "backup/chunk_store.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -34,6 +35,18 @@ uint32_t GetLe32(const char* p) {
 
 std::string Corrupt(const ChunkDigest& d, const std::string& why) {
   return "chunk " + DigestHex(d) + " is corrupt (" + why + ")";
+}
+
+// Whether the chunk file at `path` is sealed (from its header); nullopt when it cannot be
+// read or is no chunk blob. Dedup matches the crypt mode too (ChunkStore::PutBlob).
+std::optional<bool> StoredEncrypted(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char head[kHeader];
+  ssize_t n = ::pread(fd, head, sizeof head, 0);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(kHeader)) return std::nullopt;
+  return ChunkStore::BlobEncrypted(std::string_view(head, kHeader));
 }
 
 }  // namespace
@@ -76,6 +89,10 @@ std::string ChunkStore::ChunkPath(const ChunkDigest& digest) const {
   return root_ + "/.chunks/" + hex.substr(0, 4) + "/" + hex;
 }
 
+bool ChunkStore::ContainsAs(const ChunkDigest& digest, bool encrypted) const {
+  return StoredEncrypted(ChunkPath(digest)) == encrypted;
+}
+
 bool ChunkStore::Contains(const ChunkDigest& digest) const { return fs_.Exists(ChunkPath(digest)); }
 
 ChunkDigest ChunkStore::DigestOf(std::string_view data) const {
@@ -85,8 +102,8 @@ ChunkDigest ChunkStore::DigestOf(std::string_view data) const {
 Result<ChunkStore::Inserted> ChunkStore::Insert(std::string_view data) {
   if (data.size() > kMaxChunk) return Fail(InvalidArgument("chunk of " + std::to_string(data.size()) + " bytes is too large"));
   ChunkDigest digest = DigestOf(data);
-  // Already there: mark it used now, so a GC running meanwhile keeps it.
-  if (fs_.Exists(ChunkPath(digest))) {
+  // Already there (in this crypt mode): mark it used now, so a GC running meanwhile keeps it.
+  if (StoredEncrypted(ChunkPath(digest)) == (options_.key != nullptr)) {
     std::error_code ec;
     std::filesystem::last_write_time(ChunkPath(digest), std::filesystem::file_time_type::clock::now(), ec);
     if (!ec) return Inserted{digest, true, 0};
@@ -125,12 +142,22 @@ Result<ChunkStore::Inserted> ChunkStore::PutBlob(const ChunkDigest& digest, std:
   Inserted r;
   r.digest = digest;
   std::string path = ChunkPath(r.digest);
-  if (fs_.Exists(path)) {
-    std::error_code ec;
-    std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
-    if (!ec) {
-      r.existed = true;
-      return r;
+  // Dedup matches the crypt mode as well as the name. A plain chunk was checked against its
+  // name (SHA-256) when it was stored, so it is kept; a sealed one could only be checked by
+  // its frame (a sync from another node, without the key), so it never stands in for plain
+  // data: a plain blob of the same name replaces it. A sealed blob named like a stored plain
+  // chunk is refused (one of the two is forged, and it is not the plain one).
+  bool sealed = BlobEncrypted(blob).value_or(false);
+  if (auto stored = StoredEncrypted(path)) {
+    if (*stored == sealed) {
+      std::error_code ec;
+      std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
+      if (!ec) {
+        r.existed = true;
+        return r;
+      }
+    } else if (!*stored) {
+      return Fail(Internal("chunk " + DigestHex(digest) + " is stored unencrypted here: refusing an encrypted chunk of the same name"));
     }
   }
   std::string dir = ParentDir(path);

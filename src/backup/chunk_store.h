@@ -87,6 +87,9 @@ class ChunkStore {
   // `encrypted_only` (the chunks of an encrypted backup): a plain chunk is corrupt.
   Result<std::string> Read(const ChunkDigest& digest, bool encrypted_only = false) const;
   bool Contains(const ChunkDigest& digest) const;
+  // Present and stored in this crypt mode (a sync asks so: a sealed blob never stands in for
+  // plain data, see InsertBlob).
+  bool ContainsAs(const ChunkDigest& digest, bool encrypted) const;
   // The content of a chunk blob as stored (hostile input: bounded, checked against `digest`;
   // `key` decrypts an encrypted blob and is not needed for a plain one).
   static Result<std::string> DecodeBlob(const ChunkDigest& digest, std::string_view blob, const BackupKey* key,
@@ -105,7 +108,9 @@ class ChunkStore {
   static std::optional<bool> BlobEncrypted(std::string_view blob);
   static Result<uint32_t> CheckBlob(const ChunkDigest& digest, std::string_view blob, bool encrypted);
   // Stores a blob that ReadBlob gave (another store's) under `digest`, unless it is there (then
-  // touches it, as Insert does). The blob's frame is checked; its content is the caller's word.
+  // touches it, as Insert does). The blob's frame is checked; its content is the caller's word
+  // (CheckBlob). Dedup matches the crypt mode too: a plain blob replaces a sealed one of the
+  // same name; a sealed blob named like a stored plain chunk is refused (kInternal).
   Result<Inserted> InsertBlob(const ChunkDigest& digest, std::string_view blob);
   // GC's mark: sets the chunk's modification time to now. "chunk <hex> is missing" if absent.
   Status Touch(const ChunkDigest& digest);

@@ -105,6 +105,17 @@ Status BackupDatastore::Writer::CopyFile(const BackupFileEntry& entry, const std
   return Ok();
 }
 
+Status BackupDatastore::Writer::SetNotes(const std::string& notes) {
+  if (notes.size() > (1 << 16)) return Fail(FieldError("notes", "value may only be 65536 characters long"));
+  if (notes.empty()) return Ok();
+  return WriteFileAtomic(store_.fs_, tmp_dir_ + "/notes", notes);
+}
+
+Status BackupDatastore::Writer::SetProtected(bool on) {
+  if (!on) return Ok();
+  return WriteFileAtomic(store_.fs_, tmp_dir_ + "/.protected", "");
+}
+
 Result<BackupSnapshotInfo> BackupDatastore::Writer::Finish() {
   nlohmann::json m = {{"backup-type", "vm"}, {"backup-id", std::to_string(id_.vmid)}, {"backup-time", id_.time},
                       {"files", nlohmann::json::array()}};
@@ -162,14 +173,21 @@ Result<BackupManifest> BackupDatastore::ParseManifest(std::string_view text, con
   auto j = nlohmann::json::parse(text, nullptr, false);
   auto bad = [&](const std::string& why) { return Fail(Internal("backup '" + id.Name() + "': manifest " + why)); };
   if (!j.is_object() || !j["files"].is_array()) return bad("does not parse");
-  if (j.value("backup-id", "") != std::to_string(id.vmid) || !j["backup-time"].is_number_integer() ||
-      j["backup-time"].get<int64_t>() != id.time)
+  // Hostile input: every key is looked for before it is read (a const operator[] on a missing
+  // key is undefined, value() throws on another type).
+  auto has = [](const nlohmann::json& o, const char* key, bool (nlohmann::json::*is)() const noexcept) {
+    auto it = o.find(key);
+    return it != o.end() && ((*it).*is)();
+  };
+  if (!has(j, "backup-id", &nlohmann::json::is_string) || j["backup-id"].get<std::string>() != std::to_string(id.vmid) ||
+      !has(j, "backup-time", &nlohmann::json::is_number_integer) || j["backup-time"].get<int64_t>() != id.time)
     return bad("names another backup");
   BackupManifest m;
   m.id = id;
   std::set<std::string> names;
   for (const auto& f : j["files"]) {
-    if (!f.is_object() || !f["filename"].is_string() || !f["size"].is_number_unsigned() || !f["csum"].is_string())
+    if (!f.is_object() || !has(f, "filename", &nlohmann::json::is_string) ||
+        !has(f, "size", &nlohmann::json::is_number_unsigned) || !has(f, "csum", &nlohmann::json::is_string))
       return bad("has a bad file entry");
     if (f.contains("image-size") && !f["image-size"].is_number_unsigned()) return bad("has a bad file entry");
     if (f.contains("crypt-mode") && !f["crypt-mode"].is_string()) return bad("has a bad file entry");

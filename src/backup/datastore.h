@@ -96,6 +96,10 @@ class BackupDatastore {
     void SetKeyFingerprint(std::string fingerprint) { key_fingerprint_ = std::move(fingerprint); }
     // A copy's manifest signature (the source's; the same manifest text is written).
     void SetSignature(std::string signature) { signature_ = std::move(signature); }
+    // Notes and protection published with the snapshot (a sync: a crash right after Finish
+    // must not leave the copy unprotected, where its own prune could remove it).
+    Status SetNotes(const std::string& notes);
+    Status SetProtected(bool on);
     // Writes the manifest and publishes the snapshot. Fails if it already exists.
     Result<BackupSnapshotInfo> Finish();
     // Removes what was written (the chunks stay until a GC finds nobody needs them).

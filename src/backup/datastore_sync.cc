@@ -1,6 +1,7 @@
 #include "backup/datastore_sync.h"
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <set>
 #include <tuple>
@@ -13,6 +14,8 @@
 namespace hearth {
 namespace {
 
+constexpr int64_t kMaxClockSkew = 86400;
+
 Status CopySnapshot(BackupSource& from, BackupDatastore& to, const BackupSnapshotInfo& snap, SyncStats& stats,
                     const std::function<bool()>& cancelled) {
   HEARTH_ASSIGN_OR_RETURN(BackupCopyInfo info, from.CopyInfo(snap.id));
@@ -22,8 +25,9 @@ Status CopySnapshot(BackupSource& from, BackupDatastore& to, const BackupSnapsho
   writer->SetKeyFingerprint(m.key_fingerprint);
   writer->SetSignature(m.signature);
   bool encrypted = !m.key_fingerprint.empty();
-  // A digest is fetched once per backup even when an image repeats it (zeroes).
-  std::set<ChunkDigest> done;
+  // A digest is fetched once per backup even when an image repeats it (zeroes); every place
+  // that names it must agree on its length.
+  std::map<ChunkDigest, uint64_t> done;
   for (const auto& f : m.files) {
     // Every file as stored (a sealed config stays sealed); an index's chunks before it.
     HEARTH_ASSIGN_OR_RETURN(std::string bytes, from.ReadFile(m, f.filename));
@@ -38,9 +42,15 @@ Status CopySnapshot(BackupSource& from, BackupDatastore& to, const BackupSnapsho
       for (size_t i = 0; i < index.digests.size(); ++i) {
         const ChunkDigest& digest = index.digests[i];
         if (cancelled && cancelled()) return Fail(Aborted("sync cancelled"));
-        if (!done.insert(digest).second) continue;
-        if (to.chunks().Contains(digest)) {
-          (void)to.chunks().Touch(digest);  // in use again: a GC on the target keeps it
+        auto [seen, first] = done.emplace(digest, index.ChunkBytes(i));
+        if (!first) {
+          if (seen->second != index.ChunkBytes(i))
+            return Fail(Internal(drive + ": chunk " + DigestHex(digest) + " is named with two lengths"));
+          continue;
+        }
+        // Present in the same crypt mode, and touched (a GC here keeps it); a chunk a GC
+        // removed in between is fetched again.
+        if (to.chunks().ContainsAs(digest, encrypted) && to.chunks().Touch(digest)) {
           ++stats.chunks_present;
           continue;
         }
@@ -56,7 +66,9 @@ Status CopySnapshot(BackupSource& from, BackupDatastore& to, const BackupSnapsho
         if (length != index.ChunkBytes(i))
           return Fail(Internal(drive + ": chunk " + DigestHex(digest) + " has " + std::to_string(length) +
                                " bytes, the index says " + std::to_string(index.ChunkBytes(i))));
-        HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, to.chunks().InsertBlob(digest, blob));
+        HEARTH_ASSIGN_OR_RETURN(ChunkStore::Inserted in, to.chunks().InsertBlob(digest, blob).map_error([&](Error e) {
+          return e.WithContext(drive);
+        }));
         stats.bytes_stored += in.stored_bytes;
         stats.bytes_transferred += blob.size();
         ++stats.chunks_copied;
@@ -65,11 +77,12 @@ Status CopySnapshot(BackupSource& from, BackupDatastore& to, const BackupSnapsho
     }
     HEARTH_TRY(writer->CopyFile(f, bytes));
   }
+  // Published with the copy, so a crash right after cannot leave it unprotected.
+  HEARTH_TRY(writer->SetNotes(info.notes));
+  HEARTH_TRY(writer->SetProtected(info.is_protected));
   // The chunks are durable before the manifest that names them is.
   HEARTH_TRY(to.chunks().Sync());
   HEARTH_TRY(writer->Finish().map([](auto&&) {}));
-  if (!info.notes.empty()) HEARTH_TRY(to.SetNotes(snap.id, info.notes));
-  if (info.is_protected) HEARTH_TRY(to.SetProtected(snap.id, true));
   return Ok();
 }
 
@@ -78,6 +91,7 @@ Status CopySnapshot(BackupSource& from, BackupDatastore& to, const BackupSnapsho
 Result<SyncStats> SyncDatastore(BackupSource& from, BackupDatastore& to, int vmid, const SyncLog& log,
                                 const std::function<bool()>& cancelled) {
   SyncStats stats;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
   HEARTH_ASSIGN_OR_RETURN(auto source, from.List(vmid));
   HEARTH_ASSIGN_OR_RETURN(auto present, to.List(vmid));
   std::sort(source.begin(), source.end(), [](const auto& a, const auto& b) {
@@ -107,6 +121,14 @@ Result<SyncStats> SyncDatastore(BackupSource& from, BackupDatastore& to, int vmi
     // A VM stops at its first failure (PBS: "stop on error"), so the rule above never skips
     // a backup that failed: the next run starts from it again.
     if (failed_vms.count(snap.id.vmid)) continue;
+    // A backup from the future (a wrong clock, or a source lying) would become the VM's
+    // newest here: every real one after it skipped, and a keep-daily prune fooled.
+    if (snap.id.time > now + kMaxClockSkew) {
+      ++stats.snapshots_failed;
+      failed_vms.insert(snap.id.vmid);
+      if (log) log("sync of " + snap.id.Name() + " failed: it is dated more than a day ahead of this node's clock");
+      continue;
+    }
     uint64_t before = stats.chunks_copied;
     Status st = CopySnapshot(from, to, snap, stats, cancelled);
     if (!st) {

@@ -38,6 +38,8 @@ Result<std::shared_ptr<const std::vector<ChunkDigest>>> BackupSyncReader::Digest
   auto digests = std::make_shared<std::vector<ChunkDigest>>();
   for (const auto& f : m.files) {
     if (!EndsWith(f.filename, ".img.fidx")) continue;
+    // The same bound as File: a larger index is not served, so it is not read here either.
+    if (f.size > kMaxFile) return Fail(Internal("file too large for sync: " + f.filename + " (" + std::to_string(f.size) + " bytes)"));
     HEARTH_ASSIGN_OR_RETURN(FixedIndex index, store.ReadIndex(id, f.filename.substr(0, f.filename.size() - 9)));
     digests->insert(digests->end(), index.digests.begin(), index.digests.end());
   }

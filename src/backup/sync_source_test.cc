@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "backup/crypt_key.h"
 #include "backup/datastore_sync.h"
 #include "backup/sync_reader.h"
 #include "core/testing/temp_dir.h"
@@ -71,6 +72,30 @@ TEST_F(SyncSourceTest, ABlobIsCheckedAgainstItsDigestAndTheBackupsCryptMode) {
   EXPECT_FALSE(ChunkStore::CheckBlob(idx->digests[0], flipped, false));
   EXPECT_FALSE(ChunkStore::CheckBlob(idx->digests[0], blob, true));
   EXPECT_FALSE(ChunkStore::CheckBlob(idx->digests[0], blob.substr(0, 10), false));
+}
+
+TEST_F(SyncSourceTest, DedupMatchesTheCryptModeSoASealedBlobNeverStandsInForPlainData) {
+  auto key = std::make_shared<const BackupKey>(*BackupKey::FromKeyFile(R"({"kdf":null,"data":"aGVhcnRoIHRlc3Qga2V5LCBmb3Igc3luYyB0ZXN0cyEh"})"));
+  ChunkStore sealed_store(fs_, dir_.Sub("sealed"), ChunkStoreOptions{1, key});
+  ChunkStore plain_store(fs_, dir_.Sub("plain"));
+  std::string data(4096, 'z');
+  auto sealed = sealed_store.Insert(data);
+  ASSERT_TRUE(sealed);
+  std::string sealed_blob = *sealed_store.ReadBlob(sealed->digest, key.get());
+  ChunkDigest plain_digest = Sha256Digest(data);
+  // A forged sealed blob under the plain digest, stored before the real data arrives: the
+  // plain insert replaces it instead of deduplicating against it.
+  ASSERT_TRUE(plain_store.InsertBlob(plain_digest, sealed_blob));
+  EXPECT_FALSE(plain_store.ContainsAs(plain_digest, false));
+  auto real = plain_store.Insert(data);
+  ASSERT_TRUE(real);
+  EXPECT_FALSE(real->existed);
+  EXPECT_EQ(*plain_store.Read(plain_digest), data);
+  // And a sealed blob named like a stored plain chunk is refused.
+  auto forged = plain_store.InsertBlob(plain_digest, sealed_blob);
+  ASSERT_FALSE(forged);
+  EXPECT_NE(forged.error().message.find("is stored unencrypted here"), std::string::npos);
+  EXPECT_EQ(*plain_store.Read(plain_digest), data);
 }
 
 TEST_F(SyncSourceTest, AManifestFromElsewhereMustNameTheBackupAndEachFileOnce) {

@@ -95,18 +95,27 @@ class BeastClient final : public HttpsClient {
     return Ok();
   }
 
-  Result<HttpResponse> ReadResponse() {
+  // Reads one answer; `watchdog` (if any) hears of every piece that arrives, so its deadline
+  // is one of idleness, not of the whole body. A "Connection: close" answer leaves
+  // close_pending_ set: the caller drops the stream once its watchdog is gone (never while a
+  // watchdog may still shut that socket's descriptor down, which could be reused by then).
+  Result<HttpResponse> ReadResponse(Watchdog* watchdog) {
     beast::flat_buffer buf;
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_body_);
-    http::read(*stream_, buf, parser);
+    http::read_header(*stream_, buf, parser);
+    if (watchdog) watchdog->Moved();
+    while (!parser.is_done()) {
+      http::read_some(*stream_, buf, parser);
+      if (watchdog) watchdog->Moved();
+    }
     auto& res = parser.get();
     HttpResponse out;
     out.status = static_cast<int>(res.result_int());
     out.reason = std::string(res.reason());
     out.body = std::move(res.body());
     for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-    if (!res.keep_alive()) stream_.reset();
+    close_pending_ = !res.keep_alive();
     return out;
   }
 
@@ -165,14 +174,17 @@ class BeastClient final : public HttpsClient {
         if (watchdog->timed_out()) throw;
         // The server may have answered early (a refusal) and closed: its answer says why.
       }
-      out = ReadResponse();
+      out = ReadResponse(&*watchdog);
     } catch (const std::exception& e) {
-      stream_.reset();
-      out = Fail(Unavailable(watchdog->timed_out() ? "no progress for " + std::to_string(idle_timeout.count()) +
+      bool timed_out = watchdog->timed_out();
+      watchdog.reset();
+      close_pending_ = true;
+      out = Fail(Unavailable(timed_out ? "no progress for " + std::to_string(idle_timeout.count()) +
                                              " s: connection to " + host_ + ":" + port_ + " dropped"
                                        : std::string("request failed: ") + e.what()));
     }
     watchdog.reset();
+    if (close_pending_) stream_.reset();
     return out;
   }
 
@@ -193,14 +205,20 @@ class BeastClient final : public HttpsClient {
         req.body() = request.body;
         req.keep_alive(true);
         req.prepare_payload();
-        Watchdog watchdog(beast::get_lowest_layer(*stream_).socket().native_handle(), timeout_);
+        std::optional<Watchdog> watchdog(std::in_place, beast::get_lowest_layer(*stream_).socket().native_handle(), timeout_);
         try {
           http::write(*stream_, req);
-          return ReadResponse();
+          watchdog->Moved();
+          auto out = ReadResponse(&*watchdog);
+          watchdog.reset();
+          if (close_pending_) stream_.reset();
+          return out;
         } catch (const std::exception&) {
-          if (watchdog.timed_out()) {
+          bool timed_out = watchdog && watchdog->timed_out();
+          watchdog.reset();  // before the socket goes (its descriptor may be reused)
+          if (timed_out) {
             stream_.reset();
-            return Fail(Unavailable("no answer from " + host_ + ":" + port_ + " within " +
+            return Fail(Unavailable("no answer from " + host_ + ":" + port_ + " for " +
                                     std::to_string(timeout_.count()) + " s: connection dropped"));
           }
           throw;
@@ -232,7 +250,18 @@ class BeastClient final : public HttpsClient {
       });
       tcp::resolver resolver(io_);
       beast::get_lowest_layer(*stream_).connect(resolver.resolve(host_, port_));
-      stream_->handshake(ssl::stream_base::client);
+      {
+        // A server that takes the connection but never speaks TLS must not hold us forever.
+        std::optional<Watchdog> watchdog(std::in_place, beast::get_lowest_layer(*stream_).socket().native_handle(),
+                                         timeout_);
+        boost::system::error_code ec;
+        stream_->handshake(ssl::stream_base::client, ec);
+        bool timed_out = watchdog->timed_out();
+        watchdog.reset();
+        if (ec)
+          throw boost::system::system_error(
+              ec, timed_out ? "no TLS handshake within " + std::to_string(timeout_.count()) + " s" : "TLS handshake");
+      }
       if (!trust_.insecure) {
         X509* cert = SSL_get1_peer_certificate(stream_->native_handle());
         if (!cert) {
@@ -274,6 +303,7 @@ class BeastClient final : public HttpsClient {
   ssl::context ssl_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;
   uint64_t max_body_ = uint64_t{1} << 30;
+  bool close_pending_ = false;  // the last answer said "Connection: close"
   std::chrono::seconds timeout_{0};
 };
 

@@ -2,6 +2,9 @@
 // result, as Proxmox Backup Server's verify) and garbage collection (remove the chunks no
 // backup references any more), each as a task. Design: docs/design/backup.md.
 #include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "backup/datastore_sync.h"
 #include "core/units.h"
@@ -10,6 +13,20 @@
 #include "vms/vm_service.h"
 
 namespace hearth {
+namespace {
+
+// One sync at a time into a datastore: two runs copying the same backup would share its
+// staging directory (a scheduled pull and one by hand, or two jobs).
+std::shared_ptr<std::mutex> SyncLockFor(const std::string& root) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<std::mutex>> locks;  // GUARDED_BY(mu)
+  std::lock_guard lock(mu);
+  auto& l = locks[root];
+  if (!l) l = std::make_shared<std::mutex>();
+  return l;
+}
+
+}  // namespace
 
 bool BackupVerifyFilter::Includes(const std::string& verify_state, const std::string& verify_upid, int64_t now) const {
   if (!ignore_verified || verify_state.empty()) return true;
@@ -137,6 +154,12 @@ Result<std::string> VmService::StartSync(const std::string& target, std::shared_
   spec.user = user;
   return tasks_.Start(spec, [this, source, dst, target, vmid, prune, first_line](TaskContext& ctx) -> Status {
     ctx.Log(first_line);
+    auto sync_lock = SyncLockFor(dst->root());
+    std::unique_lock held(*sync_lock, std::try_to_lock);
+    if (!held) {
+      ctx.Log("waiting for another sync into '" + target + "' to finish");
+      held.lock();
+    }
     auto log = [&](const std::string& l) { ctx.Log(l); };
     auto started = clock_.Monotonic();
     HEARTH_ASSIGN_OR_RETURN(SyncStats stats, SyncDatastore(*source, *dst, vmid, log, [&] { return ctx.cancelled(); }));
