@@ -18,7 +18,7 @@ import time
 import pytest
 
 from harness import Hearth, disk_volid, volume_path
-from netns import NetNs
+from netns import NetNsPair
 
 A_IP, B_IP = "10.98.0.1", "10.98.0.2"
 
@@ -55,39 +55,27 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair():
-    subprocess.run(["ip", "netns", "del", "hsync-b"], capture_output=True)
-    with NetNs("hsync-a"):
-        subprocess.run(["ip", "netns", "add", "hsync-b"], check=True)
+    with NetNsPair("hsync-a", "hsync-b", "hsy", A_IP, B_IP) as nets:
+        a = Hearth(node="nodea")
+        a.listen = A_IP + ":8006"
+        a.start()
+        b = Hearth(node="nodeb")
+        b.wrapper = nets.wrapper
+        b.listen = B_IP + ":8006"
+        b.start()
         try:
-            subprocess.run(["ip", "link", "add", "hsy0", "type", "veth", "peer", "name", "hsy1", "netns", "hsync-b"],
-                           check=True)
-            subprocess.run(["ip", "addr", "add", A_IP + "/24", "dev", "hsy0"], check=True)
-            subprocess.run(["ip", "link", "set", "hsy0", "up"], check=True)
-            for cmd in (["ip", "addr", "add", B_IP + "/24", "dev", "hsy1"], ["ip", "link", "set", "hsy1", "up"],
-                        ["ip", "link", "set", "lo", "up"]):
-                subprocess.run(["ip", "netns", "exec", "hsync-b"] + cmd, check=True)
-            a = Hearth(node="nodea")
-            a.listen = A_IP + ":8006"
-            a.start()
-            b = Hearth(node="nodeb")
-            b.wrapper = ["ip", "netns", "exec", "hsync-b"]
-            b.listen = B_IP + ":8006"
-            b.start()
-            try:
-                b.post("/storage", data={"storage": "offsite", "type": "dir", "content": "backup",
-                                         "path": os.path.join(b.dir, "offsite")})
-                # B's credential on A: a token of its own (PBS advises one per sync job).
-                a_token = a.admin("token", "add", "admin@pve!pull").strip()
-                b.post("/cluster/hearth/replication-remotes",
-                       data={"node": "nodea", "host": A_IP, "port": 8006, "fingerprint": a.fingerprint(),
-                             "apitoken": a_token})
-                yield Pair(a, b, a_token)
-            finally:
-                for h in (a, b):
-                    h.kill_vms()
-                    h.close()
+            b.post("/storage", data={"storage": "offsite", "type": "dir", "content": "backup",
+                                     "path": os.path.join(b.dir, "offsite")})
+            # B's credential on A: a token of its own (PBS advises one per sync job).
+            a_token = a.admin("token", "add", "admin@pve!pull").strip()
+            b.post("/cluster/hearth/replication-remotes",
+                   data={"node": "nodea", "host": A_IP, "port": 8006, "fingerprint": a.fingerprint(),
+                         "apitoken": a_token})
+            yield Pair(a, b, a_token)
         finally:
-            subprocess.run(["ip", "netns", "del", "hsync-b"], capture_output=True)
+            for h in (a, b):
+                h.kill_vms()
+                h.close()
 
 
 def test_pull_full_then_incremental_and_restore_with_the_source_unreachable(pair, tmp_path):

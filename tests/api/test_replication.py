@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from harness import HEARTH_BIN, BtrfsLoop, Hearth, wait_for
-from netns import NetNs
+from netns import NetNsPair
 
 pytestmark = pytest.mark.skipif(not BtrfsLoop.available(), reason="needs root and btrfs-progs (loop-mounted btrfs)")
 
@@ -78,36 +78,24 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair():
-    subprocess.run(["ip", "netns", "del", "hrep-b"], capture_output=True)
-    with NetNs("hrep-a"):
-        subprocess.run(["ip", "netns", "add", "hrep-b"], check=True)
-        try:
-            subprocess.run(["ip", "link", "add", "hrep0", "type", "veth", "peer", "name", "hrep1", "netns", "hrep-b"],
-                           check=True)
-            subprocess.run(["ip", "addr", "add", "10.99.0.1/24", "dev", "hrep0"], check=True)
-            subprocess.run(["ip", "link", "set", "hrep0", "up"], check=True)
-            for cmd in (["ip", "addr", "add", "10.99.0.2/24", "dev", "hrep1"], ["ip", "link", "set", "hrep1", "up"],
-                        ["ip", "link", "set", "lo", "up"]):
-                subprocess.run(["ip", "netns", "exec", "hrep-b"] + cmd, check=True)
-            with BtrfsLoop(768 << 20) as fa, BtrfsLoop(768 << 20) as fb:
-                a = Hearth(node="nodea").start()
-                b = Hearth(node="nodeb")
-                b.wrapper = ["ip", "netns", "exec", "hrep-b"]
-                b.listen = "10.99.0.2:8006"
-                b.start()
-                try:
-                    for h, fs in ((a, fa), (b, fb)):
-                        h.post("/storage", data={"storage": "tank", "type": "btrfs",
-                                                 "path": os.path.join(fs.mnt, "tank")})
-                    # The source's credential on the target: a token of its own.
-                    b_token = b.admin("token", "add", "admin@pve!repl").strip()
-                    yield Pair(a, b, fa, fb, b_token)
-                finally:
-                    for h in (a, b):
-                        h.kill_vms()
-                        h.close()
-        finally:
-            subprocess.run(["ip", "netns", "del", "hrep-b"], capture_output=True)
+    with NetNsPair("hrep-a", "hrep-b", "hrep", "10.99.0.1", "10.99.0.2") as nets:
+        with BtrfsLoop(768 << 20) as fa, BtrfsLoop(768 << 20) as fb:
+            a = Hearth(node="nodea").start()
+            b = Hearth(node="nodeb")
+            b.wrapper = nets.wrapper
+            b.listen = "10.99.0.2:8006"
+            b.start()
+            try:
+                for h, fs in ((a, fa), (b, fb)):
+                    h.post("/storage", data={"storage": "tank", "type": "btrfs",
+                                             "path": os.path.join(fs.mnt, "tank")})
+                # The source's credential on the target: a token of its own.
+                b_token = b.admin("token", "add", "admin@pve!repl").strip()
+                yield Pair(a, b, fa, fb, b_token)
+            finally:
+                for h in (a, b):
+                    h.kill_vms()
+                    h.close()
 
 
 def add_remote_b(p):

@@ -40,3 +40,34 @@ class NetNs:
         _libc.setns(self.home, CLONE_NEWNET)
         os.close(self.home)
         subprocess.run(["ip", "netns", "del", self.name], check=False)
+
+
+class NetNsPair:
+    """Two namespaces joined by a veth pair, for tests with two daemons: the test process enters
+    `a` (as NetNs does) and holds `ip_a`/24 on `link`+"0"; namespace `b` holds `ip_b`/24 on
+    `link`+"1". A daemon started with `wrapper` runs in `b`. Both are removed on exit."""
+
+    def __init__(self, a, b, link, ip_a, ip_b):
+        self.a, self.b, self.link, self.ip_a, self.ip_b = NetNs(a), b, link, ip_a, ip_b
+        self.wrapper = ["ip", "netns", "exec", b]
+
+    def __enter__(self):
+        subprocess.run(["ip", "netns", "del", self.b], capture_output=True)
+        self.a.__enter__()
+        try:
+            subprocess.run(["ip", "netns", "add", self.b], check=True)
+            subprocess.run(["ip", "link", "add", self.link + "0", "type", "veth", "peer", "name", self.link + "1",
+                            "netns", self.b], check=True)
+            subprocess.run(["ip", "addr", "add", self.ip_a + "/24", "dev", self.link + "0"], check=True)
+            subprocess.run(["ip", "link", "set", self.link + "0", "up"], check=True)
+            for cmd in (["ip", "addr", "add", self.ip_b + "/24", "dev", self.link + "1"],
+                        ["ip", "link", "set", self.link + "1", "up"], ["ip", "link", "set", "lo", "up"]):
+                subprocess.run(self.wrapper + cmd, check=True)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["ip", "netns", "del", self.b], capture_output=True)
+        self.a.__exit__(*exc)
