@@ -17,6 +17,13 @@
 namespace hearth {
 namespace {
 
+// Bytes as they are stored, answered as application/octet-stream.
+ApiReply RawReply(std::string bytes) {
+  ApiReply reply;
+  reply.raw = std::move(bytes);
+  return reply;
+}
+
 ParamSpec VolumeSpec() { return Required(MaxLen(PString("volume", "The backup's volume id."), 512)); }
 
 // The backup `volume` names, on this route's storage, readable by the caller.
@@ -62,10 +69,7 @@ void RegisterBackupSyncRoutes(Router& r, ApiServices& s) {
            });
            if (!name_ok) return Fail(FieldError("file", "invalid backup file name '" + file + "'"));
            HEARTH_ASSIGN_OR_RETURN(auto store, s.vms.BackupStoreForSync(*c.params.Get("storage")));
-           HEARTH_ASSIGN_OR_RETURN(std::string bytes, BackupSyncReader::File(*store, id, file));
-           ApiReply reply;
-           reply.raw = std::move(bytes);
-           return reply;
+           return BackupSyncReader::File(*store, id, file).map(RawReply);
          },
          "A file of a backup as stored (application/octet-stream), only one its manifest lists."})
       .lane = Lane::kWork;
@@ -78,10 +82,7 @@ void RegisterBackupSyncRoutes(Router& r, ApiServices& s) {
            auto digest = ParseDigestHex(*c.params.Get("digest"));
            if (!digest) return Fail(FieldError("digest", "value does not match the regex pattern (64 lowercase hex digits)"));
            HEARTH_ASSIGN_OR_RETURN(auto store, s.vms.BackupStoreForSync(*c.params.Get("storage")));
-           HEARTH_ASSIGN_OR_RETURN(std::string blob, reader->Chunk(*store, id, *digest, *c.params.Get("volume")));
-           ApiReply reply;
-           reply.raw = std::move(blob);
-           return reply;
+           return reader->Chunk(*store, id, *digest, *c.params.Get("volume")).map(RawReply);
          },
          "A chunk blob as stored (application/octet-stream), only one the backup's indexes name."})
       .lane = Lane::kWork;
