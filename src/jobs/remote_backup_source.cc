@@ -7,6 +7,7 @@
 #include "backup/sync_reader.h"
 #include "core/strings.h"
 #include "http/https_client.h"
+#include "jobs/replication_target.h"
 
 namespace hearth {
 
@@ -153,11 +154,7 @@ class RemoteBackupSource final : public BackupSource {
 Result<std::unique_ptr<BackupSource>> MakeRemoteBackupSource(const ReplicationRemote& remote, const std::string& remote_store) {
   if (remote.IsPath())
     return Fail(FieldError("remote", "remote '" + remote.node + "' is a directory, not a hearth node: sync to a storage there with 'target'"));
-  TlsTrust trust;
-  trust.fingerprint = remote.fingerprint;
-  std::string host = remote.host.find(':') != std::string::npos && remote.host[0] != '[' ? "[" + remote.host + "]"
-                                                                                          : remote.host;
-  HEARTH_ASSIGN_OR_RETURN(auto client, HttpsClient::Connect("https://" + host + ":" + std::to_string(remote.port), trust));
+  HEARTH_ASSIGN_OR_RETURN(auto client, ConnectRemote(remote));
   return std::unique_ptr<BackupSource>(std::make_unique<RemoteBackupSource>(remote, remote_store, std::move(client)));
 }
 

@@ -173,12 +173,16 @@ std::unique_ptr<ReplicationTarget> MakePathTarget(const ReplicationRemote& remot
   return std::make_unique<PathTarget>(remote, std::move(make_storage), fs);
 }
 
-Result<std::unique_ptr<ReplicationTarget>> MakeNodeTarget(const ReplicationRemote& remote) {
+Result<std::unique_ptr<HttpsClient>> ConnectRemote(const ReplicationRemote& remote) {
   TlsTrust trust;
   trust.fingerprint = remote.fingerprint;
   std::string host = remote.host.find(':') != std::string::npos && remote.host[0] != '[' ? "[" + remote.host + "]"
                                                                                           : remote.host;
-  HEARTH_ASSIGN_OR_RETURN(auto client, HttpsClient::Connect("https://" + host + ":" + std::to_string(remote.port), trust));
+  return HttpsClient::Connect("https://" + host + ":" + std::to_string(remote.port), trust);
+}
+
+Result<std::unique_ptr<ReplicationTarget>> MakeNodeTarget(const ReplicationRemote& remote) {
+  HEARTH_ASSIGN_OR_RETURN(auto client, ConnectRemote(remote));
   return std::unique_ptr<ReplicationTarget>(std::make_unique<NodeTarget>(remote, std::move(client)));
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "http/https_client.h"
 #include "jobs/replica_receiver.h"
 #include "jobs/replication_job.h"
 #include "model/storage_config.h"
@@ -56,6 +57,9 @@ using MakeStorageFn = std::function<Result<std::shared_ptr<StoragePlugin>>(const
 // a btrfs file system" otherwise).
 std::unique_ptr<ReplicationTarget> MakePathTarget(const ReplicationRemote& remote, MakeStorageFn make_storage,
                                                   FileSystem& fs);
+// An HTTPS client for a node remote: its certificate pinned by `fingerprint` (system CAs
+// without one), an IPv6 host bracketed. Connects lazily.
+Result<std::unique_ptr<HttpsClient>> ConnectRemote(const ReplicationRemote& remote);
 // A node target; connects lazily.
 Result<std::unique_ptr<ReplicationTarget>> MakeNodeTarget(const ReplicationRemote& remote);
 
