@@ -86,6 +86,7 @@ HttpResponse DataResponse(const ApiReply& reply) {
   }
   nlohmann::json body = {{"data", reply.data}};
   if (reply.total) body["total"] = *reply.total;
+  for (const auto& [k, v] : reply.extra.items()) body[k] = v;
   HttpResponse r;
   r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
@@ -131,6 +132,7 @@ std::optional<HttpResponse> ApiServer::Admit(const HttpRequest& req, const Route
     return Unauthorized(id.error().message, options_.auth_failure_delay_ms);
   }
   who = std::move(*id);
+  if (options_.on_admitted) options_.on_admitted(who);
   if (who.via_ticket && req.method != "GET" && !route.csrf_exempt &&
       !access_.CheckCsrf(who, req.Header("csrfpreventiontoken")))
     return Unauthorized("Permission denied - invalid csrf token", options_.auth_failure_delay_ms);

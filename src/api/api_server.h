@@ -10,6 +10,7 @@
 // after 3 s, as PVE does, on a timer.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,9 @@ struct ApiServerOptions {
   size_t wait_threads = 16, wait_queue = 256;
   size_t login_threads = 2, login_queue = 64;
   int auth_failure_delay_ms = 3000;  // PVE: pve-http-server AnyEvent.pm delays every 401 by 3 s
+  // Called on the I/O thread for every authenticated request (must be quick): the host
+  // network's confirm window listens for the applying user here.
+  std::function<void(const Identity&)> on_admitted;
 };
 
 class ApiServer {

@@ -63,6 +63,9 @@ struct ApiReply {
   // Bytes answered as application/octet-stream instead of {"data": …} (backup files and
   // chunks a pulling node reads); errors keep the JSON envelope.
   std::optional<std::string> raw;
+  // Keys beside "data" at the top level of the answer (Proxmox's result attributes, such as
+  // the network list's `changes`).
+  nlohmann::json extra = nlohmann::json::object();
 };
 
 using ApiHandler = std::function<Result<ApiReply>(ApiContext&)>;

@@ -22,11 +22,11 @@ std::string FormEncode(const KeyValues& params) {
   return out;
 }
 
-static Result<nlohmann::json> Unwrap(const HttpResponse& resp, const std::string& hint_401) {
+static Result<nlohmann::json> Unwrap(const HttpResponse& resp, const std::string& hint_401, bool envelope = false) {
   nlohmann::json body = nlohmann::json::parse(resp.body, nullptr, false);
   if (resp.status >= 200 && resp.status < 300) {
     if (body.is_discarded() || !body.contains("data")) return Fail(Internal("malformed response from server"));
-    return body["data"];
+    return envelope ? body : body["data"];
   }
   Error e = MakeError(resp.status == 401 ? ErrorCode::kUnauthenticated
                       : resp.status == 403 ? ErrorCode::kPermissionDenied
@@ -40,6 +40,16 @@ static Result<nlohmann::json> Unwrap(const HttpResponse& resp, const std::string
 }
 
 Result<nlohmann::json> ApiClient::Call(const std::string& method, const std::string& path, const KeyValues& params) {
+  return Send(method, path, params, false);
+}
+
+Result<nlohmann::json> ApiClient::CallEnvelope(const std::string& method, const std::string& path,
+                                               const KeyValues& params) {
+  return Send(method, path, params, true);
+}
+
+Result<nlohmann::json> ApiClient::Send(const std::string& method, const std::string& path, const KeyValues& params,
+                                       bool envelope) {
   HttpRequest req;
   req.method = method;
   req.target = "/api2/json" + path;
@@ -56,7 +66,7 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, const std::str
     if (method != "GET") req.headers.emplace_back("CSRFPreventionToken", creds_.csrf);
   }
   HEARTH_ASSIGN_OR_RETURN(HttpResponse resp, http_->Send(req));
-  return Unwrap(resp, path == "/access/ticket" ? "wrong user name or password" : creds_.hint_401);
+  return Unwrap(resp, path == "/access/ticket" ? "wrong user name or password" : creds_.hint_401, envelope);
 }
 
 Result<std::string> ApiClient::WaitTask(const std::string& upid, const std::function<void(const std::string&)>& on_line) {

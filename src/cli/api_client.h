@@ -29,6 +29,8 @@ class ApiClient {
   ApiClient(std::unique_ptr<HttpsClient> http, Credentials creds) : http_(std::move(http)), creds_(std::move(creds)) {}
   // Returns `data` of the envelope; errors carry the server's message and field errors.
   Result<nlohmann::json> Call(const std::string& method, const std::string& path, const KeyValues& params = {});
+  // The whole answer ({"data": …} and the keys beside it, such as the network list's `changes`).
+  Result<nlohmann::json> CallEnvelope(const std::string& method, const std::string& path, const KeyValues& params = {});
   // Polls a task until it stops, calling `on_line` for each new log line. Returns the
   // exitstatus ("OK" on success).
   Result<std::string> WaitTask(const std::string& upid, const std::function<void(const std::string&)>& on_line);
@@ -37,6 +39,7 @@ class ApiClient {
                                 const std::string& file_name, const std::string& file_path);
 
  private:
+  Result<nlohmann::json> Send(const std::string& method, const std::string& path, const KeyValues& params, bool envelope);
   std::unique_ptr<HttpsClient> http_;
   Credentials creds_;
 };

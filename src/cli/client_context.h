@@ -47,5 +47,7 @@ void AddBackupCommands(CLI::App& app, const ClientContext& ctx);
 void AddBackupKeyCommands(CLI::App* backup, const ClientContext& ctx);
 // `hearth replicate ...` (replicate_commands.cc).
 void AddReplicateCommands(CLI::App& app, const ClientContext& ctx);
+// `hearth net ...` (net_commands.cc).
+void AddNetCommands(CLI::App& app, const ClientContext& ctx);
 
 }  // namespace hearth

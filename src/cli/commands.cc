@@ -213,6 +213,7 @@ void AddClientCommands(CLI::App& app, int& rc) {
   AddSnapshotCommands(app, ClientContext{with_api, task_or_print});
   AddReplicateCommands(app, ClientContext{with_api, task_or_print});
   AddBackupCommands(app, ClientContext{with_api, task_or_print});
+  AddNetCommands(app, ClientContext{with_api, task_or_print});
 
   vm->add_subcommand("list", "List VMs")->callback([&] {
     with_api([&](ApiClient& api, const std::string& node) {

@@ -21,7 +21,10 @@
 #include "http/http_server.h"
 #include "images/image_builder.h"
 #include "http/tls_cert.h"
+#include "model/netdev.h"
+#include "model/vm_config.h"
 #include "net/netlink/netlink_backend.h"
+#include "net/netlink/netlink_host_links.h"
 #include "qemu/kvm_probe.h"
 #include "qemu/supervisor.h"
 #include "storage/btrfs/btrfs_storage.h"
@@ -219,7 +222,27 @@ int RunDaemon(const DaemonOptions& opt) {
   vms.SetDestroyCheck([&](int vmid, bool purge) { return replication.GuestDestroy(vmid, purge); });
   ReplicaReceiver replica_receiver([&](const std::string& id) { return storage.Get(id); },
                                    [&](int vmid) { return vms.Exists(vmid); }, fs, data_dir + "/replica");
+  // The host network: an apply that a crash interrupted (or nobody confirmed) is taken back,
+  // then the applied configuration is set up (it is not there after a host reboot).
+  NetlinkHostLinks host_links;
+  HostNetwork network(**store, host_links, tasks, node, [&store](const std::string& bridge) {
+    std::vector<std::string> users;
+    auto vms_ = (*store)->ListVms();
+    if (!vms_) return users;
+    for (const auto& rec : *vms_) {
+      auto conf = ParseConfFile(rec.conf);
+      if (!conf) continue;
+      for (const auto& [key, value] : conf->WithPending()) {
+        if (key.rfind("net", 0) != 0) continue;
+        if (auto nic = ParseNetDev(value); nic && nic->Bridge() == bridge)
+          users.push_back("VM " + std::to_string(rec.vmid) + " (" + key + ")");
+      }
+    }
+    return users;
+  });
+  if (auto st = network.Restore(); !st) spdlog::error("network: {}", st.error().message);
   ApiServices services{access, tasks, vms, storage, storage_configs, images, host_stats, facts};
+  services.network = &network;
   services.snapshot_schedules = &snapshot_schedules;
   services.backup_jobs = &backup_jobs;
   services.datastore_jobs = &datastore_jobs;
@@ -227,7 +250,9 @@ int RunDaemon(const DaemonOptions& opt) {
   services.replica_receiver = &replica_receiver;
   Router router;
   RegisterAllRoutes(router, services);
-  ApiServer api(router, access, node);
+  ApiServerOptions api_options;
+  api_options.on_admitted = [&network](const Identity& who) { network.NoteRequest(who.AuthId()); };
+  ApiServer api(router, access, node, api_options);
 
   HttpsServerOptions hopt;
   hopt.address = listen->first;

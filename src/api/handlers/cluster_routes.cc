@@ -159,7 +159,9 @@ void RegisterNodeRoutes(Router& r, ApiServices& s) {
          },
          "Version of this node."});
 
-  for (const char* empty_list : {"/nodes/{node}/lxc", "/nodes/{node}/network"})
+  std::vector<const char*> empty_lists = {"/nodes/{node}/lxc"};
+  if (!s.network) empty_lists.push_back("/nodes/{node}/network");  // network_routes.cc otherwise
+  for (const char* empty_list : empty_lists)
     r.Add({"GET", empty_list, {NodeParam(), PString("type")}, false, "", "", true, true, false,
            [](ApiContext&) -> Result<ApiReply> { return Data(nlohmann::json::array()); },
            "Present for API clients; hearth has none of these yet."});

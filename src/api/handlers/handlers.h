@@ -14,6 +14,7 @@
 #include "jobs/replica_receiver.h"
 #include "jobs/replication_scheduler.h"
 #include "jobs/snapshot_scheduler.h"
+#include "net/host_network.h"
 #include "sys/host_stats.h"
 #include "storage/storage_configs.h"
 #include "storage/storage_manager.h"
@@ -50,6 +51,7 @@ struct ApiServices {
   ReplicaReceiver* replica_receiver = nullptr;       // this node as a replication target
   BackupScheduler* backup_jobs = nullptr;            // null: the routes answer 501
   DatastoreJobScheduler* datastore_jobs = nullptr;   // null: the routes answer 501
+  HostNetwork* network = nullptr;                    // null: no /nodes/{node}/network routes
 };
 
 // The version a cached VM listing is valid for: VM state changes and the current second
@@ -72,6 +74,7 @@ void RegisterBackupRoutes(Router& r, ApiServices& s);
 void RegisterBackupSyncRoutes(Router& r, ApiServices& s);
 void RegisterBackupJobRoutes(Router& r, ApiServices& s);
 void RegisterDatastoreJobRoutes(Router& r, ApiServices& s);
+void RegisterNetworkRoutes(Router& r, ApiServices& s);
 
 // GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
 void RegisterIntrospectionRoutes(Router& r);
@@ -93,6 +96,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterBackupSyncRoutes(r, s);
   RegisterBackupJobRoutes(r, s);
   RegisterDatastoreJobRoutes(r, s);
+  RegisterNetworkRoutes(r, s);
   RegisterIntrospectionRoutes(r);
 }
 
