@@ -13,7 +13,7 @@ BUILD_PKGS=(
   clang-16 libclang-rt-16-dev llvm-16  # sanitizer and fuzzing builds (docs/hardening.md)
 )
 RUN_PKGS=(
-  qemu-system-x86 qemu-utils ovmf xorriso iproute2 sqlite3
+  qemu-system-x86 qemu-utils ovmf xorriso iproute2 iputils-ping sqlite3
   mmdebstrap extlinux syslinux-common fdisk e2fsprogs util-linux
   btrfs-progs  # the btrfs storage driver (subvolumes, snapshots, send/receive)
 )

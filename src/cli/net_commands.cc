@@ -1,6 +1,7 @@
 // `hearth net`: the node's host network through /nodes/{node}/network (pending edits, the
 // diff, apply with a confirm window, confirm, revert).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <ctime>
 #include <iostream>
 
@@ -65,16 +66,20 @@ void AddNetCommands(CLI::App& app, const ClientContext& ctx) {
   });
 
   auto* add = net->add_subcommand(
-      "add", "Add an interface: hearth net add vmbr1 type=bridge bridge_ports=eth1 cidr=10.0.0.1/24 autostart=1");
+      "add", "Add an interface: hearth net add vmbr1 type=bridge bridge_ports=eth1 cidr=10.0.0.1/24 (up at apply "
+             "and start unless autostart=0)");
   add->add_option("iface", iface)->required();
   add->add_option("params", kvs, "type=bridge|bond|vlan, bridge_ports=, bridge_vlan_aware=1, bridge_vids=, slaves=, "
                                  "bond_mode=, vlan-raw-device=, vlan-id=, cidr=, gateway=, cidr6=, gateway6=, mtu=, "
-                                 "autostart=1, comments=");
+                                 "autostart=0|1 (default 1, unlike the API's 0), comments=");
   add->callback([ctx] {
     ctx.with_api([&](ApiClient& api, const std::string& node) {
       auto p = ParseKeyValues(kvs);
       if (!p) return ReportError(p.error());
       p->emplace_back("iface", iface);
+      // The GUI's Create dialog ticks autostart; so does the CLI (the API's default is off).
+      if (std::none_of(p->begin(), p->end(), [](const auto& kv) { return kv.first == "autostart"; }))
+        p->emplace_back("autostart", "1");
       auto r = api.Call("POST", "/nodes/" + node + "/network", *p);
       if (!r) return ReportError(r.error());
       std::cout << "added " << iface << " (pending: hearth net apply)\n";

@@ -45,12 +45,12 @@ std::string UnifiedDiff(const std::string& old_name, const std::string& new_name
     if (i < n && j < m && a[i] == b[j]) {
       edits.push_back({' ', i, j, a[i]});
       ++i, ++j;
-    } else if (j < m && (i == n || at(i, j + 1) >= at(i + 1, j))) {
+    } else if (i < n && (j == m || at(i + 1, j) >= at(i, j + 1))) {
+      edits.push_back({'-', i, j, a[i]});  // deletions before insertions, as diff -u
+      ++i;
+    } else {
       edits.push_back({'+', i, j, b[j]});
       ++j;
-    } else {
-      edits.push_back({'-', i, j, a[i]});
-      ++i;
     }
   }
   // Hunks: changed edits with up to three lines of context around them.

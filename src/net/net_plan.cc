@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 #include <set>
 
 #include "core/strings.h"
@@ -18,6 +20,32 @@ std::string CanonicalCidr(const std::string& cidr) {
   int family = addr.find(':') == std::string::npos ? AF_INET : AF_INET6;
   if (inet_pton(family, addr.c_str(), buf) != 1 || !inet_ntop(family, buf, text, sizeof text)) return "";
   return std::string(text) + bits;
+}
+
+std::vector<std::string> Ipv4Secondaries(const std::vector<std::string>& addrs, const std::string& cidr) {
+  auto parse = [](const std::string& c) -> std::optional<std::pair<uint32_t, int>> {
+    size_t slash = c.find('/');
+    in_addr a{};
+    if (slash == std::string::npos || inet_pton(AF_INET, c.substr(0, slash).c_str(), &a) != 1) return std::nullopt;
+    int bits = std::atoi(c.c_str() + slash + 1);
+    if (bits <= 0 || bits > 32) return std::nullopt;
+    uint32_t mask = bits == 32 ? ~0u : ~(~0u >> bits);
+    return std::make_pair(ntohl(a.s_addr) & mask, bits);
+  };
+  std::vector<std::string> out;
+  auto me = parse(cidr);
+  if (!me) return out;
+  bool primary = true, after = false;
+  for (const auto& other : addrs) {
+    if (other == cidr) {
+      after = true;
+      continue;
+    }
+    if (parse(other) != me) continue;
+    if (!after) primary = false;  // an earlier address of the subnet is its primary
+    else out.push_back(other);
+  }
+  return primary ? out : std::vector<std::string>{};
 }
 
 std::string NetOp::Describe() const {
@@ -233,20 +261,27 @@ std::vector<NetStep> PlanApply(const KernelState& now, const HostNetConfig& appl
     self.flag = true;
     p.Add(self, {});
   }
-  // 6. Addresses: the wanted ones first, then the others go.
+  // 6. Addresses: the unwanted ones go first, then the wanted ones come. Deleting the primary
+  //    IPv4 address of a subnet also deletes that subnet's secondary addresses (unless the
+  //    sysctl promote_secondaries is set), so an address added before would vanish with it.
   for (const NetIface* i : order) {
     KernelLink* l = p.Link(i->name);
     if (!l) continue;
     auto want = WantedAddrs(*i);
+    for (const auto& a : std::vector<std::string>(l->addrs)) {
+      auto at = std::find(l->addrs.begin(), l->addrs.end(), a);
+      if (at == l->addrs.end() || std::find(want.begin(), want.end(), a) != want.end()) continue;
+      std::vector<std::string> gone = Ipv4Secondaries(l->addrs, a);
+      gone.insert(gone.begin(), a);
+      std::vector<NetOp> undo;
+      for (const auto& g : gone) undo.push_back(Addr(NetOp::kAddAddress, l->name, g));
+      p.Add(Addr(NetOp::kDeleteAddress, l->name, a), undo);
+      for (const auto& g : gone) l->addrs.erase(std::find(l->addrs.begin(), l->addrs.end(), g));
+    }
     for (const auto& a : want)
       if (std::find(l->addrs.begin(), l->addrs.end(), a) == l->addrs.end()) {
         p.Add(Addr(NetOp::kAddAddress, l->name, a), {Addr(NetOp::kDeleteAddress, l->name, a)});
         l->addrs.push_back(a);
-      }
-    for (const auto& a : std::vector<std::string>(l->addrs))
-      if (std::find(want.begin(), want.end(), a) == want.end()) {
-        p.Add(Addr(NetOp::kDeleteAddress, l->name, a), {Addr(NetOp::kAddAddress, l->name, a)});
-        l->addrs.erase(std::find(l->addrs.begin(), l->addrs.end(), a));
       }
   }
   // 7. Up: ports of the configured bridges and bonds, then the interfaces with autostart.

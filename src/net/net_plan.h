@@ -54,4 +54,10 @@ Status ApplySteps(HostLinks& links, const std::vector<NetStep>& steps,
 // "fd00:0::1/64" -> "fd00::1/64"; "" for a malformed value.
 std::string CanonicalCidr(const std::string& cidr);
 
+// The IPv4 addresses the kernel deletes along with `cidr`, given the link's `addrs` in the
+// kernel's order (a subnet's primary address first): if `cidr` is its subnet's primary, the
+// later addresses with the same prefix length in the same subnet (net/ipv4/devinet.c,
+// __inet_del_ifa, without the sysctl promote_secondaries); otherwise none.
+std::vector<std::string> Ipv4Secondaries(const std::vector<std::string>& addrs, const std::string& cidr);
+
 }  // namespace hearth

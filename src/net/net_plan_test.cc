@@ -108,12 +108,34 @@ TEST_F(NetPlanTest, AdoptedInterfacesAreConvergedButNeverDeleted) {
   adopted.ifaces["eth0"] = Iface("eth0", {{"type", "eth"}, {"address", "192.168.1.20"}, {"netmask", "24"},
                                           {"gateway", "192.168.1.1"}, {"autostart", "1"}}, true);
   auto steps = PlanApply(kernel_.state, {}, adopted);
-  EXPECT_EQ(Describe(steps), (std::vector<std::string>{"eth0: add address 192.168.1.20/24",
-                                                        "eth0: delete address 192.168.1.10/24"}));
+  EXPECT_EQ(Describe(steps), (std::vector<std::string>{"eth0: delete address 192.168.1.10/24",
+                                                        "eth0: add address 192.168.1.20/24"}));
   ASSERT_TRUE(ApplySteps(kernel_, steps, NoLog));
+  EXPECT_EQ(kernel_.Link("eth0")->addrs, std::vector<std::string>{"192.168.1.20/24"});
   // Released: its address and default route stay as they are.
   EXPECT_EQ(Describe(PlanApply(kernel_.state, adopted, {})), std::vector<std::string>{});
   EXPECT_NE(kernel_.Link("eth0"), nullptr);
+}
+
+// Deleting a subnet's primary IPv4 address takes its secondaries along (the fake does as the
+// kernel does): a wanted secondary must be added again afterwards, and a rollback must bring
+// back the secondaries too.
+TEST_F(NetPlanTest, DeletingAPrimaryAddressKeepsTheWantedSecondary) {
+  kernel_.Link("eth0")->addrs = {"192.168.1.10/24", "192.168.1.20/24", "10.9.0.1/16"};
+  EXPECT_EQ(Ipv4Secondaries(kernel_.Link("eth0")->addrs, "192.168.1.10/24"),
+            std::vector<std::string>{"192.168.1.20/24"});
+  EXPECT_EQ(Ipv4Secondaries(kernel_.Link("eth0")->addrs, "192.168.1.20/24"), std::vector<std::string>{});
+  HostNetConfig adopted;
+  adopted.ifaces["eth0"] = Iface("eth0", {{"type", "eth"}, {"address", "192.168.1.20"}, {"netmask", "24"},
+                                          {"gateway", "192.168.1.1"}, {"autostart", "1"}}, true);
+  std::string before = Snapshot(kernel_.state);
+  adopted.ifaces["eth0"].opts["gateway"] = "192.168.1.254";
+  kernel_.fail_on = "route add";  // the new default route, the plan's last step, fails
+  ASSERT_FALSE(ApplySteps(kernel_, PlanApply(kernel_.state, {}, adopted), NoLog));
+  EXPECT_EQ(Snapshot(kernel_.state), before);
+  kernel_.fail_on.clear();
+  ASSERT_TRUE(ApplySteps(kernel_, PlanApply(kernel_.state, {}, adopted), NoLog));
+  EXPECT_EQ(kernel_.Link("eth0")->addrs, std::vector<std::string>{"192.168.1.20/24"});
 }
 
 TEST_F(NetPlanTest, VlanAwareBridgeFiltersAndCarriesItsVids) {

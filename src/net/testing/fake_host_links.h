@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "net/host_links.h"
+#include "net/net_plan.h"
 
 namespace hearth {
 
@@ -115,7 +116,9 @@ class FakeHostLinks final : public HostLinks {
     auto& a = Link(name)->addrs;
     auto it = std::find(a.begin(), a.end(), cidr);
     if (it == a.end()) return Fail(Internal("Cannot assign requested address"));
+    auto gone = Ipv4Secondaries(a, cidr);  // as the kernel does without promote_secondaries
     a.erase(it);
+    for (const auto& g : gone) a.erase(std::find(a.begin(), a.end(), g));
     return Ok();
   }
   Status AddDefaultRoute(const KernelRoute& route) override {
