@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 
 #include "core/strings.h"
 
@@ -64,6 +66,41 @@ std::string NetDev::Bridge() const {
 bool NetDev::LinkDown() const {
   auto it = opts.find("link_down");
   return it != opts.end() && it->second == "1";
+}
+
+NicChange ClassifyNicChange(const NetDev& before, const NetDev& after) {
+  auto opt = [](const NetDev& n, const char* k) {
+    auto it = n.opts.find(k);
+    return it == n.opts.end() ? std::string() : it->second;
+  };
+  // Numbers compare as numbers (qemu-server's safe_num_ne): "1" and "1.0" are one rate.
+  auto num = [&](const NetDev& n, const char* k) -> std::optional<double> {
+    std::string v = opt(n, k);
+    if (v.empty()) return std::nullopt;
+    return std::strtod(v.c_str(), nullptr);
+  };
+  if (before.model != after.model || before.macaddr != after.macaddr || num(before, "queues") != num(after, "queues") ||
+      num(before, "mtu") != num(after, "mtu") || before.Bridge().empty() || after.Bridge().empty())
+    return NicChange::kReplace;
+  bool same = before.Bridge() == after.Bridge() && num(before, "tag") == num(after, "tag") &&
+              opt(before, "trunks") == opt(after, "trunks") && num(before, "firewall").value_or(0) == num(after, "firewall").value_or(0) &&
+              num(before, "rate").value_or(0) == num(after, "rate").value_or(0) && before.LinkDown() == after.LinkDown();
+  return same ? NicChange::kNone : NicChange::kLive;
+}
+
+std::vector<int> ExpandTrunks(std::string_view trunks) {
+  std::vector<bool> on(4095, false);
+  for (const auto& part : Split(trunks, ';')) {
+    auto range = Split(part, '-');
+    if (range.empty() || range.size() > 2) continue;
+    auto a = ParseUint(range[0]), b = ParseUint(range.back());
+    if (!a || !b || *a < 1 || *b > 4094 || *a > *b) continue;
+    for (auto id = *a; id <= *b; ++id) on[id] = true;
+  }
+  std::vector<int> out;
+  for (int id = 1; id <= 4094; ++id)
+    if (on[id]) out.push_back(id);
+  return out;
 }
 
 const PropertyFormat& NetDevFormat() {

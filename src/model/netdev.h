@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.h"
 #include "model/property_string.h"
@@ -21,6 +22,17 @@ struct NetDev {
 };
 
 const PropertyFormat& NetDevFormat();
+
+// How a running VM takes a change of its NIC from `before` to `after`, as qemu-server's
+// vmconfig_update_net decides: a different model, MAC, queues or MTU (or a NIC without a
+// bridge on either side) needs the device replaced (hotplug); anything else (bridge, tag,
+// trunks, firewall, rate, link_down) is applied to the tap and the link in place (kLive).
+enum class NicChange { kNone, kLive, kReplace };
+NicChange ClassifyNicChange(const NetDev& before, const NetDev& after);
+
+// The VLAN ids of a trunks value ("10;20-22" -> 10 20 21 22), ascending, no repeats; ids
+// outside 1-4094 and malformed items are left out (the format check refused them already).
+std::vector<int> ExpandTrunks(std::string_view trunks);
 
 // Accepts "<model>=<MAC>,..." and "model=<model>,macaddr=<MAC>,..." and "<model>,...".
 Result<NetDev> ParseNetDev(std::string_view text);

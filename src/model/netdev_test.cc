@@ -47,4 +47,32 @@ TEST(NetDev, MakeMacHasProxmoxPrefix) {
   EXPECT_TRUE(IsValidUnicastMac(mac));
 }
 
+// qemu-server vmconfig_update_net: which NIC changes a running VM takes in place.
+TEST(NetDev, NicChangesInPlaceOrByReplacingTheDevice) {
+  auto nic = [](const char* text) { return *ParseNetDev(text); };
+  auto base = nic("virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10");
+  EXPECT_EQ(ClassifyNicChange(base, nic("virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10")), NicChange::kNone);
+  for (const char* live : {"virtio=BC:24:11:00:00:01,bridge=vmbr1,tag=10", "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=20",
+                           "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10,rate=5",
+                           "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10,link_down=1",
+                           "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10,firewall=1",
+                           "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10,trunks=20;30"})
+    EXPECT_EQ(ClassifyNicChange(base, nic(live)), NicChange::kLive) << live;
+  for (const char* replace : {"e1000=BC:24:11:00:00:01,bridge=vmbr0,tag=10", "virtio=BC:24:11:00:00:02,bridge=vmbr0,tag=10",
+                              "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10,queues=2",
+                              "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10,mtu=1400", "virtio=BC:24:11:00:00:01"})
+    EXPECT_EQ(ClassifyNicChange(base, nic(replace)), NicChange::kReplace) << replace;
+  // Numbers compare as numbers: rate=1 and rate=1.0 are one rate.
+  EXPECT_EQ(ClassifyNicChange(nic("virtio=BC:24:11:00:00:01,bridge=vmbr0,rate=1"),
+                              nic("virtio=BC:24:11:00:00:01,bridge=vmbr0,rate=1.0")),
+            NicChange::kNone);
+}
+
+TEST(NetDev, TrunksExpand) {
+  EXPECT_EQ(ExpandTrunks("10;20-22;10"), (std::vector<int>{10, 20, 21, 22}));
+  EXPECT_EQ(ExpandTrunks(""), std::vector<int>{});
+  EXPECT_EQ(ExpandTrunks("1-4094").size(), 4094u);
+  EXPECT_EQ(ExpandTrunks("0;5000;9-3;x"), std::vector<int>{});
+}
+
 }  // namespace hearth

@@ -14,12 +14,6 @@
 namespace hearth {
 namespace {
 
-// Links hearth never lists or takes as ports: VM taps and Proxmox's firewall plumbing.
-bool IsGuestPlumbing(const std::string& name) {
-  static const Pattern re("(tap|veth)\\d+i\\d+|fw(br|pr|ln)\\d+[ip]?\\d*");
-  return re.FullMatch(name);
-}
-
 // The Proxmox type of a kernel link hearth did not configure; "" to leave it out.
 std::string KernelType(const KernelLink& l) {
   if (l.name == "lo" || IsGuestPlumbing(l.name)) return "";

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "core/pattern.h"
 #include "core/strings.h"
 
 namespace hearth {
@@ -46,6 +47,11 @@ std::vector<std::string> Ipv4Secondaries(const std::vector<std::string>& addrs, 
     else out.push_back(other);
   }
   return primary ? out : std::vector<std::string>{};
+}
+
+bool IsGuestPlumbing(const std::string& name) {
+  static const Pattern re("(tap|veth|ifb)\\d+i\\d+|fw(br|pr|ln)\\d+[ip]?\\d*");
+  return re.FullMatch(name);
 }
 
 std::string NetOp::Describe() const {

@@ -58,6 +58,10 @@ std::string CanonicalCidr(const std::string& cidr);
 // kernel's order (a subnet's primary address first): if `cidr` is its subnet's primary, the
 // later addresses with the same prefix length in the same subnet (net/ipv4/devinet.c,
 // __inet_del_ifa, without the sysctl promote_secondaries); otherwise none.
+// Links hearth never lists or takes as ports: VM taps (tap<vmid>i<n>), their ifb devices,
+// and Proxmox's firewall plumbing (fwbr/fwpr/fwln).
+bool IsGuestPlumbing(const std::string& name);
+
 std::vector<std::string> Ipv4Secondaries(const std::vector<std::string>& addrs, const std::string& cidr);
 
 }  // namespace hearth

@@ -1,6 +1,8 @@
 // Creating, reconfiguring and destroying VMs.
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "core/reverter.h"
@@ -334,6 +336,24 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
     change.force = req.force;
     change.revert = req.revert;
     bool running = IsRunning(req.vmid);
+    // A running VM's NIC changes that need no new device are applied to the tap and the
+    // link now, then committed; the others stay pending (qemu-server vmconfig_update_net).
+    std::set<std::string> live;
+    if (running)
+      for (const auto& [k, v] : change.set) {
+        if (!StartsWith(k, "net") || !ParseInt(k.substr(3)) || !now.Has(k)) continue;
+        auto before = ParseNetDev(*now.Get(k)), after = ParseNetDev(v);
+        if (!before || !after) continue;
+        NicChange how = ClassifyNicChange(*before, *after);
+        if (how == NicChange::kReplace) continue;
+        if (how == NicChange::kLive) {
+          if (auto done = UpdateNicLive(ctx, req.vmid, k, *before, *after); !done) {
+            if (ctx) ctx->Warn(k + ": cannot change the running VM's NIC (" + done.error().message + "); the change is pending");
+            continue;
+          }
+        }
+        live.insert(k);
+      }
     CommitResult committed;
     HEARTH_TRY(Mutate(
         req.vmid,
@@ -352,7 +372,8 @@ Result<std::optional<std::string>> VmService::Update(const UpdateRequest& req_in
               change.del.push_back("bootdisk");
           }
           HEARTH_TRY(StageChange(c, req.vmid, change));
-          committed = CommitPending(c, req.vmid, [&](const std::string& k) { return !running || IsHotApplicable(k); });
+          committed = CommitPending(c, req.vmid,
+                                    [&](const std::string& k) { return !running || IsHotApplicable(k) || live.count(k); });
           if (c.Has("boot") && change.set.count("boot") == 0 && !committed.applied.empty()) {
             // A removed device disappears from the boot order.
             std::string boot = *c.Get("boot");

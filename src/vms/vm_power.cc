@@ -79,17 +79,11 @@ Status VmService::DoStartWith(TaskContext& ctx, int vmid, int timeout, const Sta
     auto idx = ParseInt(k.substr(3));
     if (!idx) continue;
     HEARTH_ASSIGN_OR_RETURN(NetDev nic, ParseNetDev(v));
-    // Not yet enforced; say so rather than pretend (traffic shaping comes with networks).
-    if (nic.opts.count("rate")) ctx.Warn(k + ": rate limiting (rate=" + nic.opts["rate"] + ") is not enforced yet");
-    if (nic.opts.count("tag")) ctx.Warn(k + ": VLAN tag " + nic.opts["tag"] + " is not applied yet (VLANs come with bridge management)");
     if (nic.Bridge().empty()) continue;
-    TapSpec tap;
-    tap.name = TapName(vmid, static_cast<int>(*idx));
-    tap.bridge = nic.Bridge();
-    if (nic.opts.count("mtu") && nic.opts["mtu"] != "1") tap.mtu = static_cast<int>(*ParseInt(nic.opts["mtu"]));
-    tap.multi_queue = nic.opts.count("queues") && *ParseInt(nic.opts["queues"]) > 1;
+    TapSpec tap = NicTapSpec(vmid, static_cast<int>(*idx), nic);
     HEARTH_TRY(net_.CreateTap(tap).map_error([&](Error e) { return e.WithContext(k); }));
-    ctx.Log(k + ": " + tap.name + " attached to bridge " + tap.bridge);
+    ctx.Log(k + ": " + tap.name + " attached to bridge " + tap.bridge + (tap.tag ? ", VLAN " + std::to_string(tap.tag) : "") +
+            (tap.rate > 0 ? ", rate limit " + nic.opts["rate"] + " MB/s" : ""));
     launch.taps[static_cast<int>(*idx)] = tap.name;
   }
 

@@ -31,6 +31,7 @@
 #include "net/backend.h"
 #include "qemu/argv.h"
 #include "qemu/qga_client.h"
+#include "model/netdev.h"
 #include "qemu/qemu_control.h"
 #include "state/store.h"
 #include "storage/storage_manager.h"
@@ -217,6 +218,9 @@ struct VmServiceOptions {
   // "" = <run_dir>/fleecing.
   std::string fleecing_dir;
 };
+
+// The host side of a VM's NIC netN: its tap, bridge, VLANs and rate (vm_nic.cc).
+TapSpec NicTapSpec(int vmid, int index, const NetDev& nic);
 
 class VmService {
  public:
@@ -406,6 +410,9 @@ class VmService {
   }
   Status CheckLock(const VmConfig& cfg, bool skiplock) const;
   bool IsRunning(int vmid) { return registry_.IsRunning(vmid); }
+  // A running VM's NIC `key` changed from `before` to `after` (ClassifyNicChange kLive):
+  // re-plugs the tap (bridge, tag, trunks, firewall), sets its rate, sets the link (vm_nic.cc).
+  Status UpdateNicLive(TaskContext* ctx, int vmid, const std::string& key, const NetDev& before, const NetDev& after);
   void SetRuntime(int vmid, const std::function<void(Runtime&)>& fn) { registry_.SetRuntime(vmid, fn); }
 
   // Task bodies.

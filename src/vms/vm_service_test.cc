@@ -38,8 +38,28 @@ class FakeNet final : public NetBackend {
     taps_.erase(name);
     return Ok();
   }
+  Status PlugTap(const TapSpec& spec) override {
+    std::lock_guard lock(mu_);
+    calls_.push_back("plug " + spec.name + " " + spec.bridge + " tag=" + std::to_string(spec.tag) +
+                     " rate=" + std::to_string(static_cast<int>(spec.rate)));
+    return Ok();
+  }
+  Status UnplugTap(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    calls_.push_back("unplug " + name);
+    return Ok();
+  }
+  Status SetTapRate(const std::string& name, double rate) override {
+    std::lock_guard lock(mu_);
+    calls_.push_back("rate " + name + " " + std::to_string(static_cast<int>(rate)));
+    return Ok();
+  }
   Status CheckBridge(const std::string&) override { return Ok(); }
   Result<Counters> TapCounters(const std::string&) override { return Counters{}; }
+  std::vector<std::string> Calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
   std::set<std::string> Taps() {
     std::lock_guard lock(mu_);
     return taps_;
@@ -48,6 +68,7 @@ class FakeNet final : public NetBackend {
  private:
   std::mutex mu_;
   std::set<std::string> taps_;
+  std::vector<std::string> calls_;
 };
 
 class VmServiceTest : public ::testing::Test {
@@ -210,6 +231,38 @@ TEST_F(VmServiceTest, AGuestThatObeysShutsDownAndPendingChangesApply) {
   ASSERT_EQ(Finish(vms_->Shutdown(req)), "OK");
   EXPECT_EQ(CallsOf({"system_powerdown", "quit"}), (std::vector<std::string>{"system_powerdown 103"}));
   EXPECT_EQ(vms_->Config(103, true)->values.at("memory"), "512");
+}
+
+// qemu-server vmconfig_update_net: a running VM's NIC takes a new rate, VLAN or link state in
+// place (committed at once); a new model waits for the next start (pending).
+TEST_F(VmServiceTest, NicChangesOfARunningVmApplyInPlaceOrWait) {
+  CreateVm(109, {{"net0", "virtio=BC:24:11:00:00:09,bridge=vmbr0"}});
+  ASSERT_EQ(Finish(vms_->Start(109, "root@pam", 0, false)), "OK");
+  UpdateRequest up;
+  up.vmid = 109;
+  up.user = "root@pam";
+  up.set = {{"net0", "virtio=BC:24:11:00:00:09,bridge=vmbr0,rate=5"}};
+  ASSERT_TRUE(vms_->Update(up, false));
+  EXPECT_EQ(vms_->Config(109, true)->values.at("net0"), "virtio=BC:24:11:00:00:09,bridge=vmbr0,rate=5");
+  up.set = {{"net0", "virtio=BC:24:11:00:00:09,bridge=vmbr1,rate=5,tag=7,link_down=1"}};
+  ASSERT_TRUE(vms_->Update(up, false));
+  EXPECT_EQ(net_.Calls(), (std::vector<std::string>{"rate tap109i0 5", "unplug tap109i0",
+                                                    "plug tap109i0 vmbr1 tag=7 rate=5"}));
+  EXPECT_EQ(CallsOf({"set_link"}), (std::vector<std::string>{"set_link 109 net0 down", "set_link 109 net0 down"}));
+  auto pending_net0 = [&]() -> std::optional<std::string> {
+    auto entries = vms_->Pending(109);
+    for (const auto& e : *entries)
+      if (e.key == "net0") return e.pending;
+    return std::nullopt;
+  };
+  EXPECT_EQ(vms_->Config(109, true)->values.at("net0"), "virtio=BC:24:11:00:00:09,bridge=vmbr1,rate=5,tag=7,link_down=1");
+  EXPECT_EQ(pending_net0(), std::nullopt);
+
+  up.set = {{"net0", "e1000=BC:24:11:00:00:09,bridge=vmbr1"}};
+  ASSERT_TRUE(vms_->Update(up, false));
+  EXPECT_EQ(vms_->Config(109, true)->values.at("net0"), "virtio=BC:24:11:00:00:09,bridge=vmbr1,rate=5,tag=7,link_down=1");
+  EXPECT_EQ(pending_net0(), "e1000=BC:24:11:00:00:09,bridge=vmbr1");
+  EXPECT_EQ(net_.Calls().size(), 3u);
 }
 
 TEST_F(VmServiceTest, ThePollerNoticesAVmThatDied) {

@@ -326,6 +326,12 @@ Status NetlinkHostLinks::SetBridgeVlans(const std::string& name, const std::vect
   return nl.Request(BridgeVlanMessage(index, vids, self), name + ": bridge vlans");
 }
 
+Status NetlinkHostLinks::SetPortVlans(const std::string& name, bool add, const std::vector<int>& vids, int pvid) {
+  HEARTH_ASSIGN_OR_RETURN(int index, IndexOf(name));
+  Rtnl nl;
+  return nl.Request(PortVlanMessage(add, index, vids, pvid), name + (add ? ": add bridge vlans" : ": delete bridge vlans"));
+}
+
 Status NetlinkHostLinks::AddAddress(const std::string& name, const std::string& cidr) {
   HEARTH_ASSIGN_OR_RETURN(int index, IndexOf(name));
   HEARTH_ASSIGN_OR_RETURN(auto a, ParseCidr(cidr));

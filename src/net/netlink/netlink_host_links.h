@@ -23,6 +23,10 @@ class NetlinkHostLinks final : public HostLinks {
   Status DeleteAddress(const std::string& name, const std::string& cidr) override;
   Status AddDefaultRoute(const KernelRoute& route) override;
   Status DeleteDefaultRoute(const KernelRoute& route) override;
+
+  // A bridge port's VLAN entries (PortVlanMessage): add or delete `vids` as tagged, then
+  // `pvid` (if not 0) as PVID+untagged.
+  Status SetPortVlans(const std::string& name, bool add, const std::vector<int>& vids, int pvid);
 };
 
 }  // namespace hearth

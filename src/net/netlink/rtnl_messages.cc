@@ -121,15 +121,20 @@ NlBytes BridgeOptionsMessage(int ifindex, std::optional<bool> stp, std::optional
   return w.Done();
 }
 
-NlBytes BridgeVlanMessage(int ifindex, const std::vector<int>& vids, bool self) {
-  Writer w(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, AF_BRIDGE, ifindex);
+namespace {
+
+// IFLA_AF_SPEC { [IFLA_BRIDGE_FLAGS SELF], [`first_pvid` as PVID+untagged], `vids` folded
+// into ranges, [`last_pvid` as PVID+untagged] } on an AF_BRIDGE RTM_SETLINK or RTM_DELLINK.
+NlBytes VlanEntries(uint16_t type, int ifindex, int first_pvid, const std::vector<int>& vids, int last_pvid,
+                    bool self) {
+  Writer w(type, NLM_F_REQUEST | NLM_F_ACK, AF_BRIDGE, ifindex);
   size_t spec = w.Begin(IFLA_AF_SPEC);
   if (self) w.U16(IFLA_BRIDGE_FLAGS, BRIDGE_FLAGS_SELF);
   auto entry = [&](uint16_t flags, int vid) {
     bridge_vlan_info v{flags, static_cast<uint16_t>(vid)};
     w.Attr(IFLA_BRIDGE_VLAN_INFO, &v, sizeof v);
   };
-  entry(BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED, 1);
+  if (first_pvid) entry(BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED, first_pvid);
   for (size_t i = 0; i < vids.size();) {
     size_t j = i;
     while (j + 1 < vids.size() && vids[j + 1] == vids[j] + 1) ++j;
@@ -141,8 +146,22 @@ NlBytes BridgeVlanMessage(int ifindex, const std::vector<int>& vids, bool self) 
     }
     i = j + 1;
   }
+  if (last_pvid) entry(BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED, last_pvid);
   w.End(spec);
   return w.Done();
+}
+
+}  // namespace
+
+NlBytes BridgeVlanMessage(int ifindex, const std::vector<int>& vids, bool self) {
+  return VlanEntries(RTM_SETLINK, ifindex, 1, vids, 0, self);
+}
+
+NlBytes PortVlanMessage(bool add, int ifindex, const std::vector<int>& vids, int pvid) {
+  std::vector<int> tagged;
+  for (int v : vids)
+    if (v != pvid) tagged.push_back(v);
+  return VlanEntries(add ? RTM_SETLINK : RTM_DELLINK, ifindex, 0, tagged, pvid, false);
 }
 
 NlBytes GetLinksMessage() {

@@ -31,6 +31,13 @@ NlBytes BridgeOptionsMessage(int ifindex, std::optional<bool> stp, std::optional
 // entries, consecutive ids folded into RANGE_BEGIN/RANGE_END pairs }.
 NlBytes BridgeVlanMessage(int ifindex, const std::vector<int>& vids, bool self);
 
+// A bridge port's VLAN entries, as `bridge vlan add|del dev <port> vid ...` sends them:
+// RTM_SETLINK (add) or RTM_DELLINK (delete), family AF_BRIDGE, NLM_F_REQUEST|NLM_F_ACK,
+// IFLA_AF_SPEC { `vids` (ascending) as tagged IFLA_BRIDGE_VLAN_INFO entries folded into
+// RANGE_BEGIN/RANGE_END pairs, then `pvid` (if not 0) as PVID+untagged }. A VM tap's entries
+// (PVE::Network tap_plug): delete 1-4094, add the trunks (or 2-4094) and the tag (or 1) as PVID.
+NlBytes PortVlanMessage(bool add, int ifindex, const std::vector<int>& vids, int pvid);
+
 // RTM_GETLINK, NLM_F_REQUEST|NLM_F_DUMP, family AF_UNSPEC (to read IFLA_INFO_DATA of bridges).
 NlBytes GetLinksMessage();
 

@@ -35,6 +35,30 @@ TEST(RtnlMessages, BridgeVlanEntriesOfTheBridgeItself) {
                       8, 0, 2, 0, 0, 0, 100, 0}));  // VLAN 100
 }
 
+// A VM tap on a VLAN-aware bridge (PVE::Network tap_plug): the default entries go
+// (`bridge vlan del dev tap100i0 vid 1-4094`), then the trunks and the tag as PVID come.
+TEST(RtnlMessages, PortVlanEntriesDeletedAsOneRange) {
+  std::vector<int> all;
+  for (int v = 1; v <= 4094; ++v) all.push_back(v);
+  EXPECT_EQ(PortVlanMessage(false, 9, all, 0),
+            Bytes({0x34, 0, 0, 0, 0x11, 0, 0x05, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // RTM_DELLINK, REQUEST|ACK
+                   7, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,           // AF_BRIDGE, index 9
+                   0x14, 0, 0x1a, 0,                                         // IFLA_AF_SPEC
+                   8, 0, 2, 0, 8, 0, 1, 0,                                   // 1: RANGE_BEGIN
+                   8, 0, 2, 0, 16, 0, 0xfe, 0x0f}));                         // 4094: RANGE_END
+}
+
+TEST(RtnlMessages, PortVlanEntriesTrunksThenTagAsPvid) {
+  EXPECT_EQ(PortVlanMessage(true, 9, {20, 30, 31, 32, 40}, 20),
+            Bytes({0x44, 0, 0, 0, 0x13, 0, 0x05, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // RTM_SETLINK, REQUEST|ACK
+                   7, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                   0x24, 0, 0x1a, 0,
+                   8, 0, 2, 0, 8, 0, 30, 0,                                  // 30: RANGE_BEGIN
+                   8, 0, 2, 0, 16, 0, 32, 0,                                 // 32: RANGE_END
+                   8, 0, 2, 0, 0, 0, 40, 0,                                  // 40 (the tag is not repeated)
+                   8, 0, 2, 0, 6, 0, 20, 0}));                               // 20: PVID | UNTAGGED
+}
+
 TEST(RtnlMessages, VlanFilteringOnABridge) {
   EXPECT_EQ(BridgeOptionsMessage(5, std::nullopt, true),
             Bytes({0x3c, 0, 0, 0, 0x10, 0, 0x05, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // RTM_NEWLINK, REQUEST|ACK
