@@ -79,7 +79,12 @@ Status VmService::DoStartWith(TaskContext& ctx, int vmid, int timeout, const Sta
     auto idx = ParseInt(k.substr(3));
     if (!idx) continue;
     HEARTH_ASSIGN_OR_RETURN(NetDev nic, ParseNetDev(v));
-    if (nic.Bridge().empty()) continue;
+    if (nic.Bridge().empty()) {
+      // User-mode networking: no tap to put a VLAN or a rate on (Proxmox ignores them).
+      for (const char* o : {"tag", "trunks", "rate"})
+        if (nic.opts.count(o)) ctx.Warn(k + ": " + o + "=" + nic.opts[o] + " has no effect without a bridge");
+      continue;
+    }
     TapSpec tap = NicTapSpec(vmid, static_cast<int>(*idx), nic);
     HEARTH_TRY(net_.CreateTap(tap).map_error([&](Error e) { return e.WithContext(k); }));
     ctx.Log(k + ": " + tap.name + " attached to bridge " + tap.bridge + (tap.tag ? ", VLAN " + std::to_string(tap.tag) : "") +
