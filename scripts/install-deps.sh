@@ -9,6 +9,7 @@ BUILD_PKGS=(
   libboost-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libspdlog-dev libfmt-dev
   libcli11-dev libexpected-dev zlib1g-dev libre2-dev libcurl4-openssl-dev libyaml-cpp-dev libpam0g-dev libnl-3-dev libnl-route-3-dev libcrypt-dev
   libzstd-dev libnbd-dev  # backup chunks and NBD reads of disks (src/backup)
+  libnftables-dev  # the firewall (src/firewall): one nftables transaction per rule set
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-16 libclang-rt-16-dev llvm-16  # sanitizer and fuzzing builds (docs/hardening.md)
 )
@@ -16,6 +17,7 @@ RUN_PKGS=(
   qemu-system-x86 qemu-utils ovmf xorriso iproute2 iputils-ping sqlite3
   mmdebstrap extlinux syslinux-common fdisk e2fsprogs util-linux
   btrfs-progs  # the btrfs storage driver (subvolumes, snapshots, send/receive)
+  nftables  # `nft`, for looking at hearth's tables (tests, bench: the peer `nft -f`)
 )
 # The tiny demo ISO is made from Debian's packages: a kernel (downloaded, not installed),
 # a static busybox for the initramfs and isolinux to boot it.
