@@ -18,6 +18,8 @@
 #include "api/api_server.h"
 #include "api/handlers/handlers.h"
 #include "core/strings.h"
+#include "daemon/firewall_setup.h"
+#include "firewall/nft_backend.h"
 #include "http/http_server.h"
 #include "images/image_builder.h"
 #include "http/tls_cert.h"
@@ -241,8 +243,14 @@ int RunDaemon(const DaemonOptions& opt) {
     return users;
   });
   if (auto st = network.Restore(); !st) spdlog::error("network: {}", st.error().message);
+  // The firewall: the stored rule set is applied again (hearth's nftables tables are replaced
+  // as a whole), then kept in step with the VMs' NICs.
+  LibNftables nft;
+  auto firewall = MakeFirewall(**store, nft, vms, host_links, node, listen->second);
+  (void)firewall->Start();
   ApiServices services{access, tasks, vms, storage, storage_configs, images, host_stats, facts};
   services.network = &network;
+  services.firewall = firewall.get();
   services.snapshot_schedules = &snapshot_schedules;
   services.backup_jobs = &backup_jobs;
   services.datastore_jobs = &datastore_jobs;

@@ -112,6 +112,11 @@ Status FirewallService::Reapply() {
   std::lock_guard lock(mu_);
   HEARTH_ASSIGN_OR_RETURN(FwInputs in, Inputs(std::nullopt));
   std::string script = CompileFirewall(in);
+  if (applied_.empty() && script == CompileFirewall({})) {
+    // Off, and nothing applied by this run: touch nftables only to remove what an earlier
+    // run left (a crash between applying and storing a change).
+    if (!deps_.nft.Run("list table inet hearth") && !deps_.nft.Run("list table bridge hearth")) return Ok();
+  }
   return ApplyScript(script, script.find("table bridge hearth {") != std::string::npos);
 }
 

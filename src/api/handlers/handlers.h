@@ -14,6 +14,7 @@
 #include "jobs/replica_receiver.h"
 #include "jobs/replication_scheduler.h"
 #include "jobs/snapshot_scheduler.h"
+#include "firewall/firewall.h"
 #include "net/host_network.h"
 #include "sys/host_stats.h"
 #include "storage/storage_configs.h"
@@ -52,6 +53,7 @@ struct ApiServices {
   BackupScheduler* backup_jobs = nullptr;            // null: the routes answer 501
   DatastoreJobScheduler* datastore_jobs = nullptr;   // null: the routes answer 501
   HostNetwork* network = nullptr;                    // null: no /nodes/{node}/network routes
+  FirewallService* firewall = nullptr;               // null: no firewall routes
 };
 
 // The version a cached VM listing is valid for: VM state changes and the current second
@@ -75,6 +77,7 @@ void RegisterBackupSyncRoutes(Router& r, ApiServices& s);
 void RegisterBackupJobRoutes(Router& r, ApiServices& s);
 void RegisterDatastoreJobRoutes(Router& r, ApiServices& s);
 void RegisterNetworkRoutes(Router& r, ApiServices& s);
+void RegisterFirewallRoutes(Router& r, ApiServices& s);
 
 // GET /hearth/routes: the route table itself (method, path, auth), for tooling and tests.
 void RegisterIntrospectionRoutes(Router& r);
@@ -97,6 +100,7 @@ inline void RegisterAllRoutes(Router& r, ApiServices& s) {
   RegisterBackupJobRoutes(r, s);
   RegisterDatastoreJobRoutes(r, s);
   RegisterNetworkRoutes(r, s);
+  RegisterFirewallRoutes(r, s);
   RegisterIntrospectionRoutes(r);
 }
 
