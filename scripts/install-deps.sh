@@ -18,6 +18,7 @@ RUN_PKGS=(
   mmdebstrap extlinux syslinux-common fdisk e2fsprogs util-linux
   btrfs-progs  # the btrfs storage driver (subvolumes, snapshots, send/receive)
   nftables  # `nft`, for looking at hearth's tables (tests, bench: the peer `nft -f`)
+  iperf3  # bench/firewall_throughput_bench.py
 )
 # The tiny demo ISO is made from Debian's packages: a kernel (downloaded, not installed),
 # a static busybox for the initramfs and isolinux to boot it.
