@@ -142,6 +142,13 @@ def test_telmate_clone_configure_start_refresh_update_destroy(lab):
     assert sorted(c["tags"].split(";")) == ["tf", "web"] and c["description"] == "Managed by Terraform."
     assert c["sshkeys"] == urllib.parse.quote(KEY, safe="$&-._~") + "%0A" and c["cipassword"] == "**********"
     assert "shares" not in c
+    # vmbr0 in this lab has no VLAN filtering and no physical port, so VLAN 10 cannot be
+    # carried: the start fails as Proxmox's does (PVE::Network::activate_bridge_vlan), and the
+    # guest goes on untagged.
+    st = h.vm_action(vmid, "start", ok=False)
+    assert st["exitstatus"] == "net0: no physical interface on bridge 'vmbr0'", st
+    pairs["net0"] = "virtio=BC:24:11:00:00:01,bridge=vmbr0"  # the HCL without `tag`, from here on
+    assert tf.call("PUT", f"/nodes/{node}/qemu/{vmid}/config", form({"net0": pairs["net0"]}, "")) is None
     tf.wait(tf.call("POST", f"/nodes/{node}/qemu/{vmid}/status/start"))
     pending = tf.call("GET", f"/nodes/{node}/qemu/{vmid}/pending")
     assert pending_clean(pending), pending
