@@ -248,6 +248,9 @@ int RunDaemon(const DaemonOptions& opt) {
   LibNftables nft;
   auto firewall = MakeFirewall(**store, nft, vms, host_links, node, listen->second);
   (void)firewall->Start();
+  vms.SetDestroyedHook([&firewall](TaskContext& ctx, int vmid) {
+    if (auto st = firewall->ForgetVm(vmid); !st) ctx.Warn("removing the VM's firewall configuration: " + st.error().message);
+  });
   ApiServices services{access, tasks, vms, storage, storage_configs, images, host_stats, facts};
   services.network = &network;
   services.firewall = firewall.get();

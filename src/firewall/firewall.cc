@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
+
+#include "core/strings.h"
 
 namespace hearth {
 namespace {
@@ -99,9 +102,39 @@ Status FirewallService::ApplyScript(const std::string& script, bool guests) {
   return Ok();
 }
 
+// Every stored rule must compile, also where it is not applied now (the datacenter firewall
+// off, a VM without firewalled NICs): a rule the kernel would refuse later would stop the
+// whole rule set then. So the scope is compiled as if everything were on, and checked.
+Status FirewallService::CheckCompiles(const FwScope& scope, const Config& c) {
+  FwInputs in;
+  in.cluster_options = {{"enable", "1"}};
+  if (scope.env == FwEnv::kCluster) {
+    in.cluster_options = c.options;
+    in.cluster_options["enable"] = "1";
+    in.cluster_rules = c.rules;
+  } else if (scope.env == FwEnv::kHost) {
+    in.host_options = c.options;
+    in.host_options["enable"] = "1";
+    in.host_rules = c.rules;
+  } else {
+    FwVm vm{scope.vmid, c.options, c.rules, {{scope.vmid, 0, ""}}};
+    vm.options["enable"] = "1";
+    std::set<int> seen = {0};
+    for (const auto& r : c.rules) {
+      std::string iface = r.Get("iface");
+      if (iface.rfind("net", 0) != 0) continue;
+      if (auto idx = ParseInt(iface.substr(3)); idx && *idx > 0 && *idx < 64 && seen.insert(static_cast<int>(*idx)).second)
+        vm.nics.push_back({scope.vmid, static_cast<int>(*idx), ""});
+    }
+    in.vms.push_back(vm);
+  }
+  return deps_.nft.Check(CompileFirewall(in));
+}
+
 Status FirewallService::Change(const FwScope& scope, const std::function<Status(Config&)>& fn) {
   HEARTH_ASSIGN_OR_RETURN(Config c, Load(scope));
   HEARTH_TRY(fn(c));
+  HEARTH_TRY(CheckCompiles(scope, c));
   HEARTH_ASSIGN_OR_RETURN(FwInputs in, Inputs(std::make_pair(scope, c)));
   std::string script = CompileFirewall(in);
   HEARTH_TRY(ApplyScript(script, script.find("table bridge hearth {") != std::string::npos));
@@ -145,6 +178,12 @@ void FirewallService::Watch() {
     if (auto done = Reapply(); !done) spdlog::error("firewall: cannot apply the rule set: {}", done.error().message);
     lock.lock();
   }
+}
+
+Status FirewallService::ForgetVm(int vmid) {
+  std::lock_guard lock(mu_);
+  // The Store has no delete for meta keys: an empty value is "none", as Load reads it.
+  return deps_.store.PutMeta(Key({FwEnv::kVm, vmid}), "");
 }
 
 Result<FwFields> FirewallService::Options(const FwScope& scope) {

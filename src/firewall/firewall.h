@@ -76,6 +76,9 @@ class FirewallService {
                     std::optional<int> moveto, const std::string& digest);
   Status DeleteRule(const FwScope& scope, int pos, const std::string& digest);
 
+  // A destroyed VM's firewall configuration goes (Proxmox's remove_vmfw_conf).
+  Status ForgetVm(int vmid);
+
   // Compiles and applies the current configuration (also what the watcher does).
   Status Reapply();
   // The script applied last (for tests and `hearth firewall show`).
@@ -92,6 +95,7 @@ class FirewallService {
   // Loads, lets `fn` change the scope's configuration, compiles everything with it, applies,
   // and stores it only if the kernel took it. Caller holds mu_.
   Status Change(const FwScope& scope, const std::function<Status(Config&)>& fn);
+  Status CheckCompiles(const FwScope& scope, const Config& c);
   Result<FwInputs> Inputs(const std::optional<std::pair<FwScope, Config>>& candidate);
   Status ApplyScript(const std::string& script, bool guests);
   void Watch();

@@ -14,11 +14,21 @@ Status LibNftables::Execute(const std::string& script, bool dry_run) {
   nft_ctx_buffer_error(ctx);
   int rc = nft_run_cmd_from_buffer(ctx, script.c_str());
   std::string error = nft_ctx_get_error_buffer(ctx) ? nft_ctx_get_error_buffer(ctx) : "";
+  if (Trim(error).empty() && nft_ctx_get_output_buffer(ctx)) error = nft_ctx_get_output_buffer(ctx);
   nft_ctx_free(ctx);
   if (rc == 0) return Ok();
-  // nft's message names the line of the script; its first line is the one that matters.
-  std::string first(Trim(error.substr(0, error.find('\n'))));
-  return Fail(FailedPrecondition("nftables refused the rule set: " + (first.empty() ? "error " + std::to_string(rc) : first)));
+  // nft's message: "<file>:<line>:<cols>: Error: <what>", then the offending line and a
+  // marker line. Keep the what and the line (trimmed), which name the rule.
+  std::vector<std::string> lines;
+  for (const auto& l : Split(error, '\n')) {
+    std::string t(Trim(l));
+    if (t.empty() || t.find_first_not_of("^~ ") == std::string::npos) continue;
+    if (auto at = t.find("Error: "); at != std::string::npos) t = t.substr(at + 7);
+    lines.push_back(t);
+    if (lines.size() == 2) break;
+  }
+  std::string what = lines.empty() ? "error " + std::to_string(rc) : Join(lines, ": ");
+  return Fail(FailedPrecondition("nftables refused the rule set: " + what));
 }
 
 }  // namespace hearth

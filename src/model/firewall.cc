@@ -1,6 +1,9 @@
 #include "model/firewall.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "core/strings.h"
@@ -85,8 +88,9 @@ bool IsFwName(const std::string& s, size_t lo, size_t hi) {
 }
 
 bool IsIfaceName(const std::string& s) {
-  // pve-iface: ^[a-z][a-z0-9_]{1,20}([:\.]\d+)?$ (case-insensitive), length 2-20.
-  if (s.size() < 2 || s.size() > 20 || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  // pve-iface: ^[a-z][a-z0-9_]{1,20}([:\.]\d+)?$ (case-insensitive), length 2-20; and no
+  // longer than the kernel's interface names (IFNAMSIZ - 1), which nftables enforces.
+  if (s.size() < 2 || s.size() > 15 || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
   size_t i = 1;
   while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '_')) ++i;
   if (i == s.size()) return true;
@@ -185,6 +189,11 @@ Result<int> ParseFwAddress(const std::string& spec) {
       std::string a = item.substr(0, dash), b = item.substr(dash + 1);
       int fa = IsIPv4(a) ? 4 : IsIPv6(a) ? 6 : 0, fb = IsIPv4(b) ? 4 : IsIPv6(b) ? 6 : 0;
       if (!fa || fb != fa) return Fail(InvalidArgument("invalid IP address: " + item));
+      unsigned char x[16] = {}, y[16] = {};
+      inet_pton(fa == 4 ? AF_INET : AF_INET6, a.c_str(), x);
+      inet_pton(fa == 4 ? AF_INET : AF_INET6, b.c_str(), y);
+      if (std::memcmp(x, y, fa == 4 ? 4 : 16) > 0)  // Net::IP: "Begin address is greater than end address"
+        return Fail(InvalidArgument("invalid IP address: " + item + " (begin address is greater than end address)"));
       f = fa;
     } else {
       f = AddressFamily(item);

@@ -45,6 +45,10 @@ TEST(Firewall, RulesAreCheckedInProxmoxsOrderAndWords) {
   EXPECT_EQ(Verify({{"type", "in"}, {"action", "DROP"}, {"source", "10.0.0.1/33"}}), "source: invalid format - invalid IP address: 10.0.0.1/33");
   EXPECT_EQ(Verify({{"type", "in"}, {"action", "DROP"}, {"source", "10.0.0.1-10.0.0.9,10.1.1.1"}}),
             "source: invalid format - you can't use a range in a list");
+  EXPECT_EQ(Verify({{"type", "in"}, {"action", "DROP"}, {"source", "10.0.0.5-10.0.0.1"}}),
+            "source: invalid format - invalid IP address: 10.0.0.5-10.0.0.1 (begin address is greater than end address)");
+  EXPECT_EQ(Verify({{"type", "in"}, {"action", "DROP"}, {"iface", "abcdefghijklmnop"}}),
+            "iface: invalid network interface name 'abcdefghijklmnop'");
   EXPECT_EQ(Verify({{"type", "in"}, {"action", "DROP"}, {"source", "+blocked"}}), "source: no such ipset 'blocked'");
   EXPECT_EQ(Verify({{"type", "in"}, {"action", "DROP"}, {"source", "+blocked"}}, FwEnv::kCluster, {{"blocked"}, {}}), "ok");
   EXPECT_EQ(Verify({{"type", "in"}, {"action", "DROP"}, {"dest", "dc/lan"}}), "dest: no such alias 'dc/lan'");

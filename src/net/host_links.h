@@ -58,6 +58,10 @@ struct LinkSpec {
   std::string vlan_parent;
   int vlan_id = 0;
   std::string bond_mode;
+  // Bridges: the MAC it keeps ("aa:bb:cc:dd:ee:ff"), its first port's, so that the bridge's
+  // MAC does not follow the lowest MAC among its ports (each VM tap that joins or leaves
+  // would change it, and the LAN's ARP caches with it). "": a random local one.
+  std::string mac;
 };
 
 class HostLinks {

@@ -130,7 +130,13 @@ struct Planner {
   void Add(NetOp op, std::vector<NetOp> undo) { steps.push_back({std::move(op), std::move(undo)}); }
 
   void Create(const NetIface& i) {
-    LinkSpec spec{i.name, i.type(), "", 0, ""};
+    LinkSpec spec{i.name, i.type(), "", 0, "", ""};
+    if (spec.kind == "bridge")
+      for (const auto& port : i.Ports())
+        if (const KernelLink* pl = Link(port); pl && !pl->mac.empty()) {
+          spec.mac = pl->mac;
+          break;
+        }
     if (spec.kind == "vlan") {
       spec.vlan_parent = i.VlanRawDevice();
       spec.vlan_id = i.VlanId();
@@ -146,6 +152,7 @@ struct Planner {
     l.vlan_parent = spec.vlan_parent;
     l.vlan_id = spec.vlan_id;
     l.bond_mode = spec.bond_mode;
+    l.mac = spec.mac;
     cur.links.push_back(l);
   }
 
@@ -153,7 +160,7 @@ struct Planner {
   void Delete(const KernelLink& l) {
     std::vector<NetOp> undo;
     NetOp create = Op(NetOp::kCreate, l.name);
-    create.spec = {l.name, l.kind, l.vlan_parent, l.vlan_id, l.bond_mode};
+    create.spec = {l.name, l.kind, l.vlan_parent, l.vlan_id, l.bond_mode, l.kind == "bridge" ? l.mac : ""};
     undo.push_back(create);
     undo.push_back(Mtu(l.name, l.mtu));
     if (l.kind == "bridge") {
@@ -249,6 +256,9 @@ std::vector<NetStep> PlanApply(const KernelState& now, const HostNetConfig& appl
   for (const NetIface* i : order) {
     KernelLink* l = p.Link(i->name);
     unsigned mtu = static_cast<unsigned>(i->Mtu());
+    // An MTU hearth set that the configuration no longer has goes back to the default
+    // (ifupdown2 does the same); one it never set is left as the kernel has it.
+    if (const NetIface* before = applied.Find(i->name); mtu == 0 && before && before->Mtu() > 0) mtu = 1500;
     if (!l || mtu == 0 || l->mtu == mtu) continue;
     p.Add(Mtu(l->name, mtu), {Mtu(l->name, l->mtu)});
     l->mtu = mtu;

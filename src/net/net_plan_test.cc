@@ -138,6 +138,19 @@ TEST_F(NetPlanTest, DeletingAPrimaryAddressKeepsTheWantedSecondary) {
   EXPECT_EQ(kernel_.Link("eth0")->addrs, std::vector<std::string>{"192.168.1.20/24"});
 }
 
+// An MTU taken out of the configuration (or an unconfirmed one taken back) goes back to the
+// default instead of staying as the kernel has it.
+TEST_F(NetPlanTest, ARemovedMtuGoesBackToTheDefault) {
+  ASSERT_TRUE(ApplySteps(kernel_, PlanApply(kernel_.state, {}, Bridge()), NoLog));
+  EXPECT_EQ(kernel_.Link("vmbr1")->mtu, 1400u);
+  auto without = Bridge();
+  without.ifaces["vmbr1"].opts.erase("mtu");
+  EXPECT_EQ(Describe(PlanApply(kernel_.state, Bridge(), without)), std::vector<std::string>{"vmbr1: mtu 1500"});
+  ASSERT_TRUE(ApplySteps(kernel_, PlanApply(kernel_.state, Bridge(), without), NoLog));
+  EXPECT_EQ(kernel_.Link("vmbr1")->mtu, 1500u);
+  EXPECT_EQ(Describe(PlanApply(kernel_.state, without, without)), std::vector<std::string>{});
+}
+
 TEST_F(NetPlanTest, VlanAwareBridgeFiltersAndCarriesItsVids) {
   auto wanted = Bridge();
   wanted.ifaces["vmbr1"].opts["bridge_vlan_aware"] = "1";

@@ -420,6 +420,7 @@ Result<std::string> VmService::Destroy(int vmid, const std::string& user, bool p
   if (destroy_check_) HEARTH_TRY(destroy_check_(vmid, purge));  // replication jobs (pools: later)
   return StartTask("qmdestroy", vmid, user, [this, vmid, destroy_unreferenced, purge](TaskContext& ctx) -> Status {
     HEARTH_TRY(DoDestroy(ctx, vmid, destroy_unreferenced));
+    if (destroyed_hook_) destroyed_hook_(ctx, vmid);    // the firewall
     if (purge && purge_hook_) purge_hook_(ctx, vmid);  // backup jobs
     return Ok();
   });

@@ -38,11 +38,25 @@ Status VmService::UpdateNicLive(TaskContext* ctx, int vmid, const std::string& k
   bool replug = moved || opt(before, "trunks") != opt(after, "trunks") ||
                 (opt(before, "firewall") == "1") != (opt(after, "firewall") == "1");
   if (replug) {
-    HEARTH_TRY(net_.UnplugTap(tap.name));
+    // The new place is checked by plugging into it; if that fails, the NIC goes back where
+    // it was (bridge, VLANs, rate, link), so a change left pending never cuts the guest off.
+    TapSpec old = NicTapSpec(vmid, static_cast<int>(*index), before);
+    auto restore = [&] {
+      (void)net_.PlugTap(old);
+      (void)qemu_.SetLink(vmid, key, !before.LinkDown());
+    };
+    if (auto st = net_.UnplugTap(tap.name); !st) {
+      restore();
+      return st;
+    }
     // The guest sees its link drop and come back on a new bridge or VLAN (a DHCP client
     // asks again), as Proxmox does it.
     if (moved) (void)qemu_.SetLink(vmid, key, false);
-    HEARTH_TRY(net_.PlugTap(tap));
+    if (auto st = net_.PlugTap(tap); !st) {
+      (void)net_.UnplugTap(tap.name);
+      restore();
+      return st;
+    }
     log(tap.name + " moved to bridge " + tap.bridge + (tap.tag ? " (VLAN " + std::to_string(tap.tag) + ")" : ""));
   } else if (ParseDouble(opt(before, "rate")).value_or(0) != ParseDouble(opt(after, "rate")).value_or(0)) {
     HEARTH_TRY(net_.SetTapRate(tap.name, tap.rate));

@@ -252,6 +252,9 @@ class VmService {
   // Called inside the destroy task once a VM destroyed with purge=1 is gone (backup jobs
   // forget it); its problems are the hook's to log as warnings.
   void SetPurgeHook(std::function<void(TaskContext& ctx, int vmid)> hook) { purge_hook_ = std::move(hook); }
+  // Called after every destroy (purge or not), in the destroy task: what belongs to the VM
+  // elsewhere goes with it (its firewall configuration, as Proxmox's remove_vmfw_conf).
+  void SetDestroyedHook(std::function<void(TaskContext& ctx, int vmid)> hook) { destroyed_hook_ = std::move(hook); }
 
   // Converts a stopped VM into a template: its disks become read-only base images.
   Result<std::string> Template(int vmid, const std::string& user, const std::string& disk);
@@ -398,6 +401,7 @@ class VmService {
 
   std::function<Status(int, bool)> destroy_check_;
   std::function<void(TaskContext&, int)> purge_hook_;
+  std::function<void(TaskContext&, int)> destroyed_hook_;
   // QEMU's run state as the user sees it. A VM whose RAM was saved while it was paused (a
   // snapshot with RAM) is in QEMU's "postmigrate": its vCPUs are stopped and `cont` resumes
   // it, so it is "paused", as Proxmox shows it after its savevm (and shutdown treats it so).

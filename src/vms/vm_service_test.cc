@@ -42,8 +42,10 @@ class FakeNet final : public NetBackend {
     std::lock_guard lock(mu_);
     calls_.push_back("plug " + spec.name + " " + spec.bridge + " tag=" + std::to_string(spec.tag) +
                      " rate=" + std::to_string(static_cast<int>(spec.rate)));
+    if (spec.bridge == missing_bridge) return Fail(FailedPrecondition("bridge '" + spec.bridge + "' does not exist"));
     return Ok();
   }
+  std::string missing_bridge = "vmbr9";
   Status UnplugTap(const std::string& name) override {
     std::lock_guard lock(mu_);
     calls_.push_back("unplug " + name);
@@ -263,6 +265,25 @@ TEST_F(VmServiceTest, NicChangesOfARunningVmApplyInPlaceOrWait) {
   EXPECT_EQ(vms_->Config(109, true)->values.at("net0"), "virtio=BC:24:11:00:00:09,bridge=vmbr1,rate=5,tag=7,link_down=1");
   EXPECT_EQ(pending_net0(), "e1000=BC:24:11:00:00:09,bridge=vmbr1");
   EXPECT_EQ(net_.Calls().size(), 3u);
+}
+
+// A live change that cannot be plugged leaves the NIC where it was (and the change pending).
+TEST_F(VmServiceTest, AFailedLiveNicChangePutsTheTapBack) {
+  CreateVm(110, {{"net0", "virtio=BC:24:11:00:00:10,bridge=vmbr0,rate=2"}});
+  ASSERT_EQ(Finish(vms_->Start(110, "root@pam", 0, false)), "OK");
+  UpdateRequest up;
+  up.vmid = 110;
+  up.user = "root@pam";
+  up.set = {{"net0", "virtio=BC:24:11:00:00:10,bridge=vmbr9,rate=2"}};
+  ASSERT_TRUE(vms_->Update(up, false));
+  EXPECT_EQ(net_.Calls(), (std::vector<std::string>{"unplug tap110i0", "plug tap110i0 vmbr9 tag=0 rate=2",
+                                                    "unplug tap110i0", "plug tap110i0 vmbr0 tag=0 rate=2"}));
+  EXPECT_EQ(CallsOf({"set_link"}), (std::vector<std::string>{"set_link 110 net0 down", "set_link 110 net0 up"}));
+  EXPECT_EQ(vms_->Config(110, true)->values.at("net0"), "virtio=BC:24:11:00:00:10,bridge=vmbr0,rate=2");
+  auto entries = vms_->Pending(110);
+  bool pending = false;
+  for (const auto& e : *entries) pending = pending || (e.key == "net0" && e.pending == "virtio=BC:24:11:00:00:10,bridge=vmbr9,rate=2");
+  EXPECT_TRUE(pending);
 }
 
 TEST_F(VmServiceTest, ThePollerNoticesAVmThatDied) {

@@ -20,7 +20,10 @@ from netns import NetNs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, nftables)")
 
-PEERS = ("hx-fw-lan", "hx-fw-lan2", "hx-fw-vm")
+# Namespace names carry the pid: two runs at once (a CI check beside a developer) never meet.
+SFX = str(os.getpid() % 100000)
+LAN, LAN2, VM = "hx-fw-lan" + SFX, "hx-fw-lan2" + SFX, "hx-fw-vm" + SFX
+PEERS = (LAN, LAN2, VM)
 
 
 def run_in(ns, *cmd, check=True):
@@ -60,19 +63,19 @@ def lab():
     for n in PEERS:
         subprocess.run(["ip", "netns", "del", n], capture_output=True)
     servers = []
-    with NetNs("hx-fw") as ns:
+    with NetNs("hx-fw" + SFX) as ns:
         try:
-            peer("hx-fw-lan", "fw0", "fw1", "10.77.0.2/24")
+            peer(LAN, "fw0", "fw1", "10.77.0.2/24")
             ns.ip("addr", "add", "10.77.0.1/24", "dev", "fw0")
             ns.ip("link", "add", "vmbr0", "type", "bridge")
             ns.ip("link", "set", "vmbr0", "up")
-            peer("hx-fw-lan2", "lan0", "eth0", "10.88.0.5/24", bridge="vmbr0")
-            peer("hx-fw-vm", "tap100i0", "eth0", "10.88.0.100/24", bridge="vmbr0")
+            peer(LAN2, "lan0", "eth0", "10.88.0.5/24", bridge="vmbr0")
+            peer(VM, "tap100i0", "eth0", "10.88.0.100/24", bridge="vmbr0")
             # The node's services and the VM's, each on 22 (SSH) and 8080.
             for port in (22, 8080):
                 servers.append(threading.Thread(target=serve, args=("10.77.0.1", port), daemon=True))
                 servers[-1].start()
-                servers.append(listen("hx-fw-vm", "10.88.0.100", port))
+                servers.append(listen(VM, "10.88.0.100", port))
             h = Hearth().start()
             try:
                 yield ns, h
@@ -107,16 +110,16 @@ def tables():
 
 def test_node_firewall_allows_ssh_and_ping_and_drops_the_rest(lab):
     ns, h = lab
-    assert can_connect("hx-fw-lan", "10.77.0.1", 8080) and can_ping("hx-fw-lan", "10.77.0.1")
+    assert can_connect(LAN, "10.77.0.1", 8080) and can_ping(LAN, "10.77.0.1")
     dc = "/cluster/firewall"
     rule(h, dc, type="in", action="ACCEPT", macro="SSH")
     rule(h, dc, type="in", action="ACCEPT", macro="Ping")
     assert "hearth" not in tables(), "nothing is applied while the datacenter firewall is off"
     h.put(dc + "/options", data={"enable": 1})
     assert "table inet hearth" in tables()
-    assert can_connect("hx-fw-lan", "10.77.0.1", 22)
-    assert can_ping("hx-fw-lan", "10.77.0.1")
-    assert not can_connect("hx-fw-lan", "10.77.0.1", 8080), "the default policy_in DROP"
+    assert can_connect(LAN, "10.77.0.1", 22)
+    assert can_ping(LAN, "10.77.0.1")
+    assert not can_connect(LAN, "10.77.0.1", 8080), "the default policy_in DROP"
     # The daemon's API (here on loopback) is never cut off.
     assert h.get("/version")
 
@@ -127,60 +130,64 @@ def test_node_firewall_allows_ssh_and_ping_and_drops_the_rest(lab):
     one = h.get(dc + "/rules/1")
     assert one["pos"] == "1" and one["macro"] == "SSH" and one["type"] == "in"
     h.delete(dc + "/rules/0", params={"digest": rules[0]["digest"]})
-    assert not can_ping("hx-fw-lan", "10.77.0.1")
+    assert not can_ping(LAN, "10.77.0.1")
     r = h.request("DELETE", dc + "/rules/0", params={"digest": rules[0]["digest"]})
     assert r.status_code == 500 and "detected modified configuration" in r.text
 
     # The node's own rules come first and can open more.
     rule(h, f"/nodes/{h.node}/firewall", type="in", action="ACCEPT", proto="tcp", dport="8080", source="10.77.0.0/24")
-    assert can_connect("hx-fw-lan", "10.77.0.1", 8080)
+    assert can_connect(LAN, "10.77.0.1", 8080)
 
     # A restart applies the stored rule set again (a kill -9 leaves the kernel's as it was).
     h.kill9()
     subprocess.run(["nft", "delete", "table", "inet", "hearth"], check=True)
     h.start()
     wait_for("the rule set back", lambda: "table inet hearth" in tables(), 30)
-    assert can_connect("hx-fw-lan", "10.77.0.1", 22) and not can_ping("hx-fw-lan", "10.77.0.1")
+    assert can_connect(LAN, "10.77.0.1", 22) and not can_ping(LAN, "10.77.0.1")
 
     h.put(dc + "/options", data={"enable": 0})
     assert "hearth" not in tables()
-    assert can_ping("hx-fw-lan", "10.77.0.1")
+    assert can_ping(LAN, "10.77.0.1")
 
 
 def test_vm_firewall_filters_its_nic_with_real_traffic(lab):
     ns, h = lab
     h.create_vm(100, memory=64, net0="virtio=BC:24:11:00:0F:01,bridge=vmbr0,firewall=1")
-    mac = run_in("hx-fw-vm", "cat", "/sys/class/net/eth0/address").stdout.strip()
+    mac = run_in(VM, "cat", "/sys/class/net/eth0/address").stdout.strip()
     # The "VM" is a namespace: its NIC must carry the configured MAC for the macfilter.
-    run_in("hx-fw-vm", "ip", "link", "set", "eth0", "address", "bc:24:11:00:0f:01")
+    run_in(VM, "ip", "link", "set", "eth0", "address", "bc:24:11:00:0f:01")
     vm = "/nodes/%s/qemu/100/firewall" % h.node
     h.put("/cluster/firewall/options", data={"enable": 1})
-    assert can_connect("hx-fw-lan2", "10.88.0.100", 8080), "the VM's own firewall is still off"
+    assert can_connect(LAN2, "10.88.0.100", 8080), "the VM's own firewall is still off"
     rule(h, vm, type="in", action="ACCEPT", macro="SSH")
     h.put(vm + "/options", data={"enable": 1})
     wait_for("the VM's chains", lambda: "tap100i0-in" in subprocess.run(
         ["nft", "list", "table", "inet", "hearth"], capture_output=True, text=True).stdout, 30)
-    assert can_connect("hx-fw-lan2", "10.88.0.100", 22)
-    assert not can_connect("hx-fw-lan2", "10.88.0.100", 8080), "the VM's policy_in DROP"
-    assert not can_ping("hx-fw-lan2", "10.88.0.100")
+    assert can_connect(LAN2, "10.88.0.100", 22)
+    assert not can_connect(LAN2, "10.88.0.100", 8080), "the VM's policy_in DROP"
+    assert not can_ping(LAN2, "10.88.0.100")
     # Outgoing is allowed (policy_out ACCEPT) and the replies come back (conntrack).
-    srv = listen("hx-fw-lan2", "10.88.0.5", 8081)
+    srv = listen(LAN2, "10.88.0.5", 8081)
     try:
-        wait_for("the lan server", lambda: can_connect("hx-fw-vm", "10.88.0.5", 8081), 20, 0.2)
+        wait_for("the lan server", lambda: can_connect(VM, "10.88.0.5", 8081), 20, 0.2)
         # macfilter: a spoofed source MAC is dropped on the bridge.
-        run_in("hx-fw-vm", "ip", "link", "set", "eth0", "address", "02:00:00:00:00:66")
-        run_in("hx-fw-vm", "ip", "neigh", "flush", "all")
-        run_in("hx-fw-lan2", "ip", "neigh", "flush", "all")
-        assert not can_connect("hx-fw-vm", "10.88.0.5", 8081)
+        run_in(VM, "ip", "link", "set", "eth0", "address", "02:00:00:00:00:66")
+        run_in(VM, "ip", "neigh", "flush", "all")
+        run_in(LAN2, "ip", "neigh", "flush", "all")
+        assert not can_connect(VM, "10.88.0.5", 8081)
         h.put(vm + "/options", data={"macfilter": 0})
         # The guest's neighbour entry failed meanwhile; the kernel asks again after a while.
-        wait_for("the unfiltered MAC through", lambda: can_connect("hx-fw-vm", "10.88.0.5", 8081), 30, 0.5)
+        wait_for("the unfiltered MAC through", lambda: can_connect(VM, "10.88.0.5", 8081), 30, 0.5)
     finally:
         srv.kill()
     assert mac  # the namespace had a MAC of its own before the test set the VM's
 
     opts = h.get(vm + "/options")
     assert opts["enable"] == 1 and opts["macfilter"] == 0 and "digest" in opts
+    # The firewall configuration goes with the VM (a new VM 100 starts without it).
+    h.wait_task(h.delete(h.vm_path(100)))
+    h.create_vm(100, memory=64)
+    assert h.get(vm + "/rules") == [] and h.get(vm + "/options") == {"digest": h.get(vm + "/options")["digest"]}
 
 
 def test_bad_rules_and_options_name_the_field(lab):

@@ -19,12 +19,12 @@ from netns import NetNs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
 
-PEER_NS = "hx-net-peer"
+PEER_NS = f"hx-net-peer{os.getpid() % 100000}"
 
 
 @pytest.fixture
 def lab(request):
-    name = "hx-net-" + str(abs(hash(request.node.name)) % 100000)
+    name = f"hx-net-{os.getpid() % 100000}"
     subprocess.run(["ip", "netns", "del", name], capture_output=True)
     subprocess.run(["ip", "netns", "del", PEER_NS], capture_output=True)
     with NetNs(name) as ns:
@@ -107,6 +107,14 @@ def test_bridge_lifecycle_carries_traffic(lab):
     assert "UP" in ns.link("vmbr0")["flags"] and "UP" in ns.link("ens1")["flags"]
     assert addresses(ns, "vmbr0") == ["10.10.0.1/24"]
     assert "changes" not in listing(h)
+    # The bridge keeps its first port's MAC, also when a port with a lower MAC joins (as a VM's
+    # tap does), so the LAN's ARP caches stay right.
+    mac = ns.link("ens1")["address"]
+    assert ns.link("vmbr0")["address"] == mac
+    ns.ip("link", "add", "tap999i0", "address", "00:00:00:00:00:01", "type", "veth", "peer", "name", "tap999p")
+    ns.ip("link", "set", "tap999i0", "master", "vmbr0")
+    assert ns.link("vmbr0")["address"] == mac
+    ns.ip("link", "del", "tap999i0")
     peer_at("10.10.0.2")
     assert wait_for("a ping through vmbr0", lambda: ping("10.10.0.2"), 60, 0.5)
 

@@ -1,5 +1,8 @@
 #include "net/netlink/netlink_host_links.h"
 
+#include <cstdio>
+#include <random>
+
 #include <arpa/inet.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
@@ -248,13 +251,30 @@ Result<KernelState> NetlinkHostLinks::Read() {
   return s;
 }
 
+namespace {
+bool ParseMac(const std::string& text, uint8_t out[6]) {
+  unsigned v[6];
+  if (text.size() != 17 || std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+    return false;
+  for (int i = 0; i < 6; ++i) out[i] = static_cast<uint8_t>(v[i]);
+  return true;
+}
+}  // namespace
+
 Status NetlinkHostLinks::CreateLink(const LinkSpec& spec) {
   if (spec.name.empty() || spec.name.size() >= IFNAMSIZ) return Fail(InvalidArgument("bad interface name '" + spec.name + "'"));
   Rtnl nl;
   std::string what = "create " + spec.kind + " " + spec.name;
   Status done;
   if (spec.kind == "bridge") {
-    done = nl.Request(NewBridgeMessage(spec.name), what);
+    uint8_t mac[6];
+    if (!ParseMac(spec.mac, mac)) {
+      // No port to take it from: a random locally administered unicast MAC, fixed from now on.
+      std::random_device rd;
+      for (auto& b : mac) b = static_cast<uint8_t>(rd());
+      mac[0] = static_cast<uint8_t>((mac[0] & 0xfe) | 0x02);
+    }
+    done = nl.Request(NewBridgeMessage(spec.name, mac), what);
   } else if (spec.kind == "vlan") {
     HEARTH_ASSIGN_OR_RETURN(int parent, IndexOf(spec.vlan_parent));
     done = nl.Request(NewVlanMessage(spec.name, parent, static_cast<uint16_t>(spec.vlan_id)), what);

@@ -75,9 +75,10 @@ constexpr uint16_t kCreate = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EX
 
 }  // namespace
 
-NlBytes NewBridgeMessage(const std::string& name) {
+NlBytes NewBridgeMessage(const std::string& name, const uint8_t* mac) {
   Writer w(RTM_NEWLINK, kCreate, AF_UNSPEC, 0);
   w.Str(IFLA_IFNAME, name);
+  if (mac) w.Attr(IFLA_ADDRESS, mac, 6);
   size_t info = w.Begin(IFLA_LINKINFO);
   w.Str(IFLA_INFO_KIND, "bridge");
   w.End(info);

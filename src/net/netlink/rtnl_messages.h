@@ -18,7 +18,9 @@ using NlBytes = std::vector<uint8_t>;
 
 // RTM_NEWLINK, NLM_F_REQUEST|NLM_F_ACK|NLM_F_CREATE|NLM_F_EXCL: a new link of `kind`.
 // vlan: `parent_ifindex` (IFLA_LINK) and IFLA_VLAN_ID; bond: IFLA_BOND_MODE (0-6).
-NlBytes NewBridgeMessage(const std::string& name);
+// A bridge with `mac` (6 bytes) as IFLA_ADDRESS: the kernel then keeps that MAC
+// (addr_assign_type SET) instead of taking its lowest port's.
+NlBytes NewBridgeMessage(const std::string& name, const uint8_t* mac = nullptr);
 NlBytes NewVlanMessage(const std::string& name, int parent_ifindex, uint16_t vlan_id);
 NlBytes NewBondMessage(const std::string& name, uint8_t mode);
 

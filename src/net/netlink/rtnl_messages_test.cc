@@ -59,6 +59,16 @@ TEST(RtnlMessages, PortVlanEntriesTrunksThenTagAsPvid) {
                    8, 0, 2, 0, 6, 0, 20, 0}));                               // 20: PVID | UNTAGGED
 }
 
+TEST(RtnlMessages, NewBridgeKeepsTheMacItIsGiven) {
+  const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  EXPECT_EQ(NewBridgeMessage("br0", mac),
+            Bytes({0x44, 0, 0, 0, 0x10, 0, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0,  // RTM_NEWLINK, REQUEST|ACK|EXCL|CREATE
+                   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                   8, 0, 3, 0, 'b', 'r', '0', 0,                                // IFLA_IFNAME
+                   10, 0, 1, 0, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0, 0,       // IFLA_ADDRESS (padded)
+                   16, 0, 0x12, 0, 11, 0, 1, 0, 'b', 'r', 'i', 'd', 'g', 'e', 0, 0}));  // IFLA_LINKINFO { kind }
+}
+
 TEST(RtnlMessages, VlanFilteringOnABridge) {
   EXPECT_EQ(BridgeOptionsMessage(5, std::nullopt, true),
             Bytes({0x3c, 0, 0, 0, 0x10, 0, 0x05, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // RTM_NEWLINK, REQUEST|ACK
