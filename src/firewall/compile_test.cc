@@ -103,6 +103,7 @@ TEST(FirewallCompile, TheKernelAcceptsTheScript) {
   auto bad = nft.Check("table inet hearth { chain c { tcp dport 99999 accept } }");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("nftables refused the rule set"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("99999"), std::string::npos) << bad.error().message;  // nft's own words
 }
 
 }  // namespace

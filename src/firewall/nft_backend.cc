@@ -13,8 +13,13 @@ Status LibNftables::Execute(const std::string& script, bool dry_run) {
   nft_ctx_buffer_output(ctx);
   nft_ctx_buffer_error(ctx);
   int rc = nft_run_cmd_from_buffer(ctx, script.c_str());
-  std::string error = nft_ctx_get_error_buffer(ctx) ? nft_ctx_get_error_buffer(ctx) : "";
-  if (Trim(error).empty() && nft_ctx_get_output_buffer(ctx)) error = nft_ctx_get_output_buffer(ctx);
+  // Each get_*_buffer call hands out the buffer and rewinds it: read each once.
+  const char* err = nft_ctx_get_error_buffer(ctx);
+  std::string error = err ? err : "";
+  if (Trim(error).empty()) {
+    const char* out = nft_ctx_get_output_buffer(ctx);
+    error = out ? out : "";
+  }
   nft_ctx_free(ctx);
   if (rc == 0) return Ok();
   // nft's message: "<file>:<line>:<cols>: Error: <what>", then the offending line and a
