@@ -304,6 +304,8 @@ int RunDaemon(const DaemonOptions& opt) {
       hopt, [&](HttpRequest req, HttpsServer::Responder respond) { api.Handle(std::move(req), std::move(respond)); });
   if (!server) return fail(server.error());
   (void)WriteFileAtomic(fs, run_dir + "/api-port", std::to_string((*server)->port()) + "\n");
+  // The port the API really listens on (--listen ...:0 picks one) stays reachable.
+  firewall->SetApiPort((*server)->port());
   double ready_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("hearth {} on node '{}': API ready on https://{}:{}/api2/json ({:.0f} ms)", HEARTH_VERSION, node,
                listen->first, (*server)->port(), ready_ms);

@@ -180,6 +180,16 @@ void FirewallService::Watch() {
   }
 }
 
+void FirewallService::SetApiPort(int port) {
+  {
+    std::lock_guard lock(mu_);
+    auto& ports = deps_.management_ports;
+    if (port <= 0 || std::find(ports.begin(), ports.end(), port) != ports.end()) return;
+    ports.insert(ports.begin(), port);
+  }
+  if (auto done = Reapply(); !done) spdlog::error("firewall: cannot apply the rule set: {}", done.error().message);
+}
+
 Status FirewallService::ForgetVm(int vmid) {
   std::lock_guard lock(mu_);
   // The Store has no delete for meta keys: an empty value is "none", as Load reads it.

@@ -76,6 +76,9 @@ class FirewallService {
                     std::optional<int> moveto, const std::string& digest);
   Status DeleteRule(const FwScope& scope, int pos, const std::string& digest);
 
+  // The API's port, once bound: kept open from the local networks with 8006 and 22.
+  void SetApiPort(int port);
+
   // A destroyed VM's firewall configuration goes (Proxmox's remove_vmfw_conf).
   Status ForgetVm(int vmid);
 

@@ -120,8 +120,12 @@ def test_node_firewall_allows_ssh_and_ping_and_drops_the_rest(lab):
     assert can_connect(LAN, "10.77.0.1", 22)
     assert can_ping(LAN, "10.77.0.1")
     assert not can_connect(LAN, "10.77.0.1", 8080), "the default policy_in DROP"
-    # The daemon's API (here on loopback) is never cut off.
+    # The daemon's API (here on loopback) is never cut off, and its port (picked at start) is
+    # among the management ports open from the node's own networks.
     assert h.get("/version")
+    listing = subprocess.run(["nft", "list", "table", "inet", "hearth"], capture_output=True, text=True).stdout
+    mgmt = [l for l in listing.splitlines() if "ip saddr 10.77.0.0/24 tcp dport {" in l]
+    assert mgmt and all(f" {p}" in mgmt[0] for p in (22, 8006, h.port)), listing
 
     # Rules as Proxmox lists them: newest first, `pos` a number in the list and a string alone.
     rules = h.get(dc + "/rules")
