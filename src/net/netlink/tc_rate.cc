@@ -65,6 +65,14 @@ Status Check(int err, const std::string& what, const char* module) {
   return Fail(Internal(what + ": " + text));
 }
 
+// A qdisc, class or filter object on `link` at `parent`, with `handle` (0: the kernel's) and `kind`.
+void InitTc(rtnl_tc* tc, rtnl_link* link, uint32_t parent, uint32_t handle, const char* kind) {
+  rtnl_tc_set_link(tc, link);
+  rtnl_tc_set_parent(tc, parent);
+  if (handle) rtnl_tc_set_handle(tc, handle);
+  if (kind) rtnl_tc_set_kind(tc, kind);
+}
+
 }  // namespace
 
 Status SetHtbRate(const std::string& name, uint64_t bytes_per_sec, uint32_t burst) {
@@ -72,17 +80,11 @@ Status SetHtbRate(const std::string& name, uint64_t bytes_per_sec, uint32_t burs
   HEARTH_ASSIGN_OR_RETURN(rtnl_link * l, Open(s, name));
   LinkRef link(l);
   QdiscRef q(rtnl_qdisc_alloc());
-  rtnl_tc_set_link(TC_CAST(q.p), link.p);
-  rtnl_tc_set_parent(TC_CAST(q.p), TC_H_ROOT);
-  rtnl_tc_set_handle(TC_CAST(q.p), kRoot);
-  rtnl_tc_set_kind(TC_CAST(q.p), "htb");
+  InitTc(TC_CAST(q.p), link.p, TC_H_ROOT, kRoot, "htb");
   rtnl_htb_set_defcls(q.p, kClass);
   HEARTH_TRY(Check(rtnl_qdisc_add(s.sock, q.p, NLM_F_CREATE | NLM_F_REPLACE), name + ": htb qdisc", "sch_htb"));
   ClassRef c(rtnl_class_alloc());
-  rtnl_tc_set_link(TC_CAST(c.p), link.p);
-  rtnl_tc_set_parent(TC_CAST(c.p), kRoot);
-  rtnl_tc_set_handle(TC_CAST(c.p), kClass);
-  rtnl_tc_set_kind(TC_CAST(c.p), "htb");
+  InitTc(TC_CAST(c.p), link.p, kRoot, kClass, "htb");
   rtnl_htb_set_rate64(c.p, bytes_per_sec);
   rtnl_htb_set_ceil64(c.p, bytes_per_sec);
   rtnl_htb_set_rbuffer(c.p, burst);
@@ -99,22 +101,15 @@ Status RedirectIngress(const std::string& name, const std::string& to) {
   LinkRef target(t);
   {
     QdiscRef old(rtnl_qdisc_alloc());
-    rtnl_tc_set_link(TC_CAST(old.p), link.p);
-    rtnl_tc_set_parent(TC_CAST(old.p), TC_H_INGRESS);
-    rtnl_tc_set_handle(TC_CAST(old.p), kIngress);
+    InitTc(TC_CAST(old.p), link.p, TC_H_INGRESS, kIngress, nullptr);
     (void)rtnl_qdisc_delete(s.sock, old.p);  // a previous redirect, if any
   }
   QdiscRef q(rtnl_qdisc_alloc());
-  rtnl_tc_set_link(TC_CAST(q.p), link.p);
-  rtnl_tc_set_parent(TC_CAST(q.p), TC_H_INGRESS);
-  rtnl_tc_set_handle(TC_CAST(q.p), kIngress);
-  rtnl_tc_set_kind(TC_CAST(q.p), "ingress");
+  InitTc(TC_CAST(q.p), link.p, TC_H_INGRESS, kIngress, "ingress");
   HEARTH_TRY(Check(rtnl_qdisc_add(s.sock, q.p, NLM_F_CREATE), name + ": ingress qdisc", "sch_ingress"));
 
   ClsRef f(rtnl_cls_alloc());
-  rtnl_tc_set_link(TC_CAST(f.p), link.p);
-  rtnl_tc_set_parent(TC_CAST(f.p), kIngress);
-  rtnl_tc_set_kind(TC_CAST(f.p), "u32");
+  InitTc(TC_CAST(f.p), link.p, kIngress, 0, "u32");
   rtnl_cls_set_prio(f.p, kFilterPrio);
   rtnl_cls_set_protocol(f.p, ETH_P_ALL);
   rtnl_u32_add_key_uint32(f.p, 0, 0, 0, 0);  // matches every packet
@@ -135,9 +130,7 @@ Status ClearTc(const std::string& name) {
   LinkRef link(*l);
   for (uint32_t parent : {TC_H_ROOT, TC_H_INGRESS}) {
     QdiscRef q(rtnl_qdisc_alloc());
-    rtnl_tc_set_link(TC_CAST(q.p), link.p);
-    rtnl_tc_set_parent(TC_CAST(q.p), parent);
-    if (parent == TC_H_INGRESS) rtnl_tc_set_handle(TC_CAST(q.p), kIngress);
+    InitTc(TC_CAST(q.p), link.p, parent, parent == TC_H_INGRESS ? kIngress : 0, nullptr);
     int err = rtnl_qdisc_delete(s.sock, q.p);
     // Nothing to delete: ENOENT (-NLE_OBJ_NOTFOUND) or EINVAL for the default root qdisc.
     if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_INVAL && err != -NLE_NODEV)
