@@ -13,11 +13,6 @@
 namespace hearth {
 namespace {
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // /etc/protocols names Proxmox's rules use most (the full file is the host's; a number works
 // for any protocol).
 const std::map<std::string, int>& Protocols() {
@@ -124,7 +119,7 @@ const std::vector<std::string>& FwLogLevels() {
 
 int FwProtocolNumber(const std::string& proto) {
   if (auto n = ParseUint(proto); n && *n <= 255 && !proto.empty()) return static_cast<int>(*n);
-  auto it = Protocols().find(Lower(proto));
+  auto it = Protocols().find(ToLower(proto));
   return it == Protocols().end() ? -1 : it->second;
 }
 
@@ -254,7 +249,7 @@ Status VerifyFwRule(FwRule& rule, FwEnv env, const FwRefs& refs) {
     }
     if (auto p = ParseFwPorts(spec); !p) return err(key, p.error().message);
     if (proto.empty()) return err("proto", std::string("missing property - '") + key + "' requires this property");
-    if (!ProtoHasPorts(Lower(proto))) return err(key, "protocol '" + proto + "' does not support ports");
+    if (!ProtoHasPorts(ToLower(proto))) return err(key, "protocol '" + proto + "' does not support ports");
   }
   if (rule.Has("icmp-type")) {
     std::string t = rule.Get("icmp-type");
@@ -282,7 +277,7 @@ Status VerifyFwRule(FwRule& rule, FwEnv env, const FwRefs& refs) {
       std::string name = spec;
       for (const char* scope : {"dc/", "guest/"})
         if (StartsWith(name, scope)) name = name.substr(std::string(scope).size());
-      if (std::find(refs.aliases.begin(), refs.aliases.end(), Lower(name)) == refs.aliases.end())
+      if (std::find(refs.aliases.begin(), refs.aliases.end(), ToLower(name)) == refs.aliases.end())
         return err(key, "no such alias '" + spec + "'");
     }
   }

@@ -124,11 +124,6 @@ std::vector<FwMacroRule> ParseRules(const std::string& text) {
   return out;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // key -> kind: "bool", "int:<min>[:<max>]", "enum:<a,b,c>", "loglevel", "ratelimit", "helpers".
 using OptionSchema = std::vector<std::pair<std::string, std::string>>;
 
@@ -225,9 +220,9 @@ const std::vector<FwMacro>& FwMacros() {
 }
 
 const FwMacro* FindFwMacro(const std::string& name) {
-  std::string want = Lower(name);
+  std::string want = ToLower(name);
   for (const auto& m : FwMacros())
-    if (Lower(m.name) == want) return &m;
+    if (ToLower(m.name) == want) return &m;
   return nullptr;
 }
 
